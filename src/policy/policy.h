@@ -1,0 +1,128 @@
+/* policy: the OpenShell sandbox policy format, loaded, validated, compiled.
+ *
+ * A compiled policy is immutable and reference counted: the proxy takes a
+ * reference per connection (policy_ref) and drops it when the connection
+ * ends (policy_unref), so a reload never changes a live connection's rules.
+ *
+ * Host matching (documented in doc/policy.md): exact hosts compare ASCII
+ * case-insensitively; "*.example.com" matches one or more labels in front of
+ * example.com ("a.example.com", "a.b.example.com") and NOT the apex
+ * "example.com" (list the apex separately). "**." is accepted as a synonym.
+ * Binary path globs: '*' within one path segment, '**' across segments. */
+#ifndef CORDON_POLICY_POLICY_H
+#define CORDON_POLICY_POLICY_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct policy;
+struct policy_endpoint;
+
+/* Diagnostics collected while loading: errors make the load fail, warnings
+ * do not. Each message is "file:line:column: error|warning: <field>: <what>
+ * (<allowed>)". */
+struct policy_diag {
+    size_t n_errors, n_warnings;
+    size_t n, cap;
+    char **lines; /* errors and warnings in file order */
+};
+void policy_diag_free(struct policy_diag *d);
+
+/* Loads and compiles a policy file. On success *out holds one reference.
+ * Returns 0, or -EINVAL when the file has errors (see diag), or -errno when
+ * it cannot be read (diag holds the message too). */
+int policy_load_file(const char *path, struct policy **out, struct policy_diag *diag)
+    __attribute__((warn_unused_result));
+/* Same, from memory; name is used in diagnostics. */
+int policy_load_buffer(const char *name, const char *data, size_t len, struct policy **out,
+                       struct policy_diag *diag) __attribute__((warn_unused_result));
+
+struct policy *policy_ref(struct policy *p);
+void policy_unref(struct policy *p);
+
+/* The process-wide current policy (for hot reload). policy_current() returns
+ * a new reference (caller unrefs), or NULL when none is installed.
+ * policy_install() takes over the caller's reference and drops the old one. */
+struct policy *policy_current(void);
+void policy_install(struct policy *p);
+
+/* ---- L4 decision ---- */
+
+struct policy_query {
+    const char *host;             /* as requested (any case) */
+    uint16_t port;
+    const char *exe;              /* resolved executable path of the caller */
+    const char *const *ancestors; /* ancestor executables, nearest first */
+    size_t n_ancestors;
+};
+
+/* Reason codes: constants compared by identity. */
+extern const char POLICY_REASON_NO_ENDPOINT[];        /* "no_endpoint" */
+extern const char POLICY_REASON_BINARY_NOT_ALLOWED[]; /* "binary_not_allowed" */
+
+struct policy_decision {
+    bool allow;
+    const char *reason_code;               /* NULL when allowed */
+    const char *policy_key;                /* matched (or nearest) network_policies key, or NULL */
+    const struct policy_endpoint *endpoint; /* matched endpoint when allowed */
+    int endpoint_index;                    /* index in that entry's endpoints, -1 if none */
+    const char *matched_binary;            /* pattern that matched (allow), or NULL */
+    const char *matched_by;                /* the exe or ancestor path that matched */
+    char detail[512];                      /* human explanation */
+    char hint[512];                        /* what policy entry would allow it */
+};
+
+/* Decides host:port for a binary (and its ancestors). Order: endpoint match,
+ * then binary match within the same entry. Entries are tried in key order;
+ * the first entry where both match wins. Never fails. */
+void policy_decide(const struct policy *p, const struct policy_query *q,
+                   struct policy_decision *out);
+
+/* ---- endpoint properties (for the proxy) ---- */
+
+enum policy_tls { POLICY_TLS_AUTO, POLICY_TLS_SKIP };
+enum policy_enforcement { POLICY_ENFORCE, POLICY_AUDIT };
+
+struct policy_cidr {
+    int family; /* AF_INET or AF_INET6 */
+    uint8_t addr[16];
+    uint8_t prefix;
+};
+
+bool policy_endpoint_is_rest(const struct policy_endpoint *ep);
+enum policy_tls policy_endpoint_tls(const struct policy_endpoint *ep);
+enum policy_enforcement policy_endpoint_enforcement(const struct policy_endpoint *ep);
+/* Idle timeout in ms for an established tunnel; 0 = none. */
+uint64_t policy_endpoint_idle_timeout_ms(const struct policy_endpoint *ep);
+/* allowed_ips of the endpoint (plus the implicit /32 or /128 when host is an
+ * IP literal). */
+size_t policy_endpoint_allowed_ips(const struct policy_endpoint *ep,
+                                   const struct policy_cidr **out);
+/* The host pattern as written in the policy ("" when hostless). */
+const char *policy_endpoint_host(const struct policy_endpoint *ep);
+
+/* True when addr (AF_INET/AF_INET6 sockaddr) lies inside cidr. IPv4-mapped
+ * IPv6 addresses are compared as IPv4. */
+bool policy_cidr_contains(const struct policy_cidr *cidr, const struct sockaddr *addr);
+
+/* ---- static sections (enforced by the sandbox runner) ---- */
+
+struct policy_fs {
+    bool include_workdir;
+    char **read_only;
+    size_t n_read_only;
+    char **read_write;
+    size_t n_read_write;
+};
+enum policy_landlock { POLICY_LANDLOCK_BEST_EFFORT, POLICY_LANDLOCK_HARD };
+const struct policy_fs *policy_filesystem(const struct policy *p);
+enum policy_landlock policy_landlock_compat(const struct policy *p);
+const char *policy_run_as_user(const struct policy *p);  /* NULL when unset */
+const char *policy_run_as_group(const struct policy *p); /* NULL when unset */
+
+/* The source file path the policy was loaded from. */
+const char *policy_source(const struct policy *p);
+
+#endif

@@ -1,0 +1,48 @@
+/* proxy: the egress proxy as a library (used by `cordon proxy` and by the
+ * sandbox supervisor `cordon run`).
+ *
+ * proxy_start() binds the listener(s), starts the worker threads (one epoll
+ * loop each, SO_REUSEPORT listeners) and returns once it is accepting.
+ * The policy is taken from policy_current() per connection; to reload, load
+ * a new policy and policy_install() it (proxy_reload does both). */
+#ifndef CORDON_PROXY_PROXY_H
+#define CORDON_PROXY_PROXY_H
+
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct proxy;
+
+struct proxy_config {
+    const char *policy_path;          /* reloaded by proxy_reload() */
+    struct sockaddr_storage listen;   /* address to listen on */
+    socklen_t listen_len;
+    const char *resolver;             /* "ADDR:PORT" or NULL = system resolver */
+    unsigned workers;                 /* 0 = one per online CPU */
+    unsigned max_conns;               /* 0 = default (16384) */
+    uint32_t connect_timeout_ms;      /* 0 = default 10 s */
+    uint32_t head_timeout_ms;         /* 0 = default 30 s */
+    uint32_t dns_timeout_ms;          /* 0 = default 5 s */
+    /* Identity scope: the network namespace the clients live in. -1 = the
+     * proxy's own namespace (standalone proxy). The sandbox passes an fd of
+     * the child's netns (the proxy dups it). */
+    int client_netns_fd;
+    const char *sandbox_name;         /* added to audit events when set */
+};
+
+/* Sets defaults in cfg (zero listen address, resolver NULL, client_netns_fd -1). */
+void proxy_config_init(struct proxy_config *cfg);
+
+/* Loads the policy (errors printed to stderr with file:line:column), binds,
+ * starts workers. Returns 0 or -errno; on failure nothing is left running. */
+int proxy_start(const struct proxy_config *cfg, struct proxy **out)
+    __attribute__((warn_unused_result));
+/* Re-reads cfg->policy_path; on failure keeps the old policy and logs why.
+ * Returns 0 or -EINVAL. Thread-safe. */
+int proxy_reload(struct proxy *p);
+/* Stops accepting, closes every connection, joins the workers, frees. */
+void proxy_stop(struct proxy *p);
+/* The bound listen address (useful with port 0). */
+int proxy_listen_addr(const struct proxy *p, struct sockaddr_storage *out, socklen_t *len);
+
+#endif
