@@ -25,6 +25,9 @@ struct identity_cache_opts {
     /* When >= 0, only processes whose /proc/PID/ns/net is this namespace
      * (inode of the netns file) may own the socket; -1 = any. */
     long netns_ino;
+    /* An fd of the network namespace the clients live in; the sock_diag
+     * socket is opened inside it (the sandbox's child netns). -1 = ours. */
+    int netns_fd;
     /* Max distinct executables whose hashes are remembered. */
     size_t max_binaries;
 };
