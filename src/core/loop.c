@@ -237,6 +237,8 @@ static void run_deferred(struct loop *l)
     }
 }
 
+void loop_run_deferred(struct loop *l) { run_deferred(l); }
+
 int loop_run(struct loop *l)
 {
     struct epoll_event evs[LOOP_MAX_EVENTS];

@@ -69,6 +69,8 @@ struct loop_deferred {
     void *arg;
 };
 void loop_defer(struct loop *l, struct loop_deferred *d, void (*fn)(void *), void *arg);
+/* Runs pending deferred work now (for shutdown after loop_run returned). */
+void loop_run_deferred(struct loop *l);
 
 /* Runs until loop_stop() is called. Returns 0 or -errno from epoll_wait. */
 int loop_run(struct loop *l);

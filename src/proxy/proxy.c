@@ -1,0 +1,205 @@
+/* proxy/proxy: start, reload and stop the egress proxy. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "identity/identity.h"
+#include "proxy/internal.h"
+#include "core/banned.h"
+
+void proxy_config_init(struct proxy_config *cfg)
+{
+    memset(cfg, 0, sizeof(*cfg));
+    cfg->client_netns_fd = -1;
+}
+
+static void apply_defaults(struct proxy_config *c)
+{
+    if (!c->max_conns)
+        c->max_conns = 16384;
+    if (!c->connect_timeout_ms)
+        c->connect_timeout_ms = 10000;
+    if (!c->head_timeout_ms)
+        c->head_timeout_ms = 30000;
+    if (!c->dns_timeout_ms)
+        c->dns_timeout_ms = 5000;
+    if (!c->workers) {
+        long n = sysconf(_SC_NPROCESSORS_ONLN);
+        c->workers = n > 0 ? (unsigned)n : 1;
+    }
+    if (c->workers > 64)
+        c->workers = 64;
+}
+
+static void raise_nofile(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
+}
+
+static void print_diag(const struct policy_diag *d, enum log_level lvl)
+{
+    for (size_t i = 0; i < d->n; i++)
+        log_msg(lvl, "%s", d->lines[i]);
+}
+
+static int load_policy(const char *path, bool at_start)
+{
+    struct policy *p = NULL;
+    struct policy_diag d = {0};
+    int r = policy_load_file(path, &p, &d);
+    print_diag(&d, r < 0 ? LOG_ERROR : LOG_WARN);
+    policy_diag_free(&d);
+    if (r < 0) {
+        if (at_start)
+            log_error("proxy: policy %s has errors; not starting", path);
+        else
+            log_error("proxy: policy %s has errors; keeping the previous policy in force", path);
+        return r;
+    }
+    policy_install(p);
+    log_info("proxy: policy %s %s", path, at_start ? "loaded" : "reloaded");
+    return 0;
+}
+
+int proxy_reload(struct proxy *p) { return load_policy(p->policy_path, false); }
+
+static void free_workers(struct proxy *p)
+{
+    for (unsigned i = 0; p->workers && i < p->n_workers; i++) {
+        struct worker *w = &p->workers[i];
+        if (w->lfd >= 0)
+            close(w->lfd);
+        if (w->dns)
+            dns_resolver_free(w->dns);
+        if (w->loop)
+            loop_free(w->loop);
+    }
+    free(p->workers);
+    p->workers = NULL;
+}
+
+static void proxy_free(struct proxy *p)
+{
+    free_workers(p);
+    if (p->ident)
+        identity_cache_free(p->ident);
+    free(p->policy_path);
+    free(p->resolver);
+    free(p->sandbox_name);
+    free(p);
+}
+
+static int make_identity(struct proxy *p)
+{
+    struct identity_cache_opts o = {.netns_ino = -1, .netns_fd = p->cfg.client_netns_fd,
+                                    .max_binaries = 4096};
+    struct stat st;
+    if (o.netns_fd >= 0 && fstat(o.netns_fd, &st) == 0)
+        o.netns_ino = (long)st.st_ino;
+    p->ident = identity_cache_new(&o);
+    return p->ident ? 0 : -ENOMEM;
+}
+
+static int make_workers(struct proxy *p)
+{
+    p->n_workers = p->cfg.workers;
+    p->workers = calloc(p->n_workers, sizeof(*p->workers));
+    if (!p->workers)
+        return -ENOMEM;
+    struct sockaddr_storage addr = p->cfg.listen;
+    for (unsigned i = 0; i < p->n_workers; i++) {
+        struct worker *w = &p->workers[i];
+        w->proxy = p;
+        w->index = i;
+        w->lfd = -1;
+        w->loop = loop_new(p->cfg.max_conns + 64);
+        if (!w->loop || loop_set_wake(w->loop, NULL, NULL) < 0)
+            return -ENOMEM;
+        w->dns = dns_resolver_new(w->loop, p->resolver, p->cfg.dns_timeout_ms);
+        if (!w->dns)
+            return -EINVAL;
+        int r = worker_listen(w, &addr, p->cfg.listen_len);
+        if (r < 0)
+            return r;
+        if (i == 0) { /* port 0: every worker binds the port the first one got */
+            p->bound_len = sizeof(p->bound);
+            getsockname(w->lfd, (struct sockaddr *)&p->bound, &p->bound_len);
+            addr = p->bound;
+        }
+    }
+    return 0;
+}
+
+static int start_threads(struct proxy *p)
+{
+    for (unsigned i = 0; i < p->n_workers; i++) {
+        int r = pthread_create(&p->workers[i].thread, NULL, worker_main, &p->workers[i]);
+        if (r != 0) {
+            for (unsigned j = 0; j < i; j++) {
+                loop_stop(p->workers[j].loop);
+                pthread_join(p->workers[j].thread, NULL);
+            }
+            return -r;
+        }
+    }
+    return 0;
+}
+
+int proxy_start(const struct proxy_config *cfg, struct proxy **out)
+{
+    struct proxy *p = calloc(1, sizeof(*p));
+    int r = -ENOMEM;
+    if (!p)
+        return -ENOMEM;
+    p->cfg = *cfg;
+    apply_defaults(&p->cfg);
+    p->policy_path = strdup(cfg->policy_path ? cfg->policy_path : "");
+    p->resolver = cfg->resolver ? strdup(cfg->resolver) : NULL;
+    p->sandbox_name = cfg->sandbox_name ? strdup(cfg->sandbox_name) : NULL;
+    p->cfg.policy_path = p->policy_path;
+    p->cfg.resolver = p->resolver;
+    p->cfg.sandbox_name = p->sandbox_name;
+    raise_nofile();
+    if ((r = load_policy(p->policy_path, true)) < 0)
+        goto out;
+    if ((r = make_identity(p)) < 0)
+        goto out;
+    if ((r = make_workers(p)) < 0) {
+        log_error("proxy: cannot listen: %s", strerror(-r));
+        goto out;
+    }
+    if ((r = start_threads(p)) < 0)
+        goto out;
+    *out = p;
+    return 0;
+out:
+    proxy_free(p);
+    return r;
+}
+
+void proxy_stop(struct proxy *p)
+{
+    if (!p)
+        return;
+    for (unsigned i = 0; i < p->n_workers; i++)
+        loop_stop(p->workers[i].loop);
+    for (unsigned i = 0; i < p->n_workers; i++)
+        pthread_join(p->workers[i].thread, NULL);
+    proxy_free(p);
+}
+
+int proxy_listen_addr(const struct proxy *p, struct sockaddr_storage *out, socklen_t *len)
+{
+    *out = p->bound;
+    *len = p->bound_len;
+    return 0;
+}

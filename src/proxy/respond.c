@@ -1,0 +1,121 @@
+/* proxy/respond: the proxy's own responses — denials (403, and 502 for
+ * upstream failures) and request errors (400, 408, 431, 503) — with one JSON
+ * body shape for CONNECT and forward requests:
+ *   {error, reason_code, host, port, binary, policy, detail, hint}
+ * and the header X-Cordon-Deny: <reason_code>. */
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/log.h"
+#include "proxy/internal.h"
+#include "core/banned.h"
+
+static const char *status_text(int status)
+{
+    switch (status) {
+    case 400: return "Bad Request";
+    case 403: return "Forbidden";
+    case 408: return "Request Timeout";
+    case 431: return "Request Header Fields Too Large";
+    case 500: return "Internal Server Error";
+    case 502: return "Bad Gateway";
+    case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
+    default: return "Error";
+    }
+}
+
+static const char *error_kind(int status)
+{
+    if (status == 403)
+        return "policy_denied";
+    if (status == 502 || status == 504)
+        return "upstream_unavailable";
+    if (status == 503)
+        return "proxy_unavailable";
+    return "bad_request";
+}
+
+static json_t *body_json(struct conn *c, int status, const char *code, const char *detail,
+                         const char *hint)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "error", json_string(error_kind(status)));
+    json_object_set_new(o, "reason_code", json_string(code));
+    json_object_set_new(o, "host", c->target.host[0] ? json_string(c->target.host) : json_null());
+    json_object_set_new(o, "port", c->target.port ? json_integer(c->target.port) : json_null());
+    json_object_set_new(o, "binary", c->ident.exe ? json_string(c->ident.exe) : json_null());
+    json_object_set_new(o, "policy", c->policy_key ? json_string(c->policy_key) : json_null());
+    json_object_set_new(o, "detail", json_string(detail ? detail : ""));
+    if (hint && hint[0])
+        json_object_set_new(o, "hint", json_string(hint));
+    else
+        json_object_set_new(o, "hint", json_null());
+    json_object_set_new(o, "retryable", json_boolean(status >= 500));
+    return o;
+}
+
+/* Writes the response into cout. keep: leave the connection open after it. */
+static void emit(struct conn *c, int status, const char *code, json_t *body, bool keep)
+{
+    char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
+    size_t bl = s ? strlen(s) : 0;
+    char head[512];
+    int hl = snprintf(head, sizeof(head),
+                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                      "Content-Length: %zu\r\nX-Cordon-Deny: %s\r\nCache-Control: no-store\r\n"
+                      "Connection: %s\r\n\r\n",
+                      status, status_text(status), bl + 1, code, keep ? "keep-alive" : "close");
+    if (hl < 0 || (size_t)hl >= sizeof(head) || buf_append(&c->cout, head, (size_t)hl) < 0 ||
+        buf_append(&c->cout, s ? s : "", bl) < 0 || buf_append(&c->cout, "\n", 1) < 0) {
+        log_warn("proxy: conn %llu: response does not fit the output buffer; closing",
+                 (unsigned long long)c->id);
+        c->close_after_flush = true;
+    }
+    free(s);
+    json_decref(body);
+    if (!keep)
+        c->close_after_flush = true;
+}
+
+/* A forward request that was refused before anything reached the upstream
+ * can keep the connection when it carries no body to skip. */
+static bool can_keep(struct conn *c)
+{
+    return c->kind == KIND_FORWARD && c->head_parsed && c->head.keep_alive &&
+           !c->head.has_body && http_parser_msg_done(&c->req) && !c->client_eof;
+}
+
+static void finish(struct conn *c, bool keep)
+{
+    if (keep) {
+        buf_consume(&c->cin, c->head.len);
+        if (conn_flush_client(c) < 0)
+            return;
+        conn_request_done(c);
+        return;
+    }
+    if (!c->close_reason)
+        c->close_reason = "denied";
+    conn_flush_client(c);
+}
+
+void respond_deny(struct conn *c, int status, const char *reason_code, const char *detail,
+                  const char *hint)
+{
+    bool keep = can_keep(c);
+    auditev_decision(c, false, reason_code, detail);
+    c->close_reason = keep ? NULL : reason_code;
+    emit(c, status, reason_code, body_json(c, status, reason_code, detail, hint), keep);
+    finish(c, keep);
+}
+
+void respond_error(struct conn *c, int status, const char *reason_code, const char *detail)
+{
+    auditev_decision(c, false, reason_code, detail);
+    c->close_reason = reason_code;
+    emit(c, status, reason_code, body_json(c, status, reason_code, detail, NULL), false);
+    finish(c, false);
+}

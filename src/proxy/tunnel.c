@@ -1,0 +1,152 @@
+/* proxy/tunnel: raw bidirectional relay with splice(2) through one pipe per
+ * direction — the bytes never enter user space. Edge-triggered: each event
+ * pumps both directions until they would block. Backpressure: a direction
+ * stops reading while its pipe holds bytes the sink cannot take. Half-close:
+ * EOF on one side becomes shutdown(SHUT_WR) on the other once the pipe is
+ * drained; the tunnel ends when both directions are done. Bytes that were
+ * buffered before the tunnel started (our 200 to the client, early client
+ * data to the upstream) are written first. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proxy/internal.h"
+#include "core/banned.h"
+
+#define TUNNEL_PIPE_SIZE (256 * 1024)
+
+static int pipe_open(struct splice_dir *d)
+{
+    int p[2];
+    if (pipe2(p, O_NONBLOCK | O_CLOEXEC) < 0)
+        return -errno;
+    (void)fcntl(p[1], F_SETPIPE_SZ, TUNNEL_PIPE_SIZE);
+    d->pipe_r = p[0];
+    d->pipe_w = p[1];
+    return 0;
+}
+
+static void pipe_close(struct splice_dir *d)
+{
+    if (d->pipe_r >= 0)
+        close(d->pipe_r);
+    if (d->pipe_w >= 0)
+        close(d->pipe_w);
+    d->pipe_r = d->pipe_w = -1;
+}
+
+void tunnel_free(struct conn *c)
+{
+    pipe_close(&c->up);
+    pipe_close(&c->down);
+}
+
+enum pump { PUMP_OK, PUMP_ERROR };
+
+/* Writes a pre-tunnel buffer to fd. Returns 1 when empty, 0 if it would block, -1 on error. */
+static int flush_pre(struct buf *b, int fd)
+{
+    while (b->data && b->len) {
+        long n = buf_write_fd(b, fd);
+        if (n == -EAGAIN)
+            return 0;
+        if (n < 0)
+            return -1;
+    }
+    return 1;
+}
+
+/* Moves bytes from src to dst through d's pipe until both would block. */
+static enum pump pump(struct conn *c, struct splice_dir *d, int src, int dst, struct buf *pre)
+{
+    int f = flush_pre(pre, dst);
+    if (f < 0)
+        return PUMP_ERROR;
+    if (f == 0)
+        return PUMP_OK;
+    for (;;) {
+        bool progress = false;
+        if (!d->eof && d->in_pipe < TUNNEL_PIPE_SIZE) {
+            ssize_t n = splice(src, NULL, d->pipe_w, NULL, TUNNEL_PIPE_SIZE - d->in_pipe,
+                               SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+            if (n > 0) {
+                d->in_pipe += (size_t)n;
+                progress = true;
+            } else if (n == 0) {
+                d->eof = true;
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                return PUMP_ERROR;
+            }
+        }
+        if (d->in_pipe > 0) {
+            ssize_t n = splice(d->pipe_r, NULL, dst, NULL, d->in_pipe,
+                               SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+            if (n > 0) {
+                d->in_pipe -= (size_t)n;
+                d->bytes += (uint64_t)n;
+                progress = true;
+            } else if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) {
+                return PUMP_ERROR;
+            }
+        }
+        if (!progress)
+            break;
+        c->last_active_ms = loop_now_ms(c->w->loop);
+    }
+    if (d->eof && d->in_pipe == 0 && !d->shut) {
+        shutdown(dst, SHUT_WR);
+        d->shut = true;
+    }
+    return PUMP_OK;
+}
+
+void tunnel_on_event(struct conn *c)
+{
+    if (pump(c, &c->up, c->cfd, c->ufd, &c->uout) != PUMP_OK) {
+        conn_close(c, "relay_error");
+        return;
+    }
+    if (pump(c, &c->down, c->ufd, c->cfd, &c->cout) != PUMP_OK) {
+        conn_close(c, "relay_error");
+        return;
+    }
+    if (c->up.shut && c->down.shut)
+        conn_close(c, c->up.eof ? "client_closed" : "upstream_closed");
+}
+
+static int append_early_bytes(struct conn *c)
+{
+    /* Bytes the client sent after the CONNECT head (e.g. a TLS ClientHello
+     * sent without waiting for our 200) go to the upstream first. */
+    size_t rest = c->cin.len - c->head.len;
+    if (c->kind != KIND_CONNECT || rest == 0)
+        return 0;
+    if (!c->uout.data && buf_init(&c->uout, rest) < 0)
+        return -1;
+    if (buf_append(&c->uout, buf_head(&c->cin) + c->head.len, rest) < 0)
+        return -1;
+    c->up.bytes += rest;
+    return 0;
+}
+
+int tunnel_start(struct conn *c)
+{
+    static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
+    if (pipe_open(&c->up) < 0 || pipe_open(&c->down) < 0) {
+        respond_error(c, 503, "out_of_resources", "the proxy could not allocate relay pipes");
+        return 0;
+    }
+    if (c->kind == KIND_CONNECT) {
+        if (append_early_bytes(c) < 0 || buf_append(&c->cout, ok, sizeof(ok) - 1) < 0)
+            return -1;
+        buf_consume(&c->cin, c->cin.len);
+    }
+    c->state = CONN_TUNNEL;
+    c->last_active_ms = loop_now_ms(c->w->loop);
+    if (c->idle_ms && loop_timer_start(c->w->loop, &c->timer, c->idle_ms) < 0)
+        return -1;
+    tunnel_on_event(c);
+    return 0;
+}

@@ -1,0 +1,242 @@
+/* proxy/upstream: resolve (c-ares), apply the address fence to every
+ * resolved address, connect with a timeout, try the next address on
+ * failure. Decide on the resolved address and connect to exactly that
+ * address (no second lookup: no DNS-rebinding gap). */
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "core/addrclass.h"
+#include "core/log.h"
+#include "core/parse.h"
+#include "proxy/internal.h"
+#include "core/banned.h"
+
+static void upstream_on_event(struct loop *l, struct loop_io *io, uint32_t ev);
+
+void upstream_close(struct conn *c)
+{
+    if (c->ufd < 0)
+        return;
+    loop_io_del(c->w->loop, &c->uio);
+    close(c->ufd);
+    c->ufd = -1;
+    c->uio.fd = -1;
+    c->upstream_host[0] = '\0';
+    c->upstream_port = 0;
+    c->upstream_eof = false;
+}
+
+static bool in_allowed_ips(const struct policy_endpoint *ep, const struct sockaddr *sa)
+{
+    const struct policy_cidr *cidrs;
+    size_t n = ep ? policy_endpoint_allowed_ips(ep, &cidrs) : 0;
+    for (size_t i = 0; i < n; i++)
+        if (policy_cidr_contains(&cidrs[i], sa))
+            return true;
+    return false;
+}
+
+/* Returns NULL when the address may be dialled, else why not. */
+static const char *fence_check(struct conn *c, const struct sockaddr *sa)
+{
+    const struct policy_cidr *cidrs;
+    size_t n = c->ep ? policy_endpoint_allowed_ips(c->ep, &cidrs) : 0;
+    switch (addr_classify(sa)) {
+    case ADDR_ALWAYS_BLOCKED:
+        return "is always blocked";
+    case ADDR_PRIVATE:
+        return in_allowed_ips(c->ep, sa) ? NULL : "is private and not covered by the endpoint's allowed_ips";
+    case ADDR_PUBLIC:
+        return n == 0 || in_allowed_ips(c->ep, sa) ? NULL : "is not in the endpoint's allowed_ips";
+    }
+    return "is unclassifiable";
+}
+
+static void apply_fence(struct conn *c, struct dns_result *r)
+{
+    size_t keep = 0;
+    c->blocked_detail[0] = '\0';
+    for (size_t i = 0; i < r->n; i++) {
+        const struct sockaddr *sa = (const struct sockaddr *)&r->addrs[i];
+        const char *why = fence_check(c, sa);
+        if (!why) {
+            r->addrs[keep++] = r->addrs[i];
+            continue;
+        }
+        if (!c->blocked_detail[0]) {
+            char ip[64];
+            snprintf(c->blocked_detail, sizeof(c->blocked_detail), "%s resolves to %s (%s), which %s",
+                     c->target.host, sockaddr_ip_str(sa, ip, sizeof(ip)), addr_class_range_name(sa), why);
+        }
+    }
+    r->n = keep;
+}
+
+static void on_dns(struct dns_result *res, void *data)
+{
+    struct conn *c = data;
+    c->dnsq = NULL;
+    if (res->status < 0 || res->n == 0) {
+        char d[400];
+        snprintf(d, sizeof(d), "could not resolve %s: %s", c->target.host,
+                 res->error ? res->error : "no addresses");
+        respond_deny(c, 502, "resolve_failed", d, "check the host name; names are resolved by the proxy");
+        return;
+    }
+    struct dns_result *copy = malloc(sizeof(*copy));
+    if (!copy) {
+        respond_error(c, 503, "out_of_memory", "the proxy is out of memory");
+        return;
+    }
+    *copy = *res;
+    free(c->addrs);
+    c->addrs = copy;
+    c->addr_next = 0;
+    apply_fence(c, copy);
+    if (copy->n == 0) {
+        respond_deny(c, 403, "address_blocked", c->blocked_detail,
+                     "loopback, link-local, multicast and unspecified addresses are never reachable; "
+                     "for a private address add its CIDR to the endpoint's allowed_ips");
+        return;
+    }
+    upstream_begin(c);
+}
+
+static void set_upstream_opts(int fd)
+{
+    int one = 1, idle = 60, intvl = 15, cnt = 4;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
+}
+
+static int dial(struct conn *c, const struct sockaddr_storage *ss)
+{
+    socklen_t len = ss->ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    int fd = socket(ss->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    set_upstream_opts(fd);
+    if (connect(fd, (const struct sockaddr *)ss, len) < 0 && errno != EINPROGRESS) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    c->uio.cb = upstream_on_event;
+    c->uio.data = c;
+    int r = loop_io_add(c->w->loop, &c->uio, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET);
+    if (r < 0) {
+        close(fd);
+        return r;
+    }
+    c->ufd = fd;
+    return 0;
+}
+
+void upstream_begin(struct conn *c)
+{
+    if (!c->addrs || c->state == CONN_HEAD) {
+        free(c->addrs);
+        c->addrs = NULL;
+        c->have_resolved = false;
+        c->state = CONN_RESOLVE;
+        c->dnsq = dns_resolve(c->w->dns, c->target.host, c->target.port, on_dns, c);
+        if (!c->dnsq)
+            respond_deny(c, 502, "resolve_failed", "the resolver refused the query", NULL);
+        return;
+    }
+    upstream_close(c);
+    int last = 0;
+    while (c->addr_next < c->addrs->n) {
+        const struct sockaddr_storage *ss = &c->addrs->addrs[c->addr_next++];
+        last = dial(c, ss);
+        if (last == 0) {
+            c->resolved = *ss;
+            c->have_resolved = true;
+            c->state = CONN_CONNECT;
+            if (loop_timer_start(c->w->loop, &c->timer, c->w->proxy->cfg.connect_timeout_ms) < 0)
+                conn_close(c, "timer_full");
+            return;
+        }
+    }
+    char d[400], ip[64];
+    snprintf(d, sizeof(d), "could not connect to %s:%u%s%s%s", c->target.host, c->target.port,
+             c->have_resolved ? " (last tried " : "",
+             c->have_resolved ? sockaddr_ip_str((struct sockaddr *)&c->resolved, ip, sizeof(ip)) : "",
+             c->have_resolved ? ")" : "");
+    (void)last;
+    respond_deny(c, 502, "connect_failed", d, "the upstream is down or refused the connection; this is not a policy denial");
+}
+
+static void connected(struct conn *c)
+{
+    loop_timer_stop(c->w->loop, &c->timer);
+    snprintf(c->upstream_host, sizeof(c->upstream_host), "%s", c->target.host);
+    c->upstream_port = c->target.port;
+    c->idle_ms = c->ep ? policy_endpoint_idle_timeout_ms(c->ep) : 0;
+    if (c->kind == KIND_CONNECT) {
+        auditev_decision(c, true, NULL, NULL);
+        if (tunnel_start(c) < 0)
+            conn_close(c, "tunnel_setup_failed");
+        return;
+    }
+    forward_start(c);
+}
+
+static void check_connect(struct conn *c, uint32_t ev)
+{
+    int err = 0;
+    socklen_t el = sizeof(err);
+    if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
+        return;
+    if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
+        err = errno;
+    if (err == 0 && (ev & EPOLLOUT)) {
+        connected(c);
+        return;
+    }
+    log_debug("proxy: conn %llu: connect to %s failed: %s", (unsigned long long)c->id,
+              c->target.host, strerror(err));
+    upstream_begin(c); /* next address */
+}
+
+static void idle_upstream_event(struct conn *c)
+{
+    char tmp[512];
+    ssize_t n = recv(c->ufd, tmp, sizeof(tmp), MSG_DONTWAIT);
+    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) || n > 0) {
+        /* closed, failed, or unsolicited bytes between exchanges: drop it */
+        upstream_close(c);
+    }
+}
+
+static void upstream_on_event(struct loop *l, struct loop_io *io, uint32_t ev)
+{
+    struct conn *c = io->data;
+    (void)l;
+    switch (c->state) {
+    case CONN_CONNECT:
+        check_connect(c, ev);
+        return;
+    case CONN_TUNNEL:
+        tunnel_on_event(c);
+        return;
+    case CONN_FORWARD:
+        forward_on_event(c);
+        return;
+    case CONN_HEAD:
+        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            idle_upstream_event(c);
+        return;
+    case CONN_RESOLVE:
+    case CONN_CLOSED:
+        return;
+    }
+}

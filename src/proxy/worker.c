@@ -1,0 +1,134 @@
+/* proxy/worker: one thread per worker, each with its own epoll loop, its own
+ * SO_REUSEPORT listener and its own resolver; nothing on the hot path is
+ * shared between workers except the connection counter and the identity
+ * cache. accept() failing for lack of descriptors or memory pauses the
+ * listener with a growing backoff instead of killing the proxy. */
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "proxy/internal.h"
+#include "core/banned.h"
+
+#define ACCEPT_BATCH 64
+#define BACKOFF_MIN_MS 50
+#define BACKOFF_MAX_MS 2000
+
+static const char busy_body[] =
+    "{\"error\":\"proxy_unavailable\",\"reason_code\":\"connection_limit\",\"detail\":"
+    "\"the proxy is at its connection limit; retry shortly\",\"retryable\":true,\"hint\":null}\n";
+
+static void refuse_busy(int fd)
+{
+    char msg[512];
+    int n = snprintf(msg, sizeof(msg),
+                     "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
+                     "Content-Length: %zu\r\nX-Cordon-Deny: connection_limit\r\n"
+                     "Connection: close\r\n\r\n%s",
+                     sizeof(busy_body) - 1, busy_body);
+    ssize_t w = send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
+    (void)w;
+    close(fd);
+}
+
+static void pause_accept(struct worker *w, int err)
+{
+    w->backoff_ms = w->backoff_ms ? w->backoff_ms * 2 : BACKOFF_MIN_MS;
+    if (w->backoff_ms > BACKOFF_MAX_MS)
+        w->backoff_ms = BACKOFF_MAX_MS;
+    log_warn("proxy: worker %u: accept failed (%s); pausing accepts for %llu ms", w->index,
+             strerror(err), (unsigned long long)w->backoff_ms);
+    (void)loop_io_mod(w->loop, &w->lio, 0);
+    if (loop_timer_start(w->loop, &w->accept_backoff, w->backoff_ms) < 0)
+        (void)loop_io_mod(w->loop, &w->lio, EPOLLIN);
+}
+
+static void resume_accept(struct loop *l, struct loop_timer *t)
+{
+    struct worker *w = t->data;
+    (void)l;
+    (void)loop_io_mod(w->loop, &w->lio, EPOLLIN);
+}
+
+static void on_listen(struct loop *l, struct loop_io *io, uint32_t ev)
+{
+    struct worker *w = io->data;
+    (void)l;
+    (void)ev;
+    for (int i = 0; i < ACCEPT_BATCH; i++) {
+        struct sockaddr_storage peer;
+        socklen_t pl = sizeof(peer);
+        int fd = accept4(w->lfd, (struct sockaddr *)&peer, &pl, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        if (fd < 0) {
+            if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR ||
+                errno == ECONNABORTED || errno == EPROTO)
+                return;
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                pause_accept(w, errno);
+                return;
+            }
+            log_error("proxy: worker %u: accept: %s", w->index, strerror(errno));
+            return;
+        }
+        w->backoff_ms = 0;
+        unsigned active = atomic_fetch_add(&w->proxy->active, 1);
+        if (active >= w->proxy->cfg.max_conns) {
+            atomic_fetch_sub(&w->proxy->active, 1);
+            refuse_busy(fd);
+            continue;
+        }
+        conn_accept(w, fd, &peer);
+    }
+}
+
+int worker_listen(struct worker *w, const struct sockaddr_storage *addr, socklen_t len)
+{
+    int one = 1;
+    int fd = socket(addr->ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+    setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+    if (bind(fd, (const struct sockaddr *)addr, len) < 0 || listen(fd, 4096) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    w->lfd = fd;
+    w->lio.cb = on_listen;
+    w->lio.data = w;
+    w->accept_backoff.cb = resume_accept;
+    w->accept_backoff.data = w;
+    int r = loop_io_add(w->loop, &w->lio, fd, EPOLLIN);
+    if (r < 0) {
+        close(fd);
+        w->lfd = -1;
+    }
+    return r;
+}
+
+static void close_all(struct worker *w)
+{
+    while (w->conns)
+        conn_close(w->conns, "proxy_shutdown");
+    loop_run_deferred(w->loop);
+}
+
+void *worker_main(void *arg)
+{
+    struct worker *w = arg;
+    sigset_t all;
+    sigfillset(&all);
+    pthread_sigmask(SIG_BLOCK, &all, NULL);
+    int r = loop_run(w->loop);
+    if (r < 0)
+        log_error("proxy: worker %u: event loop failed: %s", w->index, strerror(-r));
+    close_all(w);
+    return NULL;
+}
