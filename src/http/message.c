@@ -32,6 +32,11 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct http_parser *hp = hp_of(p);
     struct http_head *h = hp->head;
+    /* RFC 9112 §5.1: no whitespace between field name and colon (400). */
+    if (len && (at[len - 1] == ' ' || at[len - 1] == '\t')) {
+        hp->error = "whitespace between header field name and colon";
+        return HPE_USER;
+    }
     if (!h)
         return 0;
     if (h->n_headers >= HTTP_MAX_HEADERS) {
@@ -175,7 +180,8 @@ enum http_step http_parse_head(struct http_parser *hp, const char *buf, size_t l
     llhttp_errno_t e = llhttp_execute(&hp->p, buf + skip, hlen - skip);
     hp->head = NULL;
     if (e != HPE_OK && e != HPE_PAUSED && e != HPE_PAUSED_UPGRADE) {
-        hp->error = llhttp_get_error_reason(&hp->p);
+        if (e != HPE_USER || !hp->error)
+            hp->error = llhttp_get_error_reason(&hp->p);
         return HTTP_ERROR;
     }
     if (hp->header_overflow)

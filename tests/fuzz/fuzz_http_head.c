@@ -1,0 +1,33 @@
+/* libFuzzer: request heads and bodies through http/message, and the proxy's
+ * target parsers on whatever target the head carries. */
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "http/message.h"
+#include "proxy/target.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    struct http_parser hp;
+    static struct http_head h;
+    http_parser_init(&hp, HTTP_REQUEST_PARSER);
+    if (http_parse_head(&hp, (const char *)data, size, &h) == HTTP_HEAD_DONE) {
+        struct proxy_target t;
+        const char *why;
+        if (target_parse_authority(h.target, h.target_len, &t, &why) == 0)
+            (void)t;
+        if (target_parse_absolute(h.target, h.target_len, &t, &why) == 0)
+            (void)t;
+        size_t used;
+        if (h.len <= size)
+            (void)http_parse_body(&hp, (const char *)data + h.len, size - h.len, &used);
+    }
+    http_parser_init(&hp, HTTP_RESPONSE_PARSER);
+    size_t used;
+    if (http_parse_body(&hp, (const char *)data, size, &used) != HTTP_ERROR)
+        (void)http_parse_eof(&hp);
+    return 0;
+}

@@ -1,0 +1,156 @@
+/* Unit tests for http/message: strict framing, smuggling refusals, keep-alive. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "http/message.h"
+
+static enum http_step head_of(const char *s, struct http_parser *hp, struct http_head *h)
+{
+    http_parser_init(hp, HTTP_REQUEST_PARSER);
+    return http_parse_head(hp, s, strlen(s), h);
+}
+
+static void test_simple_get(void **st)
+{
+    struct http_parser hp;
+    struct http_head h;
+    const char *s = "GET http://a.test/x?y=1 HTTP/1.1\r\nHost: a.test\r\nX-A:  v  \r\n\r\n";
+    assert_int_equal(head_of(s, &hp, &h), HTTP_HEAD_DONE);
+    assert_int_equal(h.len, strlen(s));
+    assert_int_equal(h.method, HTTP_GET);
+    assert_int_equal(h.target_len, strlen("http://a.test/x?y=1"));
+    assert_memory_equal(h.target, "http://a.test/x?y=1", h.target_len);
+    assert_int_equal(h.n_headers, 2);
+    const struct http_hdr *x = http_head_find(&h, "x-a");
+    assert_non_null(x);
+    assert_int_equal(x->value_len, 1);
+    assert_true(h.keep_alive);
+    assert_false(h.has_body);
+    assert_true(http_parser_msg_done(&hp));
+}
+
+static void test_incomplete_and_too_large(void **st)
+{
+    struct http_parser hp;
+    struct http_head h;
+    assert_int_equal(head_of("GET http://a/ HTTP/1.1\r\nHost: a\r\n", &hp, &h), HTTP_NEED_MORE);
+    static char big[HTTP_HEAD_MAX + 100];
+    memset(big, 'a', sizeof(big));
+    memcpy(big, "GET / HTTP/1.1\r\nX: ", 19);
+    http_parser_init(&hp, HTTP_REQUEST_PARSER);
+    assert_int_equal(http_parse_head(&hp, big, sizeof(big), &h), HTTP_TOO_LARGE);
+}
+
+static void test_smuggling_refused(void **st)
+{
+    struct http_parser hp;
+    struct http_head h;
+    /* CL + TE */
+    assert_int_equal(head_of("POST http://a/ HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                             "Transfer-Encoding: chunked\r\n\r\n", &hp, &h), HTTP_ERROR);
+    /* duplicate CL */
+    assert_int_equal(head_of("POST http://a/ HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\n"
+                             "Content-Length: 6\r\n\r\n", &hp, &h), HTTP_ERROR);
+    /* obs-fold */
+    assert_int_equal(head_of("GET http://a/ HTTP/1.1\r\nHost: a\r\nX: a\r\n b\r\n\r\n", &hp, &h),
+                     HTTP_ERROR);
+    assert_non_null(http_parser_error(&hp));
+    /* bad CL */
+    assert_int_equal(head_of("POST http://a/ HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", &hp, &h), HTTP_ERROR);
+    /* space before colon */
+    assert_int_equal(head_of("GET / HTTP/1.1\r\nHost : a\r\n\r\n", &hp, &h), HTTP_ERROR);
+}
+
+static void test_chunked_body_and_pipelining(void **st)
+{
+    struct http_parser hp;
+    struct http_head h;
+    const char *s = "POST http://a/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n"
+                    "5\r\nhello\r\n0\r\n\r\nGET http://a/ HTTP/1.1\r\nHost: a\r\n\r\n";
+    assert_int_equal(head_of(s, &hp, &h), HTTP_HEAD_DONE);
+    assert_true(h.has_body);
+    assert_false(http_parser_msg_done(&hp));
+    const char *body = s + h.len;
+    size_t used = 0;
+    assert_int_equal(http_parse_body(&hp, body, strlen(body), &used), HTTP_MSG_DONE);
+    assert_int_equal(used, strlen("5\r\nhello\r\n0\r\n\r\n"));
+    /* next message parses from where the body ended */
+    http_parser_init(&hp, HTTP_REQUEST_PARSER);
+    assert_int_equal(http_parse_head(&hp, body + used, strlen(body + used), &h), HTTP_HEAD_DONE);
+}
+
+static void test_bad_chunk(void **st)
+{
+    struct http_parser hp;
+    struct http_head h;
+    const char *s = "POST http://a/ HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    assert_int_equal(head_of(s, &hp, &h), HTTP_HEAD_DONE);
+    size_t used;
+    assert_int_equal(http_parse_body(&hp, "zz\r\n", 4, &used), HTTP_ERROR);
+}
+
+static void test_connect_and_upgrade(void **st)
+{
+    struct http_parser hp;
+    struct http_head h;
+    assert_int_equal(head_of("CONNECT a.test:443 HTTP/1.1\r\nHost: a.test:443\r\n\r\n\x16\x03", &hp, &h),
+                     HTTP_HEAD_DONE);
+    assert_int_equal(h.method, HTTP_CONNECT);
+    assert_true(http_parser_msg_done(&hp));
+    assert_int_equal(head_of("GET http://a/ws HTTP/1.1\r\nHost: a\r\nUpgrade: websocket\r\n"
+                             "Connection: keep-alive, Upgrade\r\n\r\n", &hp, &h), HTTP_HEAD_DONE);
+    assert_true(h.upgrade);
+}
+
+static void test_response_framing(void **st)
+{
+    struct http_parser hp;
+    size_t used;
+    http_parser_init(&hp, HTTP_RESPONSE_PARSER);
+    const char *r = "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nokEXTRA";
+    assert_int_equal(http_parse_body(&hp, r, strlen(r), &used), HTTP_MSG_DONE);
+    assert_int_equal(used, strlen(r) - 5);
+    assert_int_equal(hp.status, 200);
+    /* HEAD response: Content-Length but no body */
+    http_parser_init(&hp, HTTP_RESPONSE_PARSER);
+    http_parser_expect_no_body(&hp, true);
+    r = "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n";
+    assert_int_equal(http_parse_body(&hp, r, strlen(r), &used), HTTP_MSG_DONE);
+    /* close-delimited */
+    http_parser_init(&hp, HTTP_RESPONSE_PARSER);
+    r = "HTTP/1.0 200 OK\r\n\r\nabc";
+    assert_int_equal(http_parse_body(&hp, r, strlen(r), &used), HTTP_NEED_MORE);
+    assert_int_equal(http_parse_eof(&hp), HTTP_MSG_DONE);
+    /* truncated CL body */
+    http_parser_init(&hp, HTTP_RESPONSE_PARSER);
+    r = "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc";
+    assert_int_equal(http_parse_body(&hp, r, strlen(r), &used), HTTP_NEED_MORE);
+    assert_int_equal(http_parse_eof(&hp), HTTP_ERROR);
+    /* 101 */
+    http_parser_init(&hp, HTTP_RESPONSE_PARSER);
+    r = "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n\x81\x02hi";
+    assert_int_equal(http_parse_body(&hp, r, strlen(r), &used), HTTP_MSG_DONE);
+    assert_int_equal(hp.status, 101);
+    assert_int_equal(used, strlen(r) - 4);
+}
+
+static void test_token_list(void **st)
+{
+    assert_true(http_value_has_token("keep-alive, Upgrade", 19, "upgrade"));
+    assert_false(http_value_has_token("upgraded", 8, "upgrade"));
+    assert_true(http_value_has_token(" close ", 7, "close"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_simple_get),        cmocka_unit_test(test_incomplete_and_too_large),
+        cmocka_unit_test(test_smuggling_refused), cmocka_unit_test(test_chunked_body_and_pipelining),
+        cmocka_unit_test(test_bad_chunk),         cmocka_unit_test(test_connect_and_upgrade),
+        cmocka_unit_test(test_response_framing),  cmocka_unit_test(test_token_list),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
