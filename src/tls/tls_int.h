@@ -1,0 +1,77 @@
+/* tls internals shared by the files of src/tls/ (not for other modules). */
+#ifndef CORDON_TLS_TLS_INT_H
+#define CORDON_TLS_TLS_INT_H
+
+#include <pthread.h>
+#include <stdarg.h>
+#include <sys/types.h>
+#include <time.h>
+
+#include "tls/tls.h"
+
+/* ---- bounded LRU map: string key -> owned value ----
+ * O(1) get/put: a chained hash table (random seed, power-of-two buckets,
+ * twice the capacity) plus a doubly linked recency list. Not thread-safe;
+ * the owner holds its own lock. When full, put() evicts exactly one entry,
+ * the least recently used, and frees its value with free_val. */
+struct tls_lru;
+typedef void (*tls_lru_free_cb)(void *val);
+
+struct tls_lru *tls_lru_new(size_t cap, tls_lru_free_cb free_val);
+void tls_lru_free(struct tls_lru *l);
+/* Returns the value (borrowed) and marks it most recently used, or NULL. */
+void *tls_lru_get(struct tls_lru *l, const char *key);
+/* Inserts or replaces (the old value is freed). On success the LRU owns
+ * val; on -ENOMEM the caller still does. *evicted is incremented when an
+ * entry was evicted (may be NULL). */
+int tls_lru_put(struct tls_lru *l, const char *key, void *val, uint64_t *evicted)
+    __attribute__((warn_unused_result));
+/* Removes and frees key's entry; returns true when there was one. */
+bool tls_lru_del(struct tls_lru *l, const char *key);
+size_t tls_lru_len(const struct tls_lru *l);
+size_t tls_lru_cap(const struct tls_lru *l);
+
+/* ---- the CA ---- */
+
+struct tls_ca {
+    X509 *cert;
+    EVP_PKEY *key;       /* CA private key */
+    EVP_PKEY *leaf_key;  /* the one key of every leaf */
+    time_t not_after;    /* CA expiry (epoch seconds) */
+    uint32_t leaf_validity_s;
+    /* Extensions identical on every leaf, built once: basicConstraints,
+     * keyUsage, extendedKeyUsage, subjectKeyIdentifier (of leaf_key),
+     * authorityKeyIdentifier. */
+    STACK_OF(X509_EXTENSION) *leaf_exts;
+
+    pthread_mutex_t lock; /* guards leaves and stats */
+    struct tls_lru *leaves;
+    struct tls_leaf_stats stats;
+};
+
+/* Finishes a CA whose cert and key are set: leaf key, leaf extensions,
+ * cache. Returns 0 or -errno. */
+int tls_ca_setup(struct tls_ca *ca, const struct tls_ca_opts *opts, char *err, size_t errlen);
+
+/* For an upstream SSL made by tls_client_ssl_new whose verification
+ * failed: "(depth N, subject ...; expected host H)", or NULL. */
+const char *tls_client_verify_where(SSL *ssl);
+
+/* err helpers: format into err (if not NULL) and append the first OpenSSL
+ * error (if any), clearing the OpenSSL error queue. */
+void tls_errf(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+void tls_errf_ssl(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/* Writes data to path atomically: a temporary in the same directory
+ * (created 0600, then chmod'ed to mode), fsync, rename. On failure the
+ * temporary is removed and path is untouched. Returns 0 or -errno. */
+int tls_write_file_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err,
+                          size_t errlen) __attribute__((warn_unused_result));
+
+/* ASN1_TIME -> epoch seconds. Returns 0 or -EINVAL. */
+int tls_asn1_time_epoch(const ASN1_TIME *t, time_t *out);
+/* Writes a random positive serial (127 bits) into x. Returns 0 or -EIO. */
+int tls_set_random_serial(X509 *x);
+
+#endif
