@@ -11,7 +11,9 @@
 
 #include "core/log.h"
 #include "identity/identity.h"
+#include "tls/tls.h"
 #include "proxy/internal.h"
+#include "proxy/side.h"
 #include "core/banned.h"
 
 #define CONN_CIN_CAP (HTTP_HEAD_MAX + 4096)
@@ -88,6 +90,10 @@ static void free_ident(struct conn_identity *id)
 static void conn_free_deferred(void *arg)
 {
     struct conn *c = arg;
+    if (c->ctls) {
+        tls_conn_free(c->ctls);
+        free(c->ctls);
+    }
     buf_free(&c->cin);
     buf_free(&c->cout);
     buf_free(&c->uout);
@@ -165,7 +171,7 @@ static void conn_timer_cb(struct loop *l, struct loop_timer *t)
 int conn_flush_client(struct conn *c)
 {
     while (c->cout.len) {
-        long n = buf_write_fd(&c->cout, c->cfd);
+        long n = side_buf_write(&c->cout, c->cfd, c->ctls);
         if (n == -EAGAIN)
             return 0;
         if (n < 0) {
@@ -349,7 +355,7 @@ void conn_request_done(struct conn *c)
 static void read_head_bytes(struct conn *c)
 {
     for (;;) {
-        long n = buf_read_fd(&c->cin, c->cfd);
+        long n = side_buf_read(&c->cin, c->cfd, c->ctls);
         if (n > 0)
             continue;
         if (n == 0)

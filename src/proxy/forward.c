@@ -17,6 +17,7 @@
 
 #include "core/log.h"
 #include "proxy/internal.h"
+#include "proxy/side.h"
 #include "core/banned.h"
 
 #define FWD_UOUT_CAP (HTTP_HEAD_MAX + 1024)
@@ -119,7 +120,7 @@ void forward_start(struct conn *c)
 static int pump_request(struct conn *c)
 {
     while (c->uout.len) {
-        long n = buf_write_fd(&c->uout, c->ufd);
+        long n = side_buf_write(&c->uout, c->ufd, c->utls);
         if (n == -EAGAIN)
             return 0;
         if (n < 0) {
@@ -141,8 +142,8 @@ static int pump_request(struct conn *c)
             c->req_done = st == HTTP_MSG_DONE;
         }
         if (c->req_pending) {
-            ssize_t n = send(c->ufd, buf_head(&c->cin), c->req_pending, MSG_NOSIGNAL);
-            if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            long n = side_send(c->ufd, c->utls, buf_head(&c->cin), c->req_pending);
+            if (n == -EAGAIN)
                 return 0;
             if (n < 0) {
                 conn_close(c, "upstream_write_error");
@@ -156,7 +157,7 @@ static int pump_request(struct conn *c)
         }
         if (c->req_done)
             break;
-        long r = buf_read_fd(&c->cin, c->cfd);
+        long r = side_buf_read(&c->cin, c->cfd, c->ctls);
         if (r == -EAGAIN)
             return 0;
         if (r == 0 || (r < 0 && r != -ENOBUFS)) {
@@ -195,7 +196,7 @@ static int pump_response(struct conn *c)
 {
     for (;;) {
         if (c->cout.len) {
-            long n = buf_write_fd(&c->cout, c->cfd);
+            long n = side_buf_write(&c->cout, c->cfd, c->ctls);
             if (n == -EAGAIN)
                 return 0;
             if (n < 0) {
@@ -209,7 +210,7 @@ static int pump_response(struct conn *c)
         if (c->resp_done)
             return 0;
         buf_compact(&c->cout);
-        long r = buf_read_fd(&c->cout, c->ufd);
+        long r = side_buf_read(&c->cout, c->ufd, c->utls);
         if (r == -EAGAIN)
             return 0;
         if (r > 0) {

@@ -24,6 +24,7 @@
 #include "proxy/target.h"
 
 struct identity_cache;
+struct tls_conn;
 
 enum conn_state {
     CONN_HEAD,     /* reading a request head */
@@ -64,6 +65,7 @@ struct conn {
     enum conn_kind kind;
     struct loop_io cio, uio;
     int cfd, ufd;
+    struct tls_conn *ctls, *utls; /* TLS on that side, or NULL for plain TCP */
     struct sockaddr_storage peer, local;
     struct loop_timer timer;
     struct loop_deferred free_node;

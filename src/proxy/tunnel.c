@@ -13,6 +13,7 @@
 
 #include "core/log.h"
 #include "proxy/internal.h"
+#include "proxy/side.h"
 #include "core/banned.h"
 
 #define TUNNEL_PIPE_SIZE (256 * 1024)
@@ -102,8 +103,66 @@ static enum pump pump(struct conn *c, struct splice_dir *d, int src, int dst, st
     return PUMP_OK;
 }
 
+/* Copy relay for tunnels with TLS on a side (after an inspected upgrade):
+ * bytes pass through b, bounded by its capacity. */
+static enum pump copy_pump(struct conn *c, struct splice_dir *d, int src, struct tls_conn *st,
+                           int dst, struct tls_conn *dt, struct buf *b, struct buf *pre)
+{
+    while (pre->data && pre->len) {
+        long n = side_buf_write(pre, dst, dt);
+        if (n == -EAGAIN)
+            return PUMP_OK;
+        if (n < 0)
+            return PUMP_ERROR;
+    }
+    for (;;) {
+        bool progress = false;
+        if (b->len) {
+            long n = side_buf_write(b, dst, dt);
+            if (n > 0) {
+                d->bytes += (uint64_t)n;
+                progress = true;
+            } else if (n != -EAGAIN && n != 0) {
+                return PUMP_ERROR;
+            }
+        }
+        if (!d->eof) {
+            long n = side_buf_read(b, src, st);
+            if (n > 0)
+                progress = true;
+            else if (n == 0)
+                d->eof = true;
+            else if (n != -EAGAIN && n != -ENOBUFS)
+                return PUMP_ERROR;
+        }
+        if (!progress)
+            break;
+        c->last_active_ms = loop_now_ms(c->w->loop);
+    }
+    if (d->eof && b->len == 0 && !d->shut) {
+        side_shutdown_write(dst, dt);
+        d->shut = true;
+    }
+    return PUMP_OK;
+}
+
+static void copy_on_event(struct conn *c)
+{
+    if (copy_pump(c, &c->up, c->cfd, c->ctls, c->ufd, c->utls, &c->cin, &c->uout) != PUMP_OK ||
+        copy_pump(c, &c->down, c->ufd, c->utls, c->cfd, c->ctls, &c->cout, &c->cout) != PUMP_OK) {
+        conn_close(c, "relay_error");
+        return;
+    }
+    if (c->up.shut && c->down.shut)
+        conn_close(c, c->up.eof ? "client_closed" : "upstream_closed");
+}
+
 void tunnel_on_event(struct conn *c)
 {
+    if (c->ctls || c->utls) {
+        copy_on_event(c);
+        return;
+    }
     if (pump(c, &c->up, c->cfd, c->ufd, &c->uout) != PUMP_OK) {
         conn_close(c, "relay_error");
         return;
@@ -134,7 +193,8 @@ static int append_early_bytes(struct conn *c)
 int tunnel_start(struct conn *c)
 {
     static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
-    if (pipe_open(&c->up) < 0 || pipe_open(&c->down) < 0) {
+    bool copy = c->ctls || c->utls;
+    if (!copy && (pipe_open(&c->up) < 0 || pipe_open(&c->down) < 0)) {
         respond_error(c, 503, "out_of_resources", "the proxy could not allocate relay pipes");
         return 0;
     }

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/parse.h"
 #include "proxy/internal.h"
+#include "tls/tls.h"
 #include "core/banned.h"
 
 static void upstream_on_event(struct loop *l, struct loop_io *io, uint32_t ev);
@@ -22,6 +23,11 @@ void upstream_close(struct conn *c)
 {
     if (c->ufd < 0)
         return;
+    if (c->utls) {
+        tls_conn_free(c->utls);
+        free(c->utls);
+        c->utls = NULL;
+    }
     loop_io_del(c->w->loop, &c->uio);
     close(c->ufd);
     c->ufd = -1;
