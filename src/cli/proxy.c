@@ -25,6 +25,9 @@ static void usage(FILE *f)
             "  --connect-timeout MS   upstream connect timeout (default 10000)\n"
             "  --head-timeout MS      time allowed for a request head (default 30000)\n"
             "  --dns-timeout MS       name resolution timeout (default 5000)\n"
+            "  --ca-dir DIR           load the inspection CA from DIR (default: a fresh CA per run)\n"
+            "  --ca-cert-out FILE     write the CA certificate to FILE for clients to trust\n"
+            "  --upstream-ca FILE     extra CA certificates trusted for upstream TLS\n"
             "  --log-level LEVEL      error|warn|info|debug (default info)\n");
 }
 
@@ -44,6 +47,8 @@ static int parse_args(int argc, char **argv, struct proxy_config *cfg, const cha
         {"workers", required_argument, 0, 'w'},     {"max-conns", required_argument, 0, 'm'},
         {"connect-timeout", required_argument, 0, 'c'}, {"head-timeout", required_argument, 0, 'H'},
         {"dns-timeout", required_argument, 0, 'd'}, {"log-level", required_argument, 0, 'v'},
+        {"ca-dir", required_argument, 0, 'C'},      {"ca-cert-out", required_argument, 0, 'O'},
+        {"upstream-ca", required_argument, 0, 'U'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
     int o;
@@ -75,6 +80,9 @@ static int parse_args(int argc, char **argv, struct proxy_config *cfg, const cha
             }
             log_set_level(lvl);
             break;
+        case 'C': cfg->ca_dir = optarg; break;
+        case 'O': cfg->ca_cert_out = optarg; break;
+        case 'U': cfg->upstream_ca = optarg; break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return -1;
         }

@@ -152,6 +152,14 @@ static void conn_timer_cb(struct loop *l, struct loop_timer *t)
     case CONN_CONNECT:
         upstream_begin(c); /* connect timed out: try the next address */
         return;
+    case CONN_PEEK:
+    case CONN_TLS_ACCEPT:
+        auditev_decision(c, false, "client_timeout", "the client did not start or finish TLS in time");
+        conn_close(c, "client_timeout");
+        return;
+    case CONN_TLS_CONNECT:
+        respond_deny(c, 504, "upstream_tls_timeout", "the upstream did not finish the TLS handshake in time", NULL);
+        return;
     case CONN_TUNNEL:
     case CONN_FORWARD: {
         uint64_t now = loop_now_ms(l), idle = now - c->last_active_ms;
@@ -296,6 +304,54 @@ static bool same_upstream(const struct conn *c)
            strcmp(c->upstream_host, c->target.host) == 0;
 }
 
+/* Host (RFC 9110 §7.2) of a request inside a tunnel must name the CONNECT
+ * authority: otherwise a request could be fronted to another virtual host. */
+static bool host_matches(struct conn *c)
+{
+    const struct http_hdr *h = http_head_find(&c->head, "host");
+    char auth[TARGET_HOST_MAX + 16];
+    struct proxy_target t;
+    const char *why;
+    if (!h || h->value_len == 0 || h->value_len >= sizeof(auth) - 8)
+        return false;
+    memcpy(auth, h->value, h->value_len);
+    auth[h->value_len] = '\0';
+    bool has_port = auth[0] == '[' ? strstr(auth, "]:") != NULL : strchr(auth, ':') != NULL;
+    if (!has_port) /* no port: the default for the scheme, whatever the tunnel's */
+        snprintf(auth + h->value_len, sizeof(auth) - h->value_len, ":%u", c->target.port);
+    if (target_parse_authority(auth, strlen(auth), &t, &why) < 0)
+        return false;
+    return strcmp(t.host, c->target.host) == 0 && t.port == c->target.port;
+}
+
+static void process_inspected_head(struct conn *c)
+{
+    struct http_head *h = &c->head;
+    size_t ml = h->method_len < sizeof(c->method) - 1 ? h->method_len : sizeof(c->method) - 1;
+    memcpy(c->method, h->method_str, ml);
+    c->method[ml] = '\0';
+    size_t pl = h->target_len < sizeof(c->path) - 1 ? h->target_len : sizeof(c->path) - 1;
+    memcpy(c->path, h->target, pl);
+    c->path[pl] = '\0';
+    if (h->method == HTTP_CONNECT || h->target_len == 0 || (h->target[0] != '/' && !(h->target_len == 1 && h->target[0] == '*'))) {
+        respond_deny(c, 400, "bad_target", "requests inside a tunnel must use origin-form targets (/path)", NULL);
+        return;
+    }
+    if (!host_matches(c)) {
+        respond_deny(c, 403, "host_mismatch",
+                     "the Host header does not name the CONNECT authority (domain fronting is refused)",
+                     "send Host: <the host you connected to>");
+        return;
+    }
+    if (!l7_check_request(c))
+        return;
+    if (c->ufd < 0 || c->upstream_eof) {
+        conn_close(c, "upstream_closed");
+        return;
+    }
+    forward_start(c);
+}
+
 void conn_process_head(struct conn *c)
 {
     enum http_step st = http_parse_head(&c->req, buf_head(&c->cin), c->cin.len, &c->head);
@@ -316,6 +372,10 @@ void conn_process_head(struct conn *c)
     }
     c->head_parsed = true;
     loop_timer_stop(c->w->loop, &c->timer);
+    if (c->inspect) {
+        process_inspected_head(c);
+        return;
+    }
     if (parse_target(c) < 0)
         return;
     if (!c->ident_done)
@@ -327,6 +387,8 @@ void conn_process_head(struct conn *c)
         return;
     }
     if (!decide(c))
+        return;
+    if (c->kind == KIND_FORWARD && !l7_check_request(c))
         return;
     if (c->kind == KIND_FORWARD && same_upstream(c)) {
         forward_start(c);
@@ -410,6 +472,11 @@ void conn_on_client(struct loop *l, struct loop_io *io, uint32_t ev)
         return;
     case CONN_FORWARD:
         forward_client_readable(c);
+        return;
+    case CONN_PEEK:
+    case CONN_TLS_ACCEPT:
+    case CONN_TLS_CONNECT:
+        inspect_on_event(c);
         return;
     case CONN_CLOSED:
         return;

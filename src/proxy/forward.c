@@ -85,18 +85,19 @@ void forward_start(struct conn *c)
         respond_error(c, 503, "out_of_memory", "the proxy is out of memory");
         return;
     }
-    if (c->target.scheme == TARGET_HTTPS || c->target.scheme == TARGET_WSS) {
-        respond_error(c, 400, "https_needs_connect",
-                      "absolute-form https:// requests are not supported yet: "
-                      "use CONNECT (curl -p, or an HTTPS_PROXY-aware client)");
-        return;
-    }
     c->uout.off = c->uout.len = 0;
-    if (rewrite_head(c) < 0) {
+    if (c->inspect) {
+        /* inside a tunnel the head goes on unchanged: it was checked as sent */
+        if (buf_append(&c->uout, buf_head(&c->cin), c->head.len) < 0) {
+            respond_error(c, 431, "head_too_large", "the request head is too large");
+            return;
+        }
+    } else if (rewrite_head(c) < 0) {
         respond_error(c, 431, "head_too_large", "the rewritten request head is too large");
         return;
     }
-    auditev_decision(c, true, NULL, NULL);
+    if (!c->inspect)
+        auditev_decision(c, true, NULL, NULL);
     c->req_is_head = c->head.method == HTTP_HEAD;
     c->req_upgrade = c->head.upgrade;
     c->req_keep_alive = c->head.keep_alive;

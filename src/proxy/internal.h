@@ -15,6 +15,8 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <openssl/types.h>
+
 #include "core/buf.h"
 #include "core/loop.h"
 #include "http/message.h"
@@ -25,11 +27,16 @@
 
 struct identity_cache;
 struct tls_conn;
+struct tls_ca;
+struct tls_client;
 
 enum conn_state {
     CONN_HEAD,     /* reading a request head */
     CONN_RESOLVE,  /* waiting for DNS */
     CONN_CONNECT,  /* upstream connect in progress */
+    CONN_PEEK,     /* inspected tunnel: classifying the client's first bytes */
+    CONN_TLS_ACCEPT,  /* inspected tunnel: TLS handshake with the client */
+    CONN_TLS_CONNECT, /* TLS handshake with the upstream */
     CONN_TUNNEL,   /* raw relay (CONNECT, or after 101) */
     CONN_FORWARD,  /* relaying one forward exchange */
     CONN_CLOSED,
@@ -90,6 +97,7 @@ struct conn {
     struct policy *pol;
     struct conn_identity ident;
     bool ident_done;
+    bool inspect;              /* CONNECT tunnel walked request by request */
     struct proxy_target target;
     char upstream_host[TARGET_HOST_MAX + 1]; /* authority of the open upstream */
     uint16_t upstream_port;
@@ -137,6 +145,9 @@ struct proxy {
     atomic_uint_fast64_t next_id;
     struct sockaddr_storage bound;
     socklen_t bound_len;
+    struct tls_ca *tls_ca;
+    SSL_CTX *tls_server_ctx;
+    struct tls_client *tls_client;
 };
 
 /* conn.c */
@@ -160,6 +171,17 @@ void upstream_close(struct conn *c);
 int tunnel_start(struct conn *c);
 void tunnel_on_event(struct conn *c);
 void tunnel_free(struct conn *c);
+
+/* inspect.c */
+void inspect_start(struct conn *c);
+void inspect_on_event(struct conn *c);
+void inspect_upstream_tls_start(struct conn *c);
+static inline uint64_t p_head_timeout(const struct conn *c) { return c->w->proxy->cfg.head_timeout_ms; }
+
+/* l7.c: checks one request of an inspected exchange against the endpoint's
+ * rules; true when it may go on (allowed, or audit mode). On an enforced
+ * denial it has answered the client already. */
+bool l7_check_request(struct conn *c);
 
 /* forward.c */
 void forward_start(struct conn *c);

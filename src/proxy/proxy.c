@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "identity/identity.h"
 #include "proxy/internal.h"
+#include "tls/tls.h"
 #include "core/banned.h"
 
 void proxy_config_init(struct proxy_config *cfg)
@@ -90,6 +91,10 @@ static void free_workers(struct proxy *p)
 static void proxy_free(struct proxy *p)
 {
     free_workers(p);
+    if (p->tls_server_ctx)
+        SSL_CTX_free(p->tls_server_ctx);
+    tls_client_free(p->tls_client);
+    tls_ca_free(p->tls_ca);
     if (p->ident)
         identity_cache_free(p->ident);
     free(p->policy_path);
@@ -107,6 +112,31 @@ static int make_identity(struct proxy *p)
         o.netns_ino = (long)st.st_ino;
     p->ident = identity_cache_new(&o);
     return p->ident ? 0 : -ENOMEM;
+}
+
+static int make_tls(struct proxy *p)
+{
+    char err[512] = "";
+    int r = p->cfg.ca_dir ? tls_ca_load(p->cfg.ca_dir, NULL, &p->tls_ca, err, sizeof(err))
+                          : tls_ca_generate(NULL, &p->tls_ca, err, sizeof(err));
+    if (r < 0) {
+        log_error("proxy: CA: %s", err[0] ? err : strerror(-r));
+        return r;
+    }
+    if (p->cfg.ca_cert_out && (r = tls_ca_cert_write(p->tls_ca, p->cfg.ca_cert_out, err, sizeof(err))) < 0) {
+        log_error("proxy: CA certificate: %s", err);
+        return r;
+    }
+    if ((r = tls_server_ctx_new(p->tls_ca, &p->tls_server_ctx)) < 0) {
+        log_error("proxy: cannot build the TLS server context: %s", strerror(-r));
+        return r;
+    }
+    struct tls_client_config tc = {.extra_ca_file = p->cfg.upstream_ca};
+    if ((r = tls_client_new(&tc, &p->tls_client, err, sizeof(err))) < 0) {
+        log_error("proxy: upstream TLS: %s", err);
+        return r;
+    }
+    return 0;
 }
 
 static int make_workers(struct proxy *p)
@@ -172,6 +202,8 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
     if ((r = load_policy(p->policy_path, true)) < 0)
         goto out;
     if ((r = make_identity(p)) < 0)
+        goto out;
+    if ((r = make_tls(p)) < 0)
         goto out;
     if ((r = make_workers(p)) < 0) {
         log_error("proxy: cannot listen: %s", strerror(-r));

@@ -28,6 +28,9 @@ struct proxy_config {
      * the child's netns (the proxy dups it). */
     int client_netns_fd;
     const char *sandbox_name;         /* added to audit events when set */
+    const char *ca_dir;               /* load the CA from here (ca.pem, ca.key); NULL = generate */
+    const char *ca_cert_out;          /* write the CA certificate here (for clients), or NULL */
+    const char *upstream_ca;          /* extra trust anchors for upstream TLS, or NULL */
 };
 
 /* Sets defaults in cfg (zero listen address, resolver NULL, client_netns_fd -1). */

@@ -48,6 +48,10 @@ static json_t *body_json(struct conn *c, int status, const char *code, const cha
     json_object_set_new(o, "port", c->target.port ? json_integer(c->target.port) : json_null());
     json_object_set_new(o, "binary", c->ident.exe ? json_string(c->ident.exe) : json_null());
     json_object_set_new(o, "policy", c->policy_key ? json_string(c->policy_key) : json_null());
+    if (c->method[0] && (c->kind == KIND_FORWARD || c->inspect)) {
+        json_object_set_new(o, "method", json_string(c->method));
+        json_object_set_new(o, "path", json_string(c->path));
+    }
     json_object_set_new(o, "detail", json_string(detail ? detail : ""));
     if (hint && hint[0])
         json_object_set_new(o, "hint", json_string(hint));
@@ -84,7 +88,7 @@ static void emit(struct conn *c, int status, const char *code, json_t *body, boo
  * can keep the connection when it carries no body to skip. */
 static bool can_keep(struct conn *c)
 {
-    return c->kind == KIND_FORWARD && c->head_parsed && c->head.keep_alive &&
+    return (c->kind == KIND_FORWARD || c->inspect) && c->head_parsed && c->head.keep_alive &&
            !c->head.has_body && http_parser_msg_done(&c->req) && !c->client_eof;
 }
 

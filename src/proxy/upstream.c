@@ -188,9 +188,17 @@ static void connected(struct conn *c)
     c->upstream_port = c->target.port;
     c->idle_ms = c->ep ? policy_endpoint_idle_timeout_ms(c->ep) : 0;
     if (c->kind == KIND_CONNECT) {
+        if (c->ep && policy_endpoint_is_rest(c->ep) && policy_endpoint_tls(c->ep) != POLICY_TLS_SKIP) {
+            inspect_start(c);
+            return;
+        }
         auditev_decision(c, true, NULL, NULL);
         if (tunnel_start(c) < 0)
             conn_close(c, "tunnel_setup_failed");
+        return;
+    }
+    if (c->target.scheme == TARGET_HTTPS || c->target.scheme == TARGET_WSS) {
+        inspect_upstream_tls_start(c);
         return;
     }
     forward_start(c);
@@ -240,6 +248,11 @@ static void upstream_on_event(struct loop *l, struct loop_io *io, uint32_t ev)
     case CONN_HEAD:
         if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
             idle_upstream_event(c);
+        return;
+    case CONN_PEEK:
+    case CONN_TLS_ACCEPT:
+    case CONN_TLS_CONNECT:
+        inspect_on_event(c);
         return;
     case CONN_RESOLVE:
     case CONN_CLOSED:
