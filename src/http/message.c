@@ -188,6 +188,8 @@ enum http_step http_parse_head(struct http_parser *hp, const char *buf, size_t l
         return head_error(hp, "too many header fields");
     if (!hp->head_seen)
         return head_error(hp, "incomplete request head");
+    if (hp->type == HTTP_REQUEST_PARSER && head->http_major != 1)
+        return head_error(hp, "unsupported HTTP version (HTTP/1.0 or HTTP/1.1 required)");
     head->len = hlen;
     derive_flags(head);
     if (e == HPE_PAUSED_UPGRADE)

@@ -22,10 +22,32 @@
 
 #define FWD_UOUT_CAP (HTTP_HEAD_MAX + 1024)
 
-static bool skip_header(const struct http_hdr *h)
+/* RFC 9110 §7.6.1: headers named in Connection are hop-by-hop. Upgrade
+ * stays when the request asks for an upgrade the relay will carry. */
+static bool named_in_connection(const struct http_head *head, const struct http_hdr *h)
 {
+    char name[64];
+    if (h->name_len >= sizeof(name))
+        return false;
+    memcpy(name, h->name, h->name_len);
+    name[h->name_len] = '\0';
+    if (head->upgrade && strcasecmp(name, "upgrade") == 0)
+        return false;
+    for (size_t i = 0; i < head->n_headers; i++) {
+        const struct http_hdr *c = &head->headers[i];
+        if (c->name_len == 10 && strncasecmp(c->name, "connection", 10) == 0 &&
+            http_value_has_token(c->value, c->value_len, name))
+            return true;
+    }
+    return false;
+}
+
+static bool skip_header(const struct http_head *head, const struct http_hdr *h)
+{
+    if (named_in_connection(head, h))
+        return true;
     static const char *const drop[] = {"proxy-connection", "proxy-authorization", "host",
-                                       "proxy-authenticate"};
+                                       "proxy-authenticate", "keep-alive"};
     for (size_t i = 0; i < sizeof(drop) / sizeof(drop[0]); i++)
         if (h->name_len == strlen(drop[i]) && strncasecmp(h->name, drop[i], h->name_len) == 0)
             return true;
@@ -66,7 +88,7 @@ static int rewrite_head(struct conn *c)
     r |= puts_(b, "\r\n");
     for (size_t i = 0; i < h->n_headers; i++) {
         const struct http_hdr *x = &h->headers[i];
-        if (skip_header(x))
+        if (skip_header(h, x))
             continue;
         r |= put(b, x->name, x->name_len);
         r |= puts_(b, ": ");
