@@ -60,3 +60,13 @@ void auditev_close(struct conn *c)
     json_object_set_new(o, "reason", json_string(c->close_reason ? c->close_reason : "closed"));
     audit_emit("close", o);
 }
+
+void auditev_upgrade(struct conn *c)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "decision", json_string("allow"));
+    json_object_set_new(o, "l7_decision", json_string("allow_upgrade"));
+    add_common(c, o);
+    json_object_set_new(o, "idle_timeout_ms", json_integer((json_int_t)c->idle_ms));
+    audit_emit("upgrade", o);
+}

@@ -270,10 +270,10 @@ static void start_upgrade(struct conn *c)
         conn_close(c, "upgrade_overflow");
         return;
     }
-    c->up.bytes += c->cin.len;
+    c->fwd_up += c->cin.len;
     buf_consume(&c->cin, c->cin.len);
-    c->fwd_up += c->up.bytes;
-    c->up.bytes = 0;
+    c->idle_ms = c->ep ? policy_endpoint_upgrade_idle_timeout_ms(c->ep) : PROXY_UPGRADE_IDLE_MS;
+    auditev_upgrade(c);
     if (tunnel_start(c) < 0)
         conn_close(c, "tunnel_setup_failed");
 }

@@ -191,6 +191,8 @@ void forward_client_readable(struct conn *c);
 /* auditev.c */
 void auditev_decision(struct conn *c, bool allow, const char *reason_code, const char *detail);
 void auditev_close(struct conn *c);
+/* A 101 was accepted: the connection is now a raw relay. */
+void auditev_upgrade(struct conn *c);
 
 /* worker.c */
 int worker_listen(struct worker *w, const struct sockaddr_storage *addr, socklen_t len);
@@ -198,5 +200,6 @@ void *worker_main(void *arg);
 
 /* Timeouts (ms) */
 #define PROXY_KEEPALIVE_IDLE_MS 300000u
+#define PROXY_UPGRADE_IDLE_MS 3600000u
 
 #endif
