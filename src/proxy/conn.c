@@ -20,6 +20,7 @@
 #define CONN_COUT_CAP 65536
 
 static void conn_free_deferred(void *arg);
+static void read_head_bytes(struct conn *c);
 static void conn_timer_cb(struct loop *l, struct loop_timer *t);
 
 static void set_sockopts(int fd)
@@ -408,10 +409,9 @@ void conn_request_done(struct conn *c)
         conn_close(c, "timer_full");
         return;
     }
-    if (c->cin.len)
-        conn_process_head(c);
-    else if (c->client_eof)
-        conn_close(c, "client_closed");
+    /* Edge-triggered: bytes that arrived while the last exchange was in
+     * flight raised no new event, so read now. */
+    read_head_bytes(c);
 }
 
 static void read_head_bytes(struct conn *c)
