@@ -412,7 +412,7 @@ void tls_ca_free(struct tls_ca *ca)
         tls_lru_free(ca->leaves);
         pthread_mutex_destroy(&ca->lock);
     }
-    sk_X509_EXTENSION_pop_free(ca->leaf_exts, X509_EXTENSION_free);
+    X509_free(ca->leaf_template);
     EVP_PKEY_free(ca->leaf_key);
     EVP_PKEY_free(ca->key);
     X509_free(ca->cert);
@@ -445,7 +445,7 @@ int tls_cert_info(X509 *cert, struct tls_cert_info *info)
     b = BIO_new(BIO_s_mem());
     if (!b)
         goto out;
-    if (X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) < 0)
+    if (X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_ONELINE) < 0)
         goto out;
     n = BIO_read(b, info->subject, (int)sizeof(info->subject) - 1);
     info->subject[n > 0 ? n : 0] = '\0';

@@ -102,24 +102,22 @@ int tls_name_canon(const char *in, size_t len, char *out, size_t cap, bool *is_i
 
 /* ---- CA set-up for leaves ---- */
 
-static int push_ext(STACK_OF(X509_EXTENSION) *sk, X509V3_CTX *v3, int nid, const char *value)
+static int add_ext_conf(X509 *x, X509V3_CTX *v3, int nid, const char *value)
 {
     X509_EXTENSION *ext = X509V3_EXT_nconf_nid(NULL, v3, nid, value);
+    int ok;
     if (!ext)
         return -EIO;
-    if (!sk_X509_EXTENSION_push(sk, ext)) {
-        X509_EXTENSION_free(ext);
-        return -ENOMEM;
-    }
-    return 0;
+    ok = X509_add_ext(x, ext, -1);
+    X509_EXTENSION_free(ext);
+    return ok == 1 ? 0 : -EIO;
 }
 
 int tls_ca_setup(struct tls_ca *ca, const struct tls_ca_opts *opts, char *err, size_t errlen)
 {
     size_t cap = opts && opts->leaf_cache_cap ? opts->leaf_cache_cap : TLS_LEAF_CACHE_DEFAULT;
-    X509 *scratch = NULL;
+    X509 *t;
     X509V3_CTX v3;
-    int rc = -EIO;
 
     ca->leaf_validity_s =
         opts && opts->leaf_validity_s ? opts->leaf_validity_s : TLS_LEAF_VALIDITY_DEFAULT;
@@ -128,35 +126,37 @@ int tls_ca_setup(struct tls_ca *ca, const struct tls_ca_opts *opts, char *err, s
         return -EINVAL;
     }
     ca->leaf_key = EVP_EC_gen("P-256");
-    ca->leaf_exts = sk_X509_EXTENSION_new_null();
-    scratch = X509_new();
-    if (!ca->leaf_key || !ca->leaf_exts || !scratch || X509_set_pubkey(scratch, ca->leaf_key) != 1) {
+    t = ca->leaf_template = X509_new();
+    if (!ca->leaf_key || !t || X509_set_version(t, X509_VERSION_3) != 1 ||
+        X509_set_issuer_name(t, X509_get_subject_name(ca->cert)) != 1 ||
+        !X509_gmtime_adj(X509_getm_notBefore(t), 0) || !X509_gmtime_adj(X509_getm_notAfter(t), 0) ||
+        X509_set_pubkey(t, ca->leaf_key) != 1) {
         tls_errf_ssl(err, errlen, "CA: generating the leaf key failed");
-        goto out;
+        return -EIO;
     }
-    /* The leaf key is shared, so the leaf SKI and the AKI are the same on
-     * every leaf: build the constant extensions once. */
-    X509V3_set_ctx(&v3, ca->cert, scratch, NULL, NULL, 0);
-    if (push_ext(ca->leaf_exts, &v3, NID_basic_constraints, "critical,CA:FALSE") ||
-        push_ext(ca->leaf_exts, &v3, NID_key_usage, "critical,digitalSignature") ||
-        push_ext(ca->leaf_exts, &v3, NID_ext_key_usage, "serverAuth") ||
-        push_ext(ca->leaf_exts, &v3, NID_subject_key_identifier, "hash") ||
-        push_ext(ca->leaf_exts, &v3, NID_authority_key_identifier, "keyid:always")) {
+    X509V3_set_ctx(&v3, ca->cert, t, NULL, NULL, 0);
+    if (add_ext_conf(t, &v3, NID_basic_constraints, "critical,CA:FALSE") ||
+        add_ext_conf(t, &v3, NID_key_usage, "critical,digitalSignature") ||
+        add_ext_conf(t, &v3, NID_ext_key_usage, "serverAuth") ||
+        add_ext_conf(t, &v3, NID_subject_key_identifier, "hash") ||
+        add_ext_conf(t, &v3, NID_authority_key_identifier, "keyid:always")) {
         tls_errf_ssl(err, errlen, "CA: building leaf extensions failed");
-        goto out;
+        return -EIO;
+    }
+    /* Signed only so that it encodes completely (X509_dup round-trips
+     * through DER); every copy is re-signed. */
+    if (X509_sign(t, ca->key, EVP_sha256()) <= 0) {
+        tls_errf_ssl(err, errlen, "CA: signing the leaf template failed");
+        return -EIO;
     }
     ca->leaves = tls_lru_new(cap, leaf_entry_free);
     if (!ca->leaves) {
-        rc = -ENOMEM;
         tls_errf(err, errlen, "CA: cannot allocate a leaf cache of %zu entries", cap);
-        goto out;
+        return -ENOMEM;
     }
     pthread_mutex_init(&ca->lock, NULL);
     ca->stats.cap = cap;
-    rc = 0;
-out:
-    X509_free(scratch);
-    return rc;
+    return 0;
 }
 
 EVP_PKEY *tls_leaf_key(const struct tls_ca *ca) { return ca->leaf_key; }
@@ -202,7 +202,7 @@ out:
 static int leaf_mint(struct tls_ca *ca, const char *name, bool is_ip, X509 **out,
                      time_t *renew_at)
 {
-    X509 *x = X509_new();
+    X509 *x = X509_dup(ca->leaf_template);
     X509_NAME *subj = X509_NAME_new();
     time_t now = time(NULL);
     time_t not_after = now + (time_t)ca->leaf_validity_s;
@@ -217,13 +217,11 @@ static int leaf_mint(struct tls_ca *ca, const char *name, bool is_ip, X509 **out
     }
     if (cnlen > CN_MAX)
         cnlen = CN_MAX; /* the SAN carries the full name */
-    if (X509_set_version(x, X509_VERSION_3) != 1 || tls_set_random_serial(x) ||
-        X509_set_issuer_name(x, X509_get_subject_name(ca->cert)) != 1 ||
+    if (tls_set_random_serial(x) ||
         X509_NAME_add_entry_by_txt(subj, "CN", MBSTRING_ASC, (const unsigned char *)name,
                                    (int)cnlen, -1, 0) != 1 ||
         X509_set_subject_name(x, subj) != 1 ||
-        !X509_gmtime_adj(X509_getm_notBefore(x), -TLS_BACKDATE_S) ||
-        X509_set_pubkey(x, ca->leaf_key) != 1)
+        !X509_gmtime_adj(X509_getm_notBefore(x), -TLS_BACKDATE_S))
         goto out;
     if (not_after >= ca->not_after) {
         clamped = true;
@@ -233,9 +231,6 @@ static int leaf_mint(struct tls_ca *ca, const char *name, bool is_ip, X509 **out
     } else if (!X509_gmtime_adj(X509_getm_notAfter(x), (long)ca->leaf_validity_s)) {
         goto out;
     }
-    for (int i = 0; i < sk_X509_EXTENSION_num(ca->leaf_exts); i++)
-        if (X509_add_ext(x, sk_X509_EXTENSION_value(ca->leaf_exts, i), -1) != 1)
-            goto out;
     if (add_san(x, name, is_ip))
         goto out;
     if (X509_sign(x, ca->key, EVP_sha256()) <= 0)

@@ -88,7 +88,7 @@ X509 *tls_ca_cert(const struct tls_ca *ca);
 /* ---- certificate facts (for `cordon ca show` and logs) ---- */
 
 struct tls_cert_info {
-    char subject[256];     /* one line, RFC 2253 */
+    char subject[256];     /* one line, "CN = ..., O = ..." */
     char fingerprint[96];  /* SHA-256, "AB:CD:..." (95 chars) */
     char serial[64];       /* hex */
     char not_before[32];   /* "YYYY-MM-DDTHH:MM:SSZ" */
