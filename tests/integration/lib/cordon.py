@@ -30,7 +30,7 @@ BAD_PATTERNS = [
 NOT_BUILT = "not built into this binary yet"
 
 
-class NotBuilt(Exception):
+class NotBuilt(RuntimeError):
     pass
 
 
