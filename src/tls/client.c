@@ -73,7 +73,7 @@ static int verify_cb(int ok, X509_STORE_CTX *sctx)
         return ok;
     cert = X509_STORE_CTX_get_current_cert(sctx);
     b = BIO_new(BIO_s_mem());
-    if (b && cert && X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_RFC2253) >= 0) {
+    if (b && cert && X509_NAME_print_ex(b, X509_get_subject_name(cert), 0, XN_FLAG_ONELINE) >= 0) {
         int n = BIO_read(b, subj, (int)sizeof(subj) - 1);
         subj[n > 0 ? n : 0] = '\0';
     }
@@ -84,23 +84,32 @@ static int verify_cb(int ok, X509_STORE_CTX *sctx)
 }
 
 /* OpenSSL hands us each new session (TLS 1.3 tickets arrive after the
- * handshake); keep the latest one per host:port. Returning 1 keeps the
- * reference. */
+ * handshake); keep the latest one per host:port. We store a copy: OpenSSL
+ * marks the connection's own session object not resumable when the SSL is
+ * freed without a close_notify, which is how most upstream connections end.
+ * Returns 0: OpenSSL keeps (and drops) its reference. */
 static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
 {
     struct client_ssl_data *d = ssl_data(ssl);
     struct tls_client *c;
-    int rc;
+    SSL_SESSION *copy;
 
     if (!d || !d->owner || !SSL_SESSION_is_resumable(sess))
         return 0;
+    copy = SSL_SESSION_dup(sess);
+    if (!copy) {
+        ERR_clear_error();
+        return 0;
+    }
     c = d->owner;
     pthread_mutex_lock(&c->lock);
-    rc = tls_lru_put(c->sessions, d->key, sess, &c->stats.evictions);
-    if (rc == 0)
+    if (tls_lru_put(c->sessions, d->key, copy, &c->stats.evictions) == 0) {
         c->stats.sessions_stored++;
+        copy = NULL;
+    }
     pthread_mutex_unlock(&c->lock);
-    return rc == 0 ? 1 : 0;
+    SSL_SESSION_free(copy);
+    return 0;
 }
 
 static void session_free(void *p) { SSL_SESSION_free(p); }
