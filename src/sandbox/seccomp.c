@@ -1,0 +1,233 @@
+/* sandbox/seccomp: the syscall filter of the command (libseccomp).
+ *
+ * Default allow; the escape routes below fail with EPERM (clone3 with
+ * ENOSYS so libc falls back to clone, whose flags we can inspect). Foreign
+ * architectures (i386 int 0x80, x32) kill the process: a filter written for
+ * x86_64 numbers means nothing for them. doc/sandbox.md mirrors this list.
+ *
+ * The program is built in the supervisor and exported as BPF, so the
+ * command's process only calls prctl() (nothing that allocates after the
+ * clone). */
+#include <errno.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <sched.h>
+#include <seccomp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "sandbox/sandbox_int.h"
+#include "core/banned.h"
+
+#ifndef CLONE_NEWTIME
+#define CLONE_NEWTIME 0x00000080
+#endif
+
+static const struct sysfilter_rule plain_rules[] = {
+    {"unshare", "new namespaces (network, mount, user...) would leave the fence"},
+    {"setns", "joining another namespace"},
+    {"mount", "changing the filesystem view"},
+    {"umount2", "changing the filesystem view"},
+    {"pivot_root", "changing the root"},
+    {"chroot", "changing the root"},
+    {"move_mount", "new mount API"},
+    {"open_tree", "new mount API"},
+    {"fsopen", "new mount API"},
+    {"fsconfig", "new mount API"},
+    {"fsmount", "new mount API"},
+    {"fspick", "new mount API"},
+    {"mount_setattr", "new mount API"},
+    {"bpf", "kernel programs; large attack surface"},
+    {"perf_event_open", "kernel attack surface, side channels"},
+    {"userfaultfd", "a common kernel-exploit primitive"},
+    {"io_uring_setup", "io_uring runs operations outside seccomp's view"},
+    {"io_uring_enter", "io_uring"},
+    {"io_uring_register", "io_uring"},
+    {"keyctl", "the kernel keyring is not namespaced"},
+    {"add_key", "the kernel keyring is not namespaced"},
+    {"request_key", "the kernel keyring is not namespaced"},
+    {"kexec_load", "loading a new kernel"},
+    {"kexec_file_load", "loading a new kernel"},
+    {"init_module", "loading kernel modules"},
+    {"finit_module", "loading kernel modules"},
+    {"delete_module", "unloading kernel modules"},
+    {"open_by_handle_at", "opening files by handle bypasses path checks"},
+    {"acct", "process accounting (host-wide)"},
+    {"swapon", "host-wide"},
+    {"swapoff", "host-wide"},
+    {"reboot", "host-wide"},
+    {"syslog", "the kernel log"},
+    {"quotactl", "host-wide"},
+    {"iopl", "raw port I/O"},
+    {"ioperm", "raw port I/O"},
+    {"fanotify_init", "watching the whole filesystem"},
+    {"lookup_dcookie", "kernel profiling"},
+    {"vhangup", "terminal hangup of the host terminal"},
+    {"uselib", "obsolete loader"},
+};
+
+/* The rules with argument checks, for the documentation. */
+static const struct sysfilter_rule arg_rules[] = {
+    {"socket(AF_PACKET|AF_KEY|AF_BLUETOOTH|AF_VSOCK|AF_ALG|... any family but AF_UNIX, "
+     "AF_INET, AF_INET6, AF_NETLINK)", "link-layer, host-hypervisor and kernel sockets"},
+    {"socket(AF_INET|AF_INET6, SOCK_RAW|SOCK_PACKET)", "raw packets bypass the fence's "
+     "connection tracking and spoof traffic"},
+    {"socket(AF_NETLINK, protocol != NETLINK_ROUTE)", "libc needs only NETLINK_ROUTE "
+     "(getifaddrs); audit, sock_diag, netfilter, uevent... are refused"},
+    {"clone(CLONE_NEWNS|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWCGROUP)", "new namespaces"},
+    {"clone3", "ENOSYS: its flags cannot be inspected; libc falls back to clone"},
+    {"ioctl(TIOCSTI|TIOCLINUX)", "injecting keystrokes into a terminal"},
+};
+
+static struct sysfilter_rule all_rules[sizeof(plain_rules) / sizeof(plain_rules[0]) +
+                                       sizeof(arg_rules) / sizeof(arg_rules[0])];
+
+const struct sysfilter_rule *sysfilter_rules(size_t *n)
+{
+    size_t np = sizeof(plain_rules) / sizeof(plain_rules[0]);
+    size_t na = sizeof(arg_rules) / sizeof(arg_rules[0]);
+    memcpy(all_rules, plain_rules, sizeof(plain_rules));
+    memcpy(all_rules + np, arg_rules, sizeof(arg_rules));
+    *n = np + na;
+    return all_rules;
+}
+
+#define EPERM_ACT SCMP_ACT_ERRNO(EPERM)
+
+static int add_socket_rules(scmp_filter_ctx ctx)
+{
+    int sys = SCMP_SYS(socket);
+    int rc;
+    /* Families: refuse everything but the four we allow. */
+    for (int fam = 0; fam < AF_MAX; fam++) {
+        if (fam == AF_UNIX || fam == AF_INET || fam == AF_INET6 || fam == AF_NETLINK)
+            continue;
+        rc = seccomp_rule_add(ctx, EPERM_ACT, sys, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fam));
+        if (rc < 0)
+            return rc;
+    }
+    rc = seccomp_rule_add(ctx, EPERM_ACT, sys, 1, SCMP_A0(SCMP_CMP_GE, (scmp_datum_t)AF_MAX));
+    if (rc < 0)
+        return rc;
+    static const int inet[] = {AF_INET, AF_INET6};
+    static const int raw_types[] = {SOCK_RAW, SOCK_PACKET};
+    for (size_t i = 0; i < 2; i++)
+        for (size_t j = 0; j < 2; j++) {
+            rc = seccomp_rule_add(ctx, EPERM_ACT, sys, 2,
+                                  SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)inet[i]),
+                                  SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, (scmp_datum_t)raw_types[j]));
+            if (rc < 0)
+                return rc;
+        }
+    rc = seccomp_rule_add(ctx, EPERM_ACT, sys, 2, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+                          SCMP_A2(SCMP_CMP_NE, NETLINK_ROUTE));
+    return rc;
+}
+
+static int add_clone_rules(scmp_filter_ctx ctx)
+{
+    static const unsigned long ns_flags[] = {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC,
+                                             CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
+                                             CLONE_NEWCGROUP};
+    int rc;
+    for (size_t i = 0; i < sizeof(ns_flags) / sizeof(ns_flags[0]); i++) {
+        /* x86_64 clone(flags, ...): flags is the first argument. */
+        rc = seccomp_rule_add(ctx, EPERM_ACT, SCMP_SYS(clone), 1,
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
+        if (rc < 0)
+            return rc;
+    }
+    rc = seccomp_rule_add(ctx, SCMP_ACT_ERRNO(ENOSYS), SCMP_SYS(clone3), 0);
+    if (rc < 0)
+        return rc;
+    static const unsigned long bad_ioctls[] = {TIOCSTI, TIOCLINUX};
+    for (size_t i = 0; i < 2; i++) {
+        rc = seccomp_rule_add(ctx, EPERM_ACT, SCMP_SYS(ioctl), 1,
+                              SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, bad_ioctls[i]));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int sysfilter_build(struct sysfilter *out)
+{
+    memset(out, 0, sizeof(*out));
+    int rc = 0, mfd = -1;
+    scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
+    if (!ctx)
+        return -ENOMEM;
+    /* We set no_new_privs ourselves (privdrop); the exported program is
+     * loaded with prctl, so these attributes only shape the BPF. */
+    if ((rc = seccomp_attr_set(ctx, SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_KILL_PROCESS)) < 0)
+        goto out;
+    for (size_t i = 0; i < sizeof(plain_rules) / sizeof(plain_rules[0]); i++) {
+        int nr = seccomp_syscall_resolve_name(plain_rules[i].syscall);
+        if (nr == __NR_SCMP_ERROR) {
+            log_debug("seccomp: %s does not exist on this architecture", plain_rules[i].syscall);
+            continue;
+        }
+        if ((rc = seccomp_rule_add(ctx, EPERM_ACT, nr, 0)) < 0) {
+            log_error("seccomp: cannot add a rule for %s: %s", plain_rules[i].syscall,
+                      strerror(-rc));
+            goto out;
+        }
+    }
+    if ((rc = add_socket_rules(ctx)) < 0 || (rc = add_clone_rules(ctx)) < 0) {
+        log_error("seccomp: cannot add the argument rules: %s", strerror(-rc));
+        goto out;
+    }
+    mfd = memfd_create("cordon-seccomp", MFD_CLOEXEC);
+    if (mfd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if ((rc = seccomp_export_bpf(ctx, mfd)) < 0)
+        goto out;
+    off_t size = lseek(mfd, 0, SEEK_END);
+    if (size <= 0 || size % (off_t)sizeof(struct sock_filter) != 0 ||
+        size / (off_t)sizeof(struct sock_filter) > BPF_MAXINSNS) {
+        rc = -EINVAL;
+        goto out;
+    }
+    out->insns = malloc((size_t)size);
+    if (!out->insns) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    if (pread(mfd, out->insns, (size_t)size, 0) != size) {
+        rc = -EIO;
+        goto out;
+    }
+    out->len = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
+    rc = 0;
+out:
+    if (mfd >= 0)
+        close(mfd);
+    seccomp_release(ctx);
+    if (rc < 0)
+        sysfilter_free(out);
+    return rc;
+}
+
+int sysfilter_apply(const struct sysfilter *f)
+{
+    struct sock_fprog prog = {.len = f->len, .filter = f->insns};
+    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+        return -errno;
+    return 0;
+}
+
+void sysfilter_free(struct sysfilter *f)
+{
+    free(f->insns);
+    f->insns = NULL;
+    f->len = 0;
+}

@@ -1,0 +1,553 @@
+/* sandbox/supervisor: builds the sandbox, runs the command, tears down.
+ *
+ * Order (each step fails closed; the command runs only after all of them):
+ *   policy → user → Landlock ruleset → seccomp program → network namespace
+ *   + veth → bypass monitor (NFLOG) → fence (nftables) → routes → child
+ *   environment → pty → init (new PID + mount namespaces, waits) → proxy on
+ *   the supervisor side → "go" → command.
+ * Then one event loop: signals (signalfd, forwarded to init), init's exit
+ * (pidfd), the bypass monitor, the terminal relay. The proxy runs on its
+ * own worker threads.
+ *
+ * The fence is the one optional part: without nftables or NFLOG the
+ * sandbox still runs isolated (the namespace has no route beyond the
+ * veth's /30), with one warning, unless --require-fence. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/audit.h"
+#include "core/log.h"
+#include "core/loop.h"
+#include "policy/policy.h"
+#include "proxy/proxy.h"
+#include "sandbox/sandbox.h"
+#include "sandbox/sandbox_int.h"
+#include "core/banned.h"
+
+extern char **environ;
+
+struct supervisor {
+    const struct sandbox_opts *o;
+    char name[64];
+    char workdir[PATH_MAX];
+    char proxy_url[64];
+    struct policy *policy;
+    struct privdrop priv;
+    struct landlock_prep ll;
+    struct sysfilter filter;
+    struct netns ns;
+    bool ns_made;
+    struct bypass *bypass;
+    enum fence_mode fence;
+    char fence_why[512];
+    struct proxy *proxy;
+    struct childenv env;
+    struct tty_relay *tty;
+    int tty_slave;
+    int sync_r, sync_w, status_r, status_w, err_r, err_w;
+    pid_t init_pid;
+    int pidfd;
+    int sigfd;
+    struct loop *loop;
+    struct loop_io sig_io, pid_io;
+    bool init_done;
+    int init_status;
+    unsigned n_stop_signals;
+    uint64_t t0_ms;
+};
+
+void sandbox_opts_init(struct sandbox_opts *o)
+{
+    memset(o, 0, sizeof(*o));
+    o->proxy_port = SANDBOX_DEFAULT_PROXY_PORT;
+    inet_pton(AF_INET, "10.200.0.0", &o->pool);
+    o->pool_prefix = 16;
+    o->tty = SANDBOX_TTY_AUTO;
+}
+
+static int pipe_cloexec(int *r, int *w)
+{
+    int p[2];
+    if (pipe2(p, O_CLOEXEC) < 0)
+        return -errno;
+    *r = p[0];
+    *w = p[1];
+    return 0;
+}
+
+static void close_fd(int *fd)
+{
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+static void print_diag(const struct policy_diag *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        fprintf(stderr, "%s\n", d->lines[i]);
+}
+
+/* ---- setup steps ---- */
+
+static int setup_policy(struct supervisor *s)
+{
+    struct policy_diag diag = {0};
+    int rc = policy_load_file(s->o->policy_path, &s->policy, &diag);
+    print_diag(&diag);
+    policy_diag_free(&diag);
+    if (rc < 0) {
+        log_error("run: cannot load the policy %s: %s", s->o->policy_path,
+                  rc == -EINVAL ? "it has errors (above)" : strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
+static int setup_fence(struct supervisor *s)
+{
+    char err[512] = "";
+    struct fence_opts fo = {.proxy4 = s->ns.slot.host4, .proxy_port = s->o->proxy_port,
+                            .nflog_group = FENCE_NFLOG_GROUP};
+    struct bypass_opts bo = {.child_netns_fd = s->ns.child_fd, .group = FENCE_NFLOG_GROUP,
+                             .sandbox_name = s->name, .proxy_url = s->proxy_url};
+    int rc = bypass_open(&bo, &s->bypass, err, sizeof(err));
+    if (rc == 0) {
+        fo.monitored = true;
+        rc = fence_install(s->ns.child_fd, &fo, err, sizeof(err));
+        if (rc == 0) {
+            s->fence = FENCE_MONITORED;
+            return 0;
+        }
+        bypass_close(s->bypass);
+        s->bypass = NULL;
+    }
+    snprintf(s->fence_why, sizeof(s->fence_why), "%s", err);
+    fo.monitored = false;
+    char err2[512] = "";
+    if (fence_install(s->ns.child_fd, &fo, err2, sizeof(err2)) == 0) {
+        s->fence = FENCE_REJECT;
+    } else {
+        s->fence = FENCE_OFF;
+        size_t l = strlen(s->fence_why);
+        snprintf(s->fence_why + l, sizeof(s->fence_why) - l, "%s%s", l ? "; " : "", err2);
+    }
+    if (s->o->require_fence) {
+        log_error("run: --require-fence: %s; the command was not started",
+                  s->fence == FENCE_OFF ? "no nftables fence" : "no bypass monitor (NFLOG)");
+        log_error("run: cause: %s", s->fence_why);
+        return -EOPNOTSUPP;
+    }
+    if (s->fence == FENCE_OFF)
+        log_warn("run: fast-fail and bypass detection are OFF (%s). The sandbox is still "
+                 "isolated: it has no route beyond the proxy's subnet, so direct connections "
+                 "fail as unreachable and are not reported. Use --require-fence to refuse to "
+                 "run like this.", s->fence_why);
+    else
+        log_warn("run: bypass detection is OFF (%s). Direct connections are still refused at "
+                 "once, but not reported. Use --require-fence to refuse to run like this.",
+                 s->fence_why);
+    return 0;
+}
+
+static int setup_env(struct supervisor *s)
+{
+    struct childenv_opts eo = {.proxy_url = s->proxy_url, .user = s->priv.user,
+                               .home = s->priv.home[0] ? s->priv.home : s->workdir,
+                               .sandbox_name = s->name};
+    int rc = childenv_build(environ, &eo, &s->env);
+    if (rc < 0)
+        log_error("run: cannot build the command's environment: %s", strerror(-rc));
+    return rc;
+}
+
+static int setup_tty(struct supervisor *s)
+{
+    bool want = s->o->tty == SANDBOX_TTY_ALWAYS ||
+                (s->o->tty == SANDBOX_TTY_AUTO && isatty(STDIN_FILENO));
+    if (!want)
+        return 0;
+    int rc = tty_open(&s->tty, &s->tty_slave);
+    if (rc < 0) {
+        log_error("run: cannot set up a terminal for the command: %s", strerror(-rc));
+        return rc;
+    }
+    if (fchown(s->tty_slave, s->priv.uid, (gid_t)-1) < 0)
+        log_debug("run: cannot hand the pty to uid %u: %s", (unsigned)s->priv.uid,
+                  strerror(errno));
+    return 0;
+}
+
+static int spawn_init(struct supervisor *s)
+{
+    int rc;
+    if ((rc = pipe_cloexec(&s->sync_r, &s->sync_w)) < 0 ||
+        (rc = pipe_cloexec(&s->status_r, &s->status_w)) < 0 ||
+        (rc = pipe_cloexec(&s->err_r, &s->err_w)) < 0) {
+        log_error("run: pipe: %s", strerror(-rc));
+        return rc;
+    }
+    struct init_plan plan = {
+        .child_netns_fd = s->ns.child_fd,
+        .sync_fd = s->sync_r,
+        .sync_wfd = s->sync_w,
+        .status_fd = s->status_w,
+        .errpipe_fd = s->err_w,
+        .tty_slave = s->tty_slave,
+        .tty_master = s->tty ? tty_master_fd(s->tty) : -1,
+        .workdir = s->workdir,
+        .exe_path = NULL,
+        .argv = s->o->argv,
+        .envp = s->env.envp,
+        .path_env = childenv_get(&s->env, "PATH"),
+        .priv = &s->priv,
+        .landlock = &s->ll,
+        .filter = &s->filter,
+    };
+    pid_t pid = init_spawn(&plan);
+    if (pid < 0) {
+        log_error("run: cannot create the sandbox's PID namespace: %s", strerror(-pid));
+        return pid;
+    }
+    s->init_pid = pid;
+    close_fd(&s->sync_r);
+    close_fd(&s->status_w);
+    close_fd(&s->err_w);
+    close_fd(&s->tty_slave);
+    s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
+    if (s->pidfd < 0) {
+        rc = -errno;
+        log_error("run: pidfd_open: %s", strerror(-rc));
+        return rc;
+    }
+    return 0;
+}
+
+static int start_proxy(struct supervisor *s)
+{
+    struct proxy_config cfg;
+    proxy_config_init(&cfg);
+    cfg.policy_path = s->o->policy_path;
+    struct sockaddr_in *sin = (struct sockaddr_in *)&cfg.listen;
+    sin->sin_family = AF_INET;
+    sin->sin_addr = s->ns.slot.host4;
+    sin->sin_port = htons(s->o->proxy_port);
+    cfg.listen_len = sizeof(*sin);
+    cfg.resolver = s->o->resolver;
+    cfg.client_netns_fd = s->ns.child_fd;
+    cfg.sandbox_name = s->name;
+    int rc = proxy_start(&cfg, &s->proxy);
+    if (rc < 0)
+        log_error("run: cannot start the egress proxy on %s: %s; the command was not started",
+                  s->proxy_url, strerror(-rc));
+    return rc;
+}
+
+/* ---- the loop ---- */
+
+static void on_init_exit(struct loop *l, struct loop_io *io, uint32_t events)
+{
+    struct supervisor *s = io->data;
+    int st;
+    pid_t w;
+    do {
+        w = waitpid(s->init_pid, &st, WNOHANG);
+    } while (w < 0 && errno == EINTR);
+    if (w == 0)
+        return; /* spurious */
+    s->init_done = true;
+    s->init_status = w > 0 ? st : 0;
+    loop_io_del(l, io);
+    loop_stop(l);
+}
+
+static void on_signal(struct loop *l, struct loop_io *io, uint32_t events)
+{
+    struct supervisor *s = io->data;
+    struct signalfd_siginfo si;
+    while (read(s->sigfd, &si, sizeof(si)) == (ssize_t)sizeof(si)) {
+        int sig = (int)si.ssi_signo;
+        if (sig == SIGWINCH && s->tty) {
+            tty_resize(s->tty);
+            continue;
+        }
+        if (s->init_done)
+            continue;
+        if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
+            if (++s->n_stop_signals >= 3) {
+                log_warn("run: third stop signal: killing the sandbox");
+                kill(s->init_pid, SIGKILL);
+                continue;
+            }
+        }
+        kill(s->init_pid, sig);
+    }
+}
+
+static int block_signals(sigset_t *set)
+{
+    sigemptyset(set);
+    for (size_t i = 0; i < init_n_forward_signals; i++)
+        sigaddset(set, init_forward_signals[i]);
+    if (sigprocmask(SIG_BLOCK, set, NULL) < 0)
+        return -errno;
+    signal(SIGPIPE, SIG_IGN);
+    return 0;
+}
+
+/* ---- results ---- */
+
+static int read_int(int fd, int *v, size_t n)
+{
+    size_t got = 0;
+    char *p = (char *)v;
+    while (got < n * sizeof(int)) {
+        ssize_t r = read(fd, p + got, n * sizeof(int) - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0)
+            break;
+        got += (size_t)r;
+    }
+    return got == n * sizeof(int) ? 0 : -ENODATA;
+}
+
+static int exit_code(struct supervisor *s, int *signo)
+{
+    *signo = 0;
+    int err[2];
+    if (read_int(s->err_r, err, 2) == 0) {
+        enum init_step step = (enum init_step)err[0];
+        log_error("run: cannot %s%s%s: %s", init_step_name(step),
+                  step == INIT_STEP_EXEC ? " " : "",
+                  step == INIT_STEP_EXEC ? s->o->argv[0] : "", strerror(err[1]));
+        if (step == INIT_STEP_EXEC)
+            return err[1] == ENOENT ? SANDBOX_EXIT_NOTFOUND : SANDBOX_EXIT_NOEXEC;
+        return SANDBOX_EXIT_SETUP;
+    }
+    int st;
+    if (read_int(s->status_r, &st, 1) < 0) {
+        st = s->init_status; /* init itself died (killed) */
+        if (WIFEXITED(st) && WEXITSTATUS(st) == 0)
+            return SANDBOX_EXIT_SETUP;
+    }
+    if (WIFSIGNALED(st)) {
+        *signo = WTERMSIG(st);
+        return 128 + WTERMSIG(st);
+    }
+    return WIFEXITED(st) ? WEXITSTATUS(st) : SANDBOX_EXIT_SETUP;
+}
+
+static void audit_start(struct supervisor *s)
+{
+    char sub[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &s->ns.slot.host4, sub, sizeof(sub));
+    json_t *o = json_object();
+    json_object_set_new(o, "sandbox", json_string(s->name));
+    json_object_set_new(o, "supervisor_pid", json_integer(getpid()));
+    json_object_set_new(o, "init_pid", json_integer(s->init_pid));
+    json_t *argv = json_array();
+    for (size_t i = 0; s->o->argv[i]; i++)
+        json_array_append_new(argv, json_string(s->o->argv[i]));
+    json_object_set_new(o, "command", argv);
+    json_object_set_new(o, "user", json_string(s->priv.user));
+    json_object_set_new(o, "uid", json_integer(s->priv.uid));
+    json_object_set_new(o, "gid", json_integer(s->priv.gid));
+    json_object_set_new(o, "workdir", json_string(s->workdir));
+    json_object_set_new(o, "proxy", json_string(s->proxy_url));
+    char cidr[INET_ADDRSTRLEN + 4];
+    struct in_addr net = {.s_addr = htonl(ntohl(s->ns.slot.host4.s_addr) - 1)};
+    inet_ntop(AF_INET, &net, sub, sizeof(sub));
+    snprintf(cidr, sizeof(cidr), "%s/30", sub);
+    json_object_set_new(o, "subnet", json_string(cidr));
+    json_object_set_new(o, "fence", json_string(fence_mode_name(s->fence)));
+    json_object_set_new(o, "landlock_abi", json_integer(s->ll.ruleset_fd >= 0 ? s->ll.used_abi : 0));
+    json_object_set_new(o, "landlock_rules", json_integer(s->ll.n_rules));
+    json_object_set_new(o, "seccomp", json_true());
+    json_object_set_new(o, "tty", json_boolean(s->tty != NULL));
+    audit_emit("sandbox_start", o);
+}
+
+static void audit_exit(struct supervisor *s, int code, int signo)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "sandbox", json_string(s->name));
+    json_object_set_new(o, "exit_code", json_integer(code));
+    json_object_set_new(o, "signal", signo ? json_integer(signo) : json_null());
+    json_object_set_new(o, "duration_ms", json_integer((json_int_t)(loop_clock_ms() - s->t0_ms)));
+    audit_emit("sandbox_exit", o);
+}
+
+/* ---- teardown ---- */
+
+static void teardown(struct supervisor *s)
+{
+    if (s->init_pid > 0 && !s->init_done) {
+        kill(s->init_pid, SIGKILL);
+        while (waitpid(s->init_pid, NULL, 0) < 0 && errno == EINTR)
+            ;
+        s->init_done = true;
+    }
+    if (s->tty)
+        tty_close(s->tty);
+    s->tty = NULL;
+    bypass_close(s->bypass); /* flushes pending repeat counts */
+    s->bypass = NULL;
+    if (s->proxy)
+        proxy_stop(s->proxy);
+    s->proxy = NULL;
+    if (s->ns_made)
+        netns_destroy(&s->ns);
+    s->ns_made = false;
+    if (s->loop)
+        loop_free(s->loop);
+    s->loop = NULL;
+    landlock_prep_close(&s->ll);
+    sysfilter_free(&s->filter);
+    childenv_free(&s->env);
+    if (s->policy)
+        policy_unref(s->policy);
+    s->policy = NULL;
+    close_fd(&s->pidfd);
+    close_fd(&s->sigfd);
+    close_fd(&s->sync_r);
+    close_fd(&s->sync_w);
+    close_fd(&s->status_r);
+    close_fd(&s->status_w);
+    close_fd(&s->err_r);
+    close_fd(&s->err_w);
+    close_fd(&s->tty_slave);
+}
+
+int sandbox_run(const struct sandbox_opts *o)
+{
+    struct supervisor sv, *s = &sv;
+    memset(s, 0, sizeof(*s));
+    s->o = o;
+    s->ll.ruleset_fd = -1;
+    s->tty_slave = s->sync_r = s->sync_w = s->status_r = s->status_w = s->err_r = s->err_w = -1;
+    s->pidfd = s->sigfd = -1;
+    s->t0_ms = loop_clock_ms();
+    int code = SANDBOX_EXIT_SETUP, signo = 0, rc;
+    char err[512] = "";
+
+    if (!o->argv || !o->argv[0]) {
+        log_error("run: no command given");
+        return SANDBOX_EXIT_SETUP;
+    }
+    if (geteuid() != 0) {
+        log_error("run: cordon run must be started as root (it creates network namespaces "
+                  "and drops to an unprivileged user for the command)");
+        return SANDBOX_EXIT_SETUP;
+    }
+    snprintf(s->name, sizeof(s->name), "%s", o->name ? o->name : "");
+    if (!s->name[0])
+        snprintf(s->name, sizeof(s->name), "run-%d", (int)getpid());
+
+    sigset_t set;
+    if ((rc = block_signals(&set)) < 0)
+        goto out;
+    s->sigfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+    if (s->sigfd < 0) {
+        rc = -errno;
+        log_error("run: signalfd: %s", strerror(-rc));
+        goto out;
+    }
+    if ((rc = setup_policy(s)) < 0)
+        goto out;
+    log_debug("run: policy loaded");
+    if ((rc = privdrop_resolve(policy_run_as_user(s->policy), policy_run_as_group(s->policy),
+                               &s->priv, err, sizeof(err))) < 0) {
+        log_error("run: %s", err);
+        goto out;
+    }
+    if (!realpath(o->workdir ? o->workdir : ".", s->workdir)) {
+        rc = -errno;
+        log_error("run: working directory %s: %s", o->workdir ? o->workdir : ".",
+                  strerror(-rc));
+        goto out;
+    }
+    if ((rc = landlock_prepare(policy_filesystem(s->policy), s->workdir,
+                               policy_landlock_compat(s->policy) == POLICY_LANDLOCK_HARD,
+                               &s->ll, err, sizeof(err))) < 0) {
+        log_error("run: %s", err);
+        goto out;
+    }
+    if ((rc = sysfilter_build(&s->filter)) < 0) {
+        log_error("run: cannot build the seccomp filter: %s", strerror(-rc));
+        goto out;
+    }
+    log_debug("run: landlock ruleset and seccomp program ready");
+    if ((rc = netns_create(o->pool, o->pool_prefix, &s->ns, err, sizeof(err))) < 0) {
+        log_error("run: %s; the command was not started", err);
+        goto out;
+    }
+    s->ns_made = true;
+    log_debug("run: network namespace ready (%s)", s->ns.slot.host_ifname);
+    char host[INET_ADDRSTRLEN];
+    inet_ntop(AF_INET, &s->ns.slot.host4, host, sizeof(host));
+    snprintf(s->proxy_url, sizeof(s->proxy_url), "http://%s:%u", host, (unsigned)o->proxy_port);
+    if ((rc = setup_fence(s)) < 0)
+        goto out;
+    if (s->fence != FENCE_OFF && (rc = netns_route_out(&s->ns)) < 0) {
+        log_error("run: cannot add the sandbox's default route: %s", strerror(-rc));
+        goto out;
+    }
+    log_debug("run: fence %s", fence_mode_name(s->fence));
+    if ((rc = setup_env(s)) < 0 || (rc = setup_tty(s)) < 0 || (rc = spawn_init(s)) < 0)
+        goto out;
+    log_debug("run: init %d waiting", (int)s->init_pid);
+    if ((rc = start_proxy(s)) < 0)
+        goto out;
+    log_debug("run: proxy listening");
+
+    s->loop = loop_new(64);
+    if (!s->loop) {
+        rc = -ENOMEM;
+        log_error("run: cannot create the event loop");
+        goto out;
+    }
+    s->sig_io.cb = on_signal;
+    s->sig_io.data = s;
+    s->pid_io.cb = on_init_exit;
+    s->pid_io.data = s;
+    if ((rc = loop_io_add(s->loop, &s->sig_io, s->sigfd, EPOLLIN)) < 0 ||
+        (rc = loop_io_add(s->loop, &s->pid_io, s->pidfd, EPOLLIN)) < 0 ||
+        (s->bypass && (rc = bypass_attach(s->bypass, s->loop, s->init_pid)) < 0) ||
+        (s->tty && (rc = tty_attach(s->tty, s->loop)) < 0)) {
+        log_error("run: cannot start the supervisor loop: %s", strerror(-rc));
+        goto out;
+    }
+    log_info("run: sandbox %s: proxy %s, fence %s, landlock ABI %d, user %s", s->name,
+             s->proxy_url, fence_mode_name(s->fence), s->ll.ruleset_fd >= 0 ? s->ll.used_abi : 0,
+             s->priv.user);
+    audit_start(s);
+    /* Everything is in place: let the command run. */
+    char go = 'g';
+    if (write(s->sync_w, &go, 1) != 1) {
+        rc = -errno;
+        log_error("run: the sandbox's init is gone before the start");
+    }
+    close_fd(&s->sync_w);
+    if ((rc = loop_run(s->loop)) < 0)
+        log_error("run: event loop: %s", strerror(-rc));
+    if (s->init_done)
+        code = exit_code(s, &signo);
+    audit_exit(s, code, signo);
+out:
+    teardown(s);
+    return code;
+}
