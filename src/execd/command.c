@@ -1,0 +1,768 @@
+/* execd/command: POST /command and friends. */
+#include "execd/command.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/loop.h"
+#include "execd/api.h"
+#include "execd/execd.h"
+#include "execd/frame.h"
+#include "execd/proc.h"
+#include "execd/reaper.h"
+#include "execd/ring.h"
+#include "execd/sse.h"
+#include "http/server.h"
+#include "core/banned.h"
+
+#define CMD_READ_BUDGET (256 * 1024)
+#define CMD_EVENT_CHUNK (16 * 1024) /* output bytes per stdout/stderr event */
+
+enum command_state { CMD_RUNNING, CMD_EXITING, CMD_DONE };
+
+static const char *const cmd_state_names[] = {"RUNNING", "EXITING", "DONE"};
+
+struct command {
+    struct execd *ed;
+    struct command *next, *prev;
+    char id[33];
+    char *cmdline;
+    int background;
+    enum command_state state;
+    pid_t pid;
+    struct reaper_watch watch;
+    int wait_status;
+    int out_fd, err_fd;
+    struct loop_io io_out, io_err;
+    struct ring ring;
+    struct loop_timer timeout, kill, ping;
+    uint64_t timeout_ms;
+    int timed_out, interrupted, kill_sent;
+    uint64_t started_at, finished_at; /* wall ms */
+    uint64_t start_mono, end_mono;
+    /* foreground event stream */
+    struct http_conn *sse;
+    uint64_t sse_cursor;
+    uint8_t pend[4]; /* an unfinished UTF-8 sequence held back */
+    size_t pend_len;
+    uint8_t pend_chan;
+    struct loop_deferred defer;
+};
+
+static void cmd_set_state(struct command *c, enum command_state st)
+{
+    if (c->state == st)
+        return;
+    log_debug("execd: command %s: %s -> %s", c->id, cmd_state_names[c->state],
+              cmd_state_names[st]);
+    c->state = st;
+}
+
+static void cmd_free(void *arg)
+{
+    struct command *c = arg;
+    ring_free(&c->ring);
+    free(c->cmdline);
+    free(c);
+}
+
+/* Unregisters c and frees it at the end of the turn (DONE, no stream). */
+static void cmd_remove(struct command *c)
+{
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        c->ed->commands = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    c->ed->ncommands--;
+    loop_defer(c->ed->loop, &c->defer, cmd_free, c);
+}
+
+static struct command *cmd_find(struct execd *ed, const char *id)
+{
+    for (struct command *c = ed->commands; c; c = c->next) {
+        if (strcmp(c->id, id) == 0)
+            return c;
+    }
+    return NULL;
+}
+
+/* Makes room for one more record: evicts the oldest finished one. */
+static int cmd_make_room(struct execd *ed)
+{
+    struct command *victim = NULL;
+    if (ed->ncommands < ed->cfg.max_commands)
+        return 0;
+    for (struct command *c = ed->commands; c; c = c->next) {
+        if (c->state == CMD_DONE && !c->sse)
+            victim = c; /* the list is newest first: keep the last match */
+    }
+    if (!victim)
+        return -ENOSPC;
+    log_info("execd: command %s evicted to stay within --max-commands %zu", victim->id,
+             ed->cfg.max_commands);
+    cmd_remove(victim);
+    return 0;
+}
+
+static void exit_info(const struct command *c, int *code, const char **sig)
+{
+    *code = -1;
+    *sig = NULL;
+    if (c->state != CMD_DONE)
+        return;
+    if (WIFEXITED(c->wait_status)) {
+        *code = WEXITSTATUS(c->wait_status);
+    } else if (WIFSIGNALED(c->wait_status)) {
+        *sig = frame_signal_name(WTERMSIG(c->wait_status));
+        if (!*sig)
+            *sig = "SIGUNKNOWN";
+    }
+}
+
+/* ---- reading output ---- */
+
+static size_t cmd_room(const struct command *c)
+{
+    if (!c->sse)
+        return SIZE_MAX;
+    uint64_t unsent = ring_total(&c->ring) - c->sse_cursor;
+    return unsent >= c->ring.cap ? 0 : c->ring.cap - (size_t)unsent;
+}
+
+static void io_want(struct command *c, struct loop_io *io, int fd, int on)
+{
+    if (fd < 0)
+        return;
+    if (!on && io->fd >= 0) {
+        loop_io_del(c->ed->loop, io);
+        io->fd = -1;
+    } else if (on && io->fd < 0 && loop_io_add(c->ed->loop, io, fd, EPOLLIN) < 0) {
+        log_warn("execd: command %s: epoll_ctl add failed", c->id);
+    }
+}
+
+static void cmd_update_io(struct command *c)
+{
+    int on = cmd_room(c) > 0;
+    io_want(c, &c->io_out, c->out_fd, on);
+    io_want(c, &c->io_err, c->err_fd, on);
+}
+
+static void close_out(struct command *c, struct loop_io *io, int *fd)
+{
+    if (io->fd >= 0)
+        loop_io_del(c->ed->loop, io);
+    io->fd = -1;
+    if (*fd >= 0)
+        close(*fd);
+    *fd = -1;
+}
+
+/* Reads fd into the ring. Returns 1 at EOF, 0 when it would block or the
+ * client's share of the ring is full. */
+static int cmd_read_fd(struct command *c, int fd, uint8_t chan, size_t *budget)
+{
+    while (*budget > 0) {
+        size_t room = cmd_room(c), span;
+        if (room == 0)
+            return 0;
+        uint8_t *p = ring_reserve(&c->ring, &span);
+        if (span > room)
+            span = room;
+        if (span > *budget)
+            span = *budget;
+        ssize_t n = read(fd, p, span);
+        if (n > 0) {
+            ring_commit(&c->ring, (size_t)n, chan);
+            *budget -= (size_t)n;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return 0;
+        return 1;
+    }
+    return 0;
+}
+
+static void cmd_pump(struct command *c);
+static void cmd_finish(struct command *c);
+
+/* After the reap: take what is left in the pipes without waiting for EOF
+ * (background children may hold them open forever), then finish. */
+static void cmd_try_finish(struct command *c)
+{
+    size_t budget = 8 * CMD_READ_BUDGET; /* a straggler that never stops writing is cut off */
+    if (c->state != CMD_EXITING)
+        return;
+    if (c->out_fd >= 0 && cmd_read_fd(c, c->out_fd, FRAME_CH_STDOUT, &budget))
+        close_out(c, &c->io_out, &c->out_fd);
+    if (c->err_fd >= 0 && cmd_read_fd(c, c->err_fd, FRAME_CH_STDERR, &budget))
+        close_out(c, &c->io_err, &c->err_fd);
+    if (cmd_room(c) == 0 && (c->out_fd >= 0 || c->err_fd >= 0))
+        return; /* the client must take events first; cmd_pump calls back */
+    cmd_finish(c);
+}
+
+static void on_output(struct command *c, struct loop_io *io, int *fd, uint8_t chan)
+{
+    size_t budget = CMD_READ_BUDGET;
+    if (io->fd < 0)
+        return;
+    if (cmd_read_fd(c, *fd, chan, &budget))
+        close_out(c, io, fd);
+    cmd_update_io(c);
+    cmd_pump(c);
+}
+
+static void on_out(struct loop *l, struct loop_io *io, uint32_t ev)
+{
+    struct command *c = io->data;
+    (void)l;
+    (void)ev;
+    on_output(c, io, &c->out_fd, FRAME_CH_STDOUT);
+}
+
+static void on_err(struct loop *l, struct loop_io *io, uint32_t ev)
+{
+    struct command *c = io->data;
+    (void)l;
+    (void)ev;
+    on_output(c, io, &c->err_fd, FRAME_CH_STDERR);
+}
+
+/* ---- the event stream ---- */
+
+static int stream_event(struct command *c, json_t *o)
+{
+    size_t len;
+    if (!o)
+        return -ENOMEM;
+    if (!c->sse) {
+        json_decref(o);
+        return -EPIPE;
+    }
+    json_object_set_new(o, "timestamp", json_integer((json_int_t)execd_wall_ms()));
+    char *ev = sse_event(o, &len);
+    if (!ev)
+        return -ENOMEM;
+    int r = http_stream_write(c->sse, ev, len);
+    free(ev);
+    return r;
+}
+
+/* Emits bytes (plus any held-back prefix) as one stdout/stderr event. */
+static int emit_output(struct command *c, const uint8_t *p, size_t len, uint8_t chan, int final)
+{
+    uint8_t buf[CMD_EVENT_CHUNK + 4];
+    size_t n = 0;
+    if (c->pend_len && c->pend_chan != chan) {
+        int r = emit_output(c, NULL, 0, c->pend_chan, 1); /* flush the other channel's tail */
+        if (r < 0)
+            return r;
+    }
+    memcpy(buf, c->pend, c->pend_len);
+    n = c->pend_len;
+    if (len) {
+        memcpy(buf + n, p, len);
+        n += len;
+    }
+    size_t cut = final ? n : sse_utf8_cut(buf, n);
+    c->pend_len = n - cut;
+    memcpy(c->pend, buf + cut, c->pend_len);
+    c->pend_chan = chan;
+    if (cut == 0)
+        return 0;
+    json_t *o = json_pack("{s:s, s:o}", "type", chan == FRAME_CH_STDERR ? "stderr" : "stdout",
+                          "text", sse_text(buf, cut));
+    return stream_event(c, o);
+}
+
+static void emit_final(struct command *c)
+{
+    int code;
+    const char *sig;
+    char evalue[16], trace[64];
+    exit_info(c, &code, &sig);
+    json_int_t ms = (json_int_t)(c->end_mono - c->start_mono);
+    json_t *o = json_pack("{s:s, s:i, s:I}", "type", "exit", "exit_code", code,
+                          "execution_time", ms);
+    if (o && sig)
+        json_object_set_new(o, "signal", json_string(sig));
+    if (o && c->timed_out)
+        json_object_set_new(o, "timed_out", json_true());
+    if (stream_event(c, o) < 0 && !c->sse)
+        return;
+    /* OpenSandbox clients end on execution_complete or error. */
+    if (code == 0 && !sig) {
+        o = json_pack("{s:s, s:I}", "type", "execution_complete", "execution_time", ms);
+    } else {
+        snprintf(evalue, sizeof(evalue), "%d", code);
+        if (sig)
+            snprintf(trace, sizeof(trace), "killed by %s%s", sig,
+                     c->timed_out ? " (timeout)" : "");
+        else
+            snprintf(trace, sizeof(trace), "exit status %d", code);
+        o = json_pack("{s:s, s:{s:s, s:s, s:[s]}}", "type", "error", "error", "ename",
+                      c->timed_out ? "TimeoutError" : "CommandExecError", "evalue", evalue,
+                      "traceback", trace);
+    }
+    (void)stream_event(c, o);
+}
+
+static void stream_end(struct command *c)
+{
+    struct http_conn *h = c->sse;
+    c->sse = NULL;
+    loop_timer_stop(c->ed->loop, &c->ping);
+    if (h)
+        (void)http_stream_end(h);
+}
+
+/* Sends events while the client's buffer has room. */
+static void cmd_pump(struct command *c)
+{
+    while (c->sse && http_stream_room(c->sse) > 0) {
+        const uint8_t *p;
+        size_t len;
+        uint8_t chan;
+        if (ring_peek(&c->ring, c->sse_cursor, &p, &len, &chan) < 0) {
+            c->sse_cursor = ring_oldest(&c->ring); /* cannot happen: reads wait for us */
+            continue;
+        }
+        if (len == 0)
+            break;
+        if (len > CMD_EVENT_CHUNK)
+            len = CMD_EVENT_CHUNK;
+        if (emit_output(c, p, len, chan, 0) < 0)
+            return;
+        c->sse_cursor += len;
+    }
+    if (c->sse && c->sse_cursor == ring_total(&c->ring)) {
+        if (c->state == CMD_DONE) {
+            if (c->pend_len)
+                (void)emit_output(c, NULL, 0, c->pend_chan, 1);
+            if (c->sse)
+                emit_final(c);
+            stream_end(c);
+            return;
+        }
+    }
+    cmd_update_io(c);
+    if (c->state == CMD_EXITING)
+        cmd_try_finish(c);
+}
+
+static void sse_drain(struct http_conn *h, void *data)
+{
+    (void)h;
+    cmd_pump(data);
+}
+
+static void sse_closed(struct http_conn *h, void *data)
+{
+    struct command *c = data;
+    (void)h;
+    log_info("execd: command %s: client went away; the command keeps running", c->id);
+    c->sse = NULL;
+    loop_timer_stop(c->ed->loop, &c->ping);
+    if (c->state == CMD_RUNNING)
+        cmd_update_io(c);
+    else if (c->state == CMD_EXITING)
+        cmd_try_finish(c);
+}
+
+static void on_ping(struct loop *l, struct loop_timer *t)
+{
+    struct command *c = t->data;
+    if (!c->sse)
+        return;
+    if (http_stream_room(c->sse) > 0)
+        (void)stream_event(c, json_pack("{s:s, s:s}", "type", "ping", "text", "pong"));
+    if (c->sse)
+        (void)loop_timer_start(l, t, c->ed->cfg.sse_ping_ms);
+}
+
+/* ---- lifecycle ---- */
+
+static void cmd_finish(struct command *c)
+{
+    int code;
+    const char *sig;
+    close_out(c, &c->io_out, &c->out_fd);
+    close_out(c, &c->io_err, &c->err_fd);
+    loop_timer_stop(c->ed->loop, &c->timeout);
+    loop_timer_stop(c->ed->loop, &c->kill);
+    cmd_set_state(c, CMD_DONE);
+    exit_info(c, &code, &sig);
+    log_info("execd: command %s: exited (code %d%s%s) after %llu ms, %llu bytes", c->id, code,
+             sig ? ", " : "", sig ? sig : "", (unsigned long long)(c->end_mono - c->start_mono),
+             (unsigned long long)ring_total(&c->ring));
+    cmd_pump(c);
+}
+
+static void on_reaped(struct reaper_watch *w, int status)
+{
+    struct command *c = w->data;
+    c->wait_status = status;
+    c->finished_at = execd_wall_ms();
+    c->end_mono = loop_clock_ms();
+    /* Stragglers of a timed-out or interrupted group get no more grace. */
+    if ((c->timed_out || c->interrupted) && !c->kill_sent)
+        kill(-c->pid, SIGKILL);
+    cmd_set_state(c, CMD_EXITING);
+    cmd_try_finish(c);
+}
+
+static void on_kill_timer(struct loop *l, struct loop_timer *t)
+{
+    struct command *c = t->data;
+    (void)l;
+    if (c->state != CMD_RUNNING)
+        return;
+    log_info("execd: command %s: still running %llu ms after SIGTERM; SIGKILL to group %d",
+             c->id, (unsigned long long)c->ed->cfg.kill_grace_ms, (int)c->pid);
+    c->kill_sent = 1;
+    kill(-c->pid, SIGKILL);
+}
+
+/* SIGTERM to the group now, SIGKILL after the grace period. */
+static void cmd_terminate(struct command *c)
+{
+    kill(-c->pid, SIGTERM);
+    if (loop_timer_start(c->ed->loop, &c->kill, c->ed->cfg.kill_grace_ms) < 0) {
+        c->kill_sent = 1;
+        kill(-c->pid, SIGKILL);
+    }
+}
+
+static void on_timeout(struct loop *l, struct loop_timer *t)
+{
+    struct command *c = t->data;
+    (void)l;
+    if (c->state != CMD_RUNNING)
+        return;
+    log_info("execd: command %s: timeout after %llu ms; SIGTERM to group %d", c->id,
+             (unsigned long long)c->timeout_ms, (int)c->pid);
+    c->timed_out = 1;
+    cmd_terminate(c);
+}
+
+struct cmd_req {
+    const char *command, *cwd;
+    char **env;
+    uint64_t timeout_ms;
+    int background;
+    int has_uid, has_gid;
+    uint32_t uid, gid;
+};
+
+/* Validates the body; answers 400 and returns -1 on bad input. */
+static int parse_req(struct http_conn *h, json_t *root, struct cmd_req *r)
+{
+    json_t *v;
+    struct stat st;
+    memset(r, 0, sizeof(*r));
+    r->command = json_string_value(json_object_get(root, "command"));
+    if (!r->command || !*r->command) {
+        api_error(h, 400, "INVALID_REQUEST_BODY", "\"command\" must be a non-empty string");
+        return -1;
+    }
+    v = json_object_get(root, "cwd");
+    if (v && !json_is_null(v)) {
+        r->cwd = json_string_value(v);
+        if (!r->cwd || stat(r->cwd, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            api_error(h, 400, "INVALID_REQUEST_BODY",
+                      "\"cwd\" must name an existing directory");
+            return -1;
+        }
+    }
+    v = json_object_get(root, "timeout_ms");
+    if (!v)
+        v = json_object_get(root, "timeout"); /* OpenSandbox's name, also milliseconds */
+    if (v && !json_is_null(v)) {
+        if (!json_is_integer(v) || json_integer_value(v) < 0) {
+            api_error(h, 400, "INVALID_REQUEST_BODY",
+                      "\"timeout_ms\" must be a non-negative integer (0 = no limit)");
+            return -1;
+        }
+        r->timeout_ms = (uint64_t)json_integer_value(v);
+    }
+    v = json_object_get(root, "background");
+    if (v && !json_is_boolean(v) && !json_is_null(v)) {
+        api_error(h, 400, "INVALID_REQUEST_BODY", "\"background\" must be a boolean");
+        return -1;
+    }
+    r->background = json_is_true(v);
+    const char *ids[2] = {"uid", "gid"};
+    for (int i = 0; i < 2; i++) {
+        v = json_object_get(root, ids[i]);
+        if (!v || json_is_null(v))
+            continue;
+        if (!json_is_integer(v) || json_integer_value(v) < 0 ||
+            json_integer_value(v) > 0x7fffffff) {
+            api_error(h, 400, "INVALID_REQUEST_BODY", "\"%s\" must be a non-negative integer",
+                      ids[i]);
+            return -1;
+        }
+        *(i ? &r->gid : &r->uid) = (uint32_t)json_integer_value(v);
+        *(i ? &r->has_gid : &r->has_uid) = 1;
+    }
+    return api_env(h, root, &r->env);
+}
+
+static int cmd_spawn(struct command *c, const struct cmd_req *r)
+{
+    struct proc_child ch;
+    char *argv[] = {c->ed->cfg.shell, "-c", c->cmdline, NULL};
+    struct proc_spec spec = {.path = c->ed->cfg.shell,
+                             .argv = argv,
+                             .env = r->env,
+                             .cwd = r->cwd,
+                             .io = PROC_IO_NULL_IN,
+                             .has_uid = r->has_uid,
+                             .has_gid = r->has_gid,
+                             .uid = r->uid,
+                             .gid = r->gid};
+    int e = proc_spawn(&spec, &ch);
+    if (e < 0)
+        return e;
+    c->pid = ch.pid;
+    c->out_fd = ch.out_fd;
+    c->err_fd = ch.err_fd;
+    c->io_out.fd = c->io_err.fd = -1;
+    c->io_out.cb = on_out;
+    c->io_err.cb = on_err;
+    c->io_out.data = c->io_err.data = c;
+    reaper_watch(c->ed->reaper, &c->watch, c->pid, on_reaped, c);
+    return 0;
+}
+
+static struct command *cmd_new(struct execd *ed, const struct cmd_req *r, int *err)
+{
+    struct command *c = calloc(1, sizeof(*c));
+    *err = -ENOMEM;
+    if (!c)
+        return NULL;
+    size_t runs = ed->cfg.ring_size / 256 < 64 ? 64 : ed->cfg.ring_size / 256;
+    c->cmdline = strdup(r->command);
+    if (!c->cmdline || ring_init(&c->ring, ed->cfg.ring_size, runs) < 0) {
+        cmd_free(c);
+        return NULL;
+    }
+    c->ed = ed;
+    execd_new_id(c->id, 0);
+    c->background = r->background;
+    c->timeout_ms = r->timeout_ms;
+    c->out_fd = c->err_fd = -1;
+    c->timeout.cb = on_timeout;
+    c->kill.cb = on_kill_timer;
+    c->ping.cb = on_ping;
+    c->timeout.data = c->kill.data = c->ping.data = c;
+    c->started_at = execd_wall_ms();
+    c->start_mono = loop_clock_ms();
+    *err = cmd_spawn(c, r);
+    if (*err < 0) {
+        cmd_free(c);
+        return NULL;
+    }
+    c->next = ed->commands;
+    if (ed->commands)
+        ed->commands->prev = c;
+    ed->commands = c;
+    ed->ncommands++;
+    return c;
+}
+
+void command_post(struct execd *ed, struct http_conn *h, const struct http_req *req)
+{
+    static const char sse_headers[] = "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
+    static const struct http_stream_cbs cbs = {.on_drain = sse_drain, .on_close = sse_closed};
+    struct cmd_req r;
+    int err;
+    json_t *root = api_body_object(h, req);
+    if (!root)
+        return;
+    if (parse_req(h, root, &r) < 0)
+        goto out;
+    if (cmd_make_room(ed) < 0) {
+        api_error(h, 429, "COMMAND_LIMIT",
+                  "%zu commands are running (--max-commands); wait for one to finish",
+                  ed->cfg.max_commands);
+        goto out;
+    }
+    struct command *c = cmd_new(ed, &r, &err);
+    if (!c) { /* nothing streamed yet, so a plain JSON error */
+        api_error(h, 500, "RUNTIME_ERROR", "cannot start the command: %s", strerror(-err));
+        goto out;
+    }
+    log_info("execd: command %s: started %d%s: %s", c->id, (int)c->pid,
+             c->background ? " in the background" : "", c->cmdline);
+    if (c->timeout_ms && loop_timer_start(ed->loop, &c->timeout, c->timeout_ms) < 0)
+        log_warn("execd: command %s: timer heap full; no timeout", c->id);
+    if (http_stream_begin(h, 200, "text/event-stream", sse_headers, &cbs, c) < 0)
+        goto run;
+    c->sse = h;
+    (void)stream_event(c, json_pack("{s:s, s:s}", "type", "init", "text", c->id));
+    if (c->background) {
+        stream_end(c);
+        goto run;
+    }
+    if (ed->cfg.sse_ping_ms && c->sse)
+        (void)loop_timer_start(ed->loop, &c->ping, ed->cfg.sse_ping_ms);
+run:
+    cmd_update_io(c);
+out:
+    api_strv_free(r.env);
+    json_decref(root);
+}
+
+static json_t *iso_time(uint64_t ms)
+{
+    char buf[80];
+    struct tm tm;
+    time_t s = (time_t)(ms / 1000);
+    gmtime_r(&s, &tm);
+    snprintf(buf, sizeof(buf), "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+    return json_string(buf);
+}
+
+static json_t *cmd_status_json(const struct command *c)
+{
+    int code;
+    const char *sig;
+    exit_info(c, &code, &sig);
+    json_t *o = json_pack("{s:s, s:s, s:s, s:b, s:s, s:b, s:b, s:b, s:I, s:o}", "id", c->id,
+                          "command", c->cmdline, "content", c->cmdline, "running",
+                          c->state == CMD_RUNNING, "state", cmd_state_names[c->state],
+                          "background", c->background, "timed_out", c->timed_out,
+                          "interrupted", c->interrupted, "output_offset",
+                          (json_int_t)ring_total(&c->ring), "started_at",
+                          iso_time(c->started_at));
+    if (!o)
+        return NULL;
+    json_object_set_new(o, "exit_code", c->state == CMD_DONE ? json_integer(code) : json_null());
+    json_object_set_new(o, "finished_at",
+                        c->state == CMD_DONE ? iso_time(c->finished_at) : json_null());
+    if (sig)
+        json_object_set_new(o, "signal", json_string(sig));
+    json_object_set_new(o, "pid", json_integer(c->pid));
+    return o;
+}
+
+static void not_found(struct http_conn *h, const char *id)
+{
+    api_error(h, 404, "CONTEXT_NOT_FOUND", "command %s not found", id);
+}
+
+void command_status(struct execd *ed, struct http_conn *h, const char *id)
+{
+    struct command *c = cmd_find(ed, id);
+    if (!c) {
+        not_found(h, id);
+        return;
+    }
+    api_json(h, 200, cmd_status_json(c));
+}
+
+void command_list(struct execd *ed, struct http_conn *h)
+{
+    json_t *a = json_array();
+    for (struct command *c = ed->commands; c && a; c = c->next)
+        json_array_append_new(a, cmd_status_json(c));
+    api_json(h, 200, json_pack("{s:o}", "commands", a));
+}
+
+void command_logs(struct execd *ed, struct http_conn *h, const struct http_req *req,
+                  const char *id)
+{
+    char v[32], hdr[160];
+    uint64_t cursor = 0, lost = 0;
+    struct command *c = cmd_find(ed, id);
+    if (!c) {
+        not_found(h, id);
+        return;
+    }
+    int n = http_query_get(req->query, req->query_len, "cursor", v, sizeof(v));
+    if (n >= 0) {
+        char *end;
+        errno = 0;
+        cursor = strtoull(v, &end, 10);
+        if (v[0] < '0' || v[0] > '9' || *end || errno) {
+            api_error(h, 400, "INVALID_QUERY", "cursor must be a byte offset");
+            return;
+        }
+    }
+    uint64_t total = ring_total(&c->ring), oldest = ring_oldest(&c->ring);
+    if (cursor > total)
+        cursor = total;
+    if (cursor < oldest) {
+        lost = oldest - cursor;
+        cursor = oldest;
+    }
+    size_t len = (size_t)(total - cursor);
+    uint8_t *buf = malloc(len ? len : 1);
+    if (!buf || ring_copy(&c->ring, cursor, buf, len) != (ssize_t)len) {
+        free(buf);
+        api_error(h, 500, "RUNTIME_ERROR", "out of memory");
+        return;
+    }
+    snprintf(hdr, sizeof(hdr), "EXECD-COMMANDS-TAIL-CURSOR: %llu\r\nX-EXECD-LOST-BYTES: %llu\r\n",
+             (unsigned long long)total, (unsigned long long)lost);
+    (void)http_respond(h, 200, "text/plain; charset=utf-8", buf, len, hdr);
+    free(buf);
+}
+
+void command_interrupt(struct execd *ed, struct http_conn *h, const char *id)
+{
+    struct command *c = cmd_find(ed, id);
+    if (!c) {
+        not_found(h, id);
+        return;
+    }
+    if (c->state != CMD_RUNNING) {
+        api_error(h, 409, "NOT_RUNNING", "command %s has already exited", id);
+        return;
+    }
+    log_info("execd: command %s: interrupted; SIGTERM to group %d", c->id, (int)c->pid);
+    c->interrupted = 1;
+    cmd_terminate(c);
+    api_json(h, 200, cmd_status_json(c));
+}
+
+void command_kill_all(struct execd *ed)
+{
+    for (struct command *c = ed->commands; c; c = c->next) {
+        if (c->state == CMD_RUNNING)
+            kill(-c->pid, SIGKILL);
+    }
+}
+
+void command_free_all(struct execd *ed)
+{
+    while (ed->commands) {
+        struct command *c = ed->commands;
+        ed->commands = c->next;
+        reaper_unwatch(ed->reaper, &c->watch);
+        loop_timer_stop(ed->loop, &c->timeout);
+        loop_timer_stop(ed->loop, &c->kill);
+        loop_timer_stop(ed->loop, &c->ping);
+        close_out(c, &c->io_out, &c->out_fd);
+        close_out(c, &c->io_err, &c->err_fd);
+        cmd_free(c);
+    }
+    ed->ncommands = 0;
+}

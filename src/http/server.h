@@ -1,0 +1,120 @@
+/* http/server: a small event-driven HTTP/1.1 server on llhttp.
+ *
+ * One request at a time per connection (pipelined requests wait in the read
+ * buffer until the previous response is done). Every request gets exactly
+ * one of: http_respond(), a stream (http_stream_begin ... http_stream_end),
+ * or an upgrade hand-off (http_upgrade_take). Limits, each with its
+ * behaviour when hit:
+ *   max_head  request line + headers   -> 431, connection closed
+ *   max_body  request body             -> 413, connection closed
+ *   max_conns open connections         -> 503 written on accept, closed
+ *   max_out   stream output buffer     -> http_stream_write() says -ENOBUFS;
+ *                                         the producer waits for on_drain
+ *   idle_ms   waiting for a request    -> connection closed silently
+ * Errors the layer answers itself use the JSON envelope
+ * {"code": "...", "message": "..."}.
+ *
+ * Loop-thread only. Connections are freed through loop_defer, so a pointer
+ * handed to a callback stays valid until the current loop turn ends. */
+#ifndef CORDON_HTTP_SERVER_H
+#define CORDON_HTTP_SERVER_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+
+struct loop;
+struct http_server;
+struct http_conn;
+
+#define HTTP_MAX_HEADERS 64
+
+struct http_header {
+    const char *name, *value;
+    size_t name_len, value_len;
+};
+
+/* Valid only during the request callback (copy what you keep). Strings are
+ * NUL-terminated. */
+struct http_req {
+    int method;              /* llhttp_method_t */
+    const char *method_name; /* "GET", ... */
+    const char *path;        /* request-target up to '?' (not decoded) */
+    size_t path_len;
+    const char *query;       /* after '?', "" when absent (not decoded) */
+    size_t query_len;
+    struct http_header headers[HTTP_MAX_HEADERS];
+    size_t nheaders;
+    const uint8_t *body;
+    size_t body_len;
+    int upgrade;             /* Connection: upgrade + Upgrade: present */
+    const char *peer;        /* "ip:port" of the client */
+};
+
+/* Fires once per complete request. The callee must answer (now or later). */
+typedef void (*http_request_cb)(struct http_conn *c, const struct http_req *req, void *data);
+
+struct http_server_cfg {
+    size_t max_head;
+    size_t max_body;
+    size_t max_conns;
+    size_t max_out;
+    uint64_t idle_ms;
+};
+
+/* Listens on addr (SO_REUSEADDR, nonblocking) and serves on loop l.
+ * Returns 0 and *out, or -errno. */
+int http_server_start(struct loop *l, const struct sockaddr *addr, socklen_t alen,
+                      const struct http_server_cfg *cfg, http_request_cb cb, void *data,
+                      struct http_server **out) __attribute__((warn_unused_result));
+/* The bound address (useful with port 0). */
+int http_server_addr(struct http_server *s, struct sockaddr_storage *ss, socklen_t *len);
+/* Closes the listener and every connection (streams get on_close). */
+void http_server_free(struct http_server *s);
+
+/* Case-insensitive header lookup; returns the value or NULL. */
+const char *http_req_header(const struct http_req *req, const char *name);
+/* Finds query parameter `name`, percent-decodes it into out (cap bytes incl.
+ * NUL). Returns its length, -ENOENT when absent, -ENOSPC when too long,
+ * -EINVAL on a bad escape. */
+int http_query_get(const char *query, size_t qlen, const char *name, char *out, size_t cap)
+    __attribute__((warn_unused_result));
+
+/* Sends a complete response. extra is NULL or preformatted header lines
+ * ("Name: value\r\n..."). Returns 0 or -errno (the connection is then
+ * closed). */
+int http_respond(struct http_conn *c, int status, const char *ctype, const void *body,
+                 size_t len, const char *extra);
+
+/* Streaming responses (chunked transfer coding). */
+struct http_stream_cbs {
+    /* The output buffer emptied: write more. */
+    void (*on_drain)(struct http_conn *c, void *data);
+    /* The client went away or the server is shutting down. Fires at the
+     * end of the loop turn in which the connection closed (never inside an
+     * http_stream_* call); until then writes fail with -EPIPE and room is 0.
+     * c must not be used after this returns. Not called once the owner has
+     * called http_stream_end(). */
+    void (*on_close)(struct http_conn *c, void *data);
+};
+int http_stream_begin(struct http_conn *c, int status, const char *ctype, const char *extra,
+                      const struct http_stream_cbs *cbs, void *data);
+/* Queues one chunk. Returns 0, -ENOBUFS when the buffer is already at
+ * max_out (nothing queued; wait for on_drain), or -EPIPE. */
+int http_stream_write(struct http_conn *c, const void *data, size_t len);
+/* Bytes that may still be queued before the buffer is at max_out. */
+size_t http_stream_room(const struct http_conn *c);
+/* Writes the last chunk (or, on a closed connection, just releases it:
+ * -EPIPE); on_close is not called after this. */
+int http_stream_end(struct http_conn *c);
+
+/* Takes the connection's socket for a protocol switch. The connection object
+ * is released; *fd now belongs to the caller. Bytes the client already sent
+ * after the request head are copied to leftover (cap bytes; at most the
+ * read buffer size, 16 KiB). Returns 0 or -errno. */
+int http_upgrade_take(struct http_conn *c, int *fd, uint8_t *leftover, size_t cap,
+                      size_t *leftover_len) __attribute__((warn_unused_result));
+
+#define HTTP_READ_BUF 16384
+
+#endif
