@@ -32,7 +32,9 @@ void policy_diag_free(struct policy_diag *d);
 
 /* Loads and compiles a policy file. On success *out holds one reference.
  * Returns 0, or -EINVAL when the file has errors (see diag), or -errno when
- * it cannot be read (diag holds the message too). */
+ * it cannot be read (diag holds the message too). diag (may be NULL) gets
+ * every error and warning appended; the caller frees it with
+ * policy_diag_free. Thread-safe; allocation failure while loading aborts. */
 int policy_load_file(const char *path, struct policy **out, struct policy_diag *diag)
     __attribute__((warn_unused_result));
 /* Same, from memory; name is used in diagnostics. */
@@ -96,12 +98,28 @@ enum policy_tls policy_endpoint_tls(const struct policy_endpoint *ep);
 enum policy_enforcement policy_endpoint_enforcement(const struct policy_endpoint *ep);
 /* Idle timeout in ms for an established tunnel; 0 = none. */
 uint64_t policy_endpoint_idle_timeout_ms(const struct policy_endpoint *ep);
+/* Idle timeout in ms for a connection after a 101 upgrade (WebSocket);
+ * default 1 h; 0 = none. */
+uint64_t policy_endpoint_upgrade_idle_timeout_ms(const struct policy_endpoint *ep);
 /* allowed_ips of the endpoint (plus the implicit /32 or /128 when host is an
  * IP literal). */
 size_t policy_endpoint_allowed_ips(const struct policy_endpoint *ep,
                                    const struct policy_cidr **out);
 /* The host pattern as written in the policy ("" when hostless). */
 const char *policy_endpoint_host(const struct policy_endpoint *ep);
+/* The network_policies key the endpoint belongs to, and its index in that
+ * entry's endpoints list. */
+const char *policy_endpoint_policy_key(const struct policy_endpoint *ep);
+int policy_endpoint_index(const struct policy_endpoint *ep);
+/* The access preset of a rest endpoint (POLICY_ACCESS_NONE when it uses
+ * rules or is not rest). */
+enum policy_access {
+    POLICY_ACCESS_NONE,
+    POLICY_ACCESS_READ_ONLY,  /* GET, HEAD, OPTIONS */
+    POLICY_ACCESS_READ_WRITE, /* + POST, PUT, PATCH */
+    POLICY_ACCESS_FULL,       /* every method */
+};
+enum policy_access policy_endpoint_access(const struct policy_endpoint *ep);
 
 /* True when addr (AF_INET/AF_INET6 sockaddr) lies inside cidr. IPv4-mapped
  * IPv6 addresses are compared as IPv4. */
@@ -124,5 +142,8 @@ const char *policy_run_as_group(const struct policy *p); /* NULL when unset */
 
 /* The source file path the policy was loaded from. */
 const char *policy_source(const struct policy *p);
+/* Number of network_policies entries, and of endpoints across them. */
+size_t policy_n_entries(const struct policy *p);
+size_t policy_n_endpoints(const struct policy *p);
 
 #endif

@@ -1,0 +1,195 @@
+/* cli/policy: `cordon policy check FILE` and `cordon policy eval FILE ...`.
+ *
+ * check: exit 0 and "FILE: ok (N policies, M endpoints)" plus warnings, or
+ *        exit 1 with every error (file:line:column: error: field: ...).
+ * eval:  prints the decision for one connection (and one HTTP request with
+ *        --method/--path); exit 0 allow, 1 deny, 2 usage or load error. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "core/parse.h"
+#include "policy/policy.h"
+
+#include "core/banned.h"
+
+#define MAX_ANCESTORS 64
+
+static void usage(FILE *f)
+{
+    fputs("usage: cordon policy check FILE\n"
+          "       cordon policy eval FILE --host H --port P --binary PATH\n"
+          "                          [--ancestor PATH]... [--method M --path TARGET]\n"
+          "\n"
+          "check  validates FILE; prints every error with file:line:column.\n"
+          "eval   decides one connection: allow or deny, the reason, the matching\n"
+          "       entry, and a hint; with --method/--path also the endpoint's HTTP\n"
+          "       rules (TARGET is the raw request-target, path?query).\n"
+          "       exit 0 allow, 1 deny, 2 usage or load error.\n",
+          f);
+}
+
+static void print_diag(const struct policy_diag *d)
+{
+    for (size_t i = 0; i < d->n; i++)
+        fprintf(stderr, "%s\n", d->lines[i]);
+}
+
+static int cmd_check(int argc, char **argv)
+{
+    struct policy_diag diag = {0};
+    struct policy *p = NULL;
+    if (argc != 2) {
+        usage(stderr);
+        return 2;
+    }
+    int rc = policy_load_file(argv[1], &p, &diag);
+    print_diag(&diag);
+    if (rc < 0) {
+        fprintf(stderr, "%s: %zu error%s, %zu warning%s\n", argv[1], diag.n_errors,
+                diag.n_errors == 1 ? "" : "s", diag.n_warnings, diag.n_warnings == 1 ? "" : "s");
+        policy_diag_free(&diag);
+        return 1;
+    }
+    printf("%s: ok (%zu policies, %zu endpoints)\n", argv[1], policy_n_entries(p),
+           policy_n_endpoints(p));
+    policy_diag_free(&diag);
+    policy_unref(p);
+    return 0;
+}
+
+struct eval_args {
+    const char *file, *host, *binary, *method, *path;
+    uint16_t port;
+    bool have_port;
+    const char *ancestors[MAX_ANCESTORS];
+    size_t n_ancestors;
+};
+
+/* "--name VALUE" or "--name=VALUE": returns the value and advances *i, or
+ * NULL when argv[*i] is not this option. */
+static const char *opt_value(int argc, char **argv, int *i, const char *name, bool *missing)
+{
+    size_t l = strlen(name);
+    if (strncmp(argv[*i], name, l) != 0)
+        return NULL;
+    if (argv[*i][l] == '=')
+        return argv[*i] + l + 1;
+    if (argv[*i][l] != '\0')
+        return NULL;
+    if (*i + 1 >= argc) {
+        *missing = true;
+        return NULL;
+    }
+    return argv[++*i];
+}
+
+static int parse_eval_args(int argc, char **argv, struct eval_args *a)
+{
+    for (int i = 1; i < argc; i++) {
+        bool missing = false;
+        const char *v;
+        if ((v = opt_value(argc, argv, &i, "--host", &missing))) {
+            a->host = v;
+        } else if ((v = opt_value(argc, argv, &i, "--port", &missing))) {
+            uint32_t port;
+            if (parse_u32_str(v, 1, 65535, &port) < 0) {
+                fprintf(stderr, "cordon policy eval: --port '%s' is not a port (1-65535)\n", v);
+                return -1;
+            }
+            a->port = (uint16_t)port;
+            a->have_port = true;
+        } else if ((v = opt_value(argc, argv, &i, "--binary", &missing))) {
+            a->binary = v;
+        } else if ((v = opt_value(argc, argv, &i, "--ancestor", &missing))) {
+            if (a->n_ancestors == MAX_ANCESTORS) {
+                fprintf(stderr, "cordon policy eval: at most %d --ancestor\n", MAX_ANCESTORS);
+                return -1;
+            }
+            a->ancestors[a->n_ancestors++] = v;
+        } else if ((v = opt_value(argc, argv, &i, "--method", &missing))) {
+            a->method = v;
+        } else if ((v = opt_value(argc, argv, &i, "--path", &missing))) {
+            a->path = v;
+        } else if (missing) {
+            fprintf(stderr, "cordon policy eval: %s needs a value\n", argv[i]);
+            return -1;
+        } else if (argv[i][0] == '-' || a->file) {
+            fprintf(stderr, "cordon policy eval: unexpected argument '%s'\n", argv[i]);
+            return -1;
+        } else {
+            a->file = argv[i];
+        }
+        if (missing) {
+            fprintf(stderr, "cordon policy eval: %s needs a value\n", argv[i]);
+            return -1;
+        }
+    }
+    if (!a->file || !a->host || !a->have_port || !a->binary) {
+        fprintf(stderr, "cordon policy eval: FILE, --host, --port and --binary are required\n");
+        return -1;
+    }
+    if (!a->method != !a->path) {
+        fprintf(stderr, "cordon policy eval: --method and --path go together\n");
+        return -1;
+    }
+    return 0;
+}
+
+static void print_decision(const struct policy_decision *d)
+{
+    printf("decision: %s\n", d->allow ? "allow" : "deny");
+    if (!d->allow)
+        printf("reason_code: %s\n", d->reason_code);
+    if (d->policy_key)
+        printf("policy: %s\n", d->policy_key);
+    if (d->endpoint_index >= 0)
+        printf("endpoint: network_policies.%s.endpoints[%d]\n", d->policy_key, d->endpoint_index);
+    if (d->allow)
+        printf("binary: %s (matched by %s)\n", d->matched_binary, d->matched_by);
+    printf("detail: %s\n", d->detail);
+    if (!d->allow)
+        printf("hint: %s\n", d->hint);
+}
+
+static int cmd_eval(int argc, char **argv)
+{
+    struct eval_args a = {0};
+    struct policy_diag diag = {0};
+    struct policy *p = NULL;
+    struct policy_decision d;
+
+    if (parse_eval_args(argc, argv, &a) < 0) {
+        usage(stderr);
+        return 2;
+    }
+    int rc = policy_load_file(a.file, &p, &diag);
+    print_diag(&diag);
+    policy_diag_free(&diag);
+    if (rc < 0)
+        return 2;
+    struct policy_query q = {.host = a.host, .port = a.port, .exe = a.binary,
+                             .ancestors = a.ancestors, .n_ancestors = a.n_ancestors};
+    policy_decide(p, &q, &d);
+    print_decision(&d);
+    int status = d.allow ? 0 : 1;
+    if (d.allow && a.method)
+        status = 0; /* L7 evaluation: phase 2 */
+    policy_unref(p);
+    return status;
+}
+
+int cli_policy(int argc, char **argv)
+{
+    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "check") == 0)
+        return cmd_check(argc - 1, argv + 1);
+    if (strcmp(argv[1], "eval") == 0)
+        return cmd_eval(argc - 1, argv + 1);
+    fprintf(stderr, "cordon policy: unknown command '%s'\n", argv[1]);
+    usage(stderr);
+    return 2;
+}

@@ -1,0 +1,99 @@
+/* policy/vctx (internal): the validation context used while loading.
+ *
+ * Collects every diagnostic (never stops at the first), tracks the field
+ * path ("network_policies.github.endpoints[0].port") and walks YAML maps
+ * against a field table, reporting wrong types, duplicate keys and unknown
+ * fields (with a "did you mean" suggestion).
+ *
+ * Allocation failure while loading aborts the process (STYLE: allowed
+ * during config load), so the helpers below never return NULL. */
+#ifndef CORDON_POLICY_VCTX_H
+#define CORDON_POLICY_VCTX_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "policy/policy_int.h"
+#include "policy/ytree.h"
+
+#define VCTX_MAX_DIAGS 1000
+#define VCTX_PATH_CAP 512
+
+struct vdiag {
+    unsigned line, col;
+    size_t seq;
+    char *text;
+};
+
+struct vctx {
+    const char *file;
+    struct vdiag *d;
+    size_t n, cap;
+    size_t n_errors, n_warnings;
+    char path[VCTX_PATH_CAP];
+    size_t plen;
+    struct policy *pol;
+};
+
+/* Reports an error or a warning at node (or at line:col when at is NULL and
+ * line is given through v_*_at). The message follows the field path:
+ * "FILE:L:C: error: PATH: <fmt>". */
+void v_error(struct vctx *c, const struct ynode *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void v_warn(struct vctx *c, const struct ynode *at, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+void v_error_at(struct vctx *c, unsigned line, unsigned col, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+/* Appends to the field path; returns the mark to restore with v_pop. */
+size_t v_push(struct vctx *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void v_pop(struct vctx *c, size_t mark);
+
+/* Moves the collected diagnostics, in file order, into d. */
+void v_flush(struct vctx *c, struct policy_diag *d);
+
+/* One known field of a map: fn is called with the value node while the
+ * field path includes the field name. */
+struct vfield {
+    const char *name;
+    void (*fn)(struct vctx *c, const struct ynode *val, void *obj);
+};
+
+/* Walks map n: reports "expected a map" (what = what is allowed), duplicate
+ * keys, non-string keys and unknown fields; calls each known field's fn.
+ * Returns false when n is not a map. */
+bool v_map(struct vctx *c, const struct ynode *n, const struct vfield *fields, size_t nf,
+           void *obj, const char *what);
+/* Reports duplicate and non-string keys of map n; returns false when the
+ * key at pair index i (items[2*i]) must be skipped. */
+bool v_map_key_ok(struct vctx *c, const struct ynode *n, size_t i);
+
+/* Typed getters: on a type mismatch they report "expected X, got Y
+ * (allowed)" and return false. v_str accepts strings and integers (as
+ * written). */
+bool v_str(struct vctx *c, const struct ynode *n, const char **out, const char *allowed);
+bool v_int(struct vctx *c, const struct ynode *n, int64_t min, int64_t max, int64_t *out,
+           const char *allowed);
+bool v_bool(struct vctx *c, const struct ynode *n, bool *out);
+bool v_seq(struct vctx *c, const struct ynode *n, const char *allowed);
+/* Matches a string value against a NULL-terminated set of allowed values;
+ * reports "'x' is not allowed (allowed: a, b; did you mean 'a'?)". Returns
+ * the index or -1. */
+int v_enum(struct vctx *c, const struct ynode *n, const char *const *allowed);
+
+/* The closest candidate within edit distance 2, or NULL. */
+const char *v_suggest(const char *s, const char *const *cands, size_t n);
+
+void *v_calloc(size_t n, size_t size);
+char *v_strdup(const char *s);
+
+/* ---- loader pieces (load.c, load_endpoint.c) ---- */
+
+/* Validates and compiles one endpoint map into ep (zeroed by the caller). */
+void v_endpoint(struct vctx *c, const struct ynode *n, struct policy_endpoint *ep);
+/* Warns when s holds '?', '[' or '{': literal here, glob syntax in
+ * OpenShell. */
+void v_warn_metachars(struct vctx *c, const struct ynode *n, const char *s);
+
+#endif
