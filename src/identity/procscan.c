@@ -1,0 +1,763 @@
+/* identity/procscan: which process holds socket inode N?
+ *
+ * The only complete answer is to read every candidate process's fd table
+ * (/proc/PID/fd/N -> "socket:[INODE]"); there is no reverse index in the
+ * kernel. On our 2-core test VM that is ~3 ms for ~100 processes and
+ * ~500 fds (~3-4 us per fd link), far too slow to do per connection. So:
+ *
+ * Full scan. Lists /proc, keeps the candidates (all, or those in the
+ * configured netns), reads every fd link and records every socket inode
+ * with its holder in a sorted index. The result is an immutable,
+ * reference-counted snapshot: the pid list, the index, and the time T at
+ * which the scan began. Scans are serialised and coalesced: a caller that
+ * needs one after time t reuses a snapshot begun at or after t.
+ *
+ * Fast path (snapshot younger than PROCSCAN_MAX_AGE_MS). For socket Y:
+ *  1. index[Y]: processes that held Y at T. Each is re-checked.
+ *  2. New processes (at most PROCSCAN_MAX_NEW, else full scan), each
+ *     candidate checked. Found from the pids allocated since T (last pid
+ *     of /proc/loadavg then and now, ~1 us) when the /proc/stat fork
+ *     counter proves the pid space cannot have wrapped in between; else by
+ *     listing /proc (~1 us per process) and diffing with the snapshot.
+ *  3. If nothing yet, the MRU list of recent owners is searched; a hit
+ *     must have started before T (else its pid was reused: full scan).
+ *  Two or more holders -> ambiguous. One holder from (1) -> answer. A new
+ *  process holding Y might have inherited it from an older creator that
+ *  only a full scan can find -> full scan. A hit from (3) -> answer.
+ *  Nothing -> full scan.
+ *
+ * Why (3) is enough. A process that existed at T and did not hold Y then
+ * can hold it now only by creating it (one creator per socket), sharing an
+ * fd table with the creator (clone(CLONE_FILES) without exec: same
+ * executable), or by actively receiving it (SCM_RIGHTS, pidfd_getfd).
+ * Holders by fork inheritance are either new processes (step 2) or, when
+ * Y is older than T, in the index (step 1). So the fast path can miss a
+ * second holder only when that holder received the fd on purpose; such a
+ * process already runs code of the sender's choosing and could relay the
+ * bytes itself, so attributing the socket to either one grants nothing the
+ * holders could not do anyway. We accept that gap to keep steady-state
+ * cost at two small preads plus one read of the owner's fd table. The
+ * price is paid by a process's first connection instead: it is new, so
+ * it costs a full scan (unless a recent scan already indexed the socket).
+ *
+ * Other limits: with the listing method, a pid reused by a new process
+ * within the snapshot's life (<= PROCSCAN_MAX_AGE_MS; pid_max may be
+ * 32768) looks old in step 2; the range method does not have that gap,
+ * and an MRU hit is always checked by start time. A process still inside
+ * fork() (fd table copied, not yet in /proc) is invisible to any /proc
+ * reader, full scans included. Threads that unshared their fd table
+ * (unshare(CLONE_FILES)) are not read (only /proc/PID/fd); their sockets
+ * resolve as unowned -> denied. Processes whose fd table cannot be read
+ * (EACCES) are not candidates. Links are read with readlinkat, never
+ * stat'ed: following a link would touch the target's filesystem (a FUSE
+ * or NFS file of the sandbox could hang the proxy). */
+#include "identity/identity_int.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/banned.h"
+
+#define PROCSCAN_MAX_AGE_MS 1000
+#define PROCSCAN_MAX_NEW 16          /* new pids checked on the fast path */
+#define PROCSCAN_MAX_RANGE 64        /* pids allocated since the snapshot */
+#define PROCSCAN_RESERVED_PIDS 300   /* the kernel's first pid after a wrap */
+#define PROCSCAN_MAX_NEW_FINAL 1024  /* after a full scan */
+#define PROCSCAN_MAX_PIDS (1u << 22) /* /proc entries per scan */
+#define PROCSCAN_MAX_INDEX (1u << 20)
+#define PROCSCAN_MRU 8
+#define PROCSCAN_MAX_HOLDERS 4
+#define PROCSCAN_DENTS 16384
+
+struct procscan_ent {
+    uint64_t inode;
+    pid_t pid;
+};
+
+/* Task-creation counters: the last pid allocated in our pid namespace
+ * (/proc/loadavg) and the tasks created since boot (/proc/stat
+ * "processes", threads included, all namespaces). */
+struct procscan_ctr {
+    long last_pid;
+    unsigned long long forks;
+};
+
+struct procscan_snap {
+    atomic_int refs;
+    uint64_t start_ns;                /* CLOCK_MONOTONIC at scan start */
+    unsigned long long start_ticks;   /* same instant, /proc start-time units */
+    pid_t *pids;                      /* sorted: every tgid listed */
+    size_t npids;
+    struct procscan_ent *idx;         /* sorted by inode: candidates' sockets */
+    size_t nidx, capidx;
+    bool ctr_ok;                      /* ctr and pid_max were read */
+    struct procscan_ctr ctr;          /* read before listing /proc */
+    long pid_max;
+};
+
+struct identity_procscan {
+    int proc_fd;
+    long netns_ino;
+    bool strict;
+    int loadavg_fd, stat_fd; /* kept open; pread(0) regenerates them */
+    bool use_ctr;            /* /proc is our own pid namespace's */
+    pthread_mutex_t mu;      /* snap pointer, mru */
+    pthread_mutex_t scan_mu; /* one full scan at a time */
+    struct procscan_snap *snap;
+    pid_t mru[PROCSCAN_MRU];
+};
+
+enum procscan_verdict { PS_FOUND, PS_AMBIGUOUS, PS_NONE, PS_NEED_FULL };
+
+struct procscan_holders {
+    size_t n;
+    pid_t pids[PROCSCAN_MAX_HOLDERS];
+    bool new_holder;
+};
+
+static uint64_t procscan_now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* Directory entry name -> pid, or 0 when not all digits. */
+static pid_t procscan_name_pid(const char *s)
+{
+    unsigned long long v;
+    size_t len = strnlen(s, 12);
+    if (len == 0 || len > 10 || identity_parse_u64(s, len, &v) < 0 || v == 0 ||
+        v > 0x7fffffff)
+        return 0;
+    return (pid_t)v;
+}
+
+static void procscan_snap_put(struct procscan_snap *s)
+{
+    if (!s || atomic_fetch_sub_explicit(&s->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    free(s->pids);
+    free(s->idx);
+    free(s);
+}
+
+static struct procscan_snap *procscan_snap_get(struct identity_procscan *ps)
+{
+    pthread_mutex_lock(&ps->mu);
+    struct procscan_snap *s = ps->snap;
+    if (s)
+        atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed);
+    pthread_mutex_unlock(&ps->mu);
+    return s;
+}
+
+static bool procscan_candidate(struct identity_procscan *ps, pid_t pid)
+{
+    unsigned long ino;
+    if (ps->netns_ino < 0)
+        return true;
+    return identity_proc_netns(ps->proc_fd, pid, &ino) == 0 &&
+           ino == (unsigned long)ps->netns_ino;
+}
+
+/* Parses "socket:[N]" (exactly len bytes); 0 when it is not one. */
+static uint64_t procscan_link_inode(const char *l, size_t len)
+{
+    unsigned long long v;
+    if (len < 10 || memcmp(l, "socket:[", 8) != 0 || l[len - 1] != ']')
+        return 0;
+    if (identity_parse_u64(l + 8, len - 9, &v) < 0)
+        return 0;
+    return v;
+}
+
+/* Visits the socket fds of pid: cb(inode, arg) returns true to stop.
+ * Returns 1 when stopped by cb, 0 when done, -errno when the fd table
+ * cannot be read. */
+static int procscan_fds(int proc_fd, pid_t pid, bool (*cb)(uint64_t, void *), void *arg)
+{
+    char path[32], buf[PROCSCAN_DENTS], link[64];
+    int dfd, rc = 0;
+    ssize_t n;
+
+    snprintf(path, sizeof(path), "%d/fd", (int)pid);
+    dfd = openat(proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -errno;
+    while ((n = getdents64(dfd, buf, sizeof(buf))) > 0) {
+        for (ssize_t off = 0; off < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + off);
+            off += d->d_reclen;
+            if (d->d_name[0] < '0' || d->d_name[0] > '9')
+                continue;
+            ssize_t l = readlinkat(dfd, d->d_name, link, sizeof(link));
+            if (l <= 0 || (size_t)l >= sizeof(link))
+                continue; /* closed meanwhile, or not a socket (long path) */
+            uint64_t ino = procscan_link_inode(link, (size_t)l);
+            if (ino && cb(ino, arg)) {
+                rc = 1;
+                goto out;
+            }
+        }
+    }
+    if (n < 0)
+        rc = -errno;
+out:
+    close(dfd);
+    return rc;
+}
+
+static bool procscan_match_cb(uint64_t ino, void *arg)
+{
+    return ino == *(const uint64_t *)arg;
+}
+
+/* Does pid hold the socket? Unreadable / gone -> false. */
+static bool procscan_holds(struct identity_procscan *ps, pid_t pid, uint64_t inode)
+{
+    return procscan_fds(ps->proc_fd, pid, procscan_match_cb, &inode) == 1;
+}
+
+struct procscan_collect {
+    struct procscan_snap *s;
+    pid_t pid;
+    int err;
+};
+
+static bool procscan_collect_cb(uint64_t ino, void *arg)
+{
+    struct procscan_collect *c = arg;
+    struct procscan_snap *s = c->s;
+    if (s->nidx == s->capidx) {
+        size_t ncap = s->capidx ? s->capidx * 2 : 1024;
+        if (ncap > PROCSCAN_MAX_INDEX) {
+            c->err = -ENOBUFS;
+            return true;
+        }
+        struct procscan_ent *ni = realloc(s->idx, ncap * sizeof(*ni));
+        if (!ni) {
+            c->err = -ENOMEM;
+            return true;
+        }
+        s->idx = ni;
+        s->capidx = ncap;
+    }
+    s->idx[s->nidx].inode = ino;
+    s->idx[s->nidx].pid = c->pid;
+    s->nidx++;
+    return false;
+}
+
+static int procscan_pid_cmp(const void *a, const void *b)
+{
+    pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static int procscan_ent_cmp(const void *a, const void *b)
+{
+    const struct procscan_ent *x = a, *y = b;
+    if (x->inode != y->inode)
+        return x->inode < y->inode ? -1 : 1;
+    return x->pid < y->pid ? -1 : x->pid > y->pid;
+}
+
+static bool procscan_snap_has_pid(const struct procscan_snap *s, pid_t pid)
+{
+    return bsearch(&pid, s->pids, s->npids, sizeof(pid_t), procscan_pid_cmp) != NULL;
+}
+
+static int procscan_pread_num(int fd, const char *key, char *buf, size_t cap, bool last,
+                              unsigned long long *out)
+{
+    ssize_t n = pread(fd, buf, cap - 1, 0);
+    const char *p;
+    if (n <= 0)
+        return n < 0 ? -errno : -EBADMSG;
+    if ((size_t)n == cap - 1)
+        return -ENOBUFS; /* maybe truncated: do not trust it */
+    buf[n] = '\0';
+    if (last) {
+        while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' '))
+            buf[--n] = '\0';
+        p = strrchr(buf, ' ');
+        p = p ? p + 1 : buf;
+    } else {
+        p = strstr(buf, key);
+        if (!p)
+            return -EBADMSG;
+        p += strlen(key);
+    }
+    return identity_parse_u64(p, strspn(p, "0123456789"), out);
+}
+
+/* Reads both counters. pid_first: last pid before the fork count (the
+ * fast path), else after (snapshot start); either way the fork delta
+ * bounds the pids allocated in between. */
+static int procscan_read_ctr(struct identity_procscan *ps, bool pid_first,
+                             struct procscan_ctr *c)
+{
+    char buf[16384];
+    unsigned long long lp = 0, forks = 0;
+    int rc;
+    if (pid_first) {
+        rc = procscan_pread_num(ps->loadavg_fd, NULL, buf, sizeof(buf), true, &lp);
+        if (rc == 0)
+            rc = procscan_pread_num(ps->stat_fd, "\nprocesses ", buf, sizeof(buf), false, &forks);
+    } else {
+        rc = procscan_pread_num(ps->stat_fd, "\nprocesses ", buf, sizeof(buf), false, &forks);
+        if (rc == 0)
+            rc = procscan_pread_num(ps->loadavg_fd, NULL, buf, sizeof(buf), true, &lp);
+    }
+    if (rc < 0)
+        return rc;
+    if (lp > 0x7fffffff)
+        return -ERANGE;
+    c->last_pid = (long)lp;
+    c->forks = forks;
+    return 0;
+}
+
+static long procscan_pid_max(int proc_fd)
+{
+    char buf[32];
+    unsigned long long v;
+    int fd = openat(proc_fd, "sys/kernel/pid_max", O_RDONLY | O_CLOEXEC);
+    ssize_t n = fd >= 0 ? read(fd, buf, sizeof(buf) - 1) : -1;
+    if (fd >= 0)
+        close(fd);
+    if (n <= 0)
+        return -1;
+    buf[n] = '\0';
+    if (identity_parse_u64(buf, strspn(buf, "0123456789"), &v) < 0 || v > 0x7fffffff)
+        return -1;
+    return (long)v;
+}
+
+/* Builds a snapshot (see the top of the file). */
+static int procscan_build(struct identity_procscan *ps, struct procscan_snap **out)
+{
+    char buf[PROCSCAN_DENTS];
+    struct procscan_snap *s;
+    size_t cappids = 256;
+    ssize_t n;
+    int dfd = -1, rc = 0;
+
+    *out = NULL;
+    s = calloc(1, sizeof(*s));
+    if (!s)
+        return -ENOMEM;
+    atomic_init(&s->refs, 1);
+    s->pids = malloc(cappids * sizeof(pid_t));
+    if (!s->pids) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    s->start_ns = procscan_now_ns();
+    s->start_ticks = identity_proc_now_ticks();
+    if (ps->use_ctr) {
+        s->pid_max = procscan_pid_max(ps->proc_fd);
+        s->ctr_ok = s->pid_max > PROCSCAN_RESERVED_PIDS &&
+                    procscan_read_ctr(ps, false, &s->ctr) == 0;
+    }
+
+    dfd = openat(ps->proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0) {
+        rc = -errno;
+        goto out;
+    }
+    while ((n = getdents64(dfd, buf, sizeof(buf))) > 0) {
+        for (ssize_t off = 0; off < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + off);
+            off += d->d_reclen;
+            pid_t pid = procscan_name_pid(d->d_name);
+            if (!pid)
+                continue;
+            if (s->npids == cappids) {
+                if (cappids * 2 > PROCSCAN_MAX_PIDS) {
+                    rc = -ENOBUFS;
+                    goto out;
+                }
+                pid_t *np = realloc(s->pids, cappids * 2 * sizeof(pid_t));
+                if (!np) {
+                    rc = -ENOMEM;
+                    goto out;
+                }
+                s->pids = np;
+                cappids *= 2;
+            }
+            s->pids[s->npids++] = pid;
+        }
+    }
+    if (n < 0) {
+        rc = -errno;
+        goto out;
+    }
+    qsort(s->pids, s->npids, sizeof(pid_t), procscan_pid_cmp);
+
+    for (size_t i = 0; i < s->npids; i++) {
+        struct procscan_collect c = {.s = s, .pid = s->pids[i], .err = 0};
+        if (!procscan_candidate(ps, c.pid))
+            continue;
+        (void)procscan_fds(ps->proc_fd, c.pid, procscan_collect_cb, &c);
+        if (c.err < 0) {
+            rc = c.err;
+            goto out;
+        }
+    }
+    if (s->nidx)
+        qsort(s->idx, s->nidx, sizeof(*s->idx), procscan_ent_cmp);
+out:
+    if (dfd >= 0)
+        close(dfd);
+    if (rc < 0) {
+        procscan_snap_put(s);
+        return rc;
+    }
+    *out = s;
+    return 0;
+}
+
+/* A snapshot begun at or after `after_ns`, scanning if needed. The caller
+ * owns one reference. */
+static int procscan_full(struct identity_procscan *ps, uint64_t after_ns,
+                         struct procscan_snap **out)
+{
+    struct procscan_snap *s, *old;
+    int rc;
+
+    pthread_mutex_lock(&ps->scan_mu);
+    s = procscan_snap_get(ps);
+    if (s && s->start_ns >= after_ns) {
+        rc = 0;
+        goto out;
+    }
+    procscan_snap_put(s);
+    s = NULL;
+    rc = procscan_build(ps, &s);
+    if (rc < 0)
+        goto out;
+    atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed); /* ps->snap's */
+    pthread_mutex_lock(&ps->mu);
+    old = ps->snap;
+    ps->snap = s;
+    pthread_mutex_unlock(&ps->mu);
+    procscan_snap_put(old);
+out:
+    pthread_mutex_unlock(&ps->scan_mu);
+    *out = rc < 0 ? NULL : s;
+    return rc;
+}
+
+static void procscan_add_holder(struct procscan_holders *h, pid_t pid, bool is_new)
+{
+    for (size_t i = 0; i < h->n; i++)
+        if (h->pids[i] == pid)
+            return;
+    if (h->n < PROCSCAN_MAX_HOLDERS)
+        h->pids[h->n] = pid;
+    h->n++;
+    if (is_new)
+        h->new_holder = true;
+}
+
+enum { PS_STEP_DONE = 0, PS_STEP_TOO_MANY = 1, PS_STEP_FALLBACK = 2 };
+
+/* New processes, found from the pids allocated since the snapshot: the
+ * range (last_pid at T, last_pid now], walked only when the fork counter
+ * proves the pid space cannot have wrapped in between. Threads in the
+ * range are skipped (a new thread of an old process adds no holder; a new
+ * process's threads follow its own pid, which is in the range). Cheap:
+ * two preads instead of listing /proc. */
+static int procscan_new_by_range(struct identity_procscan *ps, const struct procscan_snap *s,
+                                 uint64_t inode, bool final, struct procscan_holders *h)
+{
+    struct procscan_ctr now;
+    long lo = s->ctr.last_pid, hi, span = s->pid_max - PROCSCAN_RESERVED_PIDS, dist;
+    size_t nnew = 0;
+
+    if (!s->ctr_ok || procscan_read_ctr(ps, true, &now) < 0)
+        return PS_STEP_FALLBACK;
+    hi = now.last_pid;
+    if (now.forks < s->ctr.forks || now.forks - s->ctr.forks + 64 >= (unsigned long long)span / 2)
+        return PS_STEP_FALLBACK; /* a wrap cannot be excluded */
+    if (lo < 1 || lo >= s->pid_max || hi < 1 || hi >= s->pid_max)
+        return PS_STEP_FALLBACK;
+    if (hi >= lo)
+        dist = hi - lo;
+    else if (hi >= PROCSCAN_RESERVED_PIDS)
+        dist = (s->pid_max - 1 - lo) + (hi - PROCSCAN_RESERVED_PIDS + 1);
+    else
+        return PS_STEP_FALLBACK;
+    if (dist > PROCSCAN_MAX_RANGE)
+        return PS_STEP_FALLBACK;
+
+    long pid = lo;
+    for (long i = 0; i < dist; i++) {
+        pid_t tgid;
+        pid = pid + 1 >= s->pid_max ? PROCSCAN_RESERVED_PIDS : pid + 1;
+        if (procscan_snap_has_pid(s, (pid_t)pid))
+            continue; /* listed (and read) by the snapshot itself */
+        if (identity_proc_tgid(ps->proc_fd, (pid_t)pid, &tgid) < 0 || tgid != (pid_t)pid)
+            continue; /* gone, or a thread */
+        if (++nnew > (final ? PROCSCAN_MAX_NEW_FINAL : PROCSCAN_MAX_NEW))
+            return PS_STEP_TOO_MANY;
+        if (procscan_candidate(ps, (pid_t)pid) && procscan_holds(ps, (pid_t)pid, inode))
+            procscan_add_holder(h, (pid_t)pid, true);
+    }
+    return PS_STEP_DONE;
+}
+
+/* New processes, found by listing /proc (~1 us per process) and keeping
+ * the pids the snapshot has not listed. */
+static int procscan_new_by_listing(struct identity_procscan *ps,
+                                   const struct procscan_snap *s, uint64_t inode, bool final,
+                                   struct procscan_holders *h)
+{
+    char buf[PROCSCAN_DENTS];
+    size_t nnew = 0;
+    ssize_t n;
+    int dfd = openat(ps->proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
+        return -errno;
+    while ((n = getdents64(dfd, buf, sizeof(buf))) > 0) {
+        for (ssize_t off = 0; off < n;) {
+            struct dirent64 *d = (struct dirent64 *)(buf + off);
+            off += d->d_reclen;
+            pid_t pid = procscan_name_pid(d->d_name);
+            if (!pid || procscan_snap_has_pid(s, pid))
+                continue;
+            if (++nnew > (final ? PROCSCAN_MAX_NEW_FINAL : PROCSCAN_MAX_NEW)) {
+                close(dfd);
+                return PS_STEP_TOO_MANY;
+            }
+            if (procscan_candidate(ps, pid) && procscan_holds(ps, pid, inode))
+                procscan_add_holder(h, pid, true);
+        }
+    }
+    close(dfd);
+    return n < 0 ? -errno : PS_STEP_DONE;
+}
+
+/* Applies the rules at the top of the file to snapshot s. final: s was
+ * begun after the socket existed, so the index is complete for it and the
+ * MRU is not needed. */
+static int procscan_eval(struct identity_procscan *ps, const struct procscan_snap *s,
+                         uint64_t inode, bool final, struct procscan_holders *h,
+                         enum procscan_verdict *v)
+{
+    struct procscan_ent key = {.inode = inode, .pid = 0};
+    size_t lo = 0, hi = s->nidx;
+    pid_t mru[PROCSCAN_MRU];
+    int rc;
+
+    memset(h, 0, sizeof(*h));
+    /* 1. holders at snapshot time (lower bound of inode in the index) */
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (procscan_ent_cmp(&s->idx[mid], &key) < 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    for (size_t i = lo; i < s->nidx && s->idx[i].inode == inode; i++)
+        if (procscan_holds(ps, s->idx[i].pid, inode))
+            procscan_add_holder(h, s->idx[i].pid, false);
+
+    /* 2. processes the snapshot has not seen */
+    rc = procscan_new_by_range(ps, s, inode, final, h);
+    if (rc == PS_STEP_FALLBACK)
+        rc = procscan_new_by_listing(ps, s, inode, final, h);
+    if (rc < 0)
+        return rc;
+    if (rc == PS_STEP_TOO_MANY) {
+        if (final)
+            return -EBUSY;
+        *v = PS_NEED_FULL;
+        return 0;
+    }
+
+    if (h->n >= 2) {
+        *v = PS_AMBIGUOUS;
+        return 0;
+    }
+    if (h->n == 1) {
+        /* A new holder may share Y with an older creator we have not read. */
+        *v = h->new_holder && !final ? PS_NEED_FULL : PS_FOUND;
+        return 0;
+    }
+    if (final) {
+        *v = PS_NONE;
+        return 0;
+    }
+
+    /* 3. the creator existed at T: try recent owners */
+    pthread_mutex_lock(&ps->mu);
+    memcpy(mru, ps->mru, sizeof(mru));
+    pthread_mutex_unlock(&ps->mu);
+    for (size_t i = 0; i < PROCSCAN_MRU && mru[i]; i++) {
+        unsigned long long start;
+        if (!procscan_snap_has_pid(s, mru[i]) || !procscan_holds(ps, mru[i], inode))
+            continue;
+        if (!procscan_candidate(ps, mru[i]) ||
+            identity_proc_stat(ps->proc_fd, mru[i], NULL, &start) < 0 ||
+            start >= s->start_ticks) {
+            *v = PS_NEED_FULL; /* pid reused, or gone: decide on a fresh scan */
+            return 0;
+        }
+        procscan_add_holder(h, mru[i], false);
+        *v = PS_FOUND;
+        return 0;
+    }
+    *v = PS_NEED_FULL;
+    return 0;
+}
+
+int identity_procscan_new(int proc_fd, long netns_ino, bool strict,
+                          struct identity_procscan **out)
+{
+    struct identity_procscan *ps = calloc(1, sizeof(*ps));
+    *out = NULL;
+    if (!ps)
+        return -ENOMEM;
+    ps->proc_fd = proc_fd;
+    ps->netns_ino = netns_ino;
+    ps->strict = strict;
+    ps->loadavg_fd = openat(proc_fd, "loadavg", O_RDONLY | O_CLOEXEC);
+    ps->stat_fd = openat(proc_fd, "stat", O_RDONLY | O_CLOEXEC);
+    /* The pid counters are those of our pid namespace: only usable when
+     * /proc is that namespace's procfs (its "self" is our pid). */
+    char self[32];
+    ssize_t n = readlinkat(proc_fd, "self", self, sizeof(self) - 1);
+    unsigned long long me;
+    if (n > 0) {
+        self[n] = '\0';
+        ps->use_ctr = ps->loadavg_fd >= 0 && ps->stat_fd >= 0 &&
+                      identity_parse_u64(self, (size_t)n, &me) == 0 && me == (unsigned long long)getpid();
+    }
+    pthread_mutex_init(&ps->mu, NULL);
+    pthread_mutex_init(&ps->scan_mu, NULL);
+    *out = ps;
+    return 0;
+}
+
+void identity_procscan_free(struct identity_procscan *ps)
+{
+    if (!ps)
+        return;
+    procscan_snap_put(ps->snap);
+    if (ps->loadavg_fd >= 0)
+        close(ps->loadavg_fd);
+    if (ps->stat_fd >= 0)
+        close(ps->stat_fd);
+    pthread_mutex_destroy(&ps->mu);
+    pthread_mutex_destroy(&ps->scan_mu);
+    free(ps);
+}
+
+void identity_procscan_note(struct identity_procscan *ps, pid_t pid)
+{
+    size_t i;
+    pthread_mutex_lock(&ps->mu);
+    for (i = 0; i < PROCSCAN_MRU - 1 && ps->mru[i] != pid; i++)
+        ;
+    /* i is pid's slot or the last one; shift [0, i) right by one */
+    memmove(&ps->mru[1], &ps->mru[0], i * sizeof(pid_t));
+    ps->mru[0] = pid;
+    pthread_mutex_unlock(&ps->mu);
+}
+
+/* "pid 12 (/usr/bin/x), pid 34 (...)" into detail. */
+static void procscan_ambiguous_detail(struct identity_procscan *ps, uint64_t inode,
+                                      const struct procscan_holders *h, char *detail,
+                                      size_t cap)
+{
+    size_t off;
+    int w = snprintf(detail, cap, "socket inode %llu is held by %zu processes:",
+                     (unsigned long long)inode, h->n);
+    off = w < 0 ? 0 : (size_t)w;
+    for (size_t i = 0; i < h->n && i < PROCSCAN_MAX_HOLDERS && off < cap; i++) {
+        char exe[256];
+        bool del;
+        if (identity_proc_exe(ps->proc_fd, h->pids[i], exe, sizeof(exe), &del) < 0)
+            snprintf(exe, sizeof(exe), "?");
+        w = snprintf(detail + off, cap - off, "%s pid %d (%s)", i ? "," : "",
+                     (int)h->pids[i], exe);
+        off += w < 0 ? 0 : (size_t)w;
+    }
+    if (off < cap && h->n > PROCSCAN_MAX_HOLDERS)
+        snprintf(detail + off, cap - off, ", ...");
+}
+
+int identity_procscan_find(struct identity_procscan *ps, uint64_t inode,
+                           struct identity_owner *out, char *detail, size_t cap)
+{
+    uint64_t t_enter = procscan_now_ns();
+    struct procscan_snap *s = NULL;
+    struct procscan_holders h;
+    enum procscan_verdict v = PS_NEED_FULL;
+    int rc;
+
+    memset(out, 0, sizeof(*out));
+    if (!ps->strict) {
+        s = procscan_snap_get(ps);
+        if (s && t_enter - s->start_ns < (uint64_t)PROCSCAN_MAX_AGE_MS * 1000000ull) {
+            rc = procscan_eval(ps, s, inode, false, &h, &v);
+            if (rc < 0)
+                v = PS_NEED_FULL;
+        }
+        procscan_snap_put(s);
+        s = NULL;
+    }
+    if (v == PS_NEED_FULL) {
+        rc = procscan_full(ps, t_enter, &s);
+        if (rc < 0) {
+            snprintf(detail, cap, "scanning /proc for the owner of socket inode %llu: %s",
+                     (unsigned long long)inode, strerror(-rc));
+            goto out;
+        }
+        rc = procscan_eval(ps, s, inode, true, &h, &v);
+        if (rc < 0) {
+            snprintf(detail, cap,
+                     "checking processes for socket inode %llu: %s (too many new processes?)",
+                     (unsigned long long)inode, strerror(-rc));
+            goto out;
+        }
+    } else {
+        out->fast = true;
+    }
+
+    switch (v) {
+    case PS_FOUND:
+        break;
+    case PS_AMBIGUOUS:
+        procscan_ambiguous_detail(ps, inode, &h, detail, cap);
+        rc = -ENOTUNIQ;
+        goto out;
+    case PS_NONE:
+    case PS_NEED_FULL:
+        snprintf(detail, cap,
+                 "no process%s holds socket inode %llu (closed, or the process exited)",
+                 ps->netns_ino >= 0 ? " in the sandbox's network namespace" : "",
+                 (unsigned long long)inode);
+        rc = -ESRCH;
+        goto out;
+    }
+    out->pid = h.pids[0];
+    rc = identity_proc_stat(ps->proc_fd, out->pid, &out->ppid, &out->start);
+    if (rc < 0)
+        snprintf(detail, cap, "reading /proc/%d/stat (owner of socket inode %llu): %s",
+                 (int)out->pid, (unsigned long long)inode, strerror(-rc));
+out:
+    procscan_snap_put(s);
+    return rc;
+}
