@@ -198,34 +198,52 @@ int tls_cert_read(const char *path, X509 **out, char *err, size_t errlen)
     return 0;
 }
 
-/* The key file must be a regular file owned by us with no group/other
- * bits: otherwise something other than the proxy may have read it. */
-static int check_key_file(const char *path, char *err, size_t errlen)
+/* Opens the key file without following a symlink and checks, on the open
+ * file, that it is a regular file owned by us with no group/other bits:
+ * otherwise something other than the proxy may have read it. Returns an
+ * fd or -errno. */
+static int open_key_file(const char *path, char *err, size_t errlen)
 {
     struct stat st;
-    if (lstat(path, &st) != 0) {
-        int e = errno;
-        tls_errf(err, errlen, "%s: cannot stat the CA key: %s (run 'cordon ca init')", path,
-                 strerror(e));
-        return -e;
+    int fd = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC | O_NOCTTY);
+    int rc;
+
+    if (fd < 0) {
+        rc = -errno;
+        if (errno == ELOOP)
+            tls_errf(err, errlen, "%s: the CA key is a symlink; refusing it (store the key "
+                     "itself there, mode 0600)", path);
+        else
+            tls_errf(err, errlen, "%s: cannot open the CA key: %s (run 'cordon ca init')", path,
+                     strerror(errno));
+        return rc == -ELOOP ? -EPERM : rc;
     }
+    if (fstat(fd, &st) != 0) {
+        rc = -errno;
+        tls_errf(err, errlen, "%s: fstat: %s", path, strerror(errno));
+        goto fail;
+    }
+    rc = -EPERM;
     if (!S_ISREG(st.st_mode)) {
-        tls_errf(err, errlen, "%s: the CA key is not a regular file (symlinks are refused)", path);
-        return -EPERM;
+        tls_errf(err, errlen, "%s: the CA key is not a regular file", path);
+        goto fail;
     }
     if (st.st_uid != geteuid()) {
         tls_errf(err, errlen, "%s: the CA key is owned by uid %u, not by uid %u running cordon; "
                  "chown it or regenerate with 'cordon ca init --force'",
                  path, (unsigned)st.st_uid, (unsigned)geteuid());
-        return -EPERM;
+        goto fail;
     }
     if (st.st_mode & 077) {
         tls_errf(err, errlen, "%s: the CA key has mode %04o, readable beyond its owner; "
                  "run 'chmod 600 %s' (and consider it leaked: 'cordon ca init --force')",
                  path, (unsigned)(st.st_mode & 07777), path);
-        return -EPERM;
+        goto fail;
     }
-    return 0;
+    return fd;
+fail:
+    close(fd);
+    return rc;
 }
 
 int tls_ca_load(const char *dir, const struct tls_ca_opts *opts, struct tls_ca **out,
@@ -234,6 +252,7 @@ int tls_ca_load(const char *dir, const struct tls_ca_opts *opts, struct tls_ca *
     char cpath[4096], kpath[4096];
     struct tls_ca *ca = NULL;
     BIO *b = NULL;
+    int kfd;
     int rc;
     int kt;
 
@@ -251,13 +270,16 @@ int tls_ca_load(const char *dir, const struct tls_ca_opts *opts, struct tls_ca *
     rc = tls_cert_read(cpath, &ca->cert, err, errlen);
     if (rc)
         goto out;
-    rc = check_key_file(kpath, err, errlen);
-    if (rc)
+    kfd = open_key_file(kpath, err, errlen);
+    if (kfd < 0) {
+        rc = kfd;
         goto out;
-    b = BIO_new_file(kpath, "r");
+    }
+    b = BIO_new_fd(kfd, BIO_CLOSE);
     if (!b) {
-        rc = errno ? -errno : -EIO;
-        tls_errf_ssl(err, errlen, "%s: cannot open the CA key", kpath);
+        close(kfd);
+        rc = -ENOMEM;
+        tls_errf_ssl(err, errlen, "%s: out of memory", kpath);
         goto out;
     }
     ca->key = PEM_read_bio_PrivateKey(b, NULL, no_passphrase_cb, NULL);
