@@ -1,11 +1,68 @@
-/* proxy/l7: TEMPORARY until policy_l7_check lands: every inspected request
- * is refused (fail closed). */
+/* proxy/l7: per-request L7 decisions on inspected exchanges (requests
+ * inside inspected tunnels and absolute-form forward requests to
+ * `protocol: rest` endpoints). enforce: a denied request gets 403 with the
+ * JSON body (reason l7_denied); audit: the request goes on and a
+ * `would_deny` decision is logged. */
+#include <jansson.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "core/audit.h"
 #include "proxy/internal.h"
+#include "core/banned.h"
+
+static void audit_l7(struct conn *c, const char *decision, const struct policy_l7_result *r)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "decision", json_string(decision));
+    json_object_set_new(o, "l7_decision", json_string(decision));
+    json_object_set_new(o, "conn", json_integer((json_int_t)c->id));
+    json_object_set_new(o, "host", json_string(c->target.host));
+    json_object_set_new(o, "port", json_integer(c->target.port));
+    json_object_set_new(o, "policy", c->policy_key ? json_string(c->policy_key) : json_null());
+    json_object_set_new(o, "method", json_string(c->method));
+    json_object_set_new(o, "path", json_string(c->path));
+    json_object_set_new(o, "binary", c->ident.exe ? json_string(c->ident.exe) : json_null());
+    json_object_set_new(o, "pid", c->ident.pid ? json_integer(c->ident.pid) : json_null());
+    if (r->reason_code)
+        json_object_set_new(o, "reason_code", json_string(r->reason_code));
+    if (r->rule[0])
+        json_object_set_new(o, "rule", json_string(r->rule));
+    if (r->detail[0])
+        json_object_set_new(o, "detail", json_string(r->detail));
+    audit_emit("l7_request", o);
+}
 
 bool l7_check_request(struct conn *c)
 {
     if (!c->ep || !policy_endpoint_is_rest(c->ep))
         return true;
-    respond_deny(c, 403, "l7_denied", "L7 rule evaluation is not available in this build", NULL);
+    static __thread char target[HTTP_HEAD_MAX + 1];
+    static __thread struct policy_l7_result r;
+    /* the whole request-target as sent (c->path is a truncated copy for logs) */
+    const char *t = c->inspect ? c->head.target : c->target.path;
+    size_t tl = c->inspect ? c->head.target_len : c->target.path_len;
+    if (tl > HTTP_HEAD_MAX)
+        tl = HTTP_HEAD_MAX;
+    memcpy(target, t, tl);
+    target[tl] = '\0';
+    if (c->kind == KIND_FORWARD && !c->inspect && target[0] == '?') {
+        /* "http://host?q": the path is "/" */
+        memmove(target + 1, target, tl < HTTP_HEAD_MAX ? tl + 1 : tl);
+        target[0] = '/';
+        target[HTTP_HEAD_MAX] = '\0';
+    }
+    if (policy_l7_check(c->ep, c->method, target, &r) < 0 && r.allow)
+        r.allow = false; /* fail closed on API misuse */
+    if (r.allow) {
+        audit_l7(c, c->head.upgrade ? "allow_upgrade" : "allow", &r);
+        return true;
+    }
+    if (policy_endpoint_enforcement(c->ep) == POLICY_AUDIT) {
+        audit_l7(c, "would_deny", &r);
+        return true;
+    }
+    audit_l7(c, "deny", &r);
+    respond_deny(c, 403, r.reason_code ? r.reason_code : "l7_denied", r.detail, r.hint);
     return false;
 }
