@@ -110,8 +110,13 @@ static int make_identity(struct proxy *p)
     struct stat st;
     if (o.netns_fd >= 0 && fstat(o.netns_fd, &st) == 0)
         o.netns_ino = (long)st.st_ino;
+    errno = 0;
     p->ident = identity_cache_new(&o);
-    return p->ident ? 0 : -ENOMEM;
+    if (p->ident)
+        return 0;
+    int e = errno ? errno : ENOMEM;
+    log_error("proxy: cannot set up caller identification: %s", strerror(e));
+    return -e;
 }
 
 static int make_tls(struct proxy *p)
