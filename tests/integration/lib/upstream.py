@@ -7,6 +7,7 @@ HTTP/1.1 with keep-alive (stdlib ThreadingHTTPServer, no idle timeout):
   /            200 "hello from upstream"
   /echo        200 JSON {method, path, version, headers: [[k, v]...], body, conn, req, server_port}
   /size/N      200 N bytes (a repeating ASCII pattern)
+  /stream/N    200 N bytes written in 64 KiB pieces (never held in memory)
   /sink        200 JSON {length, sha256} of the request body
   /slow/MS     sleeps MS ms, then 200 "slow done"
   /status/N    responds with status N (empty body)
@@ -92,6 +93,17 @@ class Handler(BaseHTTPRequestHandler):
                 n = int(parts[1])
                 data = (PATTERN * (n // len(PATTERN) + 1))[:n]
                 self._send(200, data, "application/octet-stream")
+            elif parts[0] == "stream" and len(parts) == 2:
+                n = int(parts[1])
+                self.send_response(200)
+                self.send_header("Content-Type", "application/octet-stream")
+                self.send_header("Content-Length", str(n))
+                self.end_headers()
+                chunk = PATTERN * (65536 // len(PATTERN))
+                while n > 0:
+                    k = min(n, len(chunk))
+                    self.wfile.write(chunk[:k])
+                    n -= k
             elif parts[0] == "sink":
                 doc = {"length": len(body), "sha256": hashlib.sha256(body).hexdigest()}
                 self._send(200, json.dumps(doc).encode(), "application/json")
