@@ -4,15 +4,20 @@
  * connections that already exist. Everything else is refused at once:
  *
  *  - monitored mode (the bypass monitor is listening on the NFLOG group):
- *    the first packet of a flow (TCP SYN, UDP datagram) is logged and
- *    dropped; the monitor identifies the sending process while its socket
- *    still exists, then answers with a TCP reset / ICMP port unreachable
- *    itself (refuse.c), so the caller sees ECONNREFUSED within a
- *    millisecond or so. The flow is remembered in a timed set: if the
- *    monitor did not answer, the retransmission is refused by the kernel,
- *    so a stuck monitor costs one retransmission timeout, never a hang.
- *    (The kernel cannot name the process, and a kernel reject closes a
- *    SYN_SENT socket before any reader could look it up.)
+ *    TCP: the SYN is logged ("held") and dropped; the monitor identifies
+ *    the connecting process while its socket is still in SYN_SENT, then
+ *    answers with the reset itself (refuse.c), so the caller sees
+ *    ECONNREFUSED within a millisecond or so. The flow is remembered in a
+ *    timed set: if the monitor did not answer, the retransmission is
+ *    reset by the kernel, so a stuck monitor costs one retransmission
+ *    timeout (1 s), never a hang. Why: NFLOG carries no pid, and a kernel
+ *    reset closes and unhashes the SYN_SENT socket before connect()
+ *    returns, so nobody could look the sender up afterwards.
+ *    UDP: logged ("refused") and refused by the kernel with ICMP port
+ *    unreachable at once (a dropped datagram would fail send() with EPERM
+ *    instead); the sender is identified while its socket still exists,
+ *    which is usually but not always the case.
+ *    Other protocols: logged and refused (admin-prohibited).
  *  - reject mode (no NFLOG): TCP gets a reset, UDP an ICMP(v6) port
  *    unreachable, other protocols admin-prohibited, all from the kernel.
  *
@@ -77,9 +82,9 @@ int fence_ruleset(const struct fence_opts *o, char *buf, size_t cap)
     /* The namespace is new, so there is no old table to replace. */
     sb_add(&b, "table inet %s {\n", FENCE_TABLE);
     if (o->monitored) {
-        sb_add(&b, "  set seen4 { type ipv4_addr . inet_proto . inet_service . inet_service;"
+        sb_add(&b, "  set seen4 { type ipv4_addr . inet_service . inet_service;"
                    " flags dynamic,timeout; timeout 10s; size 8192; }\n");
-        sb_add(&b, "  set seen6 { type ipv6_addr . inet_proto . inet_service . inet_service;"
+        sb_add(&b, "  set seen6 { type ipv6_addr . inet_service . inet_service;"
                    " flags dynamic,timeout; timeout 10s; size 8192; }\n");
     }
     sb_add(&b, "  chain output {\n"
@@ -91,21 +96,20 @@ int fence_ruleset(const struct fence_opts *o, char *buf, size_t cap)
                " mld-listener-report, mld2-listener-report } accept\n",
            proxy, (unsigned)o->proxy_port);
     if (o->monitored) {
-        sb_add(&b, "    meta l4proto { tcp, udp } jump bypass\n"
-                   "    log prefix \"" FENCE_PREFIX_REFUSED "\" group %u reject with icmpx type admin-prohibited\n"
-                   "  }\n", g);
-        sb_add(&b, "  chain bypass {\n"
-                   "    ip daddr . meta l4proto . th sport . th dport @seen4 goto refuse\n"
-                   "    ip6 daddr . meta l4proto . th sport . th dport @seen6 goto refuse\n"
-                   "    update @seen4 { ip daddr . meta l4proto . th sport . th dport }"
+        sb_add(&b, "    meta l4proto tcp jump tcp_bypass\n"
+                   "    meta l4proto udp log prefix \"" FENCE_PREFIX_REFUSED "\" group %u"
+                   " reject with icmpx type port-unreachable\n"
+                   "    log prefix \"" FENCE_PREFIX_REFUSED "\" group %u"
+                   " reject with icmpx type admin-prohibited\n"
+                   "  }\n", g, g);
+        sb_add(&b, "  chain tcp_bypass {\n"
+                   "    ip daddr . tcp sport . tcp dport @seen4 reject with tcp reset\n"
+                   "    ip6 daddr . tcp sport . tcp dport @seen6 reject with tcp reset\n"
+                   "    update @seen4 { ip daddr . tcp sport . tcp dport }"
                    " log prefix \"" FENCE_PREFIX_HELD "\" group %u drop\n"
-                   "    update @seen6 { ip6 daddr . meta l4proto . th sport . th dport }"
+                   "    update @seen6 { ip6 daddr . tcp sport . tcp dport }"
                    " log prefix \"" FENCE_PREFIX_HELD "\" group %u drop\n"
-                   "    log prefix \"" FENCE_PREFIX_REFUSED "\" group %u goto refuse\n"
-                   "  }\n"
-                   "  chain refuse {\n"
-                   "    meta l4proto tcp reject with tcp reset\n"
-                   "    reject with icmpx type port-unreachable\n"
+                   "    log prefix \"" FENCE_PREFIX_REFUSED "\" group %u reject with tcp reset\n"
                    "  }\n", g, g, g);
     } else {
         sb_add(&b, "    meta l4proto tcp reject with tcp reset\n"

@@ -202,6 +202,9 @@ static __attribute__((noreturn)) void init_main(const struct init_plan *p)
         fail(p, INIT_STEP_MOUNT, errno, SANDBOX_EXIT_SETUP);
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         fail(p, INIT_STEP_MOUNT, errno, SANDBOX_EXIT_SETUP);
+    char ready = 'r';
+    write_all(p->ready_fd, &ready, 1);
+    close(p->ready_fd);
 
     /* pid 1 only receives signals it has a handler for, so install no-op
      * handlers, keep them blocked, and take them with sigwaitinfo. */

@@ -7,6 +7,7 @@
  * by the kernel) and limited to what the kernel's ABI handles. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/landlock.h>
 #include <stdio.h>
 #include <string.h>
@@ -105,10 +106,10 @@ static const char *path_reason(int e)
 
 /* Adds one path; returns 1 when added, 0 when skipped (best effort), or
  * -errno (hard requirement or an unexpected kernel error). */
-static int add_path(int ruleset, int abi, const char *path, bool rw, bool hard, char *err,
-                    size_t errcap)
+static int add_path(int ruleset, int abi, const char *open_path, const char *path, bool rw,
+                    bool hard, char *err, size_t errcap)
 {
-    int fd = open(path, O_PATH | O_CLOEXEC);
+    int fd = open(open_path, O_PATH | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
         if (hard) {
@@ -142,14 +143,35 @@ out:
     return rc;
 }
 
+static bool under_proc(const char *p)
+{
+    return strncmp(p, "/proc", 5) == 0 && (p[5] == '\0' || p[5] == '/');
+}
+
+static int add_counted(struct landlock_prep *out, const char *open_path, const char *shown,
+                       bool rw, char *err, size_t errcap)
+{
+    int rc = add_path(out->ruleset_fd, out->used_abi, open_path, shown, rw, out->hard, err,
+                      errcap);
+    if (rc < 0)
+        return rc;
+    if (rc == 0)
+        out->n_skipped++;
+    else
+        out->n_rules++;
+    return 0;
+}
+
 int landlock_prepare(const struct policy_fs *fs, const char *workdir, bool hard,
                      struct landlock_prep *out, char *err, size_t errcap)
 {
     memset(out, 0, sizeof(*out));
     out->ruleset_fd = -1;
+    out->hard = hard;
     size_t n_ro = fs ? fs->n_read_only : 0, n_rw = fs ? fs->n_read_write : 0;
     bool want_workdir = fs && fs->include_workdir && workdir;
-    if (n_ro + n_rw == 0 && !want_workdir) {
+    out->n_listed = n_ro + n_rw + (want_workdir ? 1 : 0);
+    if (out->n_listed == 0) {
         log_warn("landlock: filesystem_policy lists no paths: the filesystem is NOT restricted");
         return 0;
     }
@@ -181,41 +203,61 @@ int landlock_prepare(const struct policy_fs *fs, const char *workdir, bool hard,
         return -e;
     }
     out->ruleset_fd = (int)fd;
+    out->fs = fs;
     int rc = 0;
     for (size_t i = 0; i < n_ro + n_rw; i++) {
         bool rw = i >= n_ro;
         const char *p = rw ? fs->read_write[i - n_ro] : fs->read_only[i];
-        rc = add_path(out->ruleset_fd, out->used_abi, p, rw, hard, err, errcap);
-        if (rc < 0)
+        if (under_proc(p))
+            continue; /* landlock_finish, in the sandbox's /proc */
+        if ((rc = add_counted(out, p, p, rw, err, errcap)) < 0)
             goto out;
-        if (rc == 0)
-            out->n_skipped++;
-        else
-            out->n_rules++;
     }
-    if (want_workdir) {
-        rc = add_path(out->ruleset_fd, out->used_abi, workdir, true, hard, err, errcap);
-        if (rc < 0)
-            goto out;
-        if (rc == 0)
-            out->n_skipped++;
-        else
-            out->n_rules++;
-    }
-    if (out->n_rules == 0) {
-        /* An empty ruleset denies everything, running unrestricted is
-         * fail-open: neither. */
-        snprintf(err, errcap, "landlock: none of the %zu filesystem_policy paths exists; "
-                 "refusing to apply an empty ruleset", n_ro + n_rw + (want_workdir ? 1 : 0));
-        rc = -ENOENT;
+    if (want_workdir && !under_proc(workdir) &&
+        (rc = add_counted(out, workdir, workdir, true, err, errcap)) < 0)
         goto out;
-    }
-    log_info("landlock: ABI %d in use (kernel ABI %d), %u rule(s), %u path(s) skipped",
-             out->used_abi, abi, out->n_rules, out->n_skipped);
     rc = 0;
 out:
     if (rc < 0)
         landlock_prep_close(out);
+    return rc;
+}
+
+int landlock_finish(struct landlock_prep *p, const char *root, char *err, size_t errcap)
+{
+    if (p->ruleset_fd < 0)
+        return 0;
+    const struct policy_fs *fs = p->fs;
+    size_t n_ro = fs ? fs->n_read_only : 0, n_rw = fs ? fs->n_read_write : 0;
+    int rc = 0;
+    for (size_t i = 0; i < n_ro + n_rw; i++) {
+        bool rw = i >= n_ro;
+        const char *path = rw ? fs->read_write[i - n_ro] : fs->read_only[i];
+        if (!under_proc(path))
+            continue;
+        char full[PATH_MAX];
+        if ((size_t)snprintf(full, sizeof(full), "%s%s", root, path) >= sizeof(full)) {
+            rc = -ENAMETOOLONG;
+            snprintf(err, errcap, "landlock: path %s is too long", path);
+            goto out;
+        }
+        if ((rc = add_counted(p, full, path, rw, err, errcap)) < 0)
+            goto out;
+    }
+    if (p->n_rules == 0) {
+        /* An empty ruleset denies everything; running unrestricted would be
+         * fail-open: neither. */
+        snprintf(err, errcap, "landlock: none of the %zu filesystem_policy paths exists; "
+                 "refusing to apply an empty ruleset", p->n_listed);
+        rc = -ENOENT;
+        goto out;
+    }
+    log_info("landlock: ABI %d in use (kernel ABI %d), %u rule(s), %u path(s) skipped",
+             p->used_abi, p->abi, p->n_rules, p->n_skipped);
+    rc = 0;
+out:
+    if (rc < 0)
+        landlock_prep_close(p);
     return rc;
 }
 

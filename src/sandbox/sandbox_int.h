@@ -278,6 +278,9 @@ void bypass_dedup_expire(struct bypass_dedup *d, uint64_t now_ms, bool all, bypa
 
 struct landlock_prep {
     int ruleset_fd;     /* -1: nothing to apply */
+    bool hard;
+    const struct policy_fs *fs; /* paths under /proc are added by landlock_finish */
+    size_t n_listed;
     int abi;            /* kernel ABI, 0 = no Landlock */
     int used_abi;       /* min(abi, LANDLOCK_MAX_ABI) */
     unsigned n_rules;
@@ -297,6 +300,12 @@ uint64_t landlock_handled(int abi);
  * Returns 0 or -errno (err says why). */
 int landlock_prepare(const struct policy_fs *fs, const char *workdir, bool hard,
                      struct landlock_prep *out, char *err, size_t errcap)
+    __attribute__((warn_unused_result));
+/* Adds the paths under /proc, resolved in the sandbox's own /proc (a new
+ * procfs the sandbox's init mounted; the host's /proc inodes would not
+ * match it): root is "/proc/<init pid>/root". Then refuses an empty
+ * ruleset and logs the ABI in use. Returns 0 or -errno (err says why). */
+int landlock_finish(struct landlock_prep *p, const char *root, char *err, size_t errcap)
     __attribute__((warn_unused_result));
 /* In the child, after no_new_privs: restricts itself. Async-signal-safe.
  * Returns 0 or -errno. */
@@ -380,6 +389,7 @@ struct init_plan {
     int child_netns_fd;
     int sync_fd;         /* read end: one byte = go; EOF = abort */
     int sync_wfd;        /* the supervisor's write end (init closes its copy) */
+    int ready_fd;        /* write end: one byte once /proc is mounted */
     int status_fd;       /* write end: the command's wait status (int) */
     int errpipe_fd;      /* write end (CLOEXEC): a failing step reports here */
     int tty_slave;       /* -1 = no pty */
@@ -412,7 +422,8 @@ const char *init_step_name(enum init_step s);
 
 /* Clones pid 1 of the sandbox (new PID and mount namespaces, joined to the
  * sandbox network namespace, its own /proc). It dies with the supervisor
- * (PR_SET_PDEATHSIG) and waits for the go byte on sync_fd, then forks the
+ * (PR_SET_PDEATHSIG), writes one byte to ready_fd once its /proc is
+ * mounted, and waits for the go byte on sync_fd, then forks the
  * command, forwards the signals it receives to it, reaps everything, and
  * exits after writing the command's wait status to status_fd (every other
  * process of the sandbox dies with it). Returns the host pid or -errno. */

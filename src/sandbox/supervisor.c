@@ -57,7 +57,7 @@ struct supervisor {
     struct childenv env;
     struct tty_relay *tty;
     int tty_slave;
-    int sync_r, sync_w, status_r, status_w, err_r, err_w;
+    int sync_r, sync_w, status_r, status_w, err_r, err_w, ready_r, ready_w;
     pid_t init_pid;
     int pidfd;
     int sigfd;
@@ -77,6 +77,8 @@ void sandbox_opts_init(struct sandbox_opts *o)
     o->pool_prefix = 16;
     o->tty = SANDBOX_TTY_AUTO;
 }
+
+static int read_int(int fd, int *v, size_t n);
 
 static int pipe_cloexec(int *r, int *w)
 {
@@ -124,7 +126,18 @@ static int setup_fence(struct supervisor *s)
                             .nflog_group = FENCE_NFLOG_GROUP};
     struct bypass_opts bo = {.child_netns_fd = s->ns.child_fd, .group = FENCE_NFLOG_GROUP,
                              .sandbox_name = s->name, .proxy_url = s->proxy_url};
-    int rc = bypass_open(&bo, &s->bypass, err, sizeof(err));
+    /* Diagnostic switches (documented in doc/sandbox.md): behave as on a
+     * host without NFLOG / without nftables. Never widen the sandbox. */
+    const char *no_fence = getenv("CORDON_DISABLE_FENCE");
+    const char *no_nflog = getenv("CORDON_DISABLE_NFLOG");
+    bool fence_disabled = no_fence && strcmp(no_fence, "1") == 0;
+    int rc = -EOPNOTSUPP;
+    if (fence_disabled)
+        snprintf(err, sizeof(err), "nftables disabled by CORDON_DISABLE_FENCE=1");
+    else if (no_nflog && strcmp(no_nflog, "1") == 0)
+        snprintf(err, sizeof(err), "NFLOG disabled by CORDON_DISABLE_NFLOG=1");
+    else
+        rc = bypass_open(&bo, &s->bypass, err, sizeof(err));
     if (rc == 0) {
         fo.monitored = true;
         rc = fence_install(s->ns.child_fd, &fo, err, sizeof(err));
@@ -138,7 +151,7 @@ static int setup_fence(struct supervisor *s)
     snprintf(s->fence_why, sizeof(s->fence_why), "%s", err);
     fo.monitored = false;
     char err2[512] = "";
-    if (fence_install(s->ns.child_fd, &fo, err2, sizeof(err2)) == 0) {
+    if (!fence_disabled && fence_install(s->ns.child_fd, &fo, err2, sizeof(err2)) == 0) {
         s->fence = FENCE_REJECT;
     } else {
         s->fence = FENCE_OFF;
@@ -196,7 +209,8 @@ static int spawn_init(struct supervisor *s)
     int rc;
     if ((rc = pipe_cloexec(&s->sync_r, &s->sync_w)) < 0 ||
         (rc = pipe_cloexec(&s->status_r, &s->status_w)) < 0 ||
-        (rc = pipe_cloexec(&s->err_r, &s->err_w)) < 0) {
+        (rc = pipe_cloexec(&s->err_r, &s->err_w)) < 0 ||
+        (rc = pipe_cloexec(&s->ready_r, &s->ready_w)) < 0) {
         log_error("run: pipe: %s", strerror(-rc));
         return rc;
     }
@@ -204,6 +218,7 @@ static int spawn_init(struct supervisor *s)
         .child_netns_fd = s->ns.child_fd,
         .sync_fd = s->sync_r,
         .sync_wfd = s->sync_w,
+        .ready_fd = s->ready_w,
         .status_fd = s->status_w,
         .errpipe_fd = s->err_w,
         .tty_slave = s->tty_slave,
@@ -226,11 +241,34 @@ static int spawn_init(struct supervisor *s)
     close_fd(&s->sync_r);
     close_fd(&s->status_w);
     close_fd(&s->err_w);
+    close_fd(&s->ready_w);
     close_fd(&s->tty_slave);
     s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (s->pidfd < 0) {
         rc = -errno;
         log_error("run: pidfd_open: %s", strerror(-rc));
+        return rc;
+    }
+    /* Wait until init has its /proc (EOF = it failed; errpipe says why). */
+    char ready;
+    ssize_t n;
+    do {
+        n = read(s->ready_r, &ready, 1);
+    } while (n < 0 && errno == EINTR);
+    close_fd(&s->ready_r);
+    if (n != 1) {
+        int e[2];
+        if (read_int(s->err_r, e, 2) == 0)
+            log_error("run: the sandbox's init cannot %s: %s", init_step_name((enum init_step)e[0]),
+                      strerror(e[1]));
+        else
+            log_error("run: the sandbox's init died during setup");
+        return -ECHILD;
+    }
+    char root[64], err[512] = "";
+    snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
+    if ((rc = landlock_finish(&s->ll, root, err, sizeof(err))) < 0) {
+        log_error("run: %s", err);
         return rc;
     }
     return 0;
@@ -429,6 +467,8 @@ static void teardown(struct supervisor *s)
     close_fd(&s->status_w);
     close_fd(&s->err_r);
     close_fd(&s->err_w);
+    close_fd(&s->ready_r);
+    close_fd(&s->ready_w);
     close_fd(&s->tty_slave);
 }
 
@@ -439,6 +479,7 @@ int sandbox_run(const struct sandbox_opts *o)
     s->o = o;
     s->ll.ruleset_fd = -1;
     s->tty_slave = s->sync_r = s->sync_w = s->status_r = s->status_w = s->err_r = s->err_w = -1;
+    s->ready_r = s->ready_w = -1;
     s->pidfd = s->sigfd = -1;
     s->t0_ms = loop_clock_ms();
     int code = SANDBOX_EXIT_SETUP, signo = 0, rc;
