@@ -209,6 +209,7 @@ class Term:
     async def connect(cls, ed, url, **kw):
         kw.setdefault("max_size", 64 << 20)
         kw.setdefault("ping_interval", None)
+        kw.setdefault("close_timeout", 2)
         async with websockets.connect(url, extra_headers=ed.headers(), **kw) as ws:
             t = cls(ws)
             await t.wait_connected()
@@ -246,6 +247,11 @@ class Term:
     async def wait_connected(self, timeout=10.0):
         while self.connected is None:
             await self.recv(timeout)
+
+    def vanish(self):
+        """Drops the TCP connection with no close frame (a client that dies)."""
+        self.ws.close_timeout = 0.1  # nothing will answer our own close
+        self.ws.transport.abort()
 
     async def send(self, data):
         await self.ws.send(bytes([CH_STDIN]) + data)
