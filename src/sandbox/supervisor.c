@@ -156,7 +156,8 @@ static int setup_fence(struct supervisor *s)
     } else {
         s->fence = FENCE_OFF;
         size_t l = strlen(s->fence_why);
-        snprintf(s->fence_why + l, sizeof(s->fence_why) - l, "%s%s", l ? "; " : "", err2);
+        if (err2[0])
+            snprintf(s->fence_why + l, sizeof(s->fence_why) - l, "%s%s", l ? "; " : "", err2);
     }
     if (s->o->require_fence) {
         log_error("run: --require-fence: %s; the command was not started",
