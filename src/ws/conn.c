@@ -261,6 +261,7 @@ static void ws_ping(struct loop *l, struct loop_timer *t)
         log_info("ws: %s: nothing heard for %llu ms; closing", ws->label,
                  (unsigned long long)(loop_now_ms(l) - ws->last_rx));
         ws_conn_close(ws, WSLAY_CODE_INTERNAL_SERVER_ERROR, "keepalive timeout");
+        ws_teardown(ws); /* a silent peer will not answer the close either */
         return;
     }
     struct wslay_event_msg m = {.opcode = WSLAY_PING, .msg = NULL, .msg_length = 0};

@@ -327,6 +327,24 @@ def execd(cordon_bin, tmp_path):
         pytest.fail("\n".join(errors), pytrace=False)
 
 
+def proc_gone(pid):
+    """True when pid has exited (absent, or a zombie nobody reaped yet)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (FileNotFoundError, ProcessLookupError):
+        return True
+
+
+def wait_gone(pid, timeout=5.0):
+    deadline = time.monotonic() + timeout
+    while not proc_gone(pid):
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 def run(coro):
     """Runs an async test body on a fresh event loop."""
     return asyncio.run(coro)

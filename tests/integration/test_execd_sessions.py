@@ -7,7 +7,7 @@ import time
 import pytest
 import websockets
 
-from execd_fixtures import CH_STDERR, CH_STDOUT, execd, run  # noqa: F401
+from execd_fixtures import CH_STDERR, CH_STDOUT, execd, run, wait_gone  # noqa: F401
 
 
 @pytest.mark.parametrize("pty", [True, False], ids=["pty", "pipe"])
@@ -206,17 +206,7 @@ def test_delete_kills_the_process_group_and_reports_exit(execd):
     bg = run(body())
     assert ed.request("GET", "/sessions/" + sid)[0] == 404
     assert ed.request("DELETE", "/pty/" + sid)[0] == 404
-    deadline = time.monotonic() + 5
-    while time.monotonic() < deadline:
-        try:
-            with open("/proc/%d/stat" % bg) as f:
-                if f.read().split(")")[1].split()[0] == "Z":
-                    break
-        except FileNotFoundError:
-            break
-        time.sleep(0.05)
-    else:
-        pytest.fail("background job %d survived DELETE" % bg)
+    assert wait_gone(bg), "background job %d survived DELETE" % bg
 
 
 def test_json_ping_and_stdin_text_frame(execd):
