@@ -152,6 +152,35 @@ static void print_decision(const struct policy_decision *d)
         printf("hint: %s\n", d->hint);
 }
 
+/* Prints the L7 verdict; returns the exit status (1 only when enforced). */
+static int print_l7(const struct policy_endpoint *ep, const char *method, const char *target)
+{
+    struct policy_l7_result r;
+    if (!policy_endpoint_is_rest(ep)) {
+        printf("l7: not inspected (the endpoint has no protocol: rest; the connection is a "
+               "tunnel)\n");
+        return 0;
+    }
+    (void)policy_l7_check(ep, method, target, &r);
+    printf("l7: %s\n", r.allow ? "allow" : "deny");
+    if (!r.allow)
+        printf("l7_reason_code: %s\n", r.reason_code);
+    printf("l7_path: %s\n", r.path[0] ? r.path : "(not normalizable)");
+    if (r.rule_index >= 0)
+        printf("l7_rule: rules[%d] (%s)\n", r.rule_index, r.rule);
+    else if (r.rule[0])
+        printf("l7_rule: %s\n", r.rule);
+    printf("l7_detail: %s\n", r.detail);
+    if (r.allow)
+        return 0;
+    printf("l7_hint: %s\n", r.hint);
+    if (policy_endpoint_enforcement(ep) == POLICY_AUDIT) {
+        printf("enforcement: audit (the proxy logs this deny and forwards the request)\n");
+        return 0;
+    }
+    return 1;
+}
+
 static int cmd_eval(int argc, char **argv)
 {
     struct eval_args a = {0};
@@ -174,7 +203,7 @@ static int cmd_eval(int argc, char **argv)
     print_decision(&d);
     int status = d.allow ? 0 : 1;
     if (d.allow && a.method)
-        status = 0; /* L7 evaluation: phase 2 */
+        status = print_l7(d.endpoint, a.method, a.path);
     policy_unref(p);
     return status;
 }

@@ -49,7 +49,7 @@ static int decode(const char *in, size_t len, char *out, const char **why)
             int hi = i + 2 < len ? hexval(in[i + 1]) : -1;
             int lo = i + 2 < len ? hexval(in[i + 2]) : -1;
             if (hi < 0 || lo < 0)
-                return *why = "invalid percent-encoding", -EINVAL;
+                return *why = "has an invalid percent-encoding", -EINVAL;
             unsigned char v = (unsigned char)(hi * 16 + lo);
             if (v == 0)
                 return *why = "contains %00", -EINVAL;

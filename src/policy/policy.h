@@ -82,6 +82,47 @@ struct policy_decision {
 void policy_decide(const struct policy *p, const struct policy_query *q,
                    struct policy_decision *out);
 
+/* ---- L7 (HTTP request) decision, for protocol: rest endpoints ---- */
+
+extern const char POLICY_REASON_L7_DENIED[]; /* "l7_denied" */
+
+#define POLICY_L7_PATH_MAX 4096   /* longer request paths are denied */
+#define POLICY_L7_QUERY_MAX 16384 /* longer query strings are denied */
+
+/* What decided an L7 request. */
+enum policy_l7_by {
+    POLICY_L7_BY_ALLOW_RULE, /* rules[rule_index], an allow rule, matched */
+    POLICY_L7_BY_DENY_RULE,  /* rules[rule_index], a deny rule, matched */
+    POLICY_L7_BY_ACCESS,     /* the endpoint's access preset allowed or refused the method */
+    POLICY_L7_BY_NO_RULE,    /* no allow rule matched */
+    POLICY_L7_BY_BAD_TARGET, /* method or request-target not acceptable (not normalizable) */
+};
+
+struct policy_l7_result {
+    bool allow;
+    const char *reason_code; /* NULL when allowed, else POLICY_REASON_L7_DENIED */
+    enum policy_l7_by by;
+    int rule_index;          /* index in the endpoint's rules that decided, or -1 */
+    char path[POLICY_L7_PATH_MAX + 1]; /* normalized path; "" when not normalizable */
+    char rule[256];          /* the deciding rule as text, e.g. "allow GET /v1/x" */
+    char detail[512];        /* human explanation */
+    char hint[512];          /* deny: the rule that would allow it */
+};
+
+/* Checks one HTTP request against a rest endpoint. target is the raw
+ * request-target (origin-form "/path?query", absolute-form
+ * "http://host/path?query", or "*"). The path is normalized first (RFC 3986
+ * dot-segment removal, unreserved decoding, "//" collapsed; "%2F", "%5C",
+ * "%00", bad escapes, ".." above the root and "..;" are refused), then deny
+ * rules are tried (any match denies), then allow rules or the access
+ * preset. An allow or deny rule for GET also covers HEAD. Query matchers
+ * compare percent-decoded names and values: an allow rule needs every value
+ * of each listed parameter to match, a deny rule matches when any value
+ * does. Returns 0 with out filled in, or -EINVAL (out denies) when ep is
+ * not a rest endpoint or an argument is NULL. Thread-safe, no allocation. */
+int policy_l7_check(const struct policy_endpoint *ep, const char *method, const char *target,
+                    struct policy_l7_result *out);
+
 /* ---- endpoint properties (for the proxy) ---- */
 
 enum policy_tls { POLICY_TLS_AUTO, POLICY_TLS_SKIP };

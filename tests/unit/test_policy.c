@@ -473,7 +473,7 @@ static const struct bad_case bad_cases[] = {
      "rules[0].allow.path: '/a%2Fb' contains an encoded slash (%2F)"},
     {EP "host: a.example.com\n        port: 1\n        protocol: rest\n"
         "        rules: [{allow: {method: GET, path: /a%zz}}]\n",
-     "rules[0].allow.path: '/a%zz' invalid percent-encoding"},
+     "rules[0].allow.path: '/a%zz' has an invalid percent-encoding"},
     {EP "host: a.example.com\n        port: 1\n        protocol: rest\n"
         "        rules: [{allow: {method: GET, path: \"/a?x=1\"}}]\n",
      "rules[0].allow.path: '/a?x=1' contains '?'"},

@@ -1,0 +1,414 @@
+/* policy/l7: HTTP request evaluation for protocol: rest endpoints.
+ *
+ * Order: target split and path normalization (normalize.c), query
+ * validation, deny rules, then allow rules or the access preset. Every
+ * failure to understand the request is a deny: a rule can only be trusted
+ * on the same bytes the upstream server will interpret. */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+#include <strings.h>
+
+#include "policy/glob.h"
+#include "policy/policy_int.h"
+
+#include "core/banned.h"
+
+const char POLICY_REASON_L7_DENIED[] = "l7_denied";
+
+#define MAX_METHOD 32
+
+/* ---- query strings ---- */
+
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* Decodes a query component ('+' is a space, %XX a byte) into dst, which
+ * holds at least len + 1 bytes. Returns the length, or -1 for a bad or NUL
+ * escape. */
+static int decode_component(const char *s, size_t len, char *dst)
+{
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        if (s[i] == '+') {
+            dst[o++] = ' ';
+        } else if (s[i] == '%') {
+            int hi = i + 1 < len ? hexval(s[i + 1]) : -1;
+            int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+            if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
+                return -1;
+            dst[o++] = (char)(hi * 16 + lo);
+            i += 2;
+        } else {
+            dst[o++] = s[i];
+        }
+    }
+    dst[o] = '\0';
+    return (int)o;
+}
+
+/* Iterates "k=v&k2=v2": on each call fills the next parameter's raw key and
+ * value spans; returns false at the end. */
+struct qiter {
+    const char *p, *end;
+};
+
+static bool qiter_next(struct qiter *it, const char **k, size_t *kl, const char **v, size_t *vl)
+{
+    while (it->p < it->end) {
+        const char *amp = memchr(it->p, '&', (size_t)(it->end - it->p));
+        const char *seg_end = amp ? amp : it->end;
+        const char *seg = it->p;
+        it->p = amp ? amp + 1 : it->end;
+        if (seg == seg_end)
+            continue;
+        const char *eq = memchr(seg, '=', (size_t)(seg_end - seg));
+        *k = seg;
+        *kl = (size_t)((eq ? eq : seg_end) - seg);
+        *v = eq ? eq + 1 : seg_end;
+        *vl = (size_t)(seg_end - *v);
+        return true;
+    }
+    return false;
+}
+
+/* True when every parameter of the query decodes. */
+static bool query_valid(const char *q, size_t len, char *scratch)
+{
+    struct qiter it = {q, q + len};
+    const char *k, *v;
+    size_t kl, vl;
+    if (memchr(q, '#', len))
+        return false;
+    while (qiter_next(&it, &k, &kl, &v, &vl))
+        if (decode_component(k, kl, scratch) < 0 || decode_component(v, vl, scratch) < 0)
+            return false;
+    return true;
+}
+
+static bool value_matches(const struct policy_qmatch *m, const char *value)
+{
+    for (size_t g = 0; g < m->n_globs; g++)
+        if (glob_match(m->globs[g], value, '\0', false))
+            return true;
+    return false;
+}
+
+/* Allow rules: the key is present and every value matches. Deny rules: the
+ * key is present and some value matches (so an extra value cannot dodge a
+ * deny). */
+static bool qmatch_ok(const struct policy_qmatch *m, bool deny, const char *q, size_t len,
+                      char *scratch)
+{
+    struct qiter it = {q, q + len};
+    const char *k, *v;
+    size_t kl, vl;
+    bool seen = false;
+    while (qiter_next(&it, &k, &kl, &v, &vl)) {
+        if (decode_component(k, kl, scratch) < 0 || strcmp(scratch, m->key) != 0)
+            continue;
+        seen = true;
+        if (decode_component(v, vl, scratch) < 0)
+            return false;
+        bool ok = value_matches(m, scratch);
+        if (deny && ok)
+            return true;
+        if (!deny && !ok)
+            return false;
+    }
+    return !deny && seen;
+}
+
+/* ---- rules ---- */
+
+struct l7_req {
+    const char *method;
+    const char *path; /* normalized, or "*" */
+    const char *query;
+    size_t query_len;
+    char *scratch; /* POLICY_L7_QUERY_MAX + 1 bytes */
+};
+
+static bool method_matches(const char *rule, const char *method)
+{
+    if (strcmp(rule, "*") == 0 || strcasecmp(rule, method) == 0)
+        return true;
+    return strcmp(rule, "GET") == 0 && strcasecmp(method, "HEAD") == 0;
+}
+
+static bool path_matches(const char *rule, const char *path)
+{
+    if (strcmp(rule, "**") == 0)
+        return true;
+    if (strcmp(path, "*") == 0)
+        return false;
+    return glob_match(rule, path, '/', false);
+}
+
+/* -1 when the rule matches; else the index of the first query matcher that
+ * failed (n_query when method or path failed). */
+static int rule_miss(const struct policy_rule *r, const struct l7_req *rq)
+{
+    if (!method_matches(r->method, rq->method) || !path_matches(r->path, rq->path))
+        return (int)r->n_query + 1;
+    for (size_t i = 0; i < r->n_query; i++)
+        if (!qmatch_ok(&r->query[i], r->deny, rq->query, rq->query_len, rq->scratch))
+            return (int)i;
+    return -1;
+}
+
+static void rule_text(const struct policy_rule *r, char *out, size_t cap)
+{
+    int n = snprintf(out, cap, "%s %s %s", r->deny ? "deny" : "allow", r->method, r->path);
+    for (size_t i = 0; i < r->n_query && n > 0 && (size_t)n < cap; i++)
+        n += snprintf(out + n, cap - (size_t)n, "%s%s", i ? ", " : " query: ", r->query[i].key);
+}
+
+/* ---- access presets ---- */
+
+static bool preset_allows(enum policy_access a, const char *m)
+{
+    static const char *const ro[] = {"GET", "HEAD", "OPTIONS", NULL};
+    static const char *const rw[] = {"POST", "PUT", "PATCH", NULL};
+    switch (a) {
+    case POLICY_ACCESS_FULL:
+        return true;
+    case POLICY_ACCESS_READ_WRITE:
+        for (size_t i = 0; rw[i]; i++)
+            if (strcasecmp(m, rw[i]) == 0)
+                return true;
+        /* fall through */
+    case POLICY_ACCESS_READ_ONLY:
+        for (size_t i = 0; ro[i]; i++)
+            if (strcasecmp(m, ro[i]) == 0)
+                return true;
+        return false;
+    case POLICY_ACCESS_NONE:
+        return false;
+    }
+    return false;
+}
+
+static const char *preset_name(enum policy_access a)
+{
+    switch (a) {
+    case POLICY_ACCESS_READ_ONLY:
+        return "read-only";
+    case POLICY_ACCESS_READ_WRITE:
+        return "read-write";
+    case POLICY_ACCESS_FULL:
+        return "full";
+    case POLICY_ACCESS_NONE:
+        return "none";
+    }
+    return "none";
+}
+
+/* ---- results ---- */
+
+/* snprintf into a fixed text field; truncation is intended (details are
+ * bounded by design). */
+static void tfmt(char *buf, size_t cap, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void tfmt(char *buf, size_t cap, const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf, cap, fmt, ap);
+    va_end(ap);
+}
+
+static void deny(struct policy_l7_result *out, enum policy_l7_by by)
+{
+    out->allow = false;
+    out->reason_code = POLICY_REASON_L7_DENIED;
+    out->by = by;
+}
+
+static void bad_target(struct policy_l7_result *out, const char *what, const char *why)
+{
+    deny(out, POLICY_L7_BY_BAD_TARGET);
+    out->path[0] = '\0';
+    tfmt(out->detail, sizeof(out->detail), "the request %s %s, so no rule can be applied",
+             what, why);
+    tfmt(out->hint, sizeof(out->hint), "send a canonical request (no encoded '/', no '..' "
+                                           "above '/', valid %%-escapes)");
+}
+
+static void explain_no_rule(const struct policy_endpoint *ep, const struct l7_req *rq,
+                            struct policy_l7_result *out)
+{
+    int near = -1, miss = -1;
+    for (size_t i = 0; i < ep->n_rules && near < 0; i++) {
+        const struct policy_rule *r = &ep->rules[i];
+        int m = r->deny ? -1 : rule_miss(r, rq);
+        if (!r->deny && m >= 0 && (size_t)m < r->n_query) {
+            near = (int)i;
+            miss = m;
+        }
+    }
+    deny(out, POLICY_L7_BY_NO_RULE);
+    if (near >= 0) {
+        const struct policy_rule *r = &ep->rules[near];
+        char text[256];
+        rule_text(r, text, sizeof(text));
+        tfmt(out->detail, sizeof(out->detail), "%.32s %.200s: rules[%d] (%.120s) matches "
+                 "the method and path, but query parameter '%.64s' is missing or has a value "
+                 "that does not match", rq->method, out->path, near, text, r->query[miss].key);
+    } else {
+        tfmt(out->detail, sizeof(out->detail), "%.32s %.300s is not allowed by any rule "
+                 "of network_policies.%.128s.endpoints[%d]", rq->method, out->path, ep->entry->key,
+                 ep->index);
+    }
+    tfmt(out->hint, sizeof(out->hint), "add {allow: {method: %.32s, path: \"%.300s\"}} "
+             "to network_policies.%.128s.endpoints[%d].rules", rq->method, out->path, ep->entry->key,
+             ep->index);
+}
+
+static void decide_rules(const struct policy_endpoint *ep, const struct l7_req *rq,
+                         struct policy_l7_result *out)
+{
+    for (size_t i = 0; i < ep->n_rules; i++) {
+        const struct policy_rule *r = &ep->rules[i];
+        if (!r->deny || rule_miss(r, rq) >= 0)
+            continue;
+        deny(out, POLICY_L7_BY_DENY_RULE);
+        out->rule_index = (int)i;
+        rule_text(r, out->rule, sizeof(out->rule));
+        tfmt(out->detail, sizeof(out->detail), "%.32s %.200s matches rules[%zu] (%.120s) "
+                 "of network_policies.%.128s.endpoints[%d]", rq->method, out->path, i, out->rule,
+                 ep->entry->key, ep->index);
+        tfmt(out->hint, sizeof(out->hint), "a deny rule refuses this request; remove or "
+                 "narrow network_policies.%.128s.endpoints[%d].rules[%zu]", ep->entry->key,
+                 ep->index, i);
+        return;
+    }
+    for (size_t i = 0; i < ep->n_rules; i++) {
+        const struct policy_rule *r = &ep->rules[i];
+        if (r->deny || rule_miss(r, rq) >= 0)
+            continue;
+        out->allow = true;
+        out->by = POLICY_L7_BY_ALLOW_RULE;
+        out->rule_index = (int)i;
+        rule_text(r, out->rule, sizeof(out->rule));
+        tfmt(out->detail, sizeof(out->detail), "%.32s %.300s allowed by rules[%zu] (%.120s)",
+                 rq->method, out->path, i, out->rule);
+        return;
+    }
+    explain_no_rule(ep, rq, out);
+}
+
+static void decide_access(const struct policy_endpoint *ep, const struct l7_req *rq,
+                          struct policy_l7_result *out)
+{
+    const char *name = preset_name(ep->access);
+    out->by = POLICY_L7_BY_ACCESS;
+    tfmt(out->rule, sizeof(out->rule), "access: %s", name);
+    if (preset_allows(ep->access, rq->method)) {
+        out->allow = true;
+        tfmt(out->detail, sizeof(out->detail), "%.32s %.300s allowed by access: %s", rq->method,
+                 out->path, name);
+        return;
+    }
+    deny(out, POLICY_L7_BY_ACCESS);
+    tfmt(out->detail, sizeof(out->detail), "%.32s is not allowed by access: %s of "
+             "network_policies.%.128s.endpoints[%d]", rq->method, name, ep->entry->key, ep->index);
+    tfmt(out->hint, sizeof(out->hint), "use access: %s, or replace access with rules "
+             "such as {allow: {method: %.32s, path: \"%.300s\"}}",
+             ep->access == POLICY_ACCESS_READ_ONLY ? "read-write (or full)" : "full", rq->method,
+             out->path);
+}
+
+/* ---- entry point ---- */
+
+static bool method_ok(const char *m)
+{
+    size_t l = strlen(m);
+    if (l == 0 || l > MAX_METHOD)
+        return false;
+    for (size_t i = 0; i < l; i++) {
+        char c = m[i];
+        bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+        if (!alnum && !strchr("!#$%&'*+-.^_`|~", c))
+            return false;
+    }
+    return true;
+}
+
+/* Splits target into path and query; absolute-form loses its authority. */
+static const char *split_target(const char *target, size_t *path_len, const char **query,
+                                size_t *query_len)
+{
+    const char *p = target;
+    bool absolute = strncasecmp(p, "http://", 7) == 0 || strncasecmp(p, "https://", 8) == 0;
+    if (absolute) {
+        p = strstr(p, "://") + 3;
+        p += strcspn(p, "/?#");
+    }
+    const char *q = strchr(p, '?');
+    *path_len = q ? (size_t)(q - p) : strlen(p);
+    *query = q ? q + 1 : "";
+    *query_len = strlen(*query);
+    if (absolute && *path_len == 0) { /* "http://host" or "http://host?q" */
+        *path_len = 1;
+        return "/";
+    }
+    return p;
+}
+
+int policy_l7_check(const struct policy_endpoint *ep, const char *method, const char *target,
+                    struct policy_l7_result *out)
+{
+    char scratch[POLICY_L7_QUERY_MAX + 1];
+    struct l7_req rq = {.method = method, .scratch = scratch};
+    const char *path, *why;
+    size_t path_len;
+
+    memset(out, 0, sizeof(*out));
+    out->rule_index = -1;
+    if (!ep || !method || !target || !ep->rest) {
+        deny(out, POLICY_L7_BY_BAD_TARGET);
+        tfmt(out->detail, sizeof(out->detail), "no L7 rules apply: the endpoint is not "
+                                                   "protocol: rest");
+        return -EINVAL;
+    }
+    if (!method_ok(method)) {
+        bad_target(out, "method", "is not an HTTP token");
+        return 0;
+    }
+    if (strcmp(target, "*") == 0) {
+        path = "*";
+        path_len = 1;
+        rq.query = "";
+        tfmt(out->path, sizeof(out->path), "*");
+    } else {
+        path = split_target(target, &path_len, &rq.query, &rq.query_len);
+        if (path_len > POLICY_L7_PATH_MAX || rq.query_len > POLICY_L7_QUERY_MAX) {
+            bad_target(out, path_len > POLICY_L7_PATH_MAX ? "path" : "query", "is too long");
+            return 0;
+        }
+        if (policy_path_normalize(path, path_len, false, out->path, sizeof(out->path), &why) <
+            0) {
+            bad_target(out, "path", why);
+            return 0;
+        }
+        if (!query_valid(rq.query, rq.query_len, scratch)) {
+            bad_target(out, "query", "has an invalid %-escape, %00 or '#'");
+            return 0;
+        }
+    }
+    rq.path = out->path;
+    if (ep->access != POLICY_ACCESS_NONE)
+        decide_access(ep, &rq, out);
+    else
+        decide_rules(ep, &rq, out);
+    return 0;
+}
