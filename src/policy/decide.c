@@ -59,7 +59,7 @@ static bool qhost_init(struct qhost *h, const char *in)
     return true;
 }
 
-static bool ep_has_port(const struct policy_endpoint *ep, uint16_t port)
+bool policy_endpoint_has_port(const struct policy_endpoint *ep, uint16_t port)
 {
     for (size_t i = 0; i < ep->n_ports; i++)
         if (ep->ports[i] == port)
@@ -87,13 +87,8 @@ static bool host_matches(const struct policy_endpoint *ep, const struct qhost *h
     return false;
 }
 
-bool policy_endpoint_matches(const struct policy_endpoint *ep, const char *host, uint16_t port)
-{
-    struct qhost h;
-    return ep_has_port(ep, port) && qhost_init(&h, host) && host_matches(ep, &h);
-}
-
-bool policy_binary_matches(const struct policy_binary *b, const char *path)
+/* Exact path, glob, or the symlink target resolved at load time. */
+static bool binary_matches(const struct policy_binary *b, const char *path)
 {
     if (!path)
         return false;
@@ -160,7 +155,7 @@ static const struct policy_binary *match_binary(const struct policy_entry *e,
     for (size_t a = 0; a <= q->n_ancestors; a++) {
         const char *path = a == 0 ? q->exe : q->ancestors[a - 1];
         for (size_t i = 0; i < e->n_binaries; i++) {
-            if (policy_binary_matches(&e->binaries[i], path)) {
+            if (binary_matches(&e->binaries[i], path)) {
                 *by = path;
                 return &e->binaries[i];
             }
@@ -173,7 +168,7 @@ static const struct policy_endpoint *match_endpoint(const struct policy_entry *e
                                                     const struct qhost *h, uint16_t port)
 {
     for (size_t i = 0; i < e->n_endpoints; i++)
-        if (ep_has_port(&e->endpoints[i], port) && host_matches(&e->endpoints[i], h))
+        if (policy_endpoint_has_port(&e->endpoints[i], port) && host_matches(&e->endpoints[i], h))
             return &e->endpoints[i];
     return NULL;
 }
@@ -224,7 +219,7 @@ static void explain_no_endpoint(const struct policy *p, struct policy_decision *
         for (size_t j = 0; j < e->n_endpoints; j++) {
             const struct policy_endpoint *ep = &e->endpoints[j];
             bool apex = ep->host_kind == POLICY_HOST_WILDCARD && strcmp(ep->suffix + 1, h->name) == 0;
-            if (apex && ep_has_port(ep, q->port)) {
+            if (apex && policy_endpoint_has_port(ep, q->port)) {
                 sb_printf(&d, "; network_policies.%s.endpoints[%zu] has '%s', which does not "
                               "match the apex %s", e->key, j, ep->host, h->name);
                 sb_printf(&t, "add an endpoint {host: %s, port: %u} to network_policies.%s",

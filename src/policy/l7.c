@@ -21,17 +21,6 @@ const char POLICY_REASON_L7_DENIED[] = "l7_denied";
 
 /* ---- query strings ---- */
 
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
 /* Decodes a query component ('+' is a space, %XX a byte) into dst, which
  * holds at least len + 1 bytes. Returns the length, or -1 for a bad or NUL
  * escape. */
@@ -42,8 +31,8 @@ static int decode_component(const char *s, size_t len, char *dst)
         if (s[i] == '+') {
             dst[o++] = ' ';
         } else if (s[i] == '%') {
-            int hi = i + 1 < len ? hexval(s[i + 1]) : -1;
-            int lo = i + 2 < len ? hexval(s[i + 2]) : -1;
+            int hi = i + 1 < len ? policy_hexval(s[i + 1]) : -1;
+            int lo = i + 2 < len ? policy_hexval(s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return -1;
             dst[o++] = (char)(hi * 16 + lo);
@@ -329,7 +318,7 @@ static void decide_access(const struct policy_endpoint *ep, const struct l7_req 
 
 /* ---- entry point ---- */
 
-static bool method_ok(const char *m)
+bool policy_method_ok(const char *m)
 {
     size_t l = strlen(m);
     if (l == 0 || l > MAX_METHOD)
@@ -380,7 +369,7 @@ int policy_l7_check(const struct policy_endpoint *ep, const char *method, const 
                                                    "protocol: rest");
         return -EINVAL;
     }
-    if (!method_ok(method)) {
+    if (!policy_method_ok(method)) {
         bad_target(out, "method", "is not an HTTP token");
         return 0;
     }

@@ -6,7 +6,6 @@
  * there was no error. */
 #include <errno.h>
 #include <fcntl.h>
-#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -507,7 +506,6 @@ static int load_buffer(const char *name, const char *data, size_t len, struct po
         goto out;
     }
     p = policy_new(name);
-    c.pol = p;
     v_top(&c, root, p);
     for (size_t i = 0; i < p->n_entries; i++)
         p->n_endpoints += p->entries[i].n_endpoints;

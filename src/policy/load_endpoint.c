@@ -280,11 +280,6 @@ struct rule_build {
     int kinds; /* allow / deny keys seen */
 };
 
-static bool is_tchar(char ch)
-{
-    return isalnum((unsigned char)ch) || (ch && strchr("!#$%&'*+-.^_`|~", ch));
-}
-
 static void f_method(struct vctx *c, const struct ynode *n, void *obj)
 {
     static const char *const known[] = {"GET",     "HEAD",    "POST",  "PUT", "DELETE",
@@ -296,10 +291,7 @@ static void f_method(struct vctx *c, const struct ynode *n, void *obj)
     if (!v_str(c, n, &s, "an HTTP method such as GET, or '*' for any"))
         return;
     size_t l = strlen(s);
-    bool ok = l > 0 && l < sizeof(m);
-    for (size_t i = 0; ok && i < l; i++)
-        ok = is_tchar(s[i]);
-    if (!ok) {
+    if (!policy_method_ok(s)) {
         v_error(c, n, "'%.40s' is not an HTTP method (allowed: a method such as GET, or '*')", s);
         return;
     }
@@ -626,14 +618,6 @@ static void f_upgrade_idle(struct vctx *c, const struct ynode *n, void *obj)
 
 /* ---- the endpoint ---- */
 
-static bool has_port(const struct policy_endpoint *ep, uint16_t port)
-{
-    for (size_t i = 0; i < ep->n_ports; i++)
-        if (ep->ports[i] == port)
-            return true;
-    return false;
-}
-
 /* Checks between fields, after every field was read. */
 static void endpoint_cross_checks(struct vctx *c, const struct ynode *n, struct ep_build *b)
 {
@@ -659,7 +643,7 @@ static void endpoint_cross_checks(struct vctx *c, const struct ynode *n, struct 
         v_error(c, b->rules, "only deny rules: every request would be denied (add allow rules)");
     if (b->enforcement && !ep->rest)
         v_warn(c, b->enforcement, "enforcement has no effect without protocol: rest");
-    if (ep->rest && ep->tls == POLICY_TLS_SKIP && has_port(ep, 443))
+    if (ep->rest && ep->tls == POLICY_TLS_SKIP && policy_endpoint_has_port(ep, 443))
         v_warn(c, b->tls, "tls: skip on port 443 with protocol: rest: HTTPS requests cannot be "
                           "inspected and will be denied");
 }

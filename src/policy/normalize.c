@@ -20,7 +20,7 @@
 
 #include "core/banned.h"
 
-static int hexval(char c)
+int policy_hexval(char c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -46,8 +46,8 @@ static int decode(const char *in, size_t len, char *out, const char **why)
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)in[i];
         if (c == '%') {
-            int hi = i + 2 < len ? hexval(in[i + 1]) : -1;
-            int lo = i + 2 < len ? hexval(in[i + 2]) : -1;
+            int hi = i + 2 < len ? policy_hexval(in[i + 1]) : -1;
+            int lo = i + 2 < len ? policy_hexval(in[i + 2]) : -1;
             if (hi < 0 || lo < 0)
                 return *why = "has an invalid percent-encoding", -EINVAL;
             unsigned char v = (unsigned char)(hi * 16 + lo);

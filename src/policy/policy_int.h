@@ -91,11 +91,12 @@ struct policy {
 /* Frees a policy whatever its state of construction (loader failure path). */
 void policy_free_internal(struct policy *p);
 
-/* True when the endpoint's host pattern matches host (already lowercased,
- * no trailing dot, no brackets) and port is listed. */
-bool policy_endpoint_matches(const struct policy_endpoint *ep, const char *host, uint16_t port);
-/* True when binary b matches path (exact, glob, or symlink target). */
-bool policy_binary_matches(const struct policy_binary *b, const char *path);
+/* True when port is one of the endpoint's ports. */
+bool policy_endpoint_has_port(const struct policy_endpoint *ep, uint16_t port);
+/* True when m is a valid HTTP method token (RFC 9110 §5.6.2), 1-32 chars. */
+bool policy_method_ok(const char *m);
+/* Value of a hex digit, or -1. */
+int policy_hexval(char c);
 
 /* Path normalization shared by L7 requests (strict = false) and rule
  * patterns (strict = true: dot segments and empty segments are errors

@@ -33,7 +33,6 @@ struct vctx {
     size_t n_errors, n_warnings;
     char path[VCTX_PATH_CAP];
     size_t plen;
-    struct policy *pol;
 };
 
 /* Reports an error or a warning at node (or at line:col when at is NULL and
