@@ -10,10 +10,10 @@ WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wmissing-prototypes \
             -Wstrict-prototypes -Wswitch-enum -Wno-unused-parameter
 CPPFLAGS := -D_GNU_SOURCE -Isrc -I/usr/share/include/llhttp -MMD -MP
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -pthread $(WARN) $(EXTRA_CFLAGS)
+override CFLAGS += -std=c11 -pthread $(WARN) $(EXTRA_CFLAGS)
 LDLIBS   := -lssl -lcrypto -lyaml -ljansson -lcares -lwslay -lnftables \
             -lnetfilter_log -lseccomp -lsqlite3 -lutil -lpthread
-LDFLAGS  += -pthread $(EXTRA_LDFLAGS)
+override LDFLAGS += -pthread $(EXTRA_LDFLAGS)
 
 LIB_SRC  := $(filter-out src/cli/%,$(wildcard src/*/*.c))
 CLI_SRC  := $(wildcard src/cli/*.c)
