@@ -81,8 +81,8 @@ def test_netns_teardown_and_stale_cleanup(netns_factory):
     stale = "%s-%d-1" % (netns.PREFIX, dead.pid)
     util.run(["ip", "netns", "add", stale])
     live = netns_factory()
-    removed = netns.cleanup_stale()
-    assert stale in removed and live.name not in removed
+    removed = netns.cleanup_stale()     # (a concurrent run may have removed it first)
+    assert live.name not in removed
     listing = util.run(["ip", "netns", "list"]).stdout
     assert stale not in listing and live.name in listing
 
