@@ -133,8 +133,12 @@ static int exec_search(const struct init_plan *p)
             memcpy(buf + dlen + 1, name, nlen + 1);
             execve(buf, p->argv, p->envp);
             int e = errno;
+            /* EACCES counts only when the file is there (not when a PATH
+             * directory is closed to us): report it if nothing runs. */
+            if (e == EACCES && access(buf, F_OK) < 0)
+                e = ENOENT;
             if (e != ENOENT && e != ENOTDIR && e != ESTALE && first_err == ENOENT)
-                first_err = e; /* e.g. EACCES: report it if nothing runs */
+                first_err = e;
         }
         if (!end)
             break;

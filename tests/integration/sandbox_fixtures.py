@@ -90,7 +90,8 @@ class Sandbox:
     def __init__(self, binary, resolver, name):
         self.binary = binary
         self.resolver = resolver
-        self.dir = tempfile.mkdtemp(prefix="cordon-run-%s-" % name[:40])
+        safe = re.sub(r"[^A-Za-z0-9_-]", "_", name)[:40]     # paths go into YAML flow lists
+        self.dir = tempfile.mkdtemp(prefix="cordon-run-%s-" % safe)
         os.chmod(self.dir, 0o755)
         self.work = os.path.join(self.dir, "work")       # read_write (the workdir)
         self.ro = os.path.join(self.dir, "ro")           # read_only
@@ -145,6 +146,17 @@ class Sandbox:
                                  % (timeout, _read(p.err_path)[-3000:]))
         wall = time.monotonic() - p.t0
         return Result(code, _read(p.out_path), _read(p.err_path), p.audit_path, wall)
+
+    def wait_output(self, p, text, timeout=10):
+        """Waits until the command's stdout contains text (fails with both
+        outputs if it does not, or if cordon exits first)."""
+        deadline = time.monotonic() + timeout
+        while text not in _read(p.out_path):
+            if p.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("no %r from the command (exit %r):\nstdout: %s\nstderr: %s"
+                                     % (text, p.poll(), _read(p.out_path)[-2000:],
+                                        _read(p.err_path)[-3000:]))
+            time.sleep(0.02)
 
     def run(self, cmd, args=(), env=None, input=None, timeout=30, policy=None):
         """Runs to completion; returns a Result."""
@@ -202,15 +214,22 @@ def _require_root():
 
 # -- host state (leak checks) -----------------------------------------------------
 def host_state():
-    """What a sandbox could leak on the host: our veths, named namespaces
-    (none of ours are ever named), host nftables ruleset."""
+    """What a sandbox could leak on the host: our veths (cdn<N>h), named
+    namespaces and nftables tables of ours (we create none of either), and,
+    with CORDON_LEAK_STRICT=1 (a host where nothing else runs), the whole
+    `ip link`, `ip netns` and `nft list ruleset` output."""
     links = util.run(["ip", "-o", "link"], check=False).stdout
-    ours = sorted(re.findall(r"^\d+: (cdn\d+h)[@:]", links, re.M))
     netns = util.run(["ip", "netns", "list"], check=False).stdout
-    named = sorted(l.split()[0] for l in netns.splitlines()
-                   if l.strip() and not l.startswith("ctest-"))   # other suites' fixtures
     nft = util.run(["nft", "list", "ruleset"], check=False).stdout
-    return {"veths": ours, "netns": named, "nft": nft}
+    st = {
+        "veths": sorted(re.findall(r"^\d+: (cdn\d+h)[@:]", links, re.M)),
+        "netns": sorted(l.split()[0] for l in netns.splitlines()
+                        if re.match(r"(cdn|cordon)", l)),
+        "nft": sorted(re.findall(r"^table \S+ (\S*cordon\S*) ", nft, re.M)),
+    }
+    if os.environ.get("CORDON_LEAK_STRICT") == "1":
+        st["strict"] = (re.sub(r"^\d+: ", "", links, flags=re.M), netns, nft)
+    return st
 
 
 def wait_host_state(expected, timeout=5.0):
