@@ -42,6 +42,19 @@ static int new_tls(struct tls_conn **out, SSL *ssl)
     return 0;
 }
 
+/* The tunnel is established (and terminated when TLS): walk its requests
+ * with a fresh request parser (the CONNECT's one ended in upgrade state). */
+static void enter_requests(struct conn *c)
+{
+    c->state = CONN_HEAD;
+    c->head_parsed = false;
+    http_parser_init(&c->req, HTTP_REQUEST_PARSER);
+    if (loop_timer_start(c->w->loop, &c->timer, p_head_timeout(c)) < 0)
+        conn_close(c, "timer_full");
+    else
+        conn_on_client(c->w->loop, &c->cio, EPOLLIN);
+}
+
 /* ---- upstream TLS (inspected tunnels and https:// forward requests) ---- */
 
 void inspect_upstream_tls_start(struct conn *c)
@@ -81,13 +94,7 @@ static void upstream_tls_step(struct conn *c)
         forward_start(c);
         return;
     }
-    auditev_decision(c, true, NULL, NULL);
-    c->state = CONN_HEAD;
-    c->head_parsed = false;
-    if (loop_timer_start(c->w->loop, &c->timer, p_head_timeout(c)) < 0)
-        conn_close(c, "timer_full");
-    else
-        conn_on_client(c->w->loop, &c->cio, EPOLLIN);
+    enter_requests(c);
 }
 
 /* ---- client side ---- */
@@ -158,12 +165,7 @@ static void peek_step(struct conn *c)
     }
     case TLS_PEEK_HTTP1:
         loop_timer_stop(c->w->loop, &c->timer);
-        c->state = CONN_HEAD;
-        c->head_parsed = false;
-        if (loop_timer_start(c->w->loop, &c->timer, p_head_timeout(c)) < 0)
-            conn_close(c, "timer_full");
-        else
-            conn_on_client(c->w->loop, &c->cio, EPOLLIN);
+        enter_requests(c);
         return;
     case TLS_PEEK_H2_PREFACE:
         refuse(c, "l7_unsupported_protocol",
