@@ -16,7 +16,11 @@
  *  - Results are delivered through loop_defer(), so a callback never runs
  *    inside dns_resolve() nor inside c-ares' own processing.
  *
- * Lookups: A and AAAA in parallel (ares_getaddrinfo, AF_UNSPEC, no sorting).
+ * Lookups: A and AAAA in parallel, as two ares_getaddrinfo() calls (AF_INET,
+ * AF_INET6; no sorting). When one family has answered with addresses, the
+ * other gets DNS_FAMILY_GRACE_MS more (RFC 8305 section 3), then the query
+ * completes with what it has, so a resolver that drops AAAA queries costs
+ * 50 ms, not a timeout.
  * Results: IPv4 first, then IPv6, duplicates removed, at most DNS_MAX_ADDRS.
  * When both families exist and there are more addresses than fit, IPv6 keeps
  * up to half of the slots so both families stay represented.
@@ -63,6 +67,7 @@
 #define DNS_MAX_INFLIGHT 4096   /* query objects per resolver (incl. finished ones
                                    c-ares still holds); more fail with EAGAIN */
 #define DNS_MAX_NAME 253
+#define DNS_FAMILY_GRACE_MS 50u /* RFC 8305 "Resolution Delay" */
 
 /* Failure texts, defined once. */
 static const char DNS_ERR_NOT_FOUND[] = "name not found";
@@ -84,15 +89,24 @@ struct dns_sock {
     bool dead;                /* closed by c-ares; waiting for the reaper */
 };
 
+/* One address family of a query: its own ares_getaddrinfo() call. */
+struct dns_half {
+    struct dns_query *q;
+    bool pending;                  /* c-ares still owns this half */
+    int status;                    /* ARES_* once done */
+    struct ares_addrinfo *ai;      /* answer, kept until delivery */
+};
+
 struct dns_query {
     struct dns_resolver *r;
     struct dns_query *prev, *next; /* r->queries */
-    struct loop_timer timer;       /* overall bound */
+    struct loop_timer timer;       /* overall bound, or the family grace */
+    uint64_t deadline_ms;          /* overall bound (loop clock) */
     struct loop_deferred defer;    /* result delivery */
     dns_cb cb;
     void *data;
     uint16_t port;
-    bool in_ares;                  /* c-ares still owns a reference */
+    struct dns_half v4, v6;
     bool in_defer;                 /* queued on the loop's deferred list */
     bool finished;                 /* callback called, or cancelled */
     struct dns_result res;
@@ -280,6 +294,10 @@ static void dns_query_unlink_free(struct dns_query *q)
 {
     struct dns_resolver *r = q->r;
     loop_timer_stop(r->l, &q->timer);
+    if (q->v4.ai)
+        ares_freeaddrinfo(q->v4.ai);
+    if (q->v6.ai)
+        ares_freeaddrinfo(q->v6.ai);
     if (q->prev)
         q->prev->next = q->next;
     else
@@ -292,7 +310,7 @@ static void dns_query_unlink_free(struct dns_query *q)
 
 static void dns_query_maybe_free(struct dns_query *q)
 {
-    if (!q->in_ares && !q->in_defer)
+    if (!q->v4.pending && !q->v6.pending && !q->in_defer)
         dns_query_unlink_free(q);
 }
 
@@ -308,6 +326,10 @@ static void dns_deliver(void *arg)
     dns_query_maybe_free(q);
 }
 
+static void dns_build(struct dns_query *q);
+
+/* The overall bound passed, or the grace for the second family after the
+ * first one answered with addresses: deliver what there is. */
 static void dns_query_timeout(struct loop *l, struct loop_timer *t)
 {
     struct dns_query *q = t->data;
@@ -315,11 +337,13 @@ static void dns_query_timeout(struct loop *l, struct loop_timer *t)
     if (q->finished)
         return;
     q->finished = true;
-    q->res.status = -ETIMEDOUT;
-    q->res.error = DNS_ERR_TIMEOUT;
-    q->res.n = 0;
+    dns_build(q);
+    if (q->res.n == 0) {
+        q->res.status = -ETIMEDOUT;
+        q->res.error = DNS_ERR_TIMEOUT;
+    }
     q->cb(&q->res, q->data);
-    /* still held by c-ares (or by a pending delivery); freed from there */
+    /* a half may still be held by c-ares; the query is freed from there */
 }
 
 static void dns_fail(struct dns_result *res, int ares_status)
@@ -383,6 +407,8 @@ static void dns_take(struct dns_result *res, const struct ares_addrinfo *ai, int
                      size_t limit, uint16_t port)
 {
     size_t taken = 0;
+    if (!ai)
+        return;
     for (const struct ares_addrinfo_node *n = ai->nodes; n && taken < limit; n = n->ai_next) {
         if (n->ai_family != family || res->n >= DNS_MAX_ADDRS)
             continue;
@@ -413,47 +439,77 @@ static void dns_take(struct dns_result *res, const struct ares_addrinfo *ai, int
     }
 }
 
-static void dns_fill(struct dns_result *res, const struct ares_addrinfo *ai, uint16_t port)
+static bool dns_half_has_addrs(const struct dns_half *h)
 {
-    size_t n6 = 0;
-    for (const struct ares_addrinfo_node *n = ai->nodes; n; n = n->ai_next)
-        if (n->ai_family == AF_INET6)
-            n6++;
-    /* IPv4 first; if both families overflow the slots, IPv6 keeps up to half. */
-    size_t keep6 = n6 < DNS_MAX_ADDRS / 2 ? n6 : DNS_MAX_ADDRS / 2;
-    res->n = 0;
-    dns_take(res, ai, AF_INET, DNS_MAX_ADDRS - keep6, port);
-    dns_take(res, ai, AF_INET6, DNS_MAX_ADDRS - res->n, port);
-    if (res->n == 0) {
-        dns_fail(res, ARES_ENODATA);
-        return;
-    }
-    res->status = 0;
-    res->error = NULL;
+    return h->status == ARES_SUCCESS && h->ai && h->ai->nodes;
 }
 
-/* c-ares: the query ended (answer, failure, or ARES_EDESTRUCTION). */
+/* Builds q->res from the halves that answered: IPv4 first; if both families
+ * overflow the slots, IPv6 keeps up to half of them. With no address, the
+ * status says why (NXDOMAIN on either side, or NODATA on both, is "not
+ * found"; otherwise the IPv4 side's error, then the IPv6 side's). */
+static void dns_build(struct dns_query *q)
+{
+    struct dns_result *res = &q->res;
+    size_t n6 = 0;
+    if (q->v6.ai)
+        for (const struct ares_addrinfo_node *n = q->v6.ai->nodes; n; n = n->ai_next)
+            if (n->ai_family == AF_INET6)
+                n6++;
+    size_t keep6 = n6 < DNS_MAX_ADDRS / 2 ? n6 : DNS_MAX_ADDRS / 2;
+    res->n = 0;
+    dns_take(res, q->v4.ai, AF_INET, DNS_MAX_ADDRS - keep6, q->port);
+    dns_take(res, q->v6.ai, AF_INET6, DNS_MAX_ADDRS - res->n, q->port);
+    if (res->n > 0) {
+        res->status = 0;
+        res->error = NULL;
+        return;
+    }
+    int s4 = q->v4.status == ARES_SUCCESS ? ARES_ENODATA : q->v4.status;
+    int s6 = q->v6.status == ARES_SUCCESS ? ARES_ENODATA : q->v6.status;
+    if (s4 == ARES_ENOTFOUND || s6 == ARES_ENOTFOUND)
+        dns_fail(res, ARES_ENOTFOUND);
+    else
+        dns_fail(res, s4 != ARES_ENODATA ? s4 : s6);
+}
+
+/* c-ares: one family ended (answer, failure, or ARES_EDESTRUCTION). */
 static void dns_ares_cb(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 {
-    struct dns_query *q = arg;
+    struct dns_half *h = arg;
+    struct dns_query *q = h->q;
     struct dns_resolver *r = q->r;
     (void)timeouts;
 
-    q->in_ares = false;
+    h->pending = false;
     if (q->finished || r->closing) {
         if (ai)
             ares_freeaddrinfo(ai);
         dns_query_maybe_free(q);
         return;
     }
-    if (status == ARES_SUCCESS && ai)
-        dns_fill(&q->res, ai, q->port);
-    else
-        dns_fail(&q->res, status == ARES_SUCCESS ? ARES_ENODATA : status);
-    if (ai)
+    h->status = status;
+    if (ai && status == ARES_SUCCESS)
+        h->ai = ai;
+    else if (ai)
         ares_freeaddrinfo(ai);
-    q->in_defer = true;
-    loop_defer(r->l, &q->defer, dns_deliver, q);
+
+    if (!q->v4.pending && !q->v6.pending) {
+        loop_timer_stop(r->l, &q->timer);
+        dns_build(q);
+        q->in_defer = true;
+        loop_defer(r->l, &q->defer, dns_deliver, q);
+        return;
+    }
+    /* RFC 8305 section 3: once one family has addresses, wait only a short
+     * while for the other (a resolver that drops AAAA queries must not turn
+     * a good answer into a timeout). */
+    if (dns_half_has_addrs(h)) {
+        uint64_t now = loop_now_ms(r->l);
+        uint64_t left = q->deadline_ms > now ? q->deadline_ms - now : 0;
+        if (left > DNS_FAMILY_GRACE_MS)
+            (void)loop_timer_start(r->l, &q->timer, DNS_FAMILY_GRACE_MS);
+    }
 }
 
 /* Parses an IP literal ("1.2.3.4", "::1", "[::1]") into res with port.
@@ -653,7 +709,8 @@ void dns_resolver_free(struct dns_resolver *r)
      * graveyard). */
     ares_destroy(r->ch);
     while (r->queries) {
-        r->queries->in_ares = false;
+        r->queries->v4.pending = false;
+        r->queries->v6.pending = false;
         r->queries->in_defer = false;
         dns_query_unlink_free(r->queries);
     }
@@ -715,7 +772,10 @@ struct dns_query *dns_resolve(struct dns_resolver *r, const char *host, uint16_t
         errno = -lit;
         return NULL;
     }
+    q->v4.q = q;
+    q->v6.q = q;
     if (lit == 0) {
+        q->deadline_ms = loop_now_ms(r->l) + r->timeout_ms;
         int rc = loop_timer_start(r->l, &q->timer, r->timeout_ms);
         if (rc < 0) {
             free(q);
@@ -735,13 +795,18 @@ struct dns_query *dns_resolve(struct dns_resolver *r, const char *host, uint16_t
         return q;
     }
 
+    /* One call per family, so each can finish on its own. Both are marked
+     * pending first: a call may complete synchronously (/etc/hosts, errors)
+     * and the first must not look like the last. dns_ares_cb defers. */
     struct ares_addrinfo_hints hints;
     memset(&hints, 0, sizeof(hints));
-    hints.ai_family = AF_UNSPEC;
     hints.ai_flags = ARES_AI_NOSORT;
-    q->in_ares = true;
-    /* may complete synchronously (e.g. /etc/hosts); dns_ares_cb defers */
-    ares_getaddrinfo(r->ch, host, NULL, &hints, dns_ares_cb, q);
+    q->v4.pending = true;
+    q->v6.pending = true;
+    hints.ai_family = AF_INET;
+    ares_getaddrinfo(r->ch, host, NULL, &hints, dns_ares_cb, &q->v4);
+    hints.ai_family = AF_INET6;
+    ares_getaddrinfo(r->ch, host, NULL, &hints, dns_ares_cb, &q->v6);
     dns_update_timer(r);
     return q;
 }

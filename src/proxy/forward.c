@@ -274,7 +274,7 @@ static void start_upgrade(struct conn *c)
     buf_consume(&c->cin, c->cin.len);
     c->idle_ms = c->ep ? policy_endpoint_upgrade_idle_timeout_ms(c->ep) : PROXY_UPGRADE_IDLE_MS;
     auditev_upgrade(c);
-    if (tunnel_start(c) < 0)
+    if (tunnel_start(c, false) < 0)
         conn_close(c, "tunnel_setup_failed");
 }
 

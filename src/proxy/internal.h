@@ -168,7 +168,9 @@ void upstream_begin(struct conn *c);
 void upstream_close(struct conn *c);
 
 /* tunnel.c */
-int tunnel_start(struct conn *c);
+/* Starts the raw relay. connect_reply: answer the CONNECT with 200 and
+ * forward the bytes that followed its head. */
+int tunnel_start(struct conn *c, bool connect_reply);
 void tunnel_on_event(struct conn *c);
 void tunnel_free(struct conn *c);
 

@@ -108,7 +108,7 @@ static enum pump pump(struct conn *c, struct splice_dir *d, int src, int dst, st
 static enum pump copy_pump(struct conn *c, struct splice_dir *d, int src, struct tls_conn *st,
                            int dst, struct tls_conn *dt, struct buf *b, struct buf *pre)
 {
-    while (pre->data && pre->len) {
+    while (pre && pre->data && pre->len) {
         long n = side_buf_write(pre, dst, dt);
         if (n == -EAGAIN)
             return PUMP_OK;
@@ -149,7 +149,7 @@ static enum pump copy_pump(struct conn *c, struct splice_dir *d, int src, struct
 static void copy_on_event(struct conn *c)
 {
     if (copy_pump(c, &c->up, c->cfd, c->ctls, c->ufd, c->utls, &c->cin, &c->uout) != PUMP_OK ||
-        copy_pump(c, &c->down, c->ufd, c->utls, c->cfd, c->ctls, &c->cout, &c->cout) != PUMP_OK) {
+        copy_pump(c, &c->down, c->ufd, c->utls, c->cfd, c->ctls, &c->cout, NULL) != PUMP_OK) {
         conn_close(c, "relay_error");
         return;
     }
@@ -180,7 +180,7 @@ static int append_early_bytes(struct conn *c)
     /* Bytes the client sent after the CONNECT head (e.g. a TLS ClientHello
      * sent without waiting for our 200) go to the upstream first. */
     size_t rest = c->cin.len - c->head.len;
-    if (c->kind != KIND_CONNECT || rest == 0)
+    if (rest == 0)
         return 0;
     if (!c->uout.data && buf_init(&c->uout, rest) < 0)
         return -1;
@@ -190,7 +190,7 @@ static int append_early_bytes(struct conn *c)
     return 0;
 }
 
-int tunnel_start(struct conn *c)
+int tunnel_start(struct conn *c, bool connect_reply)
 {
     static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
     bool copy = c->ctls || c->utls;
@@ -198,7 +198,7 @@ int tunnel_start(struct conn *c)
         respond_error(c, 503, "out_of_resources", "the proxy could not allocate relay pipes");
         return 0;
     }
-    if (c->kind == KIND_CONNECT) {
+    if (connect_reply) {
         if (append_early_bytes(c) < 0 || buf_append(&c->cout, ok, sizeof(ok) - 1) < 0)
             return -1;
         buf_consume(&c->cin, c->cin.len);
