@@ -204,7 +204,7 @@ static void cmd_finish(struct command *c);
  * (background children may hold them open forever), then finish. */
 static void cmd_try_finish(struct command *c)
 {
-    size_t budget = 8 * CMD_READ_BUDGET; /* a straggler that never stops writing is cut off */
+    size_t budget = 16u << 20; /* a straggler that never stops writing is cut off */
     if (c->state != CMD_EXITING)
         return;
     if (c->out_fd >= 0 && cmd_read_fd(c, c->out_fd, FRAME_CH_STDOUT, &budget))

@@ -19,6 +19,7 @@
 
 #define SESSION_READ_BUDGET (256 * 1024) /* bytes read per wakeup, per fd */
 #define SESSION_DRAIN_MS 100             /* after exit: wait this long for output EOF */
+#define SESSION_DRAIN_BUDGET (8u << 20)  /* then read at most this much per fd */
 
 static const char *const state_names[] = {"CREATED", "RUNNING", "EXITING", "EXITED"};
 
@@ -241,15 +242,18 @@ static void session_finalize(struct session *s)
 
 static int outputs_closed(const struct session *s) { return s->out_fd < 0 && s->err_fd < 0; }
 
-/* Reads one output fd into the ring. */
-static void session_read(struct session *s, int *fd, struct loop_io *io, uint8_t channel)
+enum read_end { READ_DRAINED, READ_HELD, READ_BUDGET };
+
+/* Reads fd into the ring until it would block (or EOF: then it is closed),
+ * the client's share of the ring is full, or budget runs out. *got counts
+ * the bytes read. */
+static enum read_end read_output(struct session *s, int *fd, struct loop_io *io, uint8_t channel,
+                                 size_t budget, size_t *got)
 {
-    size_t budget = SESSION_READ_BUDGET, got = 0;
-    int eof = 0;
     while (budget > 0) {
         size_t room = session_room(s), span;
         if (room == 0)
-            break;
+            return READ_HELD;
         uint8_t *p = ring_reserve(&s->ring, &span);
         if (span > room)
             span = room;
@@ -258,22 +262,28 @@ static void session_read(struct session *s, int *fd, struct loop_io *io, uint8_t
         ssize_t n = read(*fd, p, span);
         if (n > 0) {
             ring_commit(&s->ring, (size_t)n, channel);
-            got += (size_t)n;
+            *got += (size_t)n;
             budget -= (size_t)n;
             continue;
         }
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            break;
-        eof = 1; /* 0, or EIO once every PTY slave is closed */
-        break;
-    }
-    if (eof) {
+            return READ_DRAINED;
+        /* 0, or EIO once every PTY slave is closed */
         if (s->mode == SESSION_MODE_PTY)
             s->in_fd = -1;
         close_fd(s, io, fd);
+        return READ_DRAINED;
     }
+    return READ_BUDGET;
+}
+
+/* The io path: one fd became readable. */
+static void session_read(struct session *s, int *fd, struct loop_io *io, uint8_t channel)
+{
+    size_t got = 0;
+    (void)read_output(s, fd, io, channel, SESSION_READ_BUDGET, &got);
     session_update_io(s);
     if (got)
         notify_output(s);
@@ -347,10 +357,24 @@ static void on_in(struct loop *l, struct loop_io *io, uint32_t events)
         close_stdin(s);
 }
 
+/* After the reap: take what the shell left in the PTY/pipes, then finish.
+ * A held read (the client's share of the ring is full) waits for the
+ * client; a straggler that never stops writing is cut off by the budget. */
 static void on_drain_timer(struct loop *l, struct loop_timer *t)
 {
     struct session *s = t->data;
-    if (s->paused) { /* the client holds the output; wait for it */
+    size_t got = 0;
+    int held = 0;
+    if (s->out_fd >= 0)
+        held |= read_output(s, &s->out_fd, &s->io_out, FRAME_CH_STDOUT, SESSION_DRAIN_BUDGET,
+                            &got) == READ_HELD;
+    if (s->err_fd >= 0)
+        held |= read_output(s, &s->err_fd, &s->io_err, FRAME_CH_STDERR, SESSION_DRAIN_BUDGET,
+                            &got) == READ_HELD;
+    session_update_io(s);
+    if (got)
+        notify_output(s);
+    if (held) {
         (void)loop_timer_start(l, t, SESSION_DRAIN_MS);
         return;
     }

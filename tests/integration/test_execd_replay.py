@@ -4,6 +4,7 @@ import asyncio
 import re
 import time
 
+import pytest
 import websockets
 
 from execd_fixtures import ANSI, CH_REPLAY, execd, run  # noqa: F401
@@ -157,3 +158,25 @@ def test_a_client_that_stops_reading_is_told_what_it_lost(execd):
 
     run(body())
     assert ed.status(sid)["exit_code"] == 0
+
+
+@pytest.mark.parametrize("mode", ["pipe", "pty"])
+def test_everything_before_the_exit_frame(execd, mode):
+    """All output the shell wrote, in order, then exit: even when the client
+    is slower than the shell and the pipes still hold data at the reap."""
+    ed = execd()
+    n = 1000000
+    sid = ed.new_session(command="seq 1 %d" % n)
+
+    async def body():
+        async with ed.attach(sid, pty=int(mode == "pty"), since=0, max_queue=4) as t:
+            while t.exit is None:
+                await t.recv(30)
+                if len(t.frames) % 50 == 0:
+                    await asyncio.sleep(0.005)  # a slowish reader
+            return t.out, t.errors
+
+    out, errors = run(body())
+    assert not errors
+    want = "".join("%d\n" % i for i in range(1, n + 1)).encode()
+    assert out.replace(b"\r\n", b"\n") == want
