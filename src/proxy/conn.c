@@ -213,14 +213,7 @@ static void copy_identity(struct conn *c, const struct identity *id, int rc)
 
 static void resolve_identity(struct conn *c)
 {
-    static __thread struct identity *scratch;
-    if (!scratch)
-        scratch = malloc(sizeof(*scratch));
-    if (!scratch) {
-        c->ident.reason_code = IDENTITY_REASON_UNRESOLVED;
-        c->ident.detail = NULL;
-        return;
-    }
+    struct identity *scratch = c->w->ident_scratch;
     memset(scratch, 0, offsetof(struct identity, ancestors));
     scratch->exe[0] = '\0';
     scratch->detail[0] = '\0';

@@ -203,6 +203,15 @@ static int parse_response_bytes(struct conn *c, size_t n)
         conn_close(c, "bad_upstream_response");
         return -1;
     }
+    if (st == HTTP_MSG_DONE && c->resp.status == 101 && !c->req_upgrade) {
+        /* An upgrade nobody asked for: withhold it and everything after it. */
+        c->cout.len -= n;
+        log_warn("proxy: conn %llu: %s answered 101 to a request without Upgrade and "
+                 "Connection: upgrade; cut off", (unsigned long long)c->id, c->target.host);
+        auditev_decision(c, false, "unsolicited_101", "the upstream switched protocols without being asked");
+        conn_close(c, "unsolicited_101");
+        return -1;
+    }
     if (st == HTTP_MSG_DONE) {
         c->resp_done = true;
         if (used < n && c->resp.status != 101) {

@@ -26,6 +26,7 @@
 #include "proxy/target.h"
 
 struct identity_cache;
+struct identity;
 struct tls_conn;
 struct tls_ca;
 struct tls_client;
@@ -124,6 +125,7 @@ struct worker {
     unsigned index;
     struct loop *loop;
     struct dns_resolver *dns;
+    struct identity *ident_scratch; /* large; one per worker, not per connection */
     int lfd;
     struct loop_io lio;
     struct loop_timer accept_backoff;

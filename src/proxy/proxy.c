@@ -83,6 +83,7 @@ static void free_workers(struct proxy *p)
             dns_resolver_free(w->dns);
         if (w->loop)
             loop_free(w->loop);
+        free(w->ident_scratch);
     }
     free(p->workers);
     p->workers = NULL;
@@ -157,7 +158,8 @@ static int make_workers(struct proxy *p)
         w->index = i;
         w->lfd = -1;
         w->loop = loop_new(p->cfg.max_conns + 64);
-        if (!w->loop || loop_set_wake(w->loop, NULL, NULL) < 0)
+        w->ident_scratch = malloc(sizeof(*w->ident_scratch));
+        if (!w->ident_scratch || !w->loop || loop_set_wake(w->loop, NULL, NULL) < 0)
             return -ENOMEM;
         w->dns = dns_resolver_new(w->loop, p->resolver, p->cfg.dns_timeout_ms);
         if (!w->dns)

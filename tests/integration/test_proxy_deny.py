@@ -108,9 +108,10 @@ def test_resolve_failed(testnet, cordon_proxy):
     p = cordon_proxy(one_policy(ep("nx.test", 80, [testnet.cidr]) +
                                 ep("servfail.test", 80, [testnet.cidr])))
     # the contract: every denial except connect_failed is a 403
-    both_denied(p, "nx.test", 80, "resolve_failed")
+    # a DNS failure is an upstream error, not a policy denial: 502, same JSON body
+    both_denied(p, "nx.test", 80, "resolve_failed", status=502)
     assert testnet.dns.queried("nx.test")
-    both_denied(p, "servfail.test", 80, "resolve_failed")
+    both_denied(p, "servfail.test", 80, "resolve_failed", status=502)
     assert p.alive()
 
 
