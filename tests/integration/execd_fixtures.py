@@ -336,6 +336,31 @@ def proc_gone(pid):
         return True
 
 
+def children(ppid, name=None):
+    """Pids whose parent is ppid (and whose comm is name)."""
+    out = []
+    for d in os.listdir("/proc"):
+        if not d.isdigit():
+            continue
+        try:
+            with open("/proc/%s/stat" % d) as f:
+                st = f.read()
+        except OSError:
+            continue
+        comm = st[st.index("(") + 1:st.rindex(")")]
+        if int(st.rsplit(")", 1)[1].split()[1]) == ppid and (name is None or comm == name):
+            out.append(int(d))
+    return out
+
+
+def wait_child(ppid, name, timeout=10.0):
+    """Waits until ppid has a child called name (e.g. a job really started)."""
+    deadline = time.monotonic() + timeout
+    while not children(ppid, name):
+        assert time.monotonic() < deadline, "no %s child of %d" % (name, ppid)
+        time.sleep(0.02)
+
+
 def wait_gone(pid, timeout=5.0):
     deadline = time.monotonic() + timeout
     while not proc_gone(pid):

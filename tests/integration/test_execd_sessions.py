@@ -7,7 +7,8 @@ import time
 import pytest
 import websockets
 
-from execd_fixtures import CH_STDERR, CH_STDOUT, execd, run, wait_gone  # noqa: F401
+from execd_fixtures import (CH_STDERR, CH_STDOUT, execd, run, wait_child,  # noqa: F401
+                            wait_gone)
 
 
 @pytest.mark.parametrize("pty", [True, False], ids=["pty", "pipe"])
@@ -56,7 +57,7 @@ def test_interrupt_stops_the_job_and_the_shell_survives(execd, how):
         async with ed.attach(sid) as t:
             await t.run("echo ready")
             await t.send_line('sleep 100; echo "after""-sleep"')
-            await asyncio.sleep(0.3)  # let sleep become the foreground job
+            wait_child(ed.status(sid)["pid"], "sleep")  # the job runs in the foreground
             t0 = time.monotonic()
             if how == "ctrl-c":
                 await t.send(b"\x03")
@@ -79,7 +80,7 @@ def test_signal_frame_in_pipe_mode_hits_the_job(execd):
         async with ed.attach(sid, route="ws") as t:
             await t.run("echo ready")
             await t.send_line("sleep 100")
-            await asyncio.sleep(0.3)
+            wait_child(ed.status(sid)["pid"], "sleep")
             await t.control(type="signal", signal="SIGINT")
             out = await t.run("echo alive $?")
             assert "alive 130" in out
