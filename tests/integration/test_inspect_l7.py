@@ -142,10 +142,28 @@ def test_rules_method_path_query(iproxy, inet):
             if allowed:
                 assert r.status == 200, (method, target, r)
             else:
-                path = target.split("?")[0]
-                l7_denied(r, "api.insp.test", 443, method, path)
+                doc = deny_body(r.status, r.header, r.body, "l7_denied", "api.insp.test", 443)
+                assert doc["method"] == method, (target, doc)
+                assert doc["path"].split("?")[0] == target.split("?")[0], (target, doc)
     finally:
         t.close()
+
+
+def test_path_field_excludes_query(iproxy, inet):
+    """`path` in the deny body and the l7_request event is the path (RFC 3986
+    §3.3), not the target: query strings often carry credentials
+    (?api_key=...), which must not be copied into audit logs."""
+    p = iproxy()
+    t = tls_tunnel(p, "api.insp.test", 443)
+    try:
+        r = t.request("GET", "/q?mode=write&api_key=SECRET-QUERY-VALUE", "api.insp.test")
+        doc = l7_denied(r, "api.insp.test", 443, "GET", "/q")
+    finally:
+        t.close()
+    ev = wait_l7(p, 1, method="GET", l7_decision="deny")[0]
+    assert ev["path"] == "/q", ev
+    with open(p.audit_path) as f:
+        assert "SECRET-QUERY-VALUE" not in f.read()
 
 
 def test_deny_rule_wins_over_allow(iproxy, inet):
