@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -212,6 +213,15 @@ int cli_execd(int argc, char **argv)
     if (parse_args(argc, argv, cfg) < 0) {
         free(cfg);
         return 2;
+    }
+    /* Sessions cost up to four fds each: raise our soft limit, give
+     * children the usual one back. */
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rlim_t orig = rl.rlim_cur;
+        rl.rlim_cur = rl.rlim_max > 65536 ? 65536 : rl.rlim_max;
+        if (rl.rlim_cur > orig && setrlimit(RLIMIT_NOFILE, &rl) == 0)
+            proc_set_child_nofile((unsigned long)orig);
     }
     sigemptyset(&set);
     sigaddset(&set, SIGCHLD);

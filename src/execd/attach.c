@@ -155,6 +155,7 @@ static void ws_closed(struct ws_conn *ws, uint16_t code, void *data)
         a->ed->attaches = a->next;
     if (a->next)
         a->next->prev = a->prev;
+    a->ed->nattaches--;
     free(a);
 }
 
@@ -280,6 +281,7 @@ static int upgrade(struct execd *ed, struct http_conn *c, struct session *s, con
     if (ed->attaches)
         ed->attaches->prev = a;
     ed->attaches = a;
+    ed->nattaches++;
     if (s->client && q->takeover)
         evict(s);
     attach_start(a, q);
@@ -309,6 +311,12 @@ void attach_handle(struct execd *ed, struct http_conn *c, const struct http_req 
     }
     if (hs < 0) {
         api_error(c, 400, "NOT_WEBSOCKET", "%s", why);
+        return;
+    }
+    if (ed->nattaches >= ed->cfg.max_conns) {
+        log_warn("execd: WebSocket limit %zu reached", ed->cfg.max_conns);
+        api_error(c, 503, "TOO_MANY_CONNECTIONS",
+                  "%zu WebSocket clients are connected (--max-conns)", ed->cfg.max_conns);
         return;
     }
     if (s->state == SESSION_CREATED) {

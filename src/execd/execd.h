@@ -50,6 +50,7 @@ struct execd {
     struct command *commands;
     size_t ncommands;
     struct attach *attaches; /* every live WebSocket client, for shutdown */
+    size_t nattaches;        /* counted against max_conns too */
     int stopping;
 };
 

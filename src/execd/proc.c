@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "core/banned.h"
@@ -18,6 +19,10 @@
 #define PROC_PIPE_SIZE (1024 * 1024)
 
 extern char **environ;
+
+static rlim_t child_nofile; /* set once at start-up, read in children */
+
+void proc_set_child_nofile(unsigned long soft) { child_nofile = (rlim_t)soft; }
 
 static size_t env_key_len(const char *kv)
 {
@@ -99,6 +104,11 @@ static void __attribute__((noreturn)) child_exec(const struct proc_spec *spec, c
             child_fail("dup2", "");
     }
     close_range(3, ~0U, 0);
+    struct rlimit rl;
+    if (child_nofile && getrlimit(RLIMIT_NOFILE, &rl) == 0) {
+        rl.rlim_cur = child_nofile < rl.rlim_max ? child_nofile : rl.rlim_max;
+        setrlimit(RLIMIT_NOFILE, &rl);
+    }
     if (spec->has_gid && (setgroups(0, NULL) < 0 || setgid(spec->gid) < 0))
         child_fail("setgid", "");
     if (spec->has_uid && setuid(spec->uid) < 0)

@@ -50,6 +50,10 @@ int proc_kill_session(pid_t sid, int sig, int skip_leader);
 /* Sends sig to every direct child of ppid. Returns how many. */
 int proc_kill_children(pid_t ppid, int sig);
 
+/* The RLIMIT_NOFILE soft limit children start with (execd raises its own;
+ * children get back the usual one). 0: leave as is. Call at start-up. */
+void proc_set_child_nofile(unsigned long soft);
+
 /* Finds an executable named name in $PATH (or takes an absolute path);
  * writes it to out. Returns 0 or -ENOENT. */
 int proc_find_exe(const char *name, char *out, size_t cap) __attribute__((warn_unused_result));

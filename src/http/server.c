@@ -36,6 +36,7 @@ struct http_server {
     struct loop *loop;
     struct http_server_cfg cfg;
     struct loop_io io;
+    struct loop_timer accept_pause; /* out of fds: stop accepting for a while */
     http_request_cb cb;
     void *cb_data;
     struct http_conn *conns;
@@ -701,21 +702,38 @@ static void accept_one(struct http_server *s, int fd, const struct sockaddr_stor
         log_warn("http: timer heap full; %s has no idle timeout", c->peer);
 }
 
+#define HTTP_ACCEPT_PAUSE_MS 100
+
+static void accept_resume(struct loop *l, struct loop_timer *t)
+{
+    struct http_server *s = t->data;
+    if (loop_io_mod(l, &s->io, EPOLLIN) < 0)
+        log_warn("http: cannot resume accepting");
+}
+
 static void listen_io(struct loop *l, struct loop_io *io, uint32_t events)
 {
     struct http_server *s = io->data;
-    (void)l;
     (void)events;
     for (int i = 0; i < 64; i++) { /* bounded work per turn */
         struct sockaddr_storage ss;
         socklen_t sl = sizeof(ss);
         int fd = accept4(io->fd, (struct sockaddr *)&ss, &sl, SOCK_NONBLOCK | SOCK_CLOEXEC);
-        if (fd < 0) {
-            if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED)
-                log_warn("http: accept: %s", strerror(errno));
-            return;
+        if (fd >= 0) {
+            accept_one(s, fd, &ss);
+            continue;
         }
-        accept_one(s, fd, &ss);
+        if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+            /* the pending connection stays queued; retry soon instead of spinning */
+            log_warn("http: accept: %s; pausing %d ms (raise the fd limit or lower --max-conns)",
+                     strerror(errno), HTTP_ACCEPT_PAUSE_MS);
+            (void)loop_io_mod(l, io, 0);
+            if (loop_timer_start(l, &s->accept_pause, HTTP_ACCEPT_PAUSE_MS) < 0)
+                accept_resume(l, &s->accept_pause);
+        } else if (errno != EAGAIN && errno != EINTR && errno != ECONNABORTED) {
+            log_warn("http: accept: %s", strerror(errno));
+        }
+        return;
     }
 }
 
@@ -741,6 +759,8 @@ int http_server_start(struct loop *l, const struct sockaddr *addr, socklen_t ale
     s->cb_data = data;
     s->io.cb = listen_io;
     s->io.data = s;
+    s->accept_pause.cb = accept_resume;
+    s->accept_pause.data = s;
     r = loop_io_add(l, &s->io, fd, EPOLLIN);
     if (r < 0)
         goto out;
@@ -765,6 +785,7 @@ void http_server_free(struct http_server *s)
         return;
     while (s->conns)
         conn_close(s->conns);
+    loop_timer_stop(s->loop, &s->accept_pause);
     loop_io_del(s->loop, &s->io);
     close(s->io.fd);
     free(s);

@@ -22,6 +22,7 @@
 #define WS_CLOSE_WAIT_MS 2000
 #define WS_READ_BUDGET (256 * 1024) /* bytes read per loop turn, for fairness */
 #define WS_SCRATCH_KEEP 65536
+#define WS_MAX_QUEUED (1024 * 1024) /* output queued before we stop reading input */
 
 enum ws_state { WS_OPEN, WS_CLOSING, WS_CLOSED };
 
@@ -98,6 +99,16 @@ static void ws_schedule_teardown(struct ws_conn *ws)
     loop_defer(ws->loop, &ws->defer_teardown, ws_teardown_deferred, ws);
 }
 
+/* Input is not read while the owner paused it, or while our own output
+ * (data, but also pongs and error replies the peer's input causes) is over
+ * WS_MAX_QUEUED: a peer that sends without reading stalls itself instead of
+ * growing our queue. */
+static int ws_read_blocked(const struct ws_conn *ws)
+{
+    return ws->paused || wslay_event_get_queued_msg_length(ws->ctx) >= WS_MAX_QUEUED ||
+           wslay_event_get_queued_msg_count(ws->ctx) >= WS_MAX_QUEUED / 64;
+}
+
 static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, int flags,
                        void *user)
 {
@@ -111,7 +122,7 @@ static ssize_t recv_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, in
         ws->left_pos += n;
         return (ssize_t)n;
     }
-    if (ws->paused || ws->read_this_turn >= WS_READ_BUDGET) {
+    if (ws_read_blocked(ws) || ws->read_this_turn >= WS_READ_BUDGET) {
         wslay_event_set_error(ctx, WSLAY_ERR_WOULDBLOCK);
         return -1;
     }
@@ -177,7 +188,7 @@ static void ws_update_io(struct ws_conn *ws)
     if (ws->state == WS_CLOSED)
         return;
     uint32_t ev = EPOLLRDHUP;
-    if (!ws->paused && wslay_event_want_read(ws->ctx))
+    if (!ws_read_blocked(ws) && wslay_event_want_read(ws->ctx))
         ev |= EPOLLIN;
     if (ws->pre_pos < ws->pre_len || wslay_event_want_write(ws->ctx))
         ev |= EPOLLOUT;
@@ -218,14 +229,15 @@ static void ws_io(struct loop *l, struct loop_io *io, uint32_t events)
     if (ws->state == WS_CLOSED || io->fd < 0)
         return;
     ws->read_this_turn = 0;
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !ws->paused) {
+    int blocked = ws_read_blocked(ws);
+    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !blocked) {
         if (wslay_event_recv(ws->ctx) != 0) {
             if (ws->close_code == 0)
                 ws->close_code = WSLAY_CODE_ABNORMAL_CLOSURE;
             ws_teardown(ws);
             return;
         }
-    } else if (ws->paused && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
+    } else if (blocked && (events & (EPOLLRDHUP | EPOLLHUP | EPOLLERR))) {
         ws->close_code = WSLAY_CODE_ABNORMAL_CLOSURE;
         ws_teardown(ws);
         return;

@@ -5,8 +5,10 @@
  *   ping_ms   a ping every ping_ms; nothing heard for 2 * ping_ms closes
  *             with 1011 "keepalive timeout"; 0 disables both
  *   output    callers check ws_conn_queued() against their own high-water
- *             mark before queueing and resume on on_drain; the connection
- *             never limits what is queued itself
+ *             mark before queueing and resume on on_drain; when the queue
+ *             (data plus the pongs and replies the peer's frames cause)
+ *             passes 1 MiB, the connection stops reading the peer until it
+ *             drains, so a peer that sends without reading stalls itself
  * Closing: ws_conn_close() queues a close frame, flushes it, waits up to 2 s
  * for the peer's reply, then closes the socket. on_close fires exactly once,
  * when the socket is gone (the code is the one received, or 1006 when the
