@@ -121,7 +121,9 @@ int netns_create(struct in_addr pool, uint8_t pool_prefix, struct netns *ns, cha
  * place: without one the namespace keeps no route beyond its /30.
  * Returns 0 or -errno. */
 int netns_route_out(struct netns *ns) __attribute__((warn_unused_result));
-/* Deletes the veth pair (synchronously) and closes the fds. Idempotent. */
+/* Closes our references; the kernel then destroys the namespace, the veth
+ * pair and everything in it asynchronously (as after a SIGKILL).
+ * Idempotent. */
 void netns_destroy(struct netns *ns);
 
 /* Moves the calling thread into the namespace fd (setns). Returns 0 or -errno. */

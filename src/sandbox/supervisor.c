@@ -448,6 +448,7 @@ static void teardown(struct supervisor *s)
     if (s->proxy)
         proxy_stop(s->proxy);
     s->proxy = NULL;
+    log_debug("run: proxy stopped");
     if (s->ns_made)
         netns_destroy(&s->ns);
     s->ns_made = false;
@@ -588,8 +589,10 @@ int sandbox_run(const struct sandbox_opts *o)
         log_error("run: event loop: %s", strerror(-rc));
     if (s->init_done)
         code = exit_code(s, &signo);
+    log_debug("run: command finished (exit %d)", code);
     audit_exit(s, code, signo);
 out:
     teardown(s);
+    log_debug("run: sandbox %s torn down", s->name);
     return code;
 }
