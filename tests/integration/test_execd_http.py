@@ -210,3 +210,41 @@ def test_a_peer_that_stops_answering_pings_is_dropped(execd):
     assert not ed.status(sid)["attached"]
     assert ed.status(sid)["running"]
     s.close()
+
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def masked(payload, opcode=0x1):
+    mask = b"\x01\x02\x03\x04"
+    body = bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
+    assert len(payload) < 126
+    return bytes([0x80 | opcode, 0x80 | len(payload)]) + mask + body
+
+
+def test_a_peer_that_sends_without_reading_cannot_grow_our_memory(execd):
+    ed = execd()
+    sid = ed.new_session()
+    s = raw_upgrade(ed.port, "/pty/%s/ws" % sid)
+    before = rss_kb(ed.proc.pid)
+    burst = masked(b'{"type":"ping"}') * 2000 + masked(b"\x09", 0x9) * 2000
+    s.setblocking(False)
+    sent, off, deadline = 0, 0, time.monotonic() + 3
+    while time.monotonic() < deadline:
+        try:
+            n = s.send(burst[off:])
+        except BlockingIOError:
+            time.sleep(0.01)
+            continue
+        sent += n
+        off = (off + n) % len(burst)  # whole frames, back to back
+    grown = rss_kb(ed.proc.pid) - before
+    assert sent > 4 << 20, "the client could not even send 4 MB (%d)" % sent
+    assert grown < 48 << 10, "execd grew by %d kB for a peer that never reads" % grown
+    s.close()
+    assert ed.status(sid)["running"]
