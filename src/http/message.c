@@ -128,6 +128,86 @@ bool http_parser_msg_done(const struct http_parser *hp) { return hp->msg_done; }
 const char *http_parser_error(const struct http_parser *hp) { return hp->error; }
 void http_parser_expect_no_body(struct http_parser *hp, bool no_body) { hp->skip_body = no_body; }
 
+static int hexval(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+static enum chunk_state chunk_size_step(struct chunk_guard *g, char ch)
+{
+    int v = hexval(ch);
+    if (v >= 0 && g->digits < 16) {
+        g->left = g->left * 16 + (uint64_t)v;
+        g->digits++;
+        return CHUNK_SIZE;
+    }
+    if (g->st == CHUNK_SIZE0)
+        return CHUNK_BAD;
+    g->last = g->left == 0;
+    if (ch == ';')
+        return CHUNK_EXT;
+    return ch == '\r' ? CHUNK_SIZE_LF : CHUNK_BAD;
+}
+
+/* One byte of chunked framing; returns the next state. */
+static enum chunk_state chunk_step(struct chunk_guard *g, char ch)
+{
+    switch (g->st) {
+    case CHUNK_SIZE0:
+    case CHUNK_SIZE:
+        return chunk_size_step(g, ch);
+    case CHUNK_EXT:
+        return ch == '\r' ? CHUNK_SIZE_LF : ch == '\n' ? CHUNK_BAD : CHUNK_EXT;
+    case CHUNK_SIZE_LF:
+        if (ch != '\n')
+            return CHUNK_BAD;
+        return g->last ? CHUNK_TRAILER0 : CHUNK_DATA;
+    case CHUNK_DATA:
+        return --g->left == 0 ? CHUNK_DATA_CR : CHUNK_DATA;
+    case CHUNK_DATA_CR:
+        return ch == '\r' ? CHUNK_DATA_LF : CHUNK_BAD;
+    case CHUNK_DATA_LF:
+        g->digits = 0;
+        return ch == '\n' ? CHUNK_SIZE0 : CHUNK_BAD;
+    case CHUNK_TRAILER0:
+        return ch == '\r' ? CHUNK_END_LF : CHUNK_TRAILER;
+    case CHUNK_TRAILER:
+        return ch == '\r' ? CHUNK_TRAILER_LF : ch == '\n' ? CHUNK_BAD : CHUNK_TRAILER;
+    case CHUNK_TRAILER_LF:
+        return ch == '\n' ? CHUNK_TRAILER0 : CHUNK_BAD;
+    case CHUNK_END_LF:
+        return ch == '\n' ? CHUNK_DONE : CHUNK_BAD;
+    case CHUNK_DONE:
+    case CHUNK_BAD:
+        return CHUNK_BAD;
+    }
+    return CHUNK_BAD;
+}
+
+/* Validates bytes of a chunked body; data bytes are skipped in bulk. */
+static bool chunk_guard_feed(struct chunk_guard *g, const char *p, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        if (g->st == CHUNK_DATA && g->left > 1) {
+            uint64_t skip = g->left - 1 < n - i ? g->left - 1 : n - i;
+            g->left -= skip;
+            i += (size_t)skip;
+            continue;
+        }
+        g->st = chunk_step(g, p[i++]);
+        if (g->st == CHUNK_BAD)
+            return false;
+    }
+    return true;
+}
+
 static const char *find_head_end(const char *buf, size_t len)
 {
     const char *p = memmem(buf, len, "\r\n\r\n", 4);
@@ -194,6 +274,8 @@ enum http_step http_parse_head(struct http_parser *hp, const char *buf, size_t l
     derive_flags(head);
     if (e == HPE_PAUSED_UPGRADE)
         hp->msg_done = true; /* CONNECT or upgrade: no body follows */
+    memset(&hp->cg, 0, sizeof(hp->cg));
+    hp->guard_chunks = !hp->msg_done && (hp->p.flags & F_CHUNKED);
     return HTTP_HEAD_DONE;
 }
 
@@ -206,14 +288,17 @@ enum http_step http_parse_body(struct http_parser *hp, const char *buf, size_t l
     if (len == 0)
         return HTTP_NEED_MORE;
     llhttp_errno_t e = llhttp_execute(&hp->p, buf, len);
-    if (e == HPE_OK) {
-        *consumed = len;
-        return HTTP_NEED_MORE;
-    }
-    if (e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
-        *consumed = (size_t)(llhttp_get_error_pos(&hp->p) - buf);
-        hp->msg_done = true;
-        return HTTP_MSG_DONE;
+    if (e == HPE_OK || e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
+        bool done = e != HPE_OK;
+        *consumed = done ? (size_t)(llhttp_get_error_pos(&hp->p) - buf) : len;
+        if (hp->guard_chunks && (!chunk_guard_feed(&hp->cg, buf, *consumed) ||
+                                 (done && hp->cg.st != CHUNK_DONE))) {
+            *consumed = 0;
+            hp->error = "invalid chunked framing";
+            return HTTP_ERROR;
+        }
+        hp->msg_done = done;
+        return done ? HTTP_MSG_DONE : HTTP_NEED_MORE;
     }
     hp->error = llhttp_get_error_reason(&hp->p);
     if (!hp->error)

@@ -57,8 +57,24 @@ enum http_step {
     HTTP_ERROR,      /* malformed; http_parser_error() says why */
 };
 
+/* A strict second look at chunked request bodies (RFC 9112 §7.1): llhttp
+ * 8.1 accepts any two bytes where the CRLF after chunk data belongs. */
+enum chunk_state {
+    CHUNK_SIZE0, CHUNK_SIZE, CHUNK_EXT, CHUNK_SIZE_LF, CHUNK_DATA, CHUNK_DATA_CR, CHUNK_DATA_LF,
+    CHUNK_TRAILER0, CHUNK_TRAILER, CHUNK_TRAILER_LF, CHUNK_END_LF, CHUNK_DONE, CHUNK_BAD,
+};
+
+struct chunk_guard {
+    enum chunk_state st;
+    uint64_t left;    /* data bytes left in the current chunk */
+    unsigned digits;
+    bool last;        /* the size was 0 */
+};
+
 struct http_parser {
     llhttp_t p;
+    struct chunk_guard cg;
+    bool guard_chunks;
     llhttp_settings_t s;
     enum http_type type;
     struct http_head *head; /* capture target while parsing a head, else NULL */

@@ -92,6 +92,36 @@ static void test_bad_chunk(void **st)
     assert_int_equal(http_parse_body(&hp, "zz\r\n", 4, &used), HTTP_ERROR);
 }
 
+static enum http_step chunked_body(const char *body, size_t *used)
+{
+    static struct http_parser hp;
+    static struct http_head h;
+    const char *s = "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    http_parser_init(&hp, HTTP_REQUEST_PARSER);
+    assert_int_equal(http_parse_head(&hp, s, strlen(s), &h), HTTP_HEAD_DONE);
+    return http_parse_body(&hp, body, strlen(body), used);
+}
+
+static void test_chunk_guard(void **st)
+{
+    size_t used;
+    /* llhttp 8.1 alone accepts any two bytes after chunk data */
+    assert_int_equal(chunked_body("5\r\nhelloXX0\r\n\r\n", &used), HTTP_ERROR);
+    assert_int_equal(chunked_body("5\r\nhello\r\n0\r\n\r\n", &used), HTTP_MSG_DONE);
+    assert_int_equal(chunked_body("5;ext=1\r\nhello\r\n0\r\nX-T: 1\r\n\r\n", &used), HTTP_MSG_DONE);
+    assert_int_equal(chunked_body("5\nhello\r\n0\r\n\r\n", &used), HTTP_ERROR);
+    assert_int_equal(chunked_body("10000000000000000005\r\nhello\r\n0\r\n\r\n", &used), HTTP_ERROR);
+    /* split across calls */
+    static struct http_parser hp;
+    static struct http_head h;
+    const char *s = "POST /x HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\n";
+    http_parser_init(&hp, HTTP_REQUEST_PARSER);
+    assert_int_equal(http_parse_head(&hp, s, strlen(s), &h), HTTP_HEAD_DONE);
+    assert_int_equal(http_parse_body(&hp, "3\r\nab", 5, &used), HTTP_NEED_MORE);
+    assert_int_equal(http_parse_body(&hp, "c\r", 2, &used), HTTP_NEED_MORE);
+    assert_int_equal(http_parse_body(&hp, "\n0\r\n\r\n", 6, &used), HTTP_MSG_DONE);
+}
+
 static void test_connect_and_upgrade(void **st)
 {
     struct http_parser hp;
@@ -149,7 +179,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_simple_get),        cmocka_unit_test(test_incomplete_and_too_large),
         cmocka_unit_test(test_smuggling_refused), cmocka_unit_test(test_chunked_body_and_pipelining),
-        cmocka_unit_test(test_bad_chunk),         cmocka_unit_test(test_connect_and_upgrade),
+        cmocka_unit_test(test_bad_chunk),         cmocka_unit_test(test_chunk_guard),         cmocka_unit_test(test_connect_and_upgrade),
         cmocka_unit_test(test_response_framing),  cmocka_unit_test(test_token_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
