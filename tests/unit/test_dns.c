@@ -49,8 +49,11 @@ static const struct rr table[] = {
     {"dup.test", T_A, "192.0.2.9"},
     {"dup.test", T_A, "192.0.2.9"},
     {"slow.test", T_A, "192.0.2.7"},
+    {"noaaaa.test", T_A, "192.0.2.10"},
+    {"noa.test", T_AAAA, "2001:db8::10"},
 };
-/* Rules: "servfail.test" → SERVFAIL; "many.test" → 20 A + 4 AAAA;
+/* Rules: AAAA queries for "noaaaa.test" and A queries for "noa.test" are
+ * dropped (never answered); "servfail.test" → SERVFAIL; "many.test" → 20 A + 4 AAAA;
  * "hN.bulk.test" → A 10.0.N/256.N%256; "slow.test" is answered after
  * 150 ms. */
 
@@ -135,6 +138,9 @@ static size_t answer(const uint8_t *q, size_t qlen, uint8_t *out, size_t cap, bo
     }
     if (strcmp(name, "slow.test") == 0)
         *slow = true;
+    if ((strcmp(name, "noaaaa.test") == 0 && qtype == T_AAAA) ||
+        (strcmp(name, "noa.test") == 0 && qtype == T_A))
+        return 0;
     if (strcmp(name, "many.test") == 0) {
         known = true;
         char a[64];
@@ -389,6 +395,30 @@ static void test_cap_and_dedup(void **state)
     assert_int_equal(gd.res.n, 1);
 }
 
+static void test_one_family_dropped(void **state)
+{
+    /* A resolver that never answers one family: the other family's answer
+     * comes back after the short grace, not as a timeout. */
+    struct fx *f = *state;
+    struct got g4, g6;
+    char b[64];
+    uint64_t t0 = loop_clock_ms();
+    resolve(f, "noaaaa.test", 443, &g4);
+    resolve(f, "noa.test", 443, &g6);
+    run(f, 3000);
+    assert_int_equal(g4.calls, 1);
+    assert_int_equal(g4.res.status, 0);
+    assert_int_equal(g4.res.n, 1);
+    assert_string_equal(ip(&g4.res.addrs[0], b, sizeof(b)), "192.0.2.10");
+    assert_int_equal(g6.calls, 1);
+    assert_int_equal(g6.res.status, 0);
+    assert_int_equal(g6.res.n, 1);
+    assert_string_equal(ip(&g6.res.addrs[0], b, sizeof(b)), "2001:db8::10");
+    /* resolver timeout is 2000 ms; the grace is 50 ms */
+    assert_true(g4.at_ms - t0 < 500);
+    assert_true(g6.at_ms - t0 < 500);
+}
+
 static void test_nxdomain_is_enoent(void **state)
 {
     struct fx *f = *state;
@@ -629,6 +659,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_a_record_with_port, setup, teardown),
         cmocka_unit_test_setup_teardown(test_a_and_aaaa_ipv4_first, setup, teardown),
         cmocka_unit_test_setup_teardown(test_cap_and_dedup, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_one_family_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_nxdomain_is_enoent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_servfail_is_eio, setup, teardown),
         cmocka_unit_test_setup_teardown(test_silent_server_times_out, setup, teardown),
