@@ -122,6 +122,8 @@ void conn_close(struct conn *c, const char *reason)
     }
     upstream_close(c);
     tunnel_free(c);
+    if (c->ctls && !c->ctls->fatal && tls_conn_shutdown(c->ctls) != 0)
+        log_debug("proxy: conn %llu: close_notify not sent", (unsigned long long)c->id);
     loop_io_del(l, &c->cio);
     close(c->cfd);
     c->cfd = -1;
@@ -340,7 +342,10 @@ static void process_inspected_head(struct conn *c)
     if (!l7_check_request(c))
         return;
     if (c->ufd < 0 || c->upstream_eof) {
-        conn_close(c, "upstream_closed");
+        /* the upstream closed its idle keep-alive connection: dial again
+         * (same name, same fence, TLS again when terminated) */
+        upstream_close(c);
+        upstream_begin(c);
         return;
     }
     forward_start(c);

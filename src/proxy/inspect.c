@@ -90,8 +90,8 @@ static void upstream_tls_step(struct conn *c)
                          : NULL);
         return;
     }
-    if (c->kind == KIND_FORWARD) {
-        forward_start(c);
+    if (c->kind == KIND_FORWARD || c->head_parsed) {
+        forward_start(c); /* a request is waiting for this upstream */
         return;
     }
     enter_requests(c);
@@ -191,6 +191,7 @@ void inspect_start(struct conn *c)
         return;
     }
     buf_consume(&c->cin, c->cin.len);
+    c->head_parsed = false; /* the CONNECT is done; requests come next */
     if (buf_append(&c->cout, ok, sizeof(ok) - 1) < 0 || conn_flush_client(c) < 0)
         return;
     c->state = CONN_PEEK;

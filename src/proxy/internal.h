@@ -164,6 +164,9 @@ int conn_flush_client(struct conn *c);
 void respond_deny(struct conn *c, int status, const char *reason_code, const char *detail,
                   const char *hint);
 void respond_error(struct conn *c, int status, const char *reason_code, const char *detail);
+/* respond_deny without the audit event (the caller logged it already). */
+void respond_send(struct conn *c, int status, const char *reason_code, const char *detail,
+                  const char *hint);
 
 /* upstream.c */
 void upstream_begin(struct conn *c);

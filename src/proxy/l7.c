@@ -63,6 +63,8 @@ bool l7_check_request(struct conn *c)
         return true;
     }
     audit_l7(c, "deny", &r);
-    respond_deny(c, 403, r.reason_code ? r.reason_code : "l7_denied", r.detail, r.hint);
+    if (r.path[0]) /* the body names the normalized path that was judged */
+        snprintf(c->path, sizeof(c->path), "%.500s", r.path);
+    respond_send(c, 403, r.reason_code ? r.reason_code : "l7_denied", r.detail, r.hint);
     return false;
 }

@@ -109,8 +109,14 @@ static void finish(struct conn *c, bool keep)
 void respond_deny(struct conn *c, int status, const char *reason_code, const char *detail,
                   const char *hint)
 {
-    bool keep = can_keep(c);
     auditev_decision(c, false, reason_code, detail);
+    respond_send(c, status, reason_code, detail, hint);
+}
+
+void respond_send(struct conn *c, int status, const char *reason_code, const char *detail,
+                  const char *hint)
+{
+    bool keep = can_keep(c);
     c->close_reason = keep ? NULL : reason_code;
     emit(c, status, reason_code, body_json(c, status, reason_code, detail, hint), keep);
     finish(c, keep);

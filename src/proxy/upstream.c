@@ -187,6 +187,13 @@ static void connected(struct conn *c)
     snprintf(c->upstream_host, sizeof(c->upstream_host), "%s", c->target.host);
     c->upstream_port = c->target.port;
     c->idle_ms = c->ep ? policy_endpoint_idle_timeout_ms(c->ep) : 0;
+    if (c->inspect) { /* re-dialled for the next request of an inspected tunnel */
+        if (c->ctls)
+            inspect_upstream_tls_start(c);
+        else
+            forward_start(c);
+        return;
+    }
     if (c->kind == KIND_CONNECT) {
         if (c->ep && policy_endpoint_is_rest(c->ep) && policy_endpoint_tls(c->ep) != POLICY_TLS_SKIP) {
             inspect_start(c);
