@@ -488,6 +488,12 @@ static int on_headers_complete(llhttp_t *p)
         return HPE_USER;
     }
     c->req.upgrade = p->upgrade;
+    /* RFC 9110 §10.1.1: a client waiting for 100-continue gets it now
+     * (curl otherwise stalls a second before sending bodies over 1 KiB). */
+    const char *expect = http_req_header(&c->req, "Expect");
+    if (expect && strcasecmp(expect, "100-continue") == 0 &&
+        out_append(c, "HTTP/1.1 100 Continue\r\n\r\n", 25) == 0 && conn_flush(c, 0) < 0)
+        return HPE_USER; /* the connection is gone */
     return 0;
 }
 
@@ -577,6 +583,8 @@ static void conn_parse(struct http_conn *c)
     while (c->state == HC_READING && c->rpos < c->rlen) {
         const char *start = (const char *)c->rbuf + c->rpos;
         llhttp_errno_t err = llhttp_execute(&c->parser, start, c->rlen - c->rpos);
+        if (c->state == HC_CLOSED)
+            break;
         if (err == HPE_OK) {
             c->rpos = c->rlen;
             break;
