@@ -26,6 +26,9 @@ static void usage(FILE *f)
         "  --log FILE           audit log, one JSON event per line (default: stderr)\n"
         "  --log-level LEVEL    error|warn|info|debug (default: warn)\n"
         "  --resolver ADDR:PORT DNS server the proxy uses (default: system resolver)\n"
+        "  --ca-dir DIR         the proxy's CA (ca.pem, ca.key; default: a fresh one per\n"
+        "                       sandbox). The command trusts it through SSL_CERT_FILE & co.\n"
+        "  --upstream-ca FILE   extra CA certificates the proxy trusts upstream\n"
         "  --proxy-port N       proxy port on the supervisor side (default 3128)\n"
         "  --subnet-pool CIDR   IPv4 range for per-sandbox /30s (default 10.200.0.0/16)\n"
         "  --name NAME          sandbox name in logs and audit events (default run-<pid>)\n"
@@ -103,6 +106,10 @@ int cli_run(int argc, char **argv)
             }
         } else if (strcmp(a, "--resolver") == 0) {
             o.resolver = v;
+        } else if (strcmp(a, "--ca-dir") == 0) {
+            o.ca_dir = v;
+        } else if (strcmp(a, "--upstream-ca") == 0) {
+            o.upstream_ca = v;
         } else if (strcmp(a, "--name") == 0) {
             o.name = v;
         } else if (strcmp(a, "--proxy-port") == 0) {

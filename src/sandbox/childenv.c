@@ -11,6 +11,7 @@
 #include <stdio.h>
 
 #include "sandbox/sandbox_int.h"
+#include "tls/tls.h"
 #include "core/banned.h"
 
 #define CHILDENV_MAX 4096 /* entries; more is a broken environment */
@@ -111,6 +112,9 @@ int childenv_build(char *const *base, const struct childenv_opts *o, struct chil
         goto out;
     if (o->sandbox_name && (rc = set(out, "CORDON_SANDBOX", o->sandbox_name)) < 0)
         goto out;
+    for (size_t i = 0; o->ca_bundle && TLS_BUNDLE_ENV_VARS[i]; i++)
+        if ((rc = set(out, TLS_BUNDLE_ENV_VARS[i], o->ca_bundle)) < 0)
+            goto out;
     rc = 0;
 out:
     if (rc < 0)

@@ -206,6 +206,11 @@ static __attribute__((noreturn)) void init_main(const struct init_plan *p)
         fail(p, INIT_STEP_MOUNT, errno, SANDBOX_EXIT_SETUP);
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
         fail(p, INIT_STEP_MOUNT, errno, SANDBOX_EXIT_SETUP);
+    /* cordon's files for the sandbox (the trust bundle): a tmpfs only this
+     * mount namespace sees, so it vanishes with the sandbox. */
+    if (p->run_dir && mount("cordon", p->run_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                            "size=4m,mode=0755") < 0)
+        fail(p, INIT_STEP_MOUNT, errno, SANDBOX_EXIT_SETUP);
     char ready = 'r';
     write_all(p->ready_fd, &ready, 1);
     close(p->ready_fd);

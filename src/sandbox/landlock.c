@@ -223,7 +223,8 @@ out:
     return rc;
 }
 
-int landlock_finish(struct landlock_prep *p, const char *root, char *err, size_t errcap)
+int landlock_finish(struct landlock_prep *p, const char *root, const char *const *extra_ro,
+                    char *err, size_t errcap)
 {
     if (p->ruleset_fd < 0)
         return 0;
@@ -243,6 +244,27 @@ int landlock_finish(struct landlock_prep *p, const char *root, char *err, size_t
         }
         if ((rc = add_counted(p, full, path, rw, err, errcap)) < 0)
             goto out;
+    }
+    /* cordon's own files: not counted as the policy's rules. */
+    for (size_t i = 0; extra_ro && extra_ro[i]; i++) {
+        char full[PATH_MAX];
+        snprintf(full, sizeof(full), "%s%s", root, extra_ro[i]);
+        int fd = open(full, O_PATH | O_CLOEXEC);
+        if (fd < 0) {
+            rc = -errno;
+            snprintf(err, errcap, "landlock: cannot open %s: %s", extra_ro[i], strerror(-rc));
+            goto out;
+        }
+        struct ll_path_beneath_attr pb = {
+            .allowed_access = landlock_rights(p->used_abi, false, true), .parent_fd = fd};
+        rc = syscall(SYS_landlock_add_rule, p->ruleset_fd, LL_RULE_PATH_BENEATH, &pb, 0) < 0
+                 ? -errno : 0;
+        close(fd);
+        if (rc < 0) {
+            snprintf(err, errcap, "landlock: cannot add a rule for %s: %s", extra_ro[i],
+                     strerror(-rc));
+            goto out;
+        }
     }
     if (p->n_rules == 0) {
         /* An empty ruleset denies everything; running unrestricted would be

@@ -305,10 +305,12 @@ int landlock_prepare(const struct policy_fs *fs, const char *workdir, bool hard,
     __attribute__((warn_unused_result));
 /* Adds the paths under /proc, resolved in the sandbox's own /proc (a new
  * procfs the sandbox's init mounted; the host's /proc inodes would not
- * match it): root is "/proc/<init pid>/root". Then refuses an empty
- * ruleset and logs the ABI in use. Returns 0 or -errno (err says why). */
-int landlock_finish(struct landlock_prep *p, const char *root, char *err, size_t errcap)
-    __attribute__((warn_unused_result));
+ * match it), and extra_ro (NULL-terminated, may be NULL: read-only paths
+ * cordon itself provides, e.g. the trust bundle's directory), all under
+ * root = "/proc/<init pid>/root". Then refuses an empty ruleset and logs
+ * the ABI in use. Returns 0 or -errno (err says why). */
+int landlock_finish(struct landlock_prep *p, const char *root, const char *const *extra_ro,
+                    char *err, size_t errcap) __attribute__((warn_unused_result));
 /* In the child, after no_new_privs: restricts itself. Async-signal-safe.
  * Returns 0 or -errno. */
 int landlock_apply(const struct landlock_prep *p);
@@ -371,17 +373,31 @@ struct childenv_opts {
     const char *user;           /* USER / LOGNAME */
     const char *home;           /* HOME ("" or NULL = keep none) */
     const char *sandbox_name;   /* CORDON_SANDBOX */
+    const char *ca_bundle;      /* path for the TLS trust variables, or NULL */
 };
 
 /* Copies base (may be NULL), dropping every proxy variable (any case) and
  * the supervisor's secrets, then sets HTTP(S)_PROXY, ALL_PROXY, NO_PROXY in
  * upper and lower case, NODE_USE_ENV_PROXY=1, USER, LOGNAME, HOME,
- * CORDON_SANDBOX. Returns 0 or -ENOMEM. */
+ * CORDON_SANDBOX, and the TLS trust variables (tls.h TLS_BUNDLE_ENV_VARS:
+ * SSL_CERT_FILE, REQUESTS_CA_BUNDLE, ...) when ca_bundle is set.
+ * Returns 0 or -ENOMEM. */
 int childenv_build(char *const *base, const struct childenv_opts *o, struct childenv *out)
     __attribute__((warn_unused_result));
 /* The value of name, or NULL. */
 const char *childenv_get(const struct childenv *e, const char *name);
 void childenv_free(struct childenv *e);
+
+/* ---- trust.c: the TLS trust bundle the command sees ---- */
+
+#define SANDBOX_RUN_DIR "/run/cordon"          /* a private tmpfs inside the sandbox */
+#define SANDBOX_CA_FILE SANDBOX_RUN_DIR "/ca.pem"
+#define SANDBOX_BUNDLE_FILE SANDBOX_RUN_DIR "/ca-bundle.pem"
+
+/* Writes out (0644): the first non-empty system CA bundle, then the PEM
+ * file ca_pem (the proxy's CA certificate). Returns 0 or -errno. */
+int trust_bundle_write(const char *ca_pem, const char *out, char *err, size_t errcap)
+    __attribute__((warn_unused_result));
 
 /* ---- init.c: pid 1 of the sandbox, and the command's last steps ---- */
 
@@ -397,6 +413,7 @@ struct init_plan {
     int tty_slave;       /* -1 = no pty */
     int tty_master;      /* -1 = no pty; closed by init */
     const char *workdir;
+    const char *run_dir;  /* a private tmpfs is mounted here, or NULL */
     const char *exe_path; /* resolved command path, NULL = search PATH in child */
     char *const *argv;
     char *const *envp;

@@ -23,6 +23,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -55,6 +56,8 @@ struct supervisor {
     char fence_why[512];
     struct proxy *proxy;
     struct childenv env;
+    bool have_run_dir;   /* SANDBOX_RUN_DIR exists: private tmpfs + trust bundle */
+    char ca_out[96];     /* where the proxy writes its CA (through init's root) */
     struct tty_relay *tty;
     int tty_slave;
     int sync_r, sync_w, status_r, status_w, err_r, err_w, ready_r, ready_w;
@@ -181,7 +184,8 @@ static int setup_env(struct supervisor *s)
 {
     struct childenv_opts eo = {.proxy_url = s->proxy_url, .user = s->priv.user,
                                .home = s->priv.home[0] ? s->priv.home : s->workdir,
-                               .sandbox_name = s->name};
+                               .sandbox_name = s->name,
+                               .ca_bundle = s->have_run_dir ? SANDBOX_BUNDLE_FILE : NULL};
     int rc = childenv_build(environ, &eo, &s->env);
     if (rc < 0)
         log_error("run: cannot build the command's environment: %s", strerror(-rc));
@@ -225,6 +229,7 @@ static int spawn_init(struct supervisor *s)
         .tty_slave = s->tty_slave,
         .tty_master = s->tty ? tty_master_fd(s->tty) : -1,
         .workdir = s->workdir,
+        .run_dir = s->have_run_dir ? SANDBOX_RUN_DIR : NULL,
         .exe_path = NULL,
         .argv = s->o->argv,
         .envp = s->env.envp,
@@ -268,7 +273,9 @@ static int spawn_init(struct supervisor *s)
     }
     char root[64], err[512] = "";
     snprintf(root, sizeof(root), "/proc/%d/root", (int)pid);
-    if ((rc = landlock_finish(&s->ll, root, err, sizeof(err))) < 0) {
+    static const char *const run_dir[] = {SANDBOX_RUN_DIR, NULL};
+    if ((rc = landlock_finish(&s->ll, root, s->have_run_dir ? run_dir : NULL, err,
+                              sizeof(err))) < 0) {
         log_error("run: %s", err);
         return rc;
     }
@@ -286,13 +293,30 @@ static int start_proxy(struct supervisor *s)
     sin->sin_port = htons(s->o->proxy_port);
     cfg.listen_len = sizeof(*sin);
     cfg.resolver = s->o->resolver;
+    cfg.ca_dir = s->o->ca_dir;
+    cfg.upstream_ca = s->o->upstream_ca;
     cfg.client_netns_fd = s->ns.child_fd;
     cfg.sandbox_name = s->name;
+    if (s->have_run_dir) {
+        /* Into the sandbox's private tmpfs, through its init's root. */
+        snprintf(s->ca_out, sizeof(s->ca_out), "/proc/%d/root" SANDBOX_CA_FILE, (int)s->init_pid);
+        cfg.ca_cert_out = s->ca_out;
+    }
     int rc = proxy_start(&cfg, &s->proxy);
-    if (rc < 0)
+    if (rc < 0) {
         log_error("run: cannot start the egress proxy on %s: %s; the command was not started",
                   s->proxy_url, strerror(-rc));
-    return rc;
+        return rc;
+    }
+    if (s->have_run_dir) {
+        char out[96], err[256];
+        snprintf(out, sizeof(out), "/proc/%d/root" SANDBOX_BUNDLE_FILE, (int)s->init_pid);
+        if ((rc = trust_bundle_write(s->ca_out, out, err, sizeof(err))) < 0) {
+            log_error("run: %s; the command was not started", err);
+            return rc;
+        }
+    }
+    return 0;
 }
 
 /* ---- the loop ---- */
@@ -550,6 +574,13 @@ int sandbox_run(const struct sandbox_opts *o)
         goto out;
     }
     log_debug("run: fence %s", fence_mode_name(s->fence));
+    /* The mount point of the sandbox's private tmpfs (an empty directory on
+     * the host; what is mounted on it is only visible inside). */
+    if (mkdir(SANDBOX_RUN_DIR, 0755) == 0 || errno == EEXIST)
+        s->have_run_dir = true;
+    else
+        log_warn("run: cannot create %s (%s): the command gets no TLS trust bundle for "
+                 "the proxy's CA", SANDBOX_RUN_DIR, strerror(errno));
     if ((rc = setup_env(s)) < 0 || (rc = setup_tty(s)) < 0 || (rc = spawn_init(s)) < 0)
         goto out;
     log_debug("run: init %d waiting", (int)s->init_pid);

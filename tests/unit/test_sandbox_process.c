@@ -116,7 +116,7 @@ static int child_landlock(void *arg)
         return 10;
     if (p.n_skipped != 1)
         return 11;
-    if (landlock_finish(&p, "", err, sizeof(err)) < 0)
+    if (landlock_finish(&p, "", NULL, err, sizeof(err)) < 0)
         return 12;
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || landlock_apply(&p) < 0)
         return 13;
@@ -172,7 +172,7 @@ static void test_landlock_empty_refused(void **state)
     char err[256] = "";
     /* best_effort: missing paths are skipped, but an empty ruleset is an error. */
     assert_int_equal(landlock_prepare(&fs, NULL, false, &p, err, sizeof(err)), 0);
-    assert_int_equal(landlock_finish(&p, "", err, sizeof(err)), -ENOENT);
+    assert_int_equal(landlock_finish(&p, "", NULL, err, sizeof(err)), -ENOENT);
     assert_non_null(strstr(err, "empty ruleset"));
     assert_int_equal(p.ruleset_fd, -1);
     /* hard_requirement: the first missing path is an error naming it. */
