@@ -32,8 +32,9 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class Execd:
-    def __init__(self, binary, workdir, args=(), token=None, name="execd"):
+    def __init__(self, binary, workdir, args=(), token=None, name="execd", env=None):
         self.binary = binary
+        self.env = env
         self.args = [str(a) for a in args]
         self.token = token
         self.stderr_path = os.path.join(str(workdir), name + "-stderr.log")
@@ -48,8 +49,9 @@ class Execd:
                 f.write(self.token + "\n")
             argv += ["--token-file", self.token_path]
         err = open(self.stderr_path, "ab")
+        env = dict(os.environ, **(self.env or {}))
         self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=err,
-                                     stdin=subprocess.DEVNULL)
+                                     stdin=subprocess.DEVNULL, env=env)
         err.close()
         deadline = time.monotonic() + timeout
         line = b""
@@ -307,8 +309,9 @@ class Term:
 def execd(cordon_bin, tmp_path):
     started = []
 
-    def make(*args, token=None):
-        e = Execd(cordon_bin, tmp_path, args=args, token=token, name="execd%d" % len(started))
+    def make(*args, token=None, env=None):
+        e = Execd(cordon_bin, tmp_path, args=args, token=token, env=env,
+                  name="execd%d" % len(started))
         started.append(e)
         return e.start()
 
