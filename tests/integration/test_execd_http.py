@@ -174,6 +174,14 @@ def test_body_limit_and_pipelining(execd):
         data += s.recv(4096)
     s.close()
     assert data.count(b"HTTP/1.1 200") == 2 and b'{"sessions":[]}' in data
+    # Expect: 100-continue is answered before the body is sent (no curl stall)
+    s = socket.create_connection(("127.0.0.1", ed.port), timeout=2)
+    s.sendall(b"POST /sessions HTTP/1.1\r\nHost: x\r\nContent-Length: 2\r\n"
+              b"Expect: 100-continue\r\n\r\n")
+    assert s.recv(4096).startswith(b"HTTP/1.1 100 Continue\r\n\r\n")
+    s.sendall(b"{}")
+    assert s.recv(4096).startswith(b"HTTP/1.1 201")
+    s.close()
 
 
 def test_quiet_session_is_never_timed_out_and_keepalive_pings(execd):
