@@ -184,7 +184,8 @@ static bool holds_inode(int proc_fd, pid_t pid, uint64_t inode)
     return found;
 }
 
-static int find_holder(const struct sockowner_ctx *c, uint64_t inode, pid_t *out)
+/* Scans every pid in /proc that is in the sandbox's PID namespace. */
+static int find_holder_scan(const struct sockowner_ctx *c, uint64_t inode, pid_t *out)
 {
     int dfd = openat(c->proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
@@ -204,11 +205,86 @@ static int find_holder(const struct sockowner_ctx *c, uint64_t inode, pid_t *out
         if (holds_inode(c->proc_fd, pid, inode)) {
             *out = pid;
             rc = 0;
-            break; /* the lowest-numbered holder in readdir order */
+            break;
         }
     }
     closedir(d);
     return rc;
+}
+
+#define SOCKOWNER_MAX_WALK 4096
+
+/* Appends the children of every thread of pid (/proc/PID/task/TID/children)
+ * to q. Returns 0, -E2BIG when q is full, -ENOENT without the children
+ * files (CONFIG_PROC_CHILDREN off). */
+static int children_of(int proc_fd, pid_t pid, pid_t *q, size_t *n)
+{
+    char path[64];
+    snprintf(path, sizeof(path), "%d/task", (int)pid);
+    int tfd = openat(proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (tfd < 0)
+        return errno == ENOENT ? 0 : -errno; /* gone meanwhile */
+    DIR *d = fdopendir(tfd);
+    if (!d) {
+        close(tfd);
+        return -errno;
+    }
+    int rc = 0;
+    struct dirent *de;
+    while (rc == 0 && (de = readdir(d))) {
+        if (de->d_name[0] == '.')
+            continue;
+        char cpath[300], buf[4096];
+        snprintf(cpath, sizeof(cpath), "%s/children", de->d_name);
+        int fd = openat(tfd, cpath, O_RDONLY | O_CLOEXEC);
+        if (fd < 0) {
+            rc = errno == ENOENT ? -ENOENT : 0;
+            break;
+        }
+        ssize_t len = read(fd, buf, sizeof(buf) - 1);
+        close(fd);
+        if (len <= 0)
+            continue;
+        if ((size_t)len == sizeof(buf) - 1) {
+            rc = -E2BIG; /* more children than we can read at once */
+            break;
+        }
+        buf[len] = '\0';
+        char *save = NULL;
+        for (char *t = strtok_r(buf, " \n", &save); t; t = strtok_r(NULL, " \n", &save)) {
+            pid_t child = name_pid(t);
+            if (child <= 0)
+                continue;
+            if (*n >= SOCKOWNER_MAX_WALK) {
+                rc = -E2BIG;
+                break;
+            }
+            q[(*n)++] = child;
+        }
+    }
+    closedir(d);
+    return rc;
+}
+
+/* Walks the process tree below init (only the sandbox's processes, however
+ * many the host has); falls back to the full scan when the tree cannot be
+ * read or is very large. */
+static int find_holder(const struct sockowner_ctx *c, uint64_t inode, pid_t *out)
+{
+    static __thread pid_t q[SOCKOWNER_MAX_WALK];
+    size_t n = 0, i = 0;
+    int rc = children_of(c->proc_fd, c->init_pid, q, &n);
+    while (rc == 0 && i < n) {
+        pid_t pid = q[i++];
+        if (holds_inode(c->proc_fd, pid, inode)) {
+            *out = pid;
+            return 0;
+        }
+        rc = children_of(c->proc_fd, pid, q, &n);
+    }
+    if (rc == 0)
+        return -ENOENT;
+    return find_holder_scan(c, inode, out);
 }
 
 int sockowner_find(const struct sockowner_ctx *c, const struct pkt_info *pi,
