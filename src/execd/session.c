@@ -69,8 +69,9 @@ static void session_maybe_free(struct session *s)
 {
     if (!s->deleted || s->client)
         return;
-    if (s->state != SESSION_EXITED && s->state != SESSION_CREATED)
+    if ((s->state != SESSION_EXITED && s->state != SESSION_CREATED) || s->freeing)
         return;
+    s->freeing = 1;
     loop_defer(s->ed->loop, &s->defer, session_free, s);
 }
 

@@ -54,6 +54,7 @@ struct session {
     enum session_state state;
     enum session_mode mode;
     int deleted;
+    int freeing; /* the free is scheduled */
     uint64_t created_at; /* wall ms */
     /* spawn parameters */
     char *cwd, *command;
