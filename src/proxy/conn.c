@@ -189,6 +189,7 @@ int conn_flush_client(struct conn *c)
             conn_close(c, "client_write_error");
             return -1;
         }
+        c->fwd_down += (uint64_t)n; /* our own answers count as bytes down */
     }
     if (c->close_after_flush) {
         conn_close(c, c->close_reason ? c->close_reason : "response_sent");
@@ -228,6 +229,19 @@ static void resolve_identity(struct conn *c)
 
 /* ---- request dispatch ---- */
 
+/* The path as logged and shown in deny bodies: without the query, which
+ * often carries credentials (api_key=...). */
+static void copy_log_path(struct conn *c, const char *p, size_t n)
+{
+    const char *q = memchr(p, '?', n);
+    if (q)
+        n = (size_t)(q - p);
+    if (n > sizeof(c->path) - 1)
+        n = sizeof(c->path) - 1;
+    memcpy(c->path, p, n);
+    c->path[n] = '\0';
+}
+
 static int parse_target(struct conn *c)
 {
     const char *why = NULL;
@@ -256,9 +270,7 @@ static int parse_target(struct conn *c)
     memcpy(c->method, h->method_str, ml);
     c->method[ml] = '\0';
     if (c->kind == KIND_FORWARD) {
-        size_t pl = c->target.path_len < sizeof(c->path) - 1 ? c->target.path_len : sizeof(c->path) - 1;
-        memcpy(c->path, c->target.path, pl);
-        c->path[pl] = '\0';
+        copy_log_path(c, c->target.path, c->target.path_len);
     } else {
         c->path[0] = '\0';
     }
@@ -326,9 +338,7 @@ static void process_inspected_head(struct conn *c)
     size_t ml = h->method_len < sizeof(c->method) - 1 ? h->method_len : sizeof(c->method) - 1;
     memcpy(c->method, h->method_str, ml);
     c->method[ml] = '\0';
-    size_t pl = h->target_len < sizeof(c->path) - 1 ? h->target_len : sizeof(c->path) - 1;
-    memcpy(c->path, h->target, pl);
-    c->path[pl] = '\0';
+    copy_log_path(c, h->target, h->target_len);
     if (h->method == HTTP_CONNECT || h->target_len == 0 || (h->target[0] != '/' && !(h->target_len == 1 && h->target[0] == '*'))) {
         respond_deny(c, 400, "bad_target", "requests inside a tunnel must use origin-form targets (/path)", NULL);
         return;

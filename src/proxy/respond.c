@@ -95,6 +95,7 @@ static bool can_keep(struct conn *c)
 static void finish(struct conn *c, bool keep)
 {
     if (keep) {
+        c->fwd_up += c->head.len;
         buf_consume(&c->cin, c->head.len);
         if (conn_flush_client(c) < 0)
             return;
