@@ -32,7 +32,7 @@ struct ws_conn {
     struct loop *loop;
     struct loop_io io;
     struct loop_timer ping, close_wait;
-    struct loop_deferred defer_teardown, defer_free;
+    struct loop_deferred defer; /* the teardown-and-free, or just the free */
     wslay_event_context_ptr ctx;
     enum ws_state state;
     struct ws_conn_cfg cfg;
@@ -71,7 +71,10 @@ static void ws_free(void *arg)
     free(ws);
 }
 
-/* Closes the socket and tells the owner; frees at the end of the turn. */
+/* Closes the socket and tells the owner; frees at the end of the turn.
+ * One deferred node per object: when a teardown is already scheduled, that
+ * deferred call does the free (two nodes would run last-in first-out, the
+ * free before the teardown). */
 static void ws_teardown(struct ws_conn *ws)
 {
     if (ws->state == WS_CLOSED)
@@ -86,17 +89,23 @@ static void ws_teardown(struct ws_conn *ws)
     }
     if (ws->cbs.on_close)
         ws->cbs.on_close(ws, ws->close_code, ws->data);
-    loop_defer(ws->loop, &ws->defer_free, ws_free, ws);
+    if (!ws->teardown_pending)
+        loop_defer(ws->loop, &ws->defer, ws_free, ws);
 }
 
-static void ws_teardown_deferred(void *arg) { ws_teardown(arg); }
+static void ws_teardown_deferred(void *arg)
+{
+    struct ws_conn *ws = arg;
+    ws_teardown(ws);
+    ws_free(ws);
+}
 
 static void ws_schedule_teardown(struct ws_conn *ws)
 {
     if (ws->teardown_pending || ws->state == WS_CLOSED)
         return;
     ws->teardown_pending = 1;
-    loop_defer(ws->loop, &ws->defer_teardown, ws_teardown_deferred, ws);
+    loop_defer(ws->loop, &ws->defer, ws_teardown_deferred, ws);
 }
 
 /* Input is not read while the owner paused it, or while our own output
