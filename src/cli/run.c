@@ -35,7 +35,7 @@ static void usage(FILE *f)
         "  --require-fence      refuse to start without the nftables fence and the\n"
         "                       bypass monitor (default: warn and run isolated)\n"
         "  --tty | --no-tty     force or forbid a pty for the command (default: a pty\n"
-        "                       when stdin is a terminal)\n"
+        "                       when stdin and stdout are terminals)\n"
         "\n"
         "Exit status: the command's; 128+N if it died from signal N; 125 if the sandbox\n"
         "could not be built (the command never ran); 126/127 if it could not be executed.\n");

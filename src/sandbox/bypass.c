@@ -43,7 +43,8 @@ struct bypass {
     struct bypass_dedup dedup;
     char *sandbox_name;
     char *proxy_url;
-    uint64_t n_packets, n_events, n_unresolved;
+    uint64_t n_packets, n_events, n_unresolved, n_overflows;
+    uint64_t last_overflow_log_ms;
 };
 
 static const char REASON[] = "direct connection bypassed the egress proxy";
@@ -328,8 +329,14 @@ static void io_cb(struct loop *l, struct loop_io *io, uint32_t events)
             if (errno == EINTR)
                 continue;
             if (errno == ENOBUFS) {
-                log_warn("bypass: the kernel dropped log messages (too many at once); some "
-                         "attempts are refused without an event");
+                uint64_t now = loop_now_ms(l);
+                b->n_overflows++;
+                if (now - b->last_overflow_log_ms >= 1000) {
+                    log_warn("bypass: the kernel dropped log messages (%llu overflow(s) so far: "
+                             "too many attempts at once); those are refused without an event",
+                             (unsigned long long)b->n_overflows);
+                    b->last_overflow_log_ms = now;
+                }
                 continue;
             }
             return; /* EAGAIN */

@@ -41,7 +41,7 @@ struct sandbox_opts {
     struct in_addr pool;      /* IPv4 pool the per-sandbox /30s come from */
     uint8_t pool_prefix;      /* its prefix length (8..28) */
     bool require_fence;       /* no nftables fence or bypass monitor = startup error */
-    enum sandbox_tty tty;     /* AUTO: a pty when stdin is a terminal */
+    enum sandbox_tty tty;     /* AUTO: a pty when stdin and stdout are terminals */
 };
 
 /* Defaults: proxy_port 3128, pool 10.200.0.0/16, tty AUTO, the rest zero. */

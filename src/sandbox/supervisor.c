@@ -194,8 +194,10 @@ static int setup_env(struct supervisor *s)
 
 static int setup_tty(struct supervisor *s)
 {
+    /* AUTO: only when both ends are a terminal; `cordon run -- ls > f` must
+     * not get pty line endings in f. */
     bool want = s->o->tty == SANDBOX_TTY_ALWAYS ||
-                (s->o->tty == SANDBOX_TTY_AUTO && isatty(STDIN_FILENO));
+                (s->o->tty == SANDBOX_TTY_AUTO && isatty(STDIN_FILENO) && isatty(STDOUT_FILENO));
     if (!want)
         return 0;
     int rc = tty_open(&s->tty, &s->tty_slave);
