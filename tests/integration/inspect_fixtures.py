@@ -24,8 +24,6 @@ import json
 import os
 import re
 import select
-import shutil
-import socket
 import ssl
 import subprocess
 import tempfile
@@ -35,7 +33,7 @@ import pytest
 
 from lib import netns as netns_lib
 from lib import util
-from lib.httpclient import HttpConn, build_request, connect_tunnel
+from lib.httpclient import HttpConn, connect_tunnel
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 UPSTREAM_SCRIPT = os.path.join(HERE, "lib", "inspect_upstream.py")
@@ -52,10 +50,10 @@ PREFIX = "cinsp"
 NAMES = ("api.insp.test", "deny.insp.test", "ro.insp.test", "audit.insp.test",
          "full.insp.test", "wss.insp.test", "ws.insp.test", "git.insp.test",
          "skip.insp.test", "bad.insp.test", "wrongname.insp.test", "idle.insp.test",
-         "evil.insp.test")
+         "evil.insp.test", "count.insp.test")
 GOOD_SANS = ("api.insp.test", "deny.insp.test", "ro.insp.test", "audit.insp.test",
              "full.insp.test", "wss.insp.test", "ws.insp.test", "git.insp.test",
-             "skip.insp.test", "idle.insp.test", "evil.insp.test")
+             "skip.insp.test", "idle.insp.test", "evil.insp.test", "count.insp.test")
 
 
 # -- a namespace on 10.233.0.0/16 ---------------------------------------------------
@@ -199,6 +197,14 @@ class InspectNet:
                 out.append(rec)
         return out
 
+    def accepts(self, port):
+        """How many connections the upstream accepted on port so far."""
+        try:
+            with open(self.log, "rb") as f:
+                return sum(1 for l in f if b'"accept": %d,' % port in l)
+        except FileNotFoundError:
+            return 0
+
     def policy(self, extra_endpoints="", enforcement="enforce"):
         """The standard policy: one entry `insp` with every test endpoint and
         the binaries the suites use."""
@@ -272,6 +278,11 @@ network_policies:
         allowed_ips: {ips}
       - host: bad.insp.test
         port: 8443
+        protocol: rest
+        access: full
+        allowed_ips: {ips}
+      - host: count.insp.test
+        port: 8445
         protocol: rest
         access: full
         allowed_ips: {ips}
@@ -430,6 +441,22 @@ def env_with_proxy(proxy, extra=None):
     if extra:
         env.update(extra)
     return env
+
+
+def sanitized(pid):
+    """True when the process runs under AddressSanitizer (its shadow memory and
+    quarantine, 256 MiB by default, inflate RSS)."""
+    try:
+        with open("/proc/%d/maps" % pid) as f:
+            return "libasan" in f.read()
+    except OSError:
+        return False
+
+
+def rss_limit_kib(pid):
+    """A peak RSS that a proxy streaming with bounded buffers stays under
+    (and one holding a 1 GiB body cannot)."""
+    return (768 if sanitized(pid) else 256) * 1024
 
 
 def rss_peak_kib(pid):

@@ -1,8 +1,6 @@
 """Inspected tunnels: L7 rules per request (access presets, allow/deny rules,
 query matchers), enforce vs audit, path normalization attacks, request
 smuggling, the Host check, keep-alive across a denial."""
-import json
-import os
 import uuid
 
 import pytest
@@ -157,7 +155,7 @@ def test_path_field_excludes_query(iproxy, inet):
     t = tls_tunnel(p, "api.insp.test", 443)
     try:
         r = t.request("GET", "/q?mode=write&api_key=SECRET-QUERY-VALUE", "api.insp.test")
-        doc = l7_denied(r, "api.insp.test", 443, "GET", "/q")
+        l7_denied(r, "api.insp.test", 443, "GET", "/q")
     finally:
         t.close()
     ev = wait_l7(p, 1, method="GET", l7_decision="deny")[0]

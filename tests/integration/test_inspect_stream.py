@@ -15,7 +15,8 @@ pytest.register_assert_rewrite("inspect_fixtures")
 from lib import util  # noqa: E402
 from lib.inspect_upstream import BLOCK_SIZE, pattern_chunks, pattern_sha256  # noqa: E402
 
-from inspect_fixtures import CURL, env_with_proxy, rss_peak_kib, tls_tunnel  # noqa: E402
+from inspect_fixtures import (CURL, env_with_proxy, rss_limit_kib, rss_peak_kib,  # noqa: E402
+                              tls_tunnel)
 
 pytest_plugins = ["inspect_fixtures"]
 
@@ -201,7 +202,7 @@ def test_1gib_upload_through_inspected_tls(iproxy, inet):
     assert doc["sha256"] == expected_sha(GIB), doc
     assert took < 60, "1 GiB upload took %.1fs" % took
     peak = rss_peak_kib(p.proc.pid)
-    assert peak < 256 * 1024, "proxy peak RSS %d KiB: the body was buffered" % peak
+    assert peak < rss_limit_kib(p.proc.pid), "proxy peak RSS %d KiB: the body was buffered" % peak
 
 
 @pytest.mark.timeout(120)
@@ -235,4 +236,4 @@ def test_1gib_download_through_inspected_tls(iproxy, inet):
     assert h.hexdigest() == expected_sha(GIB)
     assert took < 60, "1 GiB download took %.1fs" % took
     peak = rss_peak_kib(p.proc.pid)
-    assert peak < 256 * 1024, "proxy peak RSS %d KiB: the body was buffered" % peak
+    assert peak < rss_limit_kib(p.proc.pid), "proxy peak RSS %d KiB: the body was buffered" % peak

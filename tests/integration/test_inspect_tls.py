@@ -5,7 +5,6 @@ import json
 import os
 import socket
 import ssl
-import subprocess
 import time
 
 import pytest
@@ -15,7 +14,7 @@ from lib import util
 pytest.register_assert_rewrite("inspect_fixtures")
 
 from lib.clients import deny_body
-from lib.httpclient import HttpConn, connect_tunnel, forward_once
+from lib.httpclient import HttpConn, forward_once
 
 from inspect_fixtures import (CURL, GIT, GIT_REMOTE_HTTP, NODE, PYTHON, closed_or_400,
                               env_with_proxy, git_env, plain_tunnel, tls_tunnel, wait_l7)
@@ -445,3 +444,24 @@ def test_requests_after_idle_pauses(iproxy, inet):
             assert r.status == 200, (i, r)
     finally:
         t.close()
+
+
+def test_one_upstream_connection_per_tunnel(iproxy, inet):
+    """A keep-alive inspected tunnel uses one upstream connection while the
+    upstream keeps it open: TLS 1.3 session tickets sent after the upstream
+    handshake are not "unsolicited bytes" (src/proxy/upstream.c
+    idle_upstream_event), so a pause does not cost a second dial and TLS
+    handshake."""
+    p = iproxy()
+    before = inet.accepts(8445)
+    t = tls_tunnel(p, "count.insp.test", 8445)
+    try:
+        for i in range(3):
+            time.sleep(0.4)
+            r = t.request("GET", "/count-%d" % i, "count.insp.test")
+            assert r.status == 200, (i, r)
+    finally:
+        t.close()
+    time.sleep(0.2)
+    assert inet.accepts(8445) - before == 1, "the tunnel dialed the upstream %d times" % (
+        inet.accepts(8445) - before)

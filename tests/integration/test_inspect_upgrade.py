@@ -173,7 +173,7 @@ def test_unsolicited_101_cut_off_tls(iproxy, inet):
         assert_cut_off(t, inet, m)
     finally:
         t.close()
-    cl = p.wait_events(1, event="close", host="api.insp.test", reason="unsolicited_101")[0]
+    p.wait_events(1, event="close", host="api.insp.test", reason="unsolicited_101")
     assert not p.events("upgrade", host="api.insp.test"), p.events("upgrade")
 
 

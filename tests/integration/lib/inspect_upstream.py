@@ -9,6 +9,7 @@ Listeners (all on ADDR):
   80    plain HTTP, the same application
   8443  HTTPS with DIR/untrusted.pem (signed by a CA nobody trusts)
   8444  HTTPS with DIR/wrongname.pem (test CA, but for another host name)
+  8445  HTTPS like 443, for tests that count the connections it accepts
   9443  WebSocket echo over TLS (wss, DIR/good.pem)
   9080  WebSocket echo (ws)
 
@@ -30,7 +31,7 @@ Application (HTTP/1.1, keep-alive, one thread per connection):
                       body_sha256, port, conn, req}
 Every request line seen is appended to --log as JSON {port, method, target,
 headers, conn, req} (flushed per request) so tests can prove a request never
-arrived. Prints READY once every listener is bound.
+arrived; every accepted connection as {accept: port, t}. Prints READY once every listener is bound.
 
 pattern(n) and pattern_sha256(n) are importable for the tests.
 """
@@ -351,6 +352,11 @@ class Server(ThreadingHTTPServer):
         self.server_name, self.server_port = self.server_address[:2]
 
     def finish_request(self, request, client_address):
+        if LOG:
+            rec = {"accept": self.server_address[1], "t": time.time()}
+            with _log_lock:
+                with open(LOG, "ab") as f:
+                    f.write((json.dumps(rec) + "\n").encode())
         if self.ssl_ctx is not None:
             request.settimeout(10)
             try:
@@ -413,6 +419,7 @@ def main():
     start_http(a.bind, 80)
     start_http(a.bind, 8443, server_ctx(a.certs, "untrusted"))
     start_http(a.bind, 8444, server_ctx(a.certs, "wrongname"))
+    start_http(a.bind, 8445, server_ctx(a.certs, "good"))
     ready = threading.Event()
     wss = server_ctx(a.certs, "good")
     wss.set_alpn_protocols(["http/1.1"])
