@@ -28,7 +28,11 @@ import pytest
 from lib import cordon as cordon_lib
 from lib import util
 
-SANDBOX_POOL = "10.200.0.0/16"
+# Each test session takes its own /24 of cordon's default pool (64 sandboxes
+# at once), so two sessions running side by side never count each other's
+# sandboxes as leaks.
+_POOL_OCTET = os.getpid() % 250 + 1
+SANDBOX_POOL = "10.200.%d.0/24" % _POOL_OCTET
 
 BASE_POLICY = """\
 version: 1
@@ -221,8 +225,11 @@ def host_state():
     links = util.run(["ip", "-o", "link"], check=False).stdout
     netns = util.run(["ip", "netns", "list"], check=False).stdout
     nft = util.run(["nft", "list", "ruleset"], check=False).stdout
+    addrs = util.run(["ip", "-o", "-4", "addr"], check=False).stdout
     st = {
-        "veths": sorted(re.findall(r"^\d+: (cdn\d+h)[@:]", links, re.M)),
+        # our veths: cdn<N>h carrying an address of this session's pool
+        "veths": sorted(set(re.findall(r"^\d+: (cdn\d+h)\s+inet 10\.200\.%d\." % _POOL_OCTET,
+                                       addrs, re.M))),
         "netns": sorted(l.split()[0] for l in netns.splitlines()
                         if re.match(r"(cdn|cordon)", l)),
         "nft": sorted(re.findall(r"^table \S+ (\S*cordon\S*) ", nft, re.M)),

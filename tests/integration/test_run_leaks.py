@@ -14,7 +14,6 @@ from sandbox_fixtures import host_state, pids_matching, sandbox, wait_host_state
 @pytest.mark.timeout(240)
 def test_100_runs_then_kill9_leave_nothing(sandbox):
     before = host_state()
-    assert before["veths"] == [], "a cordon sandbox is already running: %r" % before["veths"]
     t0 = time.monotonic()
     for i in range(100):
         r = sandbox.run(["true"], timeout=20)

@@ -5,6 +5,7 @@ import re
 
 import pytest
 
+import sandbox_fixtures
 from sandbox_fixtures import sandbox  # noqa: F401  (fixture)
 
 PY = "/usr/bin/python3"
@@ -61,6 +62,7 @@ def test_allowed_host_through_proxy(sandbox):
     start = r.events("sandbox_start")
     assert start and start[0]["fence"] == "monitored"
     assert start[0]["proxy"].startswith("http://10.200.")
+    assert start[0]["subnet"].startswith(sandbox_fixtures.SANDBOX_POOL.rsplit(".", 1)[0] + ".")
 
 
 @pytest.mark.timeout(30)
