@@ -47,6 +47,7 @@ struct execd {
     struct reaper *reaper;
     struct session *sessions;
     size_t nsessions;
+    struct session *dying; /* deleted, waiting for the reap or the client */
     struct command *commands;
     size_t ncommands;
     struct attach *attaches; /* every live WebSocket client, for shutdown */

@@ -64,6 +64,34 @@ static void session_free(void *arg)
     free(s);
 }
 
+static void list_unlink(struct session **head, struct session *s)
+{
+    if (s->prev)
+        s->prev->next = s->next;
+    else
+        *head = s->next;
+    if (s->next)
+        s->next->prev = s->prev;
+    s->next = s->prev = NULL;
+}
+
+static void list_push(struct session **head, struct session *s)
+{
+    s->prev = NULL;
+    s->next = *head;
+    if (*head)
+        (*head)->prev = s;
+    *head = s;
+}
+
+/* The deferred free of a deleted session. */
+static void session_release(void *arg)
+{
+    struct session *s = arg;
+    list_unlink(&s->ed->dying, s);
+    session_free(s);
+}
+
 /* Frees s at the end of the turn if nothing can reach it any more. */
 static void session_maybe_free(struct session *s)
 {
@@ -72,7 +100,7 @@ static void session_maybe_free(struct session *s)
     if ((s->state != SESSION_EXITED && s->state != SESSION_CREATED) || s->freeing)
         return;
     s->freeing = 1;
-    loop_defer(s->ed->loop, &s->defer, session_free, s);
+    loop_defer(s->ed->loop, &s->defer, session_release, s);
 }
 
 static char **copy_strv(char **v)
@@ -114,10 +142,7 @@ int session_new(struct execd *ed, const struct session_opts *o, struct session *
     s->rows = o->rows ? o->rows : 24;
     s->in_fd = s->out_fd = s->err_fd = -1;
     s->io_out.fd = s->io_err.fd = s->io_in.fd = -1;
-    s->next = ed->sessions;
-    if (ed->sessions)
-        ed->sessions->prev = s;
-    ed->sessions = s;
+    list_push(&ed->sessions, s);
     ed->nsessions++;
     *out = s;
     return 0;
@@ -483,12 +508,8 @@ void session_delete(struct session *s)
     if (s->deleted)
         return;
     s->deleted = 1;
-    if (s->prev)
-        s->prev->next = s->next;
-    else
-        s->ed->sessions = s->next;
-    if (s->next)
-        s->next->prev = s->prev;
+    list_unlink(&s->ed->sessions, s);
+    list_push(&s->ed->dying, s); /* until reaped and detached; freed at shutdown too */
     s->ed->nsessions--;
     log_info("execd: session %s: deleted (%s)", s->id, state_names[s->state]);
     session_kill(s);
@@ -501,17 +522,23 @@ void session_kill_all(struct execd *ed)
         session_kill(s);
 }
 
-void session_free_all(struct execd *ed)
+static void free_list(struct execd *ed, struct session **head)
 {
-    while (ed->sessions) {
-        struct session *s = ed->sessions;
-        ed->sessions = s->next;
+    while (*head) {
+        struct session *s = *head;
+        list_unlink(head, s);
         reaper_unwatch(ed->reaper, &s->watch);
         loop_timer_stop(ed->loop, &s->drain);
         loop_timer_stop(ed->loop, &s->stall);
         close_outputs(s);
         session_free(s);
     }
+}
+
+void session_free_all(struct execd *ed)
+{
+    free_list(ed, &ed->sessions);
+    free_list(ed, &ed->dying);
     ed->nsessions = 0;
 }
 

@@ -49,7 +49,7 @@ struct session_opts {
 
 struct session {
     struct execd *ed;
-    struct session *next, *prev; /* registry (not when deleted) */
+    struct session *next, *prev; /* ed->sessions, or ed->dying once deleted */
     char id[37];
     enum session_state state;
     enum session_mode mode;
