@@ -25,6 +25,7 @@ CLIENTS=${CLIENTS:-64}             # tunnel_load concurrent clients
 WRK_THREADS=${WRK_THREADS:-2}
 WRK_CONNS=${WRK_CONNS:-50}
 BULK_SIZE=${BULK_SIZE:-1G}         # truncate(1) size of the bulk file
+BULK_REPEAT=${BULK_REPEAT:-3}      # downloads per bulk measurement (median kept)
 TARGETS=${TARGETS:-"direct squid tinyproxy cordon"}
 BENCHES=${BENCHES:-"forward bulk tunnel"}
 HOSTMODE=${HOSTMODE:-name}         # name: upstream.bench via DNS/hosts; ip: 10.240.X.2 literal
@@ -257,7 +258,7 @@ for t in $TARGETS; do
 done
 { echo "nginx $(nginx -v 2>&1 | sed 's/.*\///') in netns $NS: worker_processes auto, sendfile, access_log off"
   echo "wrk -t$WRK_THREADS -c$WRK_CONNS -d${DURATION}s; tunnel_load -c $CLIENTS -d $DURATION -w $WARMUP;"
-  echo "bulk: curl, $BULK_BYTES bytes; rounds: $ROUNDS; host mode: $HOSTMODE"
+  echo "bulk: curl, $BULK_BYTES bytes, median of $BULK_REPEAT downloads per round; rounds: $ROUNDS; host mode: $HOSTMODE"
   echo "machine: $(nproc) CPUs, $(grep -m1 'model name' /proc/cpuinfo | sed 's/.*: //'), kernel $(uname -r)"; } >>"$SETTINGS"
 
 # ---- readiness: one request per target, forward and CONNECT -------------------------------
@@ -327,21 +328,25 @@ bench_forward() { # round target
 }
 
 bench_bulk() { # round target
-  local r=$1 t=$2 out px=() url="http://$UP_HOST:$UP_PORT/bulk"
+  local r=$1 t=$2 out px=() url="http://$UP_HOST:$UP_PORT/bulk" i speeds=() times=()
   if [ "$t" = direct ]; then url="http://$UP_IP:$UP_PORT/bulk"
   else px=(-p -x "http://127.0.0.1:${PORT[$t]}"); fi
-  out=$(curl -s -o /dev/null --max-time 300 "${px[@]}" \
-        -w '%{http_code} %{size_download} %{speed_download} %{time_total}' "$url" 2>&1) || true
-  echo "$t $out" >>"$OUT/bulk.log"
-  local code size speed secs
-  read -r code size speed secs <<<"$out"
-  if [ "$code" != 200 ] || [ "$size" != "$BULK_BYTES" ]; then
-    log "bulk $t: code=$code size=$size (want 200, $BULK_BYTES)"
-    record "$r" bulk "$t" errors 1
-    return
-  fi
-  record "$r" bulk "$t" mb_per_s "$("$PY" -c "print(round($speed/1e6, 1))")"
-  record "$r" bulk "$t" seconds "$secs"
+  for i in $(seq 1 "$BULK_REPEAT"); do
+    out=$(curl -s -o /dev/null --max-time 300 "${px[@]}" \
+          -w '%{http_code} %{size_download} %{speed_download} %{time_total}' "$url" 2>&1) || true
+    echo "$t round $r #$i: $out" >>"$OUT/bulk.log"
+    local code size speed secs
+    read -r code size speed secs <<<"$out"
+    if [ "$code" != 200 ] || [ "$size" != "$BULK_BYTES" ]; then
+      log "bulk $t: code=$code size=$size (want 200, $BULK_BYTES)"
+      record "$r" bulk "$t" errors 1
+      return
+    fi
+    speeds+=("$speed"); times+=("$secs")
+  done
+  local med="import statistics,sys; print(round(statistics.median(map(float, sys.argv[2:])) / float(sys.argv[1]), 3))"
+  record "$r" bulk "$t" mb_per_s "$("$PY" -c "$med" 1e6 "${speeds[@]}")"
+  record "$r" bulk "$t" seconds "$("$PY" -c "$med" 1 "${times[@]}")"
   record "$r" bulk "$t" errors 0
 }
 
@@ -370,7 +375,7 @@ cat "$T/www/bulk" >/dev/null
 for t in "${READY[@]}"; do
   for b in $BENCHES; do
     case $b in
-      bulk) bench_bulk 0 "$t" ;;
+      bulk) BULK_REPEAT=1 bench_bulk 0 "$t" ;;
       *) DURATION=1 WARMUP=0 "bench_$b" 0 "$t" ;;
     esac
   done
@@ -379,6 +384,7 @@ done >/dev/null 2>&1
 rm -f "$OUT"/*.log
 
 START=$(date +%s)
+LOAD_START=$(cut -d' ' -f1-3 /proc/loadavg)
 for r in $(seq 1 "$ROUNDS"); do
   # rotate the order each round so slow drift does not favour one target
   order=("${READY[@]:$(( (r - 1) % ${#READY[@]} ))}" "${READY[@]:0:$(( (r - 1) % ${#READY[@]} ))}")
@@ -391,6 +397,7 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 log "done in $(( $(date +%s) - START )) s"
+echo "load average at start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$SETTINGS"
 
 # ---- report ----------------------------------------------------------------------------------
 for t in "${READY[@]}"; do
