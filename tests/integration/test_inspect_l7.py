@@ -433,3 +433,19 @@ def test_plaintext_tunnel_keepalive_and_rules(iproxy, inet):
     finally:
         c.close()
     assert not inet.seen("pk2-" + m)
+
+
+def test_bodyless_responses_keep_the_tunnel_in_step(iproxy, inet):
+    """HEAD, 204 and 304 answers carry no body whatever their headers say;
+    the next request on the tunnel still gets its own response."""
+    p = iproxy()
+    t = tls_tunnel(p, "full.insp.test", 443)
+    try:
+        for method, target, status in (("GET", "/status/204", 204), ("GET", "/status/304", 304),
+                                       ("HEAD", "/bytes/5000", 200), ("GET", "/status/404", 404)):
+            r = t.request(method, target, "full.insp.test")
+            assert r.status == status and r.body == b"", (target, r)
+            r = t.request("GET", "/after" + target, "full.insp.test")
+            assert r.status == 200 and r.json()["target"] == "/after" + target, (target, r)
+    finally:
+        t.close()

@@ -274,6 +274,9 @@ def cert_text(path):
 
 def test_leaf_minted_by_per_run_ca(iproxy, inet):
     p1 = iproxy()
+    with open(p1.ca) as f:
+        pem = f.read()
+    assert "PRIVATE KEY" not in pem, "--ca-cert-out must hold the certificate only"
     text = cert_text(p1.ca)
     assert "prime256v1" in text or "P-256" in text, text
     assert "CA:TRUE" in text, text
