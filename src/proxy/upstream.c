@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/parse.h"
 #include "proxy/internal.h"
+#include "proxy/side.h"
 #include "tls/tls.h"
 #include "core/banned.h"
 
@@ -228,14 +229,15 @@ static void check_connect(struct conn *c, uint32_t ev)
     upstream_begin(c); /* next address */
 }
 
+/* Between exchanges the upstream should be silent. TLS post-handshake
+ * messages (TLS 1.3 session tickets) are consumed by the TLS layer and are
+ * not application bytes; EOF, errors or unsolicited bytes drop it. */
 static void idle_upstream_event(struct conn *c)
 {
     char tmp[512];
-    ssize_t n = recv(c->ufd, tmp, sizeof(tmp), MSG_DONTWAIT);
-    if (n == 0 || (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK) || n > 0) {
-        /* closed, failed, or unsolicited bytes between exchanges: drop it */
+    long n = side_recv(c->ufd, c->utls, tmp, sizeof(tmp));
+    if (n != -EAGAIN)
         upstream_close(c);
-    }
 }
 
 static void upstream_on_event(struct loop *l, struct loop_io *io, uint32_t ev)
