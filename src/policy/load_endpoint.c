@@ -644,8 +644,8 @@ static void endpoint_cross_checks(struct vctx *c, const struct ynode *n, struct 
     if (b->enforcement && !ep->rest)
         v_warn(c, b->enforcement, "enforcement has no effect without protocol: rest");
     if (ep->rest && ep->tls == POLICY_TLS_SKIP && policy_endpoint_has_port(ep, 443))
-        v_warn(c, b->tls, "tls: skip on port 443 with protocol: rest: HTTPS requests cannot be "
-                          "inspected and will be denied");
+        v_warn(c, b->tls, "tls: skip on port 443 with protocol: rest: the tunnel is relayed raw, "
+                          "so the rules are NOT applied to HTTPS requests");
 }
 
 void v_endpoint(struct vctx *c, const struct ynode *n, struct policy_endpoint *ep)
