@@ -138,10 +138,10 @@ def test_since_defaults(execd):
 
 def test_a_client_that_stops_reading_is_told_what_it_lost(execd):
     ed = execd("--ring-size", "64K", "--client-stall", "200")
-    sid = ed.new_session(command="seq 1 3000000", mode="pipe")
+    sid = ed.new_session(command="seq 1 3000000")  # starts when we attach
 
     async def body():
-        async with ed.attach(sid, since=0, max_queue=1, read_limit=1 << 16,
+        async with ed.attach(sid, pty=0, since=0, max_queue=1, read_limit=1 << 16,
                              write_limit=1 << 16) as t:
             first = ed.status(sid)["output_offset"]
             await asyncio.sleep(1.5)  # not reading: the shell is held, then let go
