@@ -62,14 +62,15 @@ integration: $(BUILD)/cordon
 # The full suite: setup, build, unit tests, integration tests; ends with both summaries.
 test: setup
 	$(MAKE) all
-	$(MAKE) unit
-	$(MAKE) integration
+	BUILD=$(BUILD) ./tests/run-all
 
 # The same tests under AddressSanitizer + UndefinedBehaviorSanitizer, in a separate tree.
-asan: setup
-	$(MAKE) BUILD=build-asan CFLAGS="-O1 -g" \
+ASAN_ENV := BUILD=build-asan CFLAGS="-O1 -g" \
 	  EXTRA_CFLAGS="-fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined" \
-	  EXTRA_LDFLAGS="-fsanitize=address,undefined" all unit integration
+	  EXTRA_LDFLAGS="-fsanitize=address,undefined"
+asan: setup
+	$(ASAN_ENV) $(MAKE) all
+	$(ASAN_ENV) ./tests/run-all
 
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_SAN := -fsanitize=address,undefined -fno-sanitize-recover=undefined
