@@ -405,7 +405,26 @@ static void f_top_np(struct vctx *c, const struct ynode *n, void *obj)
 
 static void f_top_fs(struct vctx *c, const struct ynode *n, void *obj)
 {
+    ((struct top_build *)obj)->p->fs_given = true;
     f_filesystem(c, n, ((struct top_build *)obj)->p);
+}
+
+/* Without a filesystem_policy section the sandbox still needs the system to
+ * run programs: the default is read-only system paths, read-write /tmp and
+ * the workdir (doc/policy.md). Paths missing on the host are skipped by the
+ * sandbox in best_effort mode. */
+static void default_fs(struct policy *p)
+{
+    static const char *const ro[] = {"/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc",
+                                      "/proc", "/dev/urandom", "/dev/random", "/dev/zero"};
+    static const char *const rw[] = {"/tmp", "/dev/null", "/dev/tty", "/dev/pts"};
+    p->fs.read_only = v_calloc(sizeof(ro) / sizeof(ro[0]), sizeof(char *));
+    p->fs.read_write = v_calloc(sizeof(rw) / sizeof(rw[0]), sizeof(char *));
+    for (size_t i = 0; i < sizeof(ro) / sizeof(ro[0]); i++)
+        p->fs.read_only[p->fs.n_read_only++] = v_strdup(ro[i]);
+    for (size_t i = 0; i < sizeof(rw) / sizeof(rw[0]); i++)
+        p->fs.read_write[p->fs.n_read_write++] = v_strdup(rw[i]);
+    p->fs.include_workdir = true;
 }
 
 static void f_top_landlock(struct vctx *c, const struct ynode *n, void *obj)
@@ -507,6 +526,8 @@ static int load_buffer(const char *name, const char *data, size_t len, struct po
     }
     p = policy_new(name);
     v_top(&c, root, p);
+    if (!p->fs_given)
+        default_fs(p);
     for (size_t i = 0; i < p->n_entries; i++)
         p->n_endpoints += p->entries[i].n_endpoints;
     rc = c.n_errors ? -EINVAL : 0;

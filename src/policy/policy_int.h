@@ -84,6 +84,7 @@ struct policy {
     size_t n_entries;
     size_t n_endpoints;
     struct policy_fs fs;
+    bool fs_given; /* the file has a filesystem_policy section */
     enum policy_landlock landlock;
     char *run_as_user, *run_as_group;
 };

@@ -213,7 +213,10 @@ static void test_load_minimal_and_defaults(void **state)
     struct policy *p = load_ok("version: 1\n");
     assert_int_equal(policy_n_entries(p), 0);
     assert_true(policy_filesystem(p)->include_workdir);
-    assert_int_equal(policy_filesystem(p)->n_read_only, 0);
+    /* no filesystem_policy: read-only system paths, read-write /tmp */
+    assert_int_equal(policy_filesystem(p)->n_read_only, 10);
+    assert_string_equal(policy_filesystem(p)->read_only[0], "/usr");
+    assert_string_equal(policy_filesystem(p)->read_write[0], "/tmp");
     assert_int_equal(policy_landlock_compat(p), POLICY_LANDLOCK_BEST_EFFORT);
     assert_null(policy_run_as_user(p));
     assert_null(policy_run_as_group(p));
