@@ -179,6 +179,11 @@ void identity_cache_stats(struct identity_cache *c, struct identity_stats *out)
     out->fast_owner = atomic_load_explicit(&c->st_fast, memory_order_relaxed);
     out->full_scans = atomic_load_explicit(&c->st_full, memory_order_relaxed);
     out->hashes = atomic_load_explicit(&c->st_hashes, memory_order_relaxed);
+    struct identity_procscan_stats ps;
+    identity_procscan_stats(c->scan, &ps);
+    out->fd_tables = ps.fd_tables;
+    out->fd_links = ps.fd_links;
+    out->index_hits = ps.index_hits;
 }
 
 /* ---- the slot table (caller holds c->mu) ---- */
@@ -490,6 +495,18 @@ int identity_resolve(struct identity_cache *c, const struct sockaddr *peer,
                  strerror(-rc));
         out->reason_code = IDENTITY_REASON_UNRESOLVED;
         goto out;
+    }
+    if (own.ppid_stale) {
+        unsigned long long start;
+        rc = identity_proc_stat(c->proc_fd, own.pid, &own.ppid, &start);
+        if (rc == 0 && start != own.start)
+            rc = -ESRCH; /* exited and the pid was reused since */
+        if (rc < 0) {
+            snprintf(out->detail, sizeof(out->detail), "reading /proc/%d/stat: %s",
+                     (int)own.pid, strerror(-rc));
+            out->reason_code = IDENTITY_REASON_UNRESOLVED;
+            goto out;
+        }
     }
     rc = idc_tofu(c, b, own.pid, b->exe, &fp, false, b->sha256);
     if (rc == 0)

@@ -9,9 +9,12 @@
  * A socket held by two or more processes is identity_ambiguous.
  *
  * Costs (see procscan.c for the reasoning): a process already seen costs
- * one sock_diag round trip, two small /proc preads, one read of the
- * owner's fd table and two stats; a process's first connection may cost a
- * full /proc scan and hashing its (and its ancestors') executables once.
+ * one sock_diag round trip, two small /proc preads, one fd link, a pidfd
+ * check and a stat of its exe per connection, plus one read of its whole
+ * fd table per burst (that read indexes every socket it holds, so its
+ * connections already made are confirmed from the index); a process's
+ * first connection may cost a full /proc scan and hashing its (and its
+ * ancestors') executables once.
  * Resolved identities are cached per (pid, start time) and re-validated
  * against /proc/PID/exe on every hit (exec keeps the pid).
  *
@@ -101,6 +104,9 @@ int identity_resolve(struct identity_cache *c, const struct sockaddr *peer,
 struct identity_stats {
     unsigned long long resolves, cache_hits, cache_misses;
     unsigned long long fast_owner, full_scans, hashes;
+    /* Owner search (procscan.c): /proc/PID/fd directories listed, fd links
+     * read, and owners confirmed from the socket index (one link read). */
+    unsigned long long fd_tables, fd_links, index_hits;
 };
 /* Counters since creation (approximate under concurrency). */
 void identity_cache_stats(struct identity_cache *c, struct identity_stats *out);

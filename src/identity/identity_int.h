@@ -74,6 +74,41 @@ unsigned long long identity_proc_now_ticks(void);
 int identity_parse_u64(const char *s, size_t len, unsigned long long *out)
     __attribute__((warn_unused_result));
 
+/* ---- sockidx.c: where sockets were last seen (hints for procscan) ---- */
+
+struct identity_sockidx;
+
+struct identity_sockfd {        /* one socket fd found in an fd table */
+    uint64_t inode;
+    int fd;
+};
+
+struct identity_sockidx_hint {
+    pid_t pid;
+    int fd;
+    unsigned long long start;   /* pid's start time when it was seen */
+    uint64_t seen_ns;           /* CLOCK_MONOTONIC when the table read began */
+};
+
+/* A table of about `cap` entries (64..2^20, rounded up) whose entries are
+ * returned for max_age_ns after they were seen. Returns 0 or -errno. */
+int identity_sockidx_new(size_t cap, uint64_t max_age_ns, struct identity_sockidx **out)
+    __attribute__((warn_unused_result));
+void identity_sockidx_free(struct identity_sockidx *x);
+
+/* Records that a read of pid's fd table begun at seen_ns found socks[0..n)
+ * (pid's start time: start). Full sets lose their oldest entry. */
+void identity_sockidx_put(struct identity_sockidx *x, pid_t pid, unsigned long long start,
+                          uint64_t seen_ns, const struct identity_sockfd *socks, size_t n);
+
+/* The last sighting of inode, if younger than max_age at now_ns. A hint
+ * only: the caller must check it against /proc before relying on it. */
+bool identity_sockidx_get(struct identity_sockidx *x, uint64_t inode, uint64_t now_ns,
+                          struct identity_sockidx_hint *out);
+
+/* Forgets the sighting of inode in pid (it did not check out). */
+void identity_sockidx_drop(struct identity_sockidx *x, uint64_t inode, pid_t pid);
+
 /* ---- procscan.c: socket inode -> the one process holding it ---- */
 
 struct identity_procscan;
@@ -90,6 +125,11 @@ struct identity_owner {
     pid_t ppid;
     unsigned long long start;   /* /proc/PID/stat field 22 */
     bool fast;                  /* answered without a full scan */
+    bool indexed;               /* answered from the socket index (sockidx) */
+    /* ppid as remembered when the owner was first confirmed, not re-read:
+     * re-read /proc/PID/stat before relying on it (it changes when the
+     * parent exits). pid and start are always current. */
+    bool ppid_stale;
 };
 
 /* Finds the process holding socket `inode`. Returns 0 with *out, -ESRCH
@@ -102,6 +142,14 @@ int identity_procscan_find(struct identity_procscan *ps, uint64_t inode,
 
 /* Records that pid just owned a connection (search order hint). */
 void identity_procscan_note(struct identity_procscan *ps, pid_t pid);
+
+struct identity_procscan_stats {
+    unsigned long long fd_tables;   /* listings of a /proc/PID/fd directory */
+    unsigned long long fd_links;    /* fd links read (readlinkat) */
+    unsigned long long index_hits;  /* owners confirmed from the socket index */
+};
+/* Counters since creation (approximate under concurrency). */
+void identity_procscan_stats(struct identity_procscan *ps, struct identity_procscan_stats *out);
 
 /* ---- tofu.c: trust on first use of executables, keyed by path ---- */
 

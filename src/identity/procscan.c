@@ -2,65 +2,111 @@
  *
  * The only complete answer is to read every candidate process's fd table
  * (/proc/PID/fd/N -> "socket:[INODE]"); there is no reverse index in the
- * kernel. On our 2-core test VM that is ~3 ms for ~100 processes and
- * ~500 fds (~3-4 us per fd link), far too slow to do per connection. So:
+ * kernel. On our 2-core test VM a listing costs ~0.4 us and a link ~2 us
+ * per fd: ~3 ms for ~100 processes and ~500 fds, far too slow to do per
+ * connection. So:
  *
  * Full scan. Lists /proc, keeps the candidates (all, or those in the
  * configured netns), reads every fd link and records every socket inode
- * with its holder in a sorted index. The result is an immutable,
- * reference-counted snapshot: the pid list, the index, and the time T at
- * which the scan began. Scans are serialised and coalesced: a caller that
- * needs one after time t reuses a snapshot begun at or after t.
+ * with its holder and fd number in a sorted index. The result is an
+ * immutable, reference-counted snapshot: the pid list, the index, and the
+ * time T at which the scan began. Scans are serialised and coalesced: a
+ * caller that needs one after time t reuses a snapshot begun at or after t.
  *
  * Fast path (snapshot younger than PROCSCAN_MAX_AGE_MS). For socket Y:
- *  1. index[Y]: processes that held Y at T. Each is re-checked.
+ *  1. index[Y]: processes that held Y at T. Each is re-checked: the link
+ *     at the fd it was seen at (one readlink), else its whole table; then
+ *     its start time, read after the link: at or after T means the holder
+ *     of T exited and its pid went to a new process, counted as new.
  *  2. New processes (at most PROCSCAN_MAX_NEW, else full scan), each
  *     candidate checked. Found from the pids allocated since T (last pid
  *     of /proc/loadavg then and now, ~1 us) when the /proc/stat fork
  *     counter proves the pid space cannot have wrapped in between; else by
  *     listing /proc (~1 us per process) and diffing with the snapshot.
- *  3. If nothing yet, the MRU list of recent owners is searched; a hit
- *     must have started before T (else its pid was reused: full scan).
+ *     A pid in that range that the snapshot listed is checked too when its
+ *     start time is at or after T (freed and allocated again: possible
+ *     once the pid space wrapped before T). Threads are told from
+ *     processes by pidfd_open(), which refuses threads, else /proc status.
+ *  3. If nothing yet: the socket index (sockidx.c), else the MRU list of
+ *     recent owners (below). The answer must have started before T.
  *  Two or more holders -> ambiguous. One holder from (1) -> answer. A new
  *  process holding Y might have inherited it from an older creator that
  *  only a full scan can find -> full scan. A hit from (3) -> answer.
  *  Nothing -> full scan.
  *
+ * Step 3 in detail. An MRU hit reads the owner's whole fd table: it holds
+ * Y, and every other socket the read passes goes into the socket index
+ * with the owner's pid, start time and fd number. That is what makes a
+ * burst cheap: connections from the same process that were already made
+ * (waiting in the proxy's accept queue, or being parsed) are indexed by
+ * the first one's read, and each of them is then confirmed with one
+ * readlink of /proc/PID/fd/N instead of another read of the whole table.
+ * A sighting is believed only when that link is Y now and, checked after
+ * the link, the pid still names the process seen (same start time, before
+ * T): the owner's pidfd, kept since its table was read, says it has not
+ * been reaped (its pid cannot have been reused), else /proc/PID/stat is
+ * read. So an index hit establishes exactly what an MRU hit does: a
+ * process that existed at T holds Y now. Sightings are hints: a stale one
+ * costs a failed readlink and falls through to the MRU list.
+ *
  * Why (3) is enough. A process that existed at T and did not hold Y then
  * can hold it now only by creating it (one creator per socket), sharing an
  * fd table with the creator (clone(CLONE_FILES) without exec: same
  * executable), or by actively receiving it (SCM_RIGHTS, pidfd_getfd).
- * Holders by fork inheritance are either new processes (step 2) or, when
- * Y is older than T, in the index (step 1). So the fast path can miss a
- * second holder only when that holder received the fd on purpose; such a
- * process already runs code of the sender's choosing and could relay the
- * bytes itself, so attributing the socket to either one grants nothing the
- * holders could not do anyway. We accept that gap to keep steady-state
- * cost at two small preads plus one read of the owner's fd table. The
- * price is paid by a process's first connection instead: it is new, so
- * it costs a full scan (unless a recent scan already indexed the socket).
+ * Holders by fork inheritance are either new processes (step 2, which runs
+ * before the index is consulted) or, when Y is older than T, in the index
+ * (step 1). So the fast path can miss a second holder only when that holder
+ * received the fd on purpose; such a process already runs code of the
+ * sender's choosing and could relay the bytes itself, so attributing the
+ * socket to either one grants nothing the holders could not do anyway. We
+ * accept that gap to keep steady-state cost at two small preads, one link
+ * and a pidfd check per connection, plus one read of the owner's fd table
+ * per burst. The price is paid by a process's first connection instead: it
+ * is new, so it costs a full scan (unless a recent scan already indexed
+ * the socket).
+ *
+ * Inode numbers. Socket inodes come from get_next_ino() (fs/inode.c, in
+ * the kernels we run on; check on upgrades): a 32-bit counter, shared with
+ * pipes and other pseudo files, handed out in per-CPU batches. It wraps
+ * after 2^32 allocations and nothing stops a new socket from getting the
+ * number of one still open, so two live sockets can share an inode number
+ * in principle; every inode-based lookup (sock_diag -> /proc, full scans
+ * included) has that limit, and the index does not add to it: a sighting
+ * is only a place to look (pid, fd), and what is believed is what
+ * /proc/PID/fd/N says at lookup time, the same test a full scan applies.
+ * Sightings also expire after PROCSCAN_SOCKIDX_AGE_MS, and full sets lose
+ * their oldest (sockidx.c).
+ *
+ * Retiring a snapshot. Besides its age limit, a snapshot is replaced once
+ * the fast-path lookups have spent more time on processes created since T
+ * (step 2) than the scan itself took: under process churn, rescanning is
+ * then cheaper than checking the same new processes on every lookup.
  *
  * Other limits: with the listing method, a pid reused by a new process
  * within the snapshot's life (<= PROCSCAN_MAX_AGE_MS; pid_max may be
- * 32768) looks old in step 2; the range method does not have that gap,
- * and an MRU hit is always checked by start time. A process still inside
- * fork() (fd table copied, not yet in /proc) is invisible to any /proc
- * reader, full scans included. Threads that unshared their fd table
- * (unshare(CLONE_FILES)) are not read (only /proc/PID/fd); their sockets
- * resolve as unowned -> denied. Processes whose fd table cannot be read
- * (EACCES) are not candidates. Links are read with readlinkat, never
- * stat'ed: following a link would touch the target's filesystem (a FUSE
- * or NFS file of the sandbox could hang the proxy). */
+ * 32768) looks old in step 2 (steps 1 and 3 check start times). A pid
+ * chosen with clone3(set_tid) does not move the pid counter, so step 2
+ * does not see it; that needs CAP_SYS_ADMIN over our pid namespace, which
+ * a sandboxed process does not have. A process still inside fork() (fd
+ * table copied, not yet in /proc) is invisible to any /proc reader, full
+ * scans included. Threads that unshared their fd table (unshare(CLONE_FILES))
+ * are not read (only /proc/PID/fd); their sockets resolve as unowned ->
+ * denied. Processes whose fd table cannot be read (EACCES) are not
+ * candidates. Links are read with readlinkat, never stat'ed: following a
+ * link would touch the target's filesystem (a FUSE or NFS file of the
+ * sandbox could hang the proxy). */
 #include "identity/identity_int.h"
 
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -76,10 +122,15 @@
 #define PROCSCAN_MRU 8
 #define PROCSCAN_MAX_HOLDERS 4
 #define PROCSCAN_DENTS 16384
+#define PROCSCAN_SOCKIDX_CAP 4096    /* socket sightings remembered */
+#define PROCSCAN_SOCKIDX_AGE_MS 2000 /* ... and for how long */
+#define PROCSCAN_GATHER_MAX PROCSCAN_SOCKIDX_CAP /* sockets indexed per table read */
+#define PROCSCAN_OWNERS 16           /* owners held open as pidfds */
 
 struct procscan_ent {
     uint64_t inode;
     pid_t pid;
+    int fd;                           /* where pid held it at snapshot time */
 };
 
 /* Task-creation counters: the last pid allocated in our pid namespace
@@ -101,6 +152,21 @@ struct procscan_snap {
     bool ctr_ok;                      /* ctr and pid_max were read */
     struct procscan_ctr ctr;          /* read before listing /proc */
     long pid_max;
+    /* Time fast-path lookups spent on processes created since T (step 2
+     * beyond the counter read). Once it exceeds what the scan itself cost,
+     * a new scan is cheaper than going on: the snapshot is retired. */
+    atomic_ullong step2_ns;
+};
+
+/* An owner whose table read filled the socket index, held by a pidfd: as
+ * long as the pidfd's process has not been reaped, its pid still names
+ * it, so a sighting can be confirmed without re-reading /proc/PID/stat. */
+struct procscan_owner {
+    pid_t pid;                   /* 0 = free slot */
+    pid_t ppid;                  /* when tracked; may be stale (reparenting) */
+    unsigned long long start;
+    int pidfd;
+    uint64_t used_ns;
 };
 
 struct identity_procscan {
@@ -109,10 +175,16 @@ struct identity_procscan {
     bool strict;
     int loadavg_fd, stat_fd; /* kept open; pread(0) regenerates them */
     bool use_ctr;            /* /proc is our own pid namespace's */
+    bool use_pidfd;          /* pidfd_open() works here (on ourselves) */
     pthread_mutex_t mu;      /* snap pointer, mru */
     pthread_mutex_t scan_mu; /* one full scan at a time */
     struct procscan_snap *snap;
     pid_t mru[PROCSCAN_MRU];
+    struct identity_sockidx *sidx; /* sightings from owners' table reads */
+    pthread_mutex_t own_mu;        /* owners[] */
+    struct procscan_owner owners[PROCSCAN_OWNERS];
+    atomic_ullong scan_cost_ns;    /* duration of the last full scan */
+    atomic_ullong st_tables, st_links, st_idx_hits;
 };
 
 enum procscan_verdict { PS_FOUND, PS_AMBIGUOUS, PS_NONE, PS_NEED_FULL };
@@ -121,6 +193,11 @@ struct procscan_holders {
     size_t n;
     pid_t pids[PROCSCAN_MAX_HOLDERS];
     bool new_holder;
+    /* step 3 answered: pids[0]'s stat as read there (ppid_stale: ppid as
+     * remembered with the pidfd, not re-read), and how it was found */
+    bool have_stat, ppid_stale, indexed;
+    pid_t ppid;
+    unsigned long long start;
 };
 
 static uint64_t procscan_now_ns(void)
@@ -180,30 +257,35 @@ static uint64_t procscan_link_inode(const char *l, size_t len)
     return v;
 }
 
-/* Visits the socket fds of pid: cb(inode, arg) returns true to stop.
+/* Visits the socket fds of pid: cb(inode, fd, arg) returns true to stop.
  * Returns 1 when stopped by cb, 0 when done, -errno when the fd table
  * cannot be read. */
-static int procscan_fds(int proc_fd, pid_t pid, bool (*cb)(uint64_t, void *), void *arg)
+static int procscan_fds(struct identity_procscan *ps, pid_t pid,
+                        bool (*cb)(uint64_t, int, void *), void *arg)
 {
     char path[32], buf[PROCSCAN_DENTS], link[64];
+    unsigned long long links = 0, fdno;
     int dfd, rc = 0;
     ssize_t n;
 
     snprintf(path, sizeof(path), "%d/fd", (int)pid);
-    dfd = openat(proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    dfd = openat(ps->proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return -errno;
+    atomic_fetch_add_explicit(&ps->st_tables, 1, memory_order_relaxed);
     while ((n = getdents64(dfd, buf, sizeof(buf))) > 0) {
         for (ssize_t off = 0; off < n;) {
             struct dirent64 *d = (struct dirent64 *)(buf + off);
             off += d->d_reclen;
-            if (d->d_name[0] < '0' || d->d_name[0] > '9')
-                continue;
+            size_t nl = strnlen(d->d_name, 11);
+            if (identity_parse_u64(d->d_name, nl, &fdno) < 0 || fdno > INT_MAX)
+                continue; /* "." and ".." */
+            links++;
             ssize_t l = readlinkat(dfd, d->d_name, link, sizeof(link));
             if (l <= 0 || (size_t)l >= sizeof(link))
                 continue; /* closed meanwhile, or not a socket (long path) */
             uint64_t ino = procscan_link_inode(link, (size_t)l);
-            if (ino && cb(ino, arg)) {
+            if (ino && cb(ino, (int)fdno, arg)) {
                 rc = 1;
                 goto out;
             }
@@ -212,19 +294,73 @@ static int procscan_fds(int proc_fd, pid_t pid, bool (*cb)(uint64_t, void *), vo
     if (n < 0)
         rc = -errno;
 out:
+    atomic_fetch_add_explicit(&ps->st_links, links, memory_order_relaxed);
     close(dfd);
     return rc;
 }
 
-static bool procscan_match_cb(uint64_t ino, void *arg)
+static bool procscan_match_cb(uint64_t ino, int fd, void *arg)
 {
+    (void)fd;
     return ino == *(const uint64_t *)arg;
 }
 
 /* Does pid hold the socket? Unreadable / gone -> false. */
 static bool procscan_holds(struct identity_procscan *ps, pid_t pid, uint64_t inode)
 {
-    return procscan_fds(ps->proc_fd, pid, procscan_match_cb, &inode) == 1;
+    return procscan_fds(ps, pid, procscan_match_cb, &inode) == 1;
+}
+
+/* Is /proc/PID/fd/FD the socket right now? One link, no listing. */
+static bool procscan_link_is(struct identity_procscan *ps, pid_t pid, int fd, uint64_t inode)
+{
+    char path[48], link[64];
+    ssize_t l;
+
+    if (fd < 0)
+        return false;
+    snprintf(path, sizeof(path), "%d/fd/%d", (int)pid, fd);
+    atomic_fetch_add_explicit(&ps->st_links, 1, memory_order_relaxed);
+    l = readlinkat(ps->proc_fd, path, link, sizeof(link));
+    if (l <= 0 || (size_t)l >= sizeof(link))
+        return false;
+    return procscan_link_inode(link, (size_t)l) == inode;
+}
+
+/* Does pid hold the socket? Tries the fd it was last seen at first. */
+static bool procscan_holds_at(struct identity_procscan *ps, pid_t pid, int fd, uint64_t inode)
+{
+    return procscan_link_is(ps, pid, fd, inode) || procscan_holds(ps, pid, inode);
+}
+
+/* A whole read of one fd table that looks for `want` and keeps every
+ * socket it passes (up to PROCSCAN_GATHER_MAX) for the socket index. */
+struct procscan_gather {
+    uint64_t want;
+    bool found;
+    struct identity_sockfd *v;
+    size_t n, cap;
+};
+
+static bool procscan_gather_cb(uint64_t ino, int fd, void *arg)
+{
+    struct procscan_gather *g = arg;
+    if (ino == g->want)
+        g->found = true;
+    if (g->n == g->cap) {
+        size_t ncap = g->cap ? g->cap * 2 : 64;
+        struct identity_sockfd *nv = NULL;
+        if (ncap <= PROCSCAN_GATHER_MAX)
+            nv = realloc(g->v, ncap * sizeof(*nv));
+        if (!nv)
+            return g->found; /* index what we have; stop once found */
+        g->v = nv;
+        g->cap = ncap;
+    }
+    g->v[g->n].inode = ino;
+    g->v[g->n].fd = fd;
+    g->n++;
+    return false;
 }
 
 struct procscan_collect {
@@ -233,7 +369,7 @@ struct procscan_collect {
     int err;
 };
 
-static bool procscan_collect_cb(uint64_t ino, void *arg)
+static bool procscan_collect_cb(uint64_t ino, int fd, void *arg)
 {
     struct procscan_collect *c = arg;
     struct procscan_snap *s = c->s;
@@ -253,6 +389,7 @@ static bool procscan_collect_cb(uint64_t ino, void *arg)
     }
     s->idx[s->nidx].inode = ino;
     s->idx[s->nidx].pid = c->pid;
+    s->idx[s->nidx].fd = fd;
     s->nidx++;
     return false;
 }
@@ -408,7 +545,7 @@ static int procscan_build(struct identity_procscan *ps, struct procscan_snap **o
         struct procscan_collect c = {.s = s, .pid = s->pids[i], .err = 0};
         if (!procscan_candidate(ps, c.pid))
             continue;
-        (void)procscan_fds(ps->proc_fd, c.pid, procscan_collect_cb, &c);
+        (void)procscan_fds(ps, c.pid, procscan_collect_cb, &c);
         if (c.err < 0) {
             rc = c.err;
             goto out;
@@ -443,9 +580,11 @@ static int procscan_full(struct identity_procscan *ps, uint64_t after_ns,
     }
     procscan_snap_put(s);
     s = NULL;
+    uint64_t t_scan = procscan_now_ns();
     rc = procscan_build(ps, &s);
     if (rc < 0)
         goto out;
+    atomic_store_explicit(&ps->scan_cost_ns, procscan_now_ns() - t_scan, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed); /* ps->snap's */
     pthread_mutex_lock(&ps->mu);
     old = ps->snap;
@@ -470,7 +609,35 @@ static void procscan_add_holder(struct procscan_holders *h, pid_t pid, bool is_n
         h->new_holder = true;
 }
 
-enum { PS_STEP_DONE = 0, PS_STEP_TOO_MANY = 1, PS_STEP_FALLBACK = 2 };
+static int procscan_pidfd_open(pid_t pid);
+
+/* Is pid a process (a thread-group leader) rather than a thread, now?
+ * pidfd_open() refuses threads (EINVAL) without reading /proc/PID/status
+ * (when pidfds are usable, see identity_procscan_new); /proc is the
+ * fallback. Gone -> false. */
+static bool procscan_is_process(struct identity_procscan *ps, pid_t pid)
+{
+    pid_t tgid;
+    if (ps->use_pidfd) {
+        int fd = procscan_pidfd_open(pid);
+        if (fd >= 0) {
+            close(fd);
+            return true;
+        }
+        if (errno == EINVAL || errno == ESRCH)
+            return false;
+    }
+    return identity_proc_tgid(ps->proc_fd, pid, &tgid) == 0 && tgid == pid;
+}
+
+/* Outcomes of one step of procscan_eval (or -errno). */
+enum {
+    PS_STEP_DONE = 0,     /* looked; nothing decided */
+    PS_STEP_TOO_MANY = 1, /* too many new processes for the fast path */
+    PS_STEP_FALLBACK = 2, /* this method cannot tell; use another */
+    PS_STEP_FOUND = 3,    /* the holder is known */
+    PS_STEP_RESCAN = 4,   /* doubt: decide on a fresh full scan */
+};
 
 /* New processes, found from the pids allocated since the snapshot: the
  * range (last_pid at T, last_pid now], walked only when the fork counter
@@ -478,7 +645,7 @@ enum { PS_STEP_DONE = 0, PS_STEP_TOO_MANY = 1, PS_STEP_FALLBACK = 2 };
  * range are skipped (a new thread of an old process adds no holder; a new
  * process's threads follow its own pid, which is in the range). Cheap:
  * two preads instead of listing /proc. */
-static int procscan_new_by_range(struct identity_procscan *ps, const struct procscan_snap *s,
+static int procscan_new_by_range(struct identity_procscan *ps, struct procscan_snap *s,
                                  uint64_t inode, bool final, struct procscan_holders *h)
 {
     struct procscan_ctr now;
@@ -501,35 +668,48 @@ static int procscan_new_by_range(struct identity_procscan *ps, const struct proc
     if (dist > PROCSCAN_MAX_RANGE)
         return PS_STEP_FALLBACK;
 
+    uint64_t t_loop = dist ? procscan_now_ns() : 0;
+    int rc = PS_STEP_DONE;
     long pid = lo;
     for (long i = 0; i < dist; i++) {
-        pid_t tgid;
         pid = pid + 1 >= s->pid_max ? PROCSCAN_RESERVED_PIDS : pid + 1;
-        if (procscan_snap_has_pid(s, (pid_t)pid))
-            continue; /* listed (and read) by the snapshot itself */
-        if (identity_proc_tgid(ps->proc_fd, (pid_t)pid, &tgid) < 0 || tgid != (pid_t)pid)
+        if (procscan_snap_has_pid(s, (pid_t)pid)) {
+            /* Listed (and read) by the snapshot: skip it, unless that
+             * process has exited and the pid was allocated again since
+             * (possible once the pid space has wrapped before T). */
+            unsigned long long start;
+            if (identity_proc_stat(ps->proc_fd, (pid_t)pid, NULL, &start) < 0 ||
+                start < s->start_ticks)
+                continue;
+        }
+        if (!procscan_is_process(ps, (pid_t)pid))
             continue; /* gone, or a thread */
-        if (++nnew > (final ? PROCSCAN_MAX_NEW_FINAL : PROCSCAN_MAX_NEW))
-            return PS_STEP_TOO_MANY;
+        if (++nnew > (final ? PROCSCAN_MAX_NEW_FINAL : PROCSCAN_MAX_NEW)) {
+            rc = PS_STEP_TOO_MANY;
+            break;
+        }
         if (procscan_candidate(ps, (pid_t)pid) && procscan_holds(ps, (pid_t)pid, inode))
             procscan_add_holder(h, (pid_t)pid, true);
     }
-    return PS_STEP_DONE;
+    if (dist && !final)
+        atomic_fetch_add_explicit(&s->step2_ns, procscan_now_ns() - t_loop, memory_order_relaxed);
+    return rc;
 }
 
 /* New processes, found by listing /proc (~1 us per process) and keeping
  * the pids the snapshot has not listed. */
-static int procscan_new_by_listing(struct identity_procscan *ps,
-                                   const struct procscan_snap *s, uint64_t inode, bool final,
-                                   struct procscan_holders *h)
+static int procscan_new_by_listing(struct identity_procscan *ps, struct procscan_snap *s,
+                                   uint64_t inode, bool final, struct procscan_holders *h)
 {
     char buf[PROCSCAN_DENTS];
+    uint64_t t0 = procscan_now_ns();
     size_t nnew = 0;
     ssize_t n;
+    int rc = PS_STEP_DONE;
     int dfd = openat(ps->proc_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (dfd < 0)
         return -errno;
-    while ((n = getdents64(dfd, buf, sizeof(buf))) > 0) {
+    while (rc == PS_STEP_DONE && (n = getdents64(dfd, buf, sizeof(buf))) > 0) {
         for (ssize_t off = 0; off < n;) {
             struct dirent64 *d = (struct dirent64 *)(buf + off);
             off += d->d_reclen;
@@ -537,21 +717,206 @@ static int procscan_new_by_listing(struct identity_procscan *ps,
             if (!pid || procscan_snap_has_pid(s, pid))
                 continue;
             if (++nnew > (final ? PROCSCAN_MAX_NEW_FINAL : PROCSCAN_MAX_NEW)) {
-                close(dfd);
-                return PS_STEP_TOO_MANY;
+                rc = PS_STEP_TOO_MANY;
+                break;
             }
             if (procscan_candidate(ps, pid) && procscan_holds(ps, pid, inode))
                 procscan_add_holder(h, pid, true);
         }
     }
+    if (rc == PS_STEP_DONE && n < 0)
+        rc = -errno;
     close(dfd);
-    return n < 0 ? -errno : PS_STEP_DONE;
+    if (!final)
+        atomic_fetch_add_explicit(&s->step2_ns, procscan_now_ns() - t0, memory_order_relaxed);
+    return rc;
+}
+
+static int procscan_pidfd_open(pid_t pid)
+{
+#ifdef SYS_pidfd_open
+    return (int)syscall(SYS_pidfd_open, pid, 0); /* always close-on-exec */
+#else
+    (void)pid;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* 0 while the pidfd's process is not yet reaped (its pid is still its
+ * own), -ESRCH once it is, other -errno when it cannot tell. Only a clean
+ * 0 counts: EPERM also implies existence, but a seccomp filter or LSM
+ * could return it for any target, and then a reaped owner would look
+ * alive forever; on EPERM the caller reads /proc/PID/stat instead. */
+static int procscan_pidfd_alive(int pidfd)
+{
+#ifdef SYS_pidfd_send_signal
+    if (syscall(SYS_pidfd_send_signal, pidfd, 0, NULL, 0) == 0)
+        return 0; /* signal 0: existence (and permission) check only */
+    return -errno;
+#else
+    (void)pidfd;
+    return -ENOSYS;
+#endif
+}
+
+/* Keeps pidfd (opened on pid before its start time was read) for the
+ * owner (pid, start); takes ownership of pidfd. Evicts the least recently
+ * used owner when full. */
+static void procscan_owner_track(struct identity_procscan *ps, pid_t pid, unsigned long long start,
+                                 pid_t ppid, int pidfd)
+{
+    struct procscan_owner *slot = NULL;
+    int old = -1;
+
+    pthread_mutex_lock(&ps->own_mu);
+    for (size_t i = 0; i < PROCSCAN_OWNERS; i++) {
+        struct procscan_owner *o = &ps->owners[i];
+        if (o->pid == pid) {
+            slot = o; /* replaced: the newer pidfd was checked just now */
+            break;
+        }
+        if (!slot || (slot->pid != 0 && (o->pid == 0 || o->used_ns < slot->used_ns)))
+            slot = o;
+    }
+    if (slot->pid != 0)
+        old = slot->pidfd;
+    slot->pid = pid;
+    slot->ppid = ppid;
+    slot->start = start;
+    slot->pidfd = pidfd;
+    slot->used_ns = procscan_now_ns();
+    pthread_mutex_unlock(&ps->own_mu);
+    if (old >= 0)
+        close(old);
+}
+
+/* Is a tracked owner with this pid still unreaped? Yes: its start time and
+ * the ppid remembered with it. A reaped one is forgotten. */
+static bool procscan_owner_alive(struct identity_procscan *ps, pid_t pid,
+                                 unsigned long long *start, pid_t *ppid)
+{
+    bool alive = false;
+    int gone = -1;
+
+    pthread_mutex_lock(&ps->own_mu);
+    for (size_t i = 0; i < PROCSCAN_OWNERS; i++) {
+        struct procscan_owner *o = &ps->owners[i];
+        if (o->pid != pid)
+            continue;
+        int rc = procscan_pidfd_alive(o->pidfd);
+        if (rc == 0) {
+            alive = true;
+            *start = o->start;
+            *ppid = o->ppid;
+            o->used_ns = procscan_now_ns();
+        } else if (rc == -ESRCH) {
+            gone = o->pidfd;
+            memset(o, 0, sizeof(*o));
+        }
+        break;
+    }
+    pthread_mutex_unlock(&ps->own_mu);
+    if (gone >= 0)
+        close(gone);
+    return alive;
+}
+
+/* Start time (and parent) of the process pid names now, as of a moment
+ * after the call began: from a tracked owner's pidfd (*stale: ppid not
+ * re-read) or from /proc/PID/stat. 0 or -errno (-ESRCH: gone). */
+static int procscan_whois(struct identity_procscan *ps, pid_t pid, unsigned long long *start,
+                          pid_t *ppid, bool *stale)
+{
+    *stale = procscan_owner_alive(ps, pid, start, ppid);
+    if (*stale)
+        return 0;
+    return identity_proc_stat(ps->proc_fd, pid, ppid, start);
+}
+
+/* Step 3 from the socket index: the socket was seen at fd N of pid P (start
+ * time S, earlier than T) by an earlier read of P's table. Believed only if
+ * /proc/P/fd/N is that socket now and, checked after that link, pid P
+ * still names the process that started at S: its pidfd says it has not
+ * been reaped, or else /proc/P/stat shows S again. So P existed at T and
+ * holds the socket now, exactly what an MRU hit establishes (see the top
+ * of the file). Anything else drops the sighting and leaves the answer to
+ * the slower steps. */
+static bool procscan_by_index(struct identity_procscan *ps, const struct procscan_snap *s,
+                              uint64_t inode, struct procscan_holders *h)
+{
+    struct identity_sockidx_hint hint;
+    unsigned long long start = 0;
+    pid_t ppid = 0;
+    bool stale = false;
+
+    if (!identity_sockidx_get(ps->sidx, inode, procscan_now_ns(), &hint))
+        return false;
+    if (hint.start >= s->start_ticks || !procscan_snap_has_pid(s, hint.pid) ||
+        !procscan_link_is(ps, hint.pid, hint.fd, inode) || !procscan_candidate(ps, hint.pid) ||
+        procscan_whois(ps, hint.pid, &start, &ppid, &stale) < 0 || start != hint.start)
+        goto drop;
+    procscan_add_holder(h, hint.pid, false);
+    h->have_stat = true;
+    h->ppid_stale = stale;
+    h->indexed = true;
+    h->ppid = ppid;
+    h->start = start;
+    atomic_fetch_add_explicit(&ps->st_idx_hits, 1, memory_order_relaxed);
+    return true;
+drop:
+    identity_sockidx_drop(ps->sidx, inode, hint.pid);
+    return false;
+}
+
+/* Step 3 by reading a recent owner's whole fd table. Found, and the owner
+ * started before T: PS_STEP_FOUND, every socket the read passed goes into
+ * the socket index and the owner is held by a pidfd (opened before its
+ * start time is read, so it is of that same process). Found but started
+ * at or after T (pid reused) or gone meanwhile: PS_STEP_RESCAN. Not found:
+ * PS_STEP_DONE. */
+static int procscan_by_owner_read(struct identity_procscan *ps, const struct procscan_snap *s,
+                                  pid_t pid, uint64_t inode, struct procscan_holders *h)
+{
+    struct procscan_gather g = {.want = inode};
+    uint64_t t_read = procscan_now_ns();
+    unsigned long long start;
+    pid_t ppid;
+    int rc, pidfd = -1;
+
+    (void)procscan_fds(ps, pid, procscan_gather_cb, &g);
+    if (!g.found) {
+        rc = PS_STEP_DONE;
+        goto out;
+    }
+    if (ps->use_pidfd)
+        pidfd = procscan_pidfd_open(pid); /* -1: sightings confirmed by stat instead */
+    if (!procscan_candidate(ps, pid) ||
+        identity_proc_stat(ps->proc_fd, pid, &ppid, &start) < 0 || start >= s->start_ticks) {
+        rc = PS_STEP_RESCAN; /* pid reused, or gone: decide on a fresh scan */
+        goto out;
+    }
+    identity_sockidx_put(ps->sidx, pid, start, t_read, g.v, g.n);
+    if (pidfd >= 0) {
+        procscan_owner_track(ps, pid, start, ppid, pidfd);
+        pidfd = -1;
+    }
+    procscan_add_holder(h, pid, false);
+    h->have_stat = true;
+    h->ppid = ppid;
+    h->start = start;
+    rc = PS_STEP_FOUND;
+out:
+    if (pidfd >= 0)
+        close(pidfd);
+    free(g.v);
+    return rc;
 }
 
 /* Applies the rules at the top of the file to snapshot s. final: s was
  * begun after the socket existed, so the index is complete for it and the
  * MRU is not needed. */
-static int procscan_eval(struct identity_procscan *ps, const struct procscan_snap *s,
+static int procscan_eval(struct identity_procscan *ps, struct procscan_snap *s,
                          uint64_t inode, bool final, struct procscan_holders *h,
                          enum procscan_verdict *v)
 {
@@ -569,9 +934,28 @@ static int procscan_eval(struct identity_procscan *ps, const struct procscan_sna
         else
             hi = mid;
     }
-    for (size_t i = lo; i < s->nidx && s->idx[i].inode == inode; i++)
-        if (procscan_holds(ps, s->idx[i].pid, inode))
-            procscan_add_holder(h, s->idx[i].pid, false);
+    for (size_t i = lo; i < s->nidx && s->idx[i].inode == inode; i++) {
+        pid_t pid = s->idx[i].pid, ppid;
+        unsigned long long start;
+        bool stale, seen = false;
+        for (size_t j = 0; j < h->n && j < PROCSCAN_MAX_HOLDERS; j++)
+            seen = seen || h->pids[j] == pid;
+        if (seen || !procscan_holds_at(ps, pid, s->idx[i].fd, inode))
+            continue; /* the same process at two fds counts once */
+        /* Checked after the link: a start at or after T means the holder
+         * at T exited and its pid went to a new process (-> new holder). */
+        if (procscan_whois(ps, pid, &start, &ppid, &stale) < 0 || start >= s->start_ticks) {
+            procscan_add_holder(h, pid, true);
+            continue;
+        }
+        if (h->n == 0) {
+            h->have_stat = true;
+            h->ppid_stale = stale;
+            h->ppid = ppid;
+            h->start = start;
+        }
+        procscan_add_holder(h, pid, false);
+    }
 
     /* 2. processes the snapshot has not seen */
     rc = procscan_new_by_range(ps, s, inode, final, h);
@@ -600,22 +984,22 @@ static int procscan_eval(struct identity_procscan *ps, const struct procscan_sna
         return 0;
     }
 
-    /* 3. the creator existed at T: try recent owners */
+    /* 3. the creator existed at T: where its socket index saw it, else
+     * recent owners */
+    if (procscan_by_index(ps, s, inode, h)) {
+        *v = PS_FOUND;
+        return 0;
+    }
     pthread_mutex_lock(&ps->mu);
     memcpy(mru, ps->mru, sizeof(mru));
     pthread_mutex_unlock(&ps->mu);
     for (size_t i = 0; i < PROCSCAN_MRU && mru[i]; i++) {
-        unsigned long long start;
-        if (!procscan_snap_has_pid(s, mru[i]) || !procscan_holds(ps, mru[i], inode))
+        if (!procscan_snap_has_pid(s, mru[i]))
             continue;
-        if (!procscan_candidate(ps, mru[i]) ||
-            identity_proc_stat(ps->proc_fd, mru[i], NULL, &start) < 0 ||
-            start >= s->start_ticks) {
-            *v = PS_NEED_FULL; /* pid reused, or gone: decide on a fresh scan */
-            return 0;
-        }
-        procscan_add_holder(h, mru[i], false);
-        *v = PS_FOUND;
+        rc = procscan_by_owner_read(ps, s, mru[i], inode, h);
+        if (rc == PS_STEP_DONE)
+            continue;
+        *v = rc == PS_STEP_FOUND ? PS_FOUND : PS_NEED_FULL;
         return 0;
     }
     *v = PS_NEED_FULL;
@@ -632,20 +1016,34 @@ int identity_procscan_new(int proc_fd, long netns_ino, bool strict,
     ps->proc_fd = proc_fd;
     ps->netns_ino = netns_ino;
     ps->strict = strict;
+    int rc = identity_sockidx_new(PROCSCAN_SOCKIDX_CAP,
+                                  (uint64_t)PROCSCAN_SOCKIDX_AGE_MS * 1000000ull, &ps->sidx);
+    if (rc < 0) {
+        free(ps);
+        return rc;
+    }
     ps->loadavg_fd = openat(proc_fd, "loadavg", O_RDONLY | O_CLOEXEC);
     ps->stat_fd = openat(proc_fd, "stat", O_RDONLY | O_CLOEXEC);
-    /* The pid counters are those of our pid namespace: only usable when
-     * /proc is that namespace's procfs (its "self" is our pid). */
+    /* The pid counters and pidfd_open() are those of our pid namespace:
+     * only usable when /proc is that namespace's procfs (its "self" is
+     * our pid). pidfds also only when they work here at all. */
     char self[32];
     ssize_t n = readlinkat(proc_fd, "self", self, sizeof(self) - 1);
     unsigned long long me;
+    bool ours = false;
     if (n > 0) {
         self[n] = '\0';
-        ps->use_ctr = ps->loadavg_fd >= 0 && ps->stat_fd >= 0 &&
-                      identity_parse_u64(self, (size_t)n, &me) == 0 && me == (unsigned long long)getpid();
+        ours = identity_parse_u64(self, (size_t)n, &me) == 0 && me == (unsigned long long)getpid();
+    }
+    ps->use_ctr = ours && ps->loadavg_fd >= 0 && ps->stat_fd >= 0;
+    int selfpd = ours ? procscan_pidfd_open(getpid()) : -1;
+    if (selfpd >= 0) {
+        ps->use_pidfd = procscan_pidfd_alive(selfpd) == 0;
+        close(selfpd);
     }
     pthread_mutex_init(&ps->mu, NULL);
     pthread_mutex_init(&ps->scan_mu, NULL);
+    pthread_mutex_init(&ps->own_mu, NULL);
     *out = ps;
     return 0;
 }
@@ -655,13 +1053,25 @@ void identity_procscan_free(struct identity_procscan *ps)
     if (!ps)
         return;
     procscan_snap_put(ps->snap);
+    identity_sockidx_free(ps->sidx);
+    for (size_t i = 0; i < PROCSCAN_OWNERS; i++)
+        if (ps->owners[i].pid != 0)
+            close(ps->owners[i].pidfd);
     if (ps->loadavg_fd >= 0)
         close(ps->loadavg_fd);
     if (ps->stat_fd >= 0)
         close(ps->stat_fd);
     pthread_mutex_destroy(&ps->mu);
     pthread_mutex_destroy(&ps->scan_mu);
+    pthread_mutex_destroy(&ps->own_mu);
     free(ps);
+}
+
+void identity_procscan_stats(struct identity_procscan *ps, struct identity_procscan_stats *out)
+{
+    out->fd_tables = atomic_load_explicit(&ps->st_tables, memory_order_relaxed);
+    out->fd_links = atomic_load_explicit(&ps->st_links, memory_order_relaxed);
+    out->index_hits = atomic_load_explicit(&ps->st_idx_hits, memory_order_relaxed);
 }
 
 void identity_procscan_note(struct identity_procscan *ps, pid_t pid)
@@ -710,7 +1120,9 @@ int identity_procscan_find(struct identity_procscan *ps, uint64_t inode,
     memset(out, 0, sizeof(*out));
     if (!ps->strict) {
         s = procscan_snap_get(ps);
-        if (s && t_enter - s->start_ns < (uint64_t)PROCSCAN_MAX_AGE_MS * 1000000ull) {
+        if (s && t_enter - s->start_ns < (uint64_t)PROCSCAN_MAX_AGE_MS * 1000000ull &&
+            atomic_load_explicit(&s->step2_ns, memory_order_relaxed) <=
+                atomic_load_explicit(&ps->scan_cost_ns, memory_order_relaxed)) {
             rc = procscan_eval(ps, s, inode, false, &h, &v);
             if (rc < 0)
                 v = PS_NEED_FULL;
@@ -734,6 +1146,7 @@ int identity_procscan_find(struct identity_procscan *ps, uint64_t inode,
         }
     } else {
         out->fast = true;
+        out->indexed = h.indexed;
     }
 
     switch (v) {
@@ -753,6 +1166,13 @@ int identity_procscan_find(struct identity_procscan *ps, uint64_t inode,
         goto out;
     }
     out->pid = h.pids[0];
+    if (h.have_stat) {
+        out->ppid = h.ppid; /* read after the holder was confirmed */
+        out->start = h.start;
+        out->ppid_stale = h.ppid_stale;
+        rc = 0;
+        goto out;
+    }
     rc = identity_proc_stat(ps->proc_fd, out->pid, &out->ppid, &out->start);
     if (rc < 0)
         snprintf(detail, cap, "reading /proc/%d/stat (owner of socket inode %llu): %s",

@@ -7,7 +7,11 @@
  *   --connect ADDR PORT       connect, write 'k' to stdout, wait to be killed
  *   --connect-exec ADDR PORT  same, then on a byte on stdin exec /usr/bin/sleep
  *                             keeping the socket open
- *   --spawn PATH ARGS...      run PATH ARGS... as a child and wait for it */
+ *   --spawn PATH ARGS...      run PATH ARGS... as a child and wait for it
+ *   --many ADDR PORT N        stdin/stdout are one unix socket: write 'r', then
+ *                             obey commands: 'c' connect N more sockets and
+ *                             write 'k'; 'p' I: send socket I (SCM_RIGHTS)
+ *                             with its fd number; 'x' exit */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -31,7 +35,10 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
+#include <linux/sched.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -70,8 +77,57 @@ static int helper_connect(const char *addr, const char *port_s)
     return fd;
 }
 
+#define MANY_MAX 256
+
+/* Sends fd over the unix socket us, with its number as the payload. */
+static int send_fd(int us, int fd)
+{
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    struct iovec iov = {.iov_base = &fd, .iov_len = sizeof(fd)};
+    struct msghdr m = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                       .msg_controllen = sizeof(u.buf)};
+    memset(&u, 0, sizeof(u));
+    struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof(int));
+    return sendmsg(us, &m, 0) == (ssize_t)sizeof(fd) ? 0 : -1;
+}
+
+static int helper_many(const char *addr, const char *port, int n)
+{
+    static int socks[MANY_MAX];
+    int nsocks = 0;
+    unsigned char cmd, idx;
+    if (n < 1 || n > MANY_MAX || write(1, "r", 1) != 1)
+        return 2;
+    while (read(0, &cmd, 1) == 1) {
+        if (cmd == 'c') {
+            for (int i = 0; i < n && nsocks < MANY_MAX; i++) {
+                socks[nsocks] = helper_connect(addr, port);
+                if (socks[nsocks++] < 0)
+                    return 2;
+            }
+            if (write(1, "k", 1) != 1)
+                return 2;
+        } else if (cmd == 'p') {
+            if (read(0, &idx, 1) != 1 || idx >= nsocks || send_fd(1, socks[idx]) < 0)
+                return 2;
+        } else {
+            return 0;
+        }
+    }
+    return 0;
+}
+
 static int helper_main(int argc, char **argv)
 {
+    if (strcmp(argv[1], "--many") == 0 && argc == 5)
+        return helper_many(argv[2], argv[3], (int)strtol(argv[4], NULL, 10));
     if (strcmp(argv[1], "--connect") == 0 && argc == 4) {
         if (helper_connect(argv[2], argv[3]) < 0)
             return 2;
@@ -972,6 +1028,377 @@ static void test_small_cache(void **state)
     identity_cache_free(c);
 }
 
+/* ------------------------------------------------------------------ */
+/* the socket index (procscan.c step 3)                                 */
+/* ------------------------------------------------------------------ */
+
+#define IDX_CONNS 48
+
+/* n connections from this process to lfd, accepted; ks[i].lfd = -1. */
+static void own_conns(int lfd, struct conn *ks, int n)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&ss, &len), 0);
+    for (int i = 0; i < n; i++) {
+        memset(&ks[i], 0, sizeof(ks[i]));
+        ks[i].lfd = lfd;
+        ks[i].cfd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+        assert_true(ks[i].cfd >= 0);
+        assert_int_equal(connect(ks[i].cfd, (struct sockaddr *)&ss, len), 0);
+        accept_conn(&ks[i]);
+        ks[i].lfd = -1; /* shared: closed by the caller */
+    }
+}
+
+static void own_conns_close(struct conn *ks, int n)
+{
+    for (int i = 0; i < n; i++)
+        conn_close(&ks[i]);
+}
+
+/* A fresh cache whose snapshot is taken now, with us as the recent owner. */
+static struct identity_cache *warm_cache(void)
+{
+    struct identity_cache *c = new_cache();
+    struct conn w;
+    self_conn(&w, AF_INET, "127.0.0.1", false, AF_INET, "127.0.0.1");
+    check_self(c, &w);
+    conn_close(&w);
+    return c;
+}
+
+/* A burst of connections from one process (created after the snapshot, so
+ * none is in it) costs one read of its fd table: the first lookup indexes
+ * every socket of the table, the others are confirmed with one link each.
+ * Processes started elsewhere on the machine meanwhile add reads of their
+ * tables (step 2), so a few attempts are allowed. */
+static void test_index_one_table_read(void **state)
+{
+    struct conn *ks = calloc(IDX_CONNS, sizeof(*ks));
+    struct identity_stats a, b;
+    bool ok = false;
+
+    assert_non_null(ks);
+    for (int attempt = 0; attempt < 8 && !ok; attempt++) {
+        struct identity_cache *c = warm_cache();
+        int lfd = listen_on(AF_INET, "127.0.0.1", false);
+        own_conns(lfd, ks, IDX_CONNS);
+        identity_cache_stats(c, &a);
+        for (int i = 0; i < IDX_CONNS; i++)
+            check_self(c, &ks[i]);
+        identity_cache_stats(c, &b);
+        ok = b.fd_tables - a.fd_tables == 1 && b.index_hits - a.index_hits == IDX_CONNS - 1 &&
+             b.full_scans == a.full_scans;
+        if (!ok)
+            print_message("attempt %d: %llu fd tables, %llu index hits, %llu full scans for "
+                          "%d connections\n",
+                          attempt, b.fd_tables - a.fd_tables, b.index_hits - a.index_hits,
+                          b.full_scans - a.full_scans, IDX_CONNS);
+        own_conns_close(ks, IDX_CONNS);
+        close(lfd);
+        identity_cache_free(c);
+    }
+    assert_true(ok);
+    free(ks);
+}
+
+/* Indexed as ours, then inherited by a child: ambiguous, whatever the
+ * index says; ours again once the child is gone. */
+static void test_index_fork_after_index(void **state)
+{
+    struct identity_cache *c = warm_cache();
+    struct identity *id = new_ident();
+    struct conn ks[8];
+    struct identity_stats a, b;
+    int lfd = listen_on(AF_INET, "127.0.0.1", false), sync[2], st, rc;
+    char want[32], x;
+
+    own_conns(lfd, ks, 8);
+    check_self(c, &ks[0]); /* reads our table: all 8 indexed */
+    identity_cache_stats(c, &a);
+    check_self(c, &ks[1]);
+    identity_cache_stats(c, &b);
+    print_message("index hits for a second socket: %llu\n", b.index_hits - a.index_hits);
+
+    assert_int_equal(pipe2(sync, O_CLOEXEC), 0);
+    pid_t p = fork();
+    assert_true(p >= 0);
+    if (p == 0) {
+        x = 'k';
+        if (write(sync[1], &x, 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    assert_int_equal(read(sync[0], &x, 1), 1);
+    for (int i = 2; i < 5; i++) {
+        rc = identity_resolve(c, (struct sockaddr *)&ks[i].peer, (struct sockaddr *)&ks[i].local,
+                              id);
+        assert_int_equal(rc, -ENOTUNIQ);
+        assert_ptr_equal(id->reason_code, IDENTITY_REASON_AMBIGUOUS);
+        snprintf(want, sizeof(want), "pid %d", (int)p);
+        assert_non_null(strstr(id->detail, want));
+        snprintf(want, sizeof(want), "pid %d", (int)getpid());
+        assert_non_null(strstr(id->detail, want));
+    }
+    kill(p, SIGKILL);
+    waitpid(p, &st, 0);
+    close(sync[0]);
+    close(sync[1]);
+    check_self(c, &ks[5]);
+    own_conns_close(ks, 8);
+    close(lfd);
+    free(id);
+    identity_cache_free(c);
+}
+
+/* A --many helper on a unix socket (stdin and stdout). */
+struct many {
+    pid_t pid;
+    int us;
+};
+
+static void many_start(struct many *m, int lfd, int n)
+{
+    char port[16], count[16], r = 0;
+    int sp[2];
+    snprintf(port, sizeof(port), "%d", listen_port(lfd));
+    snprintf(count, sizeof(count), "%d", n);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+    m->pid = fork();
+    assert_true(m->pid >= 0);
+    if (m->pid == 0) {
+        dup2(sp[1], 0);
+        dup2(sp[1], 1);
+        execl(self_exe, self_exe, "--many", "127.0.0.1", port, count, (char *)NULL);
+        _exit(127);
+    }
+    close(sp[1]);
+    m->us = sp[0];
+    assert_int_equal(read(m->us, &r, 1), 1);
+    assert_int_equal(r, 'r');
+}
+
+/* The helper connects n more sockets; we accept them into ks[0..n). */
+static void many_connect(struct many *m, int lfd, struct conn *ks, int n)
+{
+    char k = 0;
+    assert_int_equal(write(m->us, "c", 1), 1);
+    assert_int_equal(read(m->us, &k, 1), 1);
+    assert_int_equal(k, 'k');
+    for (int i = 0; i < n; i++) {
+        memset(&ks[i], 0, sizeof(ks[i]));
+        ks[i].lfd = lfd;
+        accept_conn(&ks[i]);
+        ks[i].lfd = -1;
+        ks[i].cfd = -1;
+    }
+}
+
+/* The helper's socket number idx, received here (returned, not
+ * close-on-exec); *their_fd = its fd number in the helper; *k = the
+ * accepted end among ks[0..n). */
+static int many_take(struct many *m, unsigned char idx, int *their_fd, struct conn *ks, int n,
+                     struct conn **k)
+{
+    unsigned char cmd[2] = {'p', idx};
+    union {
+        struct cmsghdr h;
+        char buf[CMSG_SPACE(sizeof(int))];
+    } u;
+    struct iovec iov = {.iov_base = their_fd, .iov_len = sizeof(*their_fd)};
+    struct msghdr msg = {.msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf,
+                         .msg_controllen = sizeof(u.buf)};
+    struct sockaddr_in me;
+    socklen_t len = sizeof(me);
+    int fd;
+
+    assert_int_equal(write(m->us, cmd, 2), 2);
+    assert_int_equal(recvmsg(m->us, &msg, 0), (ssize_t)sizeof(int));
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    assert_non_null(c);
+    assert_int_equal(c->cmsg_type, SCM_RIGHTS);
+    memcpy(&fd, CMSG_DATA(c), sizeof(int));
+    assert_int_equal(getsockname(fd, (struct sockaddr *)&me, &len), 0);
+    *k = NULL;
+    for (int i = 0; i < n; i++)
+        if (((struct sockaddr_in *)&ks[i].peer)->sin_port == me.sin_port)
+            *k = &ks[i];
+    assert_non_null(*k);
+    return fd;
+}
+
+static void many_exit(struct many *m)
+{
+    int st;
+    assert_int_equal(write(m->us, "x", 1), 1);
+    waitpid(m->pid, &st, 0);
+    close(m->us);
+}
+
+/* A helper that existed at the snapshot and owns connections made after
+ * it: batch 1 puts it in the recent owners, batch 2 is then indexed by one
+ * read of its table. */
+static struct identity_cache *many_indexed(struct many *m, int lfd, struct conn *b1,
+                                           struct conn *b2, int n)
+{
+    struct identity *id = new_ident();
+    struct identity_stats a, b;
+    struct identity_cache *c;
+    int rc;
+
+    many_start(m, lfd, n);
+    c = warm_cache();
+    many_connect(m, lfd, b1, n);
+    rc = identity_resolve(c, (struct sockaddr *)&b1[0].peer, (struct sockaddr *)&b1[0].local, id);
+    assert_int_equal(rc, 0);
+    assert_int_equal(id->pid, m->pid);
+    many_connect(m, lfd, b2, n);
+    for (int i = 0; i < 2; i++) {
+        identity_cache_stats(c, &a);
+        rc = identity_resolve(c, (struct sockaddr *)&b2[i].peer, (struct sockaddr *)&b2[i].local,
+                              id);
+        identity_cache_stats(c, &b);
+        assert_int_equal(rc, 0);
+        assert_int_equal(id->pid, m->pid);
+        if (i == 1)
+            print_message("helper's second socket: %llu index hits\n", b.index_hits - a.index_hits);
+    }
+    free(id);
+    return c;
+}
+
+/* The indexed owner exits after handing one socket to us: the sighting in
+ * the index names a process that is gone, so it is not used; the socket
+ * is found as ours. */
+static void test_index_owner_exited(void **state)
+{
+    struct conn b1[4], b2[4], *k;
+    struct identity *id = new_ident();
+    struct identity_stats a, b;
+    struct many m;
+    int lfd = listen_on(AF_INET, "127.0.0.1", false), their, mine, rc;
+
+    struct identity_cache *c = many_indexed(&m, lfd, b1, b2, 4);
+    mine = many_take(&m, 4 + 3, &their, b2, 4, &k); /* batch 2 */
+    pid_t gone = m.pid;
+    many_exit(&m);
+    identity_cache_stats(c, &a);
+    rc = identity_resolve(c, (struct sockaddr *)&k->peer, (struct sockaddr *)&k->local, id);
+    identity_cache_stats(c, &b);
+    if (rc != 0)
+        print_error("resolve: %s\n", id->detail);
+    assert_int_equal(rc, 0);
+    assert_int_equal(id->pid, getpid());
+    assert_true(id->pid != gone);
+    assert_int_equal(b.index_hits, a.index_hits);
+    close(mine);
+    own_conns_close(b1, 4);
+    own_conns_close(b2, 4);
+    close(lfd);
+    free(id);
+    identity_cache_free(c);
+}
+
+static pid_t clone3_with_pid(pid_t want)
+{
+#ifdef SYS_clone3
+    pid_t tid[1] = {want};
+    struct clone_args ca;
+    memset(&ca, 0, sizeof(ca));
+    ca.exit_signal = SIGCHLD;
+    ca.set_tid = (uint64_t)(uintptr_t)tid;
+    ca.set_tid_size = 1;
+    return (pid_t)syscall(SYS_clone3, &ca, sizeof(ca));
+#else
+    (void)want;
+    errno = ENOSYS;
+    return -1;
+#endif
+}
+
+/* The indexed owner exits and its pid goes to a new process that holds
+ * the same socket at the same fd number, shared with us (received after
+ * the snapshot). The sighting's link checks out; the start time does not,
+ * so the index is not believed and a full scan finds both holders.
+ * Needs CAP_SYS_ADMIN (clone3 set_tid picks the pid). */
+static void test_index_pid_reuse(void **state)
+{
+    struct conn b1[4], b2[4], *k;
+    struct identity *id = new_ident();
+    struct identity_stats a, b;
+    struct many m;
+    char sleep_path[PATH_MAX], link[PATH_MAX], path[64];
+    int lfd = listen_on(AF_INET, "127.0.0.1", false), their, mine, rc, st;
+
+    real_path("/usr/bin/sleep", sleep_path);
+    struct identity_cache *c = many_indexed(&m, lfd, b1, b2, 4);
+    mine = many_take(&m, 4 + 2, &their, b2, 4, &k); /* batch 2 */
+    pid_t x = m.pid;
+    many_exit(&m);
+
+    pid_t p = clone3_with_pid(x);
+    if (p == 0) {
+        if (mine != their && dup2(mine, their) < 0)
+            _exit(1);
+        execl("/usr/bin/sleep", "sleep", "60", (char *)NULL);
+        _exit(127);
+    }
+    if (p < 0) {
+        print_message("clone3 with set_tid: %s; skipping\n", strerror(errno));
+        close(mine);
+        own_conns_close(b1, 4);
+        own_conns_close(b2, 4);
+        close(lfd);
+        free(id);
+        identity_cache_free(c);
+        skip();
+    }
+    assert_int_equal(p, x);
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)p);
+    for (int i = 0; i < 500; i++) {
+        ssize_t n = readlink(path, link, sizeof(link) - 1);
+        if (n > 0) {
+            link[n] = '\0';
+            if (strcmp(link, sleep_path) == 0)
+                break;
+        }
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+
+    identity_cache_stats(c, &a);
+    rc = identity_resolve(c, (struct sockaddr *)&k->peer, (struct sockaddr *)&k->local, id);
+    identity_cache_stats(c, &b);
+    if (rc != -ENOTUNIQ)
+        print_error("resolve: %d %s\n", rc, id->detail);
+    assert_int_equal(rc, -ENOTUNIQ);
+    assert_int_equal(b.index_hits, a.index_hits);
+    char want[32];
+    snprintf(want, sizeof(want), "pid %d", (int)p);
+    assert_non_null(strstr(id->detail, want));
+    snprintf(want, sizeof(want), "pid %d", (int)getpid());
+    assert_non_null(strstr(id->detail, want));
+
+    /* ours closed: the new process alone, under its own identity */
+    close(mine);
+    rc = identity_resolve(c, (struct sockaddr *)&k->peer, (struct sockaddr *)&k->local, id);
+    if (rc != 0)
+        print_error("resolve: %s\n", id->detail);
+    assert_int_equal(rc, 0);
+    assert_int_equal(id->pid, p);
+    assert_string_equal(id->exe, sleep_path);
+
+    kill(p, SIGKILL);
+    waitpid(p, &st, 0);
+    own_conns_close(b1, 4);
+    own_conns_close(b2, 4);
+    close(lfd);
+    free(id);
+    identity_cache_free(c);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strncmp(argv[1], "--", 2) == 0)
@@ -997,6 +1424,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_netns),
         cmocka_unit_test(test_concurrent),
         cmocka_unit_test(test_small_cache),
+        cmocka_unit_test(test_index_one_table_read),
+        cmocka_unit_test(test_index_fork_after_index),
+        cmocka_unit_test(test_index_owner_exited),
+        cmocka_unit_test(test_index_pid_reuse),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
