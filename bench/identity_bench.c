@@ -269,10 +269,10 @@ int main(int argc, char **argv)
            avg_us > 0 ? 1e6 / avg_us : 0);
     printf("  cache hits %llu, misses %llu, owner fast path %llu, full scans %llu, hashes %llu\n",
            st.cache_hits, st.cache_misses, st.fast_owner, st.full_scans, st.hashes);
-    printf("  fd tables read %llu, fd links read %llu (%.1f per resolution), "
+    printf("  fd tables read %llu (owners' %llu), fd links read %llu (%.1f per resolution), "
            "socket index hits %llu\n",
-           st.fd_tables, st.fd_links, ok + fail ? (double)st.fd_links / (double)(ok + fail) : 0,
-           st.index_hits);
+           st.fd_tables, st.owner_tables, st.fd_links,
+           ok + fail ? (double)st.fd_links / (double)(ok + fail) : 0, st.index_hits);
     identity_cache_free(bench_cache);
     close(bench_lfd);
     return fail ? 1 : 0;

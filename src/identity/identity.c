@@ -182,6 +182,7 @@ void identity_cache_stats(struct identity_cache *c, struct identity_stats *out)
     struct identity_procscan_stats ps;
     identity_procscan_stats(c->scan, &ps);
     out->fd_tables = ps.fd_tables;
+    out->owner_tables = ps.owner_tables;
     out->fd_links = ps.fd_links;
     out->index_hits = ps.index_hits;
 }

@@ -104,9 +104,11 @@ int identity_resolve(struct identity_cache *c, const struct sockaddr *peer,
 struct identity_stats {
     unsigned long long resolves, cache_hits, cache_misses;
     unsigned long long fast_owner, full_scans, hashes;
-    /* Owner search (procscan.c): /proc/PID/fd directories listed, fd links
-     * read, and owners confirmed from the socket index (one link read). */
-    unsigned long long fd_tables, fd_links, index_hits;
+    /* Owner search (procscan.c): /proc/PID/fd directories listed (all, and
+     * those of recent owners searched for a socket made since the last
+     * scan, which fill the socket index), fd links read, and owners
+     * confirmed from the socket index (one link read). */
+    unsigned long long fd_tables, owner_tables, fd_links, index_hits;
 };
 /* Counters since creation (approximate under concurrency). */
 void identity_cache_stats(struct identity_cache *c, struct identity_stats *out);

@@ -145,6 +145,7 @@ void identity_procscan_note(struct identity_procscan *ps, pid_t pid);
 
 struct identity_procscan_stats {
     unsigned long long fd_tables;   /* listings of a /proc/PID/fd directory */
+    unsigned long long owner_tables; /* ... of them, a recent owner's in step 3 */
     unsigned long long fd_links;    /* fd links read (readlinkat) */
     unsigned long long index_hits;  /* owners confirmed from the socket index */
 };

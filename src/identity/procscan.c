@@ -184,7 +184,7 @@ struct identity_procscan {
     pthread_mutex_t own_mu;        /* owners[] */
     struct procscan_owner owners[PROCSCAN_OWNERS];
     atomic_ullong scan_cost_ns;    /* duration of the last full scan */
-    atomic_ullong st_tables, st_links, st_idx_hits;
+    atomic_ullong st_tables, st_owner_tables, st_links, st_idx_hits;
 };
 
 enum procscan_verdict { PS_FOUND, PS_AMBIGUOUS, PS_NONE, PS_NEED_FULL };
@@ -884,6 +884,7 @@ static int procscan_by_owner_read(struct identity_procscan *ps, const struct pro
     pid_t ppid;
     int rc, pidfd = -1;
 
+    atomic_fetch_add_explicit(&ps->st_owner_tables, 1, memory_order_relaxed);
     (void)procscan_fds(ps, pid, procscan_gather_cb, &g);
     if (!g.found) {
         rc = PS_STEP_DONE;
@@ -1070,6 +1071,7 @@ void identity_procscan_free(struct identity_procscan *ps)
 void identity_procscan_stats(struct identity_procscan *ps, struct identity_procscan_stats *out)
 {
     out->fd_tables = atomic_load_explicit(&ps->st_tables, memory_order_relaxed);
+    out->owner_tables = atomic_load_explicit(&ps->st_owner_tables, memory_order_relaxed);
     out->fd_links = atomic_load_explicit(&ps->st_links, memory_order_relaxed);
     out->index_hits = atomic_load_explicit(&ps->st_idx_hits, memory_order_relaxed);
 }

