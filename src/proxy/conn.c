@@ -124,7 +124,7 @@ void conn_close(struct conn *c, const char *reason)
     tunnel_free(c);
     if (c->ctls && !c->ctls->fatal && tls_conn_shutdown(c->ctls) != 0)
         log_debug("proxy: conn %llu: close_notify not sent", (unsigned long long)c->id);
-    loop_io_del(l, &c->cio);
+    /* close() drops the epoll registration: the fd is never shared */
     close(c->cfd);
     c->cfd = -1;
     c->w->n_conns--;

@@ -65,6 +65,8 @@ struct conn_identity {
 
 struct worker;
 
+#define WORKER_PIPE_POOL 64
+
 struct conn {
     struct worker *w;
     struct conn *prev, *next; /* the worker's list of open connections */
@@ -133,6 +135,8 @@ struct worker {
     pthread_t thread;
     size_t n_conns;
     struct conn *conns; /* open connections, for shutdown */
+    int pipes[WORKER_PIPE_POOL][2]; /* empty relay pipes for reuse */
+    size_t n_pipes;
 };
 
 struct proxy {
@@ -178,6 +182,8 @@ void upstream_close(struct conn *c);
 int tunnel_start(struct conn *c, bool connect_reply);
 void tunnel_on_event(struct conn *c);
 void tunnel_free(struct conn *c);
+/* Closes the worker's pooled pipes (at shutdown). */
+void tunnel_pool_free(struct worker *w);
 
 /* inspect.c */
 void inspect_start(struct conn *c);

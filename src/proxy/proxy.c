@@ -84,6 +84,7 @@ static void free_workers(struct proxy *p)
         if (w->loop)
             loop_free(w->loop);
         free(w->ident_scratch);
+        tunnel_pool_free(w);
     }
     free(p->workers);
     p->workers = NULL;

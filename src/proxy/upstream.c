@@ -29,7 +29,6 @@ void upstream_close(struct conn *c)
         free(c->utls);
         c->utls = NULL;
     }
-    loop_io_del(c->w->loop, &c->uio);
     close(c->ufd);
     c->ufd = -1;
     c->uio.fd = -1;
@@ -116,12 +115,12 @@ static void on_dns(struct dns_result *res, void *data)
 
 static void set_upstream_opts(int fd)
 {
-    int one = 1, idle = 60, intvl = 15, cnt = 4;
+    /* keepalive probes after 60 s idle, every 15 s (the kernel's count: 9) */
+    int one = 1, idle = 60, intvl = 15;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
     setsockopt(fd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
-    setsockopt(fd, IPPROTO_TCP, TCP_KEEPCNT, &cnt, sizeof(cnt));
 }
 
 static int dial(struct conn *c, const struct sockaddr_storage *ss)
