@@ -145,6 +145,8 @@ int tls_client_new(const struct tls_client_config *cfg, struct tls_client **out,
     SSL_CTX_set_min_proto_version(c->ctx, TLS1_2_VERSION);
     SSL_CTX_set_mode(c->ctx, SSL_MODE_ENABLE_PARTIAL_WRITE | SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER |
                                  SSL_MODE_RELEASE_BUFFERS);
+    /* read whole records at once (one read(2), not header then body) */
+    SSL_CTX_set_read_ahead(c->ctx, 1);
     SSL_CTX_set_options(c->ctx, SSL_OP_NO_RENEGOTIATION);
 
     if (!cfg || !cfg->no_system_trust) {
