@@ -175,30 +175,34 @@ int identity_proc_exe(int proc_fd, pid_t pid, char *buf, size_t cap, bool *delet
     return 0;
 }
 
-int identity_proc_exe_fp(int proc_fd, pid_t pid, struct identity_fp *fp)
+/* stat(2) of /proc/PID/<leaf>, following the link. */
+static int proc_stat(int proc_fd, pid_t pid, const char *leaf, struct stat *st)
 {
     char path[32];
-    struct stat st;
-    int rc = proc_path(path, sizeof(path), pid, "exe");
+    int rc = proc_path(path, sizeof(path), pid, leaf);
     if (rc < 0)
         return rc;
-    if (fstatat(proc_fd, path, &st, 0) < 0)
+    if (fstatat(proc_fd, path, st, 0) < 0)
         return proc_errno(errno);
-    identity_fp_from_stat(&st, fp);
     return 0;
+}
+
+int identity_proc_exe_fp(int proc_fd, pid_t pid, struct identity_fp *fp)
+{
+    struct stat st;
+    int rc = proc_stat(proc_fd, pid, "exe", &st);
+    if (rc == 0)
+        identity_fp_from_stat(&st, fp);
+    return rc;
 }
 
 int identity_proc_netns(int proc_fd, pid_t pid, unsigned long *ino)
 {
-    char path[32];
     struct stat st;
-    int rc = proc_path(path, sizeof(path), pid, "ns/net");
-    if (rc < 0)
-        return rc;
-    if (fstatat(proc_fd, path, &st, 0) < 0)
-        return proc_errno(errno);
-    *ino = (unsigned long)st.st_ino;
-    return 0;
+    int rc = proc_stat(proc_fd, pid, "ns/net", &st);
+    if (rc == 0)
+        *ino = (unsigned long)st.st_ino;
+    return rc;
 }
 
 unsigned long long identity_proc_now_ticks(void)

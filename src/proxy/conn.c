@@ -479,7 +479,7 @@ void conn_on_client(struct loop *l, struct loop_io *io, uint32_t ev)
         tunnel_on_event(c);
         return;
     case CONN_FORWARD:
-        forward_client_readable(c);
+        forward_on_event(c);
         return;
     case CONN_PEEK:
     case CONN_TLS_ACCEPT:

@@ -317,5 +317,3 @@ void forward_on_event(struct conn *c)
     if (c->resp_done && c->cout.len == 0 && c->req_done && c->req_pending == 0)
         exchange_done(c);
 }
-
-void forward_client_readable(struct conn *c) { forward_on_event(c); }

@@ -199,7 +199,6 @@ bool l7_check_request(struct conn *c);
 /* forward.c */
 void forward_start(struct conn *c);
 void forward_on_event(struct conn *c);
-void forward_client_readable(struct conn *c);
 
 /* auditev.c */
 void auditev_decision(struct conn *c, bool allow, const char *reason_code, const char *detail);

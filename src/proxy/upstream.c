@@ -159,11 +159,9 @@ void upstream_begin(struct conn *c)
         return;
     }
     upstream_close(c);
-    int last = 0;
     while (c->addr_next < c->addrs->n) {
         const struct sockaddr_storage *ss = &c->addrs->addrs[c->addr_next++];
-        last = dial(c, ss);
-        if (last == 0) {
+        if (dial(c, ss) == 0) {
             c->resolved = *ss;
             c->have_resolved = true;
             c->state = CONN_CONNECT;
@@ -177,7 +175,6 @@ void upstream_begin(struct conn *c)
              c->have_resolved ? " (last tried " : "",
              c->have_resolved ? sockaddr_ip_str((struct sockaddr *)&c->resolved, ip, sizeof(ip)) : "",
              c->have_resolved ? ")" : "");
-    (void)last;
     respond_deny(c, 502, "connect_failed", d, "the upstream is down or refused the connection; this is not a policy denial");
 }
 

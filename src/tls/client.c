@@ -32,22 +32,10 @@ struct client_ssl_data {
     char where[512];               /* first verification failure */
 };
 
-static int ex_idx = -1;
-static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
-
-static void ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
-{
-    free(ptr);
-}
-
-static void ex_init(void)
-{
-    ex_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, ex_free);
-}
-
 static struct client_ssl_data *ssl_data(SSL *ssl)
 {
-    return ex_idx >= 0 ? SSL_get_ex_data(ssl, ex_idx) : NULL;
+    int i = tls_ssl_ex_index();
+    return i >= 0 ? SSL_get_ex_data(ssl, i) : NULL;
 }
 
 const char *tls_client_verify_where(SSL *ssl)
@@ -123,8 +111,7 @@ int tls_client_new(const struct tls_client_config *cfg, struct tls_client **out,
     int rc = -ENOMEM;
 
     *out = NULL;
-    pthread_once(&ex_once, ex_init);
-    if (ex_idx < 0) {
+    if (tls_ssl_ex_index() < 0) {
         tls_errf_ssl(err, errlen, "TLS client: no ex_data index");
         return -ENOMEM;
     }
@@ -225,7 +212,7 @@ int tls_client_ssl_new(struct tls_client *c, int fd, const char *host, uint16_t 
              (unsigned)port);
     d->owner = c;
     ssl = SSL_new(c->ctx);
-    if (!ssl || SSL_set_ex_data(ssl, ex_idx, d) != 1)
+    if (!ssl || SSL_set_ex_data(ssl, tls_ssl_ex_index(), d) != 1)
         goto out;
     d_owned = true;
     if (SSL_set_fd(ssl, fd) != 1)

@@ -2,6 +2,8 @@
  * Every function here returns progress, TLS_WANT_READ/WRITE or TLS_ERROR
  * and never blocks (the fd is non-blocking; OpenSSL only reads/writes it). */
 #include <errno.h>
+#include <pthread.h>
+#include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -174,4 +176,23 @@ const char *tls_conn_failure(const struct tls_conn *c, char *detail, size_t cap)
     }
     snprintf(detail, cap, "%s", c->err[0] ? c->err : "handshake failed");
     return TLS_REASON_UPSTREAM_HANDSHAKE;
+}
+
+static int g_ex_idx = -1;
+static pthread_once_t g_ex_once = PTHREAD_ONCE_INIT;
+
+static void ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
+{
+    free(ptr);
+}
+
+static void ex_init(void)
+{
+    g_ex_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, ex_free);
+}
+
+int tls_ssl_ex_index(void)
+{
+    pthread_once(&g_ex_once, ex_init);
+    return g_ex_idx;
 }

@@ -24,22 +24,10 @@ struct server_ssl_data {
     char name[TLS_NAME_MAX + 1];         /* the leaf's name, once chosen */
 };
 
-static int ex_idx = -1;
-static pthread_once_t ex_once = PTHREAD_ONCE_INIT;
-
-static void ex_free(void *parent, void *ptr, CRYPTO_EX_DATA *ad, int idx, long argl, void *argp)
-{
-    free(ptr);
-}
-
-static void ex_init(void)
-{
-    ex_idx = SSL_get_ex_new_index(0, NULL, NULL, NULL, ex_free);
-}
-
 static struct server_ssl_data *ssl_data(SSL *ssl)
 {
-    return ex_idx >= 0 ? SSL_get_ex_data(ssl, ex_idx) : NULL;
+    int i = tls_ssl_ex_index();
+    return i >= 0 ? SSL_get_ex_data(ssl, i) : NULL;
 }
 
 const char *tls_server_name(SSL *ssl)
@@ -122,8 +110,7 @@ int tls_server_ctx_new(struct tls_ca *ca, SSL_CTX **out)
     SSL_CTX *ctx;
 
     *out = NULL;
-    pthread_once(&ex_once, ex_init);
-    if (ex_idx < 0)
+    if (tls_ssl_ex_index() < 0)
         return -ENOMEM;
     ctx = SSL_CTX_new(TLS_server_method());
     if (!ctx) {
@@ -173,7 +160,7 @@ int tls_server_ssl_new(SSL_CTX *ctx, int fd, const char *connect_host, unsigned 
         d->has_connect_host = true;
     }
     ssl = SSL_new(ctx);
-    if (!ssl || SSL_set_ex_data(ssl, ex_idx, d) != 1)
+    if (!ssl || SSL_set_ex_data(ssl, tls_ssl_ex_index(), d) != 1)
         goto out;
     d_owned = true;
     if (SSL_set_fd(ssl, fd) != 1)

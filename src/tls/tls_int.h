@@ -76,4 +76,9 @@ int tls_asn1_time_epoch(const ASN1_TIME *t, time_t *out);
 /* Writes a random positive serial (127 bits) into x. Returns 0 or -EIO. */
 int tls_set_random_serial(X509 *x);
 
+/* The one SSL ex_data index for cordon's per-SSL data (client or server
+ * side; an SSL is only ever one of them). The data is malloc'ed and freed
+ * with the SSL. Returns the index, or -1 if OpenSSL could not make one. */
+int tls_ssl_ex_index(void);
+
 #endif
