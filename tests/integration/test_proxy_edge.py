@@ -201,6 +201,30 @@ network_policies:
     assert r.status == 200, r
 
 
+def test_ipv6_forms_embedding_ipv4_judged_by_it(testnet, cordon_proxy):
+    """NAT64, 6to4, Teredo and IPv4-compatible literals that carry a
+    loopback or link-local IPv4 address are blocked even when allowed_ips
+    covers the IPv6 range: a translator would deliver them there."""
+    p = cordon_proxy("""
+version: 1
+network_policies:
+  v6:
+    endpoints:
+      - port: 80
+        allowed_ips: ["64:ff9b::/96", "2002::/16", "2001::/32", "::/96", "%s"]
+    binaries:
+      - path: /usr/bin/python3
+""" % testnet.cidr)
+    for target in ("[64:ff9b::7f00:1]:80", "[64:ff9b::a9fe:a9fe]:80", "[2002:7f00:1::1]:80",
+                   "[2001:0:7f00:1::1]:80", "[::127.0.0.1]:80"):
+        with HttpConn.open(p.addr) as c:
+            c.send(("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, target)).encode())
+            r = c.read_response("CONNECT")
+        assert r.status == 403 and r.header("x-cordon-deny") == "address_blocked", (target, r)
+    ev = p.wait_events(5, event="decision", decision="deny")
+    assert {e["reason_code"] for e in ev} == {"address_blocked"}
+
+
 @pytest.mark.timeout(30)
 def test_dns_timeout_gives_resolve_failed(testnet, cordon_proxy):
     testnet.dns.set("silent.test", "DROP")
