@@ -225,6 +225,30 @@ network_policies:
     assert {e["reason_code"] for e in ev} == {"address_blocked"}
 
 
+def test_legacy_ipv4_spellings_are_address_blocked(testnet, cordon_proxy):
+    """127.1, 2130706433, 0x7f000001 and 0177.0.0.1 mean 127.0.0.1 to the
+    clients' libc: refused as address_blocked (not a retryable 502)."""
+    p = cordon_proxy("""
+version: 1
+network_policies:
+  any80:
+    endpoints:
+      - port: 80
+        allowed_ips: ["%s"]
+    binaries:
+      - path: /usr/bin/python3
+""" % testnet.cidr)
+    for host in ("127.1", "2130706433", "0x7f000001", "0177.0.0.1", "0xa9fea9fe"):
+        both_ways = [connect_tunnel(p.port, host, 80), (None, forward_once(p.port, "http://%s/" % host))]
+        for c, r in both_ways:
+            if c:
+                c.close()
+            assert r.status == 403 and r.header("x-cordon-deny") == "address_blocked", (host, r)
+    ev = p.wait_events(10, event="decision", decision="deny")
+    assert {e["reason_code"] for e in ev} == {"address_blocked"}
+    assert {e["host"] for e in ev} == {"127.0.0.1", "169.254.169.254"}
+
+
 @pytest.mark.timeout(30)
 def test_dns_timeout_gives_resolve_failed(testnet, cordon_proxy):
     testnet.dns.set("silent.test", "DROP")
