@@ -154,6 +154,7 @@ struct proxy {
     struct tls_ca *tls_ca;
     SSL_CTX *tls_server_ctx;
     struct tls_client *tls_client;
+    struct localaddr *local; /* this host's addresses: never dialled */
 };
 
 /* conn.c */

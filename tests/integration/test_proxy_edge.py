@@ -249,6 +249,49 @@ network_policies:
     assert {e["host"] for e in ev} == {"127.0.0.1", "169.254.169.254"}
 
 
+def test_proxy_never_dials_its_own_host(testnet, cordon_proxy):
+    """allowed_ips covering the host's own side of the test veth must not
+    open a way to a host service on 0.0.0.0, nor to the proxy itself."""
+    lan = """
+version: 1
+network_policies:
+  lan:
+    endpoints:
+%s    binaries:
+      - path: /usr/bin/python3
+"""
+    ep = "      - port: %%d\n        allowed_ips: [\"%s\"]\n" % testnet.cidr
+    svc = socket.socket()
+    svc.bind(("0.0.0.0", 0))
+    svc.listen(8)
+    try:
+        sport = svc.getsockname()[1]
+        p = cordon_proxy(lan % (ep % sport + ep % testnet.echo), listen_host="0.0.0.0")
+
+        def refused(port):
+            out = []
+            for c, r in (connect_tunnel(p.port, testnet.host_ip, port),
+                         (None, forward_once(p.port, "http://%s:%d/" % (testnet.host_ip, port)))):
+                if c:
+                    c.close()
+                out.append(r)
+            return out
+
+        for r in refused(sport):
+            assert r.status == 403 and r.header("x-cordon-deny") == "address_blocked", r
+            assert "own host" in json.loads(r.body)["detail"], r.body
+        # now an endpoint names the proxy's own port: still never dialled
+        p.reload(lan % (ep % sport + ep % testnet.echo + ep % p.port), settle=0.5)
+        wait_until(lambda: all(r.header("x-cordon-deny") == "address_blocked"
+                               for r in refused(p.port)), timeout=10)
+        # the namespace on the other side of the veth is still reachable
+        c, r = connect_tunnel(p.port, testnet.ip, testnet.echo)
+        c.close()
+        assert r.status == 200, r
+    finally:
+        svc.close()
+
+
 @pytest.mark.timeout(30)
 def test_dns_timeout_gives_resolve_failed(testnet, cordon_proxy):
     testnet.dns.set("silent.test", "DROP")
