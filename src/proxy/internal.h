@@ -193,6 +193,7 @@ struct proxy {
     struct tls_ca *tls_ca;
     SSL_CTX *tls_server_ctx;
     struct tls_client *tls_client;
+    struct localaddr *local; /* this host's addresses: never dialled */
 };
 
 /* state.c: the owner of c->state */

@@ -14,6 +14,7 @@
 #include "core/log.h"
 #include "core/parse.h"
 #include "proxy/internal.h"
+#include "proxy/localaddr.h"
 #include "proxy/side.h"
 #include "tls/tls.h"
 #include "core/banned.h"
@@ -51,11 +52,20 @@ static bool in_allowed_ips(const struct policy_endpoint *ep, const struct sockad
     return false;
 }
 
-/* Returns NULL when the address may be dialled, else why not. */
-static const char *fence_check(struct conn *c, const struct sockaddr *sa)
+/* Returns NULL when the address may be dialled, else why not (tmp holds
+ * the text when it is built). */
+static const char *fence_check(struct conn *c, const struct sockaddr *sa, char *tmp, size_t tmpsz)
 {
     const struct policy_cidr *cidrs;
     size_t n = c->ep ? policy_endpoint_allowed_ips(c->ep, &cidrs) : 0;
+    char ifname[16];
+    if (localaddr_contains(c->w->proxy->local, sa, ifname)) {
+        snprintf(tmp, tmpsz,
+                 "is an address of the proxy's own host (interface %s): the proxy never connects "
+                 "to its own host or its listeners, whatever allowed_ips say",
+                 ifname);
+        return tmp;
+    }
     switch (addr_classify(sa)) {
     case ADDR_ALWAYS_BLOCKED:
         return "is always blocked";
@@ -73,7 +83,8 @@ static void apply_fence(struct conn *c, struct dns_result *r)
     c->blocked_detail[0] = '\0';
     for (size_t i = 0; i < r->n; i++) {
         const struct sockaddr *sa = (const struct sockaddr *)&r->addrs[i];
-        const char *why = fence_check(c, sa);
+        char tmp[200];
+        const char *why = fence_check(c, sa, tmp, sizeof(tmp));
         if (!why) {
             r->addrs[keep++] = r->addrs[i];
             continue;
