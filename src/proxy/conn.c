@@ -86,16 +86,6 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
     conn_start(c);
 }
 
-static void free_ident(struct conn_identity *id)
-{
-    free(id->exe);
-    for (size_t i = 0; i < id->n_ancestors; i++)
-        free(id->ancestors[i]);
-    free(id->ancestors);
-    free(id->detail);
-    memset(id, 0, sizeof(*id));
-}
-
 static void conn_free_deferred(void *arg)
 {
     struct conn *c = arg;
@@ -107,7 +97,7 @@ static void conn_free_deferred(void *arg)
     buf_free(&c->cout);
     buf_free(&c->uout);
     buf_free(&c->uin);
-    free_ident(&c->ident);
+    identify_result_free(&c->ident);
     free(c->addrs);
     if (c->pol)
         policy_unref(c->pol);
@@ -118,6 +108,7 @@ enum conn_step conn_enter_closed(struct conn *c)
 {
     auditev_close(c);
     struct loop *l = c->w->loop;
+    identify_cancel(c);
     if (c->dnsq) {
         dns_cancel(c->dnsq);
         c->dnsq = NULL;

@@ -84,7 +84,8 @@ static void free_workers(struct proxy *p)
             dns_resolver_free(w->dns);
         if (w->loop)
             loop_free(w->loop);
-        free(w->ident_scratch);
+        identify_drain(w);
+        pthread_mutex_destroy(&w->ident_mu);
         tunnel_pool_free(w);
     }
     free(p->workers);
@@ -93,6 +94,7 @@ static void free_workers(struct proxy *p)
 
 static void proxy_free(struct proxy *p)
 {
+    identify_pool_stop(p); /* before the workers: its threads may still wake them */
     free_workers(p);
     localaddr_stop(p->local);
     if (p->tls_server_ctx)
@@ -154,6 +156,8 @@ static int make_workers(struct proxy *p)
     p->workers = calloc(p->n_workers, sizeof(*p->workers));
     if (!p->workers)
         return -ENOMEM;
+    for (unsigned i = 0; i < p->n_workers; i++)
+        pthread_mutex_init(&p->workers[i].ident_mu, NULL);
     struct sockaddr_storage addr = p->cfg.listen;
     for (unsigned i = 0; i < p->n_workers; i++) {
         struct worker *w = &p->workers[i];
@@ -161,8 +165,7 @@ static int make_workers(struct proxy *p)
         w->index = i;
         w->lfd = -1;
         w->loop = loop_new(p->cfg.max_conns + 64);
-        w->ident_scratch = malloc(sizeof(*w->ident_scratch));
-        if (!w->ident_scratch || !w->loop || loop_set_wake(w->loop, NULL, NULL) < 0)
+        if (!w->loop || loop_set_wake(w->loop, identify_on_wake, w) < 0)
             return -ENOMEM;
         w->dns = dns_resolver_new(w->loop, p->resolver, p->cfg.dns_timeout_ms);
         if (!w->dns)
@@ -213,6 +216,10 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
         goto out;
     if ((r = make_identity(p)) < 0)
         goto out;
+    if ((r = identify_pool_start(p, IDENT_THREADS_MAX)) < 0) {
+        log_error("proxy: cannot start the identity threads: %s", strerror(-r));
+        goto out;
+    }
     if ((r = localaddr_start(&p->local)) < 0) {
         log_error("proxy: cannot read this host's addresses through rtnetlink (%s); the proxy "
                   "refuses to run without knowing which addresses are its own",

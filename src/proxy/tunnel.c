@@ -63,6 +63,14 @@ void tunnel_pool_free(struct worker *w)
     }
 }
 
+void tunnel_pool_release(struct worker *w)
+{
+    if (w->n_pipes)
+        log_warn("proxy: worker %u: descriptors are short; releasing %zu spare relay pipes",
+                 w->index, w->n_pipes);
+    tunnel_pool_free(w);
+}
+
 void tunnel_free(struct conn *c)
 {
     pipe_close(c->w, &c->up);

@@ -185,11 +185,19 @@ enum conn_step upstream_connect_enter(struct conn *c)
     upstream_close(c);
     while (c->addrs && c->addr_next < c->addrs->n) {
         const struct sockaddr_storage *ss = &c->addrs->addrs[c->addr_next++];
-        if (dial(c, ss) == 0) {
+        int r = dial(c, ss);
+        if (r == -EMFILE || r == -ENFILE) { /* the spare pipes go first, then once more */
+            tunnel_pool_release(c->w);
+            r = dial(c, ss);
+        }
+        if (r == 0) {
             c->resolved = *ss;
             c->have_resolved = true;
             return CONN_STEP_WAIT;
         }
+        if (r == -EMFILE || r == -ENFILE || r == -ENOBUFS || r == -ENOMEM)
+            return respond_error(c, 503, PROXY_REASON_OUT_OF_RESOURCES,
+                                 "the proxy is out of file descriptors or memory; retry shortly");
     }
     char d[400], ip[64];
     snprintf(d, sizeof(d), "could not connect to %s:%u%s%s%s", c->target.host, c->target.port,

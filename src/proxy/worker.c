@@ -70,7 +70,9 @@ static void on_listen(struct loop *l, struct loop_io *io, uint32_t ev)
                 errno == ECONNABORTED || errno == EPROTO)
                 return;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                pause_accept(w, errno);
+                int e = errno;
+                tunnel_pool_release(w);
+                pause_accept(w, e);
                 return;
             }
             log_error("proxy: worker %u: accept: %s", w->index, strerror(errno));
