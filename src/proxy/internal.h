@@ -103,6 +103,13 @@ struct conn_identity {
 struct worker;
 struct ident_job;
 
+/* HTTP parsing state, only while requests are parsed or relayed: a
+ * connection that becomes a tunnel frees it (memory by phase). */
+struct conn_msg {
+    struct http_parser req, resp;
+    struct http_head head;
+};
+
 #define WORKER_PIPE_POOL 64
 #define IDENT_THREADS_MAX 4
 
@@ -141,9 +148,7 @@ struct conn {
     struct buf cin;   /* client → proxy input */
     struct buf cout;  /* proxy → client output (our responses, forwarded bytes) */
     struct buf uout;  /* proxy → upstream output (rewritten heads, early bytes) */
-    struct buf uin;   /* upstream → proxy input (forward mode) */
-    struct http_parser req, resp;
-    struct http_head head;
+    struct conn_msg *msg;      /* HTTP state; NULL once a raw tunnel */
     bool head_parsed;          /* req head of the current exchange is parsed */
     size_t req_pending;        /* body bytes at cin's front parsed, not yet sent */
     bool req_done, resp_done;
@@ -170,7 +175,6 @@ struct conn {
     size_t addr_next;
     struct sockaddr_storage resolved;
     bool have_resolved;
-    char blocked_detail[768];
 
     /* tunnel */
     struct splice_dir up, down; /* up: client → upstream; down: upstream → client */
@@ -187,6 +191,8 @@ struct worker {
     int lfd;
     struct loop_io lio;
     struct loop_timer accept_backoff;
+    struct loop_timer trim_timer; /* gives freed memory back after bursts */
+    size_t peak_conns;            /* since the last trim */
     uint64_t backoff_ms;
     pthread_t thread;
     size_t n_conns;

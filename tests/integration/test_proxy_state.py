@@ -10,6 +10,7 @@
 import errno
 import os
 import re
+import select
 import socket
 import stat
 import time
@@ -42,7 +43,15 @@ def small_stack_proxy(cordon_bin, dns_server, testnet, tmp_path):
     wrapper = tmp_path / "cordon-small-stack"
     wrapper.write_text("#!/bin/sh\nulimit -s 256 || exit 97\nexec '%s' \"$@\"\n" % cordon_bin)
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    p = cordon_lib.CordonProxy(str(wrapper), policy(testnet), tmp_path,
+    pol = policy(testnet) + """  literal:
+    endpoints:
+      - host: "%s"
+        port: 80
+        allowed_ips: ["%s"]
+    binaries:
+      - path: /usr/bin/python3
+""" % (testnet.ip, testnet.cidr)
+    p = cordon_lib.CordonProxy(str(wrapper), pol, tmp_path,
                                resolver=dns_server.resolver, name="smallstack")
     p.start()
     yield p
@@ -149,49 +158,74 @@ def _nfds(pid):
     return len(os.listdir("/proc/%d/fd" % pid))
 
 
+def _nsockets(pid):
+    n = 0
+    for f in os.listdir("/proc/%d/fd" % pid):
+        try:
+            n += os.readlink("/proc/%d/fd/%s" % (pid, f)).startswith("socket:")
+        except FileNotFoundError:
+            pass
+    return n
+
+
 def test_fd_pressure_is_a_retryable_503_not_a_denial(cordon_bin, dns_server, testnet, tmp_path):
-    """The proxy runs with 96 descriptors. Idle clients take all but one; the
-    next client's connection takes the last, so identifying it fails for
-    lack of descriptors: that is a retryable 503 out_of_resources with an
-    audit event (it used to be 403 identity_unresolved), and once a
-    descriptor is free again the same request succeeds."""
+    """The proxy runs with 96 descriptors. Tunnels are opened one after
+    another and held until the proxy runs short; whichever step runs short
+    first (identifying the caller, dialling, the relay pipes), the answer is
+    a retryable 503 out_of_resources with an audit event — never a policy
+    denial (it used to be 403 identity_unresolved) or 502. When even
+    accept() fails (the proxy logs it), one held tunnel is closed so the
+    waiting client gets its answer. Once descriptors are free again the
+    same request succeeds."""
     wrapper = tmp_path / "cordon-few-fds"
     wrapper.write_text("#!/bin/sh\nulimit -n 96 || exit 97\nexec '%s' \"$@\"\n" % cordon_bin)
     wrapper.chmod(wrapper.stat().st_mode | stat.S_IXUSR)
-    p = cordon_lib.CordonProxy(str(wrapper), policy(testnet), tmp_path,
-                               resolver=dns_server.resolver, args=["--workers", "1"],
+    pol = policy(testnet) + """  literal:
+    endpoints:
+      - host: "%s"
+        port: 80
+        allowed_ips: ["%s"]
+    binaries:
+      - path: /usr/bin/python3
+""" % (testnet.ip, testnet.cidr)
+    p = cordon_lib.CordonProxy(str(wrapper), pol, tmp_path,
+                               resolver=dns_server.resolver, args=["--workers", "1", "--max-conns", "1000"],
                                name="fewfds")
     p.start()
     idle = []
+    # an address literal: no resolver socket is needed
+    req = b"CONNECT %s:80 HTTP/1.1\r\nHost: %s:80\r\n\r\n" % (testnet.ip.encode(),
+                                                                  testnet.ip.encode())
     try:
-        pid = p.proc.pid
-        # one tunnel first, so the worker has spare relay pipes to give back:
-        # once it is closed the proxy holds exactly its two pipes more
-        n0 = _nfds(pid)
-        c, r = connect_tunnel(p.port, "allowed.test", 80)
-        assert r.status == 200, r
-        c.close()
-        util.wait_until(lambda: _nfds(pid) == n0 + 4, 5, what="the first tunnel's sockets closed")
-        while _nfds(pid) < 95:
-            before = _nfds(pid)
-            s = socket.create_connection(p.addr, timeout=5)
-            idle.append(s)
-            util.wait_until(lambda: _nfds(pid) == before + 1, 5, what="the proxy accepting")
-        assert _nfds(pid) == 95
-        with HttpConn.open(p.addr, timeout=10.0) as c:
-            c.send(b"CONNECT allowed.test:80 HTTP/1.1\r\nHost: allowed.test:80\r\n\r\n")
+        r = None
+        for _ in range(120):
+            c = HttpConn.open(p.addr, timeout=10.0)
+            c.send(req)
+            accept_failures = p.stderr.count("accept failed")
+            deadline = time.monotonic() + 30
+            while not select.select([c.sock], [], [], 0.1)[0]:
+                assert time.monotonic() < deadline, "no answer and no accept failure"
+                if p.stderr.count("accept failed") > accept_failures and idle:
+                    idle.pop().close()  # let the waiting connection in
+                    accept_failures = p.stderr.count("accept failed")
             r = c.read_response("CONNECT")
-        assert r.status == 503, r
+            if r.status == 200:
+                idle.append(c)
+                continue
+            c.close()
+            break
+        assert r is not None and r.status == 503, r
         assert r.header("x-cordon-deny") == "out_of_resources", r
         body = r.json()
         assert body["retryable"] is True and body["error"] == "proxy_unavailable", body
         ev = p.wait_events(1, event="decision", reason_code="out_of_resources")
         assert ev[0]["decision"] == "deny"
+        assert not p.events(event="decision", decision="deny", reason_code="identity_unresolved")
+        assert not p.events(event="decision", decision="deny", reason_code="connect_failed")
         for s in idle[:8]:
             s.close()
         idle = idle[8:]
-        util.wait_until(lambda: _nfds(pid) <= 95 - 8, 5, what="the proxy closing idle clients")
-        c, r = connect_tunnel(p.port, "allowed.test", 80)
+        c, r = connect_tunnel(p.port, testnet.ip, 80)
         assert r.status == 200, r
         c.close()
     finally:
