@@ -187,7 +187,7 @@ enum conn_step inspect_peek_enter(struct conn *c)
     static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
     c->inspect = true;
     auditev_decision(c, true, NULL, "tunnel allowed; requests are inspected");
-    if (c->cin.len > c->head.len) /* the client did not wait for our 200: its bytes are already ours */
+    if (c->cin.len > c->msg->head.len) /* the client did not wait for our 200: its bytes are already ours */
         return refuse(c, PROXY_REASON_EARLY_DATA,
                       "the client sent tunnel bytes before the 200 on an inspected endpoint");
     buf_consume(&c->cin, c->cin.len);
