@@ -69,7 +69,6 @@ bool policy_endpoint_has_port(const struct policy_endpoint *ep, uint16_t port)
 
 static bool host_matches(const struct policy_endpoint *ep, const struct qhost *h)
 {
-    size_t sl;
     switch (ep->host_kind) {
     case POLICY_HOST_NONE:
         return true;
@@ -79,10 +78,7 @@ static bool host_matches(const struct policy_endpoint *ep, const struct qhost *h
         return h->family == ep->ip_family &&
                memcmp(h->ip, ep->ip, ep->ip_family == AF_INET ? 4 : 16) == 0;
     case POLICY_HOST_WILDCARD:
-        /* one or more non-empty labels, then ".suffix"; never the apex */
-        sl = strlen(ep->suffix);
-        return h->family == 0 && h->len > sl && strcmp(h->name + h->len - sl, ep->suffix) == 0 &&
-               h->name[0] != '.' && !strstr(h->name, "..");
+        return h->family == 0 && policy_host_glob_match(ep->host, h->name);
     }
     return false;
 }
@@ -218,7 +214,20 @@ static void explain_no_endpoint(const struct policy *p, struct policy_decision *
         const struct policy_entry *e = &p->entries[i];
         for (size_t j = 0; j < e->n_endpoints; j++) {
             const struct policy_endpoint *ep = &e->endpoints[j];
-            bool apex = ep->host_kind == POLICY_HOST_WILDCARD && strcmp(ep->suffix + 1, h->name) == 0;
+            bool apex = ep->host_kind == POLICY_HOST_WILDCARD && ep->suffix &&
+                        strcmp(ep->suffix + 1, h->name) == 0;
+            size_t sl = ep->suffix ? strlen(ep->suffix) : 0;
+            bool deeper = ep->host_kind == POLICY_HOST_WILDCARD && ep->suffix &&
+                          ep->host[1] == '.' && h->len > sl &&
+                          strcmp(h->name + h->len - sl, ep->suffix) == 0;
+            if (deeper && policy_endpoint_has_port(ep, q->port)) {
+                sb_printf(&d, "; network_policies.%s.endpoints[%zu] has '%s', where '*' is "
+                              "exactly one label", e->key, j, ep->host);
+                sb_printf(&t, "use host '*%s' (one or more labels) or add an endpoint {host: "
+                              "%s, port: %u} to network_policies.%s", ep->host, h->name, q->port,
+                          e->key);
+                return;
+            }
             if (apex && policy_endpoint_has_port(ep, q->port)) {
                 sb_printf(&d, "; network_policies.%s.endpoints[%zu] has '%s', which does not "
                               "match the apex %s", e->key, j, ep->host, h->name);

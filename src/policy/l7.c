@@ -384,7 +384,9 @@ int policy_l7_check(const struct policy_endpoint *ep, const char *method, const 
             bad_target(out, path_len > POLICY_L7_PATH_MAX ? "path" : "query", "is too long");
             return 0;
         }
-        if (policy_path_normalize(path, path_len, false, out->path, sizeof(out->path), &why) <
+        if (policy_path_normalize(path, path_len,
+                                  ep->allow_encoded_slash ? POLICY_NORM_ENCODED_SLASH : 0,
+                                  out->path, sizeof(out->path), &why) <
             0) {
             bad_target(out, "path", why);
             return 0;

@@ -177,8 +177,11 @@ static void v_entry(struct vctx *c, const struct ynode *n, struct policy_entry *
         return;
     if (!eb.endpoints)
         v_error(c, n, "endpoints is required (a list of {host, port})");
-    if (!eb.binaries)
-        v_error(c, n, "binaries is required (a list of {path: ...})");
+    if (!eb.binaries) {
+        e->no_binaries = true;
+        v_warn(c, n, "no binaries: this entry matches no program, so its endpoints allow "
+                     "nothing (add binaries: [{path: ...}])");
+    }
 }
 
 static bool key_name_ok(const char *k)
@@ -437,6 +440,12 @@ static void f_top_process(struct vctx *c, const struct ynode *n, void *obj)
     f_process(c, n, ((struct top_build *)obj)->p);
 }
 
+static void f_top_middlewares(struct vctx *c, const struct ynode *n, void *obj)
+{
+    (void)obj;
+    v_network_middlewares(c, n);
+}
+
 static void v_top(struct vctx *c, const struct ynode *root, struct policy *p)
 {
     static const struct vfield fields[] = {
@@ -445,6 +454,7 @@ static void v_top(struct vctx *c, const struct ynode *root, struct policy *p)
         {"filesystem_policy", f_top_fs},
         {"landlock", f_top_landlock},
         {"process", f_top_process},
+        {"network_middlewares", f_top_middlewares},
     };
     struct top_build tb = {.p = p};
     if (!root) {
@@ -453,7 +463,7 @@ static void v_top(struct vctx *c, const struct ynode *root, struct policy *p)
     }
     if (!v_map(c, root, fields, NFIELDS(fields), &tb,
                "a policy is a map {version, network_policies, filesystem_policy, landlock, "
-               "process}"))
+               "process, network_middlewares}"))
         return;
     if (!tb.version) {
         size_t mark = v_push(c, "version");

@@ -1,6 +1,9 @@
 /* policy/load_endpoint: validation and compilation of one endpoint map
- * (host, ports, protocol, tls, enforcement, access, rules, allowed_ips,
- * timeouts). Every rule is in doc/policy.md. */
+ * (host, ports, protocol, tls, enforcement, access, allowed_ips, timeouts,
+ * path, the GraphQL/MCP/JSON-RPC options) and the checks between its
+ * fields. Rules are compiled in load_rules.c, host patterns checked in
+ * host.c, credential fields reported in load_unapplied.c. Every rule is in
+ * doc/policy.md. */
 #include <arpa/inet.h>
 #include <ctype.h>
 #include <stdio.h>
@@ -20,8 +23,10 @@
 struct ep_build {
     struct policy_endpoint *ep;
     const struct ynode *host, *port, *ports, *protocol, *tls, *enforcement, *access, *rules,
-        *ips;
-    size_t n_allow, n_deny;
+        *deny_rules, *ips, *path, *enc_slash, *persisted, *pq_registry, *gql_max, *mcp,
+        *json_rpc;
+    const struct ynode *l7_only; /* first field that needs an inspected protocol */
+    const char *l7_only_name;
 };
 
 void v_warn_metachars(struct vctx *c, const struct ynode *n, const char *s)
@@ -80,33 +85,21 @@ static void host_wildcard(struct vctx *c, const struct ynode *n, struct policy_e
 {
     size_t skip = strncmp(h, "**.", 3) == 0 ? 3 : strncmp(h, "*.", 2) == 0 ? 2 : 0;
     size_t labels;
-    const char *why;
+    const char *why = policy_host_pattern_problem(h);
 
-    if (strcmp(h, "*") == 0 || strcmp(h, "**") == 0) {
-        v_error(c, n, "'%s' would match every host (list hosts, or use a wildcard such as "
-                      "'*.example.com')", h);
+    if (why) {
+        v_error(c, n, "'%.200s' %s (allowed: a DNS name, an IP address, or a pattern such as "
+                      "'*.example.com', '**.example.com', '*-ai.example.com', "
+                      "'*.s3.*.amazonaws.com')", h, why);
         return;
     }
-    if (skip == 0 || strchr(h + skip, '*')) {
-        v_error(c, n, "'%.200s': a wildcard is allowed only as a leading '*.' or '**.' label "
-                      "(e.g. '*.example.com')", h);
-        return;
-    }
-    if ((why = hostname_problem(h + skip, &labels))) {
-        v_error(c, n, "'%.200s' %s (allowed: a DNS name, an IP address, or '*.' + a DNS name)",
-                h, why);
-        return;
-    }
-    if (labels < 2) {
-        v_error(c, n, "'%s' would match a whole top-level domain (put at least two labels after "
-                      "the wildcard, e.g. '*.example.com')", h);
-        return;
-    }
-    if (looks_public_suffix(h + skip, labels))
-        v_warn(c, n, "'%s' matches every site under the public suffix '%s'", h, h + skip);
     ep->host_kind = POLICY_HOST_WILDCARD;
     ep->host = v_strdup(h);
-    ep->suffix = ep->host + skip - 1;
+    if (skip && !strchr(h + skip, '*') && !hostname_problem(h + skip, &labels)) {
+        ep->suffix = ep->host + skip - 1; /* ".example.com", for the apex hint */
+        if (looks_public_suffix(h + skip, labels))
+            v_warn(c, n, "'%s' matches every site under the public suffix '%s'", h, h + skip);
+    }
 }
 
 static bool host_ip(struct vctx *c, const struct ynode *n, struct policy_endpoint *ep,
@@ -226,15 +219,17 @@ static void f_ports(struct vctx *c, const struct ynode *n, void *obj)
 
 static void f_protocol(struct vctx *c, const struct ynode *n, void *obj)
 {
-    static const char *const vals[] = {"rest", NULL};
+    static const char *const vals[] = {"rest", "websocket", "graphql", "json-rpc", "mcp",
+                                       "tcp", "sql", NULL};
+    static const enum policy_proto map[] = {POLICY_PROTO_REST,    POLICY_PROTO_WEBSOCKET,
+                                            POLICY_PROTO_GRAPHQL, POLICY_PROTO_JSONRPC,
+                                            POLICY_PROTO_MCP,     POLICY_PROTO_TCP,
+                                            POLICY_PROTO_SQL};
     struct ep_build *b = obj;
     b->protocol = n;
-    if (n->kind == YN_SCALAR && strcmp(n->str, "sql") == 0) {
-        v_error(c, n, "'sql' is not supported (allowed: rest; omit protocol for TCP "
-                      "passthrough)");
-        return;
-    }
-    b->ep->rest = v_enum(c, n, vals) == 0;
+    int i = v_enum(c, n, vals);
+    if (i >= 0)
+        b->ep->proto = map[i];
 }
 
 static void f_tls(struct vctx *c, const struct ynode *n, void *obj)
@@ -270,205 +265,6 @@ static void f_access(struct vctx *c, const struct ynode *n, void *obj)
     int i = v_enum(c, n, vals);
     if (i >= 0)
         b->ep->access = map[i];
-}
-
-/* ---- rules ---- */
-
-struct rule_build {
-    struct policy_rule *r;
-    const struct ynode *method, *path, *query;
-    int kinds; /* allow / deny keys seen */
-};
-
-static void f_method(struct vctx *c, const struct ynode *n, void *obj)
-{
-    static const char *const known[] = {"GET",     "HEAD",    "POST",  "PUT", "DELETE",
-                                        "PATCH",   "OPTIONS", "TRACE", "CONNECT"};
-    struct rule_build *rb = obj;
-    char m[33];
-    const char *s;
-    rb->method = n;
-    if (!v_str(c, n, &s, "an HTTP method such as GET, or '*' for any"))
-        return;
-    size_t l = strlen(s);
-    if (!policy_method_ok(s)) {
-        v_error(c, n, "'%.40s' is not an HTTP method (allowed: a method such as GET, or '*')", s);
-        return;
-    }
-    for (size_t i = 0; i <= l; i++)
-        m[i] = (char)toupper((unsigned char)s[i]);
-    rb->r->method = v_strdup(m);
-    if (strcmp(m, "*") == 0)
-        return;
-    for (size_t i = 0; i < NFIELDS(known); i++)
-        if (strcmp(m, known[i]) == 0)
-            return;
-    const char *sug = v_suggest(m, known, NFIELDS(known));
-    v_warn(c, n, "unknown HTTP method '%s'%s%s%s (known: GET, HEAD, POST, PUT, DELETE, PATCH, "
-                 "OPTIONS, TRACE, CONNECT, or '*')", m, sug ? "; did you mean '" : "",
-           sug ? sug : "", sug ? "'?" : "");
-}
-
-static void f_path(struct vctx *c, const struct ynode *n, void *obj)
-{
-    struct rule_build *rb = obj;
-    char norm[POLICY_MAX_PATTERN_LEN + 1];
-    const char *s, *why;
-    rb->path = n;
-    if (!v_str(c, n, &s, "a path glob starting with '/', or '**' for any path"))
-        return;
-    if (strcmp(s, "**") == 0) {
-        rb->r->path = v_strdup(s);
-        return;
-    }
-    if (strlen(s) > POLICY_MAX_PATTERN_LEN) {
-        v_error(c, n, "is longer than %d characters", POLICY_MAX_PATTERN_LEN);
-        return;
-    }
-    if (policy_path_normalize(s, strlen(s), true, norm, sizeof(norm), &why) < 0) {
-        v_error(c, n, "'%.200s' %s (allowed: a path glob starting with '/', e.g. '/repos/**', "
-                      "or '**')", s, why);
-        return;
-    }
-    v_warn_metachars(c, n, s);
-    rb->r->path = v_strdup(norm);
-}
-
-static void qmatch_globs(struct vctx *c, const struct ynode *n, struct policy_qmatch *q)
-{
-    const char *s;
-    if (n->kind == YN_SCALAR) {
-        if (!v_str(c, n, &s, "a glob string"))
-            return;
-        v_warn_metachars(c, n, s);
-        q->globs[q->n_globs++] = v_strdup(s);
-        return;
-    }
-    if (!v_seq(c, n, "a non-empty list of glob strings"))
-        return;
-    if (n->n == 0) {
-        v_error(c, n, "empty list can never match (list glob strings)");
-        return;
-    }
-    for (size_t i = 0; i < n->n; i++) {
-        size_t mark = v_push(c, "[%zu]", i);
-        if (v_str(c, n->items[i], &s, "a glob string")) {
-            v_warn_metachars(c, n->items[i], s);
-            q->globs[q->n_globs++] = v_strdup(s);
-        }
-        v_pop(c, mark);
-    }
-}
-
-/* One query matcher: "glob", {any: [globs]} or {glob: "glob"}. */
-static void v_qmatch(struct vctx *c, const struct ynode *n, struct policy_qmatch *q)
-{
-    const struct ynode *any = NULL, *glob = NULL;
-    if (n->kind == YN_SCALAR) {
-        q->globs = v_calloc(1, sizeof(char *));
-        qmatch_globs(c, n, q);
-        return;
-    }
-    if (n->kind != YN_MAP) {
-        v_error(c, n, "expected a glob string or {any: [globs]}, got %s", ytree_type_name(n));
-        return;
-    }
-    for (size_t i = 0; i < n->n / 2; i++) {
-        const struct ynode *k = n->items[2 * i];
-        if (!v_map_key_ok(c, n, i))
-            continue;
-        if (strcmp(k->str, "any") == 0)
-            any = n->items[2 * i + 1];
-        else if (strcmp(k->str, "glob") == 0)
-            glob = n->items[2 * i + 1];
-        else
-            v_error(c, k, "unknown matcher '%.64s' (allowed: any, glob)", k->str);
-    }
-    if (any && glob) {
-        v_error(c, n, "a matcher has either 'any' or 'glob', not both");
-    } else if (!any && !glob) {
-        v_error(c, n, "a matcher needs 'any: [globs]' or 'glob: \"...\"'");
-    } else if (glob && glob->kind != YN_SCALAR) {
-        v_error(c, glob, "glob must be a string, got %s", ytree_type_name(glob));
-    } else {
-        const struct ynode *v = any ? any : glob;
-        size_t mark = v_push(c, ".%s", any ? "any" : "glob");
-        q->globs = v_calloc(v->kind == YN_SEQ ? v->n : 1, sizeof(char *));
-        if (any && any->kind != YN_SEQ)
-            v_error(c, any, "expected a list of glob strings, got %s", ytree_type_name(any));
-        else
-            qmatch_globs(c, v, q);
-        v_pop(c, mark);
-    }
-}
-
-static void f_query(struct vctx *c, const struct ynode *n, void *obj)
-{
-    struct rule_build *rb = obj;
-    rb->query = n;
-    if (n->kind != YN_MAP) {
-        v_error(c, n, "expected a map from parameter name to matcher, got %s",
-                ytree_type_name(n));
-        return;
-    }
-    rb->r->query = v_calloc(n->n / 2, sizeof(*rb->r->query));
-    for (size_t i = 0; i < n->n / 2; i++) {
-        const struct ynode *k = n->items[2 * i];
-        if (!v_map_key_ok(c, n, i))
-            continue;
-        struct policy_qmatch *q = &rb->r->query[rb->r->n_query++];
-        q->key = v_strdup(k->str);
-        size_t mark = v_push(c, ".%s", k->str);
-        v_qmatch(c, n->items[2 * i + 1], q);
-        v_pop(c, mark);
-    }
-}
-
-static void rule_body(struct vctx *c, const struct ynode *n, struct rule_build *rb, bool deny)
-{
-    static const struct vfield fields[] = {
-        {"method", f_method}, {"path", f_path}, {"query", f_query}};
-    if (rb->kinds++ > 0)
-        return; /* both allow and deny: reported by f_rules */
-    rb->r->deny = deny;
-    if (!v_map(c, n, fields, NFIELDS(fields), rb, "a rule is a map {method, path, query}"))
-        return;
-    if (!rb->method)
-        v_error(c, n, "method is required (e.g. GET, or '*' for any)");
-    if (!rb->path)
-        v_error(c, n, "path is required (e.g. '/repos/**', or '**' for any)");
-}
-
-static void f_allow(struct vctx *c, const struct ynode *n, void *obj) { rule_body(c, n, obj, false); }
-static void f_deny(struct vctx *c, const struct ynode *n, void *obj) { rule_body(c, n, obj, true); }
-
-static void f_rules(struct vctx *c, const struct ynode *n, void *obj)
-{
-    static const struct vfield fields[] = {{"allow", f_allow}, {"deny", f_deny}};
-    struct ep_build *b = obj;
-    b->rules = n;
-    if (!v_seq(c, n, "a list of {allow: {...}} or {deny: {...}}"))
-        return;
-    if (n->n == 0) {
-        v_error(c, n, "empty list can never allow anything (add allow rules, or use access)");
-        return;
-    }
-    b->ep->rules = v_calloc(n->n, sizeof(*b->ep->rules));
-    b->ep->n_rules = n->n;
-    for (size_t i = 0; i < n->n; i++) {
-        struct rule_build rb = {.r = &b->ep->rules[i]};
-        size_t mark = v_push(c, "[%zu]", i);
-        if (v_map(c, n->items[i], fields, NFIELDS(fields), &rb,
-                  "a rule is {allow: {method, path}} or {deny: {method, path}}")) {
-            if (rb.kinds == 0)
-                v_error(c, n->items[i], "a rule needs 'allow' or 'deny'");
-            else if (rb.kinds > 1)
-                v_error(c, n->items[i], "a rule has either 'allow' or 'deny', not both");
-        }
-        v_pop(c, mark);
-        if (rb.kinds == 1)
-            *(rb.r->deny ? &b->n_deny : &b->n_allow) += 1;
-    }
 }
 
 /* ---- allowed_ips ---- */
@@ -616,7 +412,313 @@ static void f_upgrade_idle(struct vctx *c, const struct ynode *n, void *obj)
     (void)duration_ms(c, n, &b->ep->upgrade_idle_timeout_ms);
 }
 
+/* ---- L7 fields ---- */
+
+static void l7_only(struct ep_build *b, const struct ynode *n, const char *name)
+{
+    if (!b->l7_only) {
+        b->l7_only = n;
+        b->l7_only_name = name;
+    }
+}
+
+static void f_rules(struct vctx *c, const struct ynode *n, void *obj)
+{
+    (void)c;
+    ((struct ep_build *)obj)->rules = n; /* compiled in load_rules.c once protocol is known */
+}
+
+static void f_deny_rules(struct vctx *c, const struct ynode *n, void *obj)
+{
+    (void)c;
+    ((struct ep_build *)obj)->deny_rules = n;
+}
+
+static void f_ep_path(struct vctx *c, const struct ynode *n, void *obj)
+{
+    struct ep_build *b = obj;
+    char norm[POLICY_MAX_PATTERN_LEN * 3 + 1];
+    const char *s, *why;
+    b->path = n;
+    l7_only(b, n, "path");
+    if (!v_str(c, n, &s, "a path glob starting with '/', or '**'"))
+        return;
+    if (strcmp(s, "**") == 0 || s[0] == '\0')
+        return; /* every path */
+    if (strlen(s) > POLICY_MAX_PATTERN_LEN) {
+        v_error(c, n, "is longer than %d characters", POLICY_MAX_PATTERN_LEN);
+        return;
+    }
+    if (policy_path_normalize(s, strlen(s), POLICY_NORM_STRICT | POLICY_NORM_ENCODED_SLASH,
+                              norm, sizeof(norm), &why) < 0) {
+        v_error(c, n, "'%.200s' %s (allowed: a path glob starting with '/', e.g. '/graphql' "
+                      "or '/repos/**', or '**')", s, why);
+        return;
+    }
+    v_warn_metachars(c, n, s);
+    b->ep->path_sel = v_strdup(norm);
+}
+
+static void f_enc_slash(struct vctx *c, const struct ynode *n, void *obj)
+{
+    struct ep_build *b = obj;
+    b->enc_slash = n;
+    if (v_bool(c, n, &b->ep->allow_encoded_slash) && b->ep->allow_encoded_slash)
+        l7_only(b, n, "allow_encoded_slash");
+}
+
+static void body_limit(struct vctx *c, const struct ynode *n, struct policy_endpoint *ep)
+{
+    int64_t v;
+    if (v_int(c, n, 1, POLICY_MAX_BODY, &v, "allowed: 1-" POLICY_MAX_BODY_TEXT " bytes"))
+        ep->max_body = (size_t)v;
+}
+
+static void f_persisted(struct vctx *c, const struct ynode *n, void *obj)
+{
+    static const char *const vals[] = {"deny", "allow_registered", NULL};
+    struct ep_build *b = obj;
+    b->persisted = n;
+    l7_only(b, n, "persisted_queries");
+    int i = v_enum(c, n, vals);
+    b->ep->persisted_allow = i == 1;
+}
+
+static void f_pq_registry(struct vctx *c, const struct ynode *n, void *obj)
+{
+    struct ep_build *b = obj;
+    b->pq_registry = n;
+    l7_only(b, n, "graphql_persisted_queries"); /* compiled in v_endpoint */
+}
+
+static void f_gql_max(struct vctx *c, const struct ynode *n, void *obj)
+{
+    struct ep_build *b = obj;
+    b->gql_max = n;
+    l7_only(b, n, "graphql_max_body_bytes");
+    body_limit(c, n, b->ep);
+}
+
+static void f_mcp_max(struct vctx *c, const struct ynode *n, void *obj)
+{
+    body_limit(c, n, obj);
+}
+
+static void f_mcp_strict(struct vctx *c, const struct ynode *n, void *obj)
+{
+    struct policy_endpoint *ep = obj;
+    (void)v_bool(c, n, &ep->mcp_strict_tools);
+}
+
+static void f_mcp_known(struct vctx *c, const struct ynode *n, void *obj)
+{
+    struct policy_endpoint *ep = obj;
+    (void)v_bool(c, n, &ep->mcp_allow_known);
+}
+
+static void f_mcp(struct vctx *c, const struct ynode *n, void *obj)
+{
+    static const struct vfield fields[] = {{"max_body_bytes", f_mcp_max},
+                                           {"strict_tool_names", f_mcp_strict},
+                                           {"allow_all_known_mcp_methods", f_mcp_known}};
+    struct ep_build *b = obj;
+    b->mcp = n;
+    l7_only(b, n, "mcp");
+    (void)v_map(c, n, fields, NFIELDS(fields), b->ep,
+                "a map {max_body_bytes, strict_tool_names, allow_all_known_mcp_methods}");
+}
+
+static void f_json_rpc(struct vctx *c, const struct ynode *n, void *obj)
+{
+    static const struct vfield fields[] = {{"max_body_bytes", f_mcp_max}};
+    struct ep_build *b = obj;
+    b->json_rpc = n;
+    l7_only(b, n, "json_rpc");
+    (void)v_map(c, n, fields, NFIELDS(fields), b->ep, "a map {max_body_bytes}");
+}
+
+/* Credential fields: loaded, checked, not applied (load_unapplied.c). */
+#define CRED_FIELD(fn, name)                                                                  \
+    static void fn(struct vctx *c, const struct ynode *n, void *obj)                          \
+    {                                                                                         \
+        (void)obj;                                                                            \
+        v_credential_field(c, name, n);                                                       \
+    }
+CRED_FIELD(f_cred_binding, "credential_binding")
+CRED_FIELD(f_cred_signing, "credential_signing")
+CRED_FIELD(f_sign_service, "signing_service")
+CRED_FIELD(f_sign_region, "signing_region")
+CRED_FIELD(f_ws_cred, "websocket_credential_rewrite")
+CRED_FIELD(f_body_cred, "request_body_credential_rewrite")
+CRED_FIELD(f_uninspected, "allow_uninspected_credentials")
+
+/* graphql_persisted_queries: {ID: {operation_type, operation_name, fields}}. */
+static void v_persisted_registry(struct vctx *c, struct ep_build *b)
+{
+    const struct ynode *n = b->pq_registry;
+    struct policy_endpoint *ep = b->ep;
+    size_t mark = v_push(c, ".graphql_persisted_queries");
+    if (n->kind != YN_MAP) {
+        v_error(c, n, "expected a map from hash or saved-query id to {operation_type, ...}, "
+                      "got %s", ytree_type_name(n));
+        v_pop(c, mark);
+        return;
+    }
+    ep->persisted = v_calloc(n->n / 2 + 1, sizeof(*ep->persisted));
+    for (size_t i = 0; i < n->n / 2; i++) {
+        if (!v_map_key_ok(c, n, i))
+            continue;
+        size_t m2 = v_push(c, ".%s", n->items[2 * i]->str);
+        struct policy_rule *r = &ep->persisted[ep->n_persisted++];
+        r->pq_id = v_strdup(n->items[2 * i]->str);
+        v_graphql_operation(c, ep, n->items[2 * i + 1], r);
+        v_pop(c, m2);
+    }
+    v_pop(c, mark);
+}
+
 /* ---- the endpoint ---- */
+
+static bool inspected(enum policy_proto p)
+{
+    switch (p) {
+    case POLICY_PROTO_REST:
+    case POLICY_PROTO_WEBSOCKET:
+    case POLICY_PROTO_GRAPHQL:
+    case POLICY_PROTO_JSONRPC:
+    case POLICY_PROTO_MCP:
+        return true;
+    case POLICY_PROTO_NONE:
+    case POLICY_PROTO_TCP:
+    case POLICY_PROTO_SQL:
+        return false;
+    }
+    return false;
+}
+
+static const char *access_name(enum policy_access a)
+{
+    return a == POLICY_ACCESS_READ_ONLY ? "read-only" : a == POLICY_ACCESS_READ_WRITE ? "read-write"
+                                                                                        : "full";
+}
+
+/* rules/access without protocol: OpenShell relays such an endpoint without
+ * applying them; we enforce what the author wrote (doc/policy.md). */
+static void implied_rest(struct vctx *c, const struct ynode *n, struct ep_build *b)
+{
+    struct policy_endpoint *ep = b->ep;
+    const struct ynode *at = b->access ? b->access : b->rules ? b->rules : b->deny_rules;
+    ep->proto = POLICY_PROTO_REST;
+    if (b->access)
+        v_warn(c, at, "access without protocol is read as protocol: rest: HTTP requests (and "
+                      "HTTPS, TLS-terminated) on this endpoint are inspected and access: %s is "
+                      "enforced%s (OpenShell relays such an endpoint without applying access; "
+                      "add protocol: rest to make this explicit)", access_name(ep->access),
+               ep->access == POLICY_ACCESS_FULL ? " (every method and path, WebSocket upgrades "
+                                                  "included)" : "");
+    else
+        v_warn(c, at, "rules without protocol are read as protocol: rest: HTTP requests (and "
+                      "HTTPS, TLS-terminated) on this endpoint are inspected and the rules are "
+                      "enforced (OpenShell relays such an endpoint without applying them; add "
+                      "protocol: rest to make this explicit)");
+    (void)n;
+}
+
+static void l4_checks(struct vctx *c, struct ep_build *b)
+{
+    struct policy_endpoint *ep = b->ep;
+    if (b->l7_only)
+        v_error(c, b->l7_only, "%s needs an inspected protocol (rest, websocket, graphql, "
+                               "json-rpc or mcp)", b->l7_only_name);
+    if (ep->proto == POLICY_PROTO_TCP) {
+        if (ep->host_kind == POLICY_HOST_NONE || ep->host_kind == POLICY_HOST_IP)
+            v_error(c, b->host ? b->host : b->protocol, "protocol: tcp needs a DNS host name "
+                    "(not an IP address, not hostless; omit protocol for those)");
+        if (b->enforcement)
+            v_error(c, b->enforcement, "enforcement is not valid with protocol: tcp (the "
+                                       "connection is not inspected)");
+        return;
+    }
+    if (ep->proto == POLICY_PROTO_SQL) {
+        if (b->enforcement && ep->enforcement == POLICY_ENFORCE)
+            v_error(c, b->enforcement, "SQL enforcement needs SQL parsing, which neither "
+                                       "cordon nor OpenShell has (use enforcement: audit)");
+        else
+            v_warn(c, b->protocol, "protocol: sql is relayed as a TCP passthrough: cordon does "
+                                   "not parse or log SQL statements%s (OpenShell only audits "
+                                   "SQL too)", b->rules || b->access ? "; rules and access are "
+                                   "not applied" : "");
+        ep->enforcement = POLICY_ENFORCE; /* the L4 decision is enforced */
+        return;
+    }
+    if (b->enforcement)
+        v_warn(c, b->enforcement, "enforcement has no effect without an inspected protocol");
+}
+
+static void l7_checks(struct vctx *c, const struct ynode *n, struct ep_build *b)
+{
+    struct policy_endpoint *ep = b->ep;
+    size_t n_allow = 0, n_deny = 0;
+    for (size_t i = 0; i < ep->n_rules; i++)
+        *(ep->rules[i].deny ? &n_deny : &n_allow) += 1;
+    if (b->access && b->rules)
+        v_error(c, b->rules, "rules and access are mutually exclusive (use one)");
+    switch (ep->proto) {
+    case POLICY_PROTO_JSONRPC:
+    case POLICY_PROTO_MCP:
+        if (b->access)
+            v_error(c, b->access, "access presets are not valid for protocol: %s (HTTP method "
+                                  "presets cannot authorize JSON-RPC; write rules with method)",
+                    ep->proto == POLICY_PROTO_MCP ? "mcp" : "json-rpc");
+        if (!b->rules && !(ep->proto == POLICY_PROTO_MCP && ep->mcp_allow_known))
+            v_error(c, b->protocol, "protocol: %s needs rules (e.g. {allow: {method: "
+                                    "initialize}})%s",
+                    ep->proto == POLICY_PROTO_MCP ? "mcp" : "json-rpc",
+                    ep->proto == POLICY_PROTO_MCP ? ", or mcp.allow_all_known_mcp_methods: true"
+                                                  : "");
+        if (ep->max_body == 0)
+            ep->max_body = POLICY_DEFAULT_MAX_BODY;
+        break;
+    case POLICY_PROTO_GRAPHQL:
+        if (ep->max_body == 0)
+            ep->max_body = POLICY_DEFAULT_MAX_BODY;
+        /* fall through */
+    case POLICY_PROTO_REST:
+    case POLICY_PROTO_WEBSOCKET:
+        if (!b->access && !b->rules)
+            v_error(c, b->protocol ? b->protocol : n, "protocol: %s needs rules or access "
+                    "(e.g. access: read-only)", b->protocol ? b->protocol->str : "rest");
+        break;
+    case POLICY_PROTO_NONE:
+    case POLICY_PROTO_TCP:
+    case POLICY_PROTO_SQL:
+        break;
+    }
+    if (b->deny_rules && !b->access && !b->rules &&
+        !(ep->proto == POLICY_PROTO_MCP && ep->mcp_allow_known))
+        v_error(c, b->deny_rules, "deny_rules need rules or access to deny from (e.g. access: "
+                                  "read-write)");
+    if (b->rules && n_allow == 0 && n_deny > 0)
+        v_error(c, b->rules, "only deny rules: every request would be denied (add allow rules)");
+    if (b->mcp && ep->proto != POLICY_PROTO_MCP)
+        v_error(c, b->mcp, "mcp options are only valid for protocol: mcp");
+    if (b->json_rpc && ep->proto != POLICY_PROTO_JSONRPC)
+        v_error(c, b->json_rpc, "json_rpc options are only valid for protocol: json-rpc");
+    const struct ynode *gq = b->persisted ? b->persisted : b->pq_registry ? b->pq_registry
+                                                                          : b->gql_max;
+    if (gq && ep->proto != POLICY_PROTO_GRAPHQL)
+        v_error(c, gq, "GraphQL options are only valid for protocol: graphql");
+    if (b->pq_registry && ep->proto == POLICY_PROTO_GRAPHQL)
+        v_persisted_registry(c, b);
+    if (b->pq_registry && !ep->persisted_allow)
+        v_warn(c, b->pq_registry, "graphql_persisted_queries is unused unless persisted_queries: "
+                                  "allow_registered");
+    if (ep->persisted_allow && ep->n_persisted == 0)
+        v_error(c, b->persisted, "allow_registered needs graphql_persisted_queries");
+    if (ep->tls == POLICY_TLS_SKIP && policy_endpoint_has_port(ep, 443))
+        v_warn(c, b->tls, "tls: skip on port 443 with an inspected protocol: the tunnel is "
+                          "relayed raw, so the rules are NOT applied to HTTPS requests");
+}
 
 /* Checks between fields, after every field was read. */
 static void endpoint_cross_checks(struct vctx *c, const struct ynode *n, struct ep_build *b)
@@ -631,23 +733,22 @@ static void endpoint_cross_checks(struct vctx *c, const struct ynode *n, struct 
     if (hostless && !b->ips)
         v_error(c, n, "host or allowed_ips is required (a hostless endpoint matches any host "
                       "whose addresses are in allowed_ips)");
-    if (b->access && b->rules)
-        v_error(c, b->rules, "rules and access are mutually exclusive (use one)");
-    if (ep->rest && !b->access && !b->rules)
-        v_error(c, b->protocol, "protocol: rest needs rules or access (e.g. access: read-only)");
-    if (!ep->rest && (b->access || b->rules))
-        v_error(c, b->access ? b->access : b->rules,
-                "%s has no effect without protocol: rest (add protocol: rest)",
-                b->access ? "access" : "rules");
-    if (b->rules && b->n_allow == 0 && b->n_deny > 0)
-        v_error(c, b->rules, "only deny rules: every request would be denied (add allow rules)");
-    if (b->enforcement && !ep->rest)
-        v_warn(c, b->enforcement, "enforcement has no effect without protocol: rest");
-    if (ep->rest && ep->tls == POLICY_TLS_SKIP && policy_endpoint_has_port(ep, 443))
-        v_warn(c, b->tls, "tls: skip on port 443 with protocol: rest: the tunnel is relayed raw, "
-                          "so the rules are NOT applied to HTTPS requests");
+    if (ep->proto == POLICY_PROTO_NONE && (b->access || b->rules || b->deny_rules))
+        implied_rest(c, n, b);
+    ep->rest = inspected(ep->proto);
+    if (!ep->rest) {
+        const struct ynode *l7 = b->access ? b->access : b->rules ? b->rules : b->deny_rules;
+        if (l7 && ep->proto == POLICY_PROTO_TCP)
+            v_error(c, l7, "%s is not valid with protocol: tcp (the connection is not "
+                           "inspected)", l7 == b->access ? "access" : l7 == b->rules ? "rules"
+                                                                                    : "deny_rules");
+        l4_checks(c, b);
+        return;
+    }
+    if (b->rules || b->deny_rules)
+        v_endpoint_rules(c, ep, b->rules, b->deny_rules);
+    l7_checks(c, n, b);
 }
-
 void v_endpoint(struct vctx *c, const struct ynode *n, struct policy_endpoint *ep)
 {
     static const struct vfield fields[] = {
@@ -659,12 +760,28 @@ void v_endpoint(struct vctx *c, const struct ynode *n, struct policy_endpoint *e
         {"enforcement", f_enforcement},
         {"access", f_access},
         {"rules", f_rules},
+        {"deny_rules", f_deny_rules},
         {"allowed_ips", f_allowed_ips},
         {"idle_timeout", f_idle},
         {"upgrade_idle_timeout", f_upgrade_idle},
+        {"path", f_ep_path},
+        {"allow_encoded_slash", f_enc_slash},
+        {"persisted_queries", f_persisted},
+        {"graphql_persisted_queries", f_pq_registry},
+        {"graphql_max_body_bytes", f_gql_max},
+        {"mcp", f_mcp},
+        {"json_rpc", f_json_rpc},
+        {"credential_binding", f_cred_binding},
+        {"credential_signing", f_cred_signing},
+        {"signing_service", f_sign_service},
+        {"signing_region", f_sign_region},
+        {"websocket_credential_rewrite", f_ws_cred},
+        {"request_body_credential_rewrite", f_body_cred},
+        {"allow_uninspected_credentials", f_uninspected},
     };
     struct ep_build b = {.ep = ep};
     ep->host = NULL;
+    ep->mcp_strict_tools = true;
     ep->enforcement = POLICY_ENFORCE;
     ep->upgrade_idle_timeout_ms = POLICY_DEFAULT_UPGRADE_IDLE_MS;
     if (!v_map(c, n, fields, NFIELDS(fields), &b,

@@ -1,17 +1,24 @@
-/* policy/normalize: request-path normalization (RFC 3986 §6.2.2), shared by
- * L7 requests and rule patterns, so both sides are compared in one form.
+/* policy/normalize: the canonical request path that L7 rules are matched on
+ * (RFC 3986 §6.2.2, plus the rules OpenShell's canonicaliser uses), shared
+ * by L7 requests and rule patterns, so both sides are compared in one form.
+ * The request itself is forwarded upstream exactly as the client sent it.
  *
- * 1. Percent-decoding (§6.2.2.2): encoded unreserved characters (ALPHA,
- *    DIGIT, '-', '.', '_', '~') are decoded, so "%2e%2e" becomes "..";
- *    other encodings stay encoded with uppercase hex (§6.2.2.1).
- * 2. Refused outright, because servers disagree about them: "%2F" (an
- *    encoded slash), "%5C" and '\' (backslash, a separator on some
- *    servers), "%00", invalid '%' sequences, control characters, spaces,
- *    raw non-ASCII bytes, '#', and dot segments carrying parameters
- *    ("..;x", which Tomcat-style servers treat as "..").
+ * 1. Percent-decoding: every %XX is decoded except the delimiters that
+ *    would change the path's structure: "%2F" (an encoded slash) and "%5C"
+ *    (an encoded backslash) are refused, unless the endpoint sets
+ *    allow_encoded_slash, in which case they stay inside their segment and
+ *    are emitted encoded again. "%00", encoded control characters, invalid
+ *    '%' sequences, raw control characters, spaces, raw non-ASCII bytes,
+ *    '\' and '#' are refused, because servers disagree about them.
+ * 2. Path parameters: each segment loses everything from its first ';'
+ *    ("/admin;x/secret" is "/admin/secret", as Tomcat, Jetty and Spring read
+ *    it); a dot segment carrying parameters ("..;x", ".;x") is refused.
  * 3. Dot-segment removal (§5.2.4) and collapsing of empty segments ("//"),
- *    except that ".." above the root is refused instead of being dropped:
- *    a request that tries to climb out of "/" is not one we can reason about.
+ *    except that ".." above the root is refused instead of being dropped;
+ *    a "." or ".." hidden behind an allowed encoded slash is refused too.
+ * 4. Re-encoding: bytes outside RFC 3986 pchar (unreserved, sub-delims,
+ *    ':' and '@') are written as %XX with upper-case hex, so "%40" and "@"
+ *    are the same path, and "%25" stays "%25".
  * A trailing '/' is kept ("/a/" and "/a" are different resources). */
 #include <errno.h>
 #include <string.h>
@@ -31,17 +38,19 @@ int policy_hexval(char c)
     return -1;
 }
 
-static bool unreserved(unsigned char c)
+#define SLASH_SENTINEL '\x01' /* a decoded %2F, inside its segment */
+
+static bool pchar_literal(unsigned char c)
 {
     return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-           c == '-' || c == '.' || c == '_' || c == '~';
+           strchr("-._~!$&'()*+,;=:@", c) != NULL;
 }
 
-/* Step 1 and 2: decodes in[0..len) into out, returns the decoded length or
- * -EINVAL with *why. The output is never longer than the input. */
-static int decode(const char *in, size_t len, char *out, const char **why)
+/* Step 1: decodes in[0..len) into out (at least len bytes); returns the
+ * decoded length or -EINVAL with *why. */
+static int decode(const char *in, size_t len, unsigned flags, char *out, const char **why)
 {
-    static const char hex[] = "0123456789ABCDEF";
+    bool enc_ok = flags & POLICY_NORM_ENCODED_SLASH;
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)in[i];
@@ -53,17 +62,15 @@ static int decode(const char *in, size_t len, char *out, const char **why)
             unsigned char v = (unsigned char)(hi * 16 + lo);
             if (v == 0)
                 return *why = "contains %00", -EINVAL;
-            if (v == '/')
-                return *why = "contains an encoded slash (%2F)", -EINVAL;
-            if (v == '\\')
-                return *why = "contains an encoded backslash (%5C)", -EINVAL;
-            if (unreserved(v)) {
-                out[o++] = (char)v;
-            } else {
-                out[o++] = '%';
-                out[o++] = hex[v >> 4];
-                out[o++] = hex[v & 15];
-            }
+            if (v < 0x20 || v == 0x7f)
+                return *why = "contains an encoded control character", -EINVAL;
+            if (v == '/' && !enc_ok)
+                return *why = "contains an encoded slash (%2F; allowed only with "
+                              "allow_encoded_slash: true)", -EINVAL;
+            if (v == '\\' && !enc_ok)
+                return *why = "contains an encoded backslash (%5C; allowed only with "
+                              "allow_encoded_slash: true)", -EINVAL;
+            out[o++] = v == '/' ? SLASH_SENTINEL : (char)v;
             i += 2;
             continue;
         }
@@ -93,26 +100,45 @@ static int dot_segment(const char *s, size_t l)
     return s[base] == ';' ? -1 : 0;
 }
 
-/* Step 3 in place on buf[0..len), buf[0] == '/'. */
-static int remove_dots(char *buf, size_t len, bool strict, const char **why)
+/* A "." or ".." between encoded separators inside one segment. */
+static bool hidden_dot(const char *s, size_t l)
+{
+    size_t start = 0;
+    for (size_t i = 0; i <= l; i++) {
+        if (i < l && s[i] != SLASH_SENTINEL && s[i] != '\\')
+            continue;
+        size_t pl = i - start;
+        if ((pl == 1 && s[start] == '.') || (pl == 2 && s[start] == '.' && s[start + 1] == '.'))
+            return start > 0 || i < l;
+        start = i + 1;
+    }
+    return false;
+}
+
+/* Steps 2 and 3 in place on buf[0..len), buf[0] == '/'. */
+static int resolve(char *buf, size_t len, bool strict, const char **why)
 {
     size_t w = 0, i = 1;
     bool trailing = false;
     while (i <= len) {
-        const char *seg = buf + i;
+        char *seg = buf + i;
         const char *slash = memchr(seg, '/', len - i);
         size_t l = slash ? (size_t)(slash - seg) : len - i;
+        const char *semi = memchr(seg, ';', l);
+        size_t pl = semi ? (size_t)(semi - seg) : l; /* without ;params */
         bool last = !slash;
         int dot = dot_segment(seg, l);
         trailing = false;
-        if (l == 0) {
-            if (strict && !last)
-                return *why = "contains '//', which a normalized request never has",
-                       -EINVAL;
-            trailing = last;
-        } else if (dot != 0) {
-            if (dot < 0)
-                return *why = "contains a dot segment with parameters ('..;')", -EINVAL;
+        if (dot < 0)
+            return *why = "contains a dot segment with parameters ('..;' or '.;')", -EINVAL;
+        if (strict && semi)
+            return *why = "contains ';': path parameters are removed from requests before "
+                          "matching, so this pattern could never match (remove the ';...')",
+                   -EINVAL;
+        if (hidden_dot(seg, pl))
+            return *why = "contains a '.' or '..' next to an encoded slash or backslash",
+                   -EINVAL;
+        if (dot != 0) {
             if (strict)
                 return *why = "contains a '.' or '..' segment, which a normalized request "
                               "never has",
@@ -125,10 +151,15 @@ static int remove_dots(char *buf, size_t len, bool strict, const char **why)
                 w--; /* drop the '/' too */
             }
             trailing = last;
+        } else if (pl == 0) {
+            if (strict && l == 0 && !last)
+                return *why = "contains '//', which a normalized request never has",
+                       -EINVAL;
+            trailing = last;
         } else {
             buf[w++] = '/';
-            memmove(buf + w, seg, l);
-            w += l;
+            memmove(buf + w, seg, pl);
+            w += pl;
         }
         i += l + 1;
     }
@@ -137,19 +168,43 @@ static int remove_dots(char *buf, size_t len, bool strict, const char **why)
     return (int)w;
 }
 
-int policy_path_normalize(const char *in, size_t len, bool strict, char *out, size_t cap,
+/* Step 4: buf[0..len) into out (cap bytes incl. NUL). */
+static int encode(const char *buf, size_t len, char *out, size_t cap, const char **why)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    size_t o = 0;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)buf[i];
+        bool lit = c == '/' || pchar_literal(c);
+        if (o + (lit ? 1 : 3) >= cap)
+            return *why = "is too long", -EINVAL;
+        if (lit) {
+            out[o++] = (char)c;
+        } else {
+            if (c == (unsigned char)SLASH_SENTINEL)
+                c = '/';
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int policy_path_normalize(const char *in, size_t len, unsigned flags, char *out, size_t cap,
                           const char **why)
 {
+    char buf[POLICY_L7_PATH_MAX + 1];
     if (len == 0 || in[0] != '/')
         return *why = "does not start with '/'", -EINVAL;
-    if (len + 1 > cap)
+    if (len + 1 > cap || len > POLICY_L7_PATH_MAX)
         return *why = "is too long", -EINVAL;
-    int n = decode(in, len, out, why);
+    int n = decode(in, len, flags, buf, why);
     if (n < 0)
         return n;
-    n = remove_dots(out, (size_t)n, strict, why);
+    n = resolve(buf, (size_t)n, flags & POLICY_NORM_STRICT, why);
     if (n < 0)
         return n;
-    out[n] = '\0';
-    return 0;
+    return encode(buf, (size_t)n, out, cap, why);
 }

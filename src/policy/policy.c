@@ -19,22 +19,34 @@ static void free_strv(char **v, size_t n)
     free(v);
 }
 
+static void free_rule(struct policy_rule *ru)
+{
+    free(ru->method);
+    free(ru->path);
+    for (size_t q = 0; q < ru->n_query; q++) {
+        free(ru->query[q].key);
+        free_strv(ru->query[q].globs, ru->query[q].n_globs);
+    }
+    free(ru->query);
+    free(ru->op_type);
+    free(ru->op_name);
+    free_strv(ru->fields, ru->n_fields);
+    free_strv(ru->tools, ru->n_tools);
+    free(ru->pq_id);
+}
+
 static void free_endpoint(struct policy_endpoint *ep)
 {
     free(ep->host);
     free(ep->ports);
     free(ep->ips);
-    for (size_t r = 0; r < ep->n_rules; r++) {
-        struct policy_rule *ru = &ep->rules[r];
-        free(ru->method);
-        free(ru->path);
-        for (size_t q = 0; q < ru->n_query; q++) {
-            free(ru->query[q].key);
-            free_strv(ru->query[q].globs, ru->query[q].n_globs);
-        }
-        free(ru->query);
-    }
+    free(ep->path_sel);
+    for (size_t r = 0; r < ep->n_rules; r++)
+        free_rule(&ep->rules[r]);
     free(ep->rules);
+    for (size_t r = 0; r < ep->n_persisted; r++)
+        free_rule(&ep->persisted[r]);
+    free(ep->persisted);
 }
 
 void policy_free_internal(struct policy *p)

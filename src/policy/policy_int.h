@@ -16,12 +16,28 @@
 #define POLICY_MAX_PATTERN_LEN 1024
 #define POLICY_MAX_TIMEOUT_MS (7ull * 24 * 3600 * 1000)
 #define POLICY_DEFAULT_UPGRADE_IDLE_MS (3600ull * 1000)
+#define POLICY_DEFAULT_MAX_BODY 65536 /* GraphQL/JSON-RPC/MCP body read for inspection */
+#define POLICY_MAX_BODY (16 * 1024 * 1024)
+#define POLICY_MAX_BODY_TEXT "16777216"
 
 enum policy_host_kind {
     POLICY_HOST_NONE,     /* hostless: any host (allowed_ips decides) */
     POLICY_HOST_EXACT,    /* lowercase name, compared case-insensitively */
     POLICY_HOST_IP,       /* IP literal: compared as an address */
-    POLICY_HOST_WILDCARD, /* "*.suffix" / "**.suffix": one or more labels */
+    POLICY_HOST_WILDCARD, /* OpenShell DNS glob (host.c): '*' within a label, a leading
+                           * '**' label for one or more labels */
+};
+
+/* The endpoint's protocol (doc/policy.md "Endpoint fields"). */
+enum policy_proto {
+    POLICY_PROTO_NONE,      /* omitted: TCP passthrough (CONNECT) */
+    POLICY_PROTO_TCP,       /* tcp: an L4 endpoint for any TCP client (CONNECT now) */
+    POLICY_PROTO_SQL,       /* sql + enforcement: audit: relayed as TCP, not inspected */
+    POLICY_PROTO_REST,      /* rest (also rules/access without protocol) */
+    POLICY_PROTO_WEBSOCKET, /* websocket: the upgrade request is checked */
+    POLICY_PROTO_GRAPHQL,   /* graphql: operations in the body (graphql.c) */
+    POLICY_PROTO_JSONRPC,   /* json-rpc: methods in the body (jsonrpc.c) */
+    POLICY_PROTO_MCP,       /* mcp: JSON-RPC methods and tools/call tool names */
 };
 
 struct policy_binary {
@@ -38,10 +54,21 @@ struct policy_qmatch {
 
 struct policy_rule {
     bool deny;
-    char *method;  /* uppercase, or "*" */
-    char *path;    /* normalized glob, "**" = anything */
+    bool in_deny_rules; /* written under deny_rules (else under rules) */
+    int src_index;      /* index in that list */
+    char *method;  /* HTTP: uppercase, or "*"; JSON-RPC/MCP: the RPC method as written */
+    char *path;    /* normalized glob, "**" = anything; NULL for body rules */
     struct policy_qmatch *query;
     size_t n_query;
+    /* GraphQL rules (protocol: graphql) */
+    char *op_type;  /* "query", "mutation", "subscription" or "*" */
+    char *op_name;  /* glob, or NULL for any */
+    char **fields;  /* root-field globs; NULL = any */
+    size_t n_fields;
+    char *pq_id;    /* graphql_persisted_queries: the hash or saved-query id */
+    /* MCP tools/call rules: tool-name globs; NULL = any tool */
+    char **tools;
+    size_t n_tools;
 };
 
 struct policy_entry;
@@ -56,7 +83,16 @@ struct policy_endpoint {
     uint8_t ip[16];
     uint16_t *ports;
     size_t n_ports;
-    bool rest;
+    bool rest; /* HTTP requests are inspected (REST, WEBSOCKET, GRAPHQL, JSONRPC, MCP) */
+    enum policy_proto proto;
+    char *path_sel;           /* endpoint `path`: normalized glob, or NULL for every path */
+    bool allow_encoded_slash; /* %2F kept in a segment instead of refused */
+    size_t max_body;          /* GraphQL/JSON-RPC/MCP: body bytes read for inspection */
+    bool persisted_allow;     /* graphql: persisted_queries: allow_registered */
+    struct policy_rule *persisted; /* graphql_persisted_queries (op_name holds the key) */
+    size_t n_persisted;
+    bool mcp_strict_tools;    /* mcp.strict_tool_names (default true) */
+    bool mcp_allow_known;     /* mcp.allow_all_known_mcp_methods */
     enum policy_tls tls;
     enum policy_enforcement enforcement;
     enum policy_access access;
@@ -70,6 +106,7 @@ struct policy_endpoint {
 
 struct policy_entry {
     char *key;
+    bool no_binaries; /* loaded without binaries: matches no binary */
     char *name; /* optional "name:" field, or NULL */
     struct policy_endpoint *endpoints;
     size_t n_endpoints;
@@ -104,7 +141,15 @@ int policy_hexval(char c);
  * instead of being resolved, '*' is allowed). in[0..len) is the raw path
  * without query; out gets the normalized path (cap bytes incl. NUL).
  * Returns 0, or -EINVAL with *why set to a static explanation. */
-int policy_path_normalize(const char *in, size_t len, bool strict, char *out, size_t cap,
+#define POLICY_NORM_STRICT 1u       /* a rule pattern, not a request */
+#define POLICY_NORM_ENCODED_SLASH 2u /* keep %2F inside a segment (allow_encoded_slash) */
+int policy_path_normalize(const char *in, size_t len, unsigned flags, char *out, size_t cap,
                           const char **why);
+
+/* Host patterns (host.c). policy_host_pattern_problem returns NULL when the
+ * lowercase pattern h (containing '*') has a shape OpenShell accepts, else
+ * what is wrong. policy_host_glob_match matches a lowercase host name. */
+const char *policy_host_pattern_problem(const char *h);
+bool policy_host_glob_match(const char *pattern, const char *host);
 
 #endif

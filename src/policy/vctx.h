@@ -94,5 +94,18 @@ void v_endpoint(struct vctx *c, const struct ynode *n, struct policy_endpoint *e
 /* Warns when s holds '?', '[' or '{': literal here, glob syntax in
  * OpenShell. */
 void v_warn_metachars(struct vctx *c, const struct ynode *n, const char *s);
+/* Rules and deny_rules of an endpoint whose other fields were read
+ * (load_rules.c); either node may be NULL. */
+void v_endpoint_rules(struct vctx *c, struct policy_endpoint *ep, const struct ynode *rules,
+                      const struct ynode *deny_rules);
+/* One GraphQL operation map {operation_type, operation_name, fields} into r
+ * (graphql_persisted_queries values; load_rules.c). */
+void v_graphql_operation(struct vctx *c, const struct policy_endpoint *ep, const struct ynode *n,
+                         struct policy_rule *r);
+/* network_middlewares, checked and reported as not applied (load_unapplied.c). */
+void v_network_middlewares(struct vctx *c, const struct ynode *n);
+/* One credential field of an endpoint (credential_binding, ...), checked
+ * and reported as not applied (load_unapplied.c). */
+void v_credential_field(struct vctx *c, const char *field, const struct ynode *n);
 
 #endif
