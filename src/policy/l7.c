@@ -7,8 +7,11 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+
+#include <jansson.h>
 
 #include "policy/glob.h"
 #include "policy/policy_int.h"
@@ -129,6 +132,8 @@ struct l7_req {
 
 static bool method_matches(const char *rule, const char *method)
 {
+    if (!rule)
+        return false;
     if (strcmp(rule, "*") == 0 || strcasecmp(rule, method) == 0)
         return true;
     return strcmp(rule, "GET") == 0 && strcasecmp(method, "HEAD") == 0;
@@ -136,6 +141,8 @@ static bool method_matches(const char *rule, const char *method)
 
 static bool path_matches(const char *rule, const char *path)
 {
+    if (!rule)
+        return false;
     if (strcmp(rule, "**") == 0)
         return true;
     if (strcmp(path, "*") == 0)
@@ -157,7 +164,8 @@ static int rule_miss(const struct policy_rule *r, const struct l7_req *rq)
 
 static void rule_text(const struct policy_rule *r, char *out, size_t cap)
 {
-    int n = snprintf(out, cap, "%s %s %s", r->deny ? "deny" : "allow", r->method, r->path);
+    int n = snprintf(out, cap, "%s%s %s %s", r->in_deny_rules ? "deny_rules: " : "",
+                     r->deny ? "deny" : "allow", r->method, r->path);
     for (size_t i = 0; i < r->n_query && n > 0 && (size_t)n < cap; i++)
         n += snprintf(out + n, cap - (size_t)n, "%s%s", i ? ", " : " query: ", r->query[i].key);
 }
@@ -167,7 +175,7 @@ static void rule_text(const struct policy_rule *r, char *out, size_t cap)
 static bool preset_allows(enum policy_access a, const char *m)
 {
     static const char *const ro[] = {"GET", "HEAD", "OPTIONS", NULL};
-    static const char *const rw[] = {"POST", "PUT", "PATCH", NULL};
+    static const char *const rw[] = {"POST", "PUT", "PATCH", "WEBSOCKET_TEXT", NULL};
     switch (a) {
     case POLICY_ACCESS_FULL:
         return true;
@@ -353,20 +361,206 @@ static const char *split_target(const char *target, size_t *path_len, const char
     return p;
 }
 
+/* The endpoint whose `path` covers the request: ep itself, or a sibling in
+ * the same entry with the same host and a shared port (OpenShell selects
+ * between L7 endpoints on one host:port this way). An explicit `path` that
+ * matches wins over an endpoint without one. NULL when none covers it. */
+static const struct policy_endpoint *select_by_path(const struct policy_endpoint *ep,
+                                                    const char *path)
+{
+    const struct policy_entry *e = ep->entry;
+    const struct policy_endpoint *fallback = NULL;
+    for (size_t i = 0; i <= e->n_endpoints; i++) {
+        const struct policy_endpoint *s = i == 0 ? ep : &e->endpoints[i - 1];
+        if (i > 0 && s == ep)
+            continue;
+        if (i > 0) {
+            bool shared = false;
+            for (size_t k = 0; k < s->n_ports && !shared; k++)
+                shared = policy_endpoint_has_port(ep, s->ports[k]);
+            if (!shared || strcmp(s->host, ep->host) != 0 || !s->rest)
+                continue;
+        }
+        if (!s->path_sel) {
+            if (!fallback)
+                fallback = s;
+        } else if (strcmp(path, "*") != 0 && glob_match(s->path_sel, path, '/', false)) {
+            return s;
+        }
+    }
+    return fallback;
+}
+
+static bool entry_allows_encoded_slash(const struct policy_endpoint *ep)
+{
+    for (size_t i = 0; i < ep->entry->n_endpoints; i++)
+        if (ep->entry->endpoints[i].allow_encoded_slash &&
+            strcmp(ep->entry->endpoints[i].host, ep->host) == 0)
+            return true;
+    return false;
+}
+
+/* Decoded value of query parameter key; returns how often it occurs (the
+ * first occurrence is in dst), or -1 when it does not decode or fit. */
+static int query_param(const char *q, size_t len, const char *key, char *dst, size_t cap,
+                       char *scratch)
+{
+    struct qiter it = {q, q + len};
+    const char *k, *v;
+    size_t kl, vl;
+    int n = 0;
+    while (qiter_next(&it, &k, &kl, &v, &vl)) {
+        if (decode_component(k, kl, scratch) < 0 || strcmp(scratch, key) != 0)
+            continue;
+        if (n++ == 0) {
+            if (vl + 1 > cap || decode_component(v, vl, dst) < 0)
+                return -1;
+        }
+    }
+    return n;
+}
+
+/* GraphQL over GET: the document is in the query string. */
+static void graphql_get(const struct policy_endpoint *ep, const struct l7_req *rq,
+                        struct policy_l7_result *out)
+{
+    static const char *const keys[] = {"query", "operationName", "extensions", "id",
+                                       "documentId", "queryId"};
+    char *vals[6] = {0};
+    int cnt[6];
+    bool bad = false;
+    for (size_t i = 0; i < 6 && !bad; i++) {
+        vals[i] = calloc(1, rq->query_len + 1);
+        if (!vals[i]) {
+            bad = true;
+            break;
+        }
+        cnt[i] = query_param(rq->query, rq->query_len, keys[i], vals[i], rq->query_len + 1,
+                             rq->scratch);
+        bad = cnt[i] < 0 || cnt[i] > 1;
+        if (cnt[i] == 0) {
+            free(vals[i]);
+            vals[i] = NULL;
+        }
+    }
+    int ids = (vals[3] != NULL) + (vals[4] != NULL) + (vals[5] != NULL);
+    if (bad || ids > 1) {
+        deny(out, POLICY_L7_BY_BAD_BODY);
+        tfmt(out->detail, sizeof(out->detail), "the GraphQL GET request repeats a parameter or "
+             "combines persisted-query ids, so no rule can be applied");
+        tfmt(out->hint, sizeof(out->hint), "send each GraphQL parameter once");
+    } else {
+        char hash[256] = "";
+        if (vals[2]) { /* extensions={"persistedQuery":{"sha256Hash":"..."}} */
+            json_t *ext = json_loads(vals[2], JSON_REJECT_DUPLICATES, NULL);
+            json_t *h = json_object_get(json_object_get(ext, "persistedQuery"), "sha256Hash");
+            if (json_is_string(h) && json_string_length(h) < sizeof(hash))
+                tfmt(hash, sizeof(hash), "%s", json_string_value(h));
+            json_decref(ext);
+        }
+        const char *id = vals[3] ? vals[3] : vals[4] ? vals[4] : vals[5];
+        if (policy_l7_graphql_op(ep, vals[0], vals[1], hash[0] ? hash : NULL, id, out)) {
+            out->allow = true;
+            out->reason_code = NULL;
+            out->by = POLICY_L7_BY_ALLOW_RULE;
+            tfmt(out->detail, sizeof(out->detail), "GraphQL GET allowed");
+        }
+    }
+    for (size_t i = 0; i < 6; i++)
+        free(vals[i]);
+}
+
+static void need_body(const struct policy_endpoint *ep, struct policy_l7_result *out)
+{
+    deny(out, POLICY_L7_BY_BODY);
+    out->need_body = true;
+    out->max_body = ep->max_body;
+    tfmt(out->detail, sizeof(out->detail), "the request body decides (not examined yet)");
+}
+
+/* protocol: graphql, json-rpc, mcp: which HTTP requests carry what. */
+static void body_protocol(const struct policy_endpoint *ep, const struct l7_req *rq,
+                          struct policy_l7_result *out)
+{
+    bool post = strcasecmp(rq->method, "POST") == 0;
+    bool get = strcasecmp(rq->method, "GET") == 0;
+    out->shape = ep->proto == POLICY_PROTO_GRAPHQL ? POLICY_L7_SHAPE_GRAPHQL
+                                                   : POLICY_L7_SHAPE_JSONRPC;
+    tfmt(out->rpc_id, sizeof(out->rpc_id), "null");
+    if (post) {
+        need_body(ep, out);
+        return;
+    }
+    if (get && ep->proto == POLICY_PROTO_GRAPHQL) {
+        graphql_get(ep, rq, out);
+        return;
+    }
+    if (ep->proto == POLICY_PROTO_MCP && (get || strcasecmp(rq->method, "DELETE") == 0)) {
+        /* GET opens the server's SSE stream, DELETE ends the session: neither carries a
+         * client call (MCP Streamable HTTP) */
+        out->allow = true;
+        out->by = POLICY_L7_BY_ALLOW_RULE;
+        tfmt(out->detail, sizeof(out->detail), "MCP %s carries no client call", rq->method);
+        return;
+    }
+    out->shape = POLICY_L7_SHAPE_HTTP;
+    deny(out, POLICY_L7_BY_NO_RULE);
+    tfmt(out->detail, sizeof(out->detail), "%.32s is not a %s request (POST%s)", rq->method,
+         ep->proto == POLICY_PROTO_GRAPHQL ? "GraphQL" : ep->proto == POLICY_PROTO_MCP ? "MCP"
+                                                                                       : "JSON-RPC",
+         ep->proto == POLICY_PROTO_GRAPHQL ? " or GET" : ep->proto == POLICY_PROTO_MCP
+                                                                 ? ", GET or DELETE" : " only");
+    tfmt(out->hint, sizeof(out->hint), "send the request as POST");
+}
+
+/* protocol: websocket: the upgrade opens a channel whose client messages
+ * cordon does not inspect, so it is allowed only when client text messages
+ * on that path would be allowed too (WEBSOCKET_TEXT), never wider than
+ * OpenShell, which checks each message. */
+static void websocket_messages(const struct policy_endpoint *ep, struct l7_req *rq,
+                               struct policy_l7_result *out)
+{
+    struct policy_l7_result *t = calloc(1, sizeof(*t));
+    if (!t) {
+        deny(out, POLICY_L7_BY_NO_RULE);
+        return;
+    }
+    memcpy(t->path, out->path, sizeof(t->path));
+    t->rule_index = -1;
+    struct l7_req tr = *rq;
+    tr.method = "WEBSOCKET_TEXT";
+    if (ep->access != POLICY_ACCESS_NONE)
+        decide_access(ep, &tr, t);
+    else
+        decide_rules(ep, &tr, t);
+    if (!t->allow) {
+        deny(out, t->by);
+        out->rule_index = t->rule_index;
+        memcpy(out->rule, t->rule, sizeof(out->rule));
+        tfmt(out->detail, sizeof(out->detail), "the WebSocket upgrade of %.300s is refused: "
+             "cordon does not inspect WebSocket messages, so it opens the channel only when "
+             "client text messages (WEBSOCKET_TEXT) on this path are allowed too", out->path);
+        tfmt(out->hint, sizeof(out->hint), "add {allow: {method: WEBSOCKET_TEXT, path: "
+             "\"%.300s\"}} (or use access: read-write)", out->path);
+    }
+    free(t);
+}
+
 int policy_l7_check(const struct policy_endpoint *ep, const char *method, const char *target,
                     struct policy_l7_result *out)
 {
     char scratch[POLICY_L7_QUERY_MAX + 1];
     struct l7_req rq = {.method = method, .scratch = scratch};
-    const char *path, *why;
+    const char *path, *why, *enc_why = NULL;
     size_t path_len;
 
     memset(out, 0, sizeof(*out));
     out->rule_index = -1;
+    out->endpoint = ep;
     if (!ep || !method || !target || !ep->rest) {
         deny(out, POLICY_L7_BY_BAD_TARGET);
         tfmt(out->detail, sizeof(out->detail), "no L7 rules apply: the endpoint is not "
-                                                   "protocol: rest");
+                                                   "inspected");
         return -EINVAL;
     }
     if (!policy_method_ok(method)) {
@@ -384,12 +578,17 @@ int policy_l7_check(const struct policy_endpoint *ep, const char *method, const 
             bad_target(out, path_len > POLICY_L7_PATH_MAX ? "path" : "query", "is too long");
             return 0;
         }
-        if (policy_path_normalize(path, path_len,
-                                  ep->allow_encoded_slash ? POLICY_NORM_ENCODED_SLASH : 0,
-                                  out->path, sizeof(out->path), &why) <
-            0) {
-            bad_target(out, "path", why);
-            return 0;
+        /* allow_encoded_slash is an endpoint choice: %2F is kept only when the
+         * endpoint selected below allows it */
+        if (policy_path_normalize(path, path_len, 0, out->path, sizeof(out->path), &why) < 0) {
+            const char *why2;
+            if (!entry_allows_encoded_slash(ep) ||
+                policy_path_normalize(path, path_len, POLICY_NORM_ENCODED_SLASH, out->path,
+                                      sizeof(out->path), &why2) < 0) {
+                bad_target(out, "path", why);
+                return 0;
+            }
+            enc_why = why;
         }
         if (!query_valid(rq.query, rq.query_len, scratch)) {
             bad_target(out, "query", "has an invalid %-escape, %00 or '#'");
@@ -397,9 +596,39 @@ int policy_l7_check(const struct policy_endpoint *ep, const char *method, const 
         }
     }
     rq.path = out->path;
+    const struct policy_endpoint *sel = select_by_path(ep, out->path);
+    if (!sel) {
+        deny(out, POLICY_L7_BY_PATH);
+        tfmt(out->detail, sizeof(out->detail), "%.32s %.300s is outside the path of "
+             "network_policies.%.128s.endpoints[%d] (path: %.200s)", method, out->path,
+             ep->entry->key, ep->index, ep->path_sel);
+        tfmt(out->hint, sizeof(out->hint), "add an endpoint for this host with a path that "
+             "covers %.300s", out->path);
+        return 0;
+    }
+    ep = out->endpoint = sel;
+    if (enc_why && !ep->allow_encoded_slash) {
+        bad_target(out, "path", enc_why);
+        return 0;
+    }
+    switch (ep->proto) {
+    case POLICY_PROTO_GRAPHQL:
+    case POLICY_PROTO_JSONRPC:
+    case POLICY_PROTO_MCP:
+        body_protocol(ep, &rq, out);
+        return 0;
+    case POLICY_PROTO_REST:
+    case POLICY_PROTO_WEBSOCKET:
+    case POLICY_PROTO_NONE:
+    case POLICY_PROTO_TCP:
+    case POLICY_PROTO_SQL:
+        break;
+    }
     if (ep->access != POLICY_ACCESS_NONE)
         decide_access(ep, &rq, out);
     else
         decide_rules(ep, &rq, out);
+    if (out->allow && ep->proto == POLICY_PROTO_WEBSOCKET && strcasecmp(method, "GET") == 0)
+        websocket_messages(ep, &rq, out);
     return 0;
 }

@@ -4,10 +4,10 @@
  * reference per connection (policy_ref) and drops it when the connection
  * ends (policy_unref), so a reload never changes a live connection's rules.
  *
- * Host matching (documented in doc/policy.md): exact hosts compare ASCII
- * case-insensitively; "*.example.com" matches one or more labels in front of
- * example.com ("a.example.com", "a.b.example.com") and NOT the apex
- * "example.com" (list the apex separately). "**." is accepted as a synonym.
+ * Host matching (documented in doc/policy.md, host.c): exact hosts compare
+ * ASCII case-insensitively; "*.example.com" matches exactly one label in
+ * front of example.com, "**.example.com" one or more, neither the apex;
+ * '*' inside a label ("*-ai.example.com") stays within that label.
  * Binary path globs: '*' within one path segment, '**' across segments. */
 #ifndef CORDON_POLICY_POLICY_H
 #define CORDON_POLICY_POLICY_H
@@ -96,7 +96,19 @@ enum policy_l7_by {
     POLICY_L7_BY_ACCESS,     /* the endpoint's access preset allowed or refused the method */
     POLICY_L7_BY_NO_RULE,    /* no allow rule matched */
     POLICY_L7_BY_BAD_TARGET, /* method or request-target not acceptable (not normalizable) */
+    POLICY_L7_BY_BODY,       /* GraphQL/JSON-RPC/MCP: the body decides (policy_l7_check_body) */
+    POLICY_L7_BY_BAD_BODY,   /* the body could not be read as the protocol says, or too large */
+    POLICY_L7_BY_PATH,       /* no endpoint of this host covers the request path */
 };
+
+/* How a denial is shaped for the client (doc/policy.md "Denials"). */
+enum policy_l7_shape {
+    POLICY_L7_SHAPE_HTTP,    /* our 403 JSON body */
+    POLICY_L7_SHAPE_JSONRPC, /* a JSON-RPC error object (HTTP 200 for MCP, 403 otherwise) */
+    POLICY_L7_SHAPE_GRAPHQL, /* {"errors": [...]} with our fields */
+};
+
+#define POLICY_L7_RPC_ID_MAX 96
 
 struct policy_l7_result {
     bool allow;
@@ -107,9 +119,17 @@ struct policy_l7_result {
     char rule[256];          /* the deciding rule as text, e.g. "allow GET /v1/x" */
     char detail[512];        /* human explanation */
     char hint[512];          /* deny: the rule that would allow it */
+    /* the endpoint whose rules decided: the one passed in, or a sibling with
+     * the same host and port whose `path` covers the request */
+    const struct policy_endpoint *endpoint;
+    bool need_body;             /* by == POLICY_L7_BY_BODY: allow stays false until
+                                 * policy_l7_check_body decides */
+    size_t max_body;            /* read at most this many body bytes for that */
+    enum policy_l7_shape shape; /* for the denial */
+    char rpc_id[POLICY_L7_RPC_ID_MAX + 1]; /* JSON-RPC: id of the denied call, as JSON */
 };
 
-/* Checks one HTTP request against a rest endpoint. target is the raw
+/* Checks one HTTP request against an inspected endpoint. target is the raw
  * request-target (origin-form "/path?query", absolute-form
  * "http://host/path?query", or "*"). The path is normalized first (RFC 3986
  * dot-segment removal, unreserved decoding, "//" collapsed; "%2F", "%5C",
@@ -123,6 +143,17 @@ struct policy_l7_result {
 int policy_l7_check(const struct policy_endpoint *ep, const char *method, const char *target,
                     struct policy_l7_result *out);
 
+/* Second half for protocol: graphql, json-rpc and mcp endpoints: after
+ * policy_l7_check set need_body, the caller reads at most out->max_body
+ * bytes of the request body (complete = false when there was more) and
+ * passes them here; out is updated in place with the decision. GraphQL: a
+ * JSON envelope or a batch of them, every operation checked; JSON-RPC/MCP:
+ * one call or a batch, every element checked, and one denied element
+ * denies the whole request. Returns 0, or -EINVAL (out denies) when out
+ * was not waiting for a body. Thread-safe; allocates only while parsing. */
+int policy_l7_check_body(const char *body, size_t len, bool complete,
+                         struct policy_l7_result *out);
+
 /* ---- endpoint properties (for the proxy) ---- */
 
 enum policy_tls { POLICY_TLS_AUTO, POLICY_TLS_SKIP };
@@ -134,6 +165,8 @@ struct policy_cidr {
     uint8_t prefix;
 };
 
+/* True when HTTP requests on the endpoint are inspected (protocol rest,
+ * websocket, graphql, json-rpc or mcp, or rules/access without protocol). */
 bool policy_endpoint_is_rest(const struct policy_endpoint *ep);
 enum policy_tls policy_endpoint_tls(const struct policy_endpoint *ep);
 enum policy_enforcement policy_endpoint_enforcement(const struct policy_endpoint *ep);

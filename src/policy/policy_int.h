@@ -146,6 +146,13 @@ int policy_hexval(char c);
 int policy_path_normalize(const char *in, size_t len, unsigned flags, char *out, size_t cap,
                           const char **why);
 
+/* One GraphQL request (l7_body.c): the document (or NULL for a hash-only
+ * persisted query), operationName, persisted hash and id (each may be
+ * NULL). True when allowed; otherwise out holds the denial. */
+bool policy_l7_graphql_op(const struct policy_endpoint *ep, const char *query,
+                          const char *op_name, const char *hash, const char *id,
+                          struct policy_l7_result *out);
+
 /* Host patterns (host.c). policy_host_pattern_problem returns NULL when the
  * lowercase pattern h (containing '*') has a shape OpenShell accepts, else
  * what is wrong. policy_host_glob_match matches a lowercase host name. */
