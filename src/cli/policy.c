@@ -1,7 +1,8 @@
 /* cli/policy: `cordon policy check FILE` and `cordon policy eval FILE ...`.
  *
  * check: exit 0 and "FILE: ok (N policies, M endpoints)" plus warnings, or
- *        exit 1 with every error (file:line:column: error: field: ...).
+ *        exit 1 with every error (file:line:column: error: field: ...);
+ *        --strict also exits 1 when there is any warning.
  * eval:  prints the decision for one connection (and one HTTP request with
  *        --method/--path); exit 0 allow, 1 deny, 2 usage or load error. */
 #include <stdio.h>
@@ -17,14 +18,17 @@
 
 static void usage(FILE *f)
 {
-    fputs("usage: cordon policy check FILE\n"
+    fputs("usage: cordon policy check [--strict] FILE\n"
           "       cordon policy eval FILE --host H --port P --binary PATH\n"
-          "                          [--ancestor PATH]... [--method M --path TARGET]\n"
+          "                          [--ancestor PATH]... [--method M --path TARGET\n"
+          "                          [--body JSON]]\n"
           "\n"
-          "check  validates FILE; prints every error with file:line:column.\n"
+          "check  validates FILE; prints every error and warning with\n"
+          "       file:line:column. --strict: warnings count as errors (for CI).\n"
           "eval   decides one connection: allow or deny, the reason, the matching\n"
           "       entry, and a hint; with --method/--path also the endpoint's HTTP\n"
-          "       rules (TARGET is the raw request-target, path?query).\n"
+          "       rules (TARGET is the raw request-target, path?query); with --body\n"
+          "       the request body for graphql, json-rpc and mcp endpoints.\n"
           "       exit 0 allow, 1 deny, 2 usage or load error.\n",
           f);
 }
@@ -39,19 +43,23 @@ static int cmd_check(int argc, char **argv)
 {
     struct policy_diag diag = {0};
     struct policy *p = NULL;
-    if (argc != 2) {
+    bool strict = argc == 3 && strcmp(argv[1], "--strict") == 0;
+    if (argc != 2 + strict || argv[argc - 1][0] == '-') {
         usage(stderr);
         return 2;
     }
-    int rc = policy_load_file(argv[1], &p, &diag);
+    const char *file = argv[argc - 1];
+    int rc = policy_load_file(file, &p, &diag);
     print_diag(&diag);
-    if (rc < 0) {
-        fprintf(stderr, "%s: %zu error%s, %zu warning%s\n", argv[1], diag.n_errors,
-                diag.n_errors == 1 ? "" : "s", diag.n_warnings, diag.n_warnings == 1 ? "" : "s");
+    if (rc < 0 || (strict && diag.n_warnings > 0)) {
+        fprintf(stderr, "%s: %zu error%s, %zu warning%s%s\n", file, diag.n_errors,
+                diag.n_errors == 1 ? "" : "s", diag.n_warnings, diag.n_warnings == 1 ? "" : "s",
+                rc == 0 ? " (--strict: warnings are errors)" : "");
         policy_diag_free(&diag);
+        policy_unref(p);
         return 1;
     }
-    printf("%s: ok (%zu policies, %zu endpoints)\n", argv[1], policy_n_entries(p),
+    printf("%s: ok (%zu policies, %zu endpoints)\n", file, policy_n_entries(p),
            policy_n_endpoints(p));
     policy_diag_free(&diag);
     policy_unref(p);
@@ -59,7 +67,7 @@ static int cmd_check(int argc, char **argv)
 }
 
 struct eval_args {
-    const char *file, *host, *binary, *method, *path;
+    const char *file, *host, *binary, *method, *path, *body;
     uint16_t port;
     bool have_port;
     const char *ancestors[MAX_ANCESTORS];
@@ -111,6 +119,8 @@ static int parse_eval_args(int argc, char **argv, struct eval_args *a)
             a->method = v;
         } else if ((v = opt_value(argc, argv, &i, "--path", &missing))) {
             a->path = v;
+        } else if ((v = opt_value(argc, argv, &i, "--body", &missing))) {
+            a->body = v;
         } else if (missing) {
             fprintf(stderr, "cordon policy eval: %s needs a value\n", argv[i]);
             return -1;
@@ -133,6 +143,10 @@ static int parse_eval_args(int argc, char **argv, struct eval_args *a)
         fprintf(stderr, "cordon policy eval: --method and --path go together\n");
         return -1;
     }
+    if (a->body && !a->method) {
+        fprintf(stderr, "cordon policy eval: --body needs --method and --path\n");
+        return -1;
+    }
     return 0;
 }
 
@@ -153,20 +167,27 @@ static void print_decision(const struct policy_decision *d)
 }
 
 /* Prints the L7 verdict; returns the exit status (1 only when enforced). */
-static int print_l7(const struct policy_endpoint *ep, const char *method, const char *target)
+static int print_l7(const struct policy_endpoint *ep, const char *method, const char *target,
+                    const char *body)
 {
     struct policy_l7_result r;
     if (!policy_endpoint_is_rest(ep)) {
-        printf("l7: not inspected (the endpoint has no protocol: rest; the connection is a "
-               "tunnel)\n");
+        printf("l7: not inspected (the endpoint has no inspected protocol; the connection is "
+               "a tunnel)\n");
         return 0;
     }
     (void)policy_l7_check(ep, method, target, &r);
+    if (r.need_body && body)
+        (void)policy_l7_check_body(body, strlen(body), true, &r);
+    else if (r.need_body)
+        printf("l7_body: needed (pass --body); without it the request is denied\n");
+    else if (body)
+        printf("l7_body: not examined (this request is decided without it)\n");
     printf("l7: %s\n", r.allow ? "allow" : "deny");
     if (!r.allow)
         printf("l7_reason_code: %s\n", r.reason_code);
     printf("l7_path: %s\n", r.path[0] ? r.path : "(not normalizable)");
-    if (r.rule_index >= 0)
+    if (r.rule_index >= 0 && strncmp(r.rule, "deny_rules", 10) != 0)
         printf("l7_rule: rules[%d] (%s)\n", r.rule_index, r.rule);
     else if (r.rule[0])
         printf("l7_rule: %s\n", r.rule);
@@ -174,6 +195,8 @@ static int print_l7(const struct policy_endpoint *ep, const char *method, const 
     if (r.allow)
         return 0;
     printf("l7_hint: %s\n", r.hint);
+    if (r.shape == POLICY_L7_SHAPE_JSONRPC)
+        printf("l7_rpc_id: %s\n", r.rpc_id);
     if (policy_endpoint_enforcement(ep) == POLICY_AUDIT) {
         printf("enforcement: audit (the proxy logs this deny and forwards the request)\n");
         return 0;
@@ -203,7 +226,7 @@ static int cmd_eval(int argc, char **argv)
     print_decision(&d);
     int status = d.allow ? 0 : 1;
     if (d.allow && a.method)
-        status = print_l7(d.endpoint, a.method, a.path);
+        status = print_l7(d.endpoint, a.method, a.path, a.body);
     policy_unref(p);
     return status;
 }

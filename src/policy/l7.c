@@ -270,8 +270,10 @@ static void explain_no_rule(const struct policy_endpoint *ep, const struct l7_re
              ep->index);
 }
 
-static void decide_rules(const struct policy_endpoint *ep, const struct l7_req *rq,
-                         struct policy_l7_result *out)
+/* Deny rules, whatever allows the request (rules or access): true when one
+ * matched and out denies. */
+static bool denied_by_rule(const struct policy_endpoint *ep, const struct l7_req *rq,
+                           struct policy_l7_result *out)
 {
     for (size_t i = 0; i < ep->n_rules; i++) {
         const struct policy_rule *r = &ep->rules[i];
@@ -280,14 +282,23 @@ static void decide_rules(const struct policy_endpoint *ep, const struct l7_req *
         deny(out, POLICY_L7_BY_DENY_RULE);
         out->rule_index = (int)i;
         rule_text(r, out->rule, sizeof(out->rule));
-        tfmt(out->detail, sizeof(out->detail), "%.32s %.200s matches rules[%zu] (%.120s) "
-                 "of network_policies.%.128s.endpoints[%d]", rq->method, out->path, i, out->rule,
+        tfmt(out->detail, sizeof(out->detail), "%.32s %.200s matches %s[%d] (%.120s) "
+                 "of network_policies.%.128s.endpoints[%d]", rq->method, out->path,
+                 r->in_deny_rules ? "deny_rules" : "rules", r->src_index, out->rule,
                  ep->entry->key, ep->index);
         tfmt(out->hint, sizeof(out->hint), "a deny rule refuses this request; remove or "
-                 "narrow network_policies.%.128s.endpoints[%d].rules[%zu]", ep->entry->key,
-                 ep->index, i);
-        return;
+                 "narrow network_policies.%.128s.endpoints[%d].%s[%d]", ep->entry->key,
+                 ep->index, r->in_deny_rules ? "deny_rules" : "rules", r->src_index);
+        return true;
     }
+    return false;
+}
+
+static void decide_rules(const struct policy_endpoint *ep, const struct l7_req *rq,
+                         struct policy_l7_result *out)
+{
+    if (denied_by_rule(ep, rq, out))
+        return;
     for (size_t i = 0; i < ep->n_rules; i++) {
         const struct policy_rule *r = &ep->rules[i];
         if (r->deny || rule_miss(r, rq) >= 0)
@@ -307,6 +318,8 @@ static void decide_access(const struct policy_endpoint *ep, const struct l7_req 
                           struct policy_l7_result *out)
 {
     const char *name = preset_name(ep->access);
+    if (denied_by_rule(ep, rq, out))
+        return;
     out->by = POLICY_L7_BY_ACCESS;
     tfmt(out->rule, sizeof(out->rule), "access: %s", name);
     if (preset_allows(ep->access, rq->method)) {
