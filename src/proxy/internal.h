@@ -44,6 +44,7 @@ enum conn_state {
     CONN_REQ_HEAD,    /* reading and parsing a request head */
     CONN_IDENTIFY,    /* finding the calling program (once per connection) */
     CONN_DECIDE,      /* the policy decision for this request */
+    CONN_REQ_BODY,    /* GraphQL/JSON-RPC/MCP: reading the body the L7 decision needs */
     CONN_RESOLVE,     /* waiting for DNS; the address fence judges the answer */
     CONN_CONNECT,     /* upstream connect in progress (one address) */
     CONN_PEEK,        /* inspected tunnel: classifying the client's first bytes */
@@ -166,6 +167,10 @@ struct conn {
     uint16_t upstream_port;
     const struct policy_endpoint *ep;
     const char *policy_key;
+    /* REQ_BODY (reqbody.c): the endpoint whose body rules decide, its limit,
+     * and the body length (Content-Length) being read */
+    const struct policy_endpoint *l7_body_ep;
+    size_t l7_body_max, l7_body_len;
     char method[24];
     char path[512];
 
@@ -303,6 +308,12 @@ enum conn_step respond_error(struct conn *c, int status, const char *reason_code
 /* respond_deny without the audit event (the caller logged it already). */
 enum conn_step respond_send(struct conn *c, int status, const char *reason_code,
                             const char *detail, const char *hint);
+/* respond_send in the client's protocol shape: a JSON-RPC error object
+ * (id rpc_id, our fields in error.data) or a GraphQL {"errors": [...]}
+ * next to our fields; POLICY_L7_SHAPE_HTTP is respond_send. */
+enum conn_step respond_send_shaped(struct conn *c, int status, const char *reason_code,
+                                   const char *detail, const char *hint,
+                                   enum policy_l7_shape shape, const char *rpc_id);
 enum conn_step respond_enter(struct conn *c);
 enum conn_step respond_event(struct conn *c, enum conn_side s, uint32_t ev);
 enum conn_step respond_timer(struct conn *c);
@@ -339,6 +350,16 @@ enum conn_step inspect_tls_connect_timer(struct conn *c);
  * rules; CONN_STEP_NEXT when it may go on (allowed, or audit mode), else
  * the denial's CONN_STEP_RESPOND. */
 enum conn_step l7_check_request(struct conn *c);
+/* After a body decision (reqbody.c): audit, then go on or answer the
+ * denial in the protocol's shape. */
+enum conn_step l7_finish(struct conn *c, const struct policy_l7_result *r);
+
+/* reqbody.c: REQ_BODY — for graphql, json-rpc and mcp endpoints the body
+ * (Content-Length, at most the endpoint's limit) is read into cin, without
+ * consuming it, and judged; then the exchange forwards it as sent. */
+enum conn_step reqbody_enter(struct conn *c);
+enum conn_step reqbody_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step reqbody_timer(struct conn *c);
 
 /* forward.c */
 enum conn_step forward_enter(struct conn *c);

@@ -1,8 +1,9 @@
 /* proxy/l7: per-request L7 decisions on inspected exchanges (requests
- * inside inspected tunnels and absolute-form forward requests to
- * `protocol: rest` endpoints). enforce: a denied request gets 403 with the
- * JSON body (reason l7_denied); audit: the request goes on and a
- * `would_deny` decision is logged. */
+ * inside inspected tunnels and absolute-form forward requests to inspected
+ * endpoints). enforce: a denied request gets 403 with the JSON body (reason
+ * l7_denied), in the JSON-RPC or GraphQL error shape for those protocols;
+ * audit: the request goes on and a `would_deny` decision is logged. When
+ * the decision needs the body, REQ_BODY (reqbody.c) takes over. */
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -34,8 +35,27 @@ static void audit_l7(struct conn *c, const char *decision, const struct policy_l
     audit_emit("l7_request", o);
 }
 
+/* Audit, then go on (allowed, or audit mode) or answer the denial. */
+enum conn_step l7_finish(struct conn *c, const struct policy_l7_result *r)
+{
+    if (r->allow) {
+        audit_l7(c, upgrade_offers_websocket(&c->msg->head) ? "allow_upgrade" : "allow", r);
+        return CONN_STEP_NEXT;
+    }
+    if (policy_endpoint_enforcement(c->ep) == POLICY_AUDIT) {
+        audit_l7(c, "would_deny", r);
+        return CONN_STEP_NEXT;
+    }
+    audit_l7(c, "deny", r);
+    if (r->path[0]) /* the body names the normalized path that was judged */
+        snprintf(c->path, sizeof(c->path), "%.500s", r->path);
+    return respond_send_shaped(c, 403, r->reason_code ? r->reason_code : PROXY_REASON_L7_DENIED,
+                               r->detail, r->hint, r->shape, r->rpc_id);
+}
+
 enum conn_step l7_check_request(struct conn *c)
 {
+    c->l7_body_ep = NULL;
     if (!c->ep || !policy_endpoint_is_rest(c->ep))
         return CONN_STEP_NEXT;
     static __thread char target[HTTP_HEAD_MAX + 1];
@@ -71,17 +91,10 @@ enum conn_step l7_check_request(struct conn *c)
                  "{allow: {method: GET, path: \"%.300s\"}} instead of access: read-only",
                  r.path[0] ? r.path : c->path);
     }
-    if (r.allow) {
-        audit_l7(c, ws ? "allow_upgrade" : "allow", &r);
+    if (r.need_body) { /* GraphQL/JSON-RPC/MCP: REQ_BODY reads and judges the body */
+        c->l7_body_ep = r.endpoint;
+        c->l7_body_max = r.max_body;
         return CONN_STEP_NEXT;
     }
-    if (policy_endpoint_enforcement(c->ep) == POLICY_AUDIT) {
-        audit_l7(c, "would_deny", &r);
-        return CONN_STEP_NEXT;
-    }
-    audit_l7(c, "deny", &r);
-    if (r.path[0]) /* the body names the normalized path that was judged */
-        snprintf(c->path, sizeof(c->path), "%.500s", r.path);
-    return respond_send(c, 403, r.reason_code ? r.reason_code : PROXY_REASON_L7_DENIED, r.detail,
-                        r.hint);
+    return l7_finish(c, &r);
 }

@@ -99,11 +99,11 @@ enum conn_step respond_deny(struct conn *c, int status, const char *reason_code,
     return respond_send(c, status, reason_code, detail, hint);
 }
 
-static enum conn_step respond(struct conn *c, int status, const char *reason_code,
-                              const char *detail, const char *hint, bool keep)
+static enum conn_step respond_with(struct conn *c, int status, const char *reason_code,
+                                   json_t *body, bool keep)
 {
     c->close_reason = keep ? NULL : reason_code;
-    keep = emit(c, status, reason_code, body_json(c, status, reason_code, detail, hint), keep);
+    keep = emit(c, status, reason_code, body, keep);
     if (keep) { /* the refused request is done with: its head goes */
         c->fwd_up += c->msg->head.len;
         buf_consume(&c->cin, c->msg->head.len);
@@ -114,10 +114,39 @@ static enum conn_step respond(struct conn *c, int status, const char *reason_cod
     return CONN_STEP_RESPOND;
 }
 
+static enum conn_step respond(struct conn *c, int status, const char *reason_code,
+                              const char *detail, const char *hint, bool keep)
+{
+    return respond_with(c, status, reason_code, body_json(c, status, reason_code, detail, hint),
+                        keep);
+}
+
 enum conn_step respond_send(struct conn *c, int status, const char *reason_code,
                             const char *detail, const char *hint)
 {
     return respond(c, status, reason_code, detail, hint, can_keep(c));
+}
+
+enum conn_step respond_send_shaped(struct conn *c, int status, const char *reason_code,
+                                   const char *detail, const char *hint,
+                                   enum policy_l7_shape shape, const char *rpc_id)
+{
+    json_t *ours = body_json(c, status, reason_code, detail, hint), *body = ours;
+    if (shape == POLICY_L7_SHAPE_JSONRPC) {
+        json_t *id = rpc_id ? json_loads(rpc_id, JSON_DECODE_ANY, NULL) : NULL;
+        body = json_pack("{s:s, s:o, s:{s:i, s:s, s:o}}", "jsonrpc", "2.0", "id",
+                         id ? id : json_null(), "error", "code", -32001, "message",
+                         "request denied by the sandbox policy", "data", ours);
+    } else if (shape == POLICY_L7_SHAPE_GRAPHQL) {
+        json_object_set_new(ours, "errors",
+                            json_pack("[{s:s, s:{s:s, s:s}}]", "message",
+                                      detail ? detail : "denied by the sandbox policy",
+                                      "extensions", "code", "FORBIDDEN", "reason_code",
+                                      reason_code));
+    }
+    if (!body) /* json_pack failed: our plain shape */
+        body = body_json(c, status, reason_code, detail, hint);
+    return respond_with(c, status, reason_code, body, can_keep(c));
 }
 
 enum conn_step respond_error(struct conn *c, int status, const char *reason_code,

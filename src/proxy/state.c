@@ -51,8 +51,12 @@ static const struct conn_state_def states[CONN_N_STATES] = {
     [CONN_IDENTIFY] = {"IDENTIFY", CONN_TIMER_NONE, BIT(CONN_DECIDE) | BIT(CONN_RESPONDING),
                        identify_enter, conn_waiting_event, NULL},
     [CONN_DECIDE] = {"DECIDE", CONN_TIMER_NONE,
-                     BIT(CONN_RESOLVE) | BIT(CONN_EXCHANGE) | BIT(CONN_RESPONDING),
+                     BIT(CONN_RESOLVE) | BIT(CONN_EXCHANGE) | BIT(CONN_REQ_BODY) |
+                         BIT(CONN_RESPONDING),
                      decide_enter, ignore_event, NULL},
+    [CONN_REQ_BODY] = {"REQ_BODY", CONN_TIMER_HEAD,
+                       BIT(CONN_RESOLVE) | BIT(CONN_EXCHANGE) | BIT(CONN_RESPONDING),
+                       reqbody_enter, reqbody_event, reqbody_timer},
     [CONN_RESOLVE] = {"RESOLVE", CONN_TIMER_NONE, BIT(CONN_CONNECT) | BIT(CONN_RESPONDING),
                       upstream_resolve_enter, conn_waiting_event, NULL},
     [CONN_CONNECT] = {"CONNECT", CONN_TIMER_CONNECT,
@@ -167,6 +171,10 @@ static enum conn_state route(struct conn *c)
     case CONN_IDENTIFY:
         return CONN_DECIDE;
     case CONN_DECIDE:
+        if (c->l7_body_ep) /* the L7 decision needs the body first */
+            return CONN_REQ_BODY;
+        return decide_reuses_upstream(c) ? CONN_EXCHANGE : CONN_RESOLVE;
+    case CONN_REQ_BODY:
         return decide_reuses_upstream(c) ? CONN_EXCHANGE : CONN_RESOLVE;
     case CONN_RESOLVE:
         return CONN_CONNECT;

@@ -30,7 +30,10 @@ struct expect {
 static const struct expect want[] = {
     {CONN_REQ_HEAD, "REQ_HEAD", CONN_TIMER_HEAD, B(CONN_IDENTIFY) | B(CONN_DECIDE) | B(CONN_RESPONDING)},
     {CONN_IDENTIFY, "IDENTIFY", CONN_TIMER_NONE, B(CONN_DECIDE) | B(CONN_RESPONDING)},
-    {CONN_DECIDE, "DECIDE", CONN_TIMER_NONE, B(CONN_RESOLVE) | B(CONN_EXCHANGE) | B(CONN_RESPONDING)},
+    {CONN_DECIDE, "DECIDE", CONN_TIMER_NONE,
+     B(CONN_RESOLVE) | B(CONN_EXCHANGE) | B(CONN_REQ_BODY) | B(CONN_RESPONDING)},
+    {CONN_REQ_BODY, "REQ_BODY", CONN_TIMER_HEAD,
+     B(CONN_RESOLVE) | B(CONN_EXCHANGE) | B(CONN_RESPONDING)},
     {CONN_RESOLVE, "RESOLVE", CONN_TIMER_NONE, B(CONN_CONNECT) | B(CONN_RESPONDING)},
     {CONN_CONNECT, "CONNECT", CONN_TIMER_CONNECT,
      B(CONN_CONNECT) | B(CONN_TUNNEL) | B(CONN_PEEK) | B(CONN_TLS_CONNECT) | B(CONN_EXCHANGE) |
@@ -107,6 +110,13 @@ static void test_pipeline_paths(void **st)
     assert_false(conn_state_allows(CONN_REQ_HEAD, CONN_EXCHANGE));
     assert_false(conn_state_allows(CONN_IDENTIFY, CONN_RESOLVE));
     assert_false(conn_state_allows(CONN_KEEPALIVE, CONN_EXCHANGE));
+    /* a body the L7 decision needs is read after DECIDE, before any upstream */
+    static const enum conn_state body[] = {CONN_REQ_HEAD, CONN_DECIDE, CONN_REQ_BODY,
+                                           CONN_EXCHANGE, CONN_KEEPALIVE};
+    for (size_t i = 1; i < sizeof(body) / sizeof(body[0]); i++)
+        assert_true(conn_state_allows(body[i - 1], body[i]));
+    assert_false(conn_state_allows(CONN_REQ_HEAD, CONN_REQ_BODY));
+    assert_false(conn_state_allows(CONN_REQ_BODY, CONN_TUNNEL));
 }
 
 /* conn_go on an illegal transition: the state is untouched and the step is
