@@ -570,6 +570,8 @@ int policy_l7_check(const struct policy_endpoint *ep, const char *method, const 
     memset(out, 0, sizeof(*out));
     out->rule_index = -1;
     out->endpoint = ep;
+    out->shape = policy_endpoint_l7_shape(ep); /* a client of this endpoint expects it */
+    tfmt(out->rpc_id, sizeof(out->rpc_id), "null");
     if (!ep || !method || !target || !ep->rest) {
         deny(out, POLICY_L7_BY_BAD_TARGET);
         tfmt(out->detail, sizeof(out->detail), "no L7 rules apply: the endpoint is not "

@@ -424,17 +424,37 @@ static void rpc_body(const struct policy_endpoint *ep, const char *body, size_t 
     free(m);
 }
 
+enum policy_l7_shape policy_endpoint_l7_shape(const struct policy_endpoint *ep)
+{
+    switch (ep ? ep->proto : POLICY_PROTO_NONE) {
+    case POLICY_PROTO_GRAPHQL:
+        return POLICY_L7_SHAPE_GRAPHQL;
+    case POLICY_PROTO_JSONRPC:
+    case POLICY_PROTO_MCP:
+        return POLICY_L7_SHAPE_JSONRPC;
+    case POLICY_PROTO_NONE:
+    case POLICY_PROTO_TCP:
+    case POLICY_PROTO_SQL:
+    case POLICY_PROTO_REST:
+    case POLICY_PROTO_WEBSOCKET:
+        return POLICY_L7_SHAPE_HTTP;
+    }
+    return POLICY_L7_SHAPE_HTTP;
+}
+
 int policy_l7_check_body(const char *body, size_t len, bool complete,
                          struct policy_l7_result *out)
 {
     const struct policy_endpoint *ep = out->endpoint;
-    if (!out->need_body || !ep || (!body && len)) {
+    if (!out->need_body || !ep || (!body && len && complete)) {
         deny(out, POLICY_L7_BY_BAD_BODY);
         tfmt(out->detail, sizeof(out->detail), "no request body was expected");
         return -EINVAL;
     }
     out->rule_index = -1;
     out->rule[0] = '\0';
+    out->shape = policy_endpoint_l7_shape(ep);
+    tfmt(out->rpc_id, sizeof(out->rpc_id), "null");
     if (!complete || len > out->max_body) {
         deny(out, POLICY_L7_BY_BAD_BODY);
         tfmt(out->detail, sizeof(out->detail), "the request body is larger than %zu bytes, the "

@@ -153,6 +153,8 @@ int policy_l7_check(const struct policy_endpoint *ep, const char *method, const 
  * was not waiting for a body. Thread-safe; allocates only while parsing. */
 int policy_l7_check_body(const char *body, size_t len, bool complete,
                          struct policy_l7_result *out);
+/* The error shape a client of this endpoint expects for a denial. */
+enum policy_l7_shape policy_endpoint_l7_shape(const struct policy_endpoint *ep);
 
 /* ---- endpoint properties (for the proxy) ---- */
 

@@ -73,6 +73,8 @@ static enum conn_step refuse(struct conn *c, const char *detail)
     r.rule_index = -1;
     snprintf(r.detail, sizeof(r.detail), "%s", detail);
     snprintf(r.hint, sizeof(r.hint), "send the body with Content-Length");
+    r.shape = policy_endpoint_l7_shape(c->l7_body_ep);
+    snprintf(r.rpc_id, sizeof(r.rpc_id), "null");
     c->l7_body_ep = NULL;
     return l7_finish(c, &r);
 }

@@ -1,0 +1,272 @@
+"""L7 on request bodies through the real proxy: a JSON-RPC/MCP server and a
+GraphQL server of our own (lib/l7_servers.py) in the inspect namespace,
+behind json-rpc, mcp and graphql endpoints; python urllib as the client
+(forward proxy), and a CONNECT tunnel for the inspected-tunnel path.
+Allowed and denied methods, tools and operations; a batch with one denied
+element; denials in the JSON-RPC / GraphQL error shape that never reach the
+server; an MCP SSE response that flows before the server has finished it."""
+import json
+import os
+import select
+import subprocess
+import threading
+import urllib.error
+import urllib.request
+
+import pytest
+
+pytest.register_assert_rewrite("inspect_fixtures")
+
+from inspect_fixtures import PYTHON, plain_tunnel, wait_l7  # noqa: E402
+from lib import util  # noqa: E402
+
+pytest_plugins = ["inspect_fixtures"]
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+SERVERS = os.path.join(HERE, "lib", "l7_servers.py")
+RPC_PORT, GQL_PORT = 9701, 9702
+NAMES = ("mcp.insp.test", "rpc.insp.test", "gql.insp.test", "release.insp.test")
+
+
+class L7Net:
+    def __init__(self, inet, log, proc):
+        self.inet, self.log, self.proc = inet, log, proc
+
+    def received(self, needle):
+        try:
+            with open(self.log) as f:
+                return [json.loads(l) for l in f if needle in l]
+        except FileNotFoundError:
+            return []
+
+    def policy(self):
+        ips = '["%s"]' % self.inet.cidr
+        return f"""
+version: 1
+network_policies:
+  tools:
+    endpoints:
+      - host: mcp.insp.test
+        port: {RPC_PORT}
+        path: /mcp
+        protocol: mcp
+        allowed_ips: {ips}
+        mcp: {{max_body_bytes: 2048}}
+        rules:
+          - allow: {{method: initialize}}
+          - allow: {{method: notifications/initialized}}
+          - allow: {{method: tools/call, tool: {{any: [search_web, stream]}}}}
+        deny_rules:
+          - {{method: tools/call, tool: send_email}}
+      - host: rpc.insp.test
+        port: {RPC_PORT}
+        protocol: json-rpc
+        allowed_ips: {ips}
+        rules:
+          - allow: {{method: initialize}}
+          - allow: {{method: reports.search}}
+      - host: gql.insp.test
+        port: {GQL_PORT}
+        path: /graphql
+        protocol: graphql
+        allowed_ips: {ips}
+        rules:
+          - allow: {{operation_type: query, fields: [viewer, repository]}}
+          - allow: {{operation_type: mutation, operation_name: "Issue*", fields: [createIssue]}}
+        deny_rules:
+          - {{operation_type: query, fields: ["secret*"]}}
+      - host: release.insp.test
+        port: {RPC_PORT}
+        protocol: rest
+        allowed_ips: {ips}
+        rules: [{{allow: {{method: GET, path: /release}}}}]
+    binaries:
+      - path: "/usr/bin/python3*"
+"""
+
+
+@pytest.fixture(scope="module")
+def l7net(inspect_net, dns_server, tmp_path_factory):
+    d = tmp_path_factory.mktemp("l7-servers")
+    log = str(d / "requests.jsonl")
+    err = open(str(d / "stderr"), "w+b")
+    proc = inspect_net.ns.spawn([PYTHON, SERVERS, "--bind", inspect_net.ns.ns_ip,
+                                 "--rpc-port", str(RPC_PORT), "--gql-port", str(GQL_PORT),
+                                 "--log", log], stdout=subprocess.PIPE, stderr=err)
+    r, _, _ = select.select([proc.stdout], [], [], 15)
+    line = proc.stdout.readline() if r else b""
+    err.seek(0)
+    assert line.strip() == b"READY", (line, err.read()[-2000:])
+    for n in NAMES:
+        dns_server.set(n, inspect_net.ns.ns_ip)
+    yield L7Net(inspect_net, log, proc)
+    for n in NAMES:
+        dns_server.set(n, None)
+    proc.kill()
+    proc.wait(10)
+
+
+@pytest.fixture
+def lproxy(l7net, cordon_proxy):
+    return cordon_proxy(l7net.policy())
+
+
+def opener(proxy):
+    return urllib.request.build_opener(
+        urllib.request.ProxyHandler({"http": "http://127.0.0.1:%d" % proxy.port}))
+
+
+def post(proxy, url, obj, raw=None, timeout=20):
+    data = raw if raw is not None else json.dumps(obj).encode()
+    req = urllib.request.Request(url, data=data, method="POST", headers={
+        "Content-Type": "application/json", "Accept": "application/json, text/event-stream"})
+    try:
+        with opener(proxy).open(req, timeout=timeout) as r:
+            return r.status, r.headers, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, e.headers, json.loads(e.read())
+
+
+def call(i, method, tool=None):
+    c = {"jsonrpc": "2.0", "id": i, "method": method}
+    if tool:
+        c["params"] = {"name": tool, "arguments": {}}
+    return c
+
+
+MCP = "http://mcp.insp.test:%d/mcp" % RPC_PORT
+RPC = "http://rpc.insp.test:%d/rpc" % RPC_PORT
+GQL = "http://gql.insp.test:%d/graphql" % GQL_PORT
+
+
+def test_jsonrpc_methods(lproxy, l7net):
+    st, _, body = post(lproxy, RPC, call(1, "reports.search"))
+    assert st == 200 and body["result"]["method"] == "reports.search", body
+    st, hdr, body = post(lproxy, RPC, call("d-1", "reports.delete"))
+    assert st == 403 and hdr["X-Cordon-Deny"] == "l7_denied", body
+    assert body["jsonrpc"] == "2.0" and body["id"] == "d-1", body
+    assert body["error"]["code"] == -32001, body
+    data = body["error"]["data"]
+    assert data["reason_code"] == "l7_denied" and data["policy"] == "tools", data
+    assert "reports.delete" in data["detail"] and "{allow: {method: reports.delete}}" in data["hint"]
+    assert not l7net.received("reports.delete")
+    ev = wait_l7(lproxy, 1, host="rpc.insp.test", l7_decision="deny")[0]
+    assert "reports.delete" in ev["detail"], ev
+
+
+def test_jsonrpc_batch_with_one_denied_element(lproxy, l7net):
+    st, _, body = post(lproxy, RPC, [call(1, "initialize"), call(2, "reports.search")])
+    assert st == 200 and [r["id"] for r in body] == [1, 2], body
+    st, _, body = post(lproxy, RPC, [call(3, "initialize"), call(4, "reports.purge"),
+                                     call(5, "reports.search")])
+    assert st == 403 and body["id"] is None, body
+    assert "batch element 1" in body["error"]["data"]["detail"], body
+    assert not l7net.received("reports.purge")
+    # a response object sent by the client, and a body that is not JSON-RPC
+    st, _, body = post(lproxy, RPC, {"jsonrpc": "2.0", "id": 9, "result": {}})
+    assert st == 403 and body["id"] == 9, body
+    st, _, body = post(lproxy, RPC, None, raw=b'{"jsonrpc":"2.0","id":1,"method":"initialize",'
+                                             b'"method":"reports.delete"}')
+    assert st == 403 and "duplicate key" in body["error"]["data"]["detail"], body
+
+
+def test_mcp_tools(lproxy, l7net):
+    st, _, body = post(lproxy, MCP, call(1, "initialize"))
+    assert st == 200, body
+    st, _, body = post(lproxy, MCP, call(2, "tools/call", "search_web"))
+    assert st == 200 and body["result"]["method"] == "tools/call", body
+    st, _, body = post(lproxy, MCP, call(3, "tools/call", "send_email"))
+    assert st == 403 and body["id"] == 3, body
+    assert "deny_rules[0]" in body["error"]["data"]["detail"], body
+    st, _, body = post(lproxy, MCP, call(4, "tools/call", "drop_database"))
+    assert st == 403 and "tool: drop_database" in body["error"]["data"]["hint"], body
+    st, _, body = post(lproxy, MCP, [call(5, "tools/call", "search_web"),
+                                     call(6, "tools/call", "send_email")])
+    assert st == 403, body
+    assert not l7net.received("send_email") and not l7net.received("drop_database")
+    # the body limit: a larger body is refused, never forwarded
+    st, _, body = post(lproxy, MCP, None, raw=json.dumps(
+        dict(call(7, "tools/call", "search_web"), pad="x" * 4096)).encode())
+    assert st == 403 and "larger than 2048 bytes" in body["error"]["data"]["detail"], body
+    # outside the endpoint's path
+    st, _, body = post(lproxy, "http://mcp.insp.test:%d/other" % RPC_PORT, call(8, "initialize"))
+    assert st == 403 and "outside the path" in body["error"]["data"]["detail"], body
+
+
+def test_mcp_sse_response_is_not_buffered(lproxy, l7net):
+    """The server sends its first event and then waits for /release: the
+    client must see that event before the stream ends (a buffering proxy
+    would hold it until the server finished, and this test would time out)."""
+    req = urllib.request.Request(MCP, data=json.dumps(call(11, "tools/call", "stream")).encode(),
+                                 method="POST", headers={"Content-Type": "application/json",
+                                                         "Accept": "text/event-stream"})
+    with opener(lproxy).open(req, timeout=20) as r:
+        assert r.status == 200 and r.headers["Content-Type"] == "text/event-stream"
+        first = b""
+        while b"notifications/progress" not in first:
+            line = r.readline()
+            assert line, first
+            first += line
+        # only now is the server allowed to finish
+        with opener(lproxy).open("http://release.insp.test:%d/release" % RPC_PORT,
+                                 timeout=20) as rel:
+            assert json.loads(rel.read()) == {"released": True}
+        rest = r.read()
+    assert b'"content": "done"' in rest, rest
+    # GET (the server's own SSE stream) carries no client call: allowed
+    with opener(lproxy).open(MCP, timeout=20) as r:
+        assert b"notifications/x" in r.read()
+
+
+def test_graphql_operations(lproxy, l7net):
+    st, _, body = post(lproxy, GQL, {"query": "query Viewer { viewer { login } }"})
+    assert st == 200 and body["data"]["ok"], body
+    st, _, body = post(lproxy, GQL, {"query": "mutation IssueNew { createIssue(t: 1) { id } }",
+                                     "operationName": "IssueNew"})
+    assert st == 200, body
+    # an alias does not hide the field; the answer is in the GraphQL shape
+    st, hdr, body = post(lproxy, GQL, {"query": "mutation IssueX { createIssue: "
+                                                "deleteRepository(id: 1) { id } }"})
+    assert st == 403 and hdr["X-Cordon-Deny"] == "l7_denied", body
+    assert body["errors"][0]["extensions"]["reason_code"] == "l7_denied", body
+    assert "deleteRepository" in body["detail"], body
+    st, _, body = post(lproxy, GQL, {"query": "{ viewer secretToken }"})
+    assert st == 403 and "deny_rules[0]" in body["detail"], body
+    st, _, body = post(lproxy, GQL, [{"query": "{ viewer }"}, {"query": "{ secretA }"}])
+    assert st == 403, body
+    assert not l7net.received("deleteRepository") and not l7net.received("secret")
+    # GET with the document in the query string
+    with opener(lproxy).open(GQL + "?query=%7Bviewer%7Blogin%7D%7D", timeout=20) as r:
+        assert json.loads(r.read())["data"]["doc"] == "{viewer{login}}"
+    with pytest.raises(urllib.error.HTTPError) as e:
+        opener(lproxy).open(GQL + "?query=%7BsecretA%7D", timeout=20)
+    assert e.value.code == 403
+
+
+def test_jsonrpc_in_an_inspected_tunnel(lproxy, l7net):
+    """The same decision on the inspected-tunnel path (CONNECT, then plain
+    HTTP requests inside), keep-alive included."""
+    c = plain_tunnel(lproxy, "rpc.insp.test", RPC_PORT)
+    try:
+        hdrs = [("Content-Type", "application/json")]
+        r = c.request("POST", "/rpc", "rpc.insp.test:%d" % RPC_PORT, hdrs,
+                      json.dumps(call(1, "reports.search")).encode())
+        assert r.status == 200 and r.json()["result"]["method"] == "reports.search", r
+        r = c.request("POST", "/rpc", "rpc.insp.test:%d" % RPC_PORT, hdrs,
+                      json.dumps(call(2, "tunnel.secret")).encode())
+        assert r.status == 403 and r.json()["id"] == 2, r
+    finally:
+        c.close()
+    assert not l7net.received("tunnel.secret")
+
+
+def test_chunked_body_is_refused(lproxy, l7net):
+    c = plain_tunnel(lproxy, "rpc.insp.test", RPC_PORT)
+    try:
+        body = json.dumps(call(1, "reports.search")).encode()
+        chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+        r = c.request("POST", "/rpc", "rpc.insp.test:%d" % RPC_PORT,
+                      [("Transfer-Encoding", "chunked")], chunked)
+        assert r.status == 403 and "chunked" in r.json()["error"]["data"]["detail"], r
+    finally:
+        c.close()
