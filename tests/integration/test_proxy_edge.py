@@ -165,8 +165,8 @@ def test_wildcard_host_and_port_list(proxy, testnet):
     for n in ("a.wild.test", "a.b.wild.test", "wild.test"):
         testnet.dns.set(n, testnet.ip)
     assert forward_once(proxy.port, "http://a.wild.test/").status == 200
-    # cordon's "*." matches one or more labels (doc/policy.md), never the apex
-    assert forward_once(proxy.port, "http://a.b.wild.test/").status == 200
+    # "*." matches exactly one label, as in OpenShell (doc/policy.md), never the apex
+    assert_denied(forward_once(proxy.port, "http://a.b.wild.test/"), "no_endpoint")
     assert_denied(forward_once(proxy.port, "http://wild.test/"), "no_endpoint")
     assert forward_once(proxy.port, "http://allowed.test:8080/").status == 200
     assert_denied(forward_once(proxy.port, "http://allowed.test:8081/"), "no_endpoint")
