@@ -270,3 +270,28 @@ def test_chunked_body_is_refused(lproxy, l7net):
         assert r.status == 403 and "chunked" in r.json()["error"]["data"]["detail"], r
     finally:
         c.close()
+
+
+def test_body_in_pieces_and_larger_than_the_input_buffer(lproxy, l7net):
+    """The proxy waits for the whole Content-Length body, however it arrives,
+    and a body larger than its usual input buffer (40 KiB, under the 64 KiB
+    default limit) is held, judged and forwarded byte for byte."""
+    c = plain_tunnel(lproxy, "rpc.insp.test", RPC_PORT)
+    try:
+        body = json.dumps(dict(call(21, "reports.search"), params={"pad": "p" * 40000})).encode()
+        head = ("POST /rpc HTTP/1.1\r\nHost: rpc.insp.test:%d\r\nContent-Type: application/json\r\n"
+                "Content-Length: %d\r\n\r\n" % (RPC_PORT, len(body))).encode()
+        c.send(head)
+        c.send(body[:1000])
+        c.send(body[1000:])
+        r = c.read_response("POST")
+        assert r.status == 200 and r.json()["id"] == 21, r
+        seen = [x for x in l7net.received("p" * 100) if x["method"] == "POST"]
+        assert len(seen) == 1 and seen[0]["body"] == body.decode(), len(seen)
+        # the same connection goes on with the next request
+        r = c.request("POST", "/rpc", "rpc.insp.test:%d" % RPC_PORT,
+                      [("Content-Type", "application/json")],
+                      json.dumps(call(22, "reports.nope")).encode())
+        assert r.status == 403 and r.json()["id"] == 22, r
+    finally:
+        c.close()
