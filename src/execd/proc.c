@@ -90,11 +90,19 @@ static void __attribute__((noreturn)) child_fail(const char *what, const char *a
 static void __attribute__((noreturn)) child_exec(const struct proc_spec *spec, char **envp,
                                                 int fds[3], int ctty)
 {
+    /* Default dispositions for every signal: exec keeps an ignored signal
+     * ignored, so an execd started with SIGINT ignored (a background job of
+     * a script) would hand that to every shell, and ^C would do nothing. */
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGCHLD, SIG_DFL);
+    for (int s = 1; s < NSIG; s++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = SIG_DFL;
+        if (s != SIGKILL && s != SIGSTOP)
+            (void)sigaction(s, &sa, NULL); /* glibc's internal signals refuse: fine */
+    }
     if (setsid() < 0)
         child_fail("setsid", "");
     if (ctty && ioctl(fds[0], TIOCSCTTY, 0) < 0)
