@@ -61,6 +61,9 @@ struct command {
         int partial_sent;  /* part of this line already went out (delay or size) */
     } line[2];             /* [0] stdout, [1] stderr */
     struct loop_timer partial;
+    char init_text[64];    /* init's text: the command id, or a bash session's id */
+    command_done_fn on_done; /* a bash session's run: told the status when reaped */
+    void *done_data;
     struct loop_deferred defer;
 };
 
@@ -460,6 +463,11 @@ static void cmd_finish(struct command *c)
     loop_timer_stop(c->ed->loop, &c->kill);
     cmd_set_state(c, CMD_DONE);
     exit_info(c, &code, &sig);
+    if (c->on_done) {
+        command_done_fn fn = c->on_done;
+        c->on_done = NULL;
+        fn(c->done_data, code, sig);
+    }
     log_info("execd: command %s: exited (code %d%s%s) after %llu ms, %llu bytes", c->id, code,
              sig ? ", " : "", sig ? sig : "", (unsigned long long)(c->end_mono - c->start_mono),
              (unsigned long long)ring_total(&c->ring));
@@ -513,17 +521,8 @@ static void on_timeout(struct loop *l, struct loop_timer *t)
     cmd_terminate(c);
 }
 
-struct cmd_req {
-    const char *command, *cwd;
-    char **env;
-    uint64_t timeout_ms;
-    int background;
-    int has_uid, has_gid;
-    uint32_t uid, gid;
-};
-
 /* Validates the body; answers 400 and returns -1 on bad input. */
-static int parse_req(struct http_conn *h, json_t *root, struct cmd_req *r)
+static int parse_req(struct http_conn *h, json_t *root, struct command_spec *r)
 {
     json_t *v;
     struct stat st;
@@ -576,10 +575,10 @@ static int parse_req(struct http_conn *h, json_t *root, struct cmd_req *r)
     return api_env(h, root, &r->env);
 }
 
-static int cmd_spawn(struct command *c, const struct cmd_req *r)
+static int cmd_spawn(struct command *c, const struct command_spec *r)
 {
     struct proc_child ch;
-    char *argv[] = {c->ed->cfg.shell, "-c", c->cmdline, NULL};
+    char *argv[] = {c->ed->cfg.shell, "-c", (char *)(r->script ? r->script : c->cmdline), NULL};
     struct proc_spec spec = {.path = c->ed->cfg.shell,
                              .argv = argv,
                              .env = r->env,
@@ -603,7 +602,7 @@ static int cmd_spawn(struct command *c, const struct cmd_req *r)
     return 0;
 }
 
-static struct command *cmd_new(struct execd *ed, const struct cmd_req *r, int *err)
+static struct command *cmd_new(struct execd *ed, const struct command_spec *r, int *err)
 {
     struct command *c = calloc(1, sizeof(*c));
     *err = -ENOMEM;
@@ -625,6 +624,9 @@ static struct command *cmd_new(struct execd *ed, const struct cmd_req *r, int *e
     c->ping.cb = on_ping;
     c->partial.cb = on_partial_timer;
     c->timeout.data = c->kill.data = c->ping.data = c->partial.data = c;
+    snprintf(c->init_text, sizeof(c->init_text), "%s", r->init_text ? r->init_text : c->id);
+    c->on_done = r->on_done;
+    c->done_data = r->done_data;
     c->started_at = execd_wall_ms();
     c->start_mono = loop_clock_ms();
     *err = cmd_spawn(c, r);
@@ -640,28 +642,25 @@ static struct command *cmd_new(struct execd *ed, const struct cmd_req *r, int *e
     return c;
 }
 
-void command_post(struct execd *ed, struct http_conn *h, const struct http_req *req)
+int command_start(struct execd *ed, struct http_conn *h, const struct command_spec *r,
+                  struct command **out)
 {
     static const char sse_headers[] = "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
     static const struct http_stream_cbs cbs = {.on_drain = sse_drain, .on_close = sse_closed};
-    struct cmd_req r;
     int err;
-    json_t *root = api_body_object(h, req);
-    if (!root)
-        return;
-    if (parse_req(h, root, &r) < 0)
-        goto out;
     if (cmd_make_room(ed) < 0) {
         api_error(h, 429, "COMMAND_LIMIT",
                   "%zu commands are running (--max-commands); wait for one to finish",
                   ed->cfg.max_commands);
-        goto out;
+        return -ENOSPC;
     }
-    struct command *c = cmd_new(ed, &r, &err);
+    struct command *c = cmd_new(ed, r, &err);
     if (!c) { /* nothing streamed yet, so a plain JSON error */
         api_error(h, 500, "RUNTIME_ERROR", "cannot start the command: %s", strerror(-err));
-        goto out;
+        return err;
     }
+    if (out)
+        *out = c;
     log_info("execd: command %s: started %d%s: %s", c->id, (int)c->pid,
              c->background ? " in the background" : "", c->cmdline);
     if (c->timeout_ms && loop_timer_start(ed->loop, &c->timeout, c->timeout_ms) < 0)
@@ -669,7 +668,7 @@ void command_post(struct execd *ed, struct http_conn *h, const struct http_req *
     if (http_stream_begin(h, 200, "text/event-stream", sse_headers, &cbs, c) < 0)
         goto run;
     c->sse = h;
-    (void)stream_event(c, json_pack("{s:s, s:s}", "type", "init", "text", c->id));
+    (void)stream_event(c, json_pack("{s:s, s:s}", "type", "init", "text", c->init_text));
     if (c->background) { /* OpenSandbox: init, then execution_complete at once */
         (void)stream_event(c, json_pack("{s:s}", "type", "execution_complete"));
         stream_end(c);
@@ -679,9 +678,35 @@ void command_post(struct execd *ed, struct http_conn *h, const struct http_req *
         (void)loop_timer_start(ed->loop, &c->ping, ed->cfg.sse_ping_ms);
 run:
     cmd_update_io(c);
-out:
+    return 0;
+}
+
+void command_post(struct execd *ed, struct http_conn *h, const struct http_req *req)
+{
+    struct command_spec r;
+    json_t *root = api_body_object(h, req);
+    if (!root)
+        return;
+    if (parse_req(h, root, &r) == 0)
+        (void)command_start(ed, h, &r, NULL);
     api_strv_free(r.env);
     json_decref(root);
+}
+
+void command_forget_owner(struct command *c)
+{
+    c->on_done = NULL;
+    c->done_data = NULL;
+}
+
+void command_kill(struct command *c)
+{
+    if (c->state != CMD_RUNNING)
+        return;
+    log_info("execd: command %s: killed with its owner; SIGKILL to group %d", c->id, (int)c->pid);
+    c->interrupted = 1;
+    c->kill_sent = 1;
+    kill(-c->pid, SIGKILL);
 }
 
 static json_t *iso_time(uint64_t ms)

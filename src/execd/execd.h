@@ -19,6 +19,7 @@ struct http_server;
 struct reaper;
 struct session;
 struct command;
+struct bash_session;
 struct attach;
 
 struct execd_cfg {
@@ -50,6 +51,8 @@ struct execd {
     struct session *dying; /* deleted, waiting for the reap or the client */
     struct command *commands;
     size_t ncommands;
+    struct bash_session *bash_sessions; /* OpenSandbox's /session API */
+    size_t nbash_sessions;
     struct attach *attaches; /* every live WebSocket client, for shutdown */
     size_t nattaches;        /* counted against max_conns too */
     int stopping;
