@@ -84,42 +84,29 @@ static int skip_var(const char *kv, size_t klen)
     return 0;
 }
 
-/* Reads the state file: "pwd\n" then NUL-separated K=V. Returns 0 and
- * replaces s->cwd and s->env, or -errno (the old state stays). */
-static int load_state(struct bash_session *s)
+int bash_session_parse_state(char *buf, size_t len, char **cwd_out, char ***env_out)
 {
     int r = -ENODATA;
-    char *buf = NULL, **env = NULL;
-    FILE *f = fopen(s->state_path, "rb");
-    if (!f)
-        return -errno;
-    buf = malloc(BASH_STATE_MAX + 1);
-    size_t len = buf ? fread(buf, 1, BASH_STATE_MAX + 1, f) : 0;
-    fclose(f);
-    if (!buf || len == 0 || len > BASH_STATE_MAX)
-        goto out;
-    buf[len] = 0;
+    char **env = NULL;
     char *nl = memchr(buf, '\n', len);
-    if (!nl || nl == buf || buf[0] != '/')
-        goto out;
+    if (len == 0 || !nl || nl == buf || buf[0] != '/' || memchr(buf, 0, (size_t)(nl - buf)))
+        return -ENODATA;
     *nl = 0;
     size_t n = 0;
     for (size_t i = (size_t)(nl + 1 - buf); i < len; i++)
         n += buf[i] == 0;
     env = calloc(n + 2, sizeof(*env));
-    if (!env) {
-        r = -ENOMEM;
-        goto out;
-    }
+    if (!env)
+        return -ENOMEM;
     size_t o = 0;
-    for (char *p = nl + 1; p < buf + len && o <= n;) {
+    for (char *p = nl + 1; p < buf + len;) {
         size_t l = strnlen(p, (size_t)(buf + len - p));
         char *eq = memchr(p, '=', l);
-        if (eq && eq > p && !skip_var(p, (size_t)(eq - p)) &&
+        if (o <= n && eq && eq > p && !skip_var(p, (size_t)(eq - p)) &&
             l - (size_t)(eq - p) - 1 <= BASH_ENV_VALUE_MAX) {
             if (!(env[o] = strndup(p, l))) {
                 r = -ENOMEM;
-                goto out;
+                goto fail;
             }
             o++;
         }
@@ -128,18 +115,37 @@ static int load_state(struct bash_session *s)
     char *cwd = strdup(buf);
     if (!cwd) {
         r = -ENOMEM;
-        goto out;
+        goto fail;
     }
+    *cwd_out = cwd;
+    *env_out = env;
+    return 0;
+fail:
+    api_strv_free(env);
+    return r;
+}
+
+/* Reads the state file the run's EXIT trap wrote. Returns 0 and replaces
+ * s->cwd and s->env, or -errno (the old state stays). */
+static int load_state(struct bash_session *s)
+{
+    char *cwd, **env;
+    FILE *f = fopen(s->state_path, "rb");
+    if (!f)
+        return -errno;
+    char *buf = malloc(BASH_STATE_MAX + 1);
+    size_t len = buf ? fread(buf, 1, BASH_STATE_MAX + 1, f) : 0;
+    fclose(f);
+    int r = !buf ? -ENOMEM : len > BASH_STATE_MAX ? -EFBIG
+                                                   : bash_session_parse_state(buf, len, &cwd, &env);
+    free(buf);
+    if (r < 0)
+        return r;
     free(s->cwd);
     s->cwd = cwd;
     api_strv_free(s->env);
     s->env = env;
-    env = NULL;
-    r = 0;
-out:
-    api_strv_free(env);
-    free(buf);
-    return r;
+    return 0;
 }
 
 static void run_done(void *data, int code, const char *sig)

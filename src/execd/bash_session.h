@@ -15,6 +15,8 @@
 #ifndef CORDON_EXECD_BASH_SESSION_H
 #define CORDON_EXECD_BASH_SESSION_H
 
+#include <stddef.h>
+
 struct execd;
 struct http_conn;
 struct http_req;
@@ -26,6 +28,11 @@ void bash_session_status(struct execd *ed, struct http_conn *c, const char *id);
 void bash_session_delete(struct execd *ed, struct http_conn *c, const char *id);
 /* 1 if id names a bash session (DELETE /command?id= deletes it, as OpenSandbox). */
 int bash_session_exists(struct execd *ed, const char *id);
+/* Parses a state file (buf is modified): "<absolute cwd>\n" then NUL-
+ * separated K=V; drops per-shell variables (PWD, SHLVL, PS1...) and values
+ * over 8 KiB. Returns 0 with *cwd and *env (caller frees), -ENODATA if the
+ * content is not a state, -ENOMEM. */
+int bash_session_parse_state(char *buf, size_t len, char **cwd, char ***env);
 /* Releases every session (after the loop has stopped). */
 void bash_session_free_all(struct execd *ed);
 
