@@ -16,6 +16,7 @@
 #include "execd/attach.h"
 #include "execd/bash_session.h"
 #include "execd/command.h"
+#include "execd/metrics.h"
 #include "execd/execd.h"
 #include "execd/session.h"
 #include "http/server.h"
@@ -441,6 +442,15 @@ static int route(struct route_ctx *r)
         return route_command(r);
     if (seg_is(r, 0, "session"))
         return route_bash_session(r);
+    if (seg_is(r, 0, "metrics") && (r->n == 1 || (r->n == 2 && seg_is(r, 1, "watch")))) {
+        if (r->req->method != HTTP_GET)
+            method_not_allowed(r);
+        else if (r->n == 1)
+            metrics_get(r->ed, r->c);
+        else
+            metrics_watch(r->ed, r->c);
+        return 1;
+    }
     if (seg_is(r, 0, "commands") && r->n == 1) {
         if (r->req->method != HTTP_GET)
             method_not_allowed(r);

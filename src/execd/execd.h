@@ -9,6 +9,8 @@
 #ifndef CORDON_EXECD_EXECD_H
 #define CORDON_EXECD_EXECD_H
 
+#include "execd/metrics.h"
+
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,6 +22,7 @@ struct reaper;
 struct session;
 struct command;
 struct bash_session;
+struct metrics_watch;
 struct attach;
 
 struct execd_cfg {
@@ -53,6 +56,9 @@ struct execd {
     size_t ncommands;
     struct bash_session *bash_sessions; /* OpenSandbox's /session API */
     size_t nbash_sessions;
+    struct execd_metrics metrics;       /* /metrics CPU sampling */
+    struct metrics_watch *watchers;     /* open /metrics/watch streams */
+    size_t nwatchers;
     struct attach *attaches; /* every live WebSocket client, for shutdown */
     size_t nattaches;        /* counted against max_conns too */
     int stopping;

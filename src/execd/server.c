@@ -142,6 +142,7 @@ int execd_run(const struct execd_cfg *cfg)
         r = -errno;
         goto out;
     }
+    metrics_init(ed);
     m->final.cb = on_final;
     m->final.data = m;
     m->sig_io.fd = -1;
