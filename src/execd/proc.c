@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/banned.h"
@@ -100,8 +101,13 @@ static void __attribute__((noreturn)) child_exec(const struct proc_spec *spec, c
         struct sigaction sa;
         memset(&sa, 0, sizeof(sa));
         sa.sa_handler = SIG_DFL;
-        if (s != SIGKILL && s != SIGSTOP)
-            (void)sigaction(s, &sa, NULL); /* glibc's internal signals refuse: fine */
+        if (s == SIGKILL || s == SIGSTOP || sigaction(s, &sa, NULL) == 0)
+            continue;
+        /* glibc refuses its internal signals (32, 33), but an inherited
+         * SIG_IGN on them would survive exec too: all-zero is SIG_DFL with
+         * no flags and an empty mask in the kernel's struct on every arch */
+        unsigned long ksa[4] = {0, 0, 0, 0};
+        (void)syscall(SYS_rt_sigaction, s, ksa, NULL, (size_t)8);
     }
     if (setsid() < 0)
         child_fail("setsid", "");
