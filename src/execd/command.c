@@ -61,6 +61,7 @@ struct command {
         int partial_sent;  /* part of this line already went out (delay or size) */
     } line[2];             /* [0] stdout, [1] stderr */
     struct loop_timer partial;
+    uint64_t last_data_ms; /* when output was last read (the partial-line delay) */
     char init_text[64];    /* init's text: the command id, or a bash session's id */
     command_done_fn on_done; /* a bash session's run: told the status when reaped */
     void *done_data;
@@ -195,6 +196,7 @@ static int cmd_read_fd(struct command *c, int fd, uint8_t chan, size_t *budget)
             span = *budget;
         ssize_t n = read(fd, p, span);
         if (n > 0) {
+            c->last_data_ms = loop_now_ms(c->ed->loop);
             ring_commit(&c->ring, (size_t)n, chan);
             *budget -= (size_t)n;
             continue;
@@ -330,15 +332,20 @@ static int emit_output(struct command *c, const uint8_t *p, size_t len, uint8_t 
     return err;
 }
 
-/* An unfinished line goes out once the command has been quiet for
+/* An unfinished line goes out once the command has written nothing for
  * CMD_PARTIAL_MS — not while the client is just slow to take the rest of it
- * (then the pump restarts the timer when it catches up). */
+ * (then the pump restarts the timer when it catches up), and not because
+ * the timer was armed for an earlier partial line. */
 static void on_partial_timer(struct loop *l, struct loop_timer *t)
 {
     struct command *c = t->data;
-    (void)l;
     if (!c->sse || c->sse_cursor != ring_total(&c->ring))
         return;
+    uint64_t quiet = loop_now_ms(l) - c->last_data_ms;
+    if (quiet < CMD_PARTIAL_MS) {
+        (void)loop_timer_start(l, t, CMD_PARTIAL_MS - quiet);
+        return;
+    }
     for (int ch = 0; ch < 2 && c->sse; ch++)
         (void)flush_partial(c, ch, 0);
 }
