@@ -14,7 +14,9 @@
 
 #include "core/log.h"
 #include "execd/attach.h"
+#include "execd/bash_session.h"
 #include "execd/command.h"
+#include "execd/metrics.h"
 #include "execd/execd.h"
 #include "execd/session.h"
 #include "http/server.h"
@@ -171,9 +173,9 @@ static int make_dirs(const char *path)
     return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
 }
 
-/* Expands a leading ~ and creates the directory; answers 400 on failure. */
-static int session_cwd(struct http_conn *c, json_t *root, char *out, size_t cap, int *has)
+int api_cwd_create(struct http_conn *c, void *root_json, char *out, size_t cap, int *has)
 {
+    json_t *root = root_json;
     json_t *v = json_object_get(root, "cwd");
     *has = 0;
     if (!v || json_is_null(v))
@@ -224,7 +226,7 @@ static void session_create(struct execd *ed, struct http_conn *c, const struct h
     json_t *root = api_body_object(c, req);
     if (!root)
         return;
-    if (session_cwd(c, root, cwd, sizeof(cwd), &has_cwd) < 0 ||
+    if (api_cwd_create(c, root, cwd, sizeof(cwd), &has_cwd) < 0 ||
         get_dim(c, root, "cols", &o.cols) < 0 || get_dim(c, root, "rows", &o.rows) < 0)
         goto out;
     json_t *v = json_object_get(root, "command");
@@ -357,6 +359,8 @@ static int route_command(struct route_ctx *r)
         } else if (m == HTTP_DELETE) { /* OpenSandbox: DELETE /command?id= */
             if (http_query_get(r->req->query, r->req->query_len, "id", id, sizeof(id)) < 0)
                 api_error(r->c, 400, "MISSING_QUERY", "DELETE /command needs ?id=<command id>");
+            else if (bash_session_exists(r->ed, id)) /* OpenSandbox: deletes the session */
+                bash_session_delete(r->ed, r->c, id);
             else
                 command_interrupt(r->ed, r->c, id);
         } else {
@@ -385,6 +389,36 @@ static int route_command(struct route_ctx *r)
     return 0;
 }
 
+/* /session... : OpenSandbox's bash session API. */
+static int route_bash_session(struct route_ctx *r)
+{
+    int m = r->req->method;
+    if (r->n == 1) {
+        if (m == HTTP_POST)
+            bash_session_create(r->ed, r->c, r->req);
+        else
+            method_not_allowed(r);
+        return 1;
+    }
+    if (r->n == 2) {
+        if (m == HTTP_GET)
+            bash_session_status(r->ed, r->c, r->seg[1]);
+        else if (m == HTTP_DELETE)
+            bash_session_delete(r->ed, r->c, r->seg[1]);
+        else
+            method_not_allowed(r);
+        return 1;
+    }
+    if (r->n == 3 && seg_is(r, 2, "run")) {
+        if (m == HTTP_POST)
+            bash_session_run(r->ed, r->c, r->req, r->seg[1]);
+        else
+            method_not_allowed(r);
+        return 1;
+    }
+    return 0;
+}
+
 static int route(struct route_ctx *r)
 {
     if (seg_is(r, 0, "ping") && r->n == 1) {
@@ -406,6 +440,17 @@ static int route(struct route_ctx *r)
     }
     if (seg_is(r, 0, "command"))
         return route_command(r);
+    if (seg_is(r, 0, "session"))
+        return route_bash_session(r);
+    if (seg_is(r, 0, "metrics") && (r->n == 1 || (r->n == 2 && seg_is(r, 1, "watch")))) {
+        if (r->req->method != HTTP_GET)
+            method_not_allowed(r);
+        else if (r->n == 1)
+            metrics_get(r->ed, r->c);
+        else
+            metrics_watch(r->ed, r->c);
+        return 1;
+    }
     if (seg_is(r, 0, "commands") && r->n == 1) {
         if (r->req->method != HTTP_GET)
             method_not_allowed(r);

@@ -28,6 +28,10 @@ void *api_body_object(struct http_conn *c, const struct http_req *req);
  * "K=V" array (*out, free with api_strv_free). Answers 400 and returns -1
  * on bad input. */
 int api_env(struct http_conn *c, void *root, char ***out);
+/* Reads "cwd" from root (a json_t object): expands a leading ~ and creates
+ * the directory into out. *has = 0 when absent. Answers 400 and returns -1
+ * on failure. */
+int api_cwd_create(struct http_conn *c, void *root, char *out, size_t cap, int *has);
 void api_strv_free(char **v);
 
 #endif

@@ -166,7 +166,9 @@ static const struct ws_conn_cbs attach_ws_cbs = {
 static void evict(struct session *s)
 {
     struct attach *old = (struct attach *)s->client;
-    log_info("execd: session %s: taken over by a new client", s->id);
+    log_info("execd: session %s: taken over by a new client; the previous one gets its output "
+             "up to offset %llu, then close 4001",
+             s->id, (unsigned long long)s->cursor);
     session_detach(s, &old->sc);
     old->s = NULL;
     ws_conn_close(old->ws, WS_CLOSE_TAKEN_OVER, "TAKEN_OVER");

@@ -25,7 +25,9 @@
 #include "core/banned.h"
 
 #define CMD_READ_BUDGET (256 * 1024)
-#define CMD_EVENT_CHUNK (16 * 1024) /* output bytes per stdout/stderr event */
+#define CMD_EVENT_CHUNK (4 * 1024)  /* ring bytes turned into events per step */
+#define CMD_LINE_MAX (64 * 1024)    /* a longer line is sent in pieces of this size */
+#define CMD_PARTIAL_MS 100          /* an unfinished line waits this long, then goes out */
 
 enum command_state { CMD_RUNNING, CMD_EXITING, CMD_DONE };
 
@@ -49,12 +51,20 @@ struct command {
     int timed_out, interrupted, kill_sent;
     uint64_t started_at, finished_at; /* wall ms */
     uint64_t start_mono, end_mono;
-    /* foreground event stream */
+    /* foreground event stream: one stdout/stderr event per line */
     struct http_conn *sse;
     uint64_t sse_cursor;
-    uint8_t pend[4]; /* an unfinished UTF-8 sequence held back */
-    size_t pend_len;
-    uint8_t pend_chan;
+    struct cmd_line {
+        uint8_t *buf; /* the current line's bytes, no terminator */
+        size_t len;
+        int after_cr;      /* the last byte was CR: a following LF ends nothing */
+        int partial_sent;  /* part of this line already went out (delay or size) */
+    } line[2];             /* [0] stdout, [1] stderr */
+    struct loop_timer partial;
+    uint64_t last_data_ms; /* when output was last read (the partial-line delay) */
+    char init_text[64];    /* init's text: the command id, or a bash session's id */
+    command_done_fn on_done; /* a bash session's run: told the status when reaped */
+    void *done_data;
     struct loop_deferred defer;
 };
 
@@ -70,6 +80,8 @@ static void cmd_set_state(struct command *c, enum command_state st)
 static void cmd_free(void *arg)
 {
     struct command *c = arg;
+    free(c->line[0].buf);
+    free(c->line[1].buf);
     ring_free(&c->ring);
     free(c->cmdline);
     free(c);
@@ -184,6 +196,7 @@ static int cmd_read_fd(struct command *c, int fd, uint8_t chan, size_t *budget)
             span = *budget;
         ssize_t n = read(fd, p, span);
         if (n > 0) {
+            c->last_data_ms = loop_now_ms(c->ed->loop);
             ring_commit(&c->ring, (size_t)n, chan);
             *budget -= (size_t)n;
             continue;
@@ -263,31 +276,78 @@ static int stream_event(struct command *c, json_t *o)
     return r;
 }
 
-/* Emits bytes (plus any held-back prefix) as one stdout/stderr event. */
-static int emit_output(struct command *c, const uint8_t *p, size_t len, uint8_t chan, int final)
+/* Sends the first n bytes of a channel's line as one event (an empty
+ * line is the text "\n", as OpenSandbox sends it) and keeps the rest. */
+static int emit_line(struct command *c, int ch, size_t n)
 {
-    uint8_t buf[CMD_EVENT_CHUNK + 4];
-    size_t n = 0;
-    if (c->pend_len && c->pend_chan != chan) {
-        int r = emit_output(c, NULL, 0, c->pend_chan, 1); /* flush the other channel's tail */
-        if (r < 0)
-            return r;
-    }
-    memcpy(buf, c->pend, c->pend_len);
-    n = c->pend_len;
-    if (len) {
-        memcpy(buf + n, p, len);
-        n += len;
-    }
-    size_t cut = final ? n : sse_utf8_cut(buf, n);
-    c->pend_len = n - cut;
-    memcpy(c->pend, buf + cut, c->pend_len);
-    c->pend_chan = chan;
+    struct cmd_line *ln = &c->line[ch];
+    json_t *text = n ? sse_text(ln->buf, n) : json_string("\n");
+    json_t *o = json_pack("{s:s, s:o}", "type", ch ? "stderr" : "stdout", "text", text);
+    memmove(ln->buf, ln->buf + n, ln->len - n);
+    ln->len -= n;
+    return stream_event(c, o);
+}
+
+/* Sends what an unfinished line holds (cut before an unfinished UTF-8
+ * sequence unless final), e.g. a prompt that waits for input. */
+static int flush_partial(struct command *c, int ch, int final)
+{
+    struct cmd_line *ln = &c->line[ch];
+    size_t cut = final ? ln->len : sse_utf8_cut(ln->buf, ln->len);
     if (cut == 0)
         return 0;
-    json_t *o = json_pack("{s:s, s:o}", "type", chan == FRAME_CH_STDERR ? "stderr" : "stdout",
-                          "text", sse_text(buf, cut));
-    return stream_event(c, o);
+    ln->partial_sent = 1;
+    return emit_line(c, ch, cut);
+}
+
+/* Splits output into lines on LF or CR (CRLF is one break) and sends one
+ * event per line, blank lines included. Takes all of p even when sending
+ * fails (the first error is returned). */
+static int emit_output(struct command *c, const uint8_t *p, size_t len, uint8_t chan)
+{
+    int ch = chan == FRAME_CH_STDERR, err = 0;
+    struct cmd_line *ln = &c->line[ch];
+    if (!ln->buf && !(ln->buf = malloc(CMD_LINE_MAX + 4)))
+        return -ENOMEM;
+    for (size_t i = 0; i < len; i++) {
+        uint8_t b = p[i];
+        int r = 0;
+        if (b == '\n' && ln->after_cr) {
+            ln->after_cr = 0;
+            continue;
+        }
+        ln->after_cr = b == '\r';
+        if (b == '\n' || b == '\r') {
+            if (ln->len || !ln->partial_sent)
+                r = emit_line(c, ch, ln->len);
+            ln->partial_sent = 0;
+        } else {
+            ln->buf[ln->len++] = b;
+            if (ln->len >= CMD_LINE_MAX)
+                r = flush_partial(c, ch, 0);
+        }
+        if (r < 0 && !err)
+            err = r;
+    }
+    return err;
+}
+
+/* An unfinished line goes out once the command has written nothing for
+ * CMD_PARTIAL_MS — not while the client is just slow to take the rest of it
+ * (then the pump restarts the timer when it catches up), and not because
+ * the timer was armed for an earlier partial line. */
+static void on_partial_timer(struct loop *l, struct loop_timer *t)
+{
+    struct command *c = t->data;
+    if (!c->sse || c->sse_cursor != ring_total(&c->ring))
+        return;
+    uint64_t quiet = loop_now_ms(l) - c->last_data_ms;
+    if (quiet < CMD_PARTIAL_MS) {
+        (void)loop_timer_start(l, t, CMD_PARTIAL_MS - quiet);
+        return;
+    }
+    for (int ch = 0; ch < 2 && c->sse; ch++)
+        (void)flush_partial(c, ch, 0);
 }
 
 static void emit_final(struct command *c)
@@ -327,6 +387,7 @@ static void stream_end(struct command *c)
     struct http_conn *h = c->sse;
     c->sse = NULL;
     loop_timer_stop(c->ed->loop, &c->ping);
+    loop_timer_stop(c->ed->loop, &c->partial);
     if (h)
         (void)http_stream_end(h);
 }
@@ -346,19 +407,20 @@ static void cmd_pump(struct command *c)
             break;
         if (len > CMD_EVENT_CHUNK)
             len = CMD_EVENT_CHUNK;
-        if (emit_output(c, p, len, chan, 0) < 0)
-            return;
+        (void)emit_output(c, p, len, chan); /* fails only when the stream is gone */
         c->sse_cursor += len;
     }
     if (c->sse && c->sse_cursor == ring_total(&c->ring)) {
         if (c->state == CMD_DONE) {
-            if (c->pend_len)
-                (void)emit_output(c, NULL, 0, c->pend_chan, 1);
+            for (int ch = 0; ch < 2 && c->sse; ch++)
+                (void)flush_partial(c, ch, 1);
             if (c->sse)
                 emit_final(c);
             stream_end(c);
             return;
         }
+        if ((c->line[0].len || c->line[1].len) && !c->partial.heap_idx) /* not armed */
+            (void)loop_timer_start(c->ed->loop, &c->partial, CMD_PARTIAL_MS);
     }
     cmd_update_io(c);
     if (c->state == CMD_EXITING)
@@ -378,6 +440,7 @@ static void sse_closed(struct http_conn *h, void *data)
     log_info("execd: command %s: client went away; the command keeps running", c->id);
     c->sse = NULL;
     loop_timer_stop(c->ed->loop, &c->ping);
+    loop_timer_stop(c->ed->loop, &c->partial);
     if (c->state == CMD_RUNNING)
         cmd_update_io(c);
     else if (c->state == CMD_EXITING)
@@ -407,6 +470,11 @@ static void cmd_finish(struct command *c)
     loop_timer_stop(c->ed->loop, &c->kill);
     cmd_set_state(c, CMD_DONE);
     exit_info(c, &code, &sig);
+    if (c->on_done) {
+        command_done_fn fn = c->on_done;
+        c->on_done = NULL;
+        fn(c->done_data, code, sig);
+    }
     log_info("execd: command %s: exited (code %d%s%s) after %llu ms, %llu bytes", c->id, code,
              sig ? ", " : "", sig ? sig : "", (unsigned long long)(c->end_mono - c->start_mono),
              (unsigned long long)ring_total(&c->ring));
@@ -460,17 +528,8 @@ static void on_timeout(struct loop *l, struct loop_timer *t)
     cmd_terminate(c);
 }
 
-struct cmd_req {
-    const char *command, *cwd;
-    char **env;
-    uint64_t timeout_ms;
-    int background;
-    int has_uid, has_gid;
-    uint32_t uid, gid;
-};
-
 /* Validates the body; answers 400 and returns -1 on bad input. */
-static int parse_req(struct http_conn *h, json_t *root, struct cmd_req *r)
+static int parse_req(struct http_conn *h, json_t *root, struct command_spec *r)
 {
     json_t *v;
     struct stat st;
@@ -523,10 +582,10 @@ static int parse_req(struct http_conn *h, json_t *root, struct cmd_req *r)
     return api_env(h, root, &r->env);
 }
 
-static int cmd_spawn(struct command *c, const struct cmd_req *r)
+static int cmd_spawn(struct command *c, const struct command_spec *r)
 {
     struct proc_child ch;
-    char *argv[] = {c->ed->cfg.shell, "-c", c->cmdline, NULL};
+    char *argv[] = {c->ed->cfg.shell, "-c", (char *)(r->script ? r->script : c->cmdline), NULL};
     struct proc_spec spec = {.path = c->ed->cfg.shell,
                              .argv = argv,
                              .env = r->env,
@@ -550,7 +609,7 @@ static int cmd_spawn(struct command *c, const struct cmd_req *r)
     return 0;
 }
 
-static struct command *cmd_new(struct execd *ed, const struct cmd_req *r, int *err)
+static struct command *cmd_new(struct execd *ed, const struct command_spec *r, int *err)
 {
     struct command *c = calloc(1, sizeof(*c));
     *err = -ENOMEM;
@@ -570,7 +629,11 @@ static struct command *cmd_new(struct execd *ed, const struct cmd_req *r, int *e
     c->timeout.cb = on_timeout;
     c->kill.cb = on_kill_timer;
     c->ping.cb = on_ping;
-    c->timeout.data = c->kill.data = c->ping.data = c;
+    c->partial.cb = on_partial_timer;
+    c->timeout.data = c->kill.data = c->ping.data = c->partial.data = c;
+    snprintf(c->init_text, sizeof(c->init_text), "%s", r->init_text ? r->init_text : c->id);
+    c->on_done = r->on_done;
+    c->done_data = r->done_data;
     c->started_at = execd_wall_ms();
     c->start_mono = loop_clock_ms();
     *err = cmd_spawn(c, r);
@@ -586,28 +649,25 @@ static struct command *cmd_new(struct execd *ed, const struct cmd_req *r, int *e
     return c;
 }
 
-void command_post(struct execd *ed, struct http_conn *h, const struct http_req *req)
+int command_start(struct execd *ed, struct http_conn *h, const struct command_spec *r,
+                  struct command **out)
 {
     static const char sse_headers[] = "Cache-Control: no-cache\r\nX-Accel-Buffering: no\r\n";
     static const struct http_stream_cbs cbs = {.on_drain = sse_drain, .on_close = sse_closed};
-    struct cmd_req r;
     int err;
-    json_t *root = api_body_object(h, req);
-    if (!root)
-        return;
-    if (parse_req(h, root, &r) < 0)
-        goto out;
     if (cmd_make_room(ed) < 0) {
         api_error(h, 429, "COMMAND_LIMIT",
                   "%zu commands are running (--max-commands); wait for one to finish",
                   ed->cfg.max_commands);
-        goto out;
+        return -ENOSPC;
     }
-    struct command *c = cmd_new(ed, &r, &err);
+    struct command *c = cmd_new(ed, r, &err);
     if (!c) { /* nothing streamed yet, so a plain JSON error */
         api_error(h, 500, "RUNTIME_ERROR", "cannot start the command: %s", strerror(-err));
-        goto out;
+        return err;
     }
+    if (out)
+        *out = c;
     log_info("execd: command %s: started %d%s: %s", c->id, (int)c->pid,
              c->background ? " in the background" : "", c->cmdline);
     if (c->timeout_ms && loop_timer_start(ed->loop, &c->timeout, c->timeout_ms) < 0)
@@ -615,8 +675,9 @@ void command_post(struct execd *ed, struct http_conn *h, const struct http_req *
     if (http_stream_begin(h, 200, "text/event-stream", sse_headers, &cbs, c) < 0)
         goto run;
     c->sse = h;
-    (void)stream_event(c, json_pack("{s:s, s:s}", "type", "init", "text", c->id));
-    if (c->background) {
+    (void)stream_event(c, json_pack("{s:s, s:s}", "type", "init", "text", c->init_text));
+    if (c->background) { /* OpenSandbox: init, then execution_complete at once */
+        (void)stream_event(c, json_pack("{s:s}", "type", "execution_complete"));
         stream_end(c);
         goto run;
     }
@@ -624,9 +685,35 @@ void command_post(struct execd *ed, struct http_conn *h, const struct http_req *
         (void)loop_timer_start(ed->loop, &c->ping, ed->cfg.sse_ping_ms);
 run:
     cmd_update_io(c);
-out:
+    return 0;
+}
+
+void command_post(struct execd *ed, struct http_conn *h, const struct http_req *req)
+{
+    struct command_spec r;
+    json_t *root = api_body_object(h, req);
+    if (!root)
+        return;
+    if (parse_req(h, root, &r) == 0)
+        (void)command_start(ed, h, &r, NULL);
     api_strv_free(r.env);
     json_decref(root);
+}
+
+void command_forget_owner(struct command *c)
+{
+    c->on_done = NULL;
+    c->done_data = NULL;
+}
+
+void command_kill(struct command *c)
+{
+    if (c->state != CMD_RUNNING)
+        return;
+    log_info("execd: command %s: killed with its owner; SIGKILL to group %d", c->id, (int)c->pid);
+    c->interrupted = 1;
+    c->kill_sent = 1;
+    kill(-c->pid, SIGKILL);
 }
 
 static json_t *iso_time(uint64_t ms)
@@ -760,6 +847,7 @@ void command_free_all(struct execd *ed)
         loop_timer_stop(ed->loop, &c->timeout);
         loop_timer_stop(ed->loop, &c->kill);
         loop_timer_stop(ed->loop, &c->ping);
+        loop_timer_stop(ed->loop, &c->partial);
         close_out(c, &c->io_out, &c->out_fd);
         close_out(c, &c->io_err, &c->err_fd);
         cmd_free(c);

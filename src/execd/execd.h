@@ -9,6 +9,8 @@
 #ifndef CORDON_EXECD_EXECD_H
 #define CORDON_EXECD_EXECD_H
 
+#include "execd/metrics.h"
+
 #include <limits.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -19,6 +21,8 @@ struct http_server;
 struct reaper;
 struct session;
 struct command;
+struct bash_session;
+struct metrics_watch;
 struct attach;
 
 struct execd_cfg {
@@ -50,6 +54,11 @@ struct execd {
     struct session *dying; /* deleted, waiting for the reap or the client */
     struct command *commands;
     size_t ncommands;
+    struct bash_session *bash_sessions; /* OpenSandbox's /session API */
+    size_t nbash_sessions;
+    struct execd_metrics metrics;       /* /metrics CPU sampling */
+    struct metrics_watch *watchers;     /* open /metrics/watch streams */
+    size_t nwatchers;
     struct attach *attaches; /* every live WebSocket client, for shutdown */
     size_t nattaches;        /* counted against max_conns too */
     int stopping;

@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/banned.h"
@@ -90,11 +91,24 @@ static void __attribute__((noreturn)) child_fail(const char *what, const char *a
 static void __attribute__((noreturn)) child_exec(const struct proc_spec *spec, char **envp,
                                                 int fds[3], int ctty)
 {
+    /* Default dispositions for every signal: exec keeps an ignored signal
+     * ignored, so an execd started with SIGINT ignored (a background job of
+     * a script) would hand that to every shell, and ^C would do nothing. */
     sigset_t none;
     sigemptyset(&none);
     sigprocmask(SIG_SETMASK, &none, NULL);
-    signal(SIGPIPE, SIG_DFL);
-    signal(SIGCHLD, SIG_DFL);
+    for (int s = 1; s < NSIG; s++) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof(sa));
+        sa.sa_handler = SIG_DFL;
+        if (s == SIGKILL || s == SIGSTOP || sigaction(s, &sa, NULL) == 0)
+            continue;
+        /* glibc refuses its internal signals (32, 33), but an inherited
+         * SIG_IGN on them would survive exec too: all-zero is SIG_DFL with
+         * no flags and an empty mask in the kernel's struct on every arch */
+        unsigned long ksa[4] = {0, 0, 0, 0};
+        (void)syscall(SYS_rt_sigaction, s, ksa, NULL, (size_t)8);
+    }
     if (setsid() < 0)
         child_fail("setsid", "");
     if (ctty && ioctl(fds[0], TIOCSCTTY, 0) < 0)

@@ -21,6 +21,7 @@
 #include "core/parse.h"
 #include "execd/api.h"
 #include "execd/attach.h"
+#include "execd/bash_session.h"
 #include "execd/command.h"
 #include "execd/reaper.h"
 #include "execd/session.h"
@@ -141,6 +142,7 @@ int execd_run(const struct execd_cfg *cfg)
         r = -errno;
         goto out;
     }
+    metrics_init(ed);
     m->final.cb = on_final;
     m->final.data = m;
     m->sig_io.fd = -1;
@@ -164,6 +166,7 @@ out:
         http_server_free(ed->http);
     command_free_all(ed);
     session_free_all(ed);
+    bash_session_free_all(ed);
     reaper_free(ed->reaper);
     if (m->sig_io.fd >= 0) {
         loop_io_del(ed->loop, &m->sig_io);

@@ -1,6 +1,18 @@
 /* ws/conn: wslay's event API driven by our epoll loop.
  *
- * States: OPEN -> CLOSING (close queued or received) -> CLOSED (socket gone).
+ * States: OPEN -> CLOSING (close asked for, queued or received) -> CLOSED
+ * (socket gone).
+ *
+ * Order at the end: wslay sends control frames ahead of queued data and
+ * stops writing once its close is out, so our close is only handed to wslay
+ * when everything queued before it has been written (close_pending until
+ * then). Incoming messages are assembled here (wslay runs unbuffered), so a
+ * message over max_msg is caught at its frame header and closed the same
+ * way, with 1009, instead of by wslay ahead of the queue; the rest of that
+ * message is read and dropped, so the socket is not reset with unread input.
+ * A peer that makes no progress reading for drain_ms while a close waits
+ * behind its output is cut (1006).
+ *
  * on_close is never called from inside a function the owner called
  * (ws_conn_send, ws_conn_close): failures there schedule the teardown for
  * the end of the loop turn, so an owner never sees itself detached halfway
@@ -20,6 +32,8 @@
 #include "core/banned.h"
 
 #define WS_CLOSE_WAIT_MS 2000
+#define WS_DRAIN_MS 60000 /* no write progress before a pending close gives up, no pings */
+#define WS_INBUF_KEEP 65536
 #define WS_READ_BUDGET (256 * 1024) /* bytes read per loop turn, for fairness */
 #define WS_SCRATCH_KEEP 65536
 #define WS_MAX_QUEUED (1024 * 1024) /* output queued before we stop reading input */
@@ -50,6 +64,14 @@ struct ws_conn {
     int paused;
     int teardown_pending;
     uint16_t close_code; /* what the peer sent, or what we end with */
+    int close_pending;   /* our close waits for the queued output */
+    char close_reason[124];
+    uint64_t last_tx;    /* last time send() took bytes */
+    /* the incoming data message, assembled here (wslay is unbuffered) */
+    uint8_t *in_buf;
+    size_t in_len, in_cap;
+    int in_ctrl;      /* the current frame is a control frame (wslay keeps it) */
+    int in_drop;      /* the current message is too big: its bytes are dropped */
 };
 
 static void ws_set_state(struct ws_conn *ws, enum ws_state st)
@@ -68,6 +90,7 @@ static void ws_free(void *arg)
     free(ws->pre);
     free(ws->left);
     free(ws->scratch);
+    free(ws->in_buf);
     free(ws);
 }
 
@@ -160,6 +183,8 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     for (;;) {
         ssize_t n = send(ws->io.fd, data, len,
                          MSG_NOSIGNAL | ((flags & WSLAY_MSG_MORE) ? MSG_MORE : 0));
+        if (n > 0)
+            ws->last_tx = loop_now_ms(ws->loop);
         if (n >= 0)
             return n;
         if (errno == EINTR)
@@ -179,9 +204,16 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     switch (arg->opcode) {
     case WSLAY_TEXT_FRAME:
     case WSLAY_BINARY_FRAME:
-        if (ws->state == WS_OPEN && ws->cbs.on_msg)
-            ws->cbs.on_msg(ws, arg->opcode == WSLAY_TEXT_FRAME ? WS_TEXT : WS_BINARY, arg->msg,
-                           arg->msg_length, ws->data);
+        if (ws->state == WS_OPEN && !ws->in_drop && ws->cbs.on_msg)
+            ws->cbs.on_msg(ws, arg->opcode == WSLAY_TEXT_FRAME ? WS_TEXT : WS_BINARY,
+                           ws->in_buf, ws->in_len, ws->data);
+        ws->in_len = 0;
+        ws->in_drop = 0;
+        if (ws->in_cap > WS_INBUF_KEEP) {
+            free(ws->in_buf);
+            ws->in_buf = NULL;
+            ws->in_cap = 0;
+        }
         break;
     case WSLAY_CONNECTION_CLOSE:
         ws->close_code = arg->status_code ? arg->status_code : WSLAY_CODE_NO_STATUS_RCVD;
@@ -190,6 +222,56 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
     default:
         break;
     }
+}
+
+static void ws_close_after_queue(struct ws_conn *ws, uint16_t code, const char *reason);
+
+/* A frame header: a data message over max_msg is refused here, before its
+ * payload is read (wslay's own check would queue its close ahead of our
+ * output). Control frames are buffered by wslay itself. */
+static void frame_start_cb(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_start_arg *arg, void *user)
+{
+    struct ws_conn *ws = user;
+    (void)ctx;
+    ws->in_ctrl = (arg->opcode & 0x8) != 0;
+    if (ws->in_ctrl || ws->in_drop)
+        return;
+    if (arg->opcode != WSLAY_CONTINUATION_FRAME)
+        ws->in_len = 0;
+    if (arg->payload_length > ws->cfg.max_msg - ws->in_len) {
+        log_info("ws: %s: message over %zu bytes; closing with 1009 after the queued output",
+                 ws->label, ws->cfg.max_msg);
+        ws->in_drop = 1;
+        ws_close_after_queue(ws, WSLAY_CODE_MESSAGE_TOO_BIG, "message too big");
+        return;
+    }
+    size_t need = ws->in_len + (size_t)arg->payload_length;
+    if (need > ws->in_cap) {
+        uint8_t *n = realloc(ws->in_buf, need ? need : 1);
+        if (!n) {
+            ws->in_drop = 1;
+            ws_close_after_queue(ws, WSLAY_CODE_INTERNAL_SERVER_ERROR, "out of memory");
+            return;
+        }
+        ws->in_buf = n;
+        ws->in_cap = need;
+    }
+}
+
+static void frame_chunk_cb(wslay_event_context_ptr ctx,
+                           const struct wslay_event_on_frame_recv_chunk_arg *arg, void *user)
+{
+    struct ws_conn *ws = user;
+    (void)ctx;
+    if (ws->in_ctrl || ws->in_drop || arg->data_length == 0)
+        return;
+    if (arg->data_length > ws->in_cap - ws->in_len) { /* cannot happen: sized at the header */
+        ws->in_drop = 1;
+        return;
+    }
+    memcpy(ws->in_buf + ws->in_len, arg->data, arg->data_length);
+    ws->in_len += arg->data_length;
 }
 
 static void ws_update_io(struct ws_conn *ws)
@@ -227,8 +309,29 @@ static int ws_flush(struct ws_conn *ws)
 /* Both directions done (close exchanged, or the peer vanished). */
 static int ws_finished(struct ws_conn *ws)
 {
-    return !wslay_event_want_read(ws->ctx) && !wslay_event_want_write(ws->ctx) &&
-           ws->pre_pos == ws->pre_len;
+    return !ws->close_pending && !wslay_event_want_read(ws->ctx) &&
+           !wslay_event_want_write(ws->ctx) && ws->pre_pos == ws->pre_len;
+}
+
+/* Hands a pending close to wslay once everything before it is written.
+ * Returns 0, or -EPIPE when the connection is dead. */
+static int ws_release_close(struct ws_conn *ws)
+{
+    if (!ws->close_pending)
+        return 0;
+    if (wslay_event_get_close_received(ws->ctx) || !wslay_event_get_read_enabled(ws->ctx) ||
+        wslay_event_get_close_sent(ws->ctx)) {
+        ws->close_pending = 0; /* the peer closed, or wslay already answers an error */
+        return 0;
+    }
+    if (ws->pre_pos < ws->pre_len || wslay_event_get_queued_msg_count(ws->ctx) > 0)
+        return 0;
+    ws->close_pending = 0;
+    const char *rs = ws->close_reason;
+    if (wslay_event_queue_close(ws->ctx, ws->close_code, (const uint8_t *)rs, strlen(rs)) != 0)
+        return -EPIPE;
+    ws->last_tx = loop_now_ms(ws->loop); /* the reply wait starts now */
+    return wslay_event_send(ws->ctx) != 0 ? -EPIPE : 0;
 }
 
 static void ws_io(struct loop *l, struct loop_io *io, uint32_t events)
@@ -253,7 +356,7 @@ static void ws_io(struct loop *l, struct loop_io *io, uint32_t events)
     }
     if (ws->state == WS_CLOSED)
         return;
-    if (ws_flush(ws) < 0) {
+    if (ws_flush(ws) < 0 || ws_release_close(ws) < 0) {
         if (ws->close_code == 0)
             ws->close_code = WSLAY_CODE_ABNORMAL_CLOSURE;
         ws_teardown(ws);
@@ -294,11 +397,23 @@ static void ws_ping(struct loop *l, struct loop_timer *t)
     (void)loop_timer_start(l, &ws->ping, ws->cfg.ping_ms);
 }
 
+/* While a close waits behind output, the peer has WS_DRAIN_MS without
+ * write progress; once the close is out, WS_CLOSE_WAIT_MS to answer it. */
 static void ws_close_wait(struct loop *l, struct loop_timer *t)
 {
     struct ws_conn *ws = t->data;
-    (void)l;
-    log_debug("ws: %s: peer did not answer the close in time", ws->label);
+    int draining = ws->close_pending || wslay_event_want_write(ws->ctx);
+    uint64_t limit = draining ? WS_DRAIN_MS : WS_CLOSE_WAIT_MS;
+    uint64_t idle = loop_now_ms(l) - ws->last_tx;
+    if (idle < limit && loop_timer_start(l, &ws->close_wait, limit - idle) == 0)
+        return;
+    if (draining)
+        log_info("ws: %s: peer read nothing for %llu ms with output queued before the close; "
+                 "dropping it", ws->label, (unsigned long long)idle);
+    else
+        log_debug("ws: %s: peer did not answer the close in time", ws->label);
+    if (draining)
+        ws->close_code = WSLAY_CODE_ABNORMAL_CLOSURE;
     ws_teardown(ws);
 }
 
@@ -307,7 +422,11 @@ int ws_conn_new(struct loop *l, int fd, const void *preamble, size_t plen, const
                 void *data, struct ws_conn **out)
 {
     static const struct wslay_event_callbacks wcbs = {
-        .recv_callback = recv_cb, .send_callback = send_cb, .on_msg_recv_callback = msg_cb};
+        .recv_callback = recv_cb,
+        .send_callback = send_cb,
+        .on_frame_recv_start_callback = frame_start_cb,
+        .on_frame_recv_chunk_callback = frame_chunk_cb,
+        .on_msg_recv_callback = msg_cb};
     int r = -ENOMEM;
     struct ws_conn *ws = calloc(1, sizeof(*ws));
     if (!ws)
@@ -321,7 +440,9 @@ int ws_conn_new(struct loop *l, int fd, const void *preamble, size_t plen, const
     ws->pre_len = plen;
     memcpy(ws->left, leftover, llen);
     ws->left_len = llen;
-    wslay_event_config_set_max_recv_msg_length(ws->ctx, cfg->max_msg);
+    /* we assemble messages and enforce max_msg ourselves (frame_start_cb);
+     * wslay's limit only bounds the control frames it buffers */
+    wslay_event_config_set_no_buffering(ws->ctx, 1);
     ws->loop = l;
     ws->cfg = *cfg;
     snprintf(ws->label, sizeof(ws->label), "%s", cfg->label ? cfg->label : "ws");
@@ -413,21 +534,28 @@ size_t ws_conn_queued(const struct ws_conn *ws)
     return wslay_event_get_queued_msg_length(ws->ctx);
 }
 
-void ws_conn_close(struct ws_conn *ws, uint16_t code, const char *reason)
+/* The close goes out after everything queued so far (ws_release_close). */
+static void ws_close_after_queue(struct ws_conn *ws, uint16_t code, const char *reason)
 {
     if (ws->state != WS_OPEN)
         return;
     ws_set_state(ws, WS_CLOSING);
     ws->close_code = code;
-    const char *rs = reason ? reason : "";
-    if (wslay_event_queue_close(ws->ctx, code, (const uint8_t *)rs, strlen(rs)) != 0 ||
-        ws_flush(ws) < 0) {
+    snprintf(ws->close_reason, sizeof(ws->close_reason), "%s", reason ? reason : "");
+    ws->close_pending = 1;
+    ws->last_tx = loop_now_ms(ws->loop);
+    if (ws_flush(ws) < 0 || ws_release_close(ws) < 0) {
         ws_schedule_teardown(ws);
         return;
     }
     if (loop_timer_start(ws->loop, &ws->close_wait, WS_CLOSE_WAIT_MS) < 0)
         ws_schedule_teardown(ws);
     ws_update_io(ws);
+}
+
+void ws_conn_close(struct ws_conn *ws, uint16_t code, const char *reason)
+{
+    ws_close_after_queue(ws, code, reason);
 }
 
 void ws_conn_abort(struct ws_conn *ws)

@@ -1,7 +1,8 @@
 /* ws/conn: a server-side WebSocket connection on the loop, framed by wslay.
  *
  * Takes a socket after the HTTP upgrade and owns it. Limits and behaviour:
- *   max_msg   a bigger incoming message closes with 1009 (wslay does it)
+ *   max_msg   a bigger incoming message closes with 1009, decided at the
+ *             frame header (messages are assembled here, not by wslay)
  *   ping_ms   a ping every ping_ms; nothing heard for 2 * ping_ms closes
  *             with 1011 "keepalive timeout"; 0 disables both
  *   output    callers check ws_conn_queued() against their own high-water
@@ -9,8 +10,10 @@
  *             (data plus the pongs and replies the peer's frames cause)
  *             passes 1 MiB, the connection stops reading the peer until it
  *             drains, so a peer that sends without reading stalls itself
- * Closing: ws_conn_close() queues a close frame, flushes it, waits up to 2 s
- * for the peer's reply, then closes the socket. on_close fires exactly once,
+ * Closing: ws_conn_close() sends its close frame only after every message
+ * queued before it is written (a peer that takes nothing for 60 s meanwhile
+ * is cut, code 1006), then waits up to 2 s for the peer's reply and closes
+ * the socket. on_close fires exactly once,
  * when the socket is gone (the code is the one received, or 1006 when the
  * peer vanished). The object is freed at the end of that loop turn.
  *

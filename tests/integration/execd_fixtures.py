@@ -1,6 +1,6 @@
 """Fixtures and clients for the `cordon execd` integration tests.
 
-    ed = execd(*extra_args, token=None)   # fixture factory → running Execd
+    ed = execd(*extra_args, token=None, host="127.0.0.1")   # factory → running Execd
     ed.request("GET", "/ping") → (status, headers, body bytes)
     sid = ed.new_session(cwd="/tmp")       # POST /sessions → id
     async with ed.attach(sid, pty=True, since=None) as t:   # WebSocket client
@@ -32,8 +32,10 @@ ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
 
 
 class Execd:
-    def __init__(self, binary, workdir, args=(), token=None, name="execd", env=None):
+    def __init__(self, binary, workdir, args=(), token=None, name="execd", env=None,
+                 host="127.0.0.1"):
         self.binary = binary
+        self.host = host
         self.env = env
         self.args = [str(a) for a in args]
         self.token = token
@@ -43,7 +45,7 @@ class Execd:
         self.port = None
 
     def start(self, timeout=5.0):
-        argv = [self.binary, "execd", "--listen", "127.0.0.1:0"] + self.args
+        argv = [self.binary, "execd", "--listen", "%s:0" % self.host] + self.args
         if self.token is not None:
             with open(self.token_path, "w") as f:
                 f.write(self.token + "\n")
@@ -104,7 +106,7 @@ class Execd:
         return h
 
     def request(self, method, path, body=None, headers=None, timeout=10.0, auth=True):
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         try:
             if isinstance(body, (dict, list)):
                 body = json.dumps(body).encode()
@@ -137,7 +139,7 @@ class Execd:
 
     def command(self, body, timeout=30.0):
         """POST /command; returns (events, seconds until the stream ended)."""
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=timeout)
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=timeout)
         t0 = time.monotonic()
         try:
             conn.request("POST", "/command", body=json.dumps(body).encode(),
@@ -161,7 +163,7 @@ class Execd:
     def ws_url(self, sid, route="pty", **query):
         path = "/pty/%s/ws" % sid if route == "pty" else "/ws/session/%s" % sid
         q = "&".join("%s=%s" % (k, v) for k, v in query.items() if v is not None)
-        return "ws://127.0.0.1:%d%s%s" % (self.port, path, "?" + q if q else "")
+        return "ws://%s:%d%s%s" % (self.host, self.port, path, "?" + q if q else "")
 
     def attach(self, sid, route="pty", **query):
         return Term.connect(self, self.ws_url(sid, route, **query))
@@ -309,9 +311,9 @@ class Term:
 def execd(cordon_bin, tmp_path):
     started = []
 
-    def make(*args, token=None, env=None):
+    def make(*args, token=None, env=None, host="127.0.0.1"):
         e = Execd(cordon_bin, tmp_path, args=args, token=token, env=env,
-                  name="execd%d" % len(started))
+                  name="execd%d" % len(started), host=host)
         started.append(e)
         return e.start()
 

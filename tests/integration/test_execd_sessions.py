@@ -2,7 +2,6 @@
 pipe mode, takeover, many sessions at once."""
 import asyncio
 import re
-import time
 
 import pytest
 import websockets
@@ -58,13 +57,11 @@ def test_interrupt_stops_the_job_and_the_shell_survives(execd, how):
             await t.run("echo ready")
             await t.send_line('sleep 100; echo "after""-sleep"')
             wait_child(ed.status(sid)["pid"], "sleep")  # the job runs in the foreground
-            t0 = time.monotonic()
             if how == "ctrl-c":
                 await t.send(b"\x03")
             else:
                 await t.control(type="signal", signal="SIGINT")
-            out = await t.run("echo alive $?")
-            assert time.monotonic() - t0 < 5
+            out = await t.run("echo alive $?")   # (15 s limit; the sleep would take 100)
             assert "alive 130" in out, out
             assert b"after-sleep" not in t.out  # the whole line was interrupted
 
