@@ -53,6 +53,8 @@ struct http_conn {
     struct loop_deferred defer;
     enum hc_state state;
     llhttp_t parser;
+    struct http_head_guard hguard; /* line endings of the current head */
+    struct chunk_guard cguard;     /* framing of a chunked request body */
     char peer[64];
     int in_parse;
     int notify_close;
@@ -224,37 +226,12 @@ static int conn_flush(struct http_conn *c, int from_io)
     return 0;
 }
 
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
-    }
-}
-
 static int write_head(struct http_conn *c, int status, const char *ctype, const char *extra,
                       const char *framing)
 {
     char head[1024];
     int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s%s%s%sConnection: %s\r\n\r\n",
-                     status, status_text(status), ctype ? "Content-Type: " : "",
+                     status, http_status_text(status), ctype ? "Content-Type: " : "",
                      ctype ? ctype : "", ctype ? "\r\n" : "", framing, extra ? extra : "",
                      (c->close_after || !c->keep_alive) ? "close" : "keep-alive");
     if (n < 0 || (size_t)n >= sizeof(head))
@@ -456,6 +433,12 @@ static int on_hfield_complete(llhttp_t *p)
     size_t off = span_end(c, SPAN_FIELD, &len);
     if (off == (size_t)-1)
         return HPE_USER;
+    if (http_name_ws_before_colon(c->arena + off, len)) { /* RFC 9112 §5.1 */
+        c->err_status = 400;
+        c->err_code = "BAD_REQUEST";
+        c->err_msg = "whitespace between header field name and colon";
+        return HPE_USER;
+    }
     /* offsets for now; turned into pointers at dispatch (the arena is fixed) */
     c->req.headers[c->req.nheaders].name = c->arena + off;
     c->req.headers[c->req.nheaders].name_len = len;
@@ -577,14 +560,45 @@ static void conn_dispatch(struct http_conn *c)
     c->srv->cb(c, r, c->srv->cb_data);
 }
 
+/* Starts the strict checks over for the next message on the connection. */
+static void conn_guards_reset(struct http_conn *c)
+{
+    http_head_guard_init(&c->hguard);
+    memset(&c->cguard, 0, sizeof(c->cguard));
+}
+
+/* Feeds buffered input to llhttp. The head's line endings go through the
+ * shared head guard first (bare LF/CR, obs-fold: 400), and a chunked body's
+ * raw framing through the chunk guard, so this front door refuses what the
+ * proxy's does (http/vocab.h). */
 static void conn_parse(struct http_conn *c)
 {
     c->in_parse = 1;
     while (c->state == HC_READING && c->rpos < c->rlen) {
         const char *start = (const char *)c->rbuf + c->rpos;
-        llhttp_errno_t err = llhttp_execute(&c->parser, start, c->rlen - c->rpos);
+        size_t avail = c->rlen - c->rpos, body_from = 0;
+        if (!c->hguard.done) {
+            const char *why = NULL;
+            long n = http_head_guard_feed(&c->hguard, start, avail, &why);
+            if (n < 0) {
+                conn_fail(c, 400, "BAD_REQUEST", why);
+                break;
+            }
+            body_from = c->hguard.done ? (size_t)n : avail;
+        }
+        llhttp_errno_t err = llhttp_execute(&c->parser, start, avail);
         if (c->state == HC_CLOSED)
             break;
+        if (err == HPE_OK || err == HPE_PAUSED) {
+            size_t used = err == HPE_OK ? avail
+                                        : (size_t)(llhttp_get_error_pos(&c->parser) - start);
+            if ((c->parser.flags & F_CHUNKED) && used > body_from &&
+                (!http_chunk_guard_feed(&c->cguard, start + body_from, used - body_from) ||
+                 (err == HPE_PAUSED && !http_chunk_guard_done(&c->cguard)))) {
+                conn_fail(c, 400, "BAD_REQUEST", "invalid chunked framing");
+                break;
+            }
+        }
         if (err == HPE_OK) {
             c->rpos = c->rlen;
             break;
@@ -593,13 +607,16 @@ static void conn_parse(struct http_conn *c)
             const char *pos = llhttp_get_error_pos(&c->parser);
             c->rpos = (size_t)((const uint8_t *)pos - c->rbuf);
             llhttp_resume(&c->parser);
+            conn_guards_reset(c);
             conn_dispatch(c);
             continue;
         }
-        if (c->err_status)
+        if (c->err_status) {
             conn_fail(c, c->err_status, c->err_code, c->err_msg);
-        else
-            conn_fail(c, 400, "BAD_REQUEST", llhttp_errno_name(err));
+        } else {
+            const char *why = llhttp_get_error_reason(&c->parser);
+            conn_fail(c, 400, "BAD_REQUEST", why && why[0] ? why : llhttp_errno_name(err));
+        }
         break;
     }
     if (c->state != HC_CLOSED && c->rpos == c->rlen)
@@ -690,6 +707,7 @@ static void accept_one(struct http_server *s, int fd, const struct sockaddr_stor
              sockaddr_ip_str((const struct sockaddr *)ss, ip, sizeof(ip)),
              sockaddr_port((const struct sockaddr *)ss));
     llhttp_init(&c->parser, HTTP_REQUEST, parser_settings());
+    conn_guards_reset(c);
     c->parser.data = c;
     c->io.cb = conn_io;
     c->io.data = c;
@@ -763,6 +781,8 @@ int http_server_start(struct loop *l, const struct sockaddr *addr, socklen_t ale
     }
     s->loop = l;
     s->cfg = *cfg;
+    if (s->cfg.max_head == 0 || s->cfg.max_head > HTTP_HEAD_MAX)
+        s->cfg.max_head = HTTP_HEAD_MAX; /* one head limit for every front door */
     s->cb = cb;
     s->cb_data = data;
     s->io.cb = listen_io;
@@ -809,17 +829,6 @@ const char *http_req_header(const struct http_req *req, const char *name)
     return NULL;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..len) into out (cap incl. NUL); '+' means space. */
 static int query_decode(const char *s, size_t len, char *out, size_t cap)
 {
@@ -829,7 +838,7 @@ static int query_decode(const char *s, size_t len, char *out, size_t cap)
         if (ch == '%') {
             if (i + 2 >= len)
                 return -EINVAL;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            int hi = http_hexval(s[i + 1]), lo = http_hexval(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -EINVAL;
             ch = (char)(hi * 16 + lo);

@@ -6,6 +6,12 @@
  * or an upgrade hand-off (http_upgrade_take). Limits, each with its
  * behaviour when hit:
  *   max_head  request line + headers   -> 431, connection closed
+ *             (0 or more than HTTP_HEAD_MAX: HTTP_HEAD_MAX)
+ *   headers   HTTP_MAX_HEADERS fields      -> 431
+ * Strictness (shared with the proxy through http/vocab): bare LF or CR,
+ * obs-fold, whitespace before a colon, Content-Length with
+ * Transfer-Encoding, duplicate Content-Length, bad chunked framing -> 400,
+ * connection closed.
  *   max_body  request body             -> 413, connection closed
  *   max_conns open connections         -> 503 written on accept, closed
  *   max_out   stream output buffer     -> http_stream_write() says -ENOBUFS;
@@ -23,11 +29,12 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "http/vocab.h"
+
 struct loop;
 struct http_server;
 struct http_conn;
 
-#define HTTP_MAX_HEADERS 64
 
 struct http_header {
     const char *name, *value;
