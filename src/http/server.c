@@ -58,6 +58,7 @@ struct http_conn {
     char peer[64];
     int in_parse;
     int notify_close;
+    int held; /* HANDLING with an owner that wants to hear of a close */
     int keep_alive;
     int close_after;
     /* input */
@@ -139,7 +140,7 @@ static void conn_close(struct http_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     c->srv->nconns--;
-    c->notify_close = was_stream;
+    c->notify_close = was_stream || c->held;
     loop_defer(l, &c->defer, conn_free, c);
 }
 
@@ -239,6 +240,17 @@ static int write_head(struct http_conn *c, int status, const char *ctype, const 
     return out_append(c, head, (size_t)n);
 }
 
+void http_hold(struct http_conn *c, void (*on_close)(struct http_conn *c, void *data),
+               void *data)
+{
+    if (c->state != HC_HANDLING)
+        return;
+    c->held = 1;
+    memset(&c->cbs, 0, sizeof(c->cbs));
+    c->cbs.on_close = on_close;
+    c->cbs_data = data;
+}
+
 int http_respond(struct http_conn *c, int status, const char *ctype, const void *body,
                  size_t len, const char *extra)
 {
@@ -246,6 +258,10 @@ int http_respond(struct http_conn *c, int status, const char *ctype, const void 
     int r;
     if (c->state != HC_HANDLING)
         return -EINVAL;
+    if (c->held) {
+        c->held = 0;
+        memset(&c->cbs, 0, sizeof(c->cbs));
+    }
     snprintf(framing, sizeof(framing), "Content-Length: %zu\r\n", len);
     r = write_head(c, status, ctype, extra, framing);
     if (r == 0 && len)
@@ -275,6 +291,7 @@ int http_stream_begin(struct http_conn *c, int status, const char *ctype, const 
 {
     if (c->state != HC_HANDLING)
         return -EINVAL;
+    c->held = 0;
     int r = write_head(c, status, ctype, extra, "Transfer-Encoding: chunked\r\n");
     if (r < 0) {
         conn_close(c);
@@ -341,6 +358,7 @@ int http_upgrade_take(struct http_conn *c, int *fd, uint8_t *leftover, size_t ca
         return -ENOSPC;
     memcpy(leftover, c->rbuf + c->rpos, n);
     *leftover_len = n;
+    c->held = 0;
     loop_io_del(c->srv->loop, &c->io);
     *fd = c->io.fd;
     c->io.fd = -1;

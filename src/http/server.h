@@ -93,6 +93,12 @@ int http_query_get(const char *query, size_t qlen, const char *name, char *out, 
 int http_respond(struct http_conn *c, int status, const char *ctype, const void *body,
                  size_t len, const char *extra);
 
+/* For a handler that answers later: on_close fires (at the end of the loop
+ * turn) if the client goes away before the answer, after which c is gone.
+ * Answering (http_respond, http_stream_begin, http_upgrade_take) cancels it. */
+void http_hold(struct http_conn *c, void (*on_close)(struct http_conn *c, void *data),
+               void *data);
+
 /* Streaming responses (chunked transfer coding). */
 struct http_stream_cbs {
     /* The output buffer emptied: write more. */

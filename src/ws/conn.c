@@ -17,6 +17,8 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include <openssl/rand.h>
+
 #include "core/banned.h"
 
 #define WS_CLOSE_WAIT_MS 2000
@@ -171,6 +173,17 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     }
 }
 
+/* Masking keys for the client end (RFC 6455 §5.3: unpredictable). */
+static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user)
+{
+    (void)user;
+    if (RAND_bytes(buf, (int)len) != 1) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    return 0;
+}
+
 static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
                    void *user)
 {
@@ -185,6 +198,9 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         break;
     case WSLAY_CONNECTION_CLOSE:
         ws->close_code = arg->status_code ? arg->status_code : WSLAY_CODE_NO_STATUS_RCVD;
+        if (ws->state == WS_OPEN && ws->cbs.on_peer_close)
+            ws->cbs.on_peer_close(ws, ws->close_code, arg->msg_length > 2 ? arg->msg + 2 : NULL,
+                                  arg->msg_length > 2 ? arg->msg_length - 2 : 0, ws->data);
         ws_set_state(ws, WS_CLOSING);
         break;
     default:
@@ -307,7 +323,8 @@ int ws_conn_new(struct loop *l, int fd, const void *preamble, size_t plen, const
                 void *data, struct ws_conn **out)
 {
     static const struct wslay_event_callbacks wcbs = {
-        .recv_callback = recv_cb, .send_callback = send_cb, .on_msg_recv_callback = msg_cb};
+        .recv_callback = recv_cb, .send_callback = send_cb, .genmask_callback = genmask_cb,
+        .on_msg_recv_callback = msg_cb};
     int r = -ENOMEM;
     struct ws_conn *ws = calloc(1, sizeof(*ws));
     if (!ws)
@@ -315,7 +332,9 @@ int ws_conn_new(struct loop *l, int fd, const void *preamble, size_t plen, const
     ws->io.fd = -1;
     ws->pre = malloc(plen ? plen : 1);
     ws->left = malloc(llen ? llen : 1);
-    if (!ws->pre || !ws->left || wslay_event_context_server_init(&ws->ctx, &wcbs, ws) != 0)
+    if (!ws->pre || !ws->left ||
+        (cfg->client ? wslay_event_context_client_init(&ws->ctx, &wcbs, ws)
+                     : wslay_event_context_server_init(&ws->ctx, &wcbs, ws)) != 0)
         goto out;
     memcpy(ws->pre, preamble, plen);
     ws->pre_len = plen;
@@ -418,8 +437,8 @@ void ws_conn_close(struct ws_conn *ws, uint16_t code, const char *reason)
     if (ws->state != WS_OPEN)
         return;
     ws_set_state(ws, WS_CLOSING);
-    ws->close_code = code;
-    const char *rs = reason ? reason : "";
+    ws->close_code = code ? code : WSLAY_CODE_NO_STATUS_RCVD;
+    const char *rs = reason && code ? reason : "";
     if (wslay_event_queue_close(ws->ctx, code, (const uint8_t *)rs, strlen(rs)) != 0 ||
         ws_flush(ws) < 0) {
         ws_schedule_teardown(ws);
