@@ -230,14 +230,19 @@ static int conn_flush(struct http_conn *c, int from_io)
 static int write_head(struct http_conn *c, int status, const char *ctype, const char *extra,
                       const char *framing)
 {
-    char head[1024];
-    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s%s%s%sConnection: %s\r\n\r\n",
+    size_t cap = 512 + (ctype ? strlen(ctype) : 0) + strlen(framing) + (extra ? strlen(extra) : 0);
+    char stackbuf[1024];
+    char *head = cap <= sizeof(stackbuf) ? stackbuf : malloc(cap);
+    if (!head)
+        return -ENOMEM;
+    int n = snprintf(head, cap, "HTTP/1.1 %d %s\r\n%s%s%s%s%sConnection: %s\r\n\r\n",
                      status, http_status_text(status), ctype ? "Content-Type: " : "",
                      ctype ? ctype : "", ctype ? "\r\n" : "", framing, extra ? extra : "",
                      (c->close_after || !c->keep_alive) ? "close" : "keep-alive");
-    if (n < 0 || (size_t)n >= sizeof(head))
-        return -ENOSPC;
-    return out_append(c, head, (size_t)n);
+    int r = n < 0 || (size_t)n >= cap ? -ENOSPC : out_append(c, head, (size_t)n);
+    if (head != stackbuf)
+        free(head);
+    return r;
 }
 
 void http_hold(struct http_conn *c, void (*on_close)(struct http_conn *c, void *data),
@@ -331,6 +336,19 @@ int http_stream_write(struct http_conn *c, const void *data, size_t len)
         return r;
     }
     return conn_flush(c, 0);
+}
+
+void http_abort(struct http_conn *c)
+{
+    c->notify_close = 0;
+    c->held = 0;
+    memset(&c->cbs, 0, sizeof(c->cbs));
+    conn_close(c);
+}
+
+void http_set_close(struct http_conn *c)
+{
+    c->close_after = 1;
 }
 
 int http_stream_end(struct http_conn *c)
@@ -848,7 +866,7 @@ const char *http_req_header(const struct http_req *req, const char *name)
 }
 
 /* Percent-decodes s[0..len) into out (cap incl. NUL); '+' means space. */
-static int query_decode(const char *s, size_t len, char *out, size_t cap)
+int http_query_decode(const char *s, size_t len, char *out, size_t cap)
 {
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
@@ -889,7 +907,7 @@ int http_query_get(const char *query, size_t qlen, const char *name, char *out, 
                 out[0] = '\0';
                 return 0;
             }
-            return query_decode(eq + 1, plen - klen - 1, out, cap);
+            return http_query_decode(eq + 1, plen - klen - 1, out, cap);
         }
         i += plen + 1;
     }

@@ -87,6 +87,11 @@ const char *http_req_header(const struct http_req *req, const char *name);
 int http_query_get(const char *query, size_t qlen, const char *name, char *out, size_t cap)
     __attribute__((warn_unused_result));
 
+/* Percent-decodes s[0..len) ('+' is a space) into out (cap bytes incl.
+ * NUL). Returns the length, -ENOSPC or -EINVAL (bad escape). */
+int http_query_decode(const char *s, size_t len, char *out, size_t cap)
+    __attribute__((warn_unused_result));
+
 /* Sends a complete response. extra is NULL or preformatted header lines
  * ("Name: value\r\n..."). Returns 0 or -errno (the connection is then
  * closed). */
@@ -120,6 +125,12 @@ size_t http_stream_room(const struct http_conn *c);
 /* Writes the last chunk (or, on a closed connection, just releases it:
  * -EPIPE); on_close is not called after this. */
 int http_stream_end(struct http_conn *c);
+
+/* Closes the connection now, without finishing the response (a relayed
+ * body that broke off must not look complete). No callbacks fire. */
+void http_abort(struct http_conn *c);
+/* The connection closes after the current response. */
+void http_set_close(struct http_conn *c);
 
 /* Takes the connection's socket for a protocol switch. The connection object
  * is released; *fd now belongs to the caller. Bytes the client already sent

@@ -217,6 +217,10 @@ static void ws_update_io(struct ws_conn *ws)
         ev |= EPOLLIN;
     if (ws->pre_pos < ws->pre_len || wslay_event_want_write(ws->ctx))
         ev |= EPOLLOUT;
+    /* bytes that came with the handshake are input too: a writable socket
+     * wakes us at once to read them */
+    if (ws->left_pos < ws->left_len && !ws_read_blocked(ws))
+        ev |= EPOLLOUT;
     if (loop_io_mod(ws->loop, &ws->io, ev) < 0)
         log_warn("ws: %s: epoll_ctl failed", ws->label);
 }
@@ -255,7 +259,7 @@ static void ws_io(struct loop *l, struct loop_io *io, uint32_t events)
         return;
     ws->read_this_turn = 0;
     int blocked = ws_read_blocked(ws);
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !blocked) {
+    if (((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || ws->left_pos < ws->left_len) && !blocked) {
         if (wslay_event_recv(ws->ctx) != 0) {
             if (ws->close_code == 0)
                 ws->close_code = WSLAY_CODE_ABNORMAL_CLOSURE;
