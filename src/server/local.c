@@ -22,6 +22,7 @@
 #include "core/loop.h"
 #include "server/cgroup.h"
 #include "server/store.h"
+#include "server/timefmt.h"
 #include "core/banned.h"
 
 #define POLL_MS 20
@@ -64,13 +65,6 @@ struct local {
 
 static struct local *L(struct sbx_driver *d) { return (struct local *)d; }
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 static void sbx_save(struct lsbx *s)
 {
     json_decref(s->row.cgroup);
@@ -87,7 +81,7 @@ static void set_state(struct lsbx *s, enum sbx_state st, const char *reason, con
     r->state = st;
     snprintf(r->reason, sizeof(r->reason), "%s", reason ? reason : "");
     snprintf(r->message, sizeof(r->message), "%s", msg ? msg : "");
-    r->transition_ms = wall_ms();
+    r->transition_ms = timefmt_now_ms();
     sbx_save(s);
 }
 
@@ -336,7 +330,7 @@ static void became_running(struct lsbx *s)
     probe_stop(s);
     set_state(s, SBX_RUNNING, NULL, NULL);
     if (s->row.rec.expires_ms) {
-        int64_t left = s->row.rec.expires_ms - wall_ms();
+        int64_t left = s->row.rec.expires_ms - timefmt_now_ms();
         if (loop_timer_start(d->loop, &s->expiry, left > 0 ? (uint64_t)left : 0) < 0)
             log_warn("server: sandbox %s: timer heap full; no expiry", s->row.rec.id);
     }
@@ -717,7 +711,7 @@ static int l_create(struct sbx_driver *drv, const struct sbx_spec *spec, sbx_cre
     make_uuid(rec->id);
     rec->state = SBX_PENDING;
     snprintf(rec->image, sizeof(rec->image), "%s", spec->image);
-    rec->created_ms = rec->transition_ms = wall_ms();
+    rec->created_ms = rec->transition_ms = timefmt_now_ms();
     rec->expires_ms = spec->timeout_s ? rec->created_ms + spec->timeout_s * 1000 : 0;
     rec->metadata = json_deep_copy(spec->metadata);
     rec->entrypoint = json_deep_copy(spec->entrypoint);
@@ -890,7 +884,7 @@ static int l_renew(struct sbx_driver *drv, const char *id, int64_t expires_ms)
     s->row.rec.expires_ms = expires_ms;
     sbx_save(s);
     if (loop_timer_armed(&s->expiry) || s->row.rec.state != SBX_PENDING) {
-        int64_t left = expires_ms - wall_ms();
+        int64_t left = expires_ms - timefmt_now_ms();
         if (loop_timer_start(d->loop, &s->expiry, left > 0 ? (uint64_t)left : 0) < 0)
             log_warn("server: sandbox %s: timer heap full; no expiry", id);
     }
@@ -1011,7 +1005,7 @@ static void adopt(void *data, const struct store_row *row)
     log_info("server: adopted sandbox %s (%s, pid %d, %s)", row->rec.id, sbx_state_name(st),
              (int)row->run_pid, row->ip);
     if (s->row.rec.expires_ms) {
-        int64_t left = s->row.rec.expires_ms - wall_ms();
+        int64_t left = s->row.rec.expires_ms - timefmt_now_ms();
         if (loop_timer_start(d->loop, &s->expiry, left > 0 ? (uint64_t)left : 0) < 0)
             log_warn("server: sandbox %s: timer heap full; no expiry", row->rec.id);
     }

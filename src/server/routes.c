@@ -20,6 +20,7 @@
 #include "core/parse.h"
 #include "server/auth.h"
 #include "server/server_int.h"
+#include "server/timefmt.h"
 #include "core/banned.h"
 
 #define RID_HDR_MAX 200
@@ -98,71 +99,6 @@ static void driver_error(struct srv *s, struct http_conn *c, const char *rid, in
     }
 }
 
-/* ---- time ---- */
-
-static void fmt_time(int64_t ms, char *out, size_t cap)
-{
-    time_t t = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&t, &tm);
-    char base[32];
-    strftime(base, sizeof(base), "%Y-%m-%dT%H:%M:%S", &tm);
-    snprintf(out, cap, "%s.%03dZ", base, (int)(ms % 1000));
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-/* RFC 3339: YYYY-MM-DDTHH:MM:SS[.frac](Z|+HH:MM|-HH:MM). Returns 0 or -EINVAL. */
-static int parse_time(const char *s, int64_t *ms)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    const char *p = strptime(s, "%Y-%m-%dT%H:%M:%S", &tm);
-    if (!p) {
-        memset(&tm, 0, sizeof(tm));
-        p = strptime(s, "%Y-%m-%d %H:%M:%S", &tm);
-    }
-    if (!p)
-        return -EINVAL;
-    int64_t frac = 0;
-    if (*p == '.') {
-        int digits = 0;
-        for (p++; *p >= '0' && *p <= '9'; p++, digits++)
-            if (digits < 3)
-                frac = frac * 10 + (*p - '0');
-        if (!digits)
-            return -EINVAL;
-        for (; digits < 3; digits++)
-            frac *= 10;
-    }
-    int64_t off = 0;
-    if (*p == 'Z' || *p == 'z') {
-        p++;
-    } else if (*p == '+' || *p == '-') {
-        int sign = *p == '-' ? -1 : 1;
-        uint32_t hh, mm;
-        if (strlen(p) != 6 || p[3] != ':' || parse_u32(p + 1, 2, 0, 23, &hh) < 0 ||
-            parse_u32(p + 4, 2, 0, 59, &mm) < 0)
-            return -EINVAL;
-        off = sign * (int64_t)(hh * 3600 + mm * 60);
-        p += 6;
-    } else {
-        return -EINVAL;
-    }
-    if (*p)
-        return -EINVAL;
-    time_t t = timegm(&tm);
-    if (t == (time_t)-1)
-        return -EINVAL;
-    *ms = ((int64_t)t - off) * 1000 + frac;
-    return 0;
-}
-
 /* ---- JSON shapes ---- */
 
 static json_t *status_json(const struct sbx_record *r)
@@ -174,7 +110,7 @@ static json_t *status_json(const struct sbx_record *r)
         json_object_set_new(o, "reason", json_string(r->reason));
     if (r->message[0])
         json_object_set_new(o, "message", json_string(r->message));
-    fmt_time(r->transition_ms, t, sizeof(t));
+    timefmt_format(r->transition_ms, t, sizeof(t));
     json_object_set_new(o, "lastTransitionAt", json_string(t));
     return o;
 }
@@ -191,10 +127,10 @@ static json_t *sandbox_json(const struct sbx_record *r, int full)
     json_object_set_new(o, "metadata", json_incref(r->metadata));
     json_object_set_new(o, "entrypoint", json_incref(r->entrypoint));
     if (r->expires_ms) {
-        fmt_time(r->expires_ms, t, sizeof(t));
+        timefmt_format(r->expires_ms, t, sizeof(t));
         json_object_set_new(o, "expiresAt", json_string(t));
     }
-    fmt_time(r->created_ms, t, sizeof(t));
+    timefmt_format(r->created_ms, t, sizeof(t));
     json_object_set_new(o, "createdAt", json_string(t));
     return o;
 }
@@ -620,10 +556,10 @@ static void route_renew(struct srv *s, struct http_conn *c, const struct http_re
         return;
     const char *t = json_string_value(json_object_get(b, "expiresAt"));
     int64_t ms;
-    if (!t || parse_time(t, &ms) < 0) {
+    if (!t || timefmt_parse(t, &ms) < 0) {
         server_error(c, rid, 400, "SANDBOX::INVALID_EXPIRATION", "expiresAt: an RFC 3339 time is "
                   "required (e.g. 2030-01-01T00:00:00Z)");
-    } else if (ms <= now_ms()) {
+    } else if (ms <= timefmt_now_ms()) {
         server_error(c, rid, 400, "SANDBOX::INVALID_EXPIRATION", "expiresAt %s is not in the "
                   "future", t);
     } else {
@@ -632,7 +568,7 @@ static void route_renew(struct srv *s, struct http_conn *c, const struct http_re
             driver_error(s, c, rid, r, "SANDBOX::NO_EXPIRATION");
         } else {
             char out[40];
-            fmt_time(ms, out, sizeof(out));
+            timefmt_format(ms, out, sizeof(out));
             server_json(c, rid, 200, json_pack("{s:s}", "expiresAt", out));
         }
     }
@@ -696,7 +632,7 @@ static void route_endpoint(struct srv *s, struct http_conn *c, const struct http
                   "expires, not both");
         return;
     }
-    if (er >= 0 && (int64_t)expires * 1000 <= now_ms()) {
+    if (er >= 0 && (int64_t)expires * 1000 <= timefmt_now_ms()) {
         server_error(c, rid, 400, "SANDBOX::INVALID_PARAMETER", "expires %u is not in the future",
                   expires);
         return;
@@ -879,7 +815,7 @@ void server_on_request(struct http_conn *c, const struct http_req *req, void *da
         }
         if (tok) {
             uint16_t port;
-            int64_t now = now_ms() / 1000;
+            int64_t now = timefmt_now_ms() / 1000;
             int vr = parse_port(ps, pl, &port) < 0
                          ? -EACCES
                          : auth_verify(s->cfg.api_key ? s->cfg.api_key : "", id, port, tok,
