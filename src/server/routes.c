@@ -677,6 +677,20 @@ static void route_endpoint(struct srv *s, struct http_conn *c, const struct http
     server_json(c, rid, 200, json_pack("{s:s}", "endpoint", ep));
 }
 
+/* POST /metrics/events: the SDKs' best-effort telemetry (create latency).
+ * Logged, then 204 as OpenSandbox answers it. */
+static void route_metrics_event(struct http_conn *c, const struct http_req *req, const char *rid)
+{
+    json_t *j = json_loadb((const char *)req->body, req->body_len, 0, NULL);
+    const char *ua = http_req_header(req, "User-Agent");
+    log_info("server: sdk event %s from %s: success=%s createDurationMs=%lld",
+             json_string_value(json_object_get(j, "eventType")) ?: "?", ua ? ua : "?",
+             json_is_true(json_object_get(j, "success")) ? "true" : "false",
+             (long long)json_integer_value(json_object_get(j, "createDurationMs")));
+    json_decref(j);
+    server_empty(c, rid, 204);
+}
+
 /* ---- routing ---- */
 
 /* Splits off the next path segment of [*p, end). */
@@ -768,6 +782,10 @@ void server_on_request(struct http_conn *c, const struct http_req *req, void *da
                       "match the server's key");
             return;
         }
+    }
+    if (!tok && seg_is(p, (size_t)(end - p), "/metrics/events") && method_is(req, "POST")) {
+        route_metrics_event(c, req, rid);
+        return;
     }
     if (!next_seg(&p, end, &seg, &sl) || !seg_is(seg, sl, "sandboxes")) {
         server_error(c, rid, 404, "GENERAL::NOT_FOUND", "no route %.*s", (int)req->path_len,
