@@ -47,6 +47,8 @@ def test_pty_through_the_server_and_reconnect_with_since(cordon_server):
             raw = [f.raw for f in t.frames if isinstance(f.raw, bytes)]
             assert all(r[0] == CH_STDOUT for r in raw[1:]), raw[:5]
             assert b"\x01\x02\xfe\xff-end" in t.out
+            # output that may arrive before or after the client vanishes
+            await t.send_line("sleep 0.3; echo LATE-$((40+2))")
             seen, nxt = t.out, t.next_offset
             t.vanish()  # the client dies without a close frame
         # output produced while nobody is attached
@@ -56,9 +58,13 @@ def test_pty_through_the_server_and_reconnect_with_since(cordon_server):
         assert st == 200
         async with Term.connect(srv, ws_url(srv, sid, "/pty/%s/ws?since=%d" % (sess, nxt))) as t2:
             assert t2.connected["replay_offset"] == nxt and t2.connected["lost_bytes"] == 0
+            await t2.read_until(b"LATE-42")
             out = await t2.run("echo again-$X")
             assert "again-42" in out
-            assert seen[-20:] not in t2.out  # nothing from before `since` twice
+            # every byte exactly once: what the first client read plus what the
+            # second got from `since` on
+            assert (seen + t2.out).count(b"LATE-42") == 1, (seen[-200:], t2.out[:400])
+            assert (seen + t2.out).count(b"\x01\x02\xfe\xff-end") == 1
         # the other route: /ws/session/{id}?pty=1 on a new session
         s2 = new_session(srv, sid)
         async with Term.connect(srv, ws_url(srv, sid, "/ws/session/%s?pty=1" % s2)) as t3:
