@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <netinet/tcp.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -531,7 +532,9 @@ void hproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *re
     h->timer.data = h;
     h->io.cb = hpx_io;
     h->io.data = h;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+    if (fd >= 0) /* small frames (keystrokes) must not wait for Nagle */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     if (fd < 0 || (connect(fd, (struct sockaddr *)&be, sizeof(be)) < 0 && errno != EINPROGRESS)) {
         int e = errno;
         if (fd >= 0)

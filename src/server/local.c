@@ -23,6 +23,7 @@
 #include "server/cgroup.h"
 #include "server/store.h"
 #include "server/timefmt.h"
+#include "tls/tls.h"
 #include "core/banned.h"
 
 #define POLL_MS 20
@@ -61,6 +62,7 @@ struct local {
     struct store *store;
     struct lsbx *list;
     char netns_self[64];
+    char ca_dir[600];
 };
 
 static struct local *L(struct sbx_driver *d) { return (struct local *)d; }
@@ -604,6 +606,8 @@ static int build_plan(struct local *d, const char *id, const struct sbx_spec *sp
     p->argv[a++] = "--workdir";
     p->argv[a++] = "/tmp";
     p->argv[a++] = "--no-tty";
+    p->argv[a++] = "--ca-dir";
+    p->argv[a++] = d->ca_dir;
     if (d->cfg.subnet_pool) {
         p->argv[a++] = "--subnet-pool";
         p->argv[a++] = (char *)d->cfg.subnet_pool;
@@ -1011,6 +1015,29 @@ static void adopt(void *data, const struct store_row *row)
     }
 }
 
+/* One inspection CA for the server's sandboxes, DATA/ca (root, 0700): a
+ * fresh key per sandbox would cost most of cordon run's start-up. Only the
+ * supervisors (outside the sandboxes) read the key. */
+static int ensure_ca(struct local *d, char *err, size_t cap)
+{
+    struct tls_ca *ca = NULL;
+    snprintf(d->ca_dir, sizeof(d->ca_dir), "%s/ca", d->cfg.data_dir);
+    int r = tls_ca_load(d->ca_dir, NULL, &ca, err, cap);
+    if (r == 0) {
+        tls_ca_free(ca);
+        return 0;
+    }
+    if (r != -ENOENT && r != -EKEYEXPIRED)
+        return r;
+    if ((r = tls_ca_generate(NULL, &ca, err, cap)) < 0)
+        return r;
+    r = tls_ca_save(ca, d->ca_dir, true, err, cap);
+    tls_ca_free(ca);
+    if (r == 0)
+        log_info("server: new sandbox CA in %s", d->ca_dir);
+    return r;
+}
+
 int local_driver_new(struct loop *l, const struct local_cfg *cfg, struct sbx_driver **out,
                      char *err, size_t cap)
 {
@@ -1036,6 +1063,8 @@ int local_driver_new(struct loop *l, const struct local_cfg *cfg, struct sbx_dri
         snprintf(err, cap, "--data: cannot create %s: %s", p, strerror(-r));
         goto fail;
     }
+    if ((r = ensure_ca(d, err, cap)) < 0)
+        goto fail;
     snprintf(p, sizeof(p), "%s/sandboxes.db", cfg->data_dir);
     if ((r = store_open(p, &d->store, err, cap)) < 0)
         goto fail;
