@@ -261,12 +261,14 @@ int http_respond(struct http_conn *c, int status, const char *ctype, const void 
 {
     char framing[64];
     int r;
-    if (c->state != HC_HANDLING)
-        return -EINVAL;
+    /* Answering ends a hold even on a connection that closed earlier in
+     * this turn: its owner is done with it and must not hear of it again. */
     if (c->held) {
         c->held = 0;
         memset(&c->cbs, 0, sizeof(c->cbs));
     }
+    if (c->state != HC_HANDLING)
+        return -EINVAL;
     snprintf(framing, sizeof(framing), "Content-Length: %zu\r\n", len);
     r = write_head(c, status, ctype, extra, framing);
     if (r == 0 && len)
@@ -294,9 +296,12 @@ static void conn_fail(struct http_conn *c, int status, const char *code, const c
 int http_stream_begin(struct http_conn *c, int status, const char *ctype, const char *extra,
                       const struct http_stream_cbs *cbs, void *data)
 {
+    if (c->held) {
+        c->held = 0;
+        memset(&c->cbs, 0, sizeof(c->cbs));
+    }
     if (c->state != HC_HANDLING)
         return -EINVAL;
-    c->held = 0;
     int r = write_head(c, status, ctype, extra, "Transfer-Encoding: chunked\r\n");
     if (r < 0) {
         conn_close(c);

@@ -100,7 +100,8 @@ int http_respond(struct http_conn *c, int status, const char *ctype, const void 
 
 /* For a handler that answers later: on_close fires (at the end of the loop
  * turn) if the client goes away before the answer, after which c is gone.
- * Answering (http_respond, http_stream_begin, http_upgrade_take) cancels it. */
+ * Answering (http_respond, http_stream_begin, http_upgrade_take) cancels it,
+ * even when it fails because the connection closed earlier in the turn. */
 void http_hold(struct http_conn *c, void (*on_close)(struct http_conn *c, void *data),
                void *data);
 

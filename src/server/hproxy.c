@@ -53,7 +53,7 @@ struct hpx {
     char hbuf[HTTP_HEAD_MAX];
     size_t hlen;
     int head_req;    /* the request was HEAD: no body follows */
-    int stream_err;  /* writing to the client failed */
+    int stream_err;  /* writing to the client failed: -EPIPE (it is gone) or other */
 };
 
 static void hpx_set_state(struct hpx *h, enum hpx_state st)
@@ -286,8 +286,11 @@ static void on_body_bytes(void *data, const char *at, size_t len)
 {
     struct hpx *h = data;
     /* reads are sized to the room, so this fits; if not, fail rather than drop */
-    if (h->c && !h->stream_err && http_stream_write(h->c, at, len) < 0)
-        h->stream_err = 1;
+    if (h->c && !h->stream_err) {
+        int r = http_stream_write(h->c, at, len);
+        if (r < 0)
+            h->stream_err = r;
+    }
 }
 
 static void client_gone(struct http_conn *c, void *data)
@@ -332,6 +335,12 @@ static int hpx_body(struct hpx *h, const char *p, size_t n)
     size_t used;
     enum http_step st = http_parse_body(&h->rp, p, n, &used);
     if (h->stream_err || !h->c) {
+        struct http_conn *c = h->c;
+        h->c = NULL;
+        if (c && h->stream_err == -EPIPE)
+            (void)http_stream_end(c); /* closed: only releases it, no on_close */
+        else if (c)
+            http_abort(c); /* never finish a body we could not relay whole */
         hpx_finish(h);
         return 1;
     }
