@@ -165,7 +165,7 @@ struct sb {
 
 static void sb_add(struct sb *b, const void *d, size_t n)
 {
-    if (b->oom)
+    if (b->oom || n == 0)
         return;
     if (b->len + n + 1 > b->cap) {
         size_t nc = b->cap ? b->cap : 1024;

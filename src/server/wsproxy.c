@@ -329,7 +329,7 @@ static void wsp_upgrade(struct wsp *p)
         wsp_finish(p);
         return;
     }
-    if (ws_conn_new(s->loop, bfd, NULL, 0, p->hbuf + hd->len, blen, &bcfg, &wsr_cbs, r,
+    if (ws_conn_new(s->loop, bfd, "", 0, p->hbuf + hd->len, blen, &bcfg, &wsr_cbs, r,
                     &r->be) < 0) {
         r->be_gone = 1;
         ws_conn_close(r->cl, 1011, "cannot relay to the sandbox");
