@@ -215,3 +215,66 @@ def test_kill9_and_restart_keeps_the_sandboxes(cordon_server):
     assert st == 200
     st, _, _ = srv.request("DELETE", "/v1/sandboxes/" + lost["id"])
     assert st == 204
+
+
+@pytest.mark.timeout(90)
+def test_signed_url_opens_only_that_proxy_route(cordon_server):
+    srv = cordon_server()
+    a = srv.create()
+    b = srv.create()
+    exp = int(time.time()) + 120
+    ep = srv.json("GET", "/v1/sandboxes/%s/endpoints/44772?expires=%d" % (a["id"], exp))["endpoint"]
+    host, rest = ep.split("/", 1)
+    assert host == "127.0.0.1:%d" % srv.port and rest.startswith("s/%d-" % exp), ep
+    path = "/" + rest
+    st, _, _ = srv.request("GET", path + "/ping", auth=False)
+    assert st == 200
+    tok = rest.split("/")[1]
+    for bad in ["/s/%s/sandboxes/%s/proxy/44772/ping" % (tok, b["id"]),       # other sandbox
+                "/s/%s/sandboxes/%s/proxy/8080/" % (tok, a["id"]),           # other port
+                "/s/%s/sandboxes/%s" % (tok, a["id"]),                        # lifecycle API
+                "/s/%s/sandboxes" % tok,
+                "/s/%d-%s/sandboxes/%s/proxy/44772/ping" % (exp + 1, tok.split("-")[1], a["id"]),
+                "/s/garbage/sandboxes/%s/proxy/44772/ping" % a["id"]]:
+        st, _, body = srv.request("GET", bad, auth=False)
+        assert st == 401, (bad, st, body)
+    st, _, _ = srv.request("DELETE", "/s/%s/sandboxes/%s" % (tok, a["id"]), auth=False)
+    assert st == 401
+    st, _, _ = srv.request("GET", "/v1/sandboxes/%s/endpoints/44772?expires=%d" % (
+        a["id"], int(time.time()) - 5))
+    assert st == 400
+    st, _, _ = srv.request("GET", "/v1/sandboxes/%s/endpoints/44772?expires=%d&use_server_proxy=true"
+                           % (a["id"], exp))
+    assert st == 400
+
+
+@pytest.mark.timeout(90)
+def test_resource_limits_are_the_sandbox_cgroup(cordon_server):
+    srv = cordon_server()
+    sbx = srv.create(resourceLimits={"pids": "40", "memory": "256Mi", "cpu": "500m"})
+    procs = cgroup_procs_path(srv.pid_seen, sbx["id"])
+    v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+
+    def limit(ctrl, v1file, v2file):
+        if v2:
+            path = os.path.join(os.path.dirname(procs), v2file)
+        else:
+            path = os.path.dirname(procs).replace("/freezer", "/" + ctrl, 1)
+            base, name = os.path.split(path)
+            with open("/proc/%d/cgroup" % srv.pid_seen) as f:
+                own = [l.split(":", 2)[2].strip() for l in f if ctrl in l.split(":")[1].split(",")]
+            path = "/sys/fs/cgroup/%s%s/%s/%s" % (ctrl, "" if own[0] == "/" else own[0], name, v1file)
+        with open(path) as f:
+            return f.read().strip()
+    assert limit("pids", "pids.max", "pids.max") == "40"
+    assert limit("memory", "memory.limit_in_bytes", "memory.max") == str(256 << 20)
+    if v2:
+        assert limit("cpu", "", "cpu.max") == "50000 100000"
+    else:
+        assert limit("cpu", "cpu.cfs_quota_us", "") == "50000"
+    # the pids limit holds inside: 60 more processes cannot all start (dash
+    # says so at once; the sandbox's deletion at teardown reaps the rest)
+    st, _, out = srv.request("POST", "/v1/sandboxes/%s/proxy/44772/command" % sbx["id"], {
+        "command": "/bin/dash -c 'i=0; while [ $i -lt 60 ]; do sleep 30 & i=$((i+1)); done' 2>&1"})
+    assert st == 200
+    assert b"Cannot fork" in out, out[-600:]
