@@ -88,8 +88,11 @@ struct sbx_driver_ops {
     /* Replaces the metadata object (the API layer applied the merge patch). */
     int (*set_metadata)(struct sbx_driver *d, const char *id, const json_t *metadata);
     /* Where the server connects to reach port in the sandbox (the running
-     * sandbox's address). -EBUSY when it is not running. */
-    int (*backend)(struct sbx_driver *d, const char *id, uint16_t port, struct sockaddr_in *out);
+     * sandbox's address), and for execd's port the access token execd
+     * requires (X-EXECD-ACCESS-TOKEN; "" otherwise). -EBUSY when it is not
+     * running. */
+    int (*backend)(struct sbx_driver *d, const char *id, uint16_t port, struct sockaddr_in *out,
+                   char *token, size_t cap);
     void (*free)(struct sbx_driver *d);
 };
 

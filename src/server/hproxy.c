@@ -141,9 +141,9 @@ int hproxy_forward_header(const struct http_req *req, const struct http_header *
 }
 
 int hproxy_resolve(struct srv *s, struct http_conn *c, const char *rid, const char *id,
-                   uint16_t port, struct sockaddr_in *out)
+                   uint16_t port, struct sockaddr_in *out, char *token, size_t cap)
 {
-    int r = s->drv->ops->backend(s->drv, id, port, out);
+    int r = s->drv->ops->backend(s->drv, id, port, out, token, cap);
     if (r == 0)
         return 0;
     if (r == -ENOENT)
@@ -195,7 +195,8 @@ static void peer_ip(const char *peer, char *out, size_t cap)
 }
 
 char *hproxy_build_head(const struct http_req *req, const struct sockaddr_in *be,
-                        const char *rest, size_t rest_len, int ws, size_t *len)
+                        const char *token, const char *rest, size_t rest_len, int ws,
+                        size_t *len)
 {
     struct sb b = {0};
     char ip[32], line[128];
@@ -218,6 +219,8 @@ char *hproxy_build_head(const struct http_req *req, const struct sockaddr_in *be
         const struct http_header *h = &req->headers[i];
         if (!hproxy_forward_header(req, h, ws))
             continue;
+        if (token[0] && h->name_len == 20 && strncasecmp(h->name, "x-execd-access-token", 20) == 0)
+            continue; /* ours replaces it */
         if (h->name_len == 15 && strncasecmp(h->name, "x-forwarded-for", 15) == 0) {
             has_xff = 1;
             sb_add(&b, h->name, h->name_len);
@@ -244,6 +247,11 @@ char *hproxy_build_head(const struct http_req *req, const struct sockaddr_in *be
     }
     if (!has_xfp)
         sb_str(&b, "X-Forwarded-Proto: http\r\n");
+    if (token[0]) {
+        sb_str(&b, "X-EXECD-ACCESS-TOKEN: ");
+        sb_str(&b, token);
+        sb_str(&b, "\r\n");
+    }
     const char *host = http_req_header(req, "Host");
     if (!has_xfh && host) {
         sb_str(&b, "X-Forwarded-Host: ");
@@ -516,7 +524,8 @@ void hproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *re
                    size_t rest_len)
 {
     struct sockaddr_in be;
-    if (hproxy_resolve(s, c, rid, id, port, &be) < 0)
+    char token[80];
+    if (hproxy_resolve(s, c, rid, id, port, &be, token, sizeof(token)) < 0)
         return;
     struct hpx *h = calloc(1, sizeof(*h));
     if (!h) {
@@ -531,7 +540,7 @@ void hproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *re
              port);
     h->head_req = strcmp(req->method_name, "HEAD") == 0;
     http_parser_init(&h->rp, HTTP_RESPONSE_PARSER);
-    h->req = hproxy_build_head(req, &be, rest, rest_len, 0, &h->req_len);
+    h->req = hproxy_build_head(req, &be, token, rest, rest_len, 0, &h->req_len);
     if (!h->req) {
         free(h);
         server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "out of memory");

@@ -497,6 +497,17 @@ static void make_uuid(char out[SBX_ID_LEN + 1])
              b[15]);
 }
 
+/* execd's access token: 32 hex digits from 16 random bytes. */
+static void make_token(char out[65])
+{
+    uint8_t b[16];
+    if (RAND_bytes(b, sizeof(b)) != 1)
+        for (size_t i = 0; i < sizeof(b); i++)
+            b[i] = (uint8_t)random();
+    for (size_t i = 0; i < sizeof(b); i++)
+        snprintf(out + 2 * i, 3, "%02x", b[i]);
+}
+
 /* Appends s to the shell script single-quoted ('\'' for quotes). */
 static int sh_quote(char *out, size_t cap, size_t *len, const char *s)
 {
@@ -555,8 +566,8 @@ static int add_env(struct spawn_plan *p, const char *k, const char *v)
     return 0;
 }
 
-static int build_plan(struct local *d, const char *id, const struct sbx_spec *spec,
-                      struct spawn_plan *p)
+static int build_plan(struct local *d, const char *id, const char *token,
+                      const struct sbx_spec *spec, struct spawn_plan *p)
 {
     char dir[600];
     size_t len = 0;
@@ -579,6 +590,13 @@ static int build_plan(struct local *d, const char *id, const struct sbx_spec *sp
         p->script[len] = '\0';
     }
     if (n) {
+        /* the token is execd's alone */
+        static const char unset[] = "env -u EXECD_ACCESS_TOKEN ";
+        if (len + sizeof(unset) > sizeof(p->script))
+            return -ENOSPC;
+        memmove(p->script + sizeof(unset) - 1, p->script, len + 1);
+        memcpy(p->script, unset, sizeof(unset) - 1);
+        len += sizeof(unset) - 1;
         if (len + 4 > sizeof(p->script))
             return -ENOSPC;
         memcpy(p->script + len, "& ", 3);
@@ -621,7 +639,10 @@ static int build_plan(struct local *d, const char *id, const struct sbx_spec *sp
     p->argv[a++] = "-c";
     p->argv[a++] = p->script;
     p->argv[a] = NULL;
-    if ((r = add_env(p, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")) < 0 ||
+    /* execd reads its token from here and removes it before any shell
+     * starts; only root can read the supervisor's environment */
+    if ((r = add_env(p, "EXECD_ACCESS_TOKEN", token)) < 0 ||
+        (r = add_env(p, "PATH", "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin")) < 0 ||
         (r = add_env(p, "HOME", "/tmp")) < 0 || (r = add_env(p, "LANG", "C.UTF-8")) < 0)
         return r;
     const char *k;
@@ -696,6 +717,11 @@ static int l_create(struct sbx_driver *drv, const struct sbx_spec *spec, sbx_cre
     const char *k;
     json_t *v;
     json_object_foreach((json_t *)spec->env, k, v) {
+        if (strcmp(k, "EXECD_ACCESS_TOKEN") == 0) {
+            snprintf(d->base.err, sizeof(d->base.err), "env: EXECD_ACCESS_TOKEN is set by the "
+                     "server (execd's token is in the endpoint's headers)");
+            return -EINVAL;
+        }
         if (!env_name_ok(k)) {
             snprintf(d->base.err, sizeof(d->base.err), "env: '%s' is not a valid variable name "
                      "(letters, digits, '_', not starting with a digit)", k);
@@ -727,7 +753,8 @@ static int l_create(struct sbx_driver *drv, const struct sbx_spec *spec, sbx_cre
     }
     if ((r = cgroup_create(rec->id, spec->limits, &s->cg, d->base.err, sizeof(d->base.err))) < 0)
         goto fail_dir;
-    if ((r = build_plan(d, rec->id, spec, p)) < 0) {
+    make_token(s->row.token);
+    if ((r = build_plan(d, rec->id, s->row.token, spec, p)) < 0) {
         snprintf(d->base.err, sizeof(d->base.err), "entrypoint or env too large (%s)",
                  strerror(-r));
         r = -EINVAL;
@@ -907,7 +934,7 @@ static int l_set_metadata(struct sbx_driver *drv, const char *id, const json_t *
 }
 
 static int l_backend(struct sbx_driver *drv, const char *id, uint16_t port,
-                     struct sockaddr_in *out)
+                     struct sockaddr_in *out, char *token, size_t cap)
 {
     struct lsbx *s = find(L(drv), id);
     if (!s)
@@ -921,6 +948,7 @@ static int l_backend(struct sbx_driver *drv, const char *id, uint16_t port,
     out->sin_family = AF_INET;
     out->sin_port = htons(port);
     out->sin_addr = s->addr;
+    snprintf(token, cap, "%s", port == L(drv)->cfg.execd_port ? s->row.token : "");
     return 0;
 }
 
@@ -973,6 +1001,7 @@ static void adopt(void *data, const struct store_row *row)
     s->row.run_pid = row->run_pid;
     s->row.run_start = row->run_start;
     snprintf(s->row.ip, sizeof(s->row.ip), "%s", row->ip);
+    snprintf(s->row.token, sizeof(s->row.token), "%s", row->token);
     int have_cg = row->cgroup && cgroup_from_json(row->cgroup, &s->cg) == 0;
     enum sbx_state st = row->rec.state;
     if (st == SBX_FAILED || st == SBX_TERMINATED) {

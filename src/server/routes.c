@@ -610,7 +610,7 @@ static void route_endpoint(struct srv *s, struct http_conn *c, const struct http
 {
     uint16_t port;
     int use_proxy;
-    char exp_s[24];
+    char exp_s[24], token[80] = "";
     uint32_t expires = 0;
     if (parse_port(ps, pl, &port) < 0) {
         server_error(c, rid, 400, "SANDBOX::INVALID_PORT", "port '%.*s': an integer 1..65535",
@@ -665,7 +665,7 @@ static void route_endpoint(struct srv *s, struct http_conn *c, const struct http
         }
     } else {
         struct sockaddr_in sin;
-        rc = s->drv->ops->backend(s->drv, id, port, &sin);
+        rc = s->drv->ops->backend(s->drv, id, port, &sin, token, sizeof(token));
         if (rc < 0) {
             driver_error(s, c, rid, rc, "SANDBOX::NOT_RUNNING");
             return;
@@ -674,7 +674,12 @@ static void route_endpoint(struct srv *s, struct http_conn *c, const struct http
         inet_ntop(AF_INET, &sin.sin_addr, ip, sizeof(ip));
         snprintf(ep, sizeof(ep), "%s:%u", ip, port);
     }
-    server_json(c, rid, 200, json_pack("{s:s}", "endpoint", ep));
+    json_t *out = json_pack("{s:s}", "endpoint", ep);
+    /* straight to execd: the SDKs send the endpoint's headers (through the
+     * server, the server adds the token itself) */
+    if (token[0])
+        json_object_set_new(out, "headers", json_pack("{s:s}", "X-EXECD-ACCESS-TOKEN", token));
+    server_json(c, rid, 200, out);
 }
 
 /* POST /metrics/events: the SDKs' best-effort telemetry (create latency).

@@ -39,14 +39,16 @@ void wsproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *r
 int hproxy_forward_header(const struct http_req *req, const struct http_header *h, int ws);
 /* Resolves the backend; answers the client itself on failure (returns <0). */
 int hproxy_resolve(struct srv *s, struct http_conn *c, const char *rid, const char *id,
-                   uint16_t port, struct sockaddr_in *out);
+                   uint16_t port, struct sockaddr_in *out, char *token, size_t cap);
 
 /* The request head for the backend (and, for HTTP, the body): method,
- * "/{rest}?{query}", Host, filtered headers, X-Forwarded-*; for ws the
+ * "/{rest}?{query}", Host, filtered headers, X-Forwarded-*, and when token
+ * is not empty X-EXECD-ACCESS-TOKEN (the client's own is replaced); for ws the
  * caller appends the handshake headers and the final CRLF. NULL when out of
  * memory. */
 char *hproxy_build_head(const struct http_req *req, const struct sockaddr_in *be,
-                        const char *rest, size_t rest_len, int ws, size_t *len);
+                        const char *token, const char *rest, size_t rest_len, int ws,
+                        size_t *len);
 
 void server_on_request(struct http_conn *c, const struct http_req *req, void *data);
 

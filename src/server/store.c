@@ -36,8 +36,10 @@ int store_open(const char *path, struct store **out, char *err, size_t cap)
     sqlite3_busy_timeout(st->db, 2000);
     if (sqlite3_exec(st->db, schema, NULL, NULL, NULL) != SQLITE_OK)
         goto fail;
+    /* added later: execd's token (fails harmlessly when the column exists) */
+    (void)sqlite3_exec(st->db, "ALTER TABLE sandboxes ADD COLUMN token TEXT", NULL, NULL, NULL);
     if (sqlite3_prepare_v2(st->db,
-            "INSERT OR REPLACE INTO sandboxes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1,
+            "INSERT OR REPLACE INTO sandboxes VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)", -1,
             &st->put, NULL) != SQLITE_OK ||
         sqlite3_prepare_v2(st->db, "DELETE FROM sandboxes WHERE id = ?", -1, &st->del,
                            NULL) != SQLITE_OK ||
@@ -90,6 +92,7 @@ int store_put(struct store *st, const struct store_row *row)
     sqlite3_bind_int64(s, 12, (sqlite3_int64)row->run_start);
     sqlite3_bind_text(s, 13, row->ip, -1, SQLITE_TRANSIENT);
     bind_json(s, 14, row->cgroup);
+    sqlite3_bind_text(s, 15, row->token, -1, SQLITE_TRANSIENT);
     int rc = sqlite3_step(s);
     sqlite3_reset(s);
     sqlite3_clear_bindings(s);
@@ -152,6 +155,7 @@ int store_load(struct store *st, void (*fn)(void *data, const struct store_row *
         row.run_start = (uint64_t)sqlite3_column_int64(s, 11);
         copy_text(s, 12, row.ip, sizeof(row.ip));
         row.cgroup = col_json(s, 13);
+        copy_text(s, 14, row.token, sizeof(row.token));
         if (!row.rec.metadata)
             row.rec.metadata = json_object();
         if (!row.rec.entrypoint)

@@ -22,6 +22,7 @@ struct store_row {
     uint64_t run_start; /* /proc/PID/stat starttime, against pid reuse */
     char ip[16];        /* sandbox address, "" before it is known */
     json_t *cgroup;     /* cgroup_to_json() */
+    char token[65];     /* execd's access token (hex) */
 };
 
 int store_open(const char *path, struct store **out, char *err, size_t cap)

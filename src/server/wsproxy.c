@@ -464,7 +464,8 @@ void wsproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *r
         return;
     }
     struct sockaddr_in be;
-    if (hproxy_resolve(s, c, rid, id, port, &be) < 0)
+    char token[80];
+    if (hproxy_resolve(s, c, rid, id, port, &be, token, sizeof(token)) < 0)
         return;
     struct wsp *p = calloc(1, sizeof(*p));
     if (!p) {
@@ -492,7 +493,7 @@ void wsproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *r
         return;
     }
     size_t hl = 0;
-    char *head = hproxy_build_head(req, &be, rest, rest_len, 1, &hl);
+    char *head = hproxy_build_head(req, &be, token, rest, rest_len, 1, &hl);
     char tail[700];
     int tl = snprintf(tail, sizeof(tail),
                       "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"

@@ -1,5 +1,6 @@
 """`cordon server`: the lifecycle API (OpenSandbox wire shapes), auth, state
 across restarts, expiry, pause/resume and delete (every process gone)."""
+import http.client
 import json
 import os
 import signal
@@ -127,6 +128,30 @@ def test_lifecycle(cordon_server):
     assert ep["endpoint"] == "127.0.0.1:%d/sandboxes/%s/proxy/44772" % (srv.port, a["id"])
     ep = srv.json("GET", "/v1/sandboxes/%s/endpoints/44772" % a["id"])
     assert ep["endpoint"].endswith(":44772")
+    # straight to execd needs the sandbox's token (the endpoint's headers);
+    # without it, a process on the host cannot drive the sandbox
+    tok = ep["headers"]["X-EXECD-ACCESS-TOKEN"]
+    assert len(tok) == 32
+    ip, eport = ep["endpoint"].split(":")
+    c = http.client.HTTPConnection(ip, int(eport), timeout=10)
+    c.request("POST", "/command", body=b'{"command":"echo direct"}',
+              headers={"Content-Type": "application/json"})
+    r = c.getresponse()
+    assert r.status == 401, r.status
+    r.read()
+    c.request("POST", "/command", body=b'{"command":"echo direct"}',
+              headers={"Content-Type": "application/json", "X-EXECD-ACCESS-TOKEN": tok})
+    r = c.getresponse()
+    assert r.status == 200 and b"direct" in r.read()
+    c.close()
+    # through the server the token is added for the client, and a client's own is replaced
+    st, _, out = srv.request("POST", "/v1/sandboxes/%s/proxy/44772/command" % a["id"],
+                             {"command": "echo proxied; env | grep -c EXECD_ACCESS_TOKEN"},
+                             headers={"X-EXECD-ACCESS-TOKEN": "wrong"})
+    assert st == 200 and b"proxied" in out
+    assert b'"text":"0\\n"' in out, out  # the shells never see the token
+    assert "headers" not in srv.json(
+        "GET", "/v1/sandboxes/%s/endpoints/8080" % a["id"])
     st, _, _ = srv.request("GET", "/v1/sandboxes/%s/endpoints/0" % a["id"])
     assert st == 400
     # delete: 204 once every process of the sandbox is gone
@@ -152,6 +177,8 @@ def test_create_validation(cordon_server):
                       ({"image": {"uri": "ubuntu"}}, "entrypoint"),
                       ({"image": {"uri": "ubuntu"}, "entrypoint": ["x"], "timeout": 0}, "timeout"),
                       ({"image": {"uri": "ubuntu"}, "entrypoint": ["x"], "env": {"A-B": "1"}}, "A-B"),
+                      ({"image": {"uri": "ubuntu"}, "entrypoint": ["x"],
+                        "env": {"EXECD_ACCESS_TOKEN": "1"}}, "EXECD_ACCESS_TOKEN"),
                       ({"image": {"uri": "ubuntu"}, "entrypoint": ["x"],
                         "resourceLimits": {"gpu": "1"}}, "gpu"),
                       ({"image": {"uri": "ubuntu"}, "entrypoint": ["x"],
