@@ -7,5 +7,6 @@ int cli_policy(int argc, char **argv);
 int cli_run(int argc, char **argv);
 int cli_execd(int argc, char **argv);
 int cli_ca(int argc, char **argv);
+int cli_server(int argc, char **argv);
 
 #endif

@@ -17,6 +17,7 @@ int cli_policy(int argc, char **argv) __attribute__((weak));
 int cli_run(int argc, char **argv) __attribute__((weak));
 int cli_execd(int argc, char **argv) __attribute__((weak));
 int cli_ca(int argc, char **argv) __attribute__((weak));
+int cli_server(int argc, char **argv) __attribute__((weak));
 
 static const struct subcommand commands[] = {
     {"proxy", cli_proxy, "run the egress proxy: cordon proxy --policy FILE --listen ADDR:PORT"},
@@ -24,6 +25,7 @@ static const struct subcommand commands[] = {
     {"run", cli_run, "run a command in a sandbox: cordon run --policy FILE -- CMD..."},
     {"execd", cli_execd, "serve shells and commands: cordon execd --listen ADDR:PORT"},
     {"ca", cli_ca, "manage the sandbox CA: cordon ca init|show"},
+    {"server", cli_server, "OpenSandbox-compatible lifecycle API: cordon server --data DIR --policy FILE"},
 };
 
 static void usage(FILE *f)

@@ -33,7 +33,7 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     struct http_parser *hp = hp_of(p);
     struct http_head *h = hp->head;
     /* RFC 9112 §5.1: no whitespace between field name and colon (400). */
-    if (len && (at[len - 1] == ' ' || at[len - 1] == '\t')) {
+    if (http_name_ws_before_colon(at, len)) {
         hp->error = "whitespace between header field name and colon";
         return HPE_USER;
     }
@@ -72,6 +72,12 @@ static int on_headers_complete(llhttp_t *p)
     hp->head_seen = true;
     if (hp->type == HTTP_RESPONSE_PARSER) {
         hp->status = p->status_code;
+        if (h) {
+            h->http_major = p->http_major;
+            h->http_minor = p->http_minor;
+            h->keep_alive = llhttp_should_keep_alive(p);
+            h->has_body = (p->flags & F_CHUNKED) || (p->flags & F_CONTENT_LENGTH);
+        }
         /* A HEAD response has no body; a 1xx is a head only. */
         if (hp->skip_body && p->status_code >= 200)
             return 1;
@@ -84,6 +90,14 @@ static int on_headers_complete(llhttp_t *p)
         h->keep_alive = llhttp_should_keep_alive(p);
         h->has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length > 0);
     }
+    return 0;
+}
+
+static int on_body(llhttp_t *p, const char *at, size_t len)
+{
+    struct http_parser *hp = hp_of(p);
+    if (hp->on_body)
+        hp->on_body(hp->body_data, at, len);
     return 0;
 }
 
@@ -110,6 +124,7 @@ void http_parser_init(struct http_parser *hp, enum http_type type)
     hp->s.on_header_value = on_header_value;
     hp->s.on_headers_complete = on_headers_complete;
     hp->s.on_message_complete = on_message_complete;
+    hp->s.on_body = on_body;
     llhttp_init(&hp->p, type == HTTP_REQUEST_PARSER ? HTTP_REQUEST : HTTP_RESPONSE, &hp->s);
     hp->p.data = hp;
 }
@@ -127,101 +142,6 @@ void http_parser_next(struct http_parser *hp)
 bool http_parser_msg_done(const struct http_parser *hp) { return hp->msg_done; }
 const char *http_parser_error(const struct http_parser *hp) { return hp->error; }
 void http_parser_expect_no_body(struct http_parser *hp, bool no_body) { hp->skip_body = no_body; }
-
-static int hexval(char c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    if (c >= 'a' && c <= 'f')
-        return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F')
-        return c - 'A' + 10;
-    return -1;
-}
-
-static enum chunk_state chunk_size_step(struct chunk_guard *g, char ch)
-{
-    int v = hexval(ch);
-    if (v >= 0 && g->digits < 16) {
-        g->left = g->left * 16 + (uint64_t)v;
-        g->digits++;
-        return CHUNK_SIZE;
-    }
-    if (g->st == CHUNK_SIZE0)
-        return CHUNK_BAD;
-    g->last = g->left == 0;
-    if (ch == ';')
-        return CHUNK_EXT;
-    return ch == '\r' ? CHUNK_SIZE_LF : CHUNK_BAD;
-}
-
-/* One byte of chunked framing; returns the next state. */
-static enum chunk_state chunk_step(struct chunk_guard *g, char ch)
-{
-    switch (g->st) {
-    case CHUNK_SIZE0:
-    case CHUNK_SIZE:
-        return chunk_size_step(g, ch);
-    case CHUNK_EXT:
-        return ch == '\r' ? CHUNK_SIZE_LF : ch == '\n' ? CHUNK_BAD : CHUNK_EXT;
-    case CHUNK_SIZE_LF:
-        if (ch != '\n')
-            return CHUNK_BAD;
-        return g->last ? CHUNK_TRAILER0 : CHUNK_DATA;
-    case CHUNK_DATA:
-        return --g->left == 0 ? CHUNK_DATA_CR : CHUNK_DATA;
-    case CHUNK_DATA_CR:
-        return ch == '\r' ? CHUNK_DATA_LF : CHUNK_BAD;
-    case CHUNK_DATA_LF:
-        g->digits = 0;
-        return ch == '\n' ? CHUNK_SIZE0 : CHUNK_BAD;
-    case CHUNK_TRAILER0:
-        return ch == '\r' ? CHUNK_END_LF : CHUNK_TRAILER;
-    case CHUNK_TRAILER:
-        return ch == '\r' ? CHUNK_TRAILER_LF : ch == '\n' ? CHUNK_BAD : CHUNK_TRAILER;
-    case CHUNK_TRAILER_LF:
-        return ch == '\n' ? CHUNK_TRAILER0 : CHUNK_BAD;
-    case CHUNK_END_LF:
-        return ch == '\n' ? CHUNK_DONE : CHUNK_BAD;
-    case CHUNK_DONE:
-    case CHUNK_BAD:
-        return CHUNK_BAD;
-    }
-    return CHUNK_BAD;
-}
-
-/* Validates bytes of a chunked body; data bytes are skipped in bulk. */
-static bool chunk_guard_feed(struct chunk_guard *g, const char *p, size_t n)
-{
-    size_t i = 0;
-    while (i < n) {
-        if (g->st == CHUNK_DATA && g->left > 1) {
-            uint64_t skip = g->left - 1 < n - i ? g->left - 1 : n - i;
-            g->left -= skip;
-            i += (size_t)skip;
-            continue;
-        }
-        g->st = chunk_step(g, p[i++]);
-        if (g->st == CHUNK_BAD)
-            return false;
-    }
-    return true;
-}
-
-static const char *find_head_end(const char *buf, size_t len)
-{
-    const char *p = memmem(buf, len, "\r\n\r\n", 4);
-    return p ? p + 4 : NULL;
-}
-
-/* obs-fold (RFC 9112 §5.2): a line starting with SP/HT inside the head. */
-static bool has_obs_fold(const char *buf, size_t len)
-{
-    for (size_t i = 0; i + 2 < len; i++)
-        if (buf[i] == '\n' && (buf[i + 1] == ' ' || buf[i + 1] == '\t'))
-            return true;
-    return false;
-}
 
 static void derive_flags(struct http_head *h)
 {
@@ -245,14 +165,19 @@ enum http_step http_parse_head(struct http_parser *hp, const char *buf, size_t l
     size_t skip = 0;
     while (skip + 1 < len && buf[skip] == '\r' && buf[skip + 1] == '\n')
         skip += 2;
-    const char *end = find_head_end(buf + skip, len - skip);
-    if (!end)
+    /* Line endings and obs-fold first, so a bare-LF head fails at once
+     * instead of waiting for a CRLF CRLF that never comes. */
+    struct http_head_guard g;
+    const char *why = NULL;
+    http_head_guard_init(&g);
+    long n = http_head_guard_feed(&g, buf + skip, len - skip, &why);
+    if (n < 0)
+        return head_error(hp, why);
+    if (!g.done)
         return len >= HTTP_HEAD_MAX ? HTTP_TOO_LARGE : HTTP_NEED_MORE;
-    size_t hlen = (size_t)(end - buf);
+    size_t hlen = skip + (size_t)n;
     if (hlen > HTTP_HEAD_MAX)
         return HTTP_TOO_LARGE;
-    if (has_obs_fold(buf + skip, hlen - skip))
-        return head_error(hp, "obsolete line folding (obs-fold) in header");
     memset(head, 0, sizeof(*head));
     hp->head = head;
     hp->header_overflow = false;
@@ -291,8 +216,8 @@ enum http_step http_parse_body(struct http_parser *hp, const char *buf, size_t l
     if (e == HPE_OK || e == HPE_PAUSED || e == HPE_PAUSED_UPGRADE) {
         bool done = e != HPE_OK;
         *consumed = done ? (size_t)(llhttp_get_error_pos(&hp->p) - buf) : len;
-        if (hp->guard_chunks && (!chunk_guard_feed(&hp->cg, buf, *consumed) ||
-                                 (done && hp->cg.st != CHUNK_DONE))) {
+        if (hp->guard_chunks && (!http_chunk_guard_feed(&hp->cg, buf, *consumed) ||
+                                 (done && !http_chunk_guard_done(&hp->cg)))) {
             *consumed = 0;
             hp->error = "invalid chunked framing";
             return HTTP_ERROR;

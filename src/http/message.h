@@ -19,10 +19,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http/vocab.h"
 #include "llhttp.h"
-
-#define HTTP_HEAD_MAX 16384
-#define HTTP_MAX_HEADERS 128
 
 struct http_hdr {
     const char *name;
@@ -57,20 +55,6 @@ enum http_step {
     HTTP_ERROR,      /* malformed; http_parser_error() says why */
 };
 
-/* A strict second look at chunked request bodies (RFC 9112 §7.1): llhttp
- * 8.1 accepts any two bytes where the CRLF after chunk data belongs. */
-enum chunk_state {
-    CHUNK_SIZE0, CHUNK_SIZE, CHUNK_EXT, CHUNK_SIZE_LF, CHUNK_DATA, CHUNK_DATA_CR, CHUNK_DATA_LF,
-    CHUNK_TRAILER0, CHUNK_TRAILER, CHUNK_TRAILER_LF, CHUNK_END_LF, CHUNK_DONE, CHUNK_BAD,
-};
-
-struct chunk_guard {
-    enum chunk_state st;
-    uint64_t left;    /* data bytes left in the current chunk */
-    unsigned digits;
-    bool last;        /* the size was 0 */
-};
-
 struct http_parser {
     llhttp_t p;
     struct chunk_guard cg;
@@ -84,11 +68,16 @@ struct http_parser {
     int status;           /* response status of the last parsed head */
     bool head_seen;       /* response: current message's head parsed */
     const char *error;    /* static reason string */
+    /* Optional: decoded body bytes (chunked framing removed) as they are
+     * parsed, for a consumer that re-frames the body. */
+    void (*on_body)(void *data, const char *at, size_t len);
+    void *body_data;
 };
 
 void http_parser_init(struct http_parser *hp, enum http_type type);
 
-/* Requests only. buf holds len bytes starting at a message start (leading
+/* Requests, and response heads (then head->target is empty and the status
+ * is http_parser_status()). buf holds len bytes starting at a message start (leading
  * CRLFs are skipped and counted in head->len). Returns HTTP_HEAD_DONE,
  * HTTP_NEED_MORE (no complete head yet), HTTP_TOO_LARGE or HTTP_ERROR.
  * After HTTP_HEAD_DONE, http_parser_msg_done() tells whether the message
@@ -110,6 +99,8 @@ enum http_step http_parse_eof(struct http_parser *hp);
 void http_parser_next(struct http_parser *hp);
 
 bool http_parser_msg_done(const struct http_parser *hp);
+/* Response status of the last parsed head (0 before). */
+static inline int http_parser_status(const struct http_parser *hp) { return hp->status; }
 const char *http_parser_error(const struct http_parser *hp);
 /* For responses: the request was HEAD, so the response has no body. */
 void http_parser_expect_no_body(struct http_parser *hp, bool no_body);

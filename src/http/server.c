@@ -53,9 +53,12 @@ struct http_conn {
     struct loop_deferred defer;
     enum hc_state state;
     llhttp_t parser;
+    struct http_head_guard hguard; /* line endings of the current head */
+    struct chunk_guard cguard;     /* framing of a chunked request body */
     char peer[64];
     int in_parse;
     int notify_close;
+    int held; /* HANDLING with an owner that wants to hear of a close */
     int keep_alive;
     int close_after;
     /* input */
@@ -137,7 +140,7 @@ static void conn_close(struct http_conn *c)
     if (c->next)
         c->next->prev = c->prev;
     c->srv->nconns--;
-    c->notify_close = was_stream;
+    c->notify_close = was_stream || c->held;
     loop_defer(l, &c->defer, conn_free, c);
 }
 
@@ -224,42 +227,33 @@ static int conn_flush(struct http_conn *c, int from_io)
     return 0;
 }
 
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 101: return "Switching Protocols";
-    case 200: return "OK";
-    case 201: return "Created";
-    case 202: return "Accepted";
-    case 204: return "No Content";
-    case 400: return "Bad Request";
-    case 401: return "Unauthorized";
-    case 403: return "Forbidden";
-    case 404: return "Not Found";
-    case 405: return "Method Not Allowed";
-    case 409: return "Conflict";
-    case 413: return "Payload Too Large";
-    case 426: return "Upgrade Required";
-    case 429: return "Too Many Requests";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 501: return "Not Implemented";
-    case 503: return "Service Unavailable";
-    default: return "Unknown";
-    }
-}
-
 static int write_head(struct http_conn *c, int status, const char *ctype, const char *extra,
                       const char *framing)
 {
-    char head[1024];
-    int n = snprintf(head, sizeof(head), "HTTP/1.1 %d %s\r\n%s%s%s%s%sConnection: %s\r\n\r\n",
-                     status, status_text(status), ctype ? "Content-Type: " : "",
+    size_t cap = 512 + (ctype ? strlen(ctype) : 0) + strlen(framing) + (extra ? strlen(extra) : 0);
+    char stackbuf[1024];
+    char *head = cap <= sizeof(stackbuf) ? stackbuf : malloc(cap);
+    if (!head)
+        return -ENOMEM;
+    int n = snprintf(head, cap, "HTTP/1.1 %d %s\r\n%s%s%s%s%sConnection: %s\r\n\r\n",
+                     status, http_status_text(status), ctype ? "Content-Type: " : "",
                      ctype ? ctype : "", ctype ? "\r\n" : "", framing, extra ? extra : "",
                      (c->close_after || !c->keep_alive) ? "close" : "keep-alive");
-    if (n < 0 || (size_t)n >= sizeof(head))
-        return -ENOSPC;
-    return out_append(c, head, (size_t)n);
+    int r = n < 0 || (size_t)n >= cap ? -ENOSPC : out_append(c, head, (size_t)n);
+    if (head != stackbuf)
+        free(head);
+    return r;
+}
+
+void http_hold(struct http_conn *c, void (*on_close)(struct http_conn *c, void *data),
+               void *data)
+{
+    if (c->state != HC_HANDLING)
+        return;
+    c->held = 1;
+    memset(&c->cbs, 0, sizeof(c->cbs));
+    c->cbs.on_close = on_close;
+    c->cbs_data = data;
 }
 
 int http_respond(struct http_conn *c, int status, const char *ctype, const void *body,
@@ -267,6 +261,12 @@ int http_respond(struct http_conn *c, int status, const char *ctype, const void 
 {
     char framing[64];
     int r;
+    /* Answering ends a hold even on a connection that closed earlier in
+     * this turn: its owner is done with it and must not hear of it again. */
+    if (c->held) {
+        c->held = 0;
+        memset(&c->cbs, 0, sizeof(c->cbs));
+    }
     if (c->state != HC_HANDLING)
         return -EINVAL;
     snprintf(framing, sizeof(framing), "Content-Length: %zu\r\n", len);
@@ -296,6 +296,10 @@ static void conn_fail(struct http_conn *c, int status, const char *code, const c
 int http_stream_begin(struct http_conn *c, int status, const char *ctype, const char *extra,
                       const struct http_stream_cbs *cbs, void *data)
 {
+    if (c->held) {
+        c->held = 0;
+        memset(&c->cbs, 0, sizeof(c->cbs));
+    }
     if (c->state != HC_HANDLING)
         return -EINVAL;
     int r = write_head(c, status, ctype, extra, "Transfer-Encoding: chunked\r\n");
@@ -339,6 +343,19 @@ int http_stream_write(struct http_conn *c, const void *data, size_t len)
     return conn_flush(c, 0);
 }
 
+void http_abort(struct http_conn *c)
+{
+    c->notify_close = 0;
+    c->held = 0;
+    memset(&c->cbs, 0, sizeof(c->cbs));
+    conn_close(c);
+}
+
+void http_set_close(struct http_conn *c)
+{
+    c->close_after = 1;
+}
+
 int http_stream_end(struct http_conn *c)
 {
     c->notify_close = 0; /* the owner is done with c either way */
@@ -364,6 +381,7 @@ int http_upgrade_take(struct http_conn *c, int *fd, uint8_t *leftover, size_t ca
         return -ENOSPC;
     memcpy(leftover, c->rbuf + c->rpos, n);
     *leftover_len = n;
+    c->held = 0;
     loop_io_del(c->srv->loop, &c->io);
     *fd = c->io.fd;
     c->io.fd = -1;
@@ -456,6 +474,12 @@ static int on_hfield_complete(llhttp_t *p)
     size_t off = span_end(c, SPAN_FIELD, &len);
     if (off == (size_t)-1)
         return HPE_USER;
+    if (http_name_ws_before_colon(c->arena + off, len)) { /* RFC 9112 §5.1 */
+        c->err_status = 400;
+        c->err_code = "BAD_REQUEST";
+        c->err_msg = "whitespace between header field name and colon";
+        return HPE_USER;
+    }
     /* offsets for now; turned into pointers at dispatch (the arena is fixed) */
     c->req.headers[c->req.nheaders].name = c->arena + off;
     c->req.headers[c->req.nheaders].name_len = len;
@@ -577,14 +601,45 @@ static void conn_dispatch(struct http_conn *c)
     c->srv->cb(c, r, c->srv->cb_data);
 }
 
+/* Starts the strict checks over for the next message on the connection. */
+static void conn_guards_reset(struct http_conn *c)
+{
+    http_head_guard_init(&c->hguard);
+    memset(&c->cguard, 0, sizeof(c->cguard));
+}
+
+/* Feeds buffered input to llhttp. The head's line endings go through the
+ * shared head guard first (bare LF/CR, obs-fold: 400), and a chunked body's
+ * raw framing through the chunk guard, so this front door refuses what the
+ * proxy's does (http/vocab.h). */
 static void conn_parse(struct http_conn *c)
 {
     c->in_parse = 1;
     while (c->state == HC_READING && c->rpos < c->rlen) {
         const char *start = (const char *)c->rbuf + c->rpos;
-        llhttp_errno_t err = llhttp_execute(&c->parser, start, c->rlen - c->rpos);
+        size_t avail = c->rlen - c->rpos, body_from = 0;
+        if (!c->hguard.done) {
+            const char *why = NULL;
+            long n = http_head_guard_feed(&c->hguard, start, avail, &why);
+            if (n < 0) {
+                conn_fail(c, 400, "BAD_REQUEST", why);
+                break;
+            }
+            body_from = c->hguard.done ? (size_t)n : avail;
+        }
+        llhttp_errno_t err = llhttp_execute(&c->parser, start, avail);
         if (c->state == HC_CLOSED)
             break;
+        if (err == HPE_OK || err == HPE_PAUSED) {
+            size_t used = err == HPE_OK ? avail
+                                        : (size_t)(llhttp_get_error_pos(&c->parser) - start);
+            if ((c->parser.flags & F_CHUNKED) && used > body_from &&
+                (!http_chunk_guard_feed(&c->cguard, start + body_from, used - body_from) ||
+                 (err == HPE_PAUSED && !http_chunk_guard_done(&c->cguard)))) {
+                conn_fail(c, 400, "BAD_REQUEST", "invalid chunked framing");
+                break;
+            }
+        }
         if (err == HPE_OK) {
             c->rpos = c->rlen;
             break;
@@ -593,13 +648,16 @@ static void conn_parse(struct http_conn *c)
             const char *pos = llhttp_get_error_pos(&c->parser);
             c->rpos = (size_t)((const uint8_t *)pos - c->rbuf);
             llhttp_resume(&c->parser);
+            conn_guards_reset(c);
             conn_dispatch(c);
             continue;
         }
-        if (c->err_status)
+        if (c->err_status) {
             conn_fail(c, c->err_status, c->err_code, c->err_msg);
-        else
-            conn_fail(c, 400, "BAD_REQUEST", llhttp_errno_name(err));
+        } else {
+            const char *why = llhttp_get_error_reason(&c->parser);
+            conn_fail(c, 400, "BAD_REQUEST", why && why[0] ? why : llhttp_errno_name(err));
+        }
         break;
     }
     if (c->state != HC_CLOSED && c->rpos == c->rlen)
@@ -690,6 +748,7 @@ static void accept_one(struct http_server *s, int fd, const struct sockaddr_stor
              sockaddr_ip_str((const struct sockaddr *)ss, ip, sizeof(ip)),
              sockaddr_port((const struct sockaddr *)ss));
     llhttp_init(&c->parser, HTTP_REQUEST, parser_settings());
+    conn_guards_reset(c);
     c->parser.data = c;
     c->io.cb = conn_io;
     c->io.data = c;
@@ -763,6 +822,8 @@ int http_server_start(struct loop *l, const struct sockaddr *addr, socklen_t ale
     }
     s->loop = l;
     s->cfg = *cfg;
+    if (s->cfg.max_head == 0 || s->cfg.max_head > HTTP_HEAD_MAX)
+        s->cfg.max_head = HTTP_HEAD_MAX; /* one head limit for every front door */
     s->cb = cb;
     s->cb_data = data;
     s->io.cb = listen_io;
@@ -809,19 +870,8 @@ const char *http_req_header(const struct http_req *req, const char *name)
     return NULL;
 }
 
-static int hexval(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
 /* Percent-decodes s[0..len) into out (cap incl. NUL); '+' means space. */
-static int query_decode(const char *s, size_t len, char *out, size_t cap)
+int http_query_decode(const char *s, size_t len, char *out, size_t cap)
 {
     size_t o = 0;
     for (size_t i = 0; i < len; i++) {
@@ -829,7 +879,7 @@ static int query_decode(const char *s, size_t len, char *out, size_t cap)
         if (ch == '%') {
             if (i + 2 >= len)
                 return -EINVAL;
-            int hi = hexval(s[i + 1]), lo = hexval(s[i + 2]);
+            int hi = http_hexval(s[i + 1]), lo = http_hexval(s[i + 2]);
             if (hi < 0 || lo < 0)
                 return -EINVAL;
             ch = (char)(hi * 16 + lo);
@@ -862,7 +912,7 @@ int http_query_get(const char *query, size_t qlen, const char *name, char *out, 
                 out[0] = '\0';
                 return 0;
             }
-            return query_decode(eq + 1, plen - klen - 1, out, cap);
+            return http_query_decode(eq + 1, plen - klen - 1, out, cap);
         }
         i += plen + 1;
     }

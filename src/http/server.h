@@ -6,6 +6,12 @@
  * or an upgrade hand-off (http_upgrade_take). Limits, each with its
  * behaviour when hit:
  *   max_head  request line + headers   -> 431, connection closed
+ *             (0 or more than HTTP_HEAD_MAX: HTTP_HEAD_MAX)
+ *   headers   HTTP_MAX_HEADERS fields      -> 431
+ * Strictness (shared with the proxy through http/vocab): bare LF or CR,
+ * obs-fold, whitespace before a colon, Content-Length with
+ * Transfer-Encoding, duplicate Content-Length, bad chunked framing -> 400,
+ * connection closed.
  *   max_body  request body             -> 413, connection closed
  *   max_conns open connections         -> 503 written on accept, closed
  *   max_out   stream output buffer     -> http_stream_write() says -ENOBUFS;
@@ -23,11 +29,12 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "http/vocab.h"
+
 struct loop;
 struct http_server;
 struct http_conn;
 
-#define HTTP_MAX_HEADERS 64
 
 struct http_header {
     const char *name, *value;
@@ -80,11 +87,23 @@ const char *http_req_header(const struct http_req *req, const char *name);
 int http_query_get(const char *query, size_t qlen, const char *name, char *out, size_t cap)
     __attribute__((warn_unused_result));
 
+/* Percent-decodes s[0..len) ('+' is a space) into out (cap bytes incl.
+ * NUL). Returns the length, -ENOSPC or -EINVAL (bad escape). */
+int http_query_decode(const char *s, size_t len, char *out, size_t cap)
+    __attribute__((warn_unused_result));
+
 /* Sends a complete response. extra is NULL or preformatted header lines
  * ("Name: value\r\n..."). Returns 0 or -errno (the connection is then
  * closed). */
 int http_respond(struct http_conn *c, int status, const char *ctype, const void *body,
                  size_t len, const char *extra);
+
+/* For a handler that answers later: on_close fires (at the end of the loop
+ * turn) if the client goes away before the answer, after which c is gone.
+ * Answering (http_respond, http_stream_begin, http_upgrade_take) cancels it,
+ * even when it fails because the connection closed earlier in the turn. */
+void http_hold(struct http_conn *c, void (*on_close)(struct http_conn *c, void *data),
+               void *data);
 
 /* Streaming responses (chunked transfer coding). */
 struct http_stream_cbs {
@@ -107,6 +126,12 @@ size_t http_stream_room(const struct http_conn *c);
 /* Writes the last chunk (or, on a closed connection, just releases it:
  * -EPIPE); on_close is not called after this. */
 int http_stream_end(struct http_conn *c);
+
+/* Closes the connection now, without finishing the response (a relayed
+ * body that broke off must not look complete). No callbacks fire. */
+void http_abort(struct http_conn *c);
+/* The connection closes after the current response. */
+void http_set_close(struct http_conn *c);
 
 /* Takes the connection's socket for a protocol switch. The connection object
  * is released; *fd now belongs to the caller. Bytes the client already sent

@@ -9,23 +9,9 @@
 #include <string.h>
 
 #include "core/log.h"
+#include "http/vocab.h"
 #include "proxy/internal.h"
 #include "core/banned.h"
-
-static const char *status_text(int status)
-{
-    switch (status) {
-    case 400: return "Bad Request";
-    case 403: return "Forbidden";
-    case 408: return "Request Timeout";
-    case 431: return "Request Header Fields Too Large";
-    case 500: return "Internal Server Error";
-    case 502: return "Bad Gateway";
-    case 503: return "Service Unavailable";
-    case 504: return "Gateway Timeout";
-    default: return "Error";
-    }
-}
 
 static const char *error_kind(int status)
 {
@@ -72,7 +58,7 @@ static bool emit(struct conn *c, int status, const char *code, json_t *body, boo
                       "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
                       "Content-Length: %zu\r\nX-Cordon-Deny: %s\r\nCache-Control: no-store\r\n"
                       "Connection: %s\r\n\r\n",
-                      status, status_text(status), bl + 1, code, keep ? "keep-alive" : "close");
+                      status, http_status_text(status), bl + 1, code, keep ? "keep-alive" : "close");
     if (hl < 0 || (size_t)hl >= sizeof(head) || buf_append(&c->cout, head, (size_t)hl) < 0 ||
         buf_append(&c->cout, s ? s : "", bl) < 0 || buf_append(&c->cout, "\n", 1) < 0) {
         log_warn("proxy: conn %llu: response does not fit the output buffer; closing",

@@ -29,6 +29,8 @@
 
 #include "core/log.h"
 #include "core/loop.h"
+#include <openssl/rand.h>
+
 #include "core/banned.h"
 
 #define WS_CLOSE_WAIT_MS 2000
@@ -65,6 +67,7 @@ struct ws_conn {
     int teardown_pending;
     uint16_t close_code; /* what the peer sent, or what we end with */
     int close_pending;   /* our close waits for the queued output */
+    uint16_t send_code;  /* the code our close frame carries (0: none) */
     char close_reason[124];
     uint64_t last_tx;    /* last time send() took bytes */
     /* the incoming data message, assembled here (wslay is unbuffered) */
@@ -196,6 +199,17 @@ static ssize_t send_cb(wslay_event_context_ptr ctx, const uint8_t *data, size_t 
     }
 }
 
+/* Masking keys for the client end (RFC 6455 §5.3: unpredictable). */
+static int genmask_cb(wslay_event_context_ptr ctx, uint8_t *buf, size_t len, void *user)
+{
+    (void)user;
+    if (RAND_bytes(buf, (int)len) != 1) {
+        wslay_event_set_error(ctx, WSLAY_ERR_CALLBACK_FAILURE);
+        return -1;
+    }
+    return 0;
+}
+
 static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
                    void *user)
 {
@@ -217,6 +231,9 @@ static void msg_cb(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_
         break;
     case WSLAY_CONNECTION_CLOSE:
         ws->close_code = arg->status_code ? arg->status_code : WSLAY_CODE_NO_STATUS_RCVD;
+        if (ws->state == WS_OPEN && ws->cbs.on_peer_close)
+            ws->cbs.on_peer_close(ws, ws->close_code, arg->msg_length > 2 ? arg->msg + 2 : NULL,
+                                  arg->msg_length > 2 ? arg->msg_length - 2 : 0, ws->data);
         ws_set_state(ws, WS_CLOSING);
         break;
     default:
@@ -283,6 +300,10 @@ static void ws_update_io(struct ws_conn *ws)
         ev |= EPOLLIN;
     if (ws->pre_pos < ws->pre_len || wslay_event_want_write(ws->ctx))
         ev |= EPOLLOUT;
+    /* bytes that came with the handshake are input too: a writable socket
+     * wakes us at once to read them */
+    if (ws->left_pos < ws->left_len && !ws_read_blocked(ws))
+        ev |= EPOLLOUT;
     if (loop_io_mod(ws->loop, &ws->io, ev) < 0)
         log_warn("ws: %s: epoll_ctl failed", ws->label);
 }
@@ -328,7 +349,7 @@ static int ws_release_close(struct ws_conn *ws)
         return 0;
     ws->close_pending = 0;
     const char *rs = ws->close_reason;
-    if (wslay_event_queue_close(ws->ctx, ws->close_code, (const uint8_t *)rs, strlen(rs)) != 0)
+    if (wslay_event_queue_close(ws->ctx, ws->send_code, (const uint8_t *)rs, strlen(rs)) != 0)
         return -EPIPE;
     ws->last_tx = loop_now_ms(ws->loop); /* the reply wait starts now */
     return wslay_event_send(ws->ctx) != 0 ? -EPIPE : 0;
@@ -342,7 +363,7 @@ static void ws_io(struct loop *l, struct loop_io *io, uint32_t events)
         return;
     ws->read_this_turn = 0;
     int blocked = ws_read_blocked(ws);
-    if ((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && !blocked) {
+    if (((events & (EPOLLIN | EPOLLHUP | EPOLLERR)) || ws->left_pos < ws->left_len) && !blocked) {
         if (wslay_event_recv(ws->ctx) != 0) {
             if (ws->close_code == 0)
                 ws->close_code = WSLAY_CODE_ABNORMAL_CLOSURE;
@@ -424,6 +445,7 @@ int ws_conn_new(struct loop *l, int fd, const void *preamble, size_t plen, const
     static const struct wslay_event_callbacks wcbs = {
         .recv_callback = recv_cb,
         .send_callback = send_cb,
+        .genmask_callback = genmask_cb,
         .on_frame_recv_start_callback = frame_start_cb,
         .on_frame_recv_chunk_callback = frame_chunk_cb,
         .on_msg_recv_callback = msg_cb};
@@ -434,7 +456,9 @@ int ws_conn_new(struct loop *l, int fd, const void *preamble, size_t plen, const
     ws->io.fd = -1;
     ws->pre = malloc(plen ? plen : 1);
     ws->left = malloc(llen ? llen : 1);
-    if (!ws->pre || !ws->left || wslay_event_context_server_init(&ws->ctx, &wcbs, ws) != 0)
+    if (!ws->pre || !ws->left ||
+        (cfg->client ? wslay_event_context_client_init(&ws->ctx, &wcbs, ws)
+                     : wslay_event_context_server_init(&ws->ctx, &wcbs, ws)) != 0)
         goto out;
     memcpy(ws->pre, preamble, plen);
     ws->pre_len = plen;
@@ -540,8 +564,10 @@ static void ws_close_after_queue(struct ws_conn *ws, uint16_t code, const char *
     if (ws->state != WS_OPEN)
         return;
     ws_set_state(ws, WS_CLOSING);
-    ws->close_code = code;
-    snprintf(ws->close_reason, sizeof(ws->close_reason), "%s", reason ? reason : "");
+    /* code 0: a close frame without a status code (reported as 1005) */
+    ws->close_code = code ? code : WSLAY_CODE_NO_STATUS_RCVD;
+    ws->send_code = code;
+    snprintf(ws->close_reason, sizeof(ws->close_reason), "%s", reason && code ? reason : "");
     ws->close_pending = 1;
     ws->last_tx = loop_now_ms(ws->loop);
     if (ws_flush(ws) < 0 || ws_release_close(ws) < 0) {

@@ -35,6 +35,11 @@ struct ws_conn_cbs {
                    void *data);
     /* Queued output fell below the low-water mark: queue more. */
     void (*on_drain)(struct ws_conn *ws, void *data);
+    /* Optional: the peer's close frame arrived (code 1005 when it carried
+     * none; reason is its UTF-8 text, not NUL-terminated). The reply is
+     * queued by the layer; on_close follows once the socket is gone. */
+    void (*on_peer_close)(struct ws_conn *ws, uint16_t code, const uint8_t *reason,
+                          size_t len, void *data);
     /* The connection is over; do not touch ws after this returns. */
     void (*on_close)(struct ws_conn *ws, uint16_t code, void *data);
 };
@@ -44,6 +49,7 @@ struct ws_conn_cfg {
     uint64_t ping_ms;
     size_t low_water;
     const char *label; /* for log lines, e.g. "session 1234 from 127.0.0.1:5555" */
+    int client;        /* 1: the client end (frames we send are masked, RFC 6455 §5.3) */
 };
 
 /* Wraps fd (nonblocking). preamble (the 101 response) is written first;
@@ -62,7 +68,8 @@ int ws_conn_send(struct ws_conn *ws, enum ws_opcode op, const void *head, size_t
                  const void *body, size_t blen);
 /* Bytes queued and not yet written. */
 size_t ws_conn_queued(const struct ws_conn *ws);
-/* Starts the closing handshake with code and reason (after queued data). */
+/* Starts the closing handshake with code and reason (after queued data).
+ * code 0 sends a close frame without a status code. */
 void ws_conn_close(struct ws_conn *ws, uint16_t code, const char *reason);
 /* Closes the socket now, without a close frame (shutdown). on_close fires
  * before this returns, with code 1006. */
