@@ -29,7 +29,7 @@ static void set_sockopts(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
-void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
+struct conn *conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (!c || buf_init(&c->cin, CONN_CIN_CAP) < 0 || buf_init(&c->cout, CONN_COUT_CAP) < 0) {
@@ -40,7 +40,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
         }
         close(fd);
         atomic_fetch_sub(&w->proxy->active, 1);
-        return;
+        return NULL;
     }
     c->w = w;
     c->id = atomic_fetch_add(&w->proxy->next_id, 1) + 1;
@@ -66,7 +66,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
         free(c);
         close(fd);
         atomic_fetch_sub(&w->proxy->active, 1);
-        return;
+        return NULL;
     }
     w->n_conns++;
     c->next = w->conns;
@@ -76,6 +76,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
     if (loop_timer_start(w->loop, &c->timer, w->proxy->cfg.head_timeout_ms) < 0)
         log_warn("proxy: timer heap full; connection %llu has no head timeout",
                  (unsigned long long)c->id);
+    return c;
 }
 
 static void free_ident(struct conn_identity *id)
@@ -387,6 +388,11 @@ void conn_process_head(struct conn *c)
     }
     if (parse_target(c) < 0)
         return;
+    conn_dispatch(c);
+}
+
+void conn_dispatch(struct conn *c)
+{
     if (!c->ident_done)
         resolve_identity(c);
     if (!c->pol)

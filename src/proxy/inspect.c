@@ -192,7 +192,8 @@ void inspect_start(struct conn *c)
     }
     buf_consume(&c->cin, c->cin.len);
     c->head_parsed = false; /* the CONNECT is done; requests come next */
-    if (buf_append(&c->cout, ok, sizeof(ok) - 1) < 0 || conn_flush_client(c) < 0)
+    if (!c->transparent && (buf_append(&c->cout, ok, sizeof(ok) - 1) < 0 ||
+                            conn_flush_client(c) < 0))
         return;
     c->state = CONN_PEEK;
     if (loop_timer_start(c->w->loop, &c->timer, p_head_timeout(c)) < 0) {

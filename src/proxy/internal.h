@@ -120,6 +120,11 @@ struct conn {
     /* tunnel */
     struct splice_dir up, down; /* up: client → upstream; down: upstream → client */
     uint64_t fwd_up, fwd_down;  /* bytes relayed in forward mode */
+
+    /* entered through transparent capture: no CONNECT head; until the
+     * client speaks HTTP inside an inspected session we never answer with
+     * HTTP, a refusal closes the connection */
+    bool transparent;
 };
 
 struct worker {
@@ -137,6 +142,15 @@ struct worker {
     struct conn *conns; /* open connections, for shutdown */
     int pipes[WORKER_PIPE_POOL][2]; /* empty relay pipes for reuse */
     size_t n_pipes;
+    /* the listeners opened elsewhere (proxy_config extra/transparent fds),
+     * shared by every worker (EPOLLEXCLUSIVE) */
+    struct xlisten {
+        struct worker *w;
+        int fd;
+        bool transparent;
+        struct loop_io io;
+    } xl[2];
+    size_t n_xl;
 };
 
 struct proxy {
@@ -154,10 +168,16 @@ struct proxy {
     struct tls_ca *tls_ca;
     SSL_CTX *tls_server_ctx;
     struct tls_client *tls_client;
+    int extra_fd, transparent_fd; /* dups of the config's fds, or -1 */
 };
 
 /* conn.c */
-void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);
+/* Takes fd; returns the new connection (reading a request head), or NULL
+ * when it was closed at once (out of memory). */
+struct conn *conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);
+/* The target is known (c->target, c->kind): identity, policy decision,
+ * then resolve and connect. Every entry adapter ends here. */
+void conn_dispatch(struct conn *c);
 void conn_close(struct conn *c, const char *reason);
 void conn_on_client(struct loop *l, struct loop_io *io, uint32_t ev);
 void conn_process_head(struct conn *c);
@@ -205,6 +225,10 @@ void auditev_decision(struct conn *c, bool allow, const char *reason_code, const
 void auditev_close(struct conn *c);
 /* A 101 was accepted: the connection is now a raw relay. */
 void auditev_upgrade(struct conn *c);
+
+/* transparent.c: the transparent-capture entry adapter and the listeners
+ * opened outside the proxy (proxy_config extra/transparent fds). */
+int transparent_worker_init(struct worker *w) __attribute__((warn_unused_result));
 
 /* worker.c */
 int worker_listen(struct worker *w, const struct sockaddr_storage *addr, socklen_t len);

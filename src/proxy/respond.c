@@ -114,9 +114,22 @@ void respond_deny(struct conn *c, int status, const char *reason_code, const cha
     respond_send(c, status, reason_code, detail, hint);
 }
 
+/* A transparent connection whose client is not speaking HTTP to us (the
+ * TLS or protocol bytes go to the upstream it thinks it reached): a
+ * refusal is the audit event and a closed connection, never HTTP bytes. */
+static bool silent(struct conn *c, const char *reason_code)
+{
+    if (!c->transparent || c->inspect)
+        return false;
+    conn_close(c, reason_code);
+    return true;
+}
+
 void respond_send(struct conn *c, int status, const char *reason_code, const char *detail,
                   const char *hint)
 {
+    if (silent(c, reason_code))
+        return;
     bool keep = can_keep(c);
     c->close_reason = keep ? NULL : reason_code;
     emit(c, status, reason_code, body_json(c, status, reason_code, detail, hint), keep);
@@ -126,6 +139,8 @@ void respond_send(struct conn *c, int status, const char *reason_code, const cha
 void respond_error(struct conn *c, int status, const char *reason_code, const char *detail)
 {
     auditev_decision(c, false, reason_code, detail);
+    if (silent(c, reason_code))
+        return;
     c->close_reason = reason_code;
     emit(c, status, reason_code, body_json(c, status, reason_code, detail, NULL), false);
     finish(c, false);

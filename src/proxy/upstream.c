@@ -197,7 +197,7 @@ static void connected(struct conn *c)
             return;
         }
         auditev_decision(c, true, NULL, NULL);
-        if (tunnel_start(c, true) < 0)
+        if (tunnel_start(c, !c->transparent) < 0)
             conn_close(c, "tunnel_setup_failed");
         return;
     }

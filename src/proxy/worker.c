@@ -83,7 +83,7 @@ static void on_listen(struct loop *l, struct loop_io *io, uint32_t ev)
             refuse_busy(fd);
             continue;
         }
-        conn_accept(w, fd, &peer);
+        (void)conn_accept(w, fd, &peer);
     }
 }
 
