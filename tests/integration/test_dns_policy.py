@@ -16,7 +16,8 @@ from sandbox_fixtures import sandbox  # noqa: F401  (fixture)
 
 PY = "/usr/bin/python3"
 NOPROXY = ["env", "-u", "HTTP_PROXY", "-u", "HTTPS_PROXY", "-u", "ALL_PROXY", "-u", "http_proxy",
-           "-u", "https_proxy", "-u", "all_proxy", "-u", "NODE_USE_ENV_PROXY"]
+           "-u", "https_proxy", "-u", "all_proxy", "-u", "NODE_USE_ENV_PROXY", "-u", "NO_PROXY",
+           "-u", "no_proxy"]
 
 POLICY = """version: 1
 filesystem_policy:
