@@ -1,10 +1,18 @@
 /* proxy/internal: the connection object and the functions the proxy's
  * files share. Not part of the proxy's public API (proxy.h).
  *
- * A connection moves through explicit states:
- *   HEAD → (identity, decision) → RESOLVE → CONNECT → TUNNEL | FORWARD → CLOSED
- * A forward (absolute-form) connection returns to HEAD after each exchange
- * when both sides keep the connection alive. */
+ * A connection is a state machine owned by state.c: conn_go() is the only
+ * writer of c->state, and the table there names each state's entry action,
+ * timer and allowed transitions. Phase files (entry, identify, decide,
+ * upstream, inspect, forward, tunnel, respond) do one state's work and
+ * return a step result (enum conn_step) to the owner; they never call each
+ * other's steps and never change the state themselves.
+ *
+ *   REQ_HEAD → [entry adapter] → IDENTIFY → DECIDE → RESOLVE → CONNECT
+ *     → TUNNEL | PEEK → TLS_ACCEPT → TLS_CONNECT → REQ_HEAD | EXCHANGE
+ *   EXCHANGE → KEEPALIVE → REQ_HEAD ... | TUNNEL (101) | CLOSED
+ *   any → RESPONDING (an answer of our own) → KEEPALIVE | CLOSED
+ * doc/proxy.md draws the whole diagram. */
 #ifndef CORDON_PROXY_INTERNAL_H
 #define CORDON_PROXY_INTERNAL_H
 
@@ -23,6 +31,7 @@
 #include "policy/policy.h"
 #include "proxy/dns.h"
 #include "proxy/proxy.h"
+#include "proxy/reason.h"
 #include "proxy/target.h"
 
 struct identity_cache;
@@ -32,16 +41,44 @@ struct tls_ca;
 struct tls_client;
 
 enum conn_state {
-    CONN_HEAD,     /* reading a request head */
-    CONN_RESOLVE,  /* waiting for DNS */
-    CONN_CONNECT,  /* upstream connect in progress */
-    CONN_PEEK,     /* inspected tunnel: classifying the client's first bytes */
+    CONN_REQ_HEAD,    /* reading and parsing a request head */
+    CONN_IDENTIFY,    /* finding the calling program (once per connection) */
+    CONN_DECIDE,      /* the policy decision for this request */
+    CONN_RESOLVE,     /* waiting for DNS; the address fence judges the answer */
+    CONN_CONNECT,     /* upstream connect in progress (one address) */
+    CONN_PEEK,        /* inspected tunnel: classifying the client's first bytes */
     CONN_TLS_ACCEPT,  /* inspected tunnel: TLS handshake with the client */
     CONN_TLS_CONNECT, /* TLS handshake with the upstream */
-    CONN_TUNNEL,   /* raw relay (CONNECT, or after 101) */
-    CONN_FORWARD,  /* relaying one forward exchange */
+    CONN_EXCHANGE,    /* relaying one request and its response */
+    CONN_TUNNEL,      /* raw relay (CONNECT, or after a 101) */
+    CONN_RESPONDING,  /* sending an answer of the proxy's own */
+    CONN_KEEPALIVE,   /* between requests: waiting for the next head */
     CONN_CLOSED,
 };
+#define CONN_N_STATES ((int)CONN_CLOSED + 1)
+
+/* What a phase tells the owner (state.c) after doing its work. */
+enum conn_step {
+    CONN_STEP_WAIT,    /* would block: stay, wait for an event or the timer */
+    CONN_STEP_NEXT,    /* this state's work is done: the owner routes onward */
+    CONN_STEP_AGAIN,   /* re-enter this state (e.g. dial the next address) */
+    CONN_STEP_RESPOND, /* an answer of our own is queued in cout */
+    CONN_STEP_CLOSE,   /* close now; c->close_reason says why */
+};
+
+/* The timer a state arms on entry (see state.c). */
+enum conn_timer {
+    CONN_TIMER_NONE,
+    CONN_TIMER_HEAD,      /* --head-timeout */
+    CONN_TIMER_CONNECT,   /* --connect-timeout */
+    CONN_TIMER_IDLE,      /* the endpoint's idle timeout (c->idle_ms; 0 = none) */
+    CONN_TIMER_KEEPALIVE, /* PROXY_KEEPALIVE_IDLE_MS */
+};
+
+enum conn_side { CONN_SIDE_CLIENT, CONN_SIDE_UPSTREAM };
+
+/* How an exchange ended (forward.c → the owner). */
+enum conn_xend { CONN_XEND_REUSABLE, CONN_XEND_CONSUMED, CONN_XEND_UPGRADED };
 
 enum conn_kind { KIND_CONNECT, KIND_FORWARD };
 
@@ -71,7 +108,10 @@ struct conn {
     struct worker *w;
     struct conn *prev, *next; /* the worker's list of open connections */
     uint64_t id;
-    enum conn_state state;
+    enum conn_state state;     /* written only by conn_go() (state.c) */
+    bool running;              /* inside conn_run (recursion guard) */
+    bool respond_keep;         /* RESPONDING: our answer leaves the connection open */
+    enum conn_xend xend;       /* EXCHANGE: how it ended */
     enum conn_kind kind;
     struct loop_io cio, uio;
     int cfd, ufd;
@@ -93,7 +133,6 @@ struct conn {
     size_t req_pending;        /* body bytes at cin's front parsed, not yet sent */
     bool req_done, resp_done;
     bool req_is_head, req_upgrade, req_keep_alive;
-    bool close_after_flush;    /* send cout, then close */
     bool client_eof, upstream_eof;
 
     /* decision */
@@ -121,9 +160,9 @@ struct conn {
     struct splice_dir up, down; /* up: client → upstream; down: upstream → client */
     uint64_t fwd_up, fwd_down;  /* bytes relayed in forward mode */
 
-    /* entered through transparent capture: no CONNECT head; until the
-     * client speaks HTTP inside an inspected session we never answer with
-     * HTTP, a refusal closes the connection */
+    /* entered through transparent capture (entry_transparent): no CONNECT
+     * head and no 200; until the client speaks HTTP to us inside an
+     * inspected session, an answer of our own is a close instead */
     bool transparent;
 };
 
@@ -142,8 +181,7 @@ struct worker {
     struct conn *conns; /* open connections, for shutdown */
     int pipes[WORKER_PIPE_POOL][2]; /* empty relay pipes for reuse */
     size_t n_pipes;
-    /* the listeners opened elsewhere (proxy_config extra/transparent fds),
-     * shared by every worker (EPOLLEXCLUSIVE) */
+    /* listeners opened outside the proxy (xlisten.c), shared by every worker */
     struct xlisten {
         struct worker *w;
         int fd;
@@ -168,57 +206,126 @@ struct proxy {
     struct tls_ca *tls_ca;
     SSL_CTX *tls_server_ctx;
     struct tls_client *tls_client;
-    int extra_fd, transparent_fd; /* dups of the config's fds, or -1 */
+    struct localaddr *local; /* this host's addresses: never dialled */
+    int extra_fd, transparent_fd; /* dups of proxy_config's fds, or -1 */
 };
 
-/* conn.c */
-/* Takes fd; returns the new connection (reading a request head), or NULL
- * when it was closed at once (out of memory). */
-struct conn *conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);
-/* The target is known (c->target, c->kind): identity, policy decision,
- * then resolve and connect. Every entry adapter ends here. */
-void conn_dispatch(struct conn *c);
+/* state.c: the owner of c->state */
+/* Moves c to next: checks the transition against the table (an illegal
+ * one aborts in sanitizer builds and closes with
+ * PROXY_REASON_ILLEGAL_TRANSITION otherwise), logs it at debug level,
+ * arms the state's timer and runs its entry action. Returns the entry
+ * action's step. Only conn_run() and conn_close() call it. */
+enum conn_step conn_go(struct conn *c, enum conn_state next);
+/* Drives c from step s until it waits or closes: a loop, never recursion
+ * (pipelined requests and denials between them go round it). Event and
+ * timer callbacks call it with their step. */
+void conn_run(struct conn *c, enum conn_step s);
+/* Starts a new connection in its initial state (REQ_HEAD). */
+void conn_start(struct conn *c);
+/* Closes c now with reason (shutdown, setup failures outside a step). */
 void conn_close(struct conn *c, const char *reason);
-void conn_on_client(struct loop *l, struct loop_io *io, uint32_t ev);
-void conn_process_head(struct conn *c);
-void conn_request_done(struct conn *c);
-int conn_flush_client(struct conn *c);
+/* I/O on one side, or the state's timer: runs the state's handler. */
+void conn_dispatch_event(struct conn *c, enum conn_side side, uint32_t ev);
+void conn_dispatch_timer(struct conn *c);
+const char *conn_state_name(enum conn_state s);
+/* Whether the table allows from → to. */
+bool conn_state_allows(enum conn_state from, enum conn_state to);
+enum conn_timer conn_state_timer(enum conn_state s);
+/* Sets c's close reason (unless one is set) and returns CONN_STEP_CLOSE. */
+enum conn_step conn_fail(struct conn *c, const char *reason);
+/* Re-arms the current state's timer for ms (idle timers that were not
+ * idle long enough). Returns CONN_STEP_WAIT, or CLOSE when the heap is full. */
+enum conn_step conn_timer_rearm(struct conn *c, uint64_t ms);
 
-/* respond.c: error and denial responses */
-void respond_deny(struct conn *c, int status, const char *reason_code, const char *detail,
-                  const char *hint);
-void respond_error(struct conn *c, int status, const char *reason_code, const char *detail);
+/* conn.c: accept, free, and the client side of the head states */
+/* transparent: the connection came through transparent capture (its
+ * entry adapter is entry_transparent instead of a request head). */
+void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool transparent);
+/* CLOSED's entry action: audit, release everything, defer the free. */
+enum conn_step conn_enter_closed(struct conn *c);
+/* Writes cout to the client. Returns 1 when empty, 0 if it would block,
+ * CONN_STEP_CLOSE-style -1 on error (c->close_reason set). */
+int conn_flush_client(struct conn *c);
+enum conn_step conn_enter_req_head(struct conn *c);
+enum conn_step conn_req_head_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step conn_req_head_timer(struct conn *c);
+enum conn_step conn_enter_keepalive(struct conn *c);
+enum conn_step conn_keepalive_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step conn_keepalive_timer(struct conn *c);
+/* Client events while the connection waits on something else (identity,
+ * DNS, connect): only a hang-up matters. */
+enum conn_step conn_waiting_event(struct conn *c, enum conn_side s, uint32_t ev);
+/* EXCHANGE and TUNNEL: the endpoint's idle timeout. */
+enum conn_step conn_idle_timer(struct conn *c);
+
+/* entry.c: entry adapters — what a parsed head on the proxy's port asks
+ * for (explicit CONNECT, absolute-form). Each fills c->kind and c->target. */
+enum conn_step entry_explicit(struct conn *c);
+/* Transparent capture: the target is the name the connection's original
+ * destination stands for (proxy_config.transparent_lookup), and its port. */
+enum conn_step entry_transparent(struct conn *c);
+/* Copies the request path for logs and deny bodies into c->path, without
+ * the query (it often carries credentials). */
+void entry_log_path(struct conn *c, const char *p, size_t n);
+
+/* identify.c */
+enum conn_step identify_enter(struct conn *c);
+
+/* decide.c */
+enum conn_step decide_enter(struct conn *c);
+/* Whether the request can go on over the upstream connection already open. */
+bool decide_reuses_upstream(const struct conn *c);
+
+/* respond.c: the proxy's own answers. Each queues the answer in cout and
+ * returns CONN_STEP_RESPOND; RESPONDING sends it, then the connection goes
+ * on (KEEPALIVE) or closes. */
+enum conn_step respond_deny(struct conn *c, int status, const char *reason_code,
+                            const char *detail, const char *hint);
+enum conn_step respond_error(struct conn *c, int status, const char *reason_code,
+                             const char *detail);
 /* respond_deny without the audit event (the caller logged it already). */
-void respond_send(struct conn *c, int status, const char *reason_code, const char *detail,
-                  const char *hint);
+enum conn_step respond_send(struct conn *c, int status, const char *reason_code,
+                            const char *detail, const char *hint);
+enum conn_step respond_enter(struct conn *c);
+enum conn_step respond_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step respond_timer(struct conn *c);
 
 /* upstream.c */
-void upstream_begin(struct conn *c);
+enum conn_step upstream_resolve_enter(struct conn *c);
+enum conn_step upstream_connect_enter(struct conn *c);
+enum conn_step upstream_connect_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step upstream_connect_timer(struct conn *c);
 void upstream_close(struct conn *c);
+/* Upstream events between exchanges: EOF or stray bytes drop it. */
+void upstream_idle_event(struct conn *c);
 
 /* tunnel.c */
-/* Starts the raw relay. connect_reply: answer the CONNECT with 200 and
- * forward the bytes that followed its head. */
-int tunnel_start(struct conn *c, bool connect_reply);
-void tunnel_on_event(struct conn *c);
+enum conn_step tunnel_enter(struct conn *c);
+enum conn_step tunnel_event(struct conn *c, enum conn_side s, uint32_t ev);
 void tunnel_free(struct conn *c);
 /* Closes the worker's pooled pipes (at shutdown). */
 void tunnel_pool_free(struct worker *w);
 
 /* inspect.c */
-void inspect_start(struct conn *c);
-void inspect_on_event(struct conn *c);
-void inspect_upstream_tls_start(struct conn *c);
-static inline uint64_t p_head_timeout(const struct conn *c) { return c->w->proxy->cfg.head_timeout_ms; }
+enum conn_step inspect_peek_enter(struct conn *c);
+enum conn_step inspect_peek_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step inspect_client_timer(struct conn *c);
+enum conn_step inspect_tls_accept_enter(struct conn *c);
+enum conn_step inspect_tls_accept_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step inspect_tls_connect_enter(struct conn *c);
+enum conn_step inspect_tls_connect_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step inspect_tls_connect_timer(struct conn *c);
 
 /* l7.c: checks one request of an inspected exchange against the endpoint's
- * rules; true when it may go on (allowed, or audit mode). On an enforced
- * denial it has answered the client already. */
-bool l7_check_request(struct conn *c);
+ * rules; CONN_STEP_NEXT when it may go on (allowed, or audit mode), else
+ * the denial's CONN_STEP_RESPOND. */
+enum conn_step l7_check_request(struct conn *c);
 
 /* forward.c */
-void forward_start(struct conn *c);
-void forward_on_event(struct conn *c);
+enum conn_step forward_enter(struct conn *c);
+enum conn_step forward_event(struct conn *c, enum conn_side s, uint32_t ev);
+
 
 /* auditev.c */
 void auditev_decision(struct conn *c, bool allow, const char *reason_code, const char *detail);
@@ -226,9 +333,9 @@ void auditev_close(struct conn *c);
 /* A 101 was accepted: the connection is now a raw relay. */
 void auditev_upgrade(struct conn *c);
 
-/* transparent.c: the transparent-capture entry adapter and the listeners
- * opened outside the proxy (proxy_config extra/transparent fds). */
-int transparent_worker_init(struct worker *w) __attribute__((warn_unused_result));
+/* xlisten.c: the listeners proxy_config hands over (extra_listen_fd,
+ * transparent_listen_fd), registered in worker w's loop. */
+int xlisten_worker_init(struct worker *w) __attribute__((warn_unused_result));
 
 /* worker.c */
 int worker_listen(struct worker *w, const struct sockaddr_storage *addr, socklen_t len);

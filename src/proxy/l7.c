@@ -33,10 +33,10 @@ static void audit_l7(struct conn *c, const char *decision, const struct policy_l
     audit_emit("l7_request", o);
 }
 
-bool l7_check_request(struct conn *c)
+enum conn_step l7_check_request(struct conn *c)
 {
     if (!c->ep || !policy_endpoint_is_rest(c->ep))
-        return true;
+        return CONN_STEP_NEXT;
     static __thread char target[HTTP_HEAD_MAX + 1];
     static __thread struct policy_l7_result r;
     /* the whole request-target as sent (c->path is a truncated copy for logs) */
@@ -56,15 +56,15 @@ bool l7_check_request(struct conn *c)
         r.allow = false; /* fail closed on API misuse */
     if (r.allow) {
         audit_l7(c, c->head.upgrade ? "allow_upgrade" : "allow", &r);
-        return true;
+        return CONN_STEP_NEXT;
     }
     if (policy_endpoint_enforcement(c->ep) == POLICY_AUDIT) {
         audit_l7(c, "would_deny", &r);
-        return true;
+        return CONN_STEP_NEXT;
     }
     audit_l7(c, "deny", &r);
     if (r.path[0]) /* the body names the normalized path that was judged */
         snprintf(c->path, sizeof(c->path), "%.500s", r.path);
-    respond_send(c, 403, r.reason_code ? r.reason_code : "l7_denied", r.detail, r.hint);
-    return false;
+    return respond_send(c, 403, r.reason_code ? r.reason_code : PROXY_REASON_L7_DENIED, r.detail,
+                        r.hint);
 }

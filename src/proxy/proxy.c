@@ -11,6 +11,7 @@
 #include "core/log.h"
 #include "identity/identity.h"
 #include "proxy/internal.h"
+#include "proxy/localaddr.h"
 #include "tls/tls.h"
 #include "core/banned.h"
 
@@ -100,6 +101,7 @@ static void free_workers(struct proxy *p)
 static void proxy_free(struct proxy *p)
 {
     free_workers(p);
+    localaddr_stop(p->local);
     if (p->tls_server_ctx)
         SSL_CTX_free(p->tls_server_ctx);
     tls_client_free(p->tls_client);
@@ -173,7 +175,7 @@ static int make_workers(struct proxy *p)
         if (!w->dns)
             return -EINVAL;
         int r = worker_listen(w, &addr, p->cfg.listen_len);
-        if (r < 0 || (r = transparent_worker_init(w)) < 0)
+        if (r < 0 || (r = xlisten_worker_init(w)) < 0)
             return r;
         if (i == 0) { /* port 0: every worker binds the port the first one got */
             p->bound_len = sizeof(p->bound);
@@ -226,6 +228,12 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
         goto out;
     if ((r = make_identity(p)) < 0)
         goto out;
+    if ((r = localaddr_start(&p->local)) < 0) {
+        log_error("proxy: cannot read this host's addresses through rtnetlink (%s); the proxy "
+                  "refuses to run without knowing which addresses are its own",
+                  strerror(-r));
+        goto out;
+    }
     if ((r = make_tls(p)) < 0)
         goto out;
     if ((r = make_workers(p)) < 0) {

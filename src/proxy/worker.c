@@ -83,7 +83,7 @@ static void on_listen(struct loop *l, struct loop_io *io, uint32_t ev)
             refuse_busy(fd);
             continue;
         }
-        (void)conn_accept(w, fd, &peer);
+        conn_accept(w, fd, &peer, false);
     }
 }
 
@@ -116,7 +116,7 @@ int worker_listen(struct worker *w, const struct sockaddr_storage *addr, socklen
 static void close_all(struct worker *w)
 {
     while (w->conns)
-        conn_close(w->conns, "proxy_shutdown");
+        conn_close(w->conns, PROXY_REASON_PROXY_SHUTDOWN);
     loop_run_deferred(w->loop);
 }
 
