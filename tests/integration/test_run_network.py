@@ -222,7 +222,9 @@ def test_proxy_never_dials_the_supervisor_host(sandbox):
       - path: /usr/bin/curl
 """ % (sport, sandbox_fixtures.SANDBOX_POOL, sandbox_fixtures.SANDBOX_POOL)
         path = sandbox.write_policy(pol, name="lan.yaml")
-        script = ('h=${HTTP_PROXY#http://}; h=${h%%:*}; '
+        # the supervisor's side of the veth: the sandbox's default gateway
+        # (HTTP_PROXY names the proxy's socket inside, 127.0.0.1)
+        script = ('h=$(ip -4 route show default | awk \'{print $3}\'); '
                   'for p in %d 3128; do curl -sS -m 10 -o /dev/null -w "%%{http_code}\\n" '
                   'http://$h:$p/; done' % sport)
         r = sandbox.run(["sh", "-c", script], policy=path)
