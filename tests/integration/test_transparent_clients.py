@@ -250,7 +250,7 @@ try:
 except (ssl.SSLError, OSError) as e:
     print("refused", type(e).__name__)
 h = socket.create_connection(("api.insp.test", 80), timeout=10)
-h.sendall(b"GET /allowed/x HTTP/1.1\r\nHost: full.insp.test\r\nConnection: close\r\n\r\n")
+h.sendall(b"GET /allowed/transparent-fronted HTTP/1.1\r\nHost: full.insp.test\r\nConnection: close\r\n\r\n")
 d = b""
 while True:
     c = h.recv(65536)
@@ -270,4 +270,4 @@ def test_sni_and_host_must_name_the_resolved_host(sandbox, inet):
     assert ev and ev[0]["via"] == "transparent" and ev[0]["host"] == "ro.insp.test", ev
     ev = r.events("decision", decision="deny", reason_code="host_mismatch")
     assert ev and ev[0]["via"] == "transparent" and ev[0]["host"] == "api.insp.test", ev
-    assert not inet.seen("/allowed/x")
+    assert not inet.seen("/allowed/transparent-fronted")   # never reached the upstream
