@@ -36,7 +36,23 @@ struct dns_tcp {
     bool used;
 };
 
+/* Repeats of one denial (same name, type and process) within the window
+ * are counted, not logged one by one: a client retrying a denied name in a
+ * loop must not flood the audit log. The first is always logged; the count
+ * follows when the window ends (or at exit). */
+struct dns_repeat {
+    char name[DNSMSG_NAME_MAX + 1];
+    uint16_t qtype;
+    pid_t pid;
+    char exe[256];
+    uint64_t first_ms;
+    uint32_t repeats;
+    bool used;
+};
+
 struct policydns {
+    struct dns_repeat rep[POLICYDNS_REPEAT_CAP];
+    struct loop_timer rep_timer;
     int udp_fd, tcp_fd;
     struct sockowner_ctx own;
     struct addrmap *map;
@@ -112,12 +128,109 @@ static const char *reason_text(const char *r)
     return "no network_policies endpoint names this host";
 }
 
+static uint64_t now_ms(struct policydns *d)
+{
+    return d->loop ? loop_now_ms(d->loop) : loop_clock_ms();
+}
+
+static void emit_repeats(struct policydns *d, const struct dns_repeat *r)
+{
+    char tn[16];
+    json_t *o = json_object();
+    if (d->sandbox_name)
+        json_object_set_new(o, "sandbox", json_string(d->sandbox_name));
+    json_object_set_new(o, "name", json_string(r->name));
+    json_object_set_new(o, "qtype", json_string(dnsmsg_type_name(r->qtype, tn, sizeof(tn))));
+    json_object_set_new(o, "rcode", json_string("NXDOMAIN"));
+    json_object_set_new(o, "pid", r->pid ? json_integer(r->pid) : json_null());
+    json_object_set_new(o, "binary", r->exe[0] ? json_string(r->exe) : json_null());
+    json_object_set_new(o, "repeated", json_true());
+    json_object_set_new(o, "count", json_integer(r->repeats));
+    json_object_set_new(o, "window_ms", json_integer(POLICYDNS_REPEAT_WINDOW_MS));
+    audit_emit("dns_denied", o);
+}
+
+/* Flushes the counts of windows that ended (all: every one, at exit). */
+static void expire_repeats(struct policydns *d, bool all)
+{
+    uint64_t now = now_ms(d);
+    for (size_t i = 0; i < POLICYDNS_REPEAT_CAP; i++) {
+        struct dns_repeat *r = &d->rep[i];
+        if (!r->used || (!all && now - r->first_ms < POLICYDNS_REPEAT_WINDOW_MS))
+            continue;
+        if (r->repeats)
+            emit_repeats(d, r);
+        r->used = false;
+    }
+}
+
+static void repeat_timer(struct loop *l, struct loop_timer *t)
+{
+    struct policydns *d = t->data;
+    expire_repeats(d, false);
+    for (size_t i = 0; i < POLICYDNS_REPEAT_CAP; i++)
+        if (d->rep[i].used) {
+            (void)loop_timer_start(l, &d->rep_timer, 1000);
+            return;
+        }
+}
+
+/* True when this denial is the first of its key in the window (log it);
+ * false when it was counted. */
+static bool repeat_first(struct policydns *d, const struct dnsmsg_query *q, pid_t pid,
+                         const char *exe)
+{
+    uint64_t now = now_ms(d);
+    struct dns_repeat *free_slot = NULL, *oldest = NULL;
+    for (size_t i = 0; i < POLICYDNS_REPEAT_CAP; i++) {
+        struct dns_repeat *r = &d->rep[i];
+        if (!r->used) {
+            if (!free_slot)
+                free_slot = r;
+            continue;
+        }
+        if (r->qtype == q->qtype && r->pid == pid && strcmp(r->name, q->name) == 0 &&
+            strcmp(r->exe, exe) == 0) {
+            if (now - r->first_ms < POLICYDNS_REPEAT_WINDOW_MS) {
+                r->repeats++;
+                return false;
+            }
+            if (r->repeats)
+                emit_repeats(d, r);
+            r->first_ms = now;
+            r->repeats = 0;
+            return true;
+        }
+        if (!oldest || r->first_ms < oldest->first_ms)
+            oldest = r;
+    }
+    struct dns_repeat *r = free_slot;
+    if (!r) { /* full: the oldest key makes room, its count is logged now */
+        r = oldest;
+        if (r->repeats)
+            emit_repeats(d, r);
+    }
+    memset(r, 0, sizeof(*r));
+    snprintf(r->name, sizeof(r->name), "%s", q->name);
+    snprintf(r->exe, sizeof(r->exe), "%s", exe);
+    r->qtype = q->qtype;
+    r->pid = pid;
+    r->first_ms = now;
+    r->used = true;
+    if (d->loop && !loop_timer_armed(&d->rep_timer))
+        (void)loop_timer_start(d->loop, &d->rep_timer, 1000);
+    return true;
+}
+
 static void emit_denied(struct policydns *d, const struct dnsmsg_query *q, const char *reason,
                         const char *proto, const struct pkt_info *pi, struct policy *pol)
 {
     struct sockowner ow;
     memset(&ow, 0, sizeof(ow));
     int why = sockowner_find(&d->own, pi, &ow);
+    d->n_denied++;
+    if (!repeat_first(d, q, why == 0 ? ow.pid : 0, why == 0 ? ow.exe : ""))
+        return;
     char tn[16];
     json_t *o = json_object();
     if (d->sandbox_name)
@@ -165,7 +278,7 @@ static void emit_denied(struct policydns *d, const struct dnsmsg_query *q, const
         snprintf(hint, sizeof(hint), "this name cannot be allowed; check the spelling");
     }
     json_object_set_new(o, "hint", json_string(hint));
-    d->n_denied++;
+    json_object_set_new(o, "count", json_integer(1));
     audit_emit("dns_denied", o);
 }
 
@@ -405,6 +518,8 @@ int policydns_attach(struct policydns *d, struct loop *l, pid_t init_pid)
     d->own.pidns_ino = st.st_ino;
     d->own.init_pid = init_pid;
     d->loop = l;
+    d->rep_timer.cb = repeat_timer;
+    d->rep_timer.data = d;
     d->udp_io.cb = on_udp;
     d->udp_io.data = d;
     d->tcp_io.cb = on_tcp_listen;
@@ -424,7 +539,9 @@ void policydns_close(struct policydns *d)
     for (size_t i = 0; i < POLICYDNS_MAX_TCP; i++)
         if (d->loop)
             tcp_close(&d->tcp[i]);
+    expire_repeats(d, true); /* pending counts go out before we do */
     if (d->loop) {
+        loop_timer_stop(d->loop, &d->rep_timer);
         loop_io_del(d->loop, &d->udp_io);
         loop_io_del(d->loop, &d->tcp_io);
         log_debug("dns: %llu queries, %llu denied", (unsigned long long)d->n_queries,

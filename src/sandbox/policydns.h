@@ -16,6 +16,10 @@
  *   any other name → NXDOMAIN at once and a dns_denied event: name,
  *     query type, the asking process (pid, exe, ancestors) when its socket
  *     can still be found, and a hint naming the policy entry to add.
+ *   Repeats (same name, type and process within POLICYDNS_REPEAT_WINDOW_MS)
+ *   are counted: the first is logged at once, then one event with
+ *   "repeated": true and the count when the window ends or at exit
+ *   (POLICYDNS_REPEAT_CAP keys; when full the oldest is flushed).
  *   malformed query → FORMERR; opcode other than QUERY → NOTIMP; class
  *     other than IN → REFUSED; a response or a runt → dropped.
  *
@@ -39,6 +43,8 @@
 #define POLICYDNS_TCP_IDLE_MS 10000u
 #define POLICYDNS_TCP_MSG_MAX 1024u
 #define POLICYDNS_MAX_PER_WAKEUP 64
+#define POLICYDNS_REPEAT_CAP 256          /* denial keys counted at once */
+#define POLICYDNS_REPEAT_WINDOW_MS 10000u
 
 struct loop;
 struct addrmap;

@@ -221,3 +221,21 @@ def test_no_transparent_keeps_the_host_resolver_and_no_dns(sandbox):
     assert r.out.startswith("0\n"), r
     assert "rc=2" in r.out and "198.18." not in r.out, r
     assert r.events("sandbox_start")[0]["transparent"] is False
+
+
+@pytest.mark.timeout(60)
+def test_repeated_denials_are_counted_not_flooded(sandbox):
+    p = sandbox.write_policy(POLICY, "dns.yaml")
+    script = ("import socket\n"
+              "for i in range(6):\n"
+              "    try: socket.gethostbyname('loop.denied.test')\n"
+              "    except OSError: pass\n")
+    r = sandbox.run(NOPROXY + [PY, "-c", script], policy=p)
+    assert r.code == 0, r
+    ev = r.events("dns_denied", name="loop.denied.test", qtype="A")
+    first = [e for e in ev if not e.get("repeated")]
+    rep = [e for e in ev if e.get("repeated")]
+    assert len(first) == 1 and first[0]["count"] == 1, ev
+    # flushed at exit at the latest, with the process it counts
+    assert len(rep) == 1 and rep[0]["count"] == 5, ev
+    assert rep[0]["binary"].startswith("/usr/bin/python3") and rep[0]["pid"] == first[0]["pid"]
