@@ -5,7 +5,7 @@ proxy variable is set for any of them (the founding Discord report: the
 HttpClient all failed with a resolver error before).
 
 Upstreams: the inspect namespace (lib/inspect_upstream.py): ro.insp.test
-(read-only rest endpoint, 443), wss.insp.test:9443 (wss echo, read-only),
+(read-only rest endpoint, 443), wss.insp.test:9443 (wss echo, read-write),
 api.insp.test:80 (plain HTTP, rules). The proxy trusts their test CA
 (--upstream-ca); the clients trust the sandbox CA through SSL_CERT_FILE &
 co., set by cordon (Java through a trust store made inside with keytool)."""
