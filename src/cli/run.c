@@ -17,7 +17,8 @@ static void usage(FILE *f)
         "usage: cordon run --policy FILE [options] -- COMMAND [ARGS...]\n"
         "\n"
         "Runs COMMAND in a sandbox whose only way to the network is cordon's egress\n"
-        "proxy (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY are set for it). Must be run as root;\n"
+        "proxy (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY = http://127.0.0.1:3128 inside; clients\n"
+        "that ignore them are captured transparently). Must be run as root;\n"
         "the command runs as process.run_as_user (default: the system user 'cordon').\n"
         "\n"
         "options:\n"
@@ -36,6 +37,11 @@ static void usage(FILE *f)
         "                       bypass monitor (default: warn and run isolated)\n"
         "  --tty | --no-tty     force or forbid a pty for the command (default: a pty\n"
         "                       when stdin and stdout are terminals)\n"
+        "  --no-transparent     no policy DNS and no transparent capture: names do not\n"
+        "                       resolve inside, only clients using the proxy work\n"
+        "                       (default: the sandbox's resolver answers names the\n"
+        "                       policy allows with addresses whose TCP is captured\n"
+        "                       into the proxy, so clients ignoring HTTPS_PROXY work)\n"
         "\n"
         "Exit status: the command's; 128+N if it died from signal N; 125 if the sandbox\n"
         "could not be built (the command never ran); 126/127 if it could not be executed.\n");
@@ -80,6 +86,10 @@ int cli_run(int argc, char **argv)
         }
         if (strcmp(a, "--tty") == 0) {
             o.tty = SANDBOX_TTY_ALWAYS;
+            continue;
+        }
+        if (strcmp(a, "--no-transparent") == 0) {
+            o.no_transparent = true;
             continue;
         }
         if (strcmp(a, "--no-tty") == 0) {

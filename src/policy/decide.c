@@ -312,3 +312,20 @@ void policy_decide(const struct policy *p, const struct policy_query *q,
     }
     explain_no_endpoint(p, out, q, &h);
 }
+
+bool policy_names_host(const struct policy *p, const char *host)
+{
+    struct qhost h;
+    if (!p || !qhost_init(&h, host) || h.family != 0 || h.len == 0)
+        return false;
+    for (size_t i = 0; i < p->n_entries; i++) {
+        const struct policy_entry *e = &p->entries[i];
+        for (size_t j = 0; j < e->n_endpoints; j++) {
+            const struct policy_endpoint *ep = &e->endpoints[j];
+            if ((ep->host_kind == POLICY_HOST_EXACT || ep->host_kind == POLICY_HOST_WILDCARD) &&
+                host_matches(ep, &h))
+                return true;
+        }
+    }
+    return false;
+}

@@ -82,6 +82,11 @@ struct policy_decision {
 void policy_decide(const struct policy *p, const struct policy_query *q,
                    struct policy_decision *out);
 
+/* True when some endpoint of p names host (an exact host, or a wildcard
+ * host matching it), for any port and any binary: the sandbox's DNS
+ * answers such names. IP literals and host-less endpoints name nothing. */
+bool policy_names_host(const struct policy *p, const char *host);
+
 /* ---- L7 (HTTP request) decision, for protocol: rest endpoints ---- */
 
 extern const char POLICY_REASON_L7_DENIED[]; /* "l7_denied" */

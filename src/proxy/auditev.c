@@ -16,6 +16,8 @@ static void add_common(struct conn *c, json_t *o)
     if (c->w->proxy->sandbox_name)
         json_object_set_new(o, "sandbox", json_string(c->w->proxy->sandbox_name));
     json_object_set_new(o, "kind", json_string(c->kind == KIND_CONNECT ? "connect" : "forward"));
+    if (c->transparent)
+        json_object_set_new(o, "via", json_string("transparent"));
     json_object_set_new(o, "client", json_string(sockaddr_ip_str((struct sockaddr *)&c->peer, ip, sizeof(ip))));
     json_object_set_new(o, "client_port", json_integer(sockaddr_port((struct sockaddr *)&c->peer)));
     json_object_set_new(o, "host", c->target.host[0] ? json_string(c->target.host) : json_null());

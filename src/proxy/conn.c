@@ -40,7 +40,7 @@ static void on_timer(struct loop *l, struct loop_timer *t)
     conn_dispatch_timer(t->data);
 }
 
-void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
+void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool transparent)
 {
     struct conn *c = calloc(1, sizeof(*c));
     if (!c || !(c->msg = calloc(1, sizeof(*c->msg))) || buf_init(&c->cin, CONN_CIN_CAP) < 0 ||
@@ -62,6 +62,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
     c->ufd = -1;
     c->up.pipe_r = c->up.pipe_w = c->down.pipe_r = c->down.pipe_w = -1;
     c->peer = *peer;
+    c->transparent = transparent;
     socklen_t ll = sizeof(c->local);
     getsockname(fd, (struct sockaddr *)&c->local, &ll);
     c->start_ms = c->last_active_ms = loop_now_ms(w->loop);
@@ -206,6 +207,8 @@ enum conn_step conn_enter_req_head(struct conn *c)
 {
     c->head_parsed = false;
     http_parser_init(&c->msg->req, HTTP_REQUEST_PARSER);
+    if (c->transparent && !c->target.host[0]) /* captured: no head names the target */
+        return entry_transparent(c);
     /* Edge-triggered: bytes that arrived earlier raised no new event. */
     return read_and_parse(c);
 }

@@ -2,12 +2,33 @@
  *
  * Every entry ends in the same pipeline (IDENTIFY → DECIDE → RESOLVE →
  * CONNECT → relay); an adapter only fills c->kind, c->target, c->method and
- * c->path from what arrived, or answers a request it cannot take. Today the
- * proxy's port has one entry with two forms: explicit CONNECT
- * (authority-form) and absolute-form requests. A new way in (transparent
- * capture, an intercepted name) is one more adapter here. */
+ * c->path from what arrived, or answers a request it cannot take. The
+ * proxy's port (and the in-sandbox 127.0.0.1:3128, xlisten.c) has one entry
+ * with two forms: explicit CONNECT (authority-form) and absolute-form
+ * requests. Transparent capture is the other entry:
+ *
+ * entry_transparent: in a sandbox, nftables in the sandbox's namespace
+ * redirects TCP to the addresses its policy DNS handed out to a socket
+ * opened inside that namespace (xlisten.c). SO_ORIGINAL_DST on the accepted
+ * connection answers from that namespace's connection tracking; the
+ * address is mapped back to the name it stands for
+ * (proxy_config.transparent_lookup) and the port is kept: from here the
+ * connection is a CONNECT to name:port. Identity: the client's socket is
+ * connected to the original destination, so that is c->local. Then the
+ * same relays: inspected for `protocol: rest` (SNI must equal the name,
+ * Host must agree, L7 rules, 101 upgrades), a raw splice relay otherwise.
+ * No 200 is sent (inspect.c, tunnel.c); refusals before the client speaks
+ * HTTP to us close the connection (respond.c); audit events carry
+ * "via": "transparent" (auditev.c); the client leg gets TCP keepalive like
+ * the upstream leg. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <linux/netfilter_ipv4.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "proxy/internal.h"
 #include "core/banned.h"
@@ -71,3 +92,45 @@ enum conn_step entry_explicit(struct conn *c)
 {
     return c->msg->head.method == HTTP_CONNECT ? entry_connect(c) : entry_absolute(c);
 }
+
+/* Refused before the pipeline: the audit event, then a closed socket. */
+static enum conn_step refuse(struct conn *c, const char *reason, const char *detail)
+{
+    auditev_decision(c, false, reason, detail);
+    return conn_fail(c, reason);
+}
+
+enum conn_step entry_transparent(struct conn *c)
+{
+    const struct proxy_config *cfg = &c->w->proxy->cfg;
+    struct sockaddr_in orig;
+    socklen_t ol = sizeof(orig);
+    int one = 1, idle = 60, intvl = 15;
+    setsockopt(c->cfd, SOL_SOCKET, SO_KEEPALIVE, &one, sizeof(one));
+    setsockopt(c->cfd, IPPROTO_TCP, TCP_KEEPIDLE, &idle, sizeof(idle));
+    setsockopt(c->cfd, IPPROTO_TCP, TCP_KEEPINTVL, &intvl, sizeof(intvl));
+    c->kind = KIND_CONNECT;
+    c->method[0] = c->path[0] = '\0';
+    memset(&orig, 0, sizeof(orig));
+    if (getsockopt(c->cfd, SOL_IP, SO_ORIGINAL_DST, &orig, &ol) < 0 || orig.sin_family != AF_INET) {
+        char d[200];
+        snprintf(d, sizeof(d), "the original destination of a captured connection is unknown "
+                               "(%s)", strerror(errno));
+        return refuse(c, PROXY_REASON_NO_ORIGINAL_DESTINATION, d);
+    }
+    c->target.port = ntohs(orig.sin_port);
+    memcpy(&c->local, &orig, sizeof(orig));
+    char host[sizeof(c->target.host)];
+    if (!cfg->transparent_lookup ||
+        cfg->transparent_lookup(cfg->transparent_ctx, &orig, host, sizeof(host)) < 0) {
+        char ip[INET_ADDRSTRLEN], d[300];
+        inet_ntop(AF_INET, &orig.sin_addr, ip, sizeof(ip));
+        snprintf(c->target.host, sizeof(c->target.host), "%s", ip);
+        snprintf(d, sizeof(d), "%s:%u is not an address the sandbox's DNS handed out; connect "
+                               "to host names the policy allows", ip, (unsigned)c->target.port);
+        return refuse(c, PROXY_REASON_ADDRESS_NOT_HANDED_OUT, d);
+    }
+    snprintf(c->target.host, sizeof(c->target.host), "%s", host);
+    return CONN_STEP_NEXT;
+}
+

@@ -192,7 +192,7 @@ enum conn_step inspect_peek_enter(struct conn *c)
                       "the client sent tunnel bytes before the 200 on an inspected endpoint");
     buf_consume(&c->cin, c->cin.len);
     c->head_parsed = false; /* the CONNECT is done; requests come next */
-    if (buf_append(&c->cout, ok, sizeof(ok) - 1) < 0)
+    if (!c->transparent && buf_append(&c->cout, ok, sizeof(ok) - 1) < 0)
         return conn_fail(c, PROXY_REASON_OUT_OF_MEMORY);
     return peek_step(c);
 }

@@ -184,6 +184,11 @@ struct conn {
     /* tunnel */
     struct splice_dir up, down; /* up: client → upstream; down: upstream → client */
     uint64_t fwd_up, fwd_down;  /* bytes relayed in forward mode */
+
+    /* entered through transparent capture (entry_transparent): no CONNECT
+     * head and no 200; until the client speaks HTTP to us inside an
+     * inspected session, an answer of our own is a close instead */
+    bool transparent;
 };
 
 struct worker {
@@ -204,6 +209,14 @@ struct worker {
     struct conn *conns; /* open connections, for shutdown */
     int pipes[WORKER_PIPE_POOL][2]; /* empty relay pipes for reuse */
     size_t n_pipes;
+    /* listeners opened outside the proxy (xlisten.c), shared by every worker */
+    struct xlisten {
+        struct worker *w;
+        int fd;
+        bool transparent;
+        struct loop_io io;
+    } xl[2];
+    size_t n_xl;
 };
 
 struct proxy {
@@ -223,6 +236,7 @@ struct proxy {
     SSL_CTX *tls_server_ctx;
     struct tls_client *tls_client;
     struct localaddr *local; /* this host's addresses: never dialled */
+    int extra_fd, transparent_fd; /* dups of proxy_config's fds, or -1 */
 };
 
 /* state.c: the owner of c->state */
@@ -254,7 +268,9 @@ enum conn_step conn_fail(struct conn *c, const char *reason);
 enum conn_step conn_timer_rearm(struct conn *c, uint64_t ms);
 
 /* conn.c: accept, free, and the client side of the head states */
-void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);
+/* transparent: the connection came through transparent capture (its
+ * entry adapter is entry_transparent instead of a request head). */
+void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool transparent);
 /* CLOSED's entry action: audit, release everything, defer the free. */
 enum conn_step conn_enter_closed(struct conn *c);
 /* Writes cout to the client. Returns 1 when empty, 0 if it would block,
@@ -275,6 +291,9 @@ enum conn_step conn_idle_timer(struct conn *c);
 /* entry.c: entry adapters — what a parsed head on the proxy's port asks
  * for (explicit CONNECT, absolute-form). Each fills c->kind and c->target. */
 enum conn_step entry_explicit(struct conn *c);
+/* Transparent capture: the target is the name the connection's original
+ * destination stands for (proxy_config.transparent_lookup), and its port. */
+enum conn_step entry_transparent(struct conn *c);
 /* Copies the request path for logs and deny bodies into c->path, without
  * the query (it often carries credentials). */
 void entry_log_path(struct conn *c, const char *p, size_t n);
@@ -371,6 +390,10 @@ void auditev_decision(struct conn *c, bool allow, const char *reason_code, const
 void auditev_close(struct conn *c);
 /* A 101 was accepted: the connection is now a raw relay. */
 void auditev_upgrade(struct conn *c);
+
+/* xlisten.c: the listeners proxy_config hands over (extra_listen_fd,
+ * transparent_listen_fd), registered in worker w's loop. */
+int xlisten_worker_init(struct worker *w) __attribute__((warn_unused_result));
 
 /* worker.c */
 int worker_listen(struct worker *w, const struct sockaddr_storage *addr, socklen_t len);

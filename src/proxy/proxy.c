@@ -1,5 +1,6 @@
 /* proxy/proxy: start, reload and stop the egress proxy. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@ void proxy_config_init(struct proxy_config *cfg)
 {
     memset(cfg, 0, sizeof(*cfg));
     cfg->client_netns_fd = -1;
+    cfg->extra_listen_fd = cfg->transparent_listen_fd = -1;
 }
 
 #define PROXY_MAX_CONNS_CAP 16384
@@ -125,6 +127,11 @@ static void free_workers(struct proxy *p)
     }
     free(p->workers);
     p->workers = NULL;
+    if (p->extra_fd >= 0)
+        close(p->extra_fd);
+    if (p->transparent_fd >= 0)
+        close(p->transparent_fd);
+    p->extra_fd = p->transparent_fd = -1;
 }
 
 static void proxy_free(struct proxy *p)
@@ -206,7 +213,7 @@ static int make_workers(struct proxy *p)
         if (!w->dns)
             return -EINVAL;
         int r = worker_listen(w, &addr, p->cfg.listen_len);
-        if (r < 0)
+        if (r < 0 || (r = xlisten_worker_init(w)) < 0)
             return r;
         if (i == 0) { /* port 0: every worker binds the port the first one got */
             p->bound_len = sizeof(p->bound);
@@ -240,6 +247,14 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
         return -ENOMEM;
     p->cfg = *cfg;
     raise_nofile();
+    p->extra_fd = cfg->extra_listen_fd >= 0 ? fcntl(cfg->extra_listen_fd, F_DUPFD_CLOEXEC, 3) : -1;
+    p->transparent_fd =
+        cfg->transparent_listen_fd >= 0 ? fcntl(cfg->transparent_listen_fd, F_DUPFD_CLOEXEC, 3) : -1;
+    if ((cfg->extra_listen_fd >= 0 && p->extra_fd < 0) ||
+        (cfg->transparent_listen_fd >= 0 && p->transparent_fd < 0)) {
+        r = -errno;
+        goto out;
+    }
     apply_defaults(&p->cfg);
     p->policy_path = strdup(cfg->policy_path ? cfg->policy_path : "");
     p->resolver = cfg->resolver ? strdup(cfg->resolver) : NULL;

@@ -8,6 +8,8 @@
 #ifndef CORDON_PROXY_PROXY_H
 #define CORDON_PROXY_PROXY_H
 
+#include <netinet/in.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
 
@@ -31,6 +33,19 @@ struct proxy_config {
     const char *ca_dir;               /* load the CA from here (ca.pem, ca.key); NULL = generate */
     const char *ca_cert_out;          /* write the CA certificate here (for clients), or NULL */
     const char *upstream_ca;          /* extra trust anchors for upstream TLS, or NULL */
+    /* Listening sockets the caller opened elsewhere (the sandbox opens them
+     * inside the sandbox's network namespace), served by every worker. The
+     * proxy dups them; -1 = none (proxy_config_init). */
+    int extra_listen_fd;        /* explicit proxy requests, like `listen` */
+    int transparent_listen_fd;  /* redirected connections (transparent capture) */
+    /* Transparent capture: maps the original destination of a redirected
+     * connection (SO_ORIGINAL_DST, read in the namespace where the NAT
+     * happened) to the host name it stands for. Returns 0, or -ENOENT when
+     * the address stands for nothing (the connection is refused). Called
+     * on worker threads. */
+    int (*transparent_lookup)(void *ctx, const struct sockaddr_in *orig, char *host,
+                              size_t cap);
+    void *transparent_ctx;
 };
 
 /* Sets defaults in cfg (zero listen address, resolver NULL, client_netns_fd -1). */

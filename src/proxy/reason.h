@@ -43,6 +43,9 @@
     X(SNI_MISMATCH, "sni_mismatch")                                          \
     X(TLS_SETUP_FAILED, "tls_setup_failed")                                  \
     X(L7_UNSUPPORTED_PROTOCOL, "l7_unsupported_protocol")                    \
+    /* transparent capture */                                                \
+    X(NO_ORIGINAL_DESTINATION, "no_original_destination")                    \
+    X(ADDRESS_NOT_HANDED_OUT, "address_not_handed_out")                      \
     /* relay */                                                              \
     X(EXCHANGE_DONE, "exchange_done")                                        \
     X(UPSTREAM_CLOSED, "upstream_closed")                                    \

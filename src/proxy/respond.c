@@ -88,6 +88,11 @@ enum conn_step respond_deny(struct conn *c, int status, const char *reason_code,
 static enum conn_step respond_with(struct conn *c, int status, const char *reason_code,
                                    json_t *body, bool keep)
 {
+    /* A captured connection whose client is not speaking HTTP to us (its
+     * TLS or protocol bytes are meant for the upstream it thinks it
+     * reached): the refusal is the audit event and a closed connection. */
+    if (c->transparent && !c->inspect)
+        return conn_fail(c, reason_code);
     c->close_reason = keep ? NULL : reason_code;
     keep = emit(c, status, reason_code, body, keep);
     if (keep) { /* the refused request is done with: its head goes */

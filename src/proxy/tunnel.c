@@ -272,8 +272,9 @@ enum conn_step tunnel_enter(struct conn *c)
     if (!copy && connect_reply && reserve_pipes(c) < 0)
         return respond_error(c, 503, PROXY_REASON_OUT_OF_RESOURCES,
                              "the proxy is out of file descriptors for relay pipes; retry shortly");
-    if (connect_reply) {
+    if (connect_reply)
         auditev_decision(c, true, NULL, NULL);
+    if (connect_reply && !c->transparent) { /* a captured client asked for nothing */
         if (append_early_bytes(c) < 0 || buf_append(&c->cout, ok, sizeof(ok) - 1) < 0)
             return conn_fail(c, PROXY_REASON_TUNNEL_SETUP_FAILED);
         buf_consume(&c->cin, c->cin.len);

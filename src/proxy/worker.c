@@ -87,7 +87,7 @@ static void on_listen(struct loop *l, struct loop_io *io, uint32_t ev)
             refuse_busy(fd);
             continue;
         }
-        conn_accept(w, fd, &peer);
+        conn_accept(w, fd, &peer, false);
     }
 }
 

@@ -52,20 +52,28 @@ static const char REASON[] = "direct connection bypassed the egress proxy";
 const char *bypass_hint(uint8_t proto, uint16_t dport)
 {
     if (proto == IPPROTO_TCP)
-        return "this program connected directly instead of through the egress proxy (it ignores "
-               "HTTPS_PROXY/HTTP_PROXY, which are set in this sandbox). Make it use the proxy: "
-               "most tools read HTTPS_PROXY; Node.js needs NODE_USE_ENV_PROXY=1 (set) or a "
-               "proxy agent; otherwise configure an HTTP CONNECT proxy explicitly. Direct "
-               "connections are never allowed, retrying will not help.";
+        return "this program connected directly to an IP address that did not come from the "
+               "sandbox's DNS. Connect by host name instead: names the policy allows resolve "
+               "inside the sandbox and those connections reach the egress proxy without any "
+               "proxy setting; to allow a host, add an endpoint {host: NAME, port: PORT} with "
+               "this binary to a network_policies entry. Clients that honour HTTPS_PROXY "
+               "(set, http://127.0.0.1:3128) also work; Node.js honours NODE_USE_ENV_PROXY "
+               "only from v22.21/v24 (Node 20 ignores it). Direct connections to other "
+               "addresses are never allowed, retrying will not help.";
     if (proto == IPPROTO_UDP && dport == 53)
-        return "DNS queries cannot leave the sandbox: the egress proxy resolves host names. "
-               "Send the request through the proxy (HTTPS_PROXY) with the host name and let it "
-               "resolve; do not resolve names yourself.";
+        return "DNS queries cannot leave the sandbox: its only resolver is 127.0.0.1 (in "
+               "/etc/resolv.conf), which answers the names the policy allows (or, with "
+               "--no-transparent, the egress proxy resolves host names: send the request "
+               "through HTTPS_PROXY with the host name). Use the system resolver; to allow a "
+               "name, add an endpoint for it to a network_policies entry.";
+    if (proto == IPPROTO_UDP && dport == 443)
+        return "QUIC (HTTP/3) is not allowed out of the sandbox; it is refused at once so that "
+               "clients fall back to TCP (HTTPS), which reaches the egress proxy.";
     if (proto == IPPROTO_UDP)
-        return "UDP is not allowed out of the sandbox; only TCP through the egress proxy "
-               "(HTTP CONNECT via HTTPS_PROXY) is.";
-    return "this protocol (e.g. ICMP) is not allowed out of the sandbox; only TCP through the "
-           "egress proxy (HTTP CONNECT via HTTPS_PROXY) is.";
+        return "UDP is not allowed out of the sandbox; only TCP to host names the policy allows "
+               "(or through the egress proxy, HTTPS_PROXY) is.";
+    return "this protocol (e.g. ICMP) is not allowed out of the sandbox; only TCP to host names "
+           "the policy allows (or through the egress proxy, HTTPS_PROXY) is.";
 }
 
 static const char *proto_name(uint8_t proto, int family)

@@ -21,6 +21,14 @@
  *  - reject mode (no NFLOG): TCP gets a reset, UDP an ICMP(v6) port
  *    unreachable, other protocols admin-prohibited, all from the kernel.
  *
+ * Transparent capture (capture_port set): a nat chain redirects TCP to the
+ * policy DNS's synthetic range to 127.0.0.1:capture_port, where the proxy
+ * listens on a socket opened inside this namespace (so the connection
+ * tracking that knows the original destination is the one that answers
+ * SO_ORIGINAL_DST). The filter hook still sees the route chosen before the
+ * redirect (eth0), so redirected connections are accepted by their
+ * conntrack status (dnat), which only the capture rule sets.
+ *
  * Packets with no socket behind them (kernel-generated neighbour discovery)
  * pass; the monitor ignores packets without a uid for the same reason. */
 #include <arpa/inet.h>
@@ -87,14 +95,25 @@ int fence_ruleset(const struct fence_opts *o, char *buf, size_t cap)
         sb_add(&b, "  set seen6 { type ipv6_addr . inet_service . inet_service;"
                    " flags dynamic,timeout; timeout 10s; size 8192; }\n");
     }
+    if (o->capture_port) {
+        char net[INET_ADDRSTRLEN];
+        if (!inet_ntop(AF_INET, &o->capture_net, net, sizeof(net)))
+            return -EINVAL;
+        sb_add(&b, "  chain capture {\n"
+                   "    type nat hook output priority -100; policy accept;\n"
+                   "    ip daddr %s/%u meta l4proto tcp redirect to :%u\n"
+                   "  }\n", net, (unsigned)o->capture_prefix, (unsigned)o->capture_port);
+    }
     sb_add(&b, "  chain output {\n"
                "    type filter hook output priority filter; policy accept;\n"
                "    oifname \"lo\" accept\n"
                "    ct state established,related accept\n"
                "    ip daddr %s tcp dport %u accept\n"
+               "%s"
                "    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit,"
                " mld-listener-report, mld2-listener-report } accept\n",
-           proxy, (unsigned)o->proxy_port);
+           proxy, (unsigned)o->proxy_port,
+           o->capture_port ? "    ct status dnat accept\n" : "");
     if (o->monitored) {
         sb_add(&b, "    meta l4proto tcp jump tcp_bypass\n"
                    "    meta l4proto udp log prefix \"" FENCE_PREFIX_REFUSED "\" group %u"

@@ -189,6 +189,27 @@ static __attribute__((noreturn)) void command_main(const struct init_plan *p)
     fail(p, INIT_STEP_EXEC, e, e == ENOENT ? SANDBOX_EXIT_NOTFOUND : SANDBOX_EXIT_NOEXEC);
 }
 
+/* The sandbox's resolver is the policy DNS: our resolv.conf over the
+ * host's, in this mount namespace only. A host without /etc/resolv.conf
+ * gets none (resolvers then use 127.0.0.1, the same address). */
+static void bind_resolv_conf(const struct init_plan *p)
+{
+    static const char leaf[] = "/resolv.conf";
+    char path[128];
+    size_t l = strlen(p->run_dir);
+    if (l + sizeof(leaf) > sizeof(path))
+        fail(p, INIT_STEP_MOUNT, ENAMETOOLONG, SANDBOX_EXIT_SETUP);
+    memcpy(path, p->run_dir, l);
+    memcpy(path + l, leaf, sizeof(leaf));
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+    if (fd < 0)
+        fail(p, INIT_STEP_MOUNT, errno, SANDBOX_EXIT_SETUP);
+    write_all(fd, p->resolv_conf, strlen(p->resolv_conf));
+    close(fd);
+    if (mount(path, "/etc/resolv.conf", NULL, MS_BIND, NULL) < 0 && errno != ENOENT)
+        fail(p, INIT_STEP_MOUNT, errno, SANDBOX_EXIT_SETUP);
+}
+
 static __attribute__((noreturn)) void init_main(const struct init_plan *p)
 {
     /* Die with the supervisor. If it died before this line, the read on
@@ -211,6 +232,8 @@ static __attribute__((noreturn)) void init_main(const struct init_plan *p)
     if (p->run_dir && mount("cordon", p->run_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
                             "size=4m,mode=0755") < 0)
         fail(p, INIT_STEP_MOUNT, errno, SANDBOX_EXIT_SETUP);
+    if (p->run_dir && p->resolv_conf)
+        bind_resolv_conf(p);
     char ready = 'r';
     write_all(p->ready_fd, &ready, 1);
     close(p->ready_fd);

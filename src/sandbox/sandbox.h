@@ -23,6 +23,8 @@
 #define SANDBOX_EXIT_NOTFOUND 127 /* the command was not found */
 
 #define SANDBOX_DEFAULT_PROXY_PORT 3128
+#define SANDBOX_LOOPBACK_PROXY_PORT 3128 /* 127.0.0.1:3128 inside the sandbox */
+#define SANDBOX_CAPTURE_PORT 3129        /* 127.0.0.1:3129 inside: redirected TCP */
 #define SANDBOX_DEFAULT_USER "cordon"
 #define SANDBOX_FALLBACK_USER "nobody"
 #define SANDBOX_FALLBACK_GROUP "nogroup"
@@ -41,6 +43,7 @@ struct sandbox_opts {
     struct in_addr pool;      /* IPv4 pool the per-sandbox /30s come from */
     uint8_t pool_prefix;      /* its prefix length (8..28) */
     bool require_fence;       /* no nftables fence or bypass monitor = startup error */
+    bool no_transparent;      /* no policy DNS, no transparent capture */
     enum sandbox_tty tty;     /* AUTO: a pty when stdin and stdout are terminals */
 };
 

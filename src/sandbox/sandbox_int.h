@@ -142,6 +142,12 @@ struct fence_opts {
     uint16_t proxy_port;
     uint16_t nflog_group;
     bool monitored;
+    /* Transparent capture (capture_port 0 = off): TCP to capture_net/
+     * capture_prefix (the policy DNS's synthetic range) is redirected to
+     * 127.0.0.1:capture_port inside the namespace. */
+    struct in_addr capture_net;
+    uint8_t capture_prefix;
+    uint16_t capture_port;
 };
 
 #define FENCE_TABLE "cordon"
@@ -414,6 +420,10 @@ struct init_plan {
     int tty_master;      /* -1 = no pty; closed by init */
     const char *workdir;
     const char *run_dir;  /* a private tmpfs is mounted here, or NULL */
+    /* With run_dir: written to run_dir/resolv.conf and bind-mounted over
+     * /etc/resolv.conf in the sandbox's mount namespace (the host's file is
+     * untouched). NULL = the host's resolv.conf is seen as it is. */
+    const char *resolv_conf;
     const char *exe_path; /* resolved command path, NULL = search PATH in child */
     char *const *argv;
     char *const *envp;

@@ -35,6 +35,9 @@
 #include "policy/policy.h"
 #include "proxy/proxy.h"
 #include "sandbox/sandbox.h"
+#include "sandbox/addrmap.h"
+#include "sandbox/nslisten.h"
+#include "sandbox/policydns.h"
 #include "sandbox/sandbox_int.h"
 #include "core/banned.h"
 
@@ -44,7 +47,13 @@ struct supervisor {
     const struct sandbox_opts *o;
     char name[64];
     char workdir[PATH_MAX];
-    char proxy_url[64];
+    char proxy_url[64];      /* the proxy on the supervisor side of the veth */
+    char inside_url[64];     /* the same proxy at 127.0.0.1 inside the sandbox */
+    int lo_proxy_fd;         /* 127.0.0.1:3128 inside the sandbox namespace */
+    bool transparent;        /* policy DNS + capture are on */
+    struct addrmap *map;     /* synthetic address -> name (transparent only) */
+    struct policydns *dns;
+    int capture_fd;          /* 127.0.0.1:3129 inside, where captured TCP lands */
     struct policy *policy;
     struct privdrop priv;
     struct landlock_prep ll;
@@ -128,7 +137,11 @@ static int setup_fence(struct supervisor *s)
     struct fence_opts fo = {.proxy4 = s->ns.slot.host4, .proxy_port = s->o->proxy_port,
                             .nflog_group = FENCE_NFLOG_GROUP};
     struct bypass_opts bo = {.child_netns_fd = s->ns.child_fd, .group = FENCE_NFLOG_GROUP,
-                             .sandbox_name = s->name, .proxy_url = s->proxy_url};
+                             .sandbox_name = s->name, .proxy_url = s->inside_url};
+    if (s->map) {
+        addrmap_range(s->map, &fo.capture_net, &fo.capture_prefix);
+        fo.capture_port = SANDBOX_CAPTURE_PORT;
+    }
     /* Diagnostic switches (documented in doc/sandbox.md): behave as on a
      * host without NFLOG / without nftables. Never widen the sandbox. */
     const char *no_fence = getenv("CORDON_DISABLE_FENCE");
@@ -180,9 +193,64 @@ static int setup_fence(struct supervisor *s)
     return 0;
 }
 
+/* Policy DNS and transparent capture: the address map, the responder's
+ * sockets and the capture socket inside the namespace (before the fence,
+ * whose capture rule needs the map's range). */
+static int setup_transparent(struct supervisor *s)
+{
+    char err[256] = "";
+    struct in_addr net;
+    inet_pton(AF_INET, ADDRMAP_DEFAULT_NET, &net);
+    s->map = addrmap_new(net, ADDRMAP_DEFAULT_PREFIX);
+    if (!s->map) {
+        log_error("run: cannot create the address map: %s", strerror(errno));
+        return -ENOMEM;
+    }
+    struct policydns_opts po = {.child_netns_fd = s->ns.child_fd, .sandbox_name = s->name,
+                                .map = s->map};
+    int rc = policydns_open(&po, &s->dns, err, sizeof(err));
+    if (rc < 0) {
+        log_error("run: policy DNS: %s; the command was not started (--no-transparent runs "
+                  "without it)", err);
+        return rc;
+    }
+    struct in_addr lo = {.s_addr = htonl(INADDR_LOOPBACK)};
+    s->capture_fd = nslisten_open(s->ns.child_fd, SOCK_STREAM, lo, SANDBOX_CAPTURE_PORT);
+    if (s->capture_fd < 0) {
+        rc = s->capture_fd;
+        log_error("run: cannot listen on 127.0.0.1:%u in the sandbox for captured connections: "
+                  "%s", SANDBOX_CAPTURE_PORT, strerror(-rc));
+        return rc;
+    }
+    s->transparent = true;
+    return 0;
+}
+
+/* Without a fence nothing can be redirected: the responder would hand out
+ * addresses that lead nowhere, so the sandbox runs as with --no-transparent. */
+static void drop_transparent(struct supervisor *s)
+{
+    if (!s->transparent)
+        return;
+    log_warn("run: transparent capture is OFF (no nftables fence): names do not resolve inside "
+             "the sandbox; only clients that use the proxy (HTTPS_PROXY) reach the network");
+    policydns_close(s->dns);
+    s->dns = NULL;
+    close_fd(&s->capture_fd);
+    addrmap_free(s->map);
+    s->map = NULL;
+    s->transparent = false;
+}
+
+static int lookup_capture(void *ctx, const struct sockaddr_in *orig, char *host, size_t cap)
+{
+    struct supervisor *s = ctx;
+    return addrmap_lookup(s->map, orig->sin_addr, host, cap);
+}
+
 static int setup_env(struct supervisor *s)
 {
-    struct childenv_opts eo = {.proxy_url = s->proxy_url, .user = s->priv.user,
+    struct childenv_opts eo = {.proxy_url = s->inside_url, .user = s->priv.user,
                                .home = s->priv.home[0] ? s->priv.home : s->workdir,
                                .sandbox_name = s->name,
                                .ca_bundle = s->have_run_dir ? SANDBOX_BUNDLE_FILE : NULL};
@@ -232,6 +300,9 @@ static int spawn_init(struct supervisor *s)
         .tty_master = s->tty ? tty_master_fd(s->tty) : -1,
         .workdir = s->workdir,
         .run_dir = s->have_run_dir ? SANDBOX_RUN_DIR : NULL,
+        .resolv_conf = s->transparent ? "# cordon: the sandbox's policy DNS (names the policy "
+                                        "allows; nothing is forwarded)\nnameserver 127.0.0.1\n"
+                                      : NULL,
         .exe_path = NULL,
         .argv = s->o->argv,
         .envp = s->env.envp,
@@ -299,6 +370,12 @@ static int start_proxy(struct supervisor *s)
     cfg.upstream_ca = s->o->upstream_ca;
     cfg.client_netns_fd = s->ns.child_fd;
     cfg.sandbox_name = s->name;
+    cfg.extra_listen_fd = s->lo_proxy_fd;
+    if (s->transparent) {
+        cfg.transparent_listen_fd = s->capture_fd;
+        cfg.transparent_lookup = lookup_capture;
+        cfg.transparent_ctx = s;
+    }
     if (s->have_run_dir) {
         /* Into the sandbox's private tmpfs, through its init's root. */
         snprintf(s->ca_out, sizeof(s->ca_out), "/proc/%d/root" SANDBOX_CA_FILE, (int)s->init_pid);
@@ -433,6 +510,18 @@ static void audit_start(struct supervisor *s)
     json_object_set_new(o, "gid", json_integer(s->priv.gid));
     json_object_set_new(o, "workdir", json_string(s->workdir));
     json_object_set_new(o, "proxy", json_string(s->proxy_url));
+    json_object_set_new(o, "proxy_in_sandbox", json_string(s->inside_url));
+    json_object_set_new(o, "transparent", json_boolean(s->transparent));
+    if (s->transparent) {
+        struct in_addr net;
+        uint8_t pfx;
+        char cap[INET_ADDRSTRLEN + 4];
+        addrmap_range(s->map, &net, &pfx);
+        inet_ntop(AF_INET, &net, sub, sizeof(sub));
+        snprintf(cap, sizeof(cap), "%s/%u", sub, (unsigned)pfx);
+        json_object_set_new(o, "dns", json_string("127.0.0.1:53"));
+        json_object_set_new(o, "capture_range", json_string(cap));
+    }
     char cidr[INET_ADDRSTRLEN + 4];
     struct in_addr net = {.s_addr = htonl(ntohl(s->ns.slot.host4.s_addr) - 1)};
     inet_ntop(AF_INET, &net, sub, sizeof(sub));
@@ -471,9 +560,15 @@ static void teardown(struct supervisor *s)
     s->tty = NULL;
     bypass_close(s->bypass); /* flushes pending repeat counts */
     s->bypass = NULL;
+    policydns_close(s->dns);
+    s->dns = NULL;
     if (s->proxy)
         proxy_stop(s->proxy);
     s->proxy = NULL;
+    addrmap_free(s->map); /* after the proxy: its workers look names up */
+    s->map = NULL;
+    close_fd(&s->lo_proxy_fd);
+    close_fd(&s->capture_fd);
     log_debug("run: proxy stopped");
     if (s->ns_made)
         netns_destroy(&s->ns);
@@ -509,6 +604,7 @@ int sandbox_run(const struct sandbox_opts *o)
     s->tty_slave = s->sync_r = s->sync_w = s->status_r = s->status_w = s->err_r = s->err_w = -1;
     s->ready_r = s->ready_w = -1;
     s->pidfd = s->sigfd = -1;
+    s->lo_proxy_fd = s->capture_fd = -1;
     s->t0_ms = loop_clock_ms();
     int code = SANDBOX_EXIT_SETUP, signo = 0, rc;
     char err[512] = "";
@@ -569,8 +665,22 @@ int sandbox_run(const struct sandbox_opts *o)
     char host[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &s->ns.slot.host4, host, sizeof(host));
     snprintf(s->proxy_url, sizeof(s->proxy_url), "http://%s:%u", host, (unsigned)o->proxy_port);
+    snprintf(s->inside_url, sizeof(s->inside_url), "http://127.0.0.1:%u",
+             (unsigned)SANDBOX_LOOPBACK_PROXY_PORT);
+    struct in_addr lo = {.s_addr = htonl(INADDR_LOOPBACK)};
+    s->lo_proxy_fd = nslisten_open(s->ns.child_fd, SOCK_STREAM, lo, SANDBOX_LOOPBACK_PROXY_PORT);
+    if (s->lo_proxy_fd < 0) {
+        rc = s->lo_proxy_fd;
+        log_error("run: cannot listen on 127.0.0.1:%u inside the sandbox: %s; the command was "
+                  "not started", SANDBOX_LOOPBACK_PROXY_PORT, strerror(-rc));
+        goto out;
+    }
+    if (!o->no_transparent && (rc = setup_transparent(s)) < 0)
+        goto out;
     if ((rc = setup_fence(s)) < 0)
         goto out;
+    if (s->fence == FENCE_OFF)
+        drop_transparent(s);
     if (s->fence != FENCE_OFF && (rc = netns_route_out(&s->ns)) < 0) {
         log_error("run: cannot add the sandbox's default route: %s", strerror(-rc));
         goto out;
@@ -603,6 +713,7 @@ int sandbox_run(const struct sandbox_opts *o)
     if ((rc = loop_io_add(s->loop, &s->sig_io, s->sigfd, EPOLLIN)) < 0 ||
         (rc = loop_io_add(s->loop, &s->pid_io, s->pidfd, EPOLLIN)) < 0 ||
         (s->bypass && (rc = bypass_attach(s->bypass, s->loop, s->init_pid)) < 0) ||
+        (s->dns && (rc = policydns_attach(s->dns, s->loop, s->init_pid)) < 0) ||
         (s->tty && (rc = tty_attach(s->tty, s->loop)) < 0)) {
         log_error("run: cannot start the supervisor loop: %s", strerror(-rc));
         goto out;

@@ -185,6 +185,11 @@ static void test_hints(void **state)
     assert_non_null(strstr(bypass_hint(IPPROTO_TCP, 443), "HTTPS_PROXY"));
     assert_non_null(strstr(bypass_hint(IPPROTO_UDP, 53), "DNS"));
     assert_non_null(strstr(bypass_hint(IPPROTO_UDP, 53), "resolves"));
+    assert_non_null(strstr(bypass_hint(IPPROTO_TCP, 5432), "host name"));
+    assert_non_null(strstr(bypass_hint(IPPROTO_TCP, 5432), "network_policies"));
+    assert_non_null(strstr(bypass_hint(IPPROTO_TCP, 443), "Node 20 ignores it"));
+    assert_null(strstr(bypass_hint(IPPROTO_TCP, 443), "NODE_USE_ENV_PROXY=1 (set)"));
+    assert_non_null(strstr(bypass_hint(IPPROTO_UDP, 443), "QUIC"));
     assert_non_null(strstr(bypass_hint(IPPROTO_UDP, 123), "UDP is not allowed"));
     assert_non_null(strstr(bypass_hint(IPPROTO_ICMP, 0), "not allowed"));
 }
