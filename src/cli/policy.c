@@ -4,10 +4,12 @@
  *        exit 1 with every error (file:line:column: error: field: ...).
  * eval:  prints the decision for one connection (and one HTTP request with
  *        --method/--path); exit 0 allow, 1 deny, 2 usage or load error. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/reload.h"
 #include "core/parse.h"
 #include "policy/policy.h"
 
@@ -20,12 +22,17 @@ static void usage(FILE *f)
     fputs("usage: cordon policy check FILE\n"
           "       cordon policy eval FILE --host H --port P --binary PATH\n"
           "                          [--ancestor PATH]... [--method M --path TARGET]\n"
+          "       cordon policy reload --sandbox NAME\n"
           "\n"
           "check  validates FILE; prints every error with file:line:column.\n"
           "eval   decides one connection: allow or deny, the reason, the matching\n"
           "       entry, and a hint; with --method/--path also the endpoint's HTTP\n"
           "       rules (TARGET is the raw request-target, path?query).\n"
-          "       exit 0 allow, 1 deny, 2 usage or load error.\n",
+          "       exit 0 allow, 1 deny, 2 usage or load error.\n"
+          "reload asks a running `cordon run --name NAME` to re-read its policy file\n"
+          "       (root only): cordon policy reload --sandbox NAME. Prints the\n"
+          "       result; exit 0 installed, 1 the new policy has errors (the old one\n"
+          "       stays in force), 2 no such sandbox.\n",
           f);
 }
 
@@ -208,6 +215,39 @@ static int cmd_eval(int argc, char **argv)
     return status;
 }
 
+static int cmd_reload(int argc, char **argv)
+{
+    const char *name = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--sandbox") == 0 && i + 1 < argc)
+            name = argv[++i];
+        else if (strncmp(argv[i], "--sandbox=", 10) == 0)
+            name = argv[i] + 10;
+        else {
+            static const char *const opts[] = {"--sandbox", NULL};
+            cli_unknown_option("policy reload", argv[i], opts);
+            return 2;
+        }
+    }
+    if (!name) {
+        fprintf(stderr, "cordon policy reload: --sandbox NAME is required (the --name of "
+                "cordon run; it prints it in its exit summary)\n");
+        return 2;
+    }
+    char reply[8192];
+    int rc = run_reload_request(name, reply, sizeof(reply));
+    if (rc < 0) {
+        fprintf(stderr, "cordon policy reload: sandbox '%s': %s\n", name,
+                rc == -ENOENT || rc == -ECONNREFUSED ? "not running (no control socket "
+                                                       "answers under " RUN_CTL_DIR ")"
+                : rc == -EACCES ? "permission denied (root only)"
+                                : strerror(-rc));
+        return 2;
+    }
+    fputs(reply, strstr(reply, "error:") ? stderr : stdout);
+    return strstr(reply, "\nok generation") || strncmp(reply, "ok generation", 13) == 0 ? 0 : 1;
+}
+
 int cli_policy(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -218,7 +258,11 @@ int cli_policy(int argc, char **argv)
         return cmd_check(argc - 1, argv + 1);
     if (strcmp(argv[1], "eval") == 0)
         return cmd_eval(argc - 1, argv + 1);
-    fprintf(stderr, "cordon policy: unknown command '%s'\n", argv[1]);
-    usage(stderr);
+    if (strcmp(argv[1], "reload") == 0)
+        return cmd_reload(argc - 1, argv + 1);
+    static const char *const subs[] = {"check", "eval", "reload", "--help", NULL};
+    const char *sug = cli_suggest(argv[1], subs);
+    fprintf(stderr, "cordon policy: unknown command '%s' (%s%s%ssee cordon help policy)\n",
+            argv[1], sug ? "did you mean '" : "", sug ? sug : "", sug ? "'? " : "");
     return 2;
 }

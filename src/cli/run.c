@@ -1,10 +1,17 @@
-/* cli/run: `cordon run --policy FILE [options] -- COMMAND [ARGS...]`. */
+/* cli/run: `cordon run --policy FILE [options] -- COMMAND [ARGS...]`.
+ *
+ * The options, and the caller's side of the sandbox: the audit log's place
+ * (run_log.c), the terminal lines (run_term.c), reload (reload.c). */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "cli/cli.h"
+#include "cli/reload.h"
+#include "cli/run_int.h"
 #include "core/audit.h"
 #include "core/log.h"
 #include "core/parse.h"
@@ -23,7 +30,11 @@ static void usage(FILE *f)
         "options:\n"
         "  --policy FILE        sandbox policy (required)\n"
         "  --workdir DIR        the command's working directory (default: current)\n"
-        "  --log FILE           audit log, one JSON event per line (default: stderr)\n"
+        "  --log FILE           audit log (default: " RUN_LOG_DIR "/NAME.log, 0640 root).\n"
+        "                       Refused when the sandbox could write it or its directory;\n"
+        "                       /dev/null discards. Audit events never go to the terminal.\n"
+        "  --log-format FMT     json (one object per line, default) or text\n"
+        "  --quiet              no denial lines and no exit summary on stderr\n"
         "  --log-level LEVEL    error|warn|info|debug (default: warn)\n"
         "  --resolver ADDR:PORT DNS server the proxy uses (default: system resolver)\n"
         "  --ca-dir DIR         the proxy's CA (ca.pem, ca.key; default: a fresh one per\n"
@@ -31,11 +42,18 @@ static void usage(FILE *f)
         "  --upstream-ca FILE   extra CA certificates the proxy trusts upstream\n"
         "  --proxy-port N       proxy port on the supervisor side (default 3128)\n"
         "  --subnet-pool CIDR   IPv4 range for per-sandbox /30s (default 10.200.0.0/16)\n"
-        "  --name NAME          sandbox name in logs and audit events (default run-<pid>)\n"
+        "  --name NAME          sandbox name in logs, audit events, the log file and the\n"
+        "                       control socket (letters, digits, . _ -; default run-<pid>)\n"
         "  --require-fence      refuse to start without the nftables fence and the\n"
         "                       bypass monitor (default: warn and run isolated)\n"
         "  --tty | --no-tty     force or forbid a pty for the command (default: a pty\n"
         "                       when stdin and stdout are terminals)\n"
+        "\n"
+        "On stderr: one line per denial or bypass attempt (what, which binary, the fix;\n"
+        "at most 5 at once, then 30 a minute) and a summary at exit.\n"
+        "Policy reload without a restart: SIGHUP to cordon run, or\n"
+        "`cordon policy reload --sandbox NAME` (control socket " RUN_CTL_DIR "/NAME.ctl,\n"
+        "root only). A policy with errors leaves the previous one in force.\n"
         "\n"
         "Exit status: the command's; 128+N if it died from signal N; 125 if the sandbox\n"
         "could not be built (the command never ran); 126/127 if it could not be executed.\n");
@@ -56,12 +74,101 @@ static int parse_cidr(const char *s, struct in_addr *addr, uint8_t *prefix)
     return 0;
 }
 
+static const char *const run_options[] = {
+    "--policy", "--workdir", "--log", "--log-format", "--log-level", "--resolver", "--ca-dir",
+    "--upstream-ca", "--proxy-port", "--subnet-pool", "--name", "--require-fence", "--tty",
+    "--no-tty", "--quiet", "--help", NULL};
+
+/* The caller's state across the sandbox's life (the hooks' data). */
+struct run_state {
+    const char *log_arg;     /* --log as given, or NULL */
+    char log_path[4096];     /* the log in use */
+    struct run_term *term;
+    struct run_reload reload;
+    bool reload_started;
+};
+
+static int on_prepared(const struct sandbox_info *info, void *data)
+{
+    struct run_state *st = data;
+    int rc;
+    char err[1024];
+    if (st->log_arg && strcmp(st->log_arg, "/dev/null") == 0) {
+        snprintf(st->log_path, sizeof(st->log_path), "/dev/null");
+        rc = audit_open(st->log_path);
+    } else {
+        if (st->log_arg)
+            snprintf(st->log_path, sizeof(st->log_path), "%s", st->log_arg);
+        else if ((rc = run_log_default_path(info->name, st->log_path, sizeof(st->log_path))) < 0) {
+            fprintf(stderr, "cordon run: cannot create %s for the audit log: %s (or pass --log "
+                    "FILE)\n", RUN_LOG_DIR, strerror(-rc));
+            return rc;
+        }
+        if ((rc = run_log_check(st->log_path, info, err, sizeof(err))) < 0) {
+            fprintf(stderr, "cordon run: %s\n", err);
+            return rc;
+        }
+        rc = audit_open_private(st->log_path);
+    }
+    if (rc < 0) {
+        fprintf(stderr, "cordon run: --log %s: %s\n", st->log_path,
+                rc == -EPERM ? "not a regular file owned by root with one link (refusing a "
+                               "file someone else created or linked)"
+                             : strerror(-rc));
+        return rc;
+    }
+    if (st->term)
+        audit_set_observer(run_term_observe, st->term);
+    return 0;
+}
+
+static int on_started(struct loop *l, struct proxy *p, const struct sandbox_info *info,
+                      void *data)
+{
+    struct run_state *st = data;
+    int rc = run_reload_start(&st->reload, l);
+    if (rc == 0)
+        st->reload_started = true;
+    return rc;
+}
+
+static void on_hup(void *data)
+{
+    struct run_state *st = data;
+    run_reload_signal(&st->reload);
+}
+
+static void on_exited(int code, void *data)
+{
+    struct run_state *st = data;
+    if (st->reload_started)
+        run_reload_stop(&st->reload);
+    st->reload_started = false;
+    audit_set_observer(NULL, NULL);
+    if (st->term)
+        run_term_summary(st->term, code, st->log_path[0] ? st->log_path : NULL);
+}
+
+static bool name_ok(const char *n)
+{
+    size_t l = strlen(n);
+    if (l == 0 || l > 64 || n[0] == '.' || n[0] == '-')
+        return false;
+    for (size_t i = 0; i < l; i++)
+        if (!((n[i] >= 'a' && n[i] <= 'z') || (n[i] >= 'A' && n[i] <= 'Z') ||
+              (n[i] >= '0' && n[i] <= '9') || n[i] == '.' || n[i] == '_' || n[i] == '-'))
+            return false;
+    return true;
+}
+
 int cli_run(int argc, char **argv)
 {
     struct sandbox_opts o;
     sandbox_opts_init(&o);
     const char *audit_path = NULL;
     enum log_level lvl = LOG_WARN;
+    enum audit_format fmt = AUDIT_FORMAT_JSON;
+    bool quiet = false;
     int i;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -86,8 +193,16 @@ int cli_run(int argc, char **argv)
             o.tty = SANDBOX_TTY_NEVER;
             continue;
         }
+        if (strcmp(a, "--quiet") == 0) {
+            quiet = true;
+            continue;
+        }
         if (a[0] != '-')
             break; /* the command, without "--" */
+        if (!cli_known_option(a, run_options)) {
+            cli_unknown_option("run", a, run_options);
+            return SANDBOX_EXIT_SETUP;
+        }
         if (!v) {
             fprintf(stderr, "cordon run: %s needs a value\n", a);
             return SANDBOX_EXIT_SETUP;
@@ -99,6 +214,11 @@ int cli_run(int argc, char **argv)
             o.workdir = v;
         } else if (strcmp(a, "--log") == 0) {
             audit_path = v;
+        } else if (strcmp(a, "--log-format") == 0) {
+            if (audit_parse_format(v, &fmt) < 0) {
+                fprintf(stderr, "cordon run: --log-format: '%s' (use json|text)\n", v);
+                return SANDBOX_EXIT_SETUP;
+            }
         } else if (strcmp(a, "--log-level") == 0) {
             if (log_parse_level(v, &lvl) < 0) {
                 fprintf(stderr, "cordon run: --log-level: '%s' (use error|warn|info|debug)\n", v);
@@ -126,28 +246,55 @@ int cli_run(int argc, char **argv)
                 return SANDBOX_EXIT_SETUP;
             }
         } else {
-            fprintf(stderr, "cordon run: unknown option %s\n", a);
-            usage(stderr);
+            fprintf(stderr, "cordon run: %s takes no value\n", a);
             return SANDBOX_EXIT_SETUP;
         }
     }
     if (!o.policy_path) {
-        fprintf(stderr, "cordon run: --policy FILE is required\n");
-        usage(stderr);
+        fprintf(stderr, "cordon run: --policy FILE is required (see cordon help run)\n");
         return SANDBOX_EXIT_SETUP;
     }
+    int pfd = open(o.policy_path, O_RDONLY | O_CLOEXEC);
+    if (pfd < 0) {
+        fprintf(stderr, "cordon run: --policy %s: %s\n", o.policy_path, strerror(errno));
+        return SANDBOX_EXIT_SETUP;
+    }
+    close(pfd);
     if (i >= argc) {
         fprintf(stderr, "cordon run: no command (cordon run --policy FILE -- COMMAND ...)\n");
         return SANDBOX_EXIT_SETUP;
     }
     o.argv = argv + i;
     log_set_level(lvl);
-    int rc = audit_open(audit_path);
-    if (rc < 0) {
-        fprintf(stderr, "cordon run: --log %s: %s\n", audit_path, strerror(-rc));
+    char defname[32];
+    if (!o.name) {
+        snprintf(defname, sizeof(defname), "run-%d", (int)getpid());
+        o.name = defname;
+    } else if (!name_ok(o.name)) {
+        fprintf(stderr, "cordon run: --name '%s': use 1-64 letters, digits, '.', '_' or '-' "
+                "(not starting with '.' or '-')\n", o.name);
         return SANDBOX_EXIT_SETUP;
     }
+    struct run_state st;
+    memset(&st, 0, sizeof(st));
+    st.log_arg = audit_path;
+    st.reload.name = o.name;
+    st.reload.policy_path = o.policy_path;
+    st.reload.generation = 1;
+    st.reload.lfd = -1;
+    struct run_term_opts to = {.fd = STDERR_FILENO, .quiet = quiet, .sandbox = o.name};
+    st.term = run_term_new(&to);
+    if (!st.term) {
+        fprintf(stderr, "cordon run: out of memory\n");
+        return SANDBOX_EXIT_SETUP;
+    }
+    audit_set_format(fmt);
+    struct sandbox_hooks hooks = {.data = &st, .prepared_cb = on_prepared,
+                                  .started_cb = on_started, .hup_cb = on_hup,
+                                  .exited_cb = on_exited};
+    o.hooks = &hooks;
     int code = sandbox_run(&o);
     audit_close();
+    run_term_free(st.term);
     return code;
 }

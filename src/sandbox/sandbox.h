@@ -29,6 +29,37 @@
 
 enum sandbox_tty { SANDBOX_TTY_AUTO, SANDBOX_TTY_NEVER, SANDBOX_TTY_ALWAYS };
 
+struct policy;
+struct proxy;
+struct loop;
+
+/* What the supervisor tells its caller (the CLI) about the sandbox. */
+struct sandbox_info {
+    const char *name;
+    const struct policy *policy; /* as loaded at start */
+    unsigned uid, gid;           /* the command's user */
+    const char *workdir;         /* resolved */
+    const char *proxy_url;       /* NULL before the network exists */
+};
+
+/* Optional callbacks into the caller; all run on the supervisor's thread.
+ * prepared_cb: the policy, the user and the workdir are known, nothing is
+ *   built yet; a negative return refuses to start (SANDBOX_EXIT_SETUP; the
+ *   callback has said why).
+ * started_cb: the proxy accepts and the supervisor's loop exists; the
+ *   command has not started. May add fds/timers to loop. Negative = refuse.
+ * hup_cb: SIGHUP reached the supervisor (it is not forwarded when set).
+ * exited_cb: after sandbox_exit was written, everything torn down except
+ *   the caller's own state. */
+struct sandbox_hooks {
+    void *data;
+    int (*prepared_cb)(const struct sandbox_info *info, void *data);
+    int (*started_cb)(struct loop *loop, struct proxy *proxy, const struct sandbox_info *info,
+                      void *data);
+    void (*hup_cb)(void *data);
+    void (*exited_cb)(int code, void *data);
+};
+
 struct sandbox_opts {
     const char *policy_path;  /* required */
     char *const *argv;        /* command + args; argv[0] is searched in PATH */
@@ -42,6 +73,7 @@ struct sandbox_opts {
     uint8_t pool_prefix;      /* its prefix length (8..28) */
     bool require_fence;       /* no nftables fence or bypass monitor = startup error */
     enum sandbox_tty tty;     /* AUTO: a pty when stdin and stdout are terminals */
+    const struct sandbox_hooks *hooks; /* NULL = none */
 };
 
 /* Defaults: proxy_port 3128, pool 10.200.0.0/16, tty AUTO, the rest zero. */

@@ -351,6 +351,10 @@ static void on_signal(struct loop *l, struct loop_io *io, uint32_t events)
         }
         if (s->init_done)
             continue;
+        if (sig == SIGHUP && s->o->hooks && s->o->hooks->hup_cb) {
+            s->o->hooks->hup_cb(s->o->hooks->data); /* reload, not stop */
+            continue;
+        }
         if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
             if (++s->n_stop_signals >= 3) {
                 log_warn("run: third stop signal: killing the sandbox");
@@ -456,6 +460,17 @@ static void audit_exit(struct supervisor *s, int code, int signo)
     audit_emit("sandbox_exit", o);
 }
 
+static void fill_info(const struct supervisor *s, struct sandbox_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->name = s->name;
+    info->policy = s->policy;
+    info->uid = (unsigned)s->priv.uid;
+    info->gid = (unsigned)s->priv.gid;
+    info->workdir = s->workdir;
+    info->proxy_url = s->proxy_url[0] ? s->proxy_url : NULL;
+}
+
 /* ---- teardown ---- */
 
 static void teardown(struct supervisor *s)
@@ -511,6 +526,8 @@ int sandbox_run(const struct sandbox_opts *o)
     s->pidfd = s->sigfd = -1;
     s->t0_ms = loop_clock_ms();
     int code = SANDBOX_EXIT_SETUP, signo = 0, rc;
+    bool started = false;
+    struct sandbox_info info;
     char err[512] = "";
 
     if (!o->argv || !o->argv[0]) {
@@ -560,6 +577,11 @@ int sandbox_run(const struct sandbox_opts *o)
         goto out;
     }
     log_debug("run: landlock ruleset and seccomp program ready");
+    if (o->hooks && o->hooks->prepared_cb) {
+        fill_info(s, &info);
+        if ((rc = o->hooks->prepared_cb(&info, o->hooks->data)) < 0)
+            goto out;
+    }
     if ((rc = netns_create(o->pool, o->pool_prefix, &s->ns, err, sizeof(err))) < 0) {
         log_error("run: %s; the command was not started", err);
         goto out;
@@ -610,7 +632,13 @@ int sandbox_run(const struct sandbox_opts *o)
     log_info("run: sandbox %s: proxy %s, fence %s, landlock ABI %d, user %s", s->name,
              s->proxy_url, fence_mode_name(s->fence), s->ll.ruleset_fd >= 0 ? s->ll.used_abi : 0,
              s->priv.user);
+    if (o->hooks && o->hooks->started_cb) {
+        fill_info(s, &info);
+        if ((rc = o->hooks->started_cb(s->loop, s->proxy, &info, o->hooks->data)) < 0)
+            goto out;
+    }
     audit_start(s);
+    started = true;
     /* Everything is in place: let the command run. */
     char go = 'g';
     if (write(s->sync_w, &go, 1) != 1) {
@@ -623,9 +651,14 @@ int sandbox_run(const struct sandbox_opts *o)
     if (s->init_done)
         code = exit_code(s, &signo);
     log_debug("run: command finished (exit %d)", code);
-    audit_exit(s, code, signo);
 out:
     teardown(s);
+    /* Last: the proxy's closes and the bypass monitor's repeat counts are
+     * written during teardown; nothing follows sandbox_exit. */
+    if (started)
+        audit_exit(s, code, signo);
+    if (o->hooks && o->hooks->exited_cb)
+        o->hooks->exited_cb(code, o->hooks->data);
     log_debug("run: sandbox %s torn down", s->name);
     return code;
 }

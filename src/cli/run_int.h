@@ -1,0 +1,52 @@
+/* cli/run_int: the pieces of `cordon run` that live beside the sandbox
+ * (the audit log's place, the terminal lines, reload, defaults). */
+#ifndef CORDON_CLI_RUN_INT_H
+#define CORDON_CLI_RUN_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include <jansson.h>
+
+#include "sandbox/sandbox.h"
+
+#define RUN_LOG_DIR "/var/log/cordon"
+#define RUN_CTL_DIR "/run/cordon"
+
+/* ---- run_log: the audit log of one sandbox ---- */
+
+/* RUN_LOG_DIR/<name>.log into out; creates RUN_LOG_DIR (0750, root) when
+ * missing. Returns 0 or -errno (-ENAMETOOLONG, or mkdir's error). */
+int run_log_default_path(const char *name, char *out, size_t cap);
+
+/* Refuses a log path the sandbox could replace or rewrite: one that lies in
+ * or under a read_write grant of the policy (or the workdir when it is
+ * included), or below a directory the sandbox's user can write. Returns 0,
+ * or -EPERM with err saying which grant or directory and the fix. */
+int run_log_check(const char *path, const struct sandbox_info *info, char *err, size_t cap);
+
+/* ---- run_term: what `cordon run` tells the person at the terminal ---- */
+
+struct run_term;
+
+struct run_term_opts {
+    int fd;                 /* where the lines go (stderr) */
+    bool quiet;             /* no denial lines, no summary */
+    const char *sandbox;    /* for the "reload" fix */
+    unsigned burst;         /* lines printed at once before rate limiting; 0 = 5 */
+    unsigned per_minute;    /* lines per minute after the burst; 0 = 30 */
+};
+
+/* Creates the terminal reporter; returns NULL on OOM. */
+struct run_term *run_term_new(const struct run_term_opts *o);
+/* The audit observer (core/audit.h audit_observer_cb); data = the run_term.
+ * Counts every decision and bypass event; prints one short line per denial
+ * or bypass attempt, rate limited. Thread-safe. */
+void run_term_observe(const char *event, json_t *ev, const char *line, size_t len, void *data);
+/* One line of our own (reload results, warnings), not rate limited. */
+void run_term_say(struct run_term *t, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The exit summary: counts, top denied hosts, where the log is. */
+void run_term_summary(struct run_term *t, int code, const char *log_path);
+void run_term_free(struct run_term *t);
+
+#endif
