@@ -86,6 +86,7 @@ struct run_state {
     struct run_term *term;
     struct run_reload reload;
     bool reload_started;
+    bool started;            /* the command was about to run */
 };
 
 static int on_prepared(const struct sandbox_info *info, void *data)
@@ -128,7 +129,7 @@ static int on_started(struct loop *l, struct proxy *p, const struct sandbox_info
     struct run_state *st = data;
     int rc = run_reload_start(&st->reload, l);
     if (rc == 0)
-        st->reload_started = true;
+        st->reload_started = st->started = true;
     return rc;
 }
 
@@ -145,7 +146,7 @@ static void on_exited(int code, void *data)
         run_reload_stop(&st->reload);
     st->reload_started = false;
     audit_set_observer(NULL, NULL);
-    if (st->term)
+    if (st->term && st->started) /* no summary for a sandbox that never ran */
         run_term_summary(st->term, code, st->log_path[0] ? st->log_path : NULL);
 }
 
@@ -288,6 +289,7 @@ int cli_run(int argc, char **argv)
         fprintf(stderr, "cordon run: out of memory\n");
         return SANDBOX_EXIT_SETUP;
     }
+    st.reload.term = st.term;
     audit_set_format(fmt);
     struct sandbox_hooks hooks = {.data = &st, .prepared_cb = on_prepared,
                                   .started_cb = on_started, .hup_cb = on_hup,

@@ -1,0 +1,309 @@
+"""cordon run as a person meets it: the audit log only in a file the sandbox
+cannot reach, one human line per denial and a summary on the terminal,
+policy reload without a restart, and the CLI's own help and errors."""
+import json
+import os
+import re
+import signal
+import stat
+import subprocess
+import time
+
+import pytest
+
+from sandbox_fixtures import sandbox, BASE_POLICY  # noqa: F401  (fixture)
+from lib import util
+
+PY = "/usr/bin/python3"
+
+
+def curl(url, extra=""):
+    return "curl -sS -m 10 -o /dev/null -w '%%{http_code}' %s %s" % (extra, url)
+
+
+def wait_for(cond, timeout=10, what="condition"):
+    deadline = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > deadline:
+            raise AssertionError("timed out waiting for " + what)
+        time.sleep(0.02)
+
+
+# -- the audit log and the terminal ------------------------------------------------
+
+@pytest.mark.timeout(40)
+def test_denial_line_and_summary_no_json_on_stderr(sandbox):
+    r = sandbox.run(["sh", "-c", "echo s=$(%s)" % curl("http://denied.test/")],
+                    args=["--name", sandbox.name()])
+    assert r.code == 0 and "s=403" in r.out, r
+    # one human line: what, for which binary, the fix
+    lines = [l for l in r.err.splitlines() if l.startswith("cordon: DENIED")]
+    assert len(lines) == 1, r.err
+    assert "denied.test:80" in lines[0] and "/usr/bin/curl" in lines[0]
+    assert "no_endpoint" in lines[0] and "fix: add an endpoint for denied.test:80" in lines[0]
+    assert "cordon policy reload --sandbox t" in lines[0]
+    # the summary
+    assert re.search(r"cordon: sandbox t\d+-\d+ exited 0 after [\d.]+ s: 0 allowed, 1 denied, "
+                     r"0 bypass attempts", r.err), r.err
+    assert "cordon: most denied: denied.test:80 (1)" in r.err
+    assert "cordon: audit log: %s" % r.audit_path in r.err
+    # no audit event on stderr; the log has them, sandbox_exit last
+    assert not [l for l in r.err.splitlines() if l.lstrip().startswith("{")], r.err
+    ev = r.audit()
+    assert [e["event"] for e in ev][0] == "sandbox_start"
+    assert ev[-1]["event"] == "sandbox_exit"
+    assert r.events("decision", decision="deny", host="denied.test")
+
+
+@pytest.mark.timeout(40)
+def test_quiet_prints_nothing_of_ours(sandbox):
+    r = sandbox.run(["sh", "-c", curl("http://denied.test/")], args=["--quiet"])
+    assert r.code == 0, r
+    assert "cordon:" not in r.err, r.err
+    assert r.events("decision", decision="deny")
+
+
+@pytest.mark.timeout(40)
+def test_denial_lines_are_rate_limited(sandbox):
+    # 12 denials at once: 5 lines (the burst), the rest counted in the log
+    script = "; ".join([curl("http://denied.test/%d" % i) for i in range(12)])
+    r = sandbox.run(["sh", "-c", script])
+    assert r.code == 0, r
+    shown = [l for l in r.err.splitlines() if l.startswith("cordon: DENIED")]
+    assert 5 <= len(shown) < 12, r.err
+    assert "12 denied" in r.err
+    assert len(r.events("decision", decision="deny")) == 12
+
+
+@pytest.mark.timeout(40)
+def test_bypass_line_and_count(sandbox):
+    code = ("import socket\ns=socket.socket()\ns.settimeout(5)\n"
+            "try: s.connect(('%s', 80))\nexcept OSError as e: print('refused', e.errno)\n"
+            % sandbox.net.ip)
+    r = sandbox.run([PY, "-c", code])
+    assert r.code == 0 and "refused" in r.out, r
+    lines = [l for l in r.err.splitlines() if l.startswith("cordon: BYPASS refused")]
+    assert len(lines) == 1 and "/usr/bin/python3" in lines[0] and "%s:80/tcp" % sandbox.net.ip \
+        in lines[0], r.err
+    assert "1 bypass attempt" in r.err
+
+
+@pytest.mark.timeout(40)
+def test_nothing_after_sandbox_exit(sandbox):
+    # repeated direct attempts leave repeat counts pending until teardown;
+    # they must be written before sandbox_exit
+    code = ("import socket\n"
+            "for i in range(4):\n"
+            "    s=socket.socket(); s.settimeout(5)\n"
+            "    try: s.connect(('%s', 80))\n"
+            "    except OSError: pass\n"
+            "    s.close()\n" % sandbox.net.ip)
+    r = sandbox.run([PY, "-c", code])
+    assert r.code == 0, r
+    ev = r.audit()
+    assert ev[-1]["event"] == "sandbox_exit", [e["event"] for e in ev]
+    assert sum(e.get("count", 0) for e in ev if e["event"] == "bypass_detect") == 4
+
+
+@pytest.mark.timeout(40)
+def test_log_format_text(sandbox):
+    r = sandbox.run(["sh", "-c", curl("http://denied.test/")], args=["--log-format", "text"])
+    assert r.code == 0, r
+    with open(r.audit_path) as f:
+        lines = f.read().splitlines()
+    assert lines[0].split(" ")[1] == "sandbox_start"
+    deny = [l for l in lines if " decision decision=deny " in l]
+    assert deny and "host=denied.test" in deny[0] and "binary=/usr/bin/curl" in deny[0]
+    assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ", deny[0])
+    assert 'detail="no network_policies endpoint' in deny[0]
+    assert lines[-1].split(" ")[1] == "sandbox_exit"
+
+
+@pytest.mark.timeout(40)
+def test_default_log_is_private_and_unreachable(sandbox):
+    name = sandbox.name()
+    log = sandbox.default_log(name)
+    # the command tries to read, append to and replace its own log
+    script = ("cat %s >/dev/null 2>&1 && echo read=yes || echo read=no; "
+              "echo forged >> %s 2>/dev/null && echo append=yes || echo append=no; "
+              "mv %s %s.x 2>/dev/null && echo mv=yes || echo mv=no; %s"
+              % (log, log, log, log, curl("http://denied.test/")))
+    r = sandbox.run(["sh", "-c", script], args=["--name", name], log=None)
+    assert r.code == 0, r
+    assert "read=no" in r.out and "append=no" in r.out and "mv=no" in r.out, r.out
+    st = os.stat(log)
+    assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == 0, oct(st.st_mode)
+    assert stat.S_IMODE(os.stat(os.path.dirname(log)).st_mode) & 0o002 == 0
+    ev = r.audit()
+    assert ev[0]["event"] == "sandbox_start" and ev[0]["sandbox"] == name
+    assert ev[-1]["event"] == "sandbox_exit"
+    assert "cordon: audit log: %s" % log in r.err
+
+
+@pytest.mark.timeout(40)
+def test_forged_event_on_stderr_never_reaches_the_log(sandbox):
+    forged = json.dumps({"time": "2026-01-01T00:00:00.000Z", "event": "decision",
+                         "decision": "allow", "host": "forged.test"})
+    p = sandbox.start(["sh", "-c", "echo '%s' >&2" % forged])
+    r = sandbox.finish(p)
+    sandbox.stderr_paths.remove(p.err_path)   # the command's own stderr has it, by design
+    assert r.code == 0, r
+    assert not r.events(host="forged.test")
+    assert all(e["event"] in ("sandbox_start", "sandbox_exit") for e in r.audit())
+
+
+@pytest.mark.timeout(40)
+def test_log_refused_where_the_sandbox_can_write(sandbox):
+    # under the workdir (read_write), and in a 0777 directory not in the policy
+    for path, why in ((os.path.join(sandbox.work, "audit.log"), "the sandbox can write"),
+                      (os.path.join(sandbox.secret, "audit.log"), "can write the directory")):
+        r = sandbox.run(["true"], log=path)
+        assert r.code == 125, r
+        lines = [l for l in r.err.splitlines() if l.strip()]
+        assert len(lines) == 1 and why in lines[0] and "/var/log/cordon/" in lines[0], r.err
+        assert not os.path.exists(path)
+
+
+@pytest.mark.timeout(40)
+def test_log_symlink_refused(sandbox):
+    target = os.path.join(sandbox.dir, "target.log")
+    link = os.path.join(sandbox.dir, "link.log")
+    os.symlink(target, link)
+    r = sandbox.run(["true"], log=link)
+    assert r.code == 125 and "not a regular file owned by root" in r.err, r
+    assert not os.path.exists(target)
+
+
+# -- reload ---------------------------------------------------------------------------
+
+OTHER_ENTRY = """\
+  other:
+    endpoints:
+      - host: other.test
+        ports: [80]
+        allowed_ips: ["10.231.0.0/16"]
+    binaries:
+      - path: /usr/bin/curl
+"""
+
+# prints first=CODE, waits for ./next, prints second=CODE
+TWICE = ("echo first=$(%s); while [ ! -e next ]; do sleep 0.05; done; echo second=$(%s)"
+         % (curl("http://other.test/"), curl("http://other.test/")))
+
+
+def _policy_with_other(sb):
+    return BASE_POLICY.format(ro=sb.ro, rw=sb.work) + OTHER_ENTRY
+
+
+def _reloads(p, n):
+    return [e for e in _events(p) if e["event"] == "policy_reload"][:n]
+
+
+def _events(p):
+    from sandbox_fixtures import read_audit
+    return read_audit(p.audit_path)
+
+
+@pytest.mark.timeout(40)
+def test_reload_on_sighup(sandbox):
+    p = sandbox.start(["sh", "-c", TWICE])
+    sandbox.wait_output(p, "first=")
+    sandbox.write_policy(_policy_with_other(sandbox))
+    p.send_signal(signal.SIGHUP)
+    wait_for(lambda: _reloads(p, 1), what="a policy_reload event")
+    open(os.path.join(sandbox.work, "next"), "w").close()
+    r = sandbox.finish(p)
+    assert r.code == 0, r
+    assert "first=403" in r.out and "second=200" in r.out, r
+    rl = r.events("policy_reload")
+    assert rl[0]["result"] == "installed" and rl[0]["generation"] == 2
+    assert rl[0]["trigger"] == "SIGHUP"
+    assert "reload (SIGHUP): ok generation 2" in r.err
+
+
+@pytest.mark.timeout(40)
+def test_reload_command_and_broken_policy(sandbox, cordon_bin):
+    name = sandbox.name()
+    good = sandbox.policy
+    p = sandbox.start(["sh", "-c", TWICE], args=["--name", name])
+    sandbox.wait_output(p, "first=")
+    # a broken policy: the old one stays, the client and the terminal say why
+    with open(good, "w") as f:
+        f.write("version: 1\nnetwork_policies:\n  x:\n    endpoints: [{host: a, portz: [1]}]\n")
+    c = util.run([cordon_bin, "policy", "reload", "--sandbox", name], check=False)
+    assert c.returncode == 1, (c.stdout, c.stderr)
+    assert re.search(r"policy\.yaml:\d+:\d+: error", c.stderr), c.stderr
+    assert "generation 1 stays in force" in c.stderr
+    # the good one
+    sandbox.write_policy(_policy_with_other(sandbox))
+    c = util.run([cordon_bin, "policy", "reload", "--sandbox", name], check=False)
+    assert c.returncode == 0 and "ok generation 2" in c.stdout, (c.stdout, c.stderr)
+    open(os.path.join(sandbox.work, "next"), "w").close()
+    r = sandbox.finish(p)
+    assert "first=403" in r.out and "second=200" in r.out, r
+    assert "generation 1 stays in force" in r.err and "ok generation 2" in r.err
+    rl = r.events("policy_reload")
+    assert [e["result"] for e in rl] == ["failed", "installed"]
+    # the control socket is gone with the sandbox
+    c = util.run([cordon_bin, "policy", "reload", "--sandbox", name], check=False)
+    assert c.returncode == 2 and "not running" in c.stderr
+
+
+@pytest.mark.timeout(40)
+def test_control_socket_is_root_only(sandbox):
+    name = sandbox.name()
+    p = sandbox.start(["sleep", "30"], args=["--name", name])
+    path = "/run/cordon/%s.ctl" % name
+    wait_for(lambda: os.path.exists(path), what=path)
+    st = os.stat(path)
+    assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) & 0o077 == 0
+    # a non-root client (the sandbox's user, from the host) cannot connect
+    c = subprocess.run(["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+                        PY, "-c",
+                        "import socket; s=socket.socket(socket.AF_UNIX); s.connect(%r)" % path],
+                       capture_output=True, text=True)
+    assert c.returncode != 0 and "Permission denied" in c.stderr, c.stderr
+    # and a second sandbox of the same name is refused
+    r = sandbox.run(["true"], args=["--name", name])
+    assert r.code == 125 and "already running" in r.err, r
+    p.send_signal(signal.SIGTERM)
+    sandbox.finish(p)
+
+
+# -- CLI ------------------------------------------------------------------------------
+
+def _cordon(binary, *args):
+    return subprocess.run([binary] + list(args), capture_output=True, text=True, timeout=10)
+
+
+def test_version_and_help(cordon_bin):
+    r = _cordon(cordon_bin, "--version")
+    assert r.returncode == 0 and re.match(r"cordon \d+\.\d+\.\d+\n$", r.stdout)
+    r = _cordon(cordon_bin, "help")
+    assert r.returncode == 0 and "commands:" in r.stdout and "help" in r.stdout
+    r = _cordon(cordon_bin, "help", "run")
+    assert r.returncode == 0 and "usage: cordon run" in r.stdout
+    for flag in ("--log-format", "--quiet", "--log FILE", "cordon policy reload"):
+        assert flag in r.stdout, flag
+    r = _cordon(cordon_bin, "help", "policy")
+    assert r.returncode == 0 and "reload --sandbox NAME" in r.stdout
+
+
+def test_did_you_mean(cordon_bin):
+    r = _cordon(cordon_bin, "rn")
+    assert r.returncode == 2 and "did you mean 'run'?" in r.stderr
+    assert len(r.stderr.splitlines()) == 1
+    r = _cordon(cordon_bin, "policy", "chek", "x")
+    assert r.returncode == 2 and "did you mean 'check'?" in r.stderr
+    r = _cordon(cordon_bin, "run", "--polcy", "x", "--", "true")
+    assert r.returncode == 125 and "did you mean '--policy'?" in r.stderr
+    assert len(r.stderr.splitlines()) == 1
+    r = _cordon(cordon_bin, "help", "polcy")
+    assert r.returncode == 2 and "did you mean 'policy'?" in r.stderr
+
+
+def test_missing_policy_one_line(cordon_bin, tmp_path):
+    r = _cordon(cordon_bin, "run", "--policy", str(tmp_path / "nope.yaml"), "--", "true")
+    assert r.returncode == 125
+    assert r.stderr.splitlines() == ["cordon run: --policy %s: No such file or directory"
+                                     % (tmp_path / "nope.yaml")], r.stderr
