@@ -149,7 +149,8 @@ int run_reload_start(struct run_reload *r, struct loop *l)
         log_error("run: the sandbox name %s is too long for a control socket path", r->name);
         return -ENAMETOOLONG;
     }
-    if (mkdir(RUN_CTL_DIR, 0755) < 0 && errno != EEXIST) {
+    if ((mkdir("/run/cordon", 0755) < 0 && errno != EEXIST) ||
+        (mkdir(RUN_CTL_DIR, 0700) < 0 && errno != EEXIST)) {
         int e = errno;
         log_error("run: cannot create %s: %s", RUN_CTL_DIR, strerror(e));
         return -e;

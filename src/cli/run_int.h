@@ -11,7 +11,7 @@
 #include "sandbox/sandbox.h"
 
 #define RUN_LOG_DIR "/var/log/cordon"
-#define RUN_CTL_DIR "/run/cordon"
+#define RUN_CTL_DIR "/run/cordon/ctl"
 
 /* ---- run_log: the audit log of one sandbox ---- */
 

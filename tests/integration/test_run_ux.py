@@ -253,7 +253,7 @@ def test_reload_command_and_broken_policy(sandbox, cordon_bin):
 def test_control_socket_is_root_only(sandbox):
     name = sandbox.name()
     p = sandbox.start(["sleep", "30"], args=["--name", name])
-    path = "/run/cordon/%s.ctl" % name
+    path = "/run/cordon/ctl/%s.ctl" % name
     wait_for(lambda: os.path.exists(path), what=path)
     st = os.stat(path)
     assert stat.S_ISSOCK(st.st_mode) and stat.S_IMODE(st.st_mode) & 0o077 == 0
@@ -307,3 +307,45 @@ def test_missing_policy_one_line(cordon_bin, tmp_path):
     assert r.returncode == 125
     assert r.stderr.splitlines() == ["cordon run: --policy %s: No such file or directory"
                                      % (tmp_path / "nope.yaml")], r.stderr
+
+
+# -- a person at a terminal (tmux) ----------------------------------------------------
+
+def _tmux(*args):
+    return subprocess.run(["tmux"] + list(args), capture_output=True, text=True, timeout=10)
+
+
+def _screen(session):
+    return _tmux("capture-pane", "-p", "-J", "-S", "-200", "-t", session).stdout
+
+
+@pytest.mark.timeout(60)
+def test_interactive_bash_in_tmux(sandbox):
+    import shlex
+    name = sandbox.name()
+    argv, audit = sandbox.argv(["bash", "--norc", "--noprofile"], args=["--name", name])
+    session = "cordon-ux-%d" % os.getpid()
+    cmd = "%s; echo cordon-exit=$?; sleep 60" % shlex.join(argv)
+    r = _tmux("new-session", "-d", "-s", session, "-x", "200", "-y", "50", cmd)
+    assert r.returncode == 0, r.stderr
+    try:
+        # wait for the sandbox to be up (its control socket), then type
+        wait_for(lambda: os.path.exists("/run/cordon/ctl/%s.ctl" % name), 20, "the sandbox")
+        _tmux("send-keys", "-t", session,
+              "curl -s -o /dev/null -w 'code=%{http_code}\\n' http://denied.test/x", "Enter")
+        wait_for(lambda: "code=403" in _screen(session), 20, "curl's answer")
+        wait_for(lambda: "cordon: DENIED GET denied.test:80/x" in _screen(session), 20,
+                 "the denial line")
+        _tmux("send-keys", "-t", session, "exit", "Enter")
+        wait_for(lambda: "cordon-exit=" in _screen(session), 20, "the exit")
+        screen = _screen(session)
+    finally:
+        _tmux("kill-session", "-t", session)
+    assert "cordon-exit=0" in screen, screen
+    assert re.search(r"cordon: sandbox %s exited 0 after [\d.]+ s: 0 allowed, 1 denied" % name,
+                     screen), screen
+    assert "cordon: audit log: %s" % audit in screen
+    assert '{"time"' not in screen and '"event"' not in screen, screen
+    # the denial line starts at the left edge (no staircase from the raw-mode pty)
+    line = [l for l in screen.splitlines() if "cordon: DENIED" in l][0]
+    assert line.startswith("cordon: DENIED"), screen
