@@ -349,3 +349,17 @@ def test_interactive_bash_in_tmux(sandbox):
     # the denial line starts at the left edge (no staircase from the raw-mode pty)
     line = [l for l in screen.splitlines() if "cordon: DENIED" in l][0]
     assert line.startswith("cordon: DENIED"), screen
+
+
+# -- denials the agent can read ---------------------------------------------------------
+
+@pytest.mark.timeout(40)
+def test_connect_reason_phrase_names_the_reason(sandbox):
+    code = ("import urllib.request\n"
+            "try: urllib.request.urlopen('https://denied.test/', timeout=10)\n"
+            "except Exception as e: print('ERR', e)\n")
+    r = sandbox.run(["sh", "-c", "%s -c \"%s\"; curl -sS -v -m 10 https://denied.test/ 2>&1 | "
+                     "grep '< HTTP/1.1'" % (PY, code)])
+    assert r.code == 0, r
+    assert "Tunnel connection failed: 403 Forbidden by cordon: no_endpoint" in r.out, r.out
+    assert "< HTTP/1.1 403 Forbidden by cordon: no_endpoint" in r.out, r.out
