@@ -35,6 +35,11 @@ static void usage(FILE *f)
         "                       /dev/null discards. Audit events never go to the terminal.\n"
         "  --log-format FMT     json (one object per line, default) or text\n"
         "  --quiet              no denial lines and no exit summary on stderr\n"
+        "  --env-keep NAME      pass only these host variables (repeatable; NAME or\n"
+        "                       PREFIX*, e.g. ANTHROPIC_*) plus PATH, TERM, LANG, LC_*,\n"
+        "                       TZ, SHELL, COLORTERM, LANGUAGE\n"
+        "  --env-clear          pass none of the host environment but that base set\n"
+        "                       (default: all of it, less proxy and CORDON_ variables)\n"
         "  --log-level LEVEL    error|warn|info|debug (default: warn)\n"
         "  --resolver ADDR:PORT DNS server the proxy uses (default: system resolver)\n"
         "  --ca-dir DIR         the proxy's CA (ca.pem, ca.key; default: a fresh one per\n"
@@ -77,7 +82,9 @@ static int parse_cidr(const char *s, struct in_addr *addr, uint8_t *prefix)
 static const char *const run_options[] = {
     "--policy", "--workdir", "--log", "--log-format", "--log-level", "--resolver", "--ca-dir",
     "--upstream-ca", "--proxy-port", "--subnet-pool", "--name", "--require-fence", "--tty",
-    "--no-tty", "--quiet", "--help", NULL};
+    "--no-tty", "--quiet", "--env-keep", "--env-clear", "--help", NULL};
+
+#define RUN_ENV_KEEP_MAX 64
 
 /* The caller's state across the sandbox's life (the hooks' data). */
 struct run_state {
@@ -170,6 +177,8 @@ int cli_run(int argc, char **argv)
     enum log_level lvl = LOG_WARN;
     enum audit_format fmt = AUDIT_FORMAT_JSON;
     bool quiet = false;
+    const char *keep[RUN_ENV_KEEP_MAX];
+    size_t n_keep = 0;
     int i;
     for (i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -198,6 +207,10 @@ int cli_run(int argc, char **argv)
             quiet = true;
             continue;
         }
+        if (strcmp(a, "--env-clear") == 0) {
+            o.env_clear = true;
+            continue;
+        }
         if (a[0] != '-')
             break; /* the command, without "--" */
         if (!cli_known_option(a, run_options)) {
@@ -213,6 +226,15 @@ int cli_run(int argc, char **argv)
             o.policy_path = v;
         } else if (strcmp(a, "--workdir") == 0) {
             o.workdir = v;
+        } else if (strcmp(a, "--env-keep") == 0) {
+            if (n_keep + 1 >= RUN_ENV_KEEP_MAX || !v[0] || strchr(v, '=')) {
+                fprintf(stderr, "cordon run: --env-keep '%s': a variable name or PREFIX* "
+                        "(at most %d)\n", v, RUN_ENV_KEEP_MAX - 1);
+                return SANDBOX_EXIT_SETUP;
+            }
+            keep[n_keep++] = v;
+            keep[n_keep] = NULL;
+            o.env_keep = keep;
         } else if (strcmp(a, "--log") == 0) {
             audit_path = v;
         } else if (strcmp(a, "--log-format") == 0) {

@@ -74,6 +74,8 @@ struct sandbox_opts {
     bool require_fence;       /* no nftables fence or bypass monitor = startup error */
     enum sandbox_tty tty;     /* AUTO: a pty when stdin and stdout are terminals */
     const struct sandbox_hooks *hooks; /* NULL = none */
+    const char *const *env_keep; /* allowlist of host variables (NAME or PREFIX*), or NULL */
+    bool env_clear;              /* pass no host variable but the base set and env_keep */
 };
 
 /* Defaults: proxy_port 3128, pool 10.200.0.0/16, tty AUTO, the rest zero. */

@@ -36,6 +36,7 @@
 #include "proxy/proxy.h"
 #include "sandbox/sandbox.h"
 #include "sandbox/sandbox_int.h"
+#include "tls/tls.h"
 #include "core/banned.h"
 
 extern char **environ;
@@ -185,7 +186,9 @@ static int setup_env(struct supervisor *s)
     struct childenv_opts eo = {.proxy_url = s->proxy_url, .user = s->priv.user,
                                .home = s->priv.home[0] ? s->priv.home : s->workdir,
                                .sandbox_name = s->name,
-                               .ca_bundle = s->have_run_dir ? SANDBOX_BUNDLE_FILE : NULL};
+                               .ca_bundle = s->have_run_dir ? SANDBOX_BUNDLE_FILE : NULL,
+                               .keep = s->o->env_keep, .clear = s->o->env_clear,
+                               .java_truststore = s->have_run_dir ? SANDBOX_TRUSTSTORE_FILE : NULL};
     int rc = childenv_build(environ, &eo, &s->env);
     if (rc < 0)
         log_error("run: cannot build the command's environment: %s", strerror(-rc));
@@ -314,6 +317,12 @@ static int start_proxy(struct supervisor *s)
         char out[96], err[256];
         snprintf(out, sizeof(out), "/proc/%d/root" SANDBOX_BUNDLE_FILE, (int)s->init_pid);
         if ((rc = trust_bundle_write(s->ca_out, out, err, sizeof(err))) < 0) {
+            log_error("run: %s; the command was not started", err);
+            return rc;
+        }
+        char p12[96];
+        snprintf(p12, sizeof(p12), "/proc/%d/root" SANDBOX_TRUSTSTORE_FILE, (int)s->init_pid);
+        if ((rc = tls_truststore_write(out, p12, err, sizeof(err))) < 0) {
             log_error("run: %s; the command was not started", err);
             return rc;
         }

@@ -363,3 +363,25 @@ def test_connect_reason_phrase_names_the_reason(sandbox):
     assert r.code == 0, r
     assert "Tunnel connection failed: 403 Forbidden by cordon: no_endpoint" in r.out, r.out
     assert "< HTTP/1.1 403 Forbidden by cordon: no_endpoint" in r.out, r.out
+
+
+# -- the environment ------------------------------------------------------------------
+
+@pytest.mark.timeout(40)
+def test_env_ca_variables_and_allowlist(sandbox):
+    env = {"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH": "/host/ca.pem", "NIX_SSL_CERT_FILE": "/host/x",
+           "HTTPLIB2_CA_CERTS": "/host/y", "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE": "/host/z",
+           "ANTHROPIC_API_KEY": "k1", "SECRET_TOKEN": "s1"}
+    show = "; ".join("echo %s=${%s-unset}" % (v, v) for v in list(env) + ["PATH"])
+    r = sandbox.run(["sh", "-c", show], env=env)
+    assert r.code == 0, r
+    for v in ("GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "NIX_SSL_CERT_FILE", "HTTPLIB2_CA_CERTS",
+              "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE"):
+        assert "%s=/run/cordon/ca-bundle.pem" % v in r.out, r.out
+    assert "SECRET_TOKEN=s1" in r.out          # default: the host environment passes
+    r = sandbox.run(["sh", "-c", show], env=env, args=["--env-keep", "ANTHROPIC_*"])
+    assert "ANTHROPIC_API_KEY=k1" in r.out and "SECRET_TOKEN=unset" in r.out, r.out
+    assert "PATH=/" in r.out
+    assert "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH=/run/cordon/ca-bundle.pem" in r.out
+    r = sandbox.run(["sh", "-c", show], env=env, args=["--env-clear"])
+    assert "ANTHROPIC_API_KEY=unset" in r.out and "SECRET_TOKEN=unset" in r.out, r.out
