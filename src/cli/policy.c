@@ -23,6 +23,7 @@ static void usage(FILE *f)
           "       cordon policy eval FILE --host H --port P --binary PATH\n"
           "                          [--ancestor PATH]... [--method M --path TARGET]\n"
           "       cordon policy reload --sandbox NAME\n"
+          "       cordon policy init [--preset NAME[,NAME...]] [--output FILE [--force]]\n"
           "\n"
           "check  validates FILE; prints every error with file:line:column.\n"
           "eval   decides one connection: allow or deny, the reason, the matching\n"
@@ -32,7 +33,9 @@ static void usage(FILE *f)
           "reload asks a running `cordon run --name NAME` to re-read its policy file\n"
           "       (root only): cordon policy reload --sandbox NAME. Prints the\n"
           "       result; exit 0 installed, 1 the new policy has errors (the old one\n"
-          "       stays in force), 2 no such sandbox.\n",
+          "       stays in force), 2 no such sandbox.\n"
+          "init   writes a commented starter policy; presets for github, pypi, npm,\n"
+          "       crates, goproxy, anthropic, openai, slack, discord, telegram.\n",
           f);
 }
 
@@ -260,7 +263,9 @@ int cli_policy(int argc, char **argv)
         return cmd_eval(argc - 1, argv + 1);
     if (strcmp(argv[1], "reload") == 0)
         return cmd_reload(argc - 1, argv + 1);
-    static const char *const subs[] = {"check", "eval", "reload", "--help", NULL};
+    if (strcmp(argv[1], "init") == 0)
+        return cli_policy_init(argc - 1, argv + 1);
+    static const char *const subs[] = {"check", "eval", "reload", "init", "--help", NULL};
     const char *sug = cli_suggest(argv[1], subs);
     fprintf(stderr, "cordon policy: unknown command '%s' (%s%s%ssee cordon help policy)\n",
             argv[1], sug ? "did you mean '" : "", sug ? sug : "", sug ? "'? " : "");

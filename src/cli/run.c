@@ -15,20 +15,22 @@
 #include "core/audit.h"
 #include "core/log.h"
 #include "core/parse.h"
+#include "policy/policy.h"
 #include "sandbox/sandbox.h"
 #include "core/banned.h"
 
 static void usage(FILE *f)
 {
     fprintf(f,
-        "usage: cordon run --policy FILE [options] -- COMMAND [ARGS...]\n"
+        "usage: cordon run [--policy FILE] [options] -- COMMAND [ARGS...]\n"
         "\n"
         "Runs COMMAND in a sandbox whose only way to the network is cordon's egress\n"
         "proxy (HTTP_PROXY/HTTPS_PROXY/ALL_PROXY are set for it). Must be run as root;\n"
         "the command runs as process.run_as_user (default: the system user 'cordon').\n"
         "\n"
         "options:\n"
-        "  --policy FILE        sandbox policy (required)\n"
+        "  --policy FILE        sandbox policy (default: built in: no network, read the\n"
+        "                       system, write the workdir and /tmp; see cordon policy init)\n"
         "  --workdir DIR        the command's working directory (default: current)\n"
         "  --log FILE           audit log (default: " RUN_LOG_DIR "/NAME.log, 0640 root).\n"
         "                       Refused when the sandbox could write it or its directory;\n"
@@ -127,6 +129,11 @@ static int on_prepared(const struct sandbox_info *info, void *data)
     }
     if (st->term)
         audit_set_observer(run_term_observe, st->term);
+    const struct policy_fs *fs = info->policy ? policy_filesystem(info->policy) : NULL;
+    if ((!fs || fs->include_workdir) && !run_dac_writable(info->workdir, info))
+        fprintf(stderr, "cordon run: warning: the workdir %s is not writable by the sandbox's "
+                "user (uid %u): the command can read it but not write there (chown it to that "
+                "user, or choose --workdir)\n", info->workdir, info->uid);
     return 0;
 }
 
@@ -273,16 +280,14 @@ int cli_run(int argc, char **argv)
             return SANDBOX_EXIT_SETUP;
         }
     }
-    if (!o.policy_path) {
-        fprintf(stderr, "cordon run: --policy FILE is required (see cordon help run)\n");
-        return SANDBOX_EXIT_SETUP;
+    if (o.policy_path) {
+        int pfd = open(o.policy_path, O_RDONLY | O_CLOEXEC);
+        if (pfd < 0) {
+            fprintf(stderr, "cordon run: --policy %s: %s\n", o.policy_path, strerror(errno));
+            return SANDBOX_EXIT_SETUP;
+        }
+        close(pfd);
     }
-    int pfd = open(o.policy_path, O_RDONLY | O_CLOEXEC);
-    if (pfd < 0) {
-        fprintf(stderr, "cordon run: --policy %s: %s\n", o.policy_path, strerror(errno));
-        return SANDBOX_EXIT_SETUP;
-    }
-    close(pfd);
     if (i >= argc) {
         fprintf(stderr, "cordon run: no command (cordon run --policy FILE -- COMMAND ...)\n");
         return SANDBOX_EXIT_SETUP;
@@ -297,6 +302,20 @@ int cli_run(int argc, char **argv)
         fprintf(stderr, "cordon run: --name '%s': use 1-64 letters, digits, '.', '_' or '-' "
                 "(not starting with '.' or '-')\n", o.name);
         return SANDBOX_EXIT_SETUP;
+    }
+    char default_policy[256] = "";
+    if (!o.policy_path) {
+        int rc = run_default_policy_write(o.name, default_policy, sizeof(default_policy));
+        if (rc < 0) {
+            fprintf(stderr, "cordon run: cannot write the default policy %s: %s (or pass "
+                    "--policy FILE)\n", default_policy, strerror(-rc));
+            return SANDBOX_EXIT_SETUP;
+        }
+        o.policy_path = default_policy;
+        if (!quiet)
+            fprintf(stderr, "cordon run: no --policy: built-in default (no network; read the "
+                    "system, write the workdir and /tmp). Start one: cordon policy init "
+                    "--preset ...\n");
     }
     struct run_state st;
     memset(&st, 0, sizeof(st));
@@ -320,5 +339,7 @@ int cli_run(int argc, char **argv)
     int code = sandbox_run(&o);
     audit_close();
     run_term_free(st.term);
+    if (default_policy[0])
+        unlink(default_policy);
     return code;
 }

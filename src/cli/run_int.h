@@ -25,6 +25,17 @@ int run_log_default_path(const char *name, char *out, size_t cap);
  * or -EPERM with err saying which grant or directory and the fix. */
 int run_log_check(const char *path, const struct sandbox_info *info, char *err, size_t cap);
 
+/* ---- policy_init.c: the built-in default policy ---- */
+
+/* Writes cordon run's default policy (no network, the standard filesystem
+ * policy) to RUN_CTL_DIR/<name>.default-policy.yaml (0600 root); path gets
+ * it. Returns 0 or -errno. */
+int run_default_policy_write(const char *name, char *path, size_t cap);
+
+/* True when the sandbox's user may write the directory path by its mode
+ * bits (owner, group, other; supplementary groups are cleared). */
+bool run_dac_writable(const char *path, const struct sandbox_info *info);
+
 /* ---- run_term: what `cordon run` tells the person at the terminal ---- */
 
 struct run_term;

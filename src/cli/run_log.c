@@ -69,6 +69,12 @@ static bool dac_writable(const struct stat *st, const struct sandbox_info *info)
     return (st->st_mode & S_IWOTH) != 0;
 }
 
+bool run_dac_writable(const char *path, const struct sandbox_info *info)
+{
+    struct stat st;
+    return stat(path, &st) == 0 && dac_writable(&st, info);
+}
+
 int run_log_check(const char *path, const struct sandbox_info *info, char *err, size_t cap)
 {
     char log[PATH_MAX];

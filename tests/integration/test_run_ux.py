@@ -385,3 +385,75 @@ def test_env_ca_variables_and_allowlist(sandbox):
     assert "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH=/run/cordon/ca-bundle.pem" in r.out
     r = sandbox.run(["sh", "-c", show], env=env, args=["--env-clear"])
     assert "ANTHROPIC_API_KEY=unset" in r.out and "SECRET_TOKEN=unset" in r.out, r.out
+
+
+# -- defaults -------------------------------------------------------------------------
+
+@pytest.mark.timeout(40)
+def test_no_policy_runs_the_builtin_default(sandbox):
+    argv, audit = sandbox.argv(["sh", "-c", "echo s=$(%s); touch w && echo wrote"
+                                % curl("http://allowed.test/")], log=None)
+    i = argv.index("--policy")
+    del argv[i:i + 2]
+    r = subprocess.run(argv, capture_output=True, text=True, timeout=30, env=util.clean_env())
+    assert r.returncode == 0, (r.stdout, r.stderr)
+    assert "s=403" in r.stdout and "wrote" in r.stdout, r.stdout
+    lines = [l for l in r.stderr.splitlines() if "built-in default" in l]
+    assert len(lines) == 1 and "no network" in lines[0] and "cordon policy init" in lines[0]
+    assert "all egress is denied" in r.stderr
+    # the default file is gone with the sandbox
+    assert not [n for n in os.listdir("/run/cordon/ctl") if n.endswith(".default-policy.yaml")
+                and n.startswith("run-%d" % os.getpid())]
+
+
+@pytest.mark.timeout(40)
+def test_workdir_not_writable_warns(sandbox):
+    r = sandbox.run(["sh", "-c", "touch x 2>/dev/null && echo wrote || echo nowrite"],
+                    args=["--workdir", sandbox.dir], log=None)
+    assert r.code == 0 and "nowrite" in r.out, r
+    warn = [l for l in r.err.splitlines() if "warning: the workdir" in l]
+    assert len(warn) == 1 and sandbox.dir in warn[0] and "not writable" in warn[0], r.err
+    r = sandbox.run(["true"])
+    assert "warning: the workdir" not in r.err
+
+
+PRESET_HOSTS = {"github": "api.github.com", "pypi": "files.pythonhosted.org",
+                "npm": "registry.npmjs.org", "crates": "index.crates.io",
+                "goproxy": "proxy.golang.org", "anthropic": "api.anthropic.com",
+                "openai": "api.openai.com", "slack": "wss-primary.slack.com",
+                "discord": "gateway.discord.gg", "telegram": "api.telegram.org"}
+PRESET_BINARY = {"github": "/usr/bin/git", "pypi": "/usr/bin/python3.11",
+                 "npm": "/usr/local/bin/node", "crates": "/root/.cargo/bin/cargo",
+                 "goproxy": "/usr/lib/go-1.19/bin/go", "anthropic": "/usr/bin/node",
+                 "openai": "/usr/bin/node", "slack": "/usr/bin/node",
+                 "discord": "/usr/bin/python3.11", "telegram": "/usr/bin/node"}
+
+
+def test_policy_init_presets_check_and_allow(cordon_bin, tmp_path):
+    for name, host in PRESET_HOSTS.items():
+        path = str(tmp_path / (name + ".yaml"))
+        r = _cordon(cordon_bin, "policy", "init", "--preset", name, "--output", path)
+        assert r.returncode == 0 and "wrote" in r.stderr, r.stderr
+        r = _cordon(cordon_bin, "policy", "check", path)
+        assert r.returncode == 0 and "ok (1 policies" in r.stdout, (name, r.stdout, r.stderr)
+        r = _cordon(cordon_bin, "policy", "eval", path, "--host", host, "--port", "443",
+                    "--binary", PRESET_BINARY[name])
+        assert r.returncode == 0 and "decision: allow" in r.stdout, (name, r.stdout)
+        r = _cordon(cordon_bin, "policy", "eval", path, "--host", "evil.example", "--port",
+                    "443", "--binary", PRESET_BINARY[name])
+        assert r.returncode == 1, (name, r.stdout)
+    # all at once, and none
+    r = _cordon(cordon_bin, "policy", "init", "--preset", ",".join(PRESET_HOSTS))
+    (tmp_path / "all.yaml").write_text(r.stdout)
+    r = _cordon(cordon_bin, "policy", "check", str(tmp_path / "all.yaml"))
+    assert r.returncode == 0 and "ok (10 policies" in r.stdout, r.stdout
+    r = _cordon(cordon_bin, "policy", "init")
+    assert "# network_policies:" in r.stdout and "cordon policy reload" in r.stdout
+    (tmp_path / "none.yaml").write_text(r.stdout)
+    r = _cordon(cordon_bin, "policy", "check", str(tmp_path / "none.yaml"))
+    assert r.returncode == 0 and "ok (0 policies" in r.stdout
+    # no overwrite without --force; a mistyped preset gets a suggestion
+    r = _cordon(cordon_bin, "policy", "init", "--output", str(tmp_path / "none.yaml"))
+    assert r.returncode == 1 and "--force" in r.stderr
+    r = _cordon(cordon_bin, "policy", "init", "--preset", "gihub")
+    assert r.returncode == 2 and "did you mean 'github'?" in r.stderr
