@@ -93,10 +93,19 @@ struct run_state {
     const char *log_arg;     /* --log as given, or NULL */
     char log_path[4096];     /* the log in use */
     struct run_term *term;
+    struct run_local *local;
     struct run_reload reload;
     bool reload_started;
     bool started;            /* the command was about to run */
 };
+
+/* Every audit event: the terminal's lines and cordon.local's memory. */
+static void observe(const char *event, json_t *ev, const char *line, size_t len, void *data)
+{
+    struct run_state *st = data;
+    run_term_observe(event, ev, line, len, st->term);
+    run_local_observe(event, ev, st->local);
+}
 
 static int on_prepared(const struct sandbox_info *info, void *data)
 {
@@ -127,8 +136,7 @@ static int on_prepared(const struct sandbox_info *info, void *data)
                              : strerror(-rc));
         return rc;
     }
-    if (st->term)
-        audit_set_observer(run_term_observe, st->term);
+    audit_set_observer(observe, st);
     const struct policy_fs *fs = info->policy ? policy_filesystem(info->policy) : NULL;
     if ((!fs || fs->include_workdir) && !run_dac_writable(info->workdir, info))
         fprintf(stderr, "cordon run: warning: the workdir %s is not writable by the sandbox's "
@@ -331,6 +339,14 @@ int cli_run(int argc, char **argv)
         return SANDBOX_EXIT_SETUP;
     }
     st.reload.term = st.term;
+    st.local = run_local_new(o.name, o.policy_path, &st.reload.generation);
+    if (!st.local) {
+        fprintf(stderr, "cordon run: out of memory\n");
+        run_term_free(st.term);
+        return SANDBOX_EXIT_SETUP;
+    }
+    o.local_cb = run_local_answer;
+    o.local_data = st.local;
     audit_set_format(fmt);
     struct sandbox_hooks hooks = {.data = &st, .prepared_cb = on_prepared,
                                   .started_cb = on_started, .hup_cb = on_hup,
@@ -339,6 +355,7 @@ int cli_run(int argc, char **argv)
     int code = sandbox_run(&o);
     audit_close();
     run_term_free(st.term);
+    run_local_free(st.local);
     if (default_policy[0])
         unlink(default_policy);
     return code;

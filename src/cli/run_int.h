@@ -59,5 +59,25 @@ void run_term_say(struct run_term *t, const char *fmt, ...) __attribute__((forma
 /* The exit summary: counts, top denied hosts, where the log is. */
 void run_term_summary(struct run_term *t, int code, const char *log_path);
 void run_term_free(struct run_term *t);
+/* The fix for a denial event (decision or l7_request), from its reason
+ * code: which policy entry would allow it, and the reload command when
+ * sandbox is set. */
+void run_fix_for(json_t *ev, const char *hostport, const char *sandbox, char *out, size_t cap);
+
+/* ---- run_local: what http://cordon.local/ answers inside the sandbox ---- */
+
+struct run_local;
+struct proxy_local_reply;
+/* policy_path is re-read for /policy; generation points at the reload
+ * generation (read under no lock: a torn read is impossible for unsigned). */
+struct run_local *run_local_new(const char *sandbox, const char *policy_path,
+                                const unsigned *generation);
+void run_local_free(struct run_local *l);
+/* Audit observer: keeps the last denials and bypass attempts, and the
+ * sandbox_start facts. Thread-safe. */
+void run_local_observe(const char *event, json_t *ev, void *data);
+/* proxy_local_cb: "/", "/denials", "/policy", "/status". */
+void run_local_answer(const char *path, const char *accept, struct proxy_local_reply *r,
+                      void *data);
 
 #endif

@@ -136,14 +136,13 @@ static bool may_print(struct run_term *t)
     return true;
 }
 
-/* The fix for a denial, from its reason code. */
-static void fix_for(struct run_term *t, json_t *ev, const char *hostport, char *out, size_t cap)
+void run_fix_for(json_t *ev, const char *hostport, const char *sandbox, char *out, size_t cap)
 {
     const char *reason = str(ev, "reason_code"), *policy = str(ev, "policy");
     const char *binary = str(ev, "binary");
-    const char *then = t->o.sandbox ? "; then `cordon policy reload --sandbox " : "";
-    const char *name = t->o.sandbox ? t->o.sandbox : "";
-    const char *close = t->o.sandbox ? "`" : "";
+    const char *then = sandbox ? "; then `cordon policy reload --sandbox " : "";
+    const char *name = sandbox ? sandbox : "";
+    const char *close = sandbox ? "`" : "";
     if (strcmp(reason, "no_endpoint") == 0)
         snprintf(out, cap, "add an endpoint for %s to a network_policies entry%s%s%s", hostport,
                  then, name, close);
@@ -161,7 +160,7 @@ static void fix_for(struct run_term *t, json_t *ev, const char *hostport, char *
 static void denial_line(struct run_term *t, json_t *ev, const char *hostport, bool would)
 {
     char fix[600], line[2048];
-    fix_for(t, ev, hostport, fix, sizeof(fix));
+    run_fix_for(ev, hostport, t->o.sandbox, fix, sizeof(fix));
     const char *binary = str(ev, "binary"), *detail = str(ev, "detail");
     const char *method = str(ev, "method"), *path = str(ev, "path");
     char what[700];
@@ -209,8 +208,8 @@ void run_term_observe(const char *event, json_t *ev, const char *line, size_t le
     const char *d = str(ev, "decision");
     bool deny = strcmp(d, "deny") == 0, would = strcmp(d, "would_deny") == 0;
     if (!deny && !would) {
-        if (decision)
-            t->allowed++;
+        if (decision && strcmp(str(ev, "host"), "cordon.local") != 0)
+            t->allowed++; /* the agent reading cordon.local is not traffic */
         goto out;
     }
     char hostport[300];

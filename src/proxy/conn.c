@@ -387,6 +387,10 @@ void conn_process_head(struct conn *c)
     }
     if (parse_target(c) < 0)
         return;
+    if (local_wants(c)) {
+        local_serve(c);
+        return;
+    }
     if (!c->ident_done)
         resolve_identity(c);
     if (!c->pol)

@@ -201,6 +201,10 @@ void forward_start(struct conn *c);
 void forward_on_event(struct conn *c);
 
 /* auditev.c */
+/* local.c: http://cordon.local/ */
+bool local_wants(const struct conn *c);
+void local_serve(struct conn *c);
+
 void auditev_decision(struct conn *c, bool allow, const char *reason_code, const char *detail);
 void auditev_close(struct conn *c);
 /* A 101 was accepted: the connection is now a raw relay. */

@@ -13,6 +13,17 @@
 
 struct proxy;
 
+/* The answer to a request for http://cordon.local/ (see local.c). */
+struct proxy_local_reply {
+    int status;               /* 200, or 404 */
+    const char *content_type; /* static string */
+    char *body;               /* malloc'd, NUL-terminated; the proxy frees it */
+};
+/* Called on a worker thread for GET/HEAD http://cordon.local<path>; accept
+ * is the request's Accept header ("" when absent). Fills r. */
+typedef void (*proxy_local_cb)(const char *path, const char *accept,
+                               struct proxy_local_reply *r, void *data);
+
 struct proxy_config {
     const char *policy_path;          /* reloaded by proxy_reload() */
     struct sockaddr_storage listen;   /* address to listen on */
@@ -31,6 +42,8 @@ struct proxy_config {
     const char *ca_dir;               /* load the CA from here (ca.pem, ca.key); NULL = generate */
     const char *ca_cert_out;          /* write the CA certificate here (for clients), or NULL */
     const char *upstream_ca;          /* extra trust anchors for upstream TLS, or NULL */
+    proxy_local_cb local_cb;          /* serves http://cordon.local/ when set */
+    void *local_data;
 };
 
 /* Sets defaults in cfg (zero listen address, resolver NULL, client_netns_fd -1). */

@@ -58,6 +58,8 @@ static json_t *body_json(struct conn *c, int status, const char *code, const cha
     else
         json_object_set_new(o, "hint", json_null());
     json_object_set_new(o, "retryable", json_boolean(status >= 500));
+    if (status == 403 && c->w->proxy->cfg.local_cb)
+        json_object_set_new(o, "denials", json_string("http://cordon.local/denials"));
     return o;
 }
 

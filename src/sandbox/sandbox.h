@@ -31,6 +31,7 @@ enum sandbox_tty { SANDBOX_TTY_AUTO, SANDBOX_TTY_NEVER, SANDBOX_TTY_ALWAYS };
 
 struct policy;
 struct proxy;
+struct proxy_local_reply;
 struct loop;
 
 /* What the supervisor tells its caller (the CLI) about the sandbox. */
@@ -76,6 +77,10 @@ struct sandbox_opts {
     const struct sandbox_hooks *hooks; /* NULL = none */
     const char *const *env_keep; /* allowlist of host variables (NAME or PREFIX*), or NULL */
     bool env_clear;              /* pass no host variable but the base set and env_keep */
+    /* http://cordon.local/ through the proxy (proxy.h proxy_local_cb), or NULL */
+    void (*local_cb)(const char *path, const char *accept, struct proxy_local_reply *r,
+                     void *data);
+    void *local_data;
 };
 
 /* Defaults: proxy_port 3128, pool 10.200.0.0/16, tty AUTO, the rest zero. */

@@ -302,6 +302,8 @@ static int start_proxy(struct supervisor *s)
     cfg.upstream_ca = s->o->upstream_ca;
     cfg.client_netns_fd = s->ns.child_fd;
     cfg.sandbox_name = s->name;
+    cfg.local_cb = s->o->local_cb;
+    cfg.local_data = s->o->local_data;
     if (s->have_run_dir) {
         /* Into the sandbox's private tmpfs, through its init's root. */
         snprintf(s->ca_out, sizeof(s->ca_out), "/proc/%d/root" SANDBOX_CA_FILE, (int)s->init_pid);

@@ -457,3 +457,55 @@ def test_policy_init_presets_check_and_allow(cordon_bin, tmp_path):
     assert r.returncode == 1 and "--force" in r.stderr
     r = _cordon(cordon_bin, "policy", "init", "--preset", "gihub")
     assert r.returncode == 2 and "did you mean 'github'?" in r.stderr
+
+
+# -- http://cordon.local/: the agent's view ---------------------------------------------
+
+@pytest.mark.timeout(60)
+def test_cordon_local_denials_curl_git_python(sandbox):
+    name = sandbox.name()
+    script = r"""
+curl -s -m 10 -o /dev/null http://denied.test/one
+git -c http.lowSpeedTime=10 ls-remote https://denied.test/repo.git >/dev/null 2>&1
+echo "--- text"
+curl -s -m 10 http://cordon.local/denials
+echo "--- python"
+%s - <<'PY'
+import json, requests, urllib.request
+try:
+    requests.get("http://denied.test/three", timeout=10)
+except Exception as e:
+    print("requests error", e)
+r = requests.get("http://cordon.local/denials", headers={"Accept": "application/json"},
+                 timeout=10)
+print("ctype", r.headers["Content-Type"])
+print("JSON", json.dumps(r.json()))
+print("STATUS", requests.get("http://cordon.local/status", timeout=10).text.replace("\n", ""))
+print("POLICY", requests.get("http://cordon.local/policy", timeout=10).text.splitlines()[0])
+print("MISSING", requests.get("http://cordon.local/nope", timeout=10).status_code)
+PY
+""" % PY
+    r = sandbox.run(["sh", "-c", script], args=["--name", name])
+    assert r.code == 0, r
+    text = r.out.split("--- text")[1].split("--- python")[0]
+    assert "DENIED GET denied.test:80/one for /usr/bin/curl: no_endpoint" in text, text
+    assert "fix: add an endpoint for denied.test:80" in text
+    # git's helper asked for a tunnel to denied.test:443
+    assert re.search(r"DENIED denied\.test:443 for /usr/lib/git-core/git-remote-http\S*: "
+                     r"no_endpoint", text), text
+    js = json.loads(r.out.split("JSON ", 1)[1].splitlines()[0])
+    assert js["sandbox"] == name and js["total"] == 3
+    last = js["denials"][-1]
+    assert last["host"] == "denied.test" and last["path"] == "/three"
+    assert last["reason_code"] == "no_endpoint" and last["binary"].startswith("/usr/bin/python3")
+    assert "add an endpoint for denied.test:80" in last["fix"]
+    assert "ctype application/json" in r.out
+    status = json.loads(r.out.split("STATUS ", 1)[1].splitlines()[0])
+    assert status["fence"] == "monitored" and status["seccomp"] is True
+    assert status["policy_generation"] == 1
+    assert "POLICY # generation 1" in r.out and "MISSING 404" in r.out
+    # the deny body points the agent there
+    r2 = sandbox.run(["curl", "-s", "-m", "10", "http://denied.test/"])
+    assert json.loads(r2.out)["denials"] == "http://cordon.local/denials"
+    # reading cordon.local is not counted as traffic
+    assert re.search(r"exited 0 after [\d.]+ s: 0 allowed, 3 denied", r.err), r.err
