@@ -13,6 +13,8 @@ int cli_execd(int argc, char **argv);
 int cli_ca(int argc, char **argv);
 /* `cordon policy init` (argv[0] = "init"). */
 int cli_policy_init(int argc, char **argv);
+/* `cordon policy suggest LOG` (argv[0] = "suggest"). */
+int cli_policy_suggest(int argc, char **argv);
 
 /* The candidate (NULL-terminated list) closest to s by edit distance, or
  * NULL when none is close enough to be a likely typo. "--x=v" compares

@@ -24,6 +24,7 @@ static void usage(FILE *f)
           "                          [--ancestor PATH]... [--method M --path TARGET]\n"
           "       cordon policy reload --sandbox NAME\n"
           "       cordon policy init [--preset NAME[,NAME...]] [--output FILE [--force]]\n"
+          "       cordon policy suggest LOG [--allowed-ips CIDR]...\n"
           "\n"
           "check  validates FILE; prints every error with file:line:column.\n"
           "eval   decides one connection: allow or deny, the reason, the matching\n"
@@ -35,7 +36,9 @@ static void usage(FILE *f)
           "       result; exit 0 installed, 1 the new policy has errors (the old one\n"
           "       stays in force), 2 no such sandbox.\n"
           "init   writes a commented starter policy; presets for github, pypi, npm,\n"
-          "       crates, goproxy, anthropic, openai, slack, discord, telegram.\n",
+          "       crates, goproxy, anthropic, openai, slack, discord, telegram.\n"
+          "suggest prints the smallest policy that allows what LOG (a cordon run\n"
+          "       audit log) records as refused; review it, check it, use it.\n",
           f);
 }
 
@@ -265,7 +268,10 @@ int cli_policy(int argc, char **argv)
         return cmd_reload(argc - 1, argv + 1);
     if (strcmp(argv[1], "init") == 0)
         return cli_policy_init(argc - 1, argv + 1);
-    static const char *const subs[] = {"check", "eval", "reload", "init", "--help", NULL};
+    if (strcmp(argv[1], "suggest") == 0)
+        return cli_policy_suggest(argc - 1, argv + 1);
+    static const char *const subs[] = {"check", "eval", "reload", "init", "suggest", "--help",
+                                       NULL};
     const char *sug = cli_suggest(argv[1], subs);
     fprintf(stderr, "cordon policy: unknown command '%s' (%s%s%ssee cordon help policy)\n",
             argv[1], sug ? "did you mean '" : "", sug ? sug : "", sug ? "'? " : "");

@@ -509,3 +509,67 @@ PY
     assert json.loads(r2.out)["denials"] == "http://cordon.local/denials"
     # reading cordon.local is not counted as traffic
     assert re.search(r"exited 0 after [\d.]+ s: 0 allowed, 3 denied", r.err), r.err
+
+
+# -- learning from denials ---------------------------------------------------------------
+
+FS_ONLY = """\
+version: 1
+filesystem_policy:
+  include_workdir: true
+  read_only: [/usr, /lib, /lib64, /bin, /sbin, /etc, /proc, /dev]
+  read_write: [/dev/null]
+"""
+
+
+@pytest.mark.timeout(60)
+def test_policy_suggest_from_denials_allows_exactly_those(sandbox, cordon_bin):
+    three = "; ".join("echo %s=$(%s)" % (h, curl("http://%s/" % h))
+                      for h in ("denied.test", "other.test", "echo.test"))
+    p0 = sandbox.write_policy(FS_ONLY, "nonet.yaml")
+    r = sandbox.run(["sh", "-c", three], policy=p0)
+    assert r.out.count("=403") == 3, r
+    s = _cordon(cordon_bin, "policy", "suggest", r.audit_path, "--allowed-ips", sandbox.net.cidr)
+    assert s.returncode == 0, s.stderr
+    assert "allows exactly the 3 refusal(s)" in s.stdout
+    suggested = FS_ONLY + s.stdout.split("version: 1\n", 1)[1]
+    p1 = sandbox.write_policy(suggested, "suggested.yaml")
+    c = _cordon(cordon_bin, "policy", "check", p1)
+    assert c.returncode == 0 and "ok (3 policies, 3 endpoints)" in c.stdout, (c.stdout, c.stderr)
+    r = sandbox.run(["sh", "-c", three + "; echo allowed.test=$(%s)" % curl("http://allowed.test/")],
+                    policy=p1)
+    assert r.code == 0, r
+    for h in ("denied.test", "other.test", "echo.test"):
+        assert "%s=200" % h in r.out, r.out
+    assert "allowed.test=403" in r.out, r.out          # the fourth stays denied
+    # python3 was never refused, so it is not allowed either
+    r = sandbox.run([PY, "-c", "import urllib.request as u\ntry: u.urlopen('http://denied.test/')\n"
+                     "except Exception as e: print('ERR', e)"], policy=p1)
+    assert "binary_not_allowed" in r.out, r.out
+
+
+def test_policy_suggest_l7_rules_and_generalised_paths(cordon_bin, tmp_path):
+    log = tmp_path / "audit.jsonl"
+    evs = [{"event": "l7_request", "decision": "deny", "host": "api.example.com", "port": 443,
+            "method": "GET", "path": "/users/%d/repos" % n, "binary": "/usr/bin/curl",
+            "reason_code": "l7_denied"} for n in (123, 456)]
+    evs.append({"event": "decision", "decision": "deny", "host": "meta.test", "port": 80,
+                "reason_code": "address_blocked", "binary": "/usr/bin/curl", "detail": "x"})
+    evs.append({"event": "close", "host": "api.example.com"})
+    log.write_text("".join(json.dumps(e) + "\n" for e in evs))
+    s = _cordon(cordon_bin, "policy", "suggest", str(log))
+    assert s.returncode == 0, s.stderr
+    assert s.stdout.count('- allow: {method: GET, path: "/users/*/repos"}') == 1, s.stdout
+    assert "protocol: rest" in s.stdout
+    assert "# not suggested (a policy entry cannot allow it): meta.test:80" in s.stdout
+    (tmp_path / "p.yaml").write_text(s.stdout)
+    c = _cordon(cordon_bin, "policy", "check", str(tmp_path / "p.yaml"))
+    assert c.returncode == 0, c.stderr
+    e = _cordon(cordon_bin, "policy", "eval", str(tmp_path / "p.yaml"), "--host", "api.example.com",
+                "--port", "443", "--binary", "/usr/bin/curl", "--method", "GET", "--path",
+                "/users/789/repos")
+    assert e.returncode == 0, e.stdout
+    # a text log is refused with the line
+    (tmp_path / "t.log").write_text("2026-01-01T00:00:00.000Z decision decision=deny\n")
+    s = _cordon(cordon_bin, "policy", "suggest", str(tmp_path / "t.log"))
+    assert s.returncode == 1 and "t.log:1: not a JSON audit event" in s.stderr
