@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/run_int.h"
 #include "core/banned.h"
 
 #define SUGGEST_MAX_HOSTS 256
@@ -131,6 +132,8 @@ static void take(struct suggest *s, json_t *ev)
     bool l7 = strcmp(event, "l7_request") == 0;
     if ((strcmp(event, "decision") != 0 && !l7) || strcmp(decision, "deny") != 0 || !host[0])
         return;
+    if (strcmp(host, RUN_SELFTEST_HOST) == 0)
+        return; /* cordon run's own enforcement self-test */
     json_t *port = json_object_get(ev, "port");
     if (!json_is_integer(port))
         return;

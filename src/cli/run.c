@@ -37,6 +37,8 @@ static void usage(FILE *f)
         "                       /dev/null discards. Audit events never go to the terminal.\n"
         "  --log-format FMT     json (one object per line, default) or text\n"
         "  --quiet              no denial lines and no exit summary on stderr\n"
+        "  --print-address      print the sandbox's IPv4 address (and the proxy's) on\n"
+        "                       stderr before the command starts; the host reaches it\n"
         "  --env-keep NAME      pass only these host variables (repeatable; NAME or\n"
         "                       PREFIX*, e.g. ANTHROPIC_*) plus PATH, TERM, LANG, LC_*,\n"
         "                       TZ, SHELL, COLORTERM, LANGUAGE\n"
@@ -84,7 +86,7 @@ static int parse_cidr(const char *s, struct in_addr *addr, uint8_t *prefix)
 static const char *const run_options[] = {
     "--policy", "--workdir", "--log", "--log-format", "--log-level", "--resolver", "--ca-dir",
     "--upstream-ca", "--proxy-port", "--subnet-pool", "--name", "--require-fence", "--tty",
-    "--no-tty", "--quiet", "--env-keep", "--env-clear", "--help", NULL};
+    "--no-tty", "--quiet", "--env-keep", "--env-clear", "--print-address", "--help", NULL};
 
 #define RUN_ENV_KEEP_MAX 64
 
@@ -97,12 +99,15 @@ struct run_state {
     struct run_reload reload;
     bool reload_started;
     bool started;            /* the command was about to run */
+    bool print_address;      /* --print-address */
 };
 
 /* Every audit event: the terminal's lines and cordon.local's memory. */
 static void observe(const char *event, json_t *ev, const char *line, size_t len, void *data)
 {
     struct run_state *st = data;
+    if (run_is_selftest(event, ev))
+        return;
     run_term_observe(event, ev, line, len, st->term);
     run_local_observe(event, ev, st->local);
 }
@@ -149,7 +154,13 @@ static int on_started(struct loop *l, struct proxy *p, const struct sandbox_info
                       void *data)
 {
     struct run_state *st = data;
-    int rc = run_reload_start(&st->reload, l);
+    int rc = run_selftest(info);
+    if (rc < 0)
+        return rc;
+    if (st->print_address)
+        fprintf(stderr, "cordon: sandbox %s address %s (proxy %s:%u)\n", info->name,
+                info->address, info->proxy_addr, info->proxy_port);
+    rc = run_reload_start(&st->reload, l);
     if (rc == 0)
         st->reload_started = st->started = true;
     return rc;
@@ -191,7 +202,7 @@ int cli_run(int argc, char **argv)
     const char *audit_path = NULL;
     enum log_level lvl = LOG_WARN;
     enum audit_format fmt = AUDIT_FORMAT_JSON;
-    bool quiet = false;
+    bool quiet = false, print_address = false;
     const char *keep[RUN_ENV_KEEP_MAX];
     size_t n_keep = 0;
     int i;
@@ -220,6 +231,10 @@ int cli_run(int argc, char **argv)
         }
         if (strcmp(a, "--quiet") == 0) {
             quiet = true;
+            continue;
+        }
+        if (strcmp(a, "--print-address") == 0) {
+            print_address = true;
             continue;
         }
         if (strcmp(a, "--env-clear") == 0) {
@@ -328,6 +343,7 @@ int cli_run(int argc, char **argv)
     struct run_state st;
     memset(&st, 0, sizeof(st));
     st.log_arg = audit_path;
+    st.print_address = print_address;
     st.reload.name = o.name;
     st.reload.policy_path = o.policy_path;
     st.reload.generation = 1;

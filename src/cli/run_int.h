@@ -36,6 +36,20 @@ int run_default_policy_write(const char *name, char *path, size_t cap);
  * bits (owner, group, other; supplementary groups are cleared). */
 bool run_dac_writable(const char *path, const struct sandbox_info *info);
 
+/* ---- selftest.c: the enforcement self-test ---- */
+
+#define RUN_SELFTEST_DIRECT "192.0.2.1"            /* TEST-NET-1 (RFC 5737) */
+#define RUN_SELFTEST_HOST "selftest.cordon.invalid" /* RFC 6761: never resolves */
+
+/* Proves from inside the sandbox's network namespace that a direct dial is
+ * refused and that the proxy answers a denied CONNECT with 403; writes a
+ * `self_test` audit event. Returns 0, or -errno after saying on stderr what
+ * failed (the caller refuses to start). */
+int run_selftest(const struct sandbox_info *info);
+
+/* The self-test's own traffic: not the agent's (terminal, cordon.local). */
+bool run_is_selftest(const char *event, json_t *ev);
+
 /* ---- run_term: what `cordon run` tells the person at the terminal ---- */
 
 struct run_term;

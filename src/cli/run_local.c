@@ -34,6 +34,7 @@ struct run_local {
     size_t head, n;
     unsigned long total;
     json_t *start;               /* sandbox_start's enforcement facts */
+    json_t *selftest;            /* the self_test event */
 };
 
 struct run_local *run_local_new(const char *sandbox, const char *policy_path,
@@ -56,6 +57,7 @@ void run_local_free(struct run_local *l)
     for (size_t i = 0; i < l->n; i++)
         json_decref(l->ring[(l->head + i) % RUN_LOCAL_KEEP]);
     json_decref(l->start);
+    json_decref(l->selftest);
     pthread_mutex_destroy(&l->lock);
     free(l);
 }
@@ -82,6 +84,13 @@ void run_local_observe(const char *event, json_t *ev, void *data)
         pthread_mutex_lock(&l->lock);
         json_decref(l->start);
         l->start = s;
+        pthread_mutex_unlock(&l->lock);
+        return;
+    }
+    if (strcmp(event, "self_test") == 0) {
+        pthread_mutex_lock(&l->lock);
+        json_decref(l->selftest);
+        l->selftest = json_deep_copy(ev);
         pthread_mutex_unlock(&l->lock);
         return;
     }
@@ -221,7 +230,15 @@ void run_local_answer(const char *path, const char *accept, struct proxy_local_r
             json_object_update(o, l->start);
         json_object_set_new(o, "policy_generation", json_integer(*l->generation));
         json_object_set_new(o, "denials", json_integer((json_int_t)l->total));
-        json_object_set_new(o, "self_test", json_string("not run (not implemented yet)"));
+        json_t *en = json_object_get(l->selftest, "enforcing");
+        json_object_set_new(o, "enforcing", json_boolean(json_is_true(en)));
+        if (l->selftest) {
+            json_t *t = json_object();
+            copy(t, l->selftest, "direct_dial");
+            copy(t, l->selftest, "proxy_denial");
+            copy(t, l->selftest, "time");
+            json_object_set_new(o, "self_test", t);
+        }
         r->body = json_dumps(o, JSON_INDENT(1) | JSON_PRESERVE_ORDER);
         json_decref(o);
         r->content_type = "application/json";

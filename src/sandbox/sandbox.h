@@ -41,6 +41,10 @@ struct sandbox_info {
     unsigned uid, gid;           /* the command's user */
     const char *workdir;         /* resolved */
     const char *proxy_url;       /* NULL before the network exists */
+    char address[48];            /* the sandbox's IPv4 address ("" before the network) */
+    char proxy_addr[48];         /* the proxy's IPv4 address on the veth ("" before) */
+    unsigned proxy_port;
+    int netns_fd;                /* the sandbox's network namespace, or -1 */
 };
 
 /* Optional callbacks into the caller; all run on the supervisor's thread.

@@ -480,6 +480,13 @@ static void fill_info(const struct supervisor *s, struct sandbox_info *info)
     info->gid = (unsigned)s->priv.gid;
     info->workdir = s->workdir;
     info->proxy_url = s->proxy_url[0] ? s->proxy_url : NULL;
+    info->netns_fd = -1;
+    if (s->ns_made) {
+        inet_ntop(AF_INET, &s->ns.slot.child4, info->address, sizeof(info->address));
+        inet_ntop(AF_INET, &s->ns.slot.host4, info->proxy_addr, sizeof(info->proxy_addr));
+        info->proxy_port = s->o->proxy_port;
+        info->netns_fd = s->ns.child_fd;
+    }
 }
 
 /* ---- teardown ---- */

@@ -49,9 +49,9 @@ def test_denial_line_and_summary_no_json_on_stderr(sandbox):
     assert "cordon: audit log: %s" % r.audit_path in r.err
     # no audit event on stderr; the log has them, sandbox_exit last
     assert not [l for l in r.err.splitlines() if l.lstrip().startswith("{")], r.err
-    ev = r.audit()
-    assert [e["event"] for e in ev][0] == "sandbox_start"
-    assert ev[-1]["event"] == "sandbox_exit"
+    ev = r.events()
+    assert [e["event"] for e in ev][:2] == ["self_test", "sandbox_start"], ev[:3]
+    assert r.audit()[-1]["event"] == "sandbox_exit"
     assert r.events("decision", decision="deny", host="denied.test")
 
 
@@ -102,7 +102,7 @@ def test_nothing_after_sandbox_exit(sandbox):
     assert r.code == 0, r
     ev = r.audit()
     assert ev[-1]["event"] == "sandbox_exit", [e["event"] for e in ev]
-    assert sum(e.get("count", 0) for e in ev if e["event"] == "bypass_detect") == 4
+    assert sum(e.get("count", 0) for e in r.events("bypass_detect")) == 4
 
 
 @pytest.mark.timeout(40)
@@ -111,8 +111,9 @@ def test_log_format_text(sandbox):
     assert r.code == 0, r
     with open(r.audit_path) as f:
         lines = f.read().splitlines()
-    assert lines[0].split(" ")[1] == "sandbox_start"
-    deny = [l for l in lines if " decision decision=deny " in l]
+    assert [l.split(" ")[1] for l in lines if "selftest.cordon.invalid" not in l
+            and " uid=0 " not in l][:2] == ["self_test", "sandbox_start"], lines[:4]
+    deny = [l for l in lines if " decision decision=deny " in l and "host=denied.test" in l]
     assert deny and "host=denied.test" in deny[0] and "binary=/usr/bin/curl" in deny[0]
     assert re.match(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z ", deny[0])
     assert 'detail="no network_policies endpoint' in deny[0]
@@ -134,8 +135,8 @@ def test_default_log_is_private_and_unreachable(sandbox):
     st = os.stat(log)
     assert stat.S_IMODE(st.st_mode) == 0o640 and st.st_uid == 0, oct(st.st_mode)
     assert stat.S_IMODE(os.stat(os.path.dirname(log)).st_mode) & 0o002 == 0
-    ev = r.audit()
-    assert ev[0]["event"] == "sandbox_start" and ev[0]["sandbox"] == name
+    ev = r.events()
+    assert ev[1]["event"] == "sandbox_start" and ev[1]["sandbox"] == name
     assert ev[-1]["event"] == "sandbox_exit"
     assert "cordon: audit log: %s" % log in r.err
 
@@ -149,7 +150,7 @@ def test_forged_event_on_stderr_never_reaches_the_log(sandbox):
     sandbox.stderr_paths.remove(p.err_path)   # the command's own stderr has it, by design
     assert r.code == 0, r
     assert not r.events(host="forged.test")
-    assert all(e["event"] in ("sandbox_start", "sandbox_exit") for e in r.audit())
+    assert all(e["event"] in ("self_test", "sandbox_start", "sandbox_exit") for e in r.events())
 
 
 @pytest.mark.timeout(40)
@@ -503,6 +504,7 @@ PY
     status = json.loads(r.out.split("STATUS ", 1)[1].splitlines()[0])
     assert status["fence"] == "monitored" and status["seccomp"] is True
     assert status["policy_generation"] == 1
+    assert status["enforcing"] is True and status["self_test"]["proxy_denial"] == "403"
     assert "POLICY # generation 1" in r.out and "MISSING 404" in r.out
     # the deny body points the agent there
     r2 = sandbox.run(["curl", "-s", "-m", "10", "http://denied.test/"])
@@ -573,3 +575,57 @@ def test_policy_suggest_l7_rules_and_generalised_paths(cordon_bin, tmp_path):
     (tmp_path / "t.log").write_text("2026-01-01T00:00:00.000Z decision decision=deny\n")
     s = _cordon(cordon_bin, "policy", "suggest", str(tmp_path / "t.log"))
     assert s.returncode == 1 and "t.log:1: not a JSON audit event" in s.stderr
+
+
+# -- the enforcement self-test -------------------------------------------------------------
+
+@pytest.mark.timeout(40)
+def test_selftest_passes_and_is_recorded(sandbox):
+    r = sandbox.run(["true"])
+    assert r.code == 0, r
+    st = r.events("self_test")
+    assert len(st) == 1 and st[0]["enforcing"] is True, r.audit()
+    assert st[0]["direct_dial"].startswith("refused") and st[0]["proxy_denial"] == "403"
+    # the probe's own traffic is in the log but not on the terminal
+    assert "bypass attempt" in r.err and "0 bypass attempts" in r.err and "0 denied" in r.err
+
+
+@pytest.mark.timeout(40)
+def test_selftest_without_fence_still_enforcing(sandbox):
+    r = sandbox.run(["true"], env={"CORDON_DISABLE_FENCE": "1"})
+    assert r.code == 0, r
+    st = r.events("self_test")
+    assert st and st[0]["enforcing"] is True and "unreachable" in st[0]["direct_dial"], st
+
+
+@pytest.mark.timeout(40)
+def test_selftest_failure_refuses_to_start(sandbox):
+    r = sandbox.run(["sh", "-c", "echo SHOULD-NOT-RUN"], env={"CORDON_SELFTEST_DIRECT": "leak"})
+    assert r.code == 125, r
+    assert "SHOULD-NOT-RUN" not in r.out
+    fail = [l for l in r.err.splitlines() if "self-test failed" in l]
+    assert len(fail) == 1 and "got an answer" in fail[0] and "not started" in fail[0], r.err
+    st = r.events("self_test")
+    assert st and st[0]["enforcing"] is False and "failure" in st[0]
+    assert not r.events("sandbox_start")
+
+
+@pytest.mark.timeout(40)
+def test_print_address_reaches_a_server_inside(sandbox):
+    code = ("import http.server, socketserver, threading, time\n"
+            "s = socketserver.TCPServer(('0.0.0.0', 8777), http.server.SimpleHTTPRequestHandler)\n"
+            "threading.Thread(target=s.serve_forever, daemon=True).start()\n"
+            "print('listening', flush=True)\n"
+            "while True: time.sleep(1)\n")
+    p = sandbox.start([PY, "-c", code], args=["--print-address"])
+    sandbox.wait_output(p, "listening")
+    with open(p.err_path) as f:
+        m = re.search(r"cordon: sandbox \S+ address (10\.200\.\d+\.\d+) \(proxy "
+                      r"(10\.200\.\d+\.\d+):3128\)", f.read())
+    assert m, open(p.err_path).read()
+    c = subprocess.run(["curl", "-s", "-m", "5", "--noproxy", "*", "-o", "/dev/null", "-w",
+                        "%{http_code}", "http://%s:8777/" % m.group(1)],
+                       capture_output=True, text=True, timeout=10)
+    assert c.stdout == "200", c
+    p.send_signal(signal.SIGTERM)
+    sandbox.finish(p)
