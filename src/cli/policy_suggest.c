@@ -124,6 +124,15 @@ static const char *jstr(json_t *o, const char *k)
     return s ? s : "";
 }
 
+/* Printable ASCII without quote or backslash: written into YAML as is. */
+static bool safe(const char *v)
+{
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
+            return false;
+    return true;
+}
+
 static void take(struct suggest *s, json_t *ev)
 {
     const char *event = jstr(ev, "event"), *decision = jstr(ev, "decision");
@@ -134,6 +143,9 @@ static void take(struct suggest *s, json_t *ev)
         return;
     if (strcmp(host, RUN_SELFTEST_HOST) == 0)
         return; /* cordon run's own enforcement self-test */
+    if (!safe(host) || !safe(binary) || !safe(jstr(ev, "method")) || !safe(jstr(ev, "path")) ||
+        !safe(reason) || !safe(jstr(ev, "detail")))
+        return; /* not something the proxy writes */
     json_t *port = json_object_get(ev, "port");
     if (!json_is_integer(port))
         return;
