@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
+#include <sys/inotify.h>
 #include <sys/un.h>
 #include <unistd.h>
 
@@ -188,6 +189,68 @@ int run_reload_start(struct run_reload *r, struct loop *l)
     return 0;
 }
 
+static void on_settled(struct loop *l, struct loop_timer *t)
+{
+    struct run_reload *r = t->data;
+    char reply[RELOAD_REPLY_MAX];
+    (void)do_reload(r, "file changed", reply, sizeof(reply));
+}
+
+static void on_inotify(struct loop *l, struct loop_io *io, uint32_t events)
+{
+    struct run_reload *r = io->data;
+    char buf[4096] __attribute__((aligned(__alignof__(struct inotify_event))));
+    const char *base = strrchr(r->policy_path, '/');
+    base = base ? base + 1 : r->policy_path;
+    bool ours = false;
+    ssize_t n;
+    while ((n = read(r->wfd, buf, sizeof(buf))) > 0) {
+        for (char *p = buf; p < buf + n;) {
+            struct inotify_event *e = (struct inotify_event *)p;
+            if (e->len && strcmp(e->name, base) == 0)
+                ours = true;
+            p += sizeof(*e) + e->len;
+        }
+    }
+    if (ours) {
+        loop_timer_stop(l, &r->settle);
+        if (loop_timer_start(l, &r->settle, RELOAD_SETTLE_MS) < 0)
+            log_warn("run: --watch-policy: cannot arm the reload timer; send SIGHUP");
+    }
+}
+
+int run_reload_watch(struct run_reload *r, struct loop *l)
+{
+    char dir[4096];
+    const char *slash = strrchr(r->policy_path, '/');
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (slash == r->policy_path)
+        snprintf(dir, sizeof(dir), "/");
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)(slash - r->policy_path), r->policy_path);
+    r->wfd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+    if (r->wfd < 0 || inotify_add_watch(r->wfd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_CREATE) < 0) {
+        int e = errno;
+        log_error("run: --watch-policy: cannot watch %s: %s", dir, strerror(e));
+        if (r->wfd >= 0)
+            close(r->wfd);
+        r->wfd = -1;
+        return -e;
+    }
+    r->loop = l;
+    r->settle.cb = on_settled;
+    r->settle.data = r;
+    r->wio.cb = on_inotify;
+    r->wio.data = r;
+    int rc = loop_io_add(l, &r->wio, r->wfd, EPOLLIN);
+    if (rc < 0) {
+        close(r->wfd);
+        r->wfd = -1;
+    }
+    return rc;
+}
+
 void run_reload_signal(struct run_reload *r)
 {
     char reply[RELOAD_REPLY_MAX];
@@ -196,6 +259,9 @@ void run_reload_signal(struct run_reload *r)
 
 void run_reload_stop(struct run_reload *r)
 {
+    if (r->wfd >= 0)
+        close(r->wfd);
+    r->wfd = -1;
     if (r->lfd >= 0) {
         close(r->lfd); /* the loop is freed with the sandbox; epoll drops closed fds */
         unlink(r->ctl);

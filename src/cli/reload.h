@@ -16,11 +16,22 @@ struct run_reload {
     int lfd;
     char ctl[108];
     struct loop_io io;
+    /* --watch-policy */
+    int wfd;                 /* inotify, or -1 */
+    struct loop_io wio;
+    struct loop_timer settle;
+    struct loop *loop;
 };
+
+#define RELOAD_SETTLE_MS 200 /* an editor's burst of writes is one reload */
 
 /* Listens on RUN_CTL_DIR/<name>.ctl (0600) in l. Refuses (-EADDRINUSE) when
  * a live sandbox of that name answers there. Returns 0 or -errno (logged). */
 int run_reload_start(struct run_reload *r, struct loop *l) __attribute__((warn_unused_result));
+/* --watch-policy: reloads RELOAD_SETTLE_MS after the policy file (or its
+ * directory entry: editors replace files by rename) last changed. Call
+ * after run_reload_start. Returns 0 or -errno (logged). */
+int run_reload_watch(struct run_reload *r, struct loop *l) __attribute__((warn_unused_result));
 /* Reloads now (SIGHUP). */
 void run_reload_signal(struct run_reload *r);
 /* Closes and removes the control socket. */

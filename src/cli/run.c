@@ -37,6 +37,8 @@ static void usage(FILE *f)
         "                       /dev/null discards. Audit events never go to the terminal.\n"
         "  --log-format FMT     json (one object per line, default) or text\n"
         "  --quiet              no denial lines and no exit summary on stderr\n"
+        "  --watch-policy       reload the policy when its file changes (also SIGHUP\n"
+        "                       and cordon policy reload --sandbox NAME)\n"
         "  --print-address      print the sandbox's IPv4 address (and the proxy's) on\n"
         "                       stderr before the command starts; the host reaches it\n"
         "  --env-keep NAME      pass only these host variables (repeatable; NAME or\n"
@@ -86,7 +88,7 @@ static int parse_cidr(const char *s, struct in_addr *addr, uint8_t *prefix)
 static const char *const run_options[] = {
     "--policy", "--workdir", "--log", "--log-format", "--log-level", "--resolver", "--ca-dir",
     "--upstream-ca", "--proxy-port", "--subnet-pool", "--name", "--require-fence", "--tty",
-    "--no-tty", "--quiet", "--env-keep", "--env-clear", "--print-address", "--help", NULL};
+    "--no-tty", "--quiet", "--env-keep", "--env-clear", "--print-address", "--watch-policy", "--help", NULL};
 
 #define RUN_ENV_KEEP_MAX 64
 
@@ -100,6 +102,7 @@ struct run_state {
     bool reload_started;
     bool started;            /* the command was about to run */
     bool print_address;      /* --print-address */
+    bool watch_policy;       /* --watch-policy */
 };
 
 /* Every audit event: the terminal's lines and cordon.local's memory. */
@@ -161,9 +164,12 @@ static int on_started(struct loop *l, struct proxy *p, const struct sandbox_info
         fprintf(stderr, "cordon: sandbox %s address %s (proxy %s:%u)\n", info->name,
                 info->address, info->proxy_addr, info->proxy_port);
     rc = run_reload_start(&st->reload, l);
-    if (rc == 0)
-        st->reload_started = st->started = true;
-    return rc;
+    if (rc < 0)
+        return rc;
+    st->reload_started = st->started = true;
+    if (st->watch_policy && (rc = run_reload_watch(&st->reload, l)) < 0)
+        return rc;
+    return 0;
 }
 
 static void on_hup(void *data)
@@ -202,7 +208,7 @@ int cli_run(int argc, char **argv)
     const char *audit_path = NULL;
     enum log_level lvl = LOG_WARN;
     enum audit_format fmt = AUDIT_FORMAT_JSON;
-    bool quiet = false, print_address = false;
+    bool quiet = false, print_address = false, watch_policy = false;
     const char *keep[RUN_ENV_KEEP_MAX];
     size_t n_keep = 0;
     int i;
@@ -231,6 +237,10 @@ int cli_run(int argc, char **argv)
         }
         if (strcmp(a, "--quiet") == 0) {
             quiet = true;
+            continue;
+        }
+        if (strcmp(a, "--watch-policy") == 0) {
+            watch_policy = true;
             continue;
         }
         if (strcmp(a, "--print-address") == 0) {
@@ -344,10 +354,12 @@ int cli_run(int argc, char **argv)
     memset(&st, 0, sizeof(st));
     st.log_arg = audit_path;
     st.print_address = print_address;
+    st.watch_policy = watch_policy;
     st.reload.name = o.name;
     st.reload.policy_path = o.policy_path;
     st.reload.generation = 1;
     st.reload.lfd = -1;
+    st.reload.wfd = -1;
     struct run_term_opts to = {.fd = STDERR_FILENO, .quiet = quiet, .sandbox = o.name};
     st.term = run_term_new(&to);
     if (!st.term) {

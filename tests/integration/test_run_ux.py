@@ -629,3 +629,27 @@ def test_print_address_reaches_a_server_inside(sandbox):
     assert c.stdout == "200", c
     p.send_signal(signal.SIGTERM)
     sandbox.finish(p)
+
+
+@pytest.mark.timeout(40)
+def test_watch_policy_reloads_on_change(sandbox):
+    p = sandbox.start(["sh", "-c", TWICE], args=["--watch-policy"])
+    sandbox.wait_output(p, "first=")
+    # an editor's rename-replace of a broken file: refused, generation 1 stays
+    tmp = sandbox.policy + ".tmp"
+    with open(tmp, "w") as f:
+        f.write("version: 1\nnetwork_policies: [\n")
+    os.rename(tmp, sandbox.policy)
+    wait_for(lambda: _reloads(p, 1), what="the failed reload")
+    assert _reloads(p, 1)[0]["result"] == "failed"
+    with open(tmp, "w") as f:
+        f.write(_policy_with_other(sandbox))
+    os.rename(tmp, sandbox.policy)
+    wait_for(lambda: len(_reloads(p, 2)) == 2, what="the second reload")
+    open(os.path.join(sandbox.work, "next"), "w").close()
+    r = sandbox.finish(p)
+    assert "first=403" in r.out and "second=200" in r.out, r
+    rl = r.events("policy_reload")
+    assert [(e["result"], e["trigger"], e["generation"]) for e in rl] == \
+        [("failed", "file changed", 1), ("installed", "file changed", 2)], rl
+    assert "reload (file changed): error:" in r.err
