@@ -29,6 +29,7 @@
 #include "core/audit.h"
 #include "core/log.h"
 #include "policy/policy.h"
+#include "proxy/proxy.h"
 #include "core/banned.h"
 
 #define RELOAD_REPLY_MAX 8192
@@ -66,8 +67,10 @@ static int do_reload(struct run_reload *r, const char *why, char *reply, size_t 
         json_object_set_new(o, "result", json_string("failed"));
         json_object_set_new(o, "errors", json_integer((json_int_t)d.n_errors));
     } else {
-        policy_install(p);
         r->generation++;
+        if (r->proxy)
+            proxy_policy_generation(r->proxy, p, r->generation);
+        policy_install(p);
         if (n < cap)
             n += (size_t)snprintf(reply + n, cap - n, "ok generation %u\n", r->generation);
         json_object_set_new(o, "result", json_string("installed"));

@@ -13,6 +13,7 @@ struct run_reload {
     const char *policy_path; /* re-read on each reload */
     struct run_term *term;   /* where to say what happened, or NULL */
     unsigned generation;     /* 1 = the policy the sandbox started with */
+    struct proxy *proxy;     /* numbers each installed policy for its events */
     int lfd;
     char ctl[108];
     struct loop_io io;

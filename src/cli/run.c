@@ -16,6 +16,7 @@
 #include "core/log.h"
 #include "core/parse.h"
 #include "policy/policy.h"
+#include "proxy/proxy.h"
 #include "sandbox/sandbox.h"
 #include "core/banned.h"
 
@@ -157,6 +158,13 @@ static int on_started(struct loop *l, struct proxy *p, const struct sandbox_info
                       void *data)
 {
     struct run_state *st = data;
+    /* the policy the proxy started with is generation 1 */
+    struct policy *cur = policy_current();
+    if (cur) {
+        proxy_policy_generation(p, cur, 1);
+        policy_unref(cur);
+    }
+    st->reload.proxy = p;
     int rc = run_selftest(info);
     if (rc < 0)
         return rc;

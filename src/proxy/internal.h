@@ -139,6 +139,8 @@ struct worker {
     size_t n_pipes;
 };
 
+#define PROXY_GEN_SLOTS 64 /* policies remembered (live connections keep old ones) */
+
 struct proxy {
     struct proxy_config cfg;
     char *policy_path;
@@ -154,7 +156,14 @@ struct proxy {
     struct tls_ca *tls_ca;
     SSL_CTX *tls_server_ctx;
     struct tls_client *tls_client;
+    /* generation.c: policy -> generation, for decision events */
+    pthread_mutex_t gen_lock;
+    struct { const struct policy *pol; unsigned gen; } gens[PROXY_GEN_SLOTS];
+    size_t n_gen;
 };
+
+/* generation.c: 0 when pol was never registered. */
+unsigned proxy_generation_of(struct proxy *p, const struct policy *pol);
 
 /* conn.c */
 void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);

@@ -56,6 +56,10 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
 /* Re-reads cfg->policy_path; on failure keeps the old policy and logs why.
  * Returns 0 or -EINVAL. Thread-safe. */
 int proxy_reload(struct proxy *p);
+/* Numbers a policy for the audit: decision events of connections that hold
+ * pol carry "policy_generation": gen. Register before policy_install(). */
+struct policy;
+void proxy_policy_generation(struct proxy *p, const struct policy *pol, unsigned gen);
 /* Stops accepting, closes every connection, joins the workers, frees. */
 void proxy_stop(struct proxy *p);
 /* The bound listen address (useful with port 0). */

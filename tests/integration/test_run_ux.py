@@ -219,6 +219,10 @@ def test_reload_on_sighup(sandbox):
     rl = r.events("policy_reload")
     assert rl[0]["result"] == "installed" and rl[0]["generation"] == 2
     assert rl[0]["trigger"] == "SIGHUP"
+    # every decision names the generation that made it
+    gens = [(e["host"], e["decision"], e.get("policy_generation"))
+            for e in r.events("decision")]
+    assert gens == [("other.test", "deny", 1), ("other.test", "allow", 2)], gens
     assert "reload (SIGHUP): ok generation 2" in r.err
 
 
