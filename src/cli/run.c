@@ -42,6 +42,9 @@ static void usage(FILE *f)
         "                       and cordon policy reload --sandbox NAME)\n"
         "  --print-address      print the sandbox's IPv4 address (and the proxy's) on\n"
         "                       stderr before the command starts; the host reaches it\n"
+        "  --publish [ADDR:]HOSTPORT:PORT  relay TCP connections to ADDR:HOSTPORT on the\n"
+        "                       host (default 127.0.0.1; HOSTPORT 0 = any free port, printed)\n"
+        "                       to PORT in the sandbox (e.g. an execd inside); at most 8\n"
         "  --env-keep NAME      pass only these host variables (repeatable; NAME or\n"
         "                       PREFIX*, e.g. ANTHROPIC_*) plus PATH, TERM, LANG, LC_*,\n"
         "                       TZ, SHELL, COLORTERM, LANGUAGE\n"
@@ -89,9 +92,10 @@ static int parse_cidr(const char *s, struct in_addr *addr, uint8_t *prefix)
 static const char *const run_options[] = {
     "--policy", "--workdir", "--log", "--log-format", "--log-level", "--resolver", "--ca-dir",
     "--upstream-ca", "--proxy-port", "--subnet-pool", "--name", "--require-fence", "--tty",
-    "--no-tty", "--quiet", "--env-keep", "--env-clear", "--print-address", "--watch-policy", "--help", NULL};
+    "--no-tty", "--quiet", "--env-keep", "--env-clear", "--print-address", "--watch-policy", "--publish", "--help", NULL};
 
 #define RUN_ENV_KEEP_MAX 64
+#define RUN_PUBLISH_MAX 8
 
 /* The caller's state across the sandbox's life (the hooks' data). */
 struct run_state {
@@ -104,6 +108,8 @@ struct run_state {
     bool started;            /* the command was about to run */
     bool print_address;      /* --print-address */
     bool watch_policy;       /* --watch-policy */
+    struct run_publish pub[RUN_PUBLISH_MAX];
+    size_t n_pub;
 };
 
 /* Every audit event: the terminal's lines and cordon.local's memory. */
@@ -177,6 +183,16 @@ static int on_started(struct loop *l, struct proxy *p, const struct sandbox_info
     st->reload_started = st->started = true;
     if (st->watch_policy && (rc = run_reload_watch(&st->reload, l)) < 0)
         return rc;
+    for (size_t i = 0; i < st->n_pub; i++) {
+        if ((rc = run_publish_start(&st->pub[i], info->address, l)) < 0)
+            return rc;
+        char a[INET_ADDRSTRLEN];
+        inet_ntop(AF_INET, &st->pub[i].listen.sin_addr, a, sizeof(a));
+        if (st->term)
+            run_term_say(st->term, "cordon: published %s:%u -> sandbox %s:%u", a,
+                         (unsigned)ntohs(st->pub[i].listen.sin_port), info->address,
+                         (unsigned)st->pub[i].port);
+    }
     return 0;
 }
 
@@ -191,6 +207,8 @@ static void on_exited(int code, void *data)
     struct run_state *st = data;
     if (st->reload_started)
         run_reload_stop(&st->reload);
+    for (size_t i = 0; i < st->n_pub; i++)
+        run_publish_stop(&st->pub[i]);
     st->reload_started = false;
     audit_set_observer(NULL, NULL);
     if (st->term && st->started) /* no summary for a sandbox that never ran */
@@ -218,6 +236,8 @@ int cli_run(int argc, char **argv)
     enum audit_format fmt = AUDIT_FORMAT_JSON;
     bool quiet = false, print_address = false, watch_policy = false;
     const char *keep[RUN_ENV_KEEP_MAX];
+    struct run_publish pubs[RUN_PUBLISH_MAX];
+    size_t n_pub = 0;
     size_t n_keep = 0;
     int i;
     for (i = 1; i < argc; i++) {
@@ -274,6 +294,13 @@ int cli_run(int argc, char **argv)
             o.policy_path = v;
         } else if (strcmp(a, "--workdir") == 0) {
             o.workdir = v;
+        } else if (strcmp(a, "--publish") == 0) {
+            if (n_pub == RUN_PUBLISH_MAX || run_publish_parse(v, &pubs[n_pub]) < 0) {
+                fprintf(stderr, "cordon run: --publish '%s': [ADDR:]HOSTPORT:PORT, e.g. "
+                        "44772:44772 (at most %d)\n", v, RUN_PUBLISH_MAX);
+                return SANDBOX_EXIT_SETUP;
+            }
+            n_pub++;
         } else if (strcmp(a, "--env-keep") == 0) {
             if (n_keep + 1 >= RUN_ENV_KEEP_MAX || !v[0] || strchr(v, '=')) {
                 fprintf(stderr, "cordon run: --env-keep '%s': a variable name or PREFIX* "
@@ -363,6 +390,8 @@ int cli_run(int argc, char **argv)
     st.log_arg = audit_path;
     st.print_address = print_address;
     st.watch_policy = watch_policy;
+    memcpy(st.pub, pubs, n_pub * sizeof(pubs[0]));
+    st.n_pub = n_pub;
     st.reload.name = o.name;
     st.reload.policy_path = o.policy_path;
     st.reload.generation = 1;

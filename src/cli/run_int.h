@@ -50,6 +50,29 @@ int run_selftest(const struct sandbox_info *info);
 /* The self-test's own traffic: not the agent's (terminal, cordon.local). */
 bool run_is_selftest(const char *event, json_t *ev);
 
+/* ---- publish.c: --publish [ADDR:]HOSTPORT:PORT ---- */
+
+#include <netinet/in.h>
+#include "core/loop.h"
+
+struct relay;
+struct run_publish {
+    struct sockaddr_in listen;  /* host side (default 127.0.0.1) */
+    uint16_t port;              /* in the sandbox */
+    struct sockaddr_in target;
+    int lfd;
+    struct loop_io io;
+    unsigned n_conns;
+    struct relay *relays;
+};
+/* Parses "[ADDR:]HOSTPORT:PORT" (IPv4). Returns 0 or -EINVAL. */
+int run_publish_parse(const char *spec, struct run_publish *out);
+/* Listens and relays into sandbox_addr:port on l. 0 or -errno (said why). */
+int run_publish_start(struct run_publish *p, const char *sandbox_addr, struct loop *l)
+    __attribute__((warn_unused_result));
+/* After the loop is gone: closes the listener and every relay left. */
+void run_publish_stop(struct run_publish *p);
+
 /* ---- run_term: what `cordon run` tells the person at the terminal ---- */
 
 struct run_term;

@@ -657,3 +657,42 @@ def test_watch_policy_reloads_on_change(sandbox):
     assert [(e["result"], e["trigger"], e["generation"]) for e in rl] == \
         [("failed", "file changed", 1), ("installed", "file changed", 2)], rl
     assert "reload (file changed): error:" in r.err
+
+
+@pytest.mark.timeout(40)
+def test_publish_relays_host_port_into_the_sandbox(sandbox):
+    code = ("import socket, threading\n"
+            "s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)\n"
+            "s.bind(('0.0.0.0', 8779)); s.listen(8)\n"
+            "print('listening', flush=True)\n"
+            "def serve(c):\n"
+            "    data = b''\n"
+            "    while True:\n"
+            "        b = c.recv(65536)\n"
+            "        if not b: break\n"
+            "        data += b\n"
+            "    c.sendall(b'echo:' + data); c.close()\n"
+            "while True:\n"
+            "    c, _ = s.accept(); threading.Thread(target=serve, args=(c,), daemon=True).start()\n")
+    p = sandbox.start([PY, "-c", code], args=["--publish", "0:8779"])
+    sandbox.wait_output(p, "listening")
+    with open(p.err_path) as f:
+        m = re.search(r"cordon: published 127\.0\.0\.1:(\d+) -> sandbox \S+:8779", f.read())
+    assert m, open(p.err_path).read()
+    import socket as pysock
+    payload = os.urandom(300000)      # more than the relay's buffers: backpressure
+    for _ in range(2):                # two connections, each half-closed by the client
+        c = pysock.create_connection(("127.0.0.1", int(m.group(1))), timeout=10)
+        c.sendall(payload)
+        c.shutdown(pysock.SHUT_WR)
+        got = b""
+        while True:
+            b = c.recv(65536)
+            if not b:
+                break
+            got += b
+        c.close()
+        assert got == b"echo:" + payload
+    p.send_signal(signal.SIGTERM)
+    r = sandbox.finish(p)
+    assert r.code == 128 + signal.SIGTERM or r.code == 143, r
