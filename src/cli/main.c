@@ -20,37 +20,86 @@ int cli_ca(int argc, char **argv) __attribute__((weak));
 int cli_server(int argc, char **argv) __attribute__((weak));
 
 static const struct subcommand commands[] = {
-    {"proxy", cli_proxy, "run the egress proxy: cordon proxy --policy FILE --listen ADDR:PORT"},
-    {"policy", cli_policy, "check or evaluate a policy: cordon policy check|eval FILE ..."},
     {"run", cli_run, "run a command in a sandbox: cordon run --policy FILE -- CMD..."},
+    {"policy", cli_policy, "check, evaluate or reload a policy: cordon policy check|eval|reload"},
+    {"proxy", cli_proxy, "run the egress proxy: cordon proxy --policy FILE --listen ADDR:PORT"},
     {"execd", cli_execd, "serve shells and commands: cordon execd --listen ADDR:PORT"},
     {"ca", cli_ca, "manage the sandbox CA: cordon ca init|show"},
     {"server", cli_server, "OpenSandbox-compatible lifecycle API: cordon server --data DIR --policy FILE"},
+    {"help", NULL, "help on a command: cordon help [COMMAND]"},
 };
+#define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
+
+static const char *const command_names[] = {"run", "policy", "proxy", "execd", "ca", "help",
+                                            "--help", "--version", NULL};
 
 static void usage(FILE *f)
 {
-    fprintf(f, "usage: cordon <command> [options]\n\ncommands:\n");
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+    fprintf(f, "usage: cordon <command> [options]\n       cordon --version\n\ncommands:\n");
+    for (size_t i = 0; i < N_COMMANDS; i++)
         fprintf(f, "  %-8s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n`cordon help COMMAND` (or `cordon COMMAND --help`) describes a command.\n");
+}
+
+static const struct subcommand *find(const char *name)
+{
+    for (size_t i = 0; i < N_COMMANDS; i++)
+        if (strcmp(name, commands[i].name) == 0)
+            return &commands[i];
+    return NULL;
+}
+
+static int unknown(const char *what)
+{
+    const char *sug = cli_suggest(what, command_names);
+    if (sug)
+        fprintf(stderr, "cordon: unknown command '%s' (did you mean '%s'? see cordon help)\n",
+                what, sug);
+    else
+        fprintf(stderr, "cordon: unknown command '%s' (see cordon help)\n", what);
+    return 2;
+}
+
+static int call(const struct subcommand *c, int argc, char **argv)
+{
+    if (!c->fn) {
+        fprintf(stderr, "cordon: '%s' is not built into this binary yet\n", c->name);
+        return 2;
+    }
+    return c->fn(argc, argv);
 }
 
 int main(int argc, char **argv)
 {
-    if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
-        usage(argc < 2 ? stderr : stdout);
-        return argc < 2 ? 2 : 0;
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
     }
-    for (size_t i = 0; i < sizeof(commands) / sizeof(commands[0]); i++) {
-        if (strcmp(argv[1], commands[i].name) != 0)
-            continue;
-        if (!commands[i].fn) {
-            fprintf(stderr, "cordon: '%s' is not built into this binary yet\n", argv[1]);
-            return 2;
+    if (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-V") == 0) {
+        printf("cordon %s\n", CORDON_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "help") == 0) {
+        if (argc < 3) {
+            usage(stdout);
+            return 0;
         }
-        return commands[i].fn(argc - 1, argv + 1);
+        const struct subcommand *c = find(argv[2]);
+        if (!c)
+            return unknown(argv[2]);
+        if (!c->fn) {
+            usage(stdout);
+            return 0;
+        }
+        char *hargv[] = {argv[2], "--help", NULL};
+        return call(c, 2, hargv);
     }
-    fprintf(stderr, "cordon: unknown command '%s'\n", argv[1]);
-    usage(stderr);
-    return 2;
+    const struct subcommand *c = find(argv[1]);
+    if (!c || !c->fn)
+        return c ? call(c, argc - 1, argv + 1) : unknown(argv[1]);
+    return call(c, argc - 1, argv + 1);
 }

@@ -5,10 +5,12 @@
  *        --strict also exits 1 when there is any warning.
  * eval:  prints the decision for one connection (and one HTTP request with
  *        --method/--path); exit 0 allow, 1 deny, 2 usage or load error. */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/reload.h"
 #include "core/parse.h"
 #include "policy/policy.h"
 
@@ -22,6 +24,9 @@ static void usage(FILE *f)
           "       cordon policy eval FILE --host H --port P --binary PATH\n"
           "                          [--ancestor PATH]... [--method M --path TARGET\n"
           "                          [--body JSON]]\n"
+          "       cordon policy reload --sandbox NAME\n"
+          "       cordon policy init [--preset NAME[,NAME...]] [--output FILE [--force]]\n"
+          "       cordon policy suggest LOG [--allowed-ips CIDR]...\n"
           "\n"
           "check  validates FILE; prints every error and warning with\n"
           "       file:line:column. --strict: warnings count as errors (for CI).\n"
@@ -29,7 +34,15 @@ static void usage(FILE *f)
           "       entry, and a hint; with --method/--path also the endpoint's HTTP\n"
           "       rules (TARGET is the raw request-target, path?query); with --body\n"
           "       the request body for graphql, json-rpc and mcp endpoints.\n"
-          "       exit 0 allow, 1 deny, 2 usage or load error.\n",
+          "       exit 0 allow, 1 deny, 2 usage or load error.\n"
+          "reload asks a running `cordon run --name NAME` to re-read its policy file\n"
+          "       (root only): cordon policy reload --sandbox NAME. Prints the\n"
+          "       result; exit 0 installed, 1 the new policy has errors (the old one\n"
+          "       stays in force), 2 no such sandbox.\n"
+          "init   writes a commented starter policy; presets for github, pypi, npm,\n"
+          "       crates, goproxy, anthropic, openai, slack, discord, telegram.\n"
+          "suggest prints the smallest policy that allows what LOG (a cordon run\n"
+          "       audit log) records as refused; review it, check it, use it.\n",
           f);
 }
 
@@ -231,6 +244,39 @@ static int cmd_eval(int argc, char **argv)
     return status;
 }
 
+static int cmd_reload(int argc, char **argv)
+{
+    const char *name = NULL;
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "--sandbox") == 0 && i + 1 < argc)
+            name = argv[++i];
+        else if (strncmp(argv[i], "--sandbox=", 10) == 0)
+            name = argv[i] + 10;
+        else {
+            static const char *const opts[] = {"--sandbox", NULL};
+            cli_unknown_option("policy reload", argv[i], opts);
+            return 2;
+        }
+    }
+    if (!name) {
+        fprintf(stderr, "cordon policy reload: --sandbox NAME is required (the --name of "
+                "cordon run; it prints it in its exit summary)\n");
+        return 2;
+    }
+    char reply[8192];
+    int rc = run_reload_request(name, reply, sizeof(reply));
+    if (rc < 0) {
+        fprintf(stderr, "cordon policy reload: sandbox '%s': %s\n", name,
+                rc == -ENOENT || rc == -ECONNREFUSED ? "not running (no control socket "
+                                                       "answers under " RUN_CTL_DIR ")"
+                : rc == -EACCES ? "permission denied (root only)"
+                                : strerror(-rc));
+        return 2;
+    }
+    fputs(reply, strstr(reply, "error:") ? stderr : stdout);
+    return strstr(reply, "\nok generation") || strncmp(reply, "ok generation", 13) == 0 ? 0 : 1;
+}
+
 int cli_policy(int argc, char **argv)
 {
     if (argc < 2 || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0) {
@@ -241,7 +287,16 @@ int cli_policy(int argc, char **argv)
         return cmd_check(argc - 1, argv + 1);
     if (strcmp(argv[1], "eval") == 0)
         return cmd_eval(argc - 1, argv + 1);
-    fprintf(stderr, "cordon policy: unknown command '%s'\n", argv[1]);
-    usage(stderr);
+    if (strcmp(argv[1], "reload") == 0)
+        return cmd_reload(argc - 1, argv + 1);
+    if (strcmp(argv[1], "init") == 0)
+        return cli_policy_init(argc - 1, argv + 1);
+    if (strcmp(argv[1], "suggest") == 0)
+        return cli_policy_suggest(argc - 1, argv + 1);
+    static const char *const subs[] = {"check", "eval", "reload", "init", "suggest", "--help",
+                                       NULL};
+    const char *sug = cli_suggest(argv[1], subs);
+    fprintf(stderr, "cordon policy: unknown command '%s' (%s%s%ssee cordon help policy)\n",
+            argv[1], sug ? "did you mean '" : "", sug ? sug : "", sug ? "'? " : "");
     return 2;
 }

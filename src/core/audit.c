@@ -3,9 +3,11 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,17 +17,25 @@ static int g_fd = STDERR_FILENO;
 static char *g_path;
 static audit_observer_cb g_observer;
 static void *g_observer_data;
+static enum audit_format g_format = AUDIT_FORMAT_JSON;
+static bool g_private;
 static pthread_mutex_t g_lock = PTHREAD_MUTEX_INITIALIZER;
 
-int audit_open(const char *path)
+int audit_parse_format(const char *s, enum audit_format *out)
 {
-    if (!path || strcmp(path, "-") == 0) {
-        g_fd = STDERR_FILENO;
-        return 0;
-    }
-    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
-    if (fd < 0)
-        return -errno;
+    if (strcmp(s, "json") == 0)
+        *out = AUDIT_FORMAT_JSON;
+    else if (strcmp(s, "text") == 0)
+        *out = AUDIT_FORMAT_TEXT;
+    else
+        return -EINVAL;
+    return 0;
+}
+
+void audit_set_format(enum audit_format f) { g_format = f; }
+
+static int install(int fd, const char *path)
+{
     char *p = strdup(path);
     if (!p) {
         close(fd);
@@ -42,6 +52,34 @@ int audit_open(const char *path)
     return 0;
 }
 
+int audit_open(const char *path)
+{
+    if (!path || strcmp(path, "-") == 0) {
+        g_fd = STDERR_FILENO;
+        return 0;
+    }
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    g_private = false;
+    return install(fd, path);
+}
+
+int audit_open_private(const char *path)
+{
+    int fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY, 0640);
+    if (fd < 0)
+        return errno == ELOOP ? -EPERM : -errno;
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_uid != geteuid() ||
+        st.st_nlink != 1 || fchmod(fd, 0640) < 0) {
+        close(fd);
+        return -EPERM;
+    }
+    g_private = true;
+    return install(fd, path);
+}
+
 int audit_reopen(void)
 {
     if (!g_path)
@@ -49,7 +87,7 @@ int audit_reopen(void)
     char *p = strdup(g_path);
     if (!p)
         return -ENOMEM;
-    int r = audit_open(p);
+    int r = g_private ? audit_open_private(p) : audit_open(p);
     free(p);
     return r;
 }
@@ -82,6 +120,51 @@ static void iso_time(char *out, size_t cap)
              ts.tv_nsec / 1000000);
 }
 
+static bool plain(const char *v)
+{
+    if (!v[0])
+        return false;
+    for (const unsigned char *p = (const unsigned char *)v; *p; p++)
+        if (*p <= ' ' || *p == '"' || *p == '=' || *p == '\\' || *p >= 0x7f)
+            return false;
+    return true;
+}
+
+/* "TIME EVENT k=v k=v\n" from the ordered event object; NULL on OOM. */
+static char *text_line(json_t *ev)
+{
+    char *buf = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&buf, &len);
+    if (!f)
+        return NULL;
+    const char *k;
+    json_t *v;
+    size_t i = 0;
+    json_object_foreach(ev, k, v) {
+        if (i++ < 2) { /* time, event */
+            fprintf(f, "%s%s", i > 1 ? " " : "", json_string_value(v));
+            continue;
+        }
+        if (json_is_null(v))
+            continue;
+        if (json_is_string(v) && plain(json_string_value(v))) {
+            fprintf(f, " %s=%s", k, json_string_value(v));
+            continue;
+        }
+        char *s = json_dumps(v, JSON_COMPACT | JSON_ENCODE_ANY | JSON_ENSURE_ASCII);
+        if (s)
+            fprintf(f, " %s=%s", k, s);
+        free(s);
+    }
+    fputc('\n', f);
+    if (fclose(f) != 0) {
+        free(buf);
+        return NULL;
+    }
+    return buf;
+}
+
 void audit_emit(const char *event, json_t *obj)
 {
     char t[80];
@@ -99,18 +182,23 @@ void audit_emit(const char *event, json_t *obj)
     json_object_update(ev, obj);
     json_decref(obj);
     char *s = json_dumps(ev, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
-    json_decref(ev);
-    if (!s) {
+    char *text = g_format == AUDIT_FORMAT_TEXT ? text_line(ev) : NULL;
+    if (!s || (g_format == AUDIT_FORMAT_TEXT && !text)) {
         log_error("audit: cannot serialize %s event (out of memory)", event);
+        json_decref(ev);
+        free(s);
+        free(text);
         return;
     }
     size_t len = strlen(s);
     s[len] = '\n'; /* jansson allocates len+1; the NUL becomes the newline */
-    ssize_t w = write(g_fd, s, len + 1);
+    ssize_t w = text ? write(g_fd, text, strlen(text)) : write(g_fd, s, len + 1);
     if (w < 0)
         log_error("audit: write failed: %s", strerror(errno));
     s[len] = '\0';
+    free(text);
     if (g_observer)
-        g_observer(s, len, g_observer_data);
+        g_observer(event, ev, s, len, g_observer_data);
+    json_decref(ev);
     free(s);
 }

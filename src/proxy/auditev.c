@@ -27,6 +27,9 @@ static void add_common(struct conn *c, json_t *o)
         json_object_set_new(o, "path", json_string(c->path));
     }
     json_object_set_new(o, "policy", c->policy_key ? json_string(c->policy_key) : json_null());
+    unsigned gen = c->pol ? proxy_generation_of(c->w->proxy, c->pol) : 0;
+    if (gen)
+        json_object_set_new(o, "policy_generation", json_integer(gen));
     json_object_set_new(o, "resolved", c->have_resolved
         ? json_string(sockaddr_ip_str((struct sockaddr *)&c->resolved, ip, sizeof(ip))) : json_null());
     json_object_set_new(o, "binary", c->ident.exe ? json_string(c->ident.exe) : json_null());

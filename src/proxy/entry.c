@@ -85,6 +85,8 @@ static enum conn_step entry_absolute(struct conn *c)
         return bad_target(c, why);
     copy_method(c);
     entry_log_path(c, c->target.path, c->target.path_len);
+    if (local_wants(c)) /* http://cordon.local/: answered here, never dialled */
+        return local_serve(c);
     return CONN_STEP_NEXT;
 }
 

@@ -219,6 +219,8 @@ struct worker {
     size_t n_xl;
 };
 
+#define PROXY_GEN_SLOTS 64 /* policies remembered (live connections keep old ones) */
+
 struct proxy {
     struct proxy_config cfg;
     char *policy_path;
@@ -237,7 +239,15 @@ struct proxy {
     struct tls_client *tls_client;
     struct localaddr *local; /* this host's addresses: never dialled */
     int extra_fd, transparent_fd; /* dups of proxy_config's fds, or -1 */
+    /* generation.c: policy -> generation, for decision events */
+    pthread_mutex_t gen_lock;
+    struct { const struct policy *pol; unsigned gen; } gens[PROXY_GEN_SLOTS];
+    size_t n_gen;
 };
+
+/* generation.c: 0 when pol was never registered. */
+unsigned proxy_generation_of(struct proxy *p, const struct policy *pol);
+
 
 /* state.c: the owner of c->state */
 /* Moves c to next: checks the transition against the table (an illegal
@@ -386,6 +396,10 @@ enum conn_step forward_event(struct conn *c, enum conn_side s, uint32_t ev);
 
 
 /* auditev.c */
+/* local.c: http://cordon.local/ */
+bool local_wants(const struct conn *c);
+enum conn_step local_serve(struct conn *c);
+
 void auditev_decision(struct conn *c, bool allow, const char *reason_code, const char *detail);
 void auditev_close(struct conn *c);
 /* A 101 was accepted: the connection is now a raw relay. */

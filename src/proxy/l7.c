@@ -22,6 +22,9 @@ static void audit_l7(struct conn *c, const char *decision, const struct policy_l
     json_object_set_new(o, "host", json_string(c->target.host));
     json_object_set_new(o, "port", json_integer(c->target.port));
     json_object_set_new(o, "policy", c->policy_key ? json_string(c->policy_key) : json_null());
+    unsigned gen = c->pol ? proxy_generation_of(c->w->proxy, c->pol) : 0;
+    if (gen)
+        json_object_set_new(o, "policy_generation", json_integer(gen));
     json_object_set_new(o, "method", json_string(c->method));
     json_object_set_new(o, "path", json_string(c->path));
     json_object_set_new(o, "binary", c->ident.exe ? json_string(c->ident.exe) : json_null());

@@ -148,6 +148,7 @@ static void proxy_free(struct proxy *p)
     free(p->policy_path);
     free(p->resolver);
     free(p->sandbox_name);
+    pthread_mutex_destroy(&p->gen_lock);
     free(p);
 }
 
@@ -255,6 +256,7 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
         r = -errno;
         goto out;
     }
+    pthread_mutex_init(&p->gen_lock, NULL);
     apply_defaults(&p->cfg);
     p->policy_path = strdup(cfg->policy_path ? cfg->policy_path : "");
     p->resolver = cfg->resolver ? strdup(cfg->resolver) : NULL;

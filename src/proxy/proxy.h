@@ -15,6 +15,17 @@
 
 struct proxy;
 
+/* The answer to a request for http://cordon.local/ (see local.c). */
+struct proxy_local_reply {
+    int status;               /* 200, or 404 */
+    const char *content_type; /* static string */
+    char *body;               /* malloc'd, NUL-terminated; the proxy frees it */
+};
+/* Called on a worker thread for GET/HEAD http://cordon.local<path>; accept
+ * is the request's Accept header ("" when absent). Fills r. */
+typedef void (*proxy_local_cb)(const char *path, const char *accept,
+                               struct proxy_local_reply *r, void *data);
+
 struct proxy_config {
     const char *policy_path;          /* reloaded by proxy_reload() */
     struct sockaddr_storage listen;   /* address to listen on */
@@ -46,6 +57,8 @@ struct proxy_config {
     int (*transparent_lookup)(void *ctx, const struct sockaddr_in *orig, char *host,
                               size_t cap);
     void *transparent_ctx;
+    proxy_local_cb local_cb;          /* serves http://cordon.local/ when set */
+    void *local_data;
 };
 
 /* Sets defaults in cfg (zero listen address, resolver NULL, client_netns_fd -1). */
@@ -58,6 +71,10 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
 /* Re-reads cfg->policy_path; on failure keeps the old policy and logs why.
  * Returns 0 or -EINVAL. Thread-safe. */
 int proxy_reload(struct proxy *p);
+/* Numbers a policy for the audit: decision events of connections that hold
+ * pol carry "policy_generation": gen. Register before policy_install(). */
+struct policy;
+void proxy_policy_generation(struct proxy *p, const struct policy *pol, unsigned gen);
 /* Stops accepting, closes every connection, joins the workers, frees. */
 void proxy_stop(struct proxy *p);
 /* The bound listen address (useful with port 0). */

@@ -26,6 +26,7 @@
     X(BAD_REQUEST_BODY, "bad_request_body")                                  \
     X(BAD_TARGET, "bad_target")                                              \
     X(NOT_A_PROXY_REQUEST, "not_a_proxy_request")                            \
+    X(CORDON_LOCAL, "cordon_local")                                          \
     X(HEAD_TOO_LARGE, "head_too_large")                                      \
     X(HOST_MISMATCH, "host_mismatch")                                        \
     X(L7_DENIED, "l7_denied")                                                \

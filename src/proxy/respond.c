@@ -44,6 +44,8 @@ static json_t *body_json(struct conn *c, int status, const char *code, const cha
     else
         json_object_set_new(o, "hint", json_null());
     json_object_set_new(o, "retryable", json_boolean(status >= 500));
+    if (status == 403 && c->w->proxy->cfg.local_cb)
+        json_object_set_new(o, "denials", json_string("http://cordon.local/denials"));
     return o;
 }
 
@@ -54,11 +56,15 @@ static bool emit(struct conn *c, int status, const char *code, json_t *body, boo
     char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     size_t bl = s ? strlen(s) : 0;
     char head[512];
+    /* The reason phrase names the reason code: clients that drop the body
+     * of a refused CONNECT still show it ("403 Forbidden by cordon:
+     * no_endpoint"). */
     int hl = snprintf(head, sizeof(head),
-                      "HTTP/1.1 %d %s\r\nContent-Type: application/json\r\n"
+                      "HTTP/1.1 %d %s by cordon: %s\r\nContent-Type: application/json\r\n"
                       "Content-Length: %zu\r\nX-Cordon-Deny: %s\r\nCache-Control: no-store\r\n"
                       "Connection: %s\r\n\r\n",
-                      status, http_status_text(status), bl + 1, code, keep ? "keep-alive" : "close");
+                      status, http_status_text(status), code, bl + 1, code,
+                      keep ? "keep-alive" : "close");
     if (hl < 0 || (size_t)hl >= sizeof(head) || buf_append(&c->cout, head, (size_t)hl) < 0 ||
         buf_append(&c->cout, s ? s : "", bl) < 0 || buf_append(&c->cout, "\n", 1) < 0) {
         log_warn("proxy: conn %llu: response does not fit the output buffer; closing",

@@ -31,6 +31,42 @@
 
 enum sandbox_tty { SANDBOX_TTY_AUTO, SANDBOX_TTY_NEVER, SANDBOX_TTY_ALWAYS };
 
+struct policy;
+struct proxy;
+struct proxy_local_reply;
+struct loop;
+
+/* What the supervisor tells its caller (the CLI) about the sandbox. */
+struct sandbox_info {
+    const char *name;
+    const struct policy *policy; /* as loaded at start */
+    unsigned uid, gid;           /* the command's user */
+    const char *workdir;         /* resolved */
+    const char *proxy_url;       /* NULL before the network exists */
+    char address[48];            /* the sandbox's IPv4 address ("" before the network) */
+    char proxy_addr[48];         /* the proxy's IPv4 address on the veth ("" before) */
+    unsigned proxy_port;
+    int netns_fd;                /* the sandbox's network namespace, or -1 */
+};
+
+/* Optional callbacks into the caller; all run on the supervisor's thread.
+ * prepared_cb: the policy, the user and the workdir are known, nothing is
+ *   built yet; a negative return refuses to start (SANDBOX_EXIT_SETUP; the
+ *   callback has said why).
+ * started_cb: the proxy accepts and the supervisor's loop exists; the
+ *   command has not started. May add fds/timers to loop. Negative = refuse.
+ * hup_cb: SIGHUP reached the supervisor (it is not forwarded when set).
+ * exited_cb: after sandbox_exit was written, everything torn down except
+ *   the caller's own state. */
+struct sandbox_hooks {
+    void *data;
+    int (*prepared_cb)(const struct sandbox_info *info, void *data);
+    int (*started_cb)(struct loop *loop, struct proxy *proxy, const struct sandbox_info *info,
+                      void *data);
+    void (*hup_cb)(void *data);
+    void (*exited_cb)(int code, void *data);
+};
+
 struct sandbox_opts {
     const char *policy_path;  /* required */
     char *const *argv;        /* command + args; argv[0] is searched in PATH */
@@ -45,6 +81,13 @@ struct sandbox_opts {
     bool require_fence;       /* no nftables fence or bypass monitor = startup error */
     bool no_transparent;      /* no policy DNS, no transparent capture */
     enum sandbox_tty tty;     /* AUTO: a pty when stdin and stdout are terminals */
+    const struct sandbox_hooks *hooks; /* NULL = none */
+    const char *const *env_keep; /* allowlist of host variables (NAME or PREFIX*), or NULL */
+    bool env_clear;              /* pass no host variable but the base set and env_keep */
+    /* http://cordon.local/ through the proxy (proxy.h proxy_local_cb), or NULL */
+    void (*local_cb)(const char *path, const char *accept, struct proxy_local_reply *r,
+                     void *data);
+    void *local_data;
 };
 
 /* Defaults: proxy_port 3128, pool 10.200.0.0/16, tty AUTO, the rest zero. */

@@ -380,6 +380,12 @@ struct childenv_opts {
     const char *home;           /* HOME ("" or NULL = keep none) */
     const char *sandbox_name;   /* CORDON_SANDBOX */
     const char *ca_bundle;      /* path for the TLS trust variables, or NULL */
+    /* Environment allowlist: when clear is set, only CHILDENV_BASE_VARS and
+     * the names in keep (NULL-terminated; "PREFIX*" matches a prefix) pass
+     * from base; keep alone implies clear. */
+    const char *const *keep;
+    bool clear;
+    const char *java_truststore; /* PKCS12 truststore for JAVA_TOOL_OPTIONS, or NULL */
 };
 
 /* Copies base (may be NULL), dropping every proxy variable (any case) and
@@ -399,6 +405,7 @@ void childenv_free(struct childenv *e);
 #define SANDBOX_RUN_DIR "/run/cordon"          /* a private tmpfs inside the sandbox */
 #define SANDBOX_CA_FILE SANDBOX_RUN_DIR "/ca.pem"
 #define SANDBOX_BUNDLE_FILE SANDBOX_RUN_DIR "/ca-bundle.pem"
+#define SANDBOX_TRUSTSTORE_FILE SANDBOX_RUN_DIR "/truststore.p12" /* Java */
 
 /* Writes out (0644): the first non-empty system CA bundle, then the PEM
  * file ca_pem (the proxy's CA certificate). Returns 0 or -errno. */

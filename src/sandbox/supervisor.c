@@ -39,6 +39,7 @@
 #include "sandbox/nslisten.h"
 #include "sandbox/policydns.h"
 #include "sandbox/sandbox_int.h"
+#include "tls/tls.h"
 #include "core/banned.h"
 
 extern char **environ;
@@ -253,7 +254,9 @@ static int setup_env(struct supervisor *s)
     struct childenv_opts eo = {.proxy_url = s->inside_url, .user = s->priv.user,
                                .home = s->priv.home[0] ? s->priv.home : s->workdir,
                                .sandbox_name = s->name,
-                               .ca_bundle = s->have_run_dir ? SANDBOX_BUNDLE_FILE : NULL};
+                               .ca_bundle = s->have_run_dir ? SANDBOX_BUNDLE_FILE : NULL,
+                               .keep = s->o->env_keep, .clear = s->o->env_clear,
+                               .java_truststore = s->have_run_dir ? SANDBOX_TRUSTSTORE_FILE : NULL};
     int rc = childenv_build(environ, &eo, &s->env);
     if (rc < 0)
         log_error("run: cannot build the command's environment: %s", strerror(-rc));
@@ -376,6 +379,8 @@ static int start_proxy(struct supervisor *s)
         cfg.transparent_lookup = lookup_capture;
         cfg.transparent_ctx = s;
     }
+    cfg.local_cb = s->o->local_cb;
+    cfg.local_data = s->o->local_data;
     if (s->have_run_dir) {
         /* Into the sandbox's private tmpfs, through its init's root. */
         snprintf(s->ca_out, sizeof(s->ca_out), "/proc/%d/root" SANDBOX_CA_FILE, (int)s->init_pid);
@@ -391,6 +396,12 @@ static int start_proxy(struct supervisor *s)
         char out[96], err[256];
         snprintf(out, sizeof(out), "/proc/%d/root" SANDBOX_BUNDLE_FILE, (int)s->init_pid);
         if ((rc = trust_bundle_write(s->ca_out, out, err, sizeof(err))) < 0) {
+            log_error("run: %s; the command was not started", err);
+            return rc;
+        }
+        char p12[96];
+        snprintf(p12, sizeof(p12), "/proc/%d/root" SANDBOX_TRUSTSTORE_FILE, (int)s->init_pid);
+        if ((rc = tls_truststore_write(out, p12, err, sizeof(err))) < 0) {
             log_error("run: %s; the command was not started", err);
             return rc;
         }
@@ -428,6 +439,10 @@ static void on_signal(struct loop *l, struct loop_io *io, uint32_t events)
         }
         if (s->init_done)
             continue;
+        if (sig == SIGHUP && s->o->hooks && s->o->hooks->hup_cb) {
+            s->o->hooks->hup_cb(s->o->hooks->data); /* reload, not stop */
+            continue;
+        }
         if (sig == SIGINT || sig == SIGTERM || sig == SIGHUP) {
             if (++s->n_stop_signals >= 3) {
                 log_warn("run: third stop signal: killing the sandbox");
@@ -545,6 +560,24 @@ static void audit_exit(struct supervisor *s, int code, int signo)
     audit_emit("sandbox_exit", o);
 }
 
+static void fill_info(const struct supervisor *s, struct sandbox_info *info)
+{
+    memset(info, 0, sizeof(*info));
+    info->name = s->name;
+    info->policy = s->policy;
+    info->uid = (unsigned)s->priv.uid;
+    info->gid = (unsigned)s->priv.gid;
+    info->workdir = s->workdir;
+    info->proxy_url = s->proxy_url[0] ? s->proxy_url : NULL;
+    info->netns_fd = -1;
+    if (s->ns_made) {
+        inet_ntop(AF_INET, &s->ns.slot.child4, info->address, sizeof(info->address));
+        inet_ntop(AF_INET, &s->ns.slot.host4, info->proxy_addr, sizeof(info->proxy_addr));
+        info->proxy_port = s->o->proxy_port;
+        info->netns_fd = s->ns.child_fd;
+    }
+}
+
 /* ---- teardown ---- */
 
 static void teardown(struct supervisor *s)
@@ -607,6 +640,8 @@ int sandbox_run(const struct sandbox_opts *o)
     s->lo_proxy_fd = s->capture_fd = -1;
     s->t0_ms = loop_clock_ms();
     int code = SANDBOX_EXIT_SETUP, signo = 0, rc;
+    bool started = false;
+    struct sandbox_info info;
     char err[512] = "";
 
     if (!o->argv || !o->argv[0]) {
@@ -656,6 +691,11 @@ int sandbox_run(const struct sandbox_opts *o)
         goto out;
     }
     log_debug("run: landlock ruleset and seccomp program ready");
+    if (o->hooks && o->hooks->prepared_cb) {
+        fill_info(s, &info);
+        if ((rc = o->hooks->prepared_cb(&info, o->hooks->data)) < 0)
+            goto out;
+    }
     if ((rc = netns_create(o->pool, o->pool_prefix, &s->ns, err, sizeof(err))) < 0) {
         log_error("run: %s; the command was not started", err);
         goto out;
@@ -721,7 +761,13 @@ int sandbox_run(const struct sandbox_opts *o)
     log_info("run: sandbox %s: proxy %s, fence %s, landlock ABI %d, user %s", s->name,
              s->proxy_url, fence_mode_name(s->fence), s->ll.ruleset_fd >= 0 ? s->ll.used_abi : 0,
              s->priv.user);
+    if (o->hooks && o->hooks->started_cb) {
+        fill_info(s, &info);
+        if ((rc = o->hooks->started_cb(s->loop, s->proxy, &info, o->hooks->data)) < 0)
+            goto out;
+    }
     audit_start(s);
+    started = true;
     /* Everything is in place: let the command run. */
     char go = 'g';
     if (write(s->sync_w, &go, 1) != 1) {
@@ -734,9 +780,14 @@ int sandbox_run(const struct sandbox_opts *o)
     if (s->init_done)
         code = exit_code(s, &signo);
     log_debug("run: command finished (exit %d)", code);
-    audit_exit(s, code, signo);
 out:
     teardown(s);
+    /* Last: the proxy's closes and the bypass monitor's repeat counts are
+     * written during teardown; nothing follows sandbox_exit. */
+    if (started)
+        audit_exit(s, code, signo);
+    if (o->hooks && o->hooks->exited_cb)
+        o->hooks->exited_cb(code, o->hooks->data);
     log_debug("run: sandbox %s torn down", s->name);
     return code;
 }

@@ -23,6 +23,17 @@ const char *const TLS_BUNDLE_ENV_VARS[] = {
     "AWS_CA_BUNDLE",      /* AWS CLI and SDKs */
     "CARGO_HTTP_CAINFO",  /* cargo */
     "NPM_CONFIG_CAFILE",  /* npm */
+    "npm_config_cafile",  /* npm (the spelling npm itself exports to scripts) */
+    "YARN_CAFILE",        /* yarn 1 */
+    "GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", /* gRPC core (C++, Python, Ruby, PHP, C#) */
+    "NIX_SSL_CERT_FILE",  /* Nix-built programs */
+    "HTTPLIB2_CA_CERTS",  /* httplib2 (Google API Python clients) */
+    "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE", /* gcloud */
+    "BUNDLE_SSL_CA_CERT", /* Ruby bundler */
+    "COMPOSER_CAFILE",    /* PHP composer */
+    "HEX_CACERTS_PATH",   /* Elixir hex */
+    "WEBSOCKET_CLIENT_CA_BUNDLE", /* Python websocket-client */
+    "PNPM_CONFIG_CAFILE", /* pnpm */
     NULL,
 };
 

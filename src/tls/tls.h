@@ -111,6 +111,12 @@ int tls_cert_pem(X509 *cert, char **out) __attribute__((warn_unused_result));
  * Node adds these to its built-in roots, so the full bundle is harmless. */
 extern const char *const TLS_BUNDLE_ENV_VARS[];
 
+/* Writes out (0644, never through a symlink): every certificate of the PEM
+ * file bundle_pem as a Java PKCS12 truststore (trusted-certificate entries,
+ * password "changeit"). Returns 0 or -errno with err saying why. */
+int tls_truststore_write(const char *bundle_pem, const char *out, char *err, size_t errcap)
+    __attribute__((warn_unused_result));
+
 /* Writes path (mode 0644, via a temporary + rename): the system CA bundle
  * (the first non-empty of /etc/ssl/certs/ca-certificates.crt,
  * /etc/pki/tls/certs/ca-bundle.crt, /etc/ssl/ca-bundle.pem, /etc/ssl/cert.pem;

@@ -3,6 +3,12 @@
     r = sandbox.run(["sh", "-c", "curl -s http://allowed.test/"])   # finished run
     r.code, r.out, r.err, r.events("bypass_detect"), r.wall
 
+Audit events are read from the sandbox's log file (never from stderr: cordon
+run writes none there, and teardown fails a test whose cordon stderr holds
+one). By default each run gets --log DIR/audit-N.jsonl in the test's root-
+owned directory; run(..., log=None) lets cordon pick its default
+(/var/log/cordon/NAME.log, see Sandbox.default_log).
+
     p = sandbox.start(["sleep", "100"])      # a running supervisor (Popen)
     sandbox.finish(p)                        # -> result, like run()
 
@@ -52,6 +58,7 @@ def _claim_pool_octet():
 
 _POOL_OCTET, _POOL_LOCK = _claim_pool_octet()
 SANDBOX_POOL = "10.200.%d.0/24" % _POOL_OCTET
+DEFAULT_LOG_DIR = "/var/log/cordon"
 
 BASE_POLICY = """\
 version: 1
@@ -82,11 +89,25 @@ class Result:
         return read_audit(self.audit_path)
 
     def events(self, event=None, **match):
+        """Events of the log, without the enforcement self-test's own probe
+        traffic (audit() has everything)."""
         return [e for e in self.audit() if (event is None or e.get("event") == event)
-                and all(e.get(k) == v for k, v in match.items())]
+                and not is_selftest(e) and all(e.get(k) == v for k, v in match.items())]
 
     def __repr__(self):
         return "Result(code=%r, out=%r, err=%r)" % (self.code, self.out[-2000:], self.err[-3000:])
+
+
+SELFTEST_HOST = "selftest.cordon.invalid"
+
+
+def is_selftest(e):
+    """An event of cordon run's enforcement self-test probe (src/cli/selftest.c):
+    its CONNECT to SELFTEST_HOST and its direct datagram (sent as uid 0, which
+    no sandboxed process is)."""
+    if e.get("host") == SELFTEST_HOST:
+        return True
+    return e.get("event") == "bypass_detect" and e.get("uid") == 0
 
 
 def read_audit(path):
@@ -129,6 +150,7 @@ class Sandbox:
         self.n = 0
         self.running = []
         self.stderr_paths = []
+        self.default_logs = []
         self.write_policy(BASE_POLICY.format(ro=self.ro, rw=self.work))
 
     def write_policy(self, text, name="policy.yaml"):
@@ -138,18 +160,39 @@ class Sandbox:
         self.policy = path
         return path
 
-    def argv(self, cmd, args=(), policy=None):
+    def name(self):
+        """A sandbox name unique to this test session and run (--name)."""
+        return "t%d-%d" % (os.getpid(), self.n + 1)
+
+    @staticmethod
+    def default_log(name):
+        return os.path.join(DEFAULT_LOG_DIR, name + ".log")
+
+    def argv(self, cmd, args=(), policy=None, log=True):
+        args = [str(x) for x in args]
+        name = args[args.index("--name") + 1] if "--name" in args else None
         self.n += 1
-        audit = os.path.join(self.dir, "audit-%d.jsonl" % self.n)
-        a = [self.binary, "run", "--policy", policy or self.policy, "--log", audit,
+        if log is True:
+            audit = os.path.join(self.dir, "audit-%d.jsonl" % self.n)
+        elif log is None:
+            if not name:
+                name = "t%d-%d" % (os.getpid(), self.n)
+                args += ["--name", name]
+            audit = self.default_log(name)
+            self.default_logs.append(audit)
+        else:
+            audit = log
+        a = [self.binary, "run", "--policy", policy or self.policy,
              "--workdir", self.work, "--subnet-pool", SANDBOX_POOL]
+        if log is not None:
+            a += ["--log", audit]
         if self.resolver:
             a += ["--resolver", self.resolver]
-        return a + [str(x) for x in args] + ["--"] + list(cmd), audit
+        return a + args + ["--"] + list(cmd), audit
 
-    def start(self, cmd, args=(), env=None, stdin=subprocess.DEVNULL, policy=None):
+    def start(self, cmd, args=(), env=None, stdin=subprocess.DEVNULL, policy=None, log=True):
         """Starts cordon run; returns the Popen (with .audit_path, .t0)."""
-        argv, audit = self.argv(cmd, args, policy)
+        argv, audit = self.argv(cmd, args, policy, log)
         errp = os.path.join(self.dir, "stderr-%d.log" % self.n)
         outp = os.path.join(self.dir, "stdout-%d.log" % self.n)
         self.stderr_paths.append(errp)
@@ -181,10 +224,10 @@ class Sandbox:
                                         _read(p.err_path)[-3000:]))
             time.sleep(0.02)
 
-    def run(self, cmd, args=(), env=None, input=None, timeout=30, policy=None):
+    def run(self, cmd, args=(), env=None, input=None, timeout=30, policy=None, log=True):
         """Runs to completion; returns a Result."""
         stdin = subprocess.PIPE if input is not None else subprocess.DEVNULL
-        p = self.start(cmd, args, env, stdin, policy)
+        p = self.start(cmd, args, env, stdin, policy, log)
         if input is not None:
             try:
                 p.stdin.write(input.encode() if isinstance(input, str) else input)
@@ -196,7 +239,10 @@ class Sandbox:
     def problems(self):
         bad = []
         for path in self.stderr_paths:
-            bad += cordon_lib.problems_in(_read(path))
+            text = _read(path)
+            bad += cordon_lib.problems_in(text)
+            bad += ["an audit event on cordon run's stderr: " + l[:200]
+                    for l in text.splitlines() if _is_event(l)]
         return bad
 
     def close(self):
@@ -204,7 +250,23 @@ class Sandbox:
         for p in alive:
             util.kill_tree(p, 2.0)
         shutil.rmtree(self.dir, ignore_errors=True)
+        for path in self.default_logs:
+            try:
+                os.unlink(path)
+            except OSError:
+                pass
         return alive
+
+
+def _is_event(line):
+    """A line of cordon's stderr that is an audit event (JSON with "event")."""
+    line = line.strip()
+    if not line.startswith("{"):
+        return False
+    try:
+        return "event" in json.loads(line)
+    except ValueError:
+        return False
 
 
 def _read(path):

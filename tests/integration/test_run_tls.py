@@ -56,3 +56,46 @@ def test_https_inspected_inside_sandbox(sandbox, inet):
     assert '"target": "/allowed/x"' in first, r   # the upstream's echo, through TLS
     assert r.out.count("status=200") == 1 and r.out.count("status=403") == 1, r
     assert r.events("decision", decision="allow", host="api.insp.test")
+
+
+JAVA_FETCH = """
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+
+public class Fetch {
+    public static void main(String[] args) throws Exception {
+        HttpClient c = HttpClient.newHttpClient();
+        for (String u : args) {
+            HttpResponse<String> r = c.send(HttpRequest.newBuilder(URI.create(u)).build(),
+                                            HttpResponse.BodyHandlers.ofString());
+            System.out.println("status=" + r.statusCode() + " " + r.body().replace('\\n', ' '));
+        }
+    }
+}
+"""
+
+
+@pytest.mark.timeout(90)
+def test_java_httpclient_through_inspection_no_flags(sandbox, inet):
+    """Java 17's HttpClient, with no flag of its own, goes through the proxy
+    (JAVA_TOOL_OPTIONS proxy properties) and trusts the inspecting CA (the
+    PKCS12 truststore in /run/cordon); L7 rules apply to its requests."""
+    java = "/usr/lib/jvm/java-17-openjdk-amd64/bin/java"
+    if not os.path.exists(java):
+        pytest.fail("Java 17 is not installed (scripts/setup installs openjdk-17-jdk-headless)")
+    text = FS + inet.policy().replace("version: 1\n", "", 1)
+    text = text.replace("      - path: /usr/bin/curl\n",
+                        "      - path: /usr/bin/curl\n      - path: %s\n" % java, 1)
+    p = sandbox.write_policy(text, "java.yaml")
+    with open(os.path.join(sandbox.work, "Fetch.java"), "w") as f:
+        f.write(JAVA_FETCH)
+    r = sandbox.run([java, "Fetch.java", "https://api.insp.test/allowed/j",
+                     "https://api.insp.test/forbidden"],
+                    args=["--upstream-ca", inet.ca], policy=p, timeout=80)
+    assert r.code == 0, r
+    assert "status=200" in r.out and '"target": "/allowed/j"' in r.out, r
+    assert "status=403" in r.out and "l7_denied" in r.out, r
+    assert "PKIX" not in r.err
+    assert r.events("decision", decision="allow", host="api.insp.test", binary=java)

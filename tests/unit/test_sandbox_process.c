@@ -75,6 +75,57 @@ static void test_childenv(void **state)
     childenv_free(&e);
 }
 
+static void test_childenv_ca_and_java(void **state)
+{
+    (void)state;
+    char *base[] = {"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH=/host/ca.pem", "NIX_SSL_CERT_FILE=/nix/ca",
+                    "SSL_CERT_DIR=/host/certs", "JAVA_TOOL_OPTIONS=-Xmx64m", NULL};
+    struct childenv_opts o = {.proxy_url = "http://10.200.0.1:3128", .ca_bundle = "/run/b.pem",
+                              .java_truststore = "/run/t.p12"};
+    struct childenv e;
+    assert_int_equal(childenv_build(base, &o, &e), 0);
+    static const char *const ca[] = {"GRPC_DEFAULT_SSL_ROOTS_FILE_PATH", "NIX_SSL_CERT_FILE",
+                                     "HTTPLIB2_CA_CERTS", "CLOUDSDK_CORE_CUSTOM_CA_CERTS_FILE",
+                                     "SSL_CERT_FILE", "REQUESTS_CA_BUNDLE", "NODE_EXTRA_CA_CERTS"};
+    for (size_t i = 0; i < sizeof(ca) / sizeof(ca[0]); i++)
+        assert_string_equal(childenv_get(&e, ca[i]), "/run/b.pem");
+    assert_null(childenv_get(&e, "SSL_CERT_DIR"));
+    assert_string_equal(childenv_get(&e, "JAVA_TOOL_OPTIONS"),
+                        "-Xmx64m -Dhttp.proxyHost=10.200.0.1 -Dhttp.proxyPort=3128 "
+                        "-Dhttps.proxyHost=10.200.0.1 -Dhttps.proxyPort=3128 "
+                        "-Dhttp.nonProxyHosts=localhost|127.0.0.1 "
+                        "-Djavax.net.ssl.trustStore=/run/t.p12 -Djavax.net.ssl.trustStoreType=PKCS12 "
+                        "-Djavax.net.ssl.trustStorePassword=changeit");
+    childenv_free(&e);
+}
+
+static void test_childenv_allowlist(void **state)
+{
+    (void)state;
+    char *base[] = {"PATH=/bin", "TERM=xterm", "LC_ALL=C", "AWS_SECRET_ACCESS_KEY=s",
+                    "ANTHROPIC_API_KEY=k", "ANTHROPIC_BASE_URL=u", "HOME=/root", "KEEPME=1", NULL};
+    const char *keep[] = {"ANTHROPIC_*", "KEEPME", NULL};
+    struct childenv_opts o = {.keep = keep};
+    struct childenv e;
+    assert_int_equal(childenv_build(base, &o, &e), 0);
+    assert_string_equal(childenv_get(&e, "PATH"), "/bin");
+    assert_string_equal(childenv_get(&e, "TERM"), "xterm");
+    assert_string_equal(childenv_get(&e, "LC_ALL"), "C");
+    assert_string_equal(childenv_get(&e, "ANTHROPIC_API_KEY"), "k");
+    assert_string_equal(childenv_get(&e, "ANTHROPIC_BASE_URL"), "u");
+    assert_string_equal(childenv_get(&e, "KEEPME"), "1");
+    assert_null(childenv_get(&e, "AWS_SECRET_ACCESS_KEY"));
+    assert_null(childenv_get(&e, "HOME"));
+    childenv_free(&e);
+    /* --env-clear: the base set only */
+    struct childenv_opts c = {.clear = true};
+    assert_int_equal(childenv_build(base, &c, &e), 0);
+    assert_string_equal(childenv_get(&e, "PATH"), "/bin");
+    assert_null(childenv_get(&e, "ANTHROPIC_API_KEY"));
+    assert_null(childenv_get(&e, "KEEPME"));
+    childenv_free(&e);
+}
+
 /* ---- landlock ---- */
 
 static void test_landlock_rights(void **state)
@@ -319,7 +370,9 @@ static void test_privdrop(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_childenv),        cmocka_unit_test(test_landlock_rights),
+        cmocka_unit_test(test_childenv),
+        cmocka_unit_test(test_childenv_ca_and_java),
+        cmocka_unit_test(test_childenv_allowlist),        cmocka_unit_test(test_landlock_rights),
         cmocka_unit_test(test_landlock_apply),  cmocka_unit_test(test_landlock_empty_refused),
         cmocka_unit_test(test_seccomp),         cmocka_unit_test(test_privdrop),
     };
