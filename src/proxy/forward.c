@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "proxy/internal.h"
 #include "proxy/side.h"
+#include "proxy/upgrade.h"
 #include "core/banned.h"
 
 #define FWD_UOUT_CAP (HTTP_HEAD_MAX + 1024)
@@ -90,11 +91,29 @@ static int rewrite_head(struct conn *c)
         const struct http_hdr *x = &h->headers[i];
         if (skip_header(h, x))
             continue;
-        r |= put(b, x->name, x->name_len);
-        r |= puts_(b, ": ");
-        r |= put(b, x->value, x->value_len);
-        r |= puts_(b, "\r\n");
+        r |= upgrade_write_header(h, x, b);
     }
+    r |= puts_(b, "\r\n");
+    return r ? -ENOBUFS : 0;
+}
+
+/* Inside an inspected tunnel the head goes on as it was checked, except
+ * for upgrade offers the relay would not carry (proxy/upgrade.h): then the
+ * request line is copied and the headers are written filtered. */
+static int inspected_head(struct conn *c)
+{
+    struct http_head *h = &c->msg->head;
+    struct buf *b = &c->uout;
+    if (!upgrade_head_needs_filter(h))
+        return buf_append(b, buf_head(&c->cin), h->len) < 0 ? -ENOBUFS : 0;
+    const char *line = h->method_str;
+    const char *end = buf_head(&c->cin) + h->len;
+    const char *eol = memchr(line, '\n', (size_t)(end - line));
+    if (!eol)
+        return -ENOBUFS;
+    int r = put(b, line, (size_t)(eol + 1 - line));
+    for (size_t i = 0; i < h->n_headers; i++)
+        r |= upgrade_write_header(h, &h->headers[i], b);
     r |= puts_(b, "\r\n");
     return r ? -ENOBUFS : 0;
 }
@@ -108,8 +127,7 @@ enum conn_step forward_enter(struct conn *c)
         return respond_error(c, 503, PROXY_REASON_OUT_OF_MEMORY, "the proxy is out of memory");
     c->uout.off = c->uout.len = 0;
     if (c->inspect) {
-        /* inside a tunnel the head goes on unchanged: it was checked as sent */
-        if (buf_append(&c->uout, buf_head(&c->cin), c->msg->head.len) < 0)
+        if (inspected_head(c) < 0)
             return respond_error(c, 431, PROXY_REASON_HEAD_TOO_LARGE, "the request head is too large");
     } else if (rewrite_head(c) < 0) {
         return respond_error(c, 431, PROXY_REASON_HEAD_TOO_LARGE,
@@ -118,7 +136,7 @@ enum conn_step forward_enter(struct conn *c)
     if (!c->inspect)
         auditev_decision(c, true, NULL, NULL);
     c->req_is_head = c->msg->head.method == HTTP_HEAD;
-    c->req_upgrade = c->msg->head.upgrade;
+    c->req_upgrade = upgrade_offers_websocket(&c->msg->head); /* the only upgrade offered */
     c->req_keep_alive = c->msg->head.keep_alive;
     c->fwd_up += c->msg->head.len;
     buf_consume(&c->cin, c->msg->head.len);
