@@ -208,6 +208,11 @@ static bool chunk_guard_feed(struct chunk_guard *g, const char *p, size_t n)
     return true;
 }
 
+bool http_chunk_guard_feed(struct chunk_guard *g, const char *p, size_t n)
+{
+    return chunk_guard_feed(g, p, n);
+}
+
 static const char *find_head_end(const char *buf, size_t len)
 {
     const char *p = memmem(buf, len, "\r\n\r\n", 4);

@@ -71,6 +71,11 @@ struct chunk_guard {
     bool last;        /* the size was 0 */
 };
 
+/* Feeds bytes of a chunked body (after the head) to g; false on bad
+ * framing. st == CHUNK_SIZE0 between chunks (used by relays that must know
+ * whether they may append a chunk of their own). */
+bool http_chunk_guard_feed(struct chunk_guard *g, const char *p, size_t n);
+
 struct http_parser {
     llhttp_t p;
     struct chunk_guard cg;

@@ -70,3 +70,9 @@ void auditev_upgrade(struct conn *c)
     json_object_set_new(o, "idle_timeout_ms", json_integer((json_int_t)c->idle_ms));
     audit_emit("upgrade", o);
 }
+
+void auditev_inference(struct conn *c, json_t *o)
+{
+    add_common(c, o);
+    audit_emit("inference", o);
+}

@@ -100,6 +100,7 @@ static void conn_free_deferred(void *arg)
     buf_free(&c->uout);
     buf_free(&c->uin);
     free_ident(&c->ident);
+    infer_free(c);
     free(c->addrs);
     if (c->pol)
         policy_unref(c->pol);
@@ -112,6 +113,7 @@ void conn_close(struct conn *c, const char *reason)
         return;
     if (!c->close_reason)
         c->close_reason = reason;
+    infer_closing(c);
     auditev_close(c);
     c->state = CONN_CLOSED;
     struct loop *l = c->w->loop;
@@ -150,6 +152,9 @@ static void conn_timer_cb(struct loop *l, struct loop_timer *t)
         respond_error(c, 408, "head_timeout", "the request head did not arrive in time");
         conn_close(c, "head_timeout");
         return;
+    case CONN_INFER_BODY:
+        infer_respond(c, 408, "client_timeout", "the request body did not arrive in time");
+        return;
     case CONN_RESOLVE:
         return; /* the resolver's own timeout fires */
     case CONN_CONNECT:
@@ -167,6 +172,8 @@ static void conn_timer_cb(struct loop *l, struct loop_timer *t)
     case CONN_FORWARD: {
         uint64_t now = loop_now_ms(l), idle = now - c->last_active_ms;
         if (c->idle_ms && idle >= c->idle_ms) {
+            if (c->state == CONN_FORWARD && infer_upstream_failed(c, "idle_timeout"))
+                return;
             conn_close(c, "idle_timeout");
             return;
         }
@@ -382,11 +389,22 @@ void conn_process_head(struct conn *c)
     c->head_parsed = true;
     loop_timer_stop(c->w->loop, &c->timer);
     if (c->inspect) {
-        process_inspected_head(c);
+        if (c->infer)
+            infer_request(c);
+        else
+            process_inspected_head(c);
         return;
     }
     if (parse_target(c) < 0)
         return;
+    if (c->infer) { /* the last request was an inference call: its backend is not for this one */
+        c->infer = false;
+        upstream_close(c);
+    }
+    if (infer_intercepts(c)) { /* before identity and policy: the sandbox names no backend */
+        infer_begin(c);
+        return;
+    }
     if (!c->ident_done)
         resolve_identity(c);
     if (!c->pol)
@@ -480,6 +498,9 @@ void conn_on_client(struct loop *l, struct loop_io *io, uint32_t ev)
         return;
     case CONN_FORWARD:
         forward_on_event(c);
+        return;
+    case CONN_INFER_BODY:
+        infer_on_event(c);
         return;
     case CONN_PEEK:
     case CONN_TLS_ACCEPT:

@@ -107,6 +107,13 @@ void forward_start(struct conn *c)
         respond_error(c, 503, "out_of_memory", "the proxy is out of memory");
         return;
     }
+    if (c->infer) {
+        /* infer.c wrote the backend request (head and body) into uout and
+         * consumed the client's request */
+        c->req_done = true;
+        c->req_pending = 0;
+        goto started;
+    }
     c->uout.off = c->uout.len = 0;
     if (c->inspect) {
         /* inside a tunnel the head goes on unchanged: it was checked as sent */
@@ -120,13 +127,14 @@ void forward_start(struct conn *c)
     }
     if (!c->inspect)
         auditev_decision(c, true, NULL, NULL);
-    c->req_is_head = c->head.method == HTTP_HEAD;
-    c->req_upgrade = c->head.upgrade;
-    c->req_keep_alive = c->head.keep_alive;
     c->fwd_up += c->head.len;
     buf_consume(&c->cin, c->head.len);
     c->req_pending = 0;
     c->req_done = http_parser_msg_done(&c->req);
+started:
+    c->req_is_head = c->head.method == HTTP_HEAD;
+    c->req_upgrade = c->head.upgrade;
+    c->req_keep_alive = c->head.keep_alive;
     c->resp_done = false;
     http_parser_init(&c->resp, HTTP_RESPONSE_PARSER);
     http_parser_expect_no_body(&c->resp, c->req_is_head);
@@ -196,6 +204,8 @@ static int parse_response_bytes(struct conn *c, size_t n)
 {
     size_t used = 0;
     char *start = buf_tail(&c->cout) - n;
+    if (c->infer)
+        infer_response_bytes(c, start, n);
     enum http_step st = http_parse_body(&c->resp, start, n, &used);
     if (st == HTTP_ERROR) {
         log_info("proxy: conn %llu: bad response from %s: %s", (unsigned long long)c->id,
@@ -258,10 +268,13 @@ static int pump_response(struct conn *c)
                 c->resp_done = true;
                 continue;
             }
-            conn_close(c, c->resp.head_seen ? "upstream_closed_mid_response" : "upstream_closed_early");
+            const char *why = c->resp.head_seen ? "upstream_closed_mid_response" : "upstream_closed_early";
+            if (!infer_upstream_failed(c, why))
+                conn_close(c, why);
             return -1;
         }
-        conn_close(c, "upstream_read_error");
+        if (!infer_upstream_failed(c, "upstream_read_error"))
+            conn_close(c, "upstream_read_error");
         return -1;
     }
 }
@@ -290,6 +303,8 @@ static void start_upgrade(struct conn *c)
 static void exchange_done(struct conn *c)
 {
     loop_timer_stop(c->w->loop, &c->timer);
+    if (c->infer)
+        infer_exchange_done(c);
     if (c->resp.status == 101) {
         start_upgrade(c);
         return;

@@ -44,7 +44,7 @@ static int new_tls(struct tls_conn **out, SSL *ssl)
 
 /* The tunnel is established (and terminated when TLS): walk its requests
  * with a fresh request parser (the CONNECT's one ended in upgrade state). */
-static void enter_requests(struct conn *c)
+void inspect_enter_requests(struct conn *c)
 {
     c->state = CONN_HEAD;
     c->head_parsed = false;
@@ -94,7 +94,7 @@ static void upstream_tls_step(struct conn *c)
         forward_start(c); /* a request is waiting for this upstream */
         return;
     }
-    enter_requests(c);
+    inspect_enter_requests(c);
 }
 
 /* ---- client side ---- */
@@ -108,6 +108,10 @@ static void client_tls_step(struct conn *c)
         log_info("proxy: conn %llu: client TLS handshake for %s failed: %s",
                  (unsigned long long)c->id, c->target.host, c->ctls->err);
         refuse(c, TLS_REASON_CLIENT_HANDSHAKE, c->ctls->err);
+        return;
+    }
+    if (c->infer) { /* inference: the backend is dialled per request */
+        inspect_enter_requests(c);
         return;
     }
     inspect_upstream_tls_start(c);
@@ -146,7 +150,27 @@ static void peek_step(struct conn *c)
             conn_close(c, "client_read_error");
         return;
     }
+    if (c->infer) {
+        switch (infer_classify_first((unsigned char)peek[0])) {
+        case INFER_FIRST_HTTP:
+            loop_timer_stop(c->w->loop, &c->timer);
+            inspect_enter_requests(c);
+            return;
+        case INFER_FIRST_OTHER: {
+            char d[200];
+            snprintf(d, sizeof(d), "the first byte after the CONNECT 200 was 0x%02x: neither a TLS record "
+                     "(0x14-0x18) nor an HTTP request; send HTTP/1.1 or TLS to inference.local",
+                     (unsigned char)peek[0]);
+            refuse(c, "inference_bad_first_byte", d);
+            return;
+        }
+        case INFER_FIRST_TLS:
+            break; /* terminated below; a record that is no ClientHello fails the handshake */
+        }
+    }
     enum tls_peek_kind k = tls_peek_classify(peek, (size_t)n);
+    if (c->infer && k == TLS_PEEK_OTHER)
+        k = TLS_PEEK_TLS;
     char sni[256] = "";
     switch (k) {
     case TLS_PEEK_NEED_MORE:
@@ -165,7 +189,7 @@ static void peek_step(struct conn *c)
     }
     case TLS_PEEK_HTTP1:
         loop_timer_stop(c->w->loop, &c->timer);
-        enter_requests(c);
+        inspect_enter_requests(c);
         return;
     case TLS_PEEK_H2_PREFACE:
         refuse(c, "l7_unsupported_protocol",
@@ -219,6 +243,7 @@ void inspect_on_event(struct conn *c)
     case CONN_CONNECT:
     case CONN_TUNNEL:
     case CONN_FORWARD:
+    case CONN_INFER_BODY:
     case CONN_CLOSED:
         return;
     }

@@ -15,6 +15,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <jansson.h>
 #include <openssl/types.h>
 
 #include "core/buf.h"
@@ -30,6 +31,8 @@ struct identity;
 struct tls_conn;
 struct tls_ca;
 struct tls_client;
+struct infer_req;
+struct inference_routes;
 
 enum conn_state {
     CONN_HEAD,     /* reading a request head */
@@ -40,6 +43,7 @@ enum conn_state {
     CONN_TLS_CONNECT, /* TLS handshake with the upstream */
     CONN_TUNNEL,   /* raw relay (CONNECT, or after 101) */
     CONN_FORWARD,  /* relaying one forward exchange */
+    CONN_INFER_BODY, /* inference: reading a request body to route it (infer.c) */
     CONN_CLOSED,
 };
 
@@ -120,6 +124,10 @@ struct conn {
     /* tunnel */
     struct splice_dir up, down; /* up: client → upstream; down: upstream → client */
     uint64_t fwd_up, fwd_down;  /* bytes relayed in forward mode */
+
+    /* inference interception (infer.c owns ir) */
+    bool infer;
+    struct infer_req *ir;
 };
 
 struct worker {
@@ -154,6 +162,7 @@ struct proxy {
     struct tls_ca *tls_ca;
     SSL_CTX *tls_server_ctx;
     struct tls_client *tls_client;
+    struct inference_routes *routes; /* --inference-routes, or NULL */
 };
 
 /* conn.c */
@@ -205,6 +214,37 @@ void auditev_decision(struct conn *c, bool allow, const char *reason_code, const
 void auditev_close(struct conn *c);
 /* A 101 was accepted: the connection is now a raw relay. */
 void auditev_upgrade(struct conn *c);
+
+/* infer.c: inference interception (see the file's opening comment) */
+enum infer_first { INFER_FIRST_TLS, INFER_FIRST_HTTP, INFER_FIRST_OTHER };
+/* True when the parsed target is an intercepted inference name and port. */
+bool infer_intercepts(struct conn *c);
+/* Takes over an intercepted CONNECT (200, then the peek) or forward request. */
+void infer_begin(struct conn *c);
+/* A request head on an intercepted connection. */
+void infer_request(struct conn *c);
+/* CONN_INFER_BODY: client readable. */
+void infer_on_event(struct conn *c);
+/* The route's backend is connected (TLS next when the route is https). */
+void infer_connected(struct conn *c);
+uint32_t infer_connect_timeout_ms(const struct conn *c);
+/* Response bytes read from the backend (head included), before relaying. */
+void infer_response_bytes(struct conn *c, const char *p, size_t n);
+/* The backend failed (closed, errored, went idle) during an exchange:
+ * answers or ends the stream with an error event; true when handled (the
+ * caller must not touch the connection further). */
+bool infer_upstream_failed(struct conn *c, const char *reason);
+void infer_exchange_done(struct conn *c);
+/* The proxy's own error responses on an intercepted request, in the API's shape. */
+void infer_respond(struct conn *c, int status, const char *code, const char *detail);
+/* conn_close: the request in flight gets its audit event. */
+void infer_closing(struct conn *c);
+void infer_free(struct conn *c);
+enum infer_first infer_classify_first(unsigned char b);
+/* inspect.c: walk the requests of an established tunnel. */
+void inspect_enter_requests(struct conn *c);
+/* auditev.c: one "inference" event with the connection's common fields. */
+void auditev_inference(struct conn *c, json_t *fields);
 
 /* worker.c */
 int worker_listen(struct worker *w, const struct sockaddr_storage *addr, socklen_t len);

@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "identity/identity.h"
+#include "inference/inference.h"
 #include "proxy/internal.h"
 #include "tls/tls.h"
 #include "core/banned.h"
@@ -97,6 +98,7 @@ static void proxy_free(struct proxy *p)
         SSL_CTX_free(p->tls_server_ctx);
     tls_client_free(p->tls_client);
     tls_ca_free(p->tls_ca);
+    inference_routes_free(p->routes);
     if (p->ident)
         identity_cache_free(p->ident);
     free(p->policy_path);
@@ -209,6 +211,14 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
     raise_nofile();
     if ((r = load_policy(p->policy_path, true)) < 0)
         goto out;
+    if (cfg->inference_routes) {
+        if ((r = inference_routes_load(cfg->inference_routes, stderr, &p->routes)) < 0) {
+            log_error("proxy: inference routes %s have errors; not starting", cfg->inference_routes);
+            goto out;
+        }
+        log_info("proxy: inference routes %s loaded (%zu routes)", cfg->inference_routes, p->routes->n_routes);
+    }
+    p->cfg.inference_routes = NULL; /* owned as p->routes */
     if ((r = make_identity(p)) < 0)
         goto out;
     if ((r = make_tls(p)) < 0)

@@ -31,6 +31,7 @@ struct proxy_config {
     const char *ca_dir;               /* load the CA from here (ca.pem, ca.key); NULL = generate */
     const char *ca_cert_out;          /* write the CA certificate here (for clients), or NULL */
     const char *upstream_ca;          /* extra trust anchors for upstream TLS, or NULL */
+    const char *inference_routes;     /* routes file for inference.local (doc/inference.md), or NULL */
 };
 
 /* Sets defaults in cfg (zero listen address, resolver NULL, client_netns_fd -1). */

@@ -117,6 +117,10 @@ void respond_deny(struct conn *c, int status, const char *reason_code, const cha
 void respond_send(struct conn *c, int status, const char *reason_code, const char *detail,
                   const char *hint)
 {
+    if (c->infer) {
+        infer_respond(c, status, reason_code, detail);
+        return;
+    }
     bool keep = can_keep(c);
     c->close_reason = keep ? NULL : reason_code;
     emit(c, status, reason_code, body_json(c, status, reason_code, detail, hint), keep);
@@ -126,6 +130,10 @@ void respond_send(struct conn *c, int status, const char *reason_code, const cha
 void respond_error(struct conn *c, int status, const char *reason_code, const char *detail)
 {
     auditev_decision(c, false, reason_code, detail);
+    if (c->infer) {
+        infer_respond(c, status, reason_code, detail);
+        return;
+    }
     c->close_reason = reason_code;
     emit(c, status, reason_code, body_json(c, status, reason_code, detail, NULL), false);
     finish(c, false);

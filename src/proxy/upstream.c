@@ -51,6 +51,8 @@ static bool in_allowed_ips(const struct policy_endpoint *ep, const struct sockad
 static const char *fence_check(struct conn *c, const struct sockaddr *sa)
 {
     const struct policy_cidr *cidrs;
+    if (c->infer)
+        return NULL; /* an inference route: the operator chose this address (the sandbox never names it) */
     size_t n = c->ep ? policy_endpoint_allowed_ips(c->ep, &cidrs) : 0;
     switch (addr_classify(sa)) {
     case ADDR_ALWAYS_BLOCKED:
@@ -165,7 +167,8 @@ void upstream_begin(struct conn *c)
             c->resolved = *ss;
             c->have_resolved = true;
             c->state = CONN_CONNECT;
-            if (loop_timer_start(c->w->loop, &c->timer, c->w->proxy->cfg.connect_timeout_ms) < 0)
+            uint32_t to = c->infer ? infer_connect_timeout_ms(c) : c->w->proxy->cfg.connect_timeout_ms;
+            if (loop_timer_start(c->w->loop, &c->timer, to) < 0)
                 conn_close(c, "timer_full");
             return;
         }
@@ -184,6 +187,10 @@ static void connected(struct conn *c)
     snprintf(c->upstream_host, sizeof(c->upstream_host), "%s", c->target.host);
     c->upstream_port = c->target.port;
     c->idle_ms = c->ep ? policy_endpoint_idle_timeout_ms(c->ep) : 0;
+    if (c->infer) {
+        infer_connected(c);
+        return;
+    }
     if (c->inspect) { /* re-dialled for the next request of an inspected tunnel */
         if (c->ctls)
             inspect_upstream_tls_start(c);
@@ -260,6 +267,7 @@ static void upstream_on_event(struct loop *l, struct loop_io *io, uint32_t ev)
         inspect_on_event(c);
         return;
     case CONN_RESOLVE:
+    case CONN_INFER_BODY:
     case CONN_CLOSED:
         return;
     }
