@@ -678,8 +678,10 @@ int inference_route_path(const struct inference_route *rt, const char *target, s
                          char *out, size_t cap)
 {
     size_t pl = strlen(rt->prefix);
+    /* base .../v1 + /v1/x: one /v1; base .../v1 + /api/x (Ollama's native
+     * API lives beside its OpenAI-compatible /v1): the root */
     if (pl >= 3 && strcmp(rt->prefix + pl - 3, "/v1") == 0 && target_len >= 4 &&
-        memcmp(target, "/v1/", 4) == 0)
+        (memcmp(target, "/v1/", 4) == 0 || (target_len >= 5 && memcmp(target, "/api/", 5) == 0)))
         pl -= 3;
     if (pl + target_len + 1 > cap)
         return -ENOSPC;

@@ -73,6 +73,9 @@ void auditev_upgrade(struct conn *c)
 
 void auditev_inference(struct conn *c, json_t *o)
 {
-    add_common(c, o);
-    audit_emit("inference", o);
+    json_t *all = json_object();
+    add_common(c, all);
+    json_object_update(all, o); /* the event's own fields win (host: the intercepted name) */
+    json_decref(o);
+    audit_emit("inference", all);
 }

@@ -204,9 +204,9 @@ static int parse_response_bytes(struct conn *c, size_t n)
 {
     size_t used = 0;
     char *start = buf_tail(&c->cout) - n;
-    if (c->infer)
-        infer_response_bytes(c, start, n);
     enum http_step st = http_parse_body(&c->resp, start, n, &used);
+    if (c->infer) /* after the parse: the framing flags are known */
+        infer_response_bytes(c, start, st == HTTP_MSG_DONE ? used : n);
     if (st == HTTP_ERROR) {
         log_info("proxy: conn %llu: bad response from %s: %s", (unsigned long long)c->id,
                  c->target.host, http_parser_error(&c->resp));

@@ -93,6 +93,15 @@ static void audit_request(struct conn *c, int status, const char *outcome)
     uint64_t now = loop_now_ms(c->w->loop);
     json_t *o = json_object();
     json_object_set_new(o, "outcome", json_string(outcome));
+    json_object_set_new(o, "host", json_string(c->infer_name));
+    json_object_set_new(o, "port", json_integer(c->infer_port));
+    if (ir->rt) {
+        char be[300];
+        bool v6 = strchr(ir->rt->host, ':') != NULL;
+        snprintf(be, sizeof(be), "%s://%s%s%s:%u", ir->rt->tls ? "https" : "http", v6 ? "[" : "",
+                 ir->rt->host, v6 ? "]" : "", ir->rt->port);
+        json_object_set_new(o, "backend", json_string(be));
+    }
     json_object_set_new(o, "route", ir->rt ? json_string(ir->rt->name) : json_null());
     json_object_set_new(o, "shape", ir->shape ? json_string(inference_shape_name(ir->shape)) : json_null());
     json_object_set_new(o, "api", json_string(inference_api_name(ir->api)));
@@ -539,6 +548,16 @@ void infer_request(struct conn *c)
 
 /* ---- entry ---- */
 
+void infer_refuse_first(struct conn *c, const char *reason, unsigned char b, const char *why)
+{
+    char d[300];
+    snprintf(d, sizeof(d), "the first byte after the CONNECT 200 was 0x%02x: %s", b,
+             why ? why : "neither a TLS record (0x14-0x18) nor an HTTP request; send HTTP/1.1 or TLS to "
+                         "the inference host");
+    auditev_decision(c, false, reason, d);
+    conn_close(c, reason);
+}
+
 void infer_begin(struct conn *c)
 {
     static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
@@ -546,6 +565,8 @@ void infer_begin(struct conn *c)
     if (hl && c->target.host[hl - 1] == '.')
         c->target.host[hl - 1] = '\0'; /* the leaf and SNI use the name without the root dot */
     c->infer = true;
+    snprintf(c->infer_name, sizeof(c->infer_name), "%s", c->target.host);
+    c->infer_port = c->target.port;
     if (c->kind == KIND_FORWARD) {
         infer_request(c);
         return;
@@ -558,6 +579,21 @@ void infer_begin(struct conn *c)
     c->head_parsed = false;
     if (buf_append(&c->cout, ok, sizeof(ok) - 1) < 0 || conn_flush_client(c) < 0)
         return;
+    if (c->cin.len) {
+        /* the client did not wait for the 200: its first bytes are read already */
+        unsigned char b = (unsigned char)buf_head(&c->cin)[0];
+        switch (infer_classify_first(b)) {
+        case INFER_FIRST_HTTP:
+            inspect_enter_requests(c);
+            return;
+        case INFER_FIRST_TLS:
+            infer_refuse_first(c, "early_data", b, "TLS sent before the CONNECT 200 cannot be terminated; wait for the 200");
+            return;
+        case INFER_FIRST_OTHER:
+            infer_refuse_first(c, "inference_bad_first_byte", b, NULL);
+            return;
+        }
+    }
     c->state = CONN_PEEK;
     if (loop_timer_start(c->w->loop, &c->timer, c->w->proxy->cfg.head_timeout_ms) < 0) {
         conn_close(c, "timer_full");

@@ -156,14 +156,9 @@ static void peek_step(struct conn *c)
             loop_timer_stop(c->w->loop, &c->timer);
             inspect_enter_requests(c);
             return;
-        case INFER_FIRST_OTHER: {
-            char d[200];
-            snprintf(d, sizeof(d), "the first byte after the CONNECT 200 was 0x%02x: neither a TLS record "
-                     "(0x14-0x18) nor an HTTP request; send HTTP/1.1 or TLS to inference.local",
-                     (unsigned char)peek[0]);
-            refuse(c, "inference_bad_first_byte", d);
+        case INFER_FIRST_OTHER:
+            infer_refuse_first(c, "inference_bad_first_byte", (unsigned char)peek[0], NULL);
             return;
-        }
         case INFER_FIRST_TLS:
             break; /* terminated below; a record that is no ClientHello fails the handshake */
         }

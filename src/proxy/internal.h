@@ -128,6 +128,8 @@ struct conn {
     /* inference interception (infer.c owns ir) */
     bool infer;
     struct infer_req *ir;
+    char infer_name[TARGET_HOST_MAX + 1]; /* the intercepted name, for the audit */
+    uint16_t infer_port;
 };
 
 struct worker {
@@ -241,6 +243,8 @@ void infer_respond(struct conn *c, int status, const char *code, const char *det
 void infer_closing(struct conn *c);
 void infer_free(struct conn *c);
 enum infer_first infer_classify_first(unsigned char b);
+/* Refuses an intercepted tunnel by its first byte (audit event names it). */
+void infer_refuse_first(struct conn *c, const char *reason, unsigned char b, const char *why);
 /* inspect.c: walk the requests of an established tunnel. */
 void inspect_enter_requests(struct conn *c);
 /* auditev.c: one "inference" event with the connection's common fields. */

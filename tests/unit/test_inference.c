@@ -221,7 +221,7 @@ static void test_routes(void **st)
     assert_int_equal(inference_route_path(l, "/v1/chat/completions", 20, path, sizeof(path)), 0);
     assert_string_equal(path, "/v1/chat/completions");
     assert_int_equal(inference_route_path(l, "/api/chat", 9, path, sizeof(path)), 0);
-    assert_string_equal(path, "/v1/api/chat");
+    assert_string_equal(path, "/api/chat");
     assert_int_equal(inference_route_path(fb, "/v1/models?x", 12, path, sizeof(path)), 0);
     assert_string_equal(path, "/v1/models?x");
     assert_int_equal(inference_route_path(fb, "/v1/models", 10, path, 5), -ENOSPC);
