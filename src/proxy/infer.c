@@ -474,7 +474,7 @@ void infer_request(struct conn *c)
     c->head.upgrade = false; /* set again below for the one upgrade relayed */
     if (ir->shape == INFERENCE_OPENAI_RESPONSES && h->method == HTTP_GET) {
         ir->rt = inference_route_pick(routes_of(c), ir->shape, "");
-        if (!h->upgrade) {
+        if (!ir->upgrade) {
             fail(c, 405, "method_not_allowed", "GET /v1/responses is only for WebSocket upgrades; POST a request", false);
             return;
         }
