@@ -31,7 +31,9 @@ int inference_body_inspect(const char *body, size_t len, struct inference_body_i
         out->model[ml] = '\0';
         out->has_model = true;
     }
-    out->stream = json_is_true(json_object_get(o, "stream"));
+    json_t *s = json_object_get(o, "stream");
+    out->stream = json_is_true(s);
+    out->stream_given = s != NULL;
 out:
     json_decref(o);
     return rc;

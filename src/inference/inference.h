@@ -14,6 +14,7 @@
 #ifndef CORDON_INFERENCE_INFERENCE_H
 #define CORDON_INFERENCE_INFERENCE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,6 +95,7 @@ struct inference_body_info {
     bool has_model;
     char model[INFERENCE_MODEL_MAX + 1];
     bool stream;            /* "stream": true */
+    bool stream_given;      /* "stream" is present (Ollama streams unless it is false) */
 };
 /* Reads the fields routing needs from a request body. Never fails on bad
  * JSON (json_object stays false). Returns 0, or -EINVAL when "model" is
@@ -147,6 +149,7 @@ struct inference_route {
 };
 
 struct inference_routes {
+    _Atomic unsigned refs;    /* inference_routes_ref/unref; 1 when loaded */
     char *path;
     char **hosts;             /* intercepted names, lowercase, no trailing dot */
     size_t n_hosts;
@@ -171,6 +174,10 @@ int inference_routes_load(const char *path, FILE *err, struct inference_routes *
 int inference_routes_parse(const char *name, const char *data, size_t len, FILE *err,
                            struct inference_routes **out) __attribute__((warn_unused_result));
 void inference_routes_free(struct inference_routes *r);
+/* Loaded routes are immutable and shared: a new reference / drop one (the
+ * last frees). Thread-safe. */
+struct inference_routes *inference_routes_ref(struct inference_routes *r);
+void inference_routes_unref(struct inference_routes *r);
 
 /* True when host (lowercase, as parsed by the proxy; a trailing dot is
  * ignored) and port are intercepted. r may be NULL: then only

@@ -252,11 +252,12 @@ static void f_cred_file(struct vctx *c, const struct ynode *v, void *obj)
     const char *s;
     if (!v_str(c, v, &s, "a file path"))
         return;
-    static char buf[CREDENTIAL_MAX + 1];
+    char buf[CREDENTIAL_MAX + 1];
     int r = s[0] == '/' ? read_small_file(s, buf, CREDENTIAL_MAX) : -EINVAL;
     if (r < 0) {
         v_error(c, v, "cannot read '%s': %s", s,
                 r == -EINVAL ? "use an absolute path" : r == -EFBIG ? "larger than 8 KiB" : strerror(-r));
+        explicit_bzero(buf, sizeof(buf));
         return;
     }
     if (r == 0) {
@@ -504,6 +505,7 @@ int inference_routes_parse(const char *name, const char *data, size_t len, FILE 
     int rc;
 
     *out = NULL;
+    atomic_init(&r->refs, 1);
     r->path = v_strdup(name);
     r->max_body = INFERENCE_BODY_MAX;
     rc = ytree_parse(data, len, &root, &yerr);
@@ -618,6 +620,19 @@ void inference_routes_free(struct inference_routes *r)
     free(r->ports);
     free(r->path);
     free(r);
+}
+
+struct inference_routes *inference_routes_ref(struct inference_routes *r)
+{
+    if (r)
+        atomic_fetch_add(&r->refs, 1);
+    return r;
+}
+
+void inference_routes_unref(struct inference_routes *r)
+{
+    if (r && atomic_fetch_sub(&r->refs, 1) == 1)
+        inference_routes_free(r);
 }
 
 /* ---- lookups ---- */

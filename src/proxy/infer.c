@@ -65,15 +65,22 @@ struct infer_req {
     struct chunk_guard cg;
 };
 
-static struct inference_routes *routes_of(struct conn *c) { return c->w->proxy->routes; }
+static struct inference_routes *routes_of(struct conn *c) { return c->routes; }
 
 bool infer_intercepts(struct conn *c)
 {
-    return inference_routes_intercepts(routes_of(c), c->target.host, c->target.port);
+    /* one snapshot per connection: a reload never changes a connection's routes mid-way */
+    if (!c->routes && c->w->proxy->routes_path)
+        c->routes = proxy_routes_get(c->w->proxy);
+    return inference_routes_intercepts(c->routes, c->target.host, c->target.port);
 }
 
 void infer_free(struct conn *c)
 {
+    if (c->state == CONN_CLOSED) {
+        inference_routes_unref(c->routes);
+        c->routes = NULL;
+    }
     if (!c->ir)
         return;
     free(c->ir->hdrs);
@@ -374,8 +381,8 @@ static void body_complete(struct conn *c)
         fail(c, 400, "inference_bad_model", "\"model\" must be a string of at most 256 characters", true);
         return;
     }
-    ir->stream = bi.stream || (ir->api == INFERENCE_API_OLLAMA && bi.json_object && !strstr(ir->body, "\"stream\":false") &&
-                               !strstr(ir->body, "\"stream\": false"));
+    /* Ollama streams unless the body says "stream": false */
+    ir->stream = bi.stream || (ir->api == INFERENCE_API_OLLAMA && bi.json_object && !bi.stream_given);
     if (bi.has_model)
         snprintf(ir->asked, sizeof(ir->asked), "%s", bi.model);
     ir->rt = inference_route_pick(routes_of(c), ir->shape, ir->asked);

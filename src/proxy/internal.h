@@ -128,6 +128,7 @@ struct conn {
     /* inference interception (infer.c owns ir) */
     bool infer;
     struct infer_req *ir;
+    struct inference_routes *routes; /* snapshot taken at the first request; one reference */
     char infer_name[TARGET_HOST_MAX + 1]; /* the intercepted name, for the audit */
     uint16_t infer_port;
 };
@@ -164,8 +165,14 @@ struct proxy {
     struct tls_ca *tls_ca;
     SSL_CTX *tls_server_ctx;
     struct tls_client *tls_client;
-    struct inference_routes *routes; /* --inference-routes, or NULL */
+    /* --inference-routes, or NULL; swapped by proxy_reload under routes_lock */
+    pthread_mutex_t routes_lock;
+    struct inference_routes *routes;
+    char *routes_path;
 };
+
+/* proxy.c: a new reference to the current inference routes, or NULL. */
+struct inference_routes *proxy_routes_get(struct proxy *p);
 
 /* conn.c */
 void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);
@@ -241,6 +248,7 @@ void infer_exchange_done(struct conn *c);
 void infer_respond(struct conn *c, int status, const char *code, const char *detail);
 /* conn_close: the request in flight gets its audit event. */
 void infer_closing(struct conn *c);
+/* Frees the request state; on a closed connection also drops its routes snapshot. */
 void infer_free(struct conn *c);
 enum infer_first infer_classify_first(unsigned char b);
 /* Refuses an intercepted tunnel by its first byte (audit event names it). */

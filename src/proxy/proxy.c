@@ -72,7 +72,45 @@ static int load_policy(const char *path, bool at_start)
     return 0;
 }
 
-int proxy_reload(struct proxy *p) { return load_policy(p->policy_path, false); }
+/* Loads the routes file; at start-up failure is fatal, on reload the old
+ * routes stay in force (connections keep the snapshot they started with). */
+static int load_routes(struct proxy *p, bool at_start)
+{
+    struct inference_routes *r;
+    int rc = inference_routes_load(p->routes_path, stderr, &r);
+    if (rc < 0) {
+        log_error("proxy: inference routes %s have errors; %s", p->routes_path,
+                  at_start ? "not starting" : "keeping the previous routes in force");
+        return rc;
+    }
+    pthread_mutex_lock(&p->routes_lock);
+    struct inference_routes *old = p->routes;
+    p->routes = r;
+    pthread_mutex_unlock(&p->routes_lock);
+    inference_routes_unref(old);
+    log_info("proxy: inference routes %s %s (%zu routes)", p->routes_path, at_start ? "loaded" : "reloaded",
+             r->n_routes);
+    return 0;
+}
+
+struct inference_routes *proxy_routes_get(struct proxy *p)
+{
+    pthread_mutex_lock(&p->routes_lock);
+    struct inference_routes *r = inference_routes_ref(p->routes);
+    pthread_mutex_unlock(&p->routes_lock);
+    return r;
+}
+
+int proxy_reload(struct proxy *p)
+{
+    int r = load_policy(p->policy_path, false);
+    if (p->routes_path) {
+        int rr = load_routes(p, false);
+        if (r == 0)
+            r = rr;
+    }
+    return r;
+}
 
 static void free_workers(struct proxy *p)
 {
@@ -98,7 +136,9 @@ static void proxy_free(struct proxy *p)
         SSL_CTX_free(p->tls_server_ctx);
     tls_client_free(p->tls_client);
     tls_ca_free(p->tls_ca);
-    inference_routes_free(p->routes);
+    inference_routes_unref(p->routes);
+    free(p->routes_path);
+    pthread_mutex_destroy(&p->routes_lock);
     if (p->ident)
         identity_cache_free(p->ident);
     free(p->policy_path);
@@ -201,6 +241,7 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
     if (!p)
         return -ENOMEM;
     p->cfg = *cfg;
+    pthread_mutex_init(&p->routes_lock, NULL);
     apply_defaults(&p->cfg);
     p->policy_path = strdup(cfg->policy_path ? cfg->policy_path : "");
     p->resolver = cfg->resolver ? strdup(cfg->resolver) : NULL;
@@ -211,14 +252,10 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
     raise_nofile();
     if ((r = load_policy(p->policy_path, true)) < 0)
         goto out;
-    if (cfg->inference_routes) {
-        if ((r = inference_routes_load(cfg->inference_routes, stderr, &p->routes)) < 0) {
-            log_error("proxy: inference routes %s have errors; not starting", cfg->inference_routes);
-            goto out;
-        }
-        log_info("proxy: inference routes %s loaded (%zu routes)", cfg->inference_routes, p->routes->n_routes);
-    }
-    p->cfg.inference_routes = NULL; /* owned as p->routes */
+    p->routes_path = cfg->inference_routes ? strdup(cfg->inference_routes) : NULL;
+    p->cfg.inference_routes = p->routes_path;
+    if (p->routes_path && (r = load_routes(p, true)) < 0)
+        goto out;
     if ((r = make_identity(p)) < 0)
         goto out;
     if ((r = make_tls(p)) < 0)

@@ -349,3 +349,26 @@ def test_official_sdks(infer_proxy, fake_llm, sdk, base, model):
     assert out["text"] == "t0 t1 " and "failed mid-way" in (out["error"] or ""), out
     for s in fake_llm.seen():
         assert "must-not-leak" not in json.dumps(s)
+
+
+@pytest.mark.timeout(60)
+def test_routes_reload_with_the_policy(infer_proxy, fake_llm, tmp_path):
+    """SIGHUP reloads the routes with the policy; a broken file keeps the old ones."""
+    import signal
+    from lib import util
+    p, ca = infer_proxy()
+    path = str(tmp_path / "routes.yaml")
+    text = open(path).read()
+    with open(path, "w") as f:
+        f.write(text.replace("fast: fake-model-1", "fast: fake-model-2"))
+    p.send_signal(signal.SIGHUP)
+    util.wait_until(lambda: "routes.yaml reloaded" in p.stderr, 10, what="routes reloaded")
+    code, body, _ = curl(p, ca, "http://inference.local/v1/chat/completions", chat("fast"))
+    assert code == 200 and json.loads(body)["model"] == "fake-model-2"
+    with open(path, "w") as f:
+        f.write("routes:\n  - name: broken\n    base_url: nope\n")
+    p.send_signal(signal.SIGHUP)
+    util.wait_until(lambda: "keeping the previous routes" in p.stderr, 10, what="reload refused")
+    assert "routes.yaml:3:15: error: routes[0].base_url" in p.stderr
+    code, body, _ = curl(p, ca, "http://inference.local/v1/chat/completions", chat("fast"))
+    assert code == 200 and json.loads(body)["model"] == "fake-model-2"
