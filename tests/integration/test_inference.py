@@ -372,3 +372,54 @@ def test_routes_reload_with_the_policy(infer_proxy, fake_llm, tmp_path):
     assert "routes.yaml:3:15: error: routes[0].base_url" in p.stderr
     code, body, _ = curl(p, ca, "http://inference.local/v1/chat/completions", chat("fast"))
     assert code == 200 and json.loads(body)["model"] == "fake-model-2"
+
+
+def ws_handshake(sock, host=b"inference.local"):
+    sock.sendall(b"GET /v1/responses HTTP/1.1\r\nHost: %s\r\nConnection: Upgrade\r\n"
+                 b"Upgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+                 b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                 b"Authorization: Bearer sk-sandbox-ws\r\n\r\n" % host)
+    head = b""
+    while b"\r\n\r\n" not in head:
+        chunk = sock.recv(4096)
+        assert chunk, head
+        head += chunk
+    return head
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("tls", [False, True])
+def test_websocket_on_responses_relayed_when_backend_supports_it(infer_proxy, fake_llm, tls):
+    p, ca = infer_proxy(extra="")
+    # a second file with websocket: true on the route
+    path = p.args[p.args.index("--inference-routes") + 1]
+    with open(path) as f:
+        text = f.read()
+    with open(path, "w") as f:
+        f.write(text.replace("    aliases:", "    websocket: true\n    aliases:"))
+    import signal
+    from lib import util
+    p.send_signal(signal.SIGHUP)
+    util.wait_until(lambda: "routes.yaml reloaded" in p.stderr, 10, what="routes reloaded")
+    s = socket.create_connection(p.addr, timeout=10)
+    s.sendall(b"CONNECT inference.local:443 HTTP/1.1\r\nHost: inference.local:443\r\n\r\n")
+    assert s.recv(100).startswith(b"HTTP/1.1 200")
+    if tls:
+        s = ssl.create_default_context(cafile=ca).wrap_socket(s, server_hostname="inference.local")
+    head = ws_handshake(s)
+    assert head.startswith(b"HTTP/1.1 101"), head
+    assert b"Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=" in head
+    msg = b'{"type":"response.create"}'
+    mask = b"\x01\x02\x03\x04"
+    s.sendall(bytes([0x81, 0x80 | len(msg)]) + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(msg)))
+    frame = b""
+    while len(frame) < 2 or len(frame) < 2 + frame[1]:
+        chunk = s.recv(4096)
+        assert chunk, frame
+        frame += chunk
+    assert frame[0] == 0x81 and json.loads(frame[2:2 + frame[1]]) == {"type": "echo", "data": msg.decode()}
+    s.close()
+    (seen,) = fake_llm.seen()
+    assert seen["headers"]["authorization"] == "Bearer " + FAKE_KEY
+    assert seen["headers"]["upgrade"] == "websocket"
+    util.wait_until(lambda: p.events("inference", outcome="upgraded"), 10, what="upgrade event")

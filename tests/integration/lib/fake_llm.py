@@ -10,12 +10,17 @@ Behaviour is chosen by the requested model name:
   kill-<n>          stream n chunks, then close the socket without ending
 Streams follow each API's own format (SSE for OpenAI/Anthropic, NDJSON for
 Ollama), chunked transfer encoding, one write per event.
+GET /v1/responses with Upgrade: websocket answers 101 and echoes text
+frames as {"type":"echo","data":...}.
 GET /_seen (no key needed) returns the requests seen so far as JSON:
 [{method, path, headers:{lower-case name: value}, body}] — the tests read
 it directly to check what reached the backend (credentials included).
 """
 import argparse
+import base64
+import hashlib
 import json
+import struct
 import socket
 import sys
 import threading
@@ -67,7 +72,7 @@ class Handler(BaseHTTPRequestHandler):
                 return self._json(200, SEEN)
         self._record(None)
         if self.headers.get("Upgrade", "").lower() == "websocket":
-            return self._json(400, {"error": "no websocket here"})
+            return self._websocket()
         if not self._authorized(False):
             return self._json(401, {"error": {"message": "bad key", "type": "authentication_error"}})
         p = self.path.split("?")[0]
@@ -78,6 +83,44 @@ class Handler(BaseHTTPRequestHandler):
         if p == "/api/tags":
             return self._json(200, {"models": [{"name": "fake-1"}]})
         return self._json(404, {"error": "not found: " + p})
+
+    def _websocket(self):
+        """GET /v1/responses with Upgrade (Codex-style): 101, then every text
+        frame is answered with {"type":"echo","data":<text>} (RFC 6455)."""
+        if self.path.split("?")[0] != "/v1/responses":
+            return self._json(404, {"error": "no websocket here"})
+        if not self._authorized(False):
+            return self._json(401, {"error": {"message": "bad key", "type": "authentication_error"}})
+        key = self.headers.get("Sec-WebSocket-Key", "")
+        accept = base64.b64encode(hashlib.sha1((key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11").encode()).digest())
+        self.send_response(101)
+        self.send_header("Upgrade", "websocket")
+        self.send_header("Connection", "Upgrade")
+        self.send_header("Sec-WebSocket-Accept", accept.decode())
+        self.end_headers()
+        self.wfile.flush()
+        self.close_connection = True
+        r = self.rfile
+        while True:
+            h = r.read(2)
+            if len(h) < 2:
+                return
+            op, n = h[0] & 0x0F, h[1] & 0x7F
+            if n == 126:
+                n = struct.unpack("!H", r.read(2))[0]
+            elif n == 127:
+                n = struct.unpack("!Q", r.read(8))[0]
+            mask = r.read(4) if h[1] & 0x80 else b"\0\0\0\0"
+            data = bytes(b ^ mask[i % 4] for i, b in enumerate(r.read(n)))
+            if op == 8:
+                self.wfile.write(b"\x88\x00")
+                self.wfile.flush()
+                return
+            if op == 1:
+                out = json.dumps({"type": "echo", "data": data.decode()}).encode()
+                hdr = bytes([0x81, len(out)]) if len(out) < 126 else bytes([0x81, 126]) + struct.pack("!H", len(out))
+                self.wfile.write(hdr + out)
+                self.wfile.flush()
 
     def do_POST(self):
         n = int(self.headers.get("Content-Length") or 0)
