@@ -401,7 +401,9 @@ void conn_process_head(struct conn *c)
         c->infer = false;
         upstream_close(c);
     }
-    if (infer_intercepts(c)) { /* before identity and policy: the sandbox names no backend */
+    if (infer_intercepts(c)) { /* before the policy: the sandbox names no backend */
+        if (!c->ident_done)
+            resolve_identity(c); /* for the audit only: which program called the model */
         infer_begin(c);
         return;
     }

@@ -545,6 +545,12 @@ void infer_request(struct conn *c)
         dial_route(c);
         return;
     }
+    if (ir->body_got < ir->body_len && h->expect_continue) {
+        /* RFC 9110 §10.1.1: the client waits for this before sending the body */
+        static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        if (buf_append(&c->cout, cont, sizeof(cont) - 1) < 0 || conn_flush_client(c) < 0)
+            return;
+    }
     c->state = CONN_INFER_BODY;
     if (loop_timer_start(c->w->loop, &c->timer, c->w->proxy->cfg.head_timeout_ms) < 0) {
         conn_close(c, "timer_full");

@@ -423,3 +423,24 @@ def test_websocket_on_responses_relayed_when_backend_supports_it(infer_proxy, fa
     assert seen["headers"]["authorization"] == "Bearer " + FAKE_KEY
     assert seen["headers"]["upgrade"] == "websocket"
     util.wait_until(lambda: p.events("inference", outcome="upgraded"), 10, what="upgrade event")
+
+
+@pytest.mark.timeout(60)
+def test_expect_100_continue(infer_proxy, fake_llm):
+    """A client that waits for 100 Continue gets it before it sends the body."""
+    p, ca = infer_proxy()
+    body = json.dumps(chat("fast")).encode()
+    s = socket.create_connection(p.addr, timeout=10)
+    s.sendall(b"POST http://inference.local/v1/chat/completions HTTP/1.1\r\nHost: inference.local\r\n"
+              b"Content-Type: application/json\r\nExpect: 100-continue\r\nContent-Length: %d\r\n\r\n"
+              % len(body))
+    assert s.recv(100) == b"HTTP/1.1 100 Continue\r\n\r\n"
+    s.sendall(body)
+    data = b""
+    while b"echo:fake-model-1" not in data:
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+    s.close()
+    assert data.startswith(b"HTTP/1.1 200")
+    assert "expect" not in fake_llm.seen()[0]["headers"]

@@ -47,6 +47,11 @@ class Handler(BaseHTTPRequestHandler):
     def log_message(self, *a):
         pass
 
+    def setup(self):
+        super().setup()
+        # one write per event reaches the wire at once (no Nagle delay)
+        self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
     def _json(self, status, obj):
         b = json.dumps(obj).encode()
         self.send_response(status)
