@@ -397,11 +397,12 @@ void conn_process_head(struct conn *c)
     }
     if (parse_target(c) < 0)
         return;
-    if (c->infer) { /* the last request was an inference call: its backend is not for this one */
+    bool intercept = infer_intercepts(c);
+    if (c->infer && !intercept) { /* the last request was an inference call: its backend is not for this one */
         c->infer = false;
         upstream_close(c);
     }
-    if (infer_intercepts(c)) { /* before the policy: the sandbox names no backend */
+    if (intercept) { /* before the policy: the sandbox names no backend */
         if (!c->ident_done)
             resolve_identity(c); /* for the audit only: which program called the model */
         infer_begin(c);

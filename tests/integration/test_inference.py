@@ -444,3 +444,24 @@ def test_expect_100_continue(infer_proxy, fake_llm):
     s.close()
     assert data.startswith(b"HTTP/1.1 200")
     assert "expect" not in fake_llm.seen()[0]["headers"]
+
+
+@pytest.mark.timeout(60)
+def test_forward_requests_reuse_the_backend_connection(infer_proxy, fake_llm):
+    """Absolute-form requests on one proxy connection share one backend
+    connection (conn.c drops it as soon as a request names another host)."""
+    p, ca = infer_proxy()
+    body = json.dumps(chat("fast")).encode()
+    req = (b"POST http://inference.local/v1/chat/completions HTTP/1.1\r\nHost: inference.local\r\n"
+           b"Content-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+    s = socket.create_connection(p.addr, timeout=10)
+    for i in range(3):
+        s.sendall(req)
+        data = b""
+        while b"echo:fake-model-1" not in data:
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+    s.close()
+    ports = {x["peer_port"] for x in fake_llm.seen()}
+    assert len(fake_llm.seen()) == 3 and len(ports) == 1, fake_llm.seen()

@@ -13,7 +13,7 @@ Ollama), chunked transfer encoding, one write per event.
 GET /v1/responses with Upgrade: websocket answers 101 and echoes text
 frames as {"type":"echo","data":...}.
 GET /_seen (no key needed) returns the requests seen so far as JSON:
-[{method, path, headers:{lower-case name: value}, body}] — the tests read
+[{method, path, peer_port, headers:{lower-case name: value}, body}] — the tests read
 it directly to check what reached the backend (credentials included).
 """
 import argparse
@@ -62,7 +62,7 @@ class Handler(BaseHTTPRequestHandler):
 
     def _record(self, body):
         with LOCK:
-            SEEN.append({"method": self.command, "path": self.path,
+            SEEN.append({"method": self.command, "path": self.path, "peer_port": self.client_address[1],
                          "headers": {k.lower(): v for k, v in self.headers.items()},
                          "body": body})
 
