@@ -10,6 +10,7 @@
 """
 import json
 import os
+import ssl
 import subprocess
 import sys
 import urllib.request
@@ -30,26 +31,69 @@ class FakeLLM:
         self.url = "http://127.0.0.1:%d" % port
 
     def seen(self):
-        with urllib.request.urlopen(self.url + "/_seen", timeout=5) as r:
+        ctx = ssl.create_default_context(cafile=self.ca) if getattr(self, "ca", None) else None
+        with urllib.request.urlopen(self.url + "/_seen", timeout=5, context=ctx) as r:
             return json.loads(r.read())
 
 
-@pytest.fixture
-def fake_llm():
-    p = subprocess.Popen(["/usr/bin/python3", FAKE, "--key", FAKE_KEY], stdout=subprocess.PIPE,
-                         stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+def start_fake(*extra):
+    p = subprocess.Popen(["/usr/bin/python3", FAKE, "--key", FAKE_KEY] + list(extra),
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
     line = p.stdout.readline().decode()
     if not line.startswith("READY "):
         p.kill()
         pytest.fail("fake LLM server did not start: %r %s" % (line, p.stderr.read().decode()))
-    srv = FakeLLM(p, int(line.split()[1]))
-    yield srv
-    p.terminate()
+    return FakeLLM(p, int(line.split()[1]))
+
+
+def stop_fake(srv):
+    srv.proc.terminate()
     try:
-        p.wait(5)
+        srv.proc.wait(5)
     except subprocess.TimeoutExpired:
-        p.kill()
-        p.wait()
+        srv.proc.kill()
+        srv.proc.wait()
+
+
+@pytest.fixture
+def fake_llm():
+    srv = start_fake()
+    yield srv
+    stop_fake(srv)
+
+
+def openssl(*args, cwd):
+    subprocess.run(["openssl"] + list(args), cwd=cwd, check=True, capture_output=True, timeout=30)
+
+
+def make_tls_backend_certs(d):
+    """ca.pem (to trust with --upstream-ca) and leaf.pem/leaf.key for IP 127.0.0.1."""
+    d = str(d)
+    openssl("req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "ca.key", "-out", "ca.pem", "-days", "30", "-subj", "/CN=fake llm test CA",
+            "-addext", "basicConstraints=critical,CA:TRUE",
+            "-addext", "keyUsage=critical,keyCertSign,cRLSign", cwd=d)
+    with open(os.path.join(d, "leaf.ext"), "w") as f:
+        f.write("basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1\n")
+    openssl("req", "-new", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes",
+            "-keyout", "leaf.key", "-out", "leaf.csr", "-subj", "/CN=127.0.0.1", cwd=d)
+    openssl("x509", "-req", "-in", "leaf.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial",
+            "-out", "leaf.pem", "-days", "30", "-extfile", "leaf.ext", cwd=d)
+    return os.path.join(d, "ca.pem"), os.path.join(d, "leaf.pem"), os.path.join(d, "leaf.key")
+
+
+@pytest.fixture
+def fake_llm_tls(tmp_path):
+    """The fake server over HTTPS (certificate for IP 127.0.0.1); .ca is its CA."""
+    d = tmp_path / "llm-tls"
+    d.mkdir()
+    ca, cert, key = make_tls_backend_certs(d)
+    srv = start_fake("--tls-cert", cert, "--tls-key", key)
+    srv.ca = ca
+    srv.url = "https://127.0.0.1:%d" % srv.port
+    yield srv
+    stop_fake(srv)
 
 
 def routes_file(dirpath, fake, extra="", idle_s=None, base=None, top=""):

@@ -15,7 +15,7 @@ import urllib.request
 import pytest
 
 from inference_fixtures import (FAKE_KEY, KEY_ENV, NODE_MODULES, SDK_CLIENT, fake_llm,  # noqa: F401
-                                routes_file, sse_events)
+                                fake_llm_tls, routes_file, sse_events)
 
 POLICY = "version: 1\n"
 
@@ -25,10 +25,10 @@ def infer_proxy(cordon_proxy, fake_llm, tmp_path, monkeypatch):
     """factory(idle_s=None, extra="", top="", base=None) → (proxy, ca path)"""
     monkeypatch.setenv(KEY_ENV, FAKE_KEY)
 
-    def make(idle_s=None, extra="", top="", base=None, policy=POLICY):
+    def make(idle_s=None, extra="", top="", base=None, policy=POLICY, args=()):
         routes = routes_file(tmp_path, fake_llm, extra=extra, idle_s=idle_s, top=top, base=base)
         ca = str(tmp_path / ("ca-%d.pem" % time.monotonic_ns()))
-        p = cordon_proxy(policy, "--inference-routes", routes, "--ca-cert-out", ca)
+        p = cordon_proxy(policy, "--inference-routes", routes, "--ca-cert-out", ca, *args)
         return p, ca
     return make
 
@@ -465,3 +465,22 @@ def test_forward_requests_reuse_the_backend_connection(infer_proxy, fake_llm):
     s.close()
     ports = {x["peer_port"] for x in fake_llm.seen()}
     assert len(fake_llm.seen()) == 3 and len(ports) == 1, fake_llm.seen()
+
+
+@pytest.mark.timeout(60)
+def test_https_backend_verified(infer_proxy, fake_llm_tls):
+    """base_url https://: the backend's certificate is verified (here against
+    --upstream-ca); without the trust anchor the request fails in the API's shape."""
+    p, ca = infer_proxy(base=fake_llm_tls.url + "/v1", args=("--upstream-ca", fake_llm_tls.ca))
+    code, text, _ = curl(p, ca, "https://inference.local/v1/chat/completions", chat("fast"))
+    assert code == 200 and json.loads(text)["model"] == "fake-model-1", text
+    code, text, _ = curl(p, ca, "http://inference.local/v1/messages",
+                         {"model": "kill-1", "stream": True, "max_tokens": 5, "messages": []})
+    assert "event: error" in text and "t0 " in text, text
+    assert len(fake_llm_tls.seen()) == 2
+    assert fake_llm_tls.seen()[0]["headers"]["authorization"] == "Bearer " + FAKE_KEY
+    p2, ca2 = infer_proxy(base=fake_llm_tls.url + "/v1")          # no --upstream-ca
+    code, text, _ = curl(p2, ca2, "http://inference.local/v1/chat/completions", chat("fast"))
+    body = json.loads(text)
+    assert code in (403, 502) and body["error"]["code"] == "upstream_tls_invalid", text
+    assert len(fake_llm_tls.seen()) == 2

@@ -225,7 +225,10 @@ static void test_routes(void **st)
     assert_int_equal(inference_route_path(fb, "/v1/models?x", 12, path, sizeof(path)), 0);
     assert_string_equal(path, "/v1/models?x");
     assert_int_equal(inference_route_path(fb, "/v1/models", 10, path, 5), -ENOSPC);
-    inference_routes_free(r);
+    assert_ptr_equal(inference_routes_ref(r), r); /* shared snapshot: two references */
+    inference_routes_unref(r);
+    assert_string_equal(r->routes[0].name, "claude"); /* still alive */
+    inference_routes_unref(r);                        /* the last one frees (ASan checks) */
     assert_false(inference_routes_intercepts(NULL, "example.com", 80));
     assert_true(inference_routes_intercepts(NULL, "INFERENCE.local.", 8000));
 }

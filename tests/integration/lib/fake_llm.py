@@ -1,6 +1,7 @@
 """A fake model server speaking OpenAI, Anthropic and Ollama (our own, stdlib).
 
 Run:  /usr/bin/python3 fake_llm.py --key KEY [--host 127.0.0.1] [--port 0]
+                                   [--tls-cert CERT --tls-key KEY]
 It prints "READY <port>" once listening. Every request must carry the key
 (Authorization: Bearer KEY, or x-api-key: KEY for /v1/messages*), else 401.
 
@@ -22,6 +23,7 @@ import hashlib
 import json
 import struct
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -263,10 +265,16 @@ def main():
     ap.add_argument("--key", required=True)
     ap.add_argument("--host", default="127.0.0.1")
     ap.add_argument("--port", type=int, default=0)
+    ap.add_argument("--tls-cert", help="serve HTTPS with this certificate (and --tls-key)")
+    ap.add_argument("--tls-key")
     a = ap.parse_args()
     KEY = a.key
     srv = ThreadingHTTPServer((a.host, a.port), Handler)
     srv.daemon_threads = True
+    if a.tls_cert:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(a.tls_cert, a.tls_key)
+        srv.socket = ctx.wrap_socket(srv.socket, server_side=True)
     print("READY %d" % srv.server_address[1], flush=True)
     srv.serve_forever()
 
