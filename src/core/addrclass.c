@@ -7,46 +7,57 @@
 
 #include "core/banned.h"
 
+/* How an IPv6 range embeds IPv4 addresses (RFC 6052 NAT64, RFC 3056 6to4,
+ * RFC 4380 Teredo, RFC 4291 §2.5.5.1 IPv4-compatible). */
+enum addr_embed {
+    EMBED_NONE,
+    EMBED_LOW32,    /* bytes 12..15: NAT64 /96, IPv4-compatible */
+    EMBED_NAT64_48, /* RFC 6052 /48: bytes 6,7 and 9,10 (byte 8 is "u") */
+    EMBED_6TO4,     /* bytes 2..5 */
+    EMBED_TEREDO,   /* server bytes 4..7, client bytes 12..15 inverted */
+};
+
 struct addr_range {
     uint8_t addr[16];
     uint8_t prefix;
     enum addr_class cls;
     const char *name;
+    enum addr_embed embed;
 };
 
 static const struct addr_range v4_ranges[] = {
-    {{0, 0, 0, 0}, 8, ADDR_ALWAYS_BLOCKED, "unspecified"},
-    {{127, 0, 0, 0}, 8, ADDR_ALWAYS_BLOCKED, "loopback"},
-    {{169, 254, 0, 0}, 16, ADDR_ALWAYS_BLOCKED, "link-local"},
-    {{224, 0, 0, 0}, 4, ADDR_ALWAYS_BLOCKED, "multicast"},
-    {{255, 255, 255, 255}, 32, ADDR_ALWAYS_BLOCKED, "broadcast"},
-    {{240, 0, 0, 0}, 4, ADDR_ALWAYS_BLOCKED, "reserved"},
-    {{10, 0, 0, 0}, 8, ADDR_PRIVATE, "rfc1918"},
-    {{172, 16, 0, 0}, 12, ADDR_PRIVATE, "rfc1918"},
-    {{192, 168, 0, 0}, 16, ADDR_PRIVATE, "rfc1918"},
-    {{100, 64, 0, 0}, 10, ADDR_PRIVATE, "cgnat"},
-    {{192, 0, 0, 0}, 24, ADDR_PRIVATE, "ietf-protocol"},
-    {{192, 0, 2, 0}, 24, ADDR_PRIVATE, "test-net"},
-    {{198, 51, 100, 0}, 24, ADDR_PRIVATE, "test-net"},
-    {{203, 0, 113, 0}, 24, ADDR_PRIVATE, "test-net"},
-    {{198, 18, 0, 0}, 15, ADDR_PRIVATE, "benchmarking"},
-    {{192, 88, 99, 0}, 24, ADDR_PRIVATE, "6to4-relay"},
+    {{0, 0, 0, 0}, 8, ADDR_ALWAYS_BLOCKED, "unspecified", EMBED_NONE},
+    {{127, 0, 0, 0}, 8, ADDR_ALWAYS_BLOCKED, "loopback", EMBED_NONE},
+    {{169, 254, 0, 0}, 16, ADDR_ALWAYS_BLOCKED, "link-local", EMBED_NONE},
+    {{224, 0, 0, 0}, 4, ADDR_ALWAYS_BLOCKED, "multicast", EMBED_NONE},
+    {{255, 255, 255, 255}, 32, ADDR_ALWAYS_BLOCKED, "broadcast", EMBED_NONE},
+    {{240, 0, 0, 0}, 4, ADDR_ALWAYS_BLOCKED, "reserved", EMBED_NONE},
+    {{10, 0, 0, 0}, 8, ADDR_PRIVATE, "rfc1918", EMBED_NONE},
+    {{172, 16, 0, 0}, 12, ADDR_PRIVATE, "rfc1918", EMBED_NONE},
+    {{192, 168, 0, 0}, 16, ADDR_PRIVATE, "rfc1918", EMBED_NONE},
+    {{100, 64, 0, 0}, 10, ADDR_PRIVATE, "cgnat", EMBED_NONE},
+    {{192, 0, 0, 0}, 24, ADDR_PRIVATE, "ietf-protocol", EMBED_NONE},
+    {{192, 0, 2, 0}, 24, ADDR_PRIVATE, "test-net", EMBED_NONE},
+    {{198, 51, 100, 0}, 24, ADDR_PRIVATE, "test-net", EMBED_NONE},
+    {{203, 0, 113, 0}, 24, ADDR_PRIVATE, "test-net", EMBED_NONE},
+    {{198, 18, 0, 0}, 15, ADDR_PRIVATE, "benchmarking", EMBED_NONE},
+    {{192, 88, 99, 0}, 24, ADDR_PRIVATE, "6to4-relay", EMBED_NONE},
 };
 
 static const struct addr_range v6_ranges[] = {
-    {{0}, 128, ADDR_ALWAYS_BLOCKED, "unspecified"},
-    {{[15] = 1}, 128, ADDR_ALWAYS_BLOCKED, "loopback"},
-    {{0xfe, 0x80}, 10, ADDR_ALWAYS_BLOCKED, "link-local"},
-    {{0xff}, 8, ADDR_ALWAYS_BLOCKED, "multicast"},
-    {{0xfc}, 7, ADDR_PRIVATE, "unique-local"},
-    {{0xfe, 0xc0}, 10, ADDR_PRIVATE, "site-local"},
-    {{0x00, 0x64, 0xff, 0x9b}, 96, ADDR_PRIVATE, "nat64"},
-    {{0x00, 0x64, 0xff, 0x9b, 0x00, 0x01}, 48, ADDR_PRIVATE, "nat64"},
-    {{0x20, 0x02}, 16, ADDR_PRIVATE, "6to4"},
-    {{0x20, 0x01, 0x0d, 0xb8}, 32, ADDR_PRIVATE, "documentation"},
-    {{0x20, 0x01, 0x00, 0x00}, 32, ADDR_PRIVATE, "teredo"},
-    {{0x01, 0x00}, 64, ADDR_PRIVATE, "discard"},
-    {{0}, 96, ADDR_PRIVATE, "ipv4-compatible"},
+    {{0}, 128, ADDR_ALWAYS_BLOCKED, "unspecified", EMBED_NONE},
+    {{[15] = 1}, 128, ADDR_ALWAYS_BLOCKED, "loopback", EMBED_NONE},
+    {{0xfe, 0x80}, 10, ADDR_ALWAYS_BLOCKED, "link-local", EMBED_NONE},
+    {{0xff}, 8, ADDR_ALWAYS_BLOCKED, "multicast", EMBED_NONE},
+    {{0xfc}, 7, ADDR_PRIVATE, "unique-local", EMBED_NONE},
+    {{0xfe, 0xc0}, 10, ADDR_PRIVATE, "site-local", EMBED_NONE},
+    {{0x00, 0x64, 0xff, 0x9b}, 96, ADDR_PRIVATE, "nat64", EMBED_LOW32},
+    {{0x00, 0x64, 0xff, 0x9b, 0x00, 0x01}, 48, ADDR_PRIVATE, "nat64", EMBED_NAT64_48},
+    {{0x20, 0x02}, 16, ADDR_PRIVATE, "6to4", EMBED_6TO4},
+    {{0x20, 0x01, 0x0d, 0xb8}, 32, ADDR_PRIVATE, "documentation", EMBED_NONE},
+    {{0x20, 0x01, 0x00, 0x00}, 32, ADDR_PRIVATE, "teredo", EMBED_TEREDO},
+    {{0x01, 0x00}, 64, ADDR_PRIVATE, "discard", EMBED_NONE},
+    {{0}, 96, ADDR_PRIVATE, "ipv4-compatible", EMBED_LOW32},
 };
 
 #define N_V4 (sizeof(v4_ranges) / sizeof(v4_ranges[0]))
@@ -68,6 +79,61 @@ static bool prefix_eq(const uint8_t *a, const uint8_t *b, unsigned bits)
 
 static bool is_mapped(const uint8_t *a16) { return memcmp(a16, mapped_prefix, 12) == 0; }
 
+static enum addr_class classify_v4(const uint8_t *a4, const char **range_name)
+{
+    for (size_t i = 0; i < N_V4; i++) {
+        if (prefix_eq(a4, v4_ranges[i].addr, v4_ranges[i].prefix)) {
+            *range_name = v4_ranges[i].name;
+            return v4_ranges[i].cls;
+        }
+    }
+    *range_name = "public";
+    return ADDR_PUBLIC;
+}
+
+/* The stricter of cls and the class of the IPv4 address a4: an address
+ * that embeds loopback or link-local is as blocked as the address itself
+ * wherever a translator (NAT64, 6to4 relay, Teredo) would deliver it. */
+static enum addr_class stricter_v4(enum addr_class cls, const char **name, const uint8_t *a4)
+{
+    const char *n4;
+    enum addr_class c4 = classify_v4(a4, &n4);
+    if (c4 > cls) {
+        *name = n4;
+        return c4;
+    }
+    return cls;
+}
+
+static enum addr_class classify_embedded(const struct addr_range *r, const uint8_t *a,
+                                         const char **name)
+{
+    uint8_t v4[4];
+    enum addr_class cls = r->cls;
+    *name = r->name;
+    switch (r->embed) {
+    case EMBED_NONE:
+        break;
+    case EMBED_LOW32:
+        cls = stricter_v4(cls, name, a + 12);
+        break;
+    case EMBED_NAT64_48:
+        v4[0] = a[6], v4[1] = a[7], v4[2] = a[9], v4[3] = a[10];
+        cls = stricter_v4(cls, name, v4);
+        break;
+    case EMBED_6TO4:
+        cls = stricter_v4(cls, name, a + 2);
+        break;
+    case EMBED_TEREDO:
+        cls = stricter_v4(cls, name, a + 4);
+        for (int i = 0; i < 4; i++)
+            v4[i] = (uint8_t)~a[12 + i];
+        cls = stricter_v4(cls, name, v4);
+        break;
+    }
+    return cls;
+}
+
 enum addr_class addr_classify_raw(int family, const uint8_t *addr, const char **range_name)
 {
     const struct addr_range *tab = v4_ranges;
@@ -84,9 +150,11 @@ enum addr_class addr_classify_raw(int family, const uint8_t *addr, const char **
     }
     for (size_t i = 0; i < n; i++) {
         if (prefix_eq(addr, tab[i].addr, tab[i].prefix)) {
+            const char *name;
+            enum addr_class cls = classify_embedded(&tab[i], addr, &name);
             if (range_name)
-                *range_name = tab[i].name;
-            return tab[i].cls;
+                *range_name = name;
+            return cls;
         }
     }
     if (range_name)

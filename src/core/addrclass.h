@@ -10,6 +10,10 @@
  *   an endpoint's allowed_ips covers them.
  * PUBLIC: everything else.
  * IPv4-mapped IPv6 (::ffff:a.b.c.d) is classified as its IPv4 address.
+ * IPv6 ranges that embed IPv4 addresses (IPv4-compatible ::a.b.c.d, NAT64
+ * 64:ff9b::/96 and 64:ff9b:1::/48, 6to4 2002::/16, Teredo 2001::/32 with
+ * its server and inverted client address) take the stricter of their own
+ * class and the embedded address's: 64:ff9b::127.0.0.1 is loopback.
  *
  * Used by the proxy (every resolved address) and by the policy loader
  * (allowed_ips that can never work are load errors). Pure functions on

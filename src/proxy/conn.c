@@ -1,6 +1,7 @@
-/* proxy/conn: a client connection from accept to close — reading the request
- * head, identity, the policy decision, and dispatch to the tunnel or the
- * forward relay. */
+/* proxy/conn: a client connection's life outside the phases — accept,
+ * reading request heads (REQ_HEAD, KEEPALIVE), writing our own bytes to
+ * the client, and CLOSED's release of everything. State changes belong to
+ * state.c; the functions here return steps. */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -20,13 +21,23 @@
 #define CONN_COUT_CAP 65536
 
 static void conn_free_deferred(void *arg);
-static void read_head_bytes(struct conn *c);
-static void conn_timer_cb(struct loop *l, struct loop_timer *t);
 
 static void set_sockopts(int fd)
 {
     int one = 1;
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+}
+
+static void on_client_io(struct loop *l, struct loop_io *io, uint32_t ev)
+{
+    (void)l;
+    conn_dispatch_event(io->data, CONN_SIDE_CLIENT, ev);
+}
+
+static void on_timer(struct loop *l, struct loop_timer *t)
+{
+    (void)l;
+    conn_dispatch_timer(t->data);
 }
 
 void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
@@ -42,6 +53,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
         atomic_fetch_sub(&w->proxy->active, 1);
         return;
     }
+    /* calloc: c->state is CONN_REQ_HEAD (0), the initial state */
     c->w = w;
     c->id = atomic_fetch_add(&w->proxy->next_id, 1) + 1;
     c->cfd = fd;
@@ -51,13 +63,11 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
     socklen_t ll = sizeof(c->local);
     getsockname(fd, (struct sockaddr *)&c->local, &ll);
     c->start_ms = c->last_active_ms = loop_now_ms(w->loop);
-    c->state = CONN_HEAD;
-    http_parser_init(&c->req, HTTP_REQUEST_PARSER);
     set_sockopts(fd);
-    c->cio.cb = conn_on_client;
+    c->cio.cb = on_client_io;
     c->cio.data = c;
     c->uio.fd = -1;
-    c->timer.cb = conn_timer_cb;
+    c->timer.cb = on_timer;
     c->timer.data = c;
     if (loop_io_add(w->loop, &c->cio, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
         log_error("proxy: epoll add failed for a new connection; closing it");
@@ -73,9 +83,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
     if (w->conns)
         w->conns->prev = c;
     w->conns = c;
-    if (loop_timer_start(w->loop, &c->timer, w->proxy->cfg.head_timeout_ms) < 0)
-        log_warn("proxy: timer heap full; connection %llu has no head timeout",
-                 (unsigned long long)c->id);
+    conn_start(c);
 }
 
 static void free_ident(struct conn_identity *id)
@@ -107,17 +115,11 @@ static void conn_free_deferred(void *arg)
     free(c);
 }
 
-void conn_close(struct conn *c, const char *reason)
+enum conn_step conn_enter_closed(struct conn *c)
 {
-    if (c->state == CONN_CLOSED)
-        return;
-    if (!c->close_reason)
-        c->close_reason = reason;
     infer_closing(c);
     auditev_close(c);
-    c->state = CONN_CLOSED;
     struct loop *l = c->w->loop;
-    loop_timer_stop(l, &c->timer);
     if (c->dnsq) {
         dns_cancel(c->dnsq);
         c->dnsq = NULL;
@@ -138,52 +140,7 @@ void conn_close(struct conn *c, const char *reason)
         c->next->prev = c->prev;
     atomic_fetch_sub(&c->w->proxy->active, 1);
     loop_defer(l, &c->free_node, conn_free_deferred, c);
-}
-
-static void conn_timer_cb(struct loop *l, struct loop_timer *t)
-{
-    struct conn *c = t->data;
-    switch (c->state) {
-    case CONN_HEAD:
-        if (c->head_parsed || c->cin.len == 0) {
-            conn_close(c, c->cin.len == 0 && c->ident_done ? "keepalive_idle" : "head_timeout");
-            return;
-        }
-        respond_error(c, 408, "head_timeout", "the request head did not arrive in time");
-        conn_close(c, "head_timeout");
-        return;
-    case CONN_INFER_BODY:
-        infer_respond(c, 408, "client_timeout", "the request body did not arrive in time");
-        return;
-    case CONN_RESOLVE:
-        return; /* the resolver's own timeout fires */
-    case CONN_CONNECT:
-        upstream_begin(c); /* connect timed out: try the next address */
-        return;
-    case CONN_PEEK:
-    case CONN_TLS_ACCEPT:
-        auditev_decision(c, false, "client_timeout", "the client did not start or finish TLS in time");
-        conn_close(c, "client_timeout");
-        return;
-    case CONN_TLS_CONNECT:
-        respond_deny(c, 504, "upstream_tls_timeout", "the upstream did not finish the TLS handshake in time", NULL);
-        return;
-    case CONN_TUNNEL:
-    case CONN_FORWARD: {
-        uint64_t now = loop_now_ms(l), idle = now - c->last_active_ms;
-        if (c->idle_ms && idle >= c->idle_ms) {
-            if (c->state == CONN_FORWARD && infer_upstream_failed(c, "idle_timeout"))
-                return;
-            conn_close(c, "idle_timeout");
-            return;
-        }
-        if (c->idle_ms && loop_timer_start(l, &c->timer, c->idle_ms - idle) < 0)
-            conn_close(c, "timer_full");
-        return;
-    }
-    case CONN_CLOSED:
-        return;
-    }
+    return CONN_STEP_WAIT;
 }
 
 int conn_flush_client(struct conn *c)
@@ -193,257 +150,19 @@ int conn_flush_client(struct conn *c)
         if (n == -EAGAIN)
             return 0;
         if (n < 0) {
-            conn_close(c, "client_write_error");
+            (void)conn_fail(c, PROXY_REASON_CLIENT_WRITE_ERROR);
             return -1;
         }
         c->fwd_down += (uint64_t)n; /* our own answers count as bytes down */
     }
-    if (c->close_after_flush) {
-        conn_close(c, c->close_reason ? c->close_reason : "response_sent");
-        return -1;
-    }
-    return 0;
+    return 1;
 }
 
-/* ---- identity ---- */
+/* ---- reading heads ---- */
 
-static void copy_identity(struct conn *c, const struct identity *id, int rc)
-{
-    struct conn_identity *ci = &c->ident;
-    ci->pid = id->pid;
-    ci->exe = id->exe[0] ? strdup(id->exe) : NULL;
-    ci->ancestors = calloc(id->n_ancestors ? id->n_ancestors : 1, sizeof(char *));
-    for (size_t i = 0; ci->ancestors && i < id->n_ancestors; i++)
-        ci->ancestors[ci->n_ancestors++] = strdup(id->ancestors[i]);
-    if (rc < 0 || id->reason_code) {
-        ci->reason_code = id->reason_code ? id->reason_code : IDENTITY_REASON_UNRESOLVED;
-        ci->detail = strdup(id->detail[0] ? id->detail : "the calling process could not be identified");
-    }
-}
-
-static void resolve_identity(struct conn *c)
-{
-    struct identity *scratch = c->w->ident_scratch;
-    memset(scratch, 0, offsetof(struct identity, ancestors));
-    scratch->exe[0] = '\0';
-    scratch->detail[0] = '\0';
-    scratch->reason_code = NULL;
-    int rc = identity_resolve(c->w->proxy->ident, (struct sockaddr *)&c->peer,
-                              (struct sockaddr *)&c->local, scratch);
-    copy_identity(c, scratch, rc);
-    c->ident_done = true;
-}
-
-/* ---- request dispatch ---- */
-
-/* The path as logged and shown in deny bodies: without the query, which
- * often carries credentials (api_key=...). */
-static void copy_log_path(struct conn *c, const char *p, size_t n)
-{
-    const char *q = memchr(p, '?', n);
-    if (q)
-        n = (size_t)(q - p);
-    if (n > sizeof(c->path) - 1)
-        n = sizeof(c->path) - 1;
-    memcpy(c->path, p, n);
-    c->path[n] = '\0';
-}
-
-static int parse_target(struct conn *c)
-{
-    const char *why = NULL;
-    struct http_head *h = &c->head;
-    int r;
-    if (h->method == HTTP_CONNECT) {
-        c->kind = KIND_CONNECT;
-        r = target_parse_authority(h->target, h->target_len, &c->target, &why);
-    } else {
-        c->kind = KIND_FORWARD;
-        if (h->target_len > 0 && h->target[0] == '/') {
-            respond_error(c, 400, "not_a_proxy_request",
-                          "cordon is a proxy: send CONNECT host:port, or an absolute-form "
-                          "request such as GET http://host/path");
-            return -1;
-        }
-        r = target_parse_absolute(h->target, h->target_len, &c->target, &why);
-    }
-    if (r < 0) {
-        char d[300];
-        snprintf(d, sizeof(d), "bad request target: %s", why);
-        respond_error(c, 400, "bad_target", d);
-        return -1;
-    }
-    size_t ml = h->method_len < sizeof(c->method) - 1 ? h->method_len : sizeof(c->method) - 1;
-    memcpy(c->method, h->method_str, ml);
-    c->method[ml] = '\0';
-    if (c->kind == KIND_FORWARD) {
-        copy_log_path(c, c->target.path, c->target.path_len);
-    } else {
-        c->path[0] = '\0';
-    }
-    return 0;
-}
-
-static bool decide(struct conn *c)
-{
-    if (c->ident.reason_code) {
-        respond_deny(c, 403, c->ident.reason_code, c->ident.detail ? c->ident.detail : "",
-                     c->ident.reason_code == IDENTITY_REASON_BINARY_CHANGED
-                         ? "the executable changed since it was first seen; restart the sandbox "
-                           "if the change is legitimate"
-                         : "the proxy could not tell which program opened this connection; "
-                           "connect directly from the sandboxed process");
-        return false;
-    }
-    struct policy_query q = {
-        .host = c->target.host,
-        .port = c->target.port,
-        .exe = c->ident.exe ? c->ident.exe : "",
-        .ancestors = (const char *const *)c->ident.ancestors,
-        .n_ancestors = c->ident.n_ancestors,
-    };
-    struct policy_decision d;
-    policy_decide(c->pol, &q, &d);
-    c->policy_key = d.policy_key;
-    if (!d.allow) {
-        respond_deny(c, 403, d.reason_code, d.detail, d.hint);
-        return false;
-    }
-    c->ep = d.endpoint;
-    return true;
-}
-
-static bool same_upstream(const struct conn *c)
-{
-    return c->ufd >= 0 && !c->upstream_eof && c->upstream_port == c->target.port &&
-           strcmp(c->upstream_host, c->target.host) == 0;
-}
-
-/* Host (RFC 9110 §7.2) of a request inside a tunnel must name the CONNECT
- * authority: otherwise a request could be fronted to another virtual host. */
-static bool host_matches(struct conn *c)
-{
-    const struct http_hdr *h = http_head_find(&c->head, "host");
-    char auth[TARGET_HOST_MAX + 16];
-    struct proxy_target t;
-    const char *why;
-    if (!h || h->value_len == 0 || h->value_len >= sizeof(auth) - 8)
-        return false;
-    memcpy(auth, h->value, h->value_len);
-    auth[h->value_len] = '\0';
-    bool has_port = auth[0] == '[' ? strstr(auth, "]:") != NULL : strchr(auth, ':') != NULL;
-    if (!has_port) /* no port: the default for the scheme, whatever the tunnel's */
-        snprintf(auth + h->value_len, sizeof(auth) - h->value_len, ":%u", c->target.port);
-    if (target_parse_authority(auth, strlen(auth), &t, &why) < 0)
-        return false;
-    return strcmp(t.host, c->target.host) == 0 && t.port == c->target.port;
-}
-
-static void process_inspected_head(struct conn *c)
-{
-    struct http_head *h = &c->head;
-    size_t ml = h->method_len < sizeof(c->method) - 1 ? h->method_len : sizeof(c->method) - 1;
-    memcpy(c->method, h->method_str, ml);
-    c->method[ml] = '\0';
-    copy_log_path(c, h->target, h->target_len);
-    if (h->method == HTTP_CONNECT || h->target_len == 0 || (h->target[0] != '/' && !(h->target_len == 1 && h->target[0] == '*'))) {
-        respond_deny(c, 400, "bad_target", "requests inside a tunnel must use origin-form targets (/path)", NULL);
-        return;
-    }
-    if (!host_matches(c)) {
-        respond_deny(c, 403, "host_mismatch",
-                     "the Host header does not name the CONNECT authority (domain fronting is refused)",
-                     "send Host: <the host you connected to>");
-        return;
-    }
-    if (!l7_check_request(c))
-        return;
-    if (c->ufd < 0 || c->upstream_eof) {
-        /* the upstream closed its idle keep-alive connection: dial again
-         * (same name, same fence, TLS again when terminated) */
-        upstream_close(c);
-        upstream_begin(c);
-        return;
-    }
-    forward_start(c);
-}
-
-void conn_process_head(struct conn *c)
-{
-    enum http_step st = http_parse_head(&c->req, buf_head(&c->cin), c->cin.len, &c->head);
-    if (st == HTTP_NEED_MORE) {
-        if (c->client_eof)
-            conn_close(c, c->cin.len ? "client_closed_mid_head" : "client_closed");
-        return;
-    }
-    if (st == HTTP_TOO_LARGE) {
-        respond_error(c, 431, "head_too_large", "the request head exceeds 16384 bytes");
-        return;
-    }
-    if (st == HTTP_ERROR) {
-        char d[300];
-        snprintf(d, sizeof(d), "malformed request: %s", http_parser_error(&c->req));
-        respond_error(c, 400, "bad_request", d);
-        return;
-    }
-    c->head_parsed = true;
-    loop_timer_stop(c->w->loop, &c->timer);
-    if (c->inspect) {
-        if (c->infer)
-            infer_request(c);
-        else
-            process_inspected_head(c);
-        return;
-    }
-    if (parse_target(c) < 0)
-        return;
-    bool intercept = infer_intercepts(c);
-    if (c->infer && !intercept) { /* the last request was an inference call: its backend is not for this one */
-        c->infer = false;
-        upstream_close(c);
-    }
-    if (intercept) { /* before the policy: the sandbox names no backend */
-        if (!c->ident_done)
-            resolve_identity(c); /* for the audit only: which program called the model */
-        infer_begin(c);
-        return;
-    }
-    if (!c->ident_done)
-        resolve_identity(c);
-    if (!c->pol)
-        c->pol = policy_current();
-    if (!c->pol) {
-        respond_error(c, 503, "no_policy", "no policy is loaded");
-        return;
-    }
-    if (!decide(c))
-        return;
-    if (c->kind == KIND_FORWARD && !l7_check_request(c))
-        return;
-    if (c->kind == KIND_FORWARD && same_upstream(c)) {
-        forward_start(c);
-        return;
-    }
-    upstream_close(c);
-    upstream_begin(c);
-}
-
-/* A forward exchange finished: either wait for the next request head or close. */
-void conn_request_done(struct conn *c)
-{
-    c->head_parsed = false;
-    c->state = CONN_HEAD;
-    http_parser_init(&c->req, HTTP_REQUEST_PARSER);
-    if (loop_timer_start(c->w->loop, &c->timer, PROXY_KEEPALIVE_IDLE_MS) < 0) {
-        conn_close(c, "timer_full");
-        return;
-    }
-    /* Edge-triggered: bytes that arrived while the last exchange was in
-     * flight raised no new event, so read now. */
-    read_head_bytes(c);
-}
-
-static void read_head_bytes(struct conn *c)
+/* Reads what the client has sent into cin. Returns CONN_STEP_WAIT, or
+ * CLOSE on a read error. Sets client_eof at EOF. */
+static enum conn_step read_client(struct conn *c)
 {
     for (;;) {
         long n = side_buf_read(&c->cin, c->cfd, c->ctls);
@@ -451,66 +170,123 @@ static void read_head_bytes(struct conn *c)
             continue;
         if (n == 0)
             c->client_eof = true;
-        else if (n != -EAGAIN && n != -ENOBUFS) {
-            conn_close(c, "client_read_error");
-            return;
-        }
-        break;
-    }
-    if (c->cin.len == 0 && c->client_eof) {
-        conn_close(c, "client_closed");
-        return;
-    }
-    if (c->cin.len && !c->head_parsed) {
-        if (!loop_timer_armed(&c->timer) ||
-            c->timer.deadline_ms > loop_now_ms(c->w->loop) + c->w->proxy->cfg.head_timeout_ms)
-            (void)loop_timer_start(c->w->loop, &c->timer, c->w->proxy->cfg.head_timeout_ms);
-        conn_process_head(c);
+        else if (n != -EAGAIN && n != -ENOBUFS)
+            return conn_fail(c, PROXY_REASON_CLIENT_READ_ERROR);
+        return CONN_STEP_WAIT;
     }
 }
 
-void conn_on_client(struct loop *l, struct loop_io *io, uint32_t ev)
+static enum conn_step parse_head(struct conn *c)
 {
-    struct conn *c = io->data;
-    (void)l;
-    if (c->state == CONN_CLOSED)
-        return;
-    if (ev & EPOLLOUT) {
-        if (c->cout.len && conn_flush_client(c) < 0)
-            return;
+    enum http_step st = http_parse_head(&c->req, buf_head(&c->cin), c->cin.len, &c->head);
+    if (st == HTTP_NEED_MORE) {
+        if (c->client_eof)
+            return conn_fail(c, c->cin.len ? PROXY_REASON_CLIENT_CLOSED_MID_HEAD
+                                           : PROXY_REASON_CLIENT_CLOSED);
+        return CONN_STEP_WAIT;
     }
-    switch (c->state) {
-    case CONN_HEAD:
-        if (c->close_after_flush) {
-            if (ev & (EPOLLERR | EPOLLHUP))
-                conn_close(c, "client_closed");
-            return;
-        }
-        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-            read_head_bytes(c);
-        return;
-    case CONN_RESOLVE:
-    case CONN_CONNECT:
-        if (ev & (EPOLLERR | EPOLLHUP)) {
-            conn_close(c, "client_closed");
-            return;
-        }
-        return; /* buffered by the kernel until the upstream is ready */
-    case CONN_TUNNEL:
-        tunnel_on_event(c);
-        return;
-    case CONN_FORWARD:
-        forward_on_event(c);
-        return;
-    case CONN_INFER_BODY:
-        infer_on_event(c);
-        return;
-    case CONN_PEEK:
-    case CONN_TLS_ACCEPT:
-    case CONN_TLS_CONNECT:
-        inspect_on_event(c);
-        return;
-    case CONN_CLOSED:
-        return;
+    if (st == HTTP_TOO_LARGE)
+        return respond_error(c, 431, PROXY_REASON_HEAD_TOO_LARGE,
+                             "the request head exceeds 16384 bytes");
+    if (st == HTTP_ERROR) {
+        char d[300];
+        snprintf(d, sizeof(d), "malformed request: %s", http_parser_error(&c->req));
+        return respond_error(c, 400, PROXY_REASON_BAD_REQUEST, d);
     }
+    c->head_parsed = true;
+    if (c->inspect)
+        return CONN_STEP_NEXT; /* DECIDE checks it as a request inside the tunnel */
+    return entry_explicit(c);
+}
+
+static enum conn_step read_and_parse(struct conn *c)
+{
+    enum conn_step s = read_client(c);
+    if (s != CONN_STEP_WAIT)
+        return s;
+    if (c->cin.len == 0)
+        return c->client_eof ? conn_fail(c, PROXY_REASON_CLIENT_CLOSED) : CONN_STEP_WAIT;
+    return parse_head(c);
+}
+
+enum conn_step conn_enter_req_head(struct conn *c)
+{
+    c->head_parsed = false;
+    http_parser_init(&c->req, HTTP_REQUEST_PARSER);
+    /* Edge-triggered: bytes that arrived earlier raised no new event. */
+    return read_and_parse(c);
+}
+
+enum conn_step conn_req_head_event(struct conn *c, enum conn_side s, uint32_t ev)
+{
+    if (s == CONN_SIDE_UPSTREAM) {
+        upstream_idle_event(c);
+        return CONN_STEP_WAIT;
+    }
+    if (!(ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        return CONN_STEP_WAIT;
+    return read_and_parse(c);
+}
+
+enum conn_step conn_req_head_timer(struct conn *c)
+{
+    if (c->cin.len == 0) /* nothing sent: closed without an answer */
+        return conn_fail(c, c->ident_done ? PROXY_REASON_KEEPALIVE_IDLE : PROXY_REASON_HEAD_TIMEOUT);
+    (void)conn_fail(c, PROXY_REASON_HEAD_TIMEOUT);
+    return respond_error(c, 408, PROXY_REASON_HEAD_TIMEOUT,
+                         "the request head did not arrive in time");
+}
+
+/* KEEPALIVE: no request bytes yet; the idle timer runs until the first. */
+static enum conn_step keepalive_step(struct conn *c)
+{
+    enum conn_step s = read_client(c);
+    if (s != CONN_STEP_WAIT)
+        return s;
+    if (c->cin.len)
+        return CONN_STEP_NEXT;
+    return c->client_eof ? conn_fail(c, PROXY_REASON_CLIENT_CLOSED) : CONN_STEP_WAIT;
+}
+
+enum conn_step conn_enter_keepalive(struct conn *c)
+{
+    c->head_parsed = false;
+    return keepalive_step(c);
+}
+
+enum conn_step conn_keepalive_event(struct conn *c, enum conn_side s, uint32_t ev)
+{
+    if (s == CONN_SIDE_UPSTREAM) {
+        upstream_idle_event(c);
+        return CONN_STEP_WAIT;
+    }
+    if (!(ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        return CONN_STEP_WAIT;
+    return keepalive_step(c);
+}
+
+enum conn_step conn_keepalive_timer(struct conn *c)
+{
+    return conn_fail(c, PROXY_REASON_KEEPALIVE_IDLE);
+}
+
+enum conn_step conn_waiting_event(struct conn *c, enum conn_side s, uint32_t ev)
+{
+    if (s == CONN_SIDE_CLIENT && (ev & (EPOLLERR | EPOLLHUP)))
+        return conn_fail(c, PROXY_REASON_CLIENT_CLOSED);
+    return CONN_STEP_WAIT; /* client bytes wait in the kernel until the upstream is ready */
+}
+
+/* EXCHANGE and TUNNEL: close after the endpoint's idle timeout without
+ * traffic in either direction; traffic moves the deadline. */
+enum conn_step conn_idle_timer(struct conn *c)
+{
+    uint64_t now = loop_now_ms(c->w->loop), idle = now - c->last_active_ms;
+    if (!c->idle_ms)
+        return CONN_STEP_WAIT;
+    if (idle >= c->idle_ms && c->infer && c->state == CONN_EXCHANGE)
+        return infer_upstream_failed(c, PROXY_REASON_IDLE_TIMEOUT); /* the API's error event */
+    if (idle >= c->idle_ms)
+        return conn_fail(c, PROXY_REASON_IDLE_TIMEOUT);
+    return conn_timer_rearm(c, c->idle_ms - idle);
 }

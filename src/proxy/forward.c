@@ -18,6 +18,7 @@
 #include "core/log.h"
 #include "proxy/internal.h"
 #include "proxy/side.h"
+#include "proxy/upgrade.h"
 #include "core/banned.h"
 
 #define FWD_UOUT_CAP (HTTP_HEAD_MAX + 1024)
@@ -90,23 +91,40 @@ static int rewrite_head(struct conn *c)
         const struct http_hdr *x = &h->headers[i];
         if (skip_header(h, x))
             continue;
-        r |= put(b, x->name, x->name_len);
-        r |= puts_(b, ": ");
-        r |= put(b, x->value, x->value_len);
-        r |= puts_(b, "\r\n");
+        r |= upgrade_write_header(h, x, b);
     }
     r |= puts_(b, "\r\n");
     return r ? -ENOBUFS : 0;
 }
 
-static void exchange_done(struct conn *c);
-
-void forward_start(struct conn *c)
+/* Inside an inspected tunnel the head goes on as it was checked, except
+ * for upgrade offers the relay would not carry (proxy/upgrade.h): then the
+ * request line is copied and the headers are written filtered. */
+static int inspected_head(struct conn *c)
 {
-    if ((!c->uout.data && buf_init(&c->uout, FWD_UOUT_CAP) < 0)) {
-        respond_error(c, 503, "out_of_memory", "the proxy is out of memory");
-        return;
-    }
+    struct http_head *h = &c->head;
+    struct buf *b = &c->uout;
+    if (!upgrade_head_needs_filter(h))
+        return buf_append(b, buf_head(&c->cin), h->len) < 0 ? -ENOBUFS : 0;
+    const char *line = h->method_str;
+    const char *end = buf_head(&c->cin) + h->len;
+    const char *eol = memchr(line, '\n', (size_t)(end - line));
+    if (!eol)
+        return -ENOBUFS;
+    int r = put(b, line, (size_t)(eol + 1 - line));
+    for (size_t i = 0; i < h->n_headers; i++)
+        r |= upgrade_write_header(h, &h->headers[i], b);
+    r |= puts_(b, "\r\n");
+    return r ? -ENOBUFS : 0;
+}
+
+/* EXCHANGE's entry: the request head goes to the upstream (rewritten to
+ * origin-form, or unchanged inside an inspected tunnel), then both
+ * directions are pumped. */
+enum conn_step forward_enter(struct conn *c)
+{
+    if ((!c->uout.data && buf_init(&c->uout, FWD_UOUT_CAP) < 0))
+        return respond_error(c, 503, PROXY_REASON_OUT_OF_MEMORY, "the proxy is out of memory");
     if (c->infer) {
         /* infer.c wrote the backend request (head and body) into uout and
          * consumed the client's request */
@@ -116,14 +134,11 @@ void forward_start(struct conn *c)
     }
     c->uout.off = c->uout.len = 0;
     if (c->inspect) {
-        /* inside a tunnel the head goes on unchanged: it was checked as sent */
-        if (buf_append(&c->uout, buf_head(&c->cin), c->head.len) < 0) {
-            respond_error(c, 431, "head_too_large", "the request head is too large");
-            return;
-        }
+        if (inspected_head(c) < 0)
+            return respond_error(c, 431, PROXY_REASON_HEAD_TOO_LARGE, "the request head is too large");
     } else if (rewrite_head(c) < 0) {
-        respond_error(c, 431, "head_too_large", "the rewritten request head is too large");
-        return;
+        return respond_error(c, 431, PROXY_REASON_HEAD_TOO_LARGE,
+                             "the rewritten request head is too large");
     }
     if (!c->inspect)
         auditev_decision(c, true, NULL, NULL);
@@ -133,31 +148,25 @@ void forward_start(struct conn *c)
     c->req_done = http_parser_msg_done(&c->req);
 started:
     c->req_is_head = c->head.method == HTTP_HEAD;
-    c->req_upgrade = c->head.upgrade;
+    /* the only upgrade offered (inference: infer.c decided, the head is consumed) */
+    c->req_upgrade = c->infer ? c->head.upgrade : upgrade_offers_websocket(&c->head);
     c->req_keep_alive = c->head.keep_alive;
     c->resp_done = false;
     http_parser_init(&c->resp, HTTP_RESPONSE_PARSER);
     http_parser_expect_no_body(&c->resp, c->req_is_head);
-    c->state = CONN_FORWARD;
     c->last_active_ms = loop_now_ms(c->w->loop);
-    if (c->idle_ms && loop_timer_start(c->w->loop, &c->timer, c->idle_ms) < 0) {
-        conn_close(c, "timer_full");
-        return;
-    }
-    forward_on_event(c);
+    return forward_event(c, CONN_SIDE_CLIENT, 0);
 }
 
-/* client → upstream. Returns -1 if the connection was closed. */
-static int pump_request(struct conn *c)
+/* client → upstream. */
+static enum conn_step pump_request(struct conn *c)
 {
     while (c->uout.len) {
         long n = side_buf_write(&c->uout, c->ufd, c->utls);
         if (n == -EAGAIN)
-            return 0;
-        if (n < 0) {
-            conn_close(c, "upstream_write_error");
-            return -1;
-        }
+            return CONN_STEP_WAIT;
+        if (n < 0)
+            return conn_fail(c, PROXY_REASON_UPSTREAM_WRITE_ERROR);
     }
     while (!c->req_done || c->req_pending) {
         if (c->req_pending == 0 && c->cin.len) {
@@ -166,8 +175,7 @@ static int pump_request(struct conn *c)
             if (st == HTTP_ERROR) {
                 log_info("proxy: conn %llu: bad request body framing: %s", (unsigned long long)c->id,
                          http_parser_error(&c->req));
-                conn_close(c, "bad_request_body");
-                return -1;
+                return conn_fail(c, PROXY_REASON_BAD_REQUEST_BODY);
             }
             c->req_pending = used;
             c->req_done = st == HTTP_MSG_DONE;
@@ -175,11 +183,9 @@ static int pump_request(struct conn *c)
         if (c->req_pending) {
             long n = side_send(c->ufd, c->utls, buf_head(&c->cin), c->req_pending);
             if (n == -EAGAIN)
-                return 0;
-            if (n < 0) {
-                conn_close(c, "upstream_write_error");
-                return -1;
-            }
+                return CONN_STEP_WAIT;
+            if (n < 0)
+                return conn_fail(c, PROXY_REASON_UPSTREAM_WRITE_ERROR);
             buf_consume(&c->cin, (size_t)n);
             c->req_pending -= (size_t)n;
             c->fwd_up += (uint64_t)n;
@@ -190,17 +196,16 @@ static int pump_request(struct conn *c)
             break;
         long r = side_buf_read(&c->cin, c->cfd, c->ctls);
         if (r == -EAGAIN)
-            return 0;
-        if (r == 0 || (r < 0 && r != -ENOBUFS)) {
-            conn_close(c, r == 0 ? "client_closed_mid_request" : "client_read_error");
-            return -1;
-        }
+            return CONN_STEP_WAIT;
+        if (r == 0 || (r < 0 && r != -ENOBUFS))
+            return conn_fail(c, r == 0 ? PROXY_REASON_CLIENT_CLOSED_MID_REQUEST
+                                       : PROXY_REASON_CLIENT_READ_ERROR);
     }
-    return 0;
+    return CONN_STEP_WAIT;
 }
 
 /* Parses freshly read response bytes at the tail of cout. */
-static int parse_response_bytes(struct conn *c, size_t n)
+static enum conn_step parse_response_bytes(struct conn *c, size_t n)
 {
     size_t used = 0;
     char *start = buf_tail(&c->cout) - n;
@@ -210,17 +215,16 @@ static int parse_response_bytes(struct conn *c, size_t n)
     if (st == HTTP_ERROR) {
         log_info("proxy: conn %llu: bad response from %s: %s", (unsigned long long)c->id,
                  c->target.host, http_parser_error(&c->resp));
-        conn_close(c, "bad_upstream_response");
-        return -1;
+        return conn_fail(c, PROXY_REASON_BAD_UPSTREAM_RESPONSE);
     }
     if (st == HTTP_MSG_DONE && c->resp.status == 101 && !c->req_upgrade) {
         /* An upgrade nobody asked for: withhold it and everything after it. */
         c->cout.len -= n;
         log_warn("proxy: conn %llu: %s answered 101 to a request without Upgrade and "
                  "Connection: upgrade; cut off", (unsigned long long)c->id, c->target.host);
-        auditev_decision(c, false, "unsolicited_101", "the upstream switched protocols without being asked");
-        conn_close(c, "unsolicited_101");
-        return -1;
+        auditev_decision(c, false, PROXY_REASON_UNSOLICITED_101,
+                         "the upstream switched protocols without being asked");
+        return conn_fail(c, PROXY_REASON_UNSOLICITED_101);
     }
     if (st == HTTP_MSG_DONE) {
         c->resp_done = true;
@@ -230,34 +234,33 @@ static int parse_response_bytes(struct conn *c, size_t n)
             c->req_keep_alive = false;
         }
     }
-    return 0;
+    return CONN_STEP_WAIT;
 }
 
-/* upstream → client. Returns -1 if the connection was closed. */
-static int pump_response(struct conn *c)
+/* upstream → client. */
+static enum conn_step pump_response(struct conn *c)
 {
     for (;;) {
         if (c->cout.len) {
             long n = side_buf_write(&c->cout, c->cfd, c->ctls);
             if (n == -EAGAIN)
-                return 0;
-            if (n < 0) {
-                conn_close(c, "client_write_error");
-                return -1;
-            }
+                return CONN_STEP_WAIT;
+            if (n < 0)
+                return conn_fail(c, PROXY_REASON_CLIENT_WRITE_ERROR);
             c->fwd_down += (uint64_t)n;
             c->last_active_ms = loop_now_ms(c->w->loop);
             continue;
         }
         if (c->resp_done)
-            return 0;
+            return CONN_STEP_WAIT;
         buf_compact(&c->cout);
         long r = side_buf_read(&c->cout, c->ufd, c->utls);
         if (r == -EAGAIN)
-            return 0;
+            return CONN_STEP_WAIT;
         if (r > 0) {
-            if (parse_response_bytes(c, (size_t)r) < 0)
-                return -1;
+            enum conn_step s = parse_response_bytes(c, (size_t)r);
+            if (s != CONN_STEP_WAIT)
+                return s;
             continue;
         }
         if (r == 0) {
@@ -268,67 +271,62 @@ static int pump_response(struct conn *c)
                 c->resp_done = true;
                 continue;
             }
-            const char *why = c->resp.head_seen ? "upstream_closed_mid_response" : "upstream_closed_early";
-            if (!infer_upstream_failed(c, why))
-                conn_close(c, why);
-            return -1;
+            const char *why = c->resp.head_seen ? PROXY_REASON_UPSTREAM_CLOSED_MID_RESPONSE
+                                                : PROXY_REASON_UPSTREAM_CLOSED_EARLY;
+            return c->infer ? infer_upstream_failed(c, why) : conn_fail(c, why);
         }
-        if (!infer_upstream_failed(c, "upstream_read_error"))
-            conn_close(c, "upstream_read_error");
-        return -1;
+        return c->infer ? infer_upstream_failed(c, PROXY_REASON_UPSTREAM_READ_ERROR)
+                        : conn_fail(c, PROXY_REASON_UPSTREAM_READ_ERROR);
     }
 }
 
-static void start_upgrade(struct conn *c)
+/* A 101 after a request that asked for it: the rest is a raw relay. */
+static enum conn_step prepare_upgrade(struct conn *c)
 {
     if (!c->req_upgrade) {
         log_warn("proxy: conn %llu: %s answered 101 to a request without Upgrade; cut off",
                  (unsigned long long)c->id, c->target.host);
-        conn_close(c, "unsolicited_101");
-        return;
+        return conn_fail(c, PROXY_REASON_UNSOLICITED_101);
     }
     /* Anything the client sent after the upgrade request goes first. */
-    if (c->cin.len && buf_append(&c->uout, buf_head(&c->cin), c->cin.len) < 0) {
-        conn_close(c, "upgrade_overflow");
-        return;
-    }
+    if (c->cin.len && buf_append(&c->uout, buf_head(&c->cin), c->cin.len) < 0)
+        return conn_fail(c, PROXY_REASON_UPGRADE_OVERFLOW);
     c->fwd_up += c->cin.len;
     buf_consume(&c->cin, c->cin.len);
     c->idle_ms = c->ep ? policy_endpoint_upgrade_idle_timeout_ms(c->ep) : PROXY_UPGRADE_IDLE_MS;
     auditev_upgrade(c);
-    if (tunnel_start(c, false) < 0)
-        conn_close(c, "tunnel_setup_failed");
+    c->xend = CONN_XEND_UPGRADED;
+    return CONN_STEP_NEXT;
 }
 
-static void exchange_done(struct conn *c)
+/* Reusable (KEEPALIVE), Consumed (close) or Upgraded (TUNNEL). */
+static enum conn_step exchange_done(struct conn *c)
 {
-    loop_timer_stop(c->w->loop, &c->timer);
     if (c->infer)
         infer_exchange_done(c);
-    if (c->resp.status == 101) {
-        start_upgrade(c);
-        return;
-    }
+    if (c->resp.status == 101)
+        return prepare_upgrade(c);
     bool keep = c->req_keep_alive && llhttp_should_keep_alive(&c->resp.p) && !c->upstream_eof;
+    c->xend = CONN_XEND_REUSABLE;
     if (!keep) {
-        if (!c->req_keep_alive || c->client_eof) {
-            conn_close(c, "exchange_done");
-            return;
-        }
-        upstream_close(c);
+        if (!c->req_keep_alive || c->client_eof)
+            c->xend = CONN_XEND_CONSUMED;
+        else
+            upstream_close(c);
     }
-    http_parser_init(&c->req, HTTP_REQUEST_PARSER);
-    conn_request_done(c);
+    return CONN_STEP_NEXT;
 }
 
-void forward_on_event(struct conn *c)
+enum conn_step forward_event(struct conn *c, enum conn_side s, uint32_t ev)
 {
-    if (c->state != CONN_FORWARD)
-        return;
-    if (pump_request(c) < 0)
-        return;
-    if (pump_response(c) < 0)
-        return;
+    (void)s, (void)ev;
+    enum conn_step st = pump_request(c);
+    if (st != CONN_STEP_WAIT)
+        return st;
+    st = pump_response(c);
+    if (st != CONN_STEP_WAIT)
+        return st;
     if (c->resp_done && c->cout.len == 0 && c->req_done && c->req_pending == 0)
-        exchange_done(c);
+        return exchange_done(c);
+    return CONN_STEP_WAIT;
 }

@@ -1,9 +1,13 @@
 /* proxy/infer: inference interception — requests to `inference.local`
  * (names and ports from the routes file) routed to operator-configured
- * model backends.
+ * model backends. An entry adapter (infer_entry, called from entry.c) and
+ * one state of the pipeline, INFER; the owner (state.c) routes
+ *   REQ_HEAD → IDENTIFY (audit only) → PEEK (CONNECT) | INFER (a request)
+ *   INFER → RESOLVE → CONNECT → [TLS_CONNECT] → EXCHANGE | INFER → EXCHANGE
+ * and never through DECIDE.
  *
- * Entry, before identity and network policy (the sandbox never names the
- * backend, so there is nothing for the policy to decide):
+ * Entry, before the network policy (the sandbox never names the backend,
+ * so there is nothing for the policy to decide):
  *   CONNECT inference.local:ANY → 200, then the first byte is peeked
  *     (inspect.c): a TLS record type (0x14-0x18) → terminated with a leaf
  *     for the name from the sandbox CA; an ASCII letter → plaintext HTTP on
@@ -12,7 +16,7 @@
  *     tunnels (keep-alive and pipelining included);
  *   absolute-form http:// or https://inference.local/... → the same request
  *     handling on the proxy connection.
- * Per request (state CONN_INFER_BODY while the body is read):
+ * Per request (state INFER while the body is read):
  *   shape (inference/shape) → headers kept by the allowlist → body read
  *   (Content-Length required, capped) → model → route → model rewrite →
  *   head + body written to uout → the route's backend dialled (no address
@@ -40,6 +44,7 @@
 #define INFER_HDRS_CAP 8192
 
 struct infer_req {
+    bool reuse;               /* the open backend connection serves this request */
     enum inference_shape shape;
     enum inference_api api;
     const struct inference_route *rt;
@@ -151,7 +156,7 @@ static const char *status_text(int s)
 
 /* The request (head and any body) has been consumed: the connection can
  * carry the next one. */
-static void send_json(struct conn *c, int status, const char *code, const char *body, bool keep)
+static enum conn_step send_json(struct conn *c, int status, const char *code, const char *body, bool keep)
 {
     char head[400];
     size_t bl = strlen(body);
@@ -166,20 +171,17 @@ static void send_json(struct conn *c, int status, const char *code, const char *
                  (unsigned long long)c->id);
         keep = false;
     }
-    if (!keep)
-        c->close_after_flush = true;
+    c->respond_keep = keep;
     c->head_parsed = false;
-    c->state = CONN_HEAD;
-    if (conn_flush_client(c) < 0)
-        return;
-    if (keep)
-        conn_request_done(c);
+    if (!keep && !c->close_reason)
+        c->close_reason = code ? code : PROXY_REASON_RESPONSE_SENT;
+    return CONN_STEP_RESPOND; /* RESPONDING sends it, then KEEPALIVE or CLOSED */
 }
 
 /* An error before anything of a response was relayed. consumed: the whole
  * request has been taken from the input (else the connection closes, since
  * its unread body would be taken for the next request). */
-static void fail(struct conn *c, int status, const char *code, const char *msg, bool consumed)
+static enum conn_step fail(struct conn *c, int status, const char *code, const char *msg, bool consumed)
 {
     struct infer_req *ir = c->ir;
     enum inference_api api = ir ? ir->api : INFERENCE_API_OPENAI;
@@ -189,25 +191,23 @@ static void fail(struct conn *c, int status, const char *code, const char *msg, 
              c->path, status, code, msg);
     char *b = inference_error_body(api, status, code, msg);
     bool keep = consumed && !c->client_eof && c->req_keep_alive;
-    if (!keep)
-        c->close_reason = code;
-    send_json(c, status, code, b ? b : "{}", keep);
+    enum conn_step st = send_json(c, status, code, b ? b : "{}", keep);
     free(b);
+    return st;
 }
 
-void infer_respond(struct conn *c, int status, const char *code, const char *detail)
+enum conn_step infer_respond(struct conn *c, int status, const char *code, const char *detail)
 {
-    bool consumed = c->ir && !c->ir->got_first && (c->state == CONN_RESOLVE || c->state == CONN_CONNECT ||
-                                                    c->state == CONN_TLS_CONNECT);
-    if (c->ir && c->ir->got_first) { /* mid-response: too late for a status */
-        conn_close(c, code);
-        return;
-    }
+    /* the whole request was taken from the input once INFER dialled */
+    bool consumed = c->state == CONN_RESOLVE || c->state == CONN_CONNECT ||
+                    c->state == CONN_TLS_CONNECT || c->state == CONN_EXCHANGE;
+    if (c->ir && c->ir->got_first) /* mid-response: too late for a status */
+        return conn_fail(c, code);
     upstream_close(c);
-    fail(c, status, code, detail, consumed);
+    return fail(c, status, code, detail, consumed && c->ir != NULL);
 }
 
-/* ---- the request ---- */
+/* ---- the request (state INFER) ---- */
 
 static void copy_path(struct conn *c, const char *t, size_t n)
 {
@@ -322,32 +322,38 @@ static int build_upstream(struct conn *c)
     return r ? -ENOBUFS : 0;
 }
 
-static void dial_route(struct conn *c)
+static enum conn_step dial_route(struct conn *c)
 {
     const struct inference_route *rt = c->ir->rt;
-    if (build_upstream(c) < 0) {
-        fail(c, 502, "inference_request_too_large", "the rewritten request does not fit", true);
-        return;
-    }
-    bool same = c->ufd >= 0 && !c->upstream_eof && c->upstream_port == rt->port &&
-                strcmp(c->upstream_host, rt->host) == 0 && (c->utls != NULL) == rt->tls;
+    if (build_upstream(c) < 0)
+        return fail(c, 502, "inference_request_too_large", "the rewritten request does not fit", true);
+    c->ir->reuse = c->ufd >= 0 && !c->upstream_eof && c->upstream_port == rt->port &&
+                   strcmp(c->upstream_host, rt->host) == 0 && (c->utls != NULL) == rt->tls;
     snprintf(c->target.host, sizeof(c->target.host), "%s", rt->host);
     c->target.port = rt->port;
     c->target.scheme = rt->tls ? TARGET_HTTPS : TARGET_HTTP;
     c->idle_ms = rt->idle_timeout_ms;
-    if (same) {
-        forward_start(c);
-        return;
-    }
-    upstream_close(c);
-    free(c->addrs);
-    c->addrs = NULL;
-    c->state = CONN_HEAD; /* upstream_begin: resolve first */
-    upstream_begin(c);
+    c->head_parsed = true; /* a request waits for this backend */
+    return CONN_STEP_NEXT; /* EXCHANGE on the open backend connection, else RESOLVE */
+}
+
+bool infer_reuses_upstream(const struct conn *c)
+{
+    return c->ir && c->ir->reuse;
+}
+
+bool infer_route_tls(const struct conn *c)
+{
+    return c->ir && c->ir->rt && c->ir->rt->tls;
+}
+
+uint64_t infer_idle_ms(const struct conn *c)
+{
+    return c->ir && c->ir->rt ? c->ir->rt->idle_timeout_ms : INFERENCE_DEFAULT_IDLE_MS;
 }
 
 /* Answers GET /v1/models from the routes when no route serves it. */
-static void answer_models(struct conn *c)
+static enum conn_step answer_models(struct conn *c)
 {
     const struct inference_routes *rs = routes_of(c);
     json_t *data = json_array();
@@ -368,18 +374,18 @@ static void answer_models(struct conn *c)
     char *s = o ? json_dumps(o, JSON_COMPACT) : NULL;
     json_decref(o);
     audit_request(c, 200, "answered_from_routes");
-    send_json(c, 200, NULL, s ? s : "{\"object\":\"list\",\"data\":[]}", c->req_keep_alive && !c->client_eof);
+    enum conn_step st = send_json(c, 200, NULL, s ? s : "{\"object\":\"list\",\"data\":[]}",
+                                  c->req_keep_alive && !c->client_eof);
     free(s);
+    return st;
 }
 
-static void body_complete(struct conn *c)
+static enum conn_step body_complete(struct conn *c)
 {
     struct infer_req *ir = c->ir;
     struct inference_body_info bi;
-    loop_timer_stop(c->w->loop, &c->timer);
     if (inference_body_inspect(ir->body, ir->body_len, &bi) < 0) {
-        fail(c, 400, "inference_bad_model", "\"model\" must be a string of at most 256 characters", true);
-        return;
+        return fail(c, 400, "inference_bad_model", "\"model\" must be a string of at most 256 characters", true);
     }
     /* Ollama streams unless the body says "stream": false */
     ir->stream = bi.stream || (ir->api == INFERENCE_API_OLLAMA && bi.json_object && !bi.stream_given);
@@ -390,8 +396,7 @@ static void body_complete(struct conn *c)
         char m[400];
         snprintf(m, sizeof(m), "no inference route serves %s for model '%s'; the operator's routes file "
                  "lists the models available", inference_shape_name(ir->shape), ir->asked);
-        fail(c, 404, "model_not_found", m, true);
-        return;
+        return fail(c, 404, "model_not_found", m, true);
     }
     const char *to = inference_route_model(ir->rt, ir->asked);
     snprintf(ir->sent, sizeof(ir->sent), "%s", to ? to : ir->asked);
@@ -400,38 +405,53 @@ static void body_complete(struct conn *c)
         size_t ol;
         int r = bi.json_object ? inference_body_set_model(ir->body, ir->body_len, to, &out, &ol) : -EINVAL;
         if (r < 0) {
-            fail(c, r == -ENOMEM ? 503 : 400, "inference_body_not_json",
+            return fail(c, r == -ENOMEM ? 503 : 400, "inference_body_not_json",
                  "the route rewrites the model, so the body must be a JSON object", true);
-            return;
-        }
+            }
         free(ir->body);
         ir->body = out;
         ir->body_len = ol;
     }
-    dial_route(c);
+    return dial_route(c);
 }
 
 /* Reads the rest of the body straight into ir->body (never past it: the
  * next pipelined request stays in the socket). */
-void infer_on_event(struct conn *c)
+static enum conn_step read_body(struct conn *c)
 {
     struct infer_req *ir = c->ir;
     while (ir->body_got < ir->body_len) {
         long n = side_recv(c->cfd, c->ctls, ir->body + ir->body_got, ir->body_len - ir->body_got);
         if (n == -EAGAIN)
-            return;
+            return CONN_STEP_WAIT;
         if (n <= 0) {
-            audit_request(c, 0, n == 0 ? "client_closed_mid_request" : "client_read_error");
-            conn_close(c, n == 0 ? "client_closed_mid_request" : "client_read_error");
-            return;
+            const char *why = n == 0 ? PROXY_REASON_CLIENT_CLOSED_MID_REQUEST : PROXY_REASON_CLIENT_READ_ERROR;
+            audit_request(c, 0, why);
+            return conn_fail(c, why);
         }
         ir->body_got += (size_t)n;
         c->fwd_up += (uint64_t)n;
     }
-    body_complete(c);
+    return body_complete(c);
 }
 
-void infer_request(struct conn *c)
+enum conn_step infer_event(struct conn *c, enum conn_side s, uint32_t ev)
+{
+    if (s == CONN_SIDE_UPSTREAM) {
+        upstream_idle_event(c);
+        return CONN_STEP_WAIT;
+    }
+    if (!(ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR)))
+        return CONN_STEP_WAIT;
+    return read_body(c);
+}
+
+enum conn_step infer_timer(struct conn *c)
+{
+    return fail(c, 408, PROXY_REASON_CLIENT_TIMEOUT, "the request body did not arrive in time", false);
+}
+
+enum conn_step infer_enter(struct conn *c)
 {
     struct http_head *h = &c->head;
     const char *t = c->kind == KIND_FORWARD ? c->target.path : h->target;
@@ -443,8 +463,7 @@ void infer_request(struct conn *c)
     infer_free(c);
     struct infer_req *ir = c->ir = calloc(1, sizeof(*ir));
     if (!ir) {
-        respond_error(c, 503, "out_of_memory", "the proxy is out of memory");
-        return;
+        return conn_fail(c, PROXY_REASON_OUT_OF_MEMORY);
     }
     ir->in_flight = true;
     ir->start_ms = loop_now_ms(c->w->loop);
@@ -455,41 +474,35 @@ void infer_request(struct conn *c)
     bool hint = http_head_find(h, "anthropic-version") || http_head_find(h, "x-api-key");
     ir->shape = inference_shape_match(h->method_str, h->method_len, t, tl, hint, &ir->api);
     if (tl == 0 || t[0] != '/' || tl >= sizeof(ir->target)) {
-        fail(c, 400, "inference_bad_target", "send an origin-form path such as /v1/chat/completions", false);
-        return;
+        return fail(c, 400, "inference_bad_target", "send an origin-form path such as /v1/chat/completions", false);
     }
     memcpy(ir->target, t, tl);
     ir->target_len = tl;
     if (!routes_of(c)) {
-        fail(c, 503, "inference_not_configured",
+        return fail(c, 503, "inference_not_configured",
              "no inference routes are configured (the operator starts cordon with --inference-routes FILE)", false);
-        return;
     }
     if (ir->shape == INFERENCE_SHAPE_NONE) {
         char m[1024];
         snprintf(m, sizeof(m), "%s %s is not an inference API call cordon routes (OpenAI /v1/chat/completions, "
                  "/v1/completions, /v1/responses, /v1/embeddings, /v1/models; Anthropic /v1/messages, "
                  "/v1/messages/count_tokens; Ollama /api/chat, /api/generate, /api/tags)", c->method, c->path);
-        fail(c, 404, "unknown_inference_path", m, false);
-        return;
+        return fail(c, 404, "unknown_inference_path", m, false);
     }
     if (keep_headers(c) < 0) {
-        fail(c, 431, "head_too_large", "the request headers kept for the backend exceed 8 KiB", false);
-        return;
+        return fail(c, 431, "head_too_large", "the request headers kept for the backend exceed 8 KiB", false);
     }
     ir->upgrade = h->upgrade;
     c->head.upgrade = false; /* set again below for the one upgrade relayed */
     if (ir->shape == INFERENCE_OPENAI_RESPONSES && h->method == HTTP_GET) {
         ir->rt = inference_route_pick(routes_of(c), ir->shape, "");
         if (!ir->upgrade) {
-            fail(c, 405, "method_not_allowed", "GET /v1/responses is only for WebSocket upgrades; POST a request", false);
-            return;
+            return fail(c, 405, "method_not_allowed", "GET /v1/responses is only for WebSocket upgrades; POST a request", false);
         }
         if (!ir->rt || !ir->rt->websocket) {
-            fail(c, 426, "websocket_unsupported",
+            return fail(c, 426, "websocket_unsupported",
                  "the inference route does not support WebSocket on /v1/responses; use HTTP (POST /v1/responses)",
                  false);
-            return;
         }
         c->head.upgrade = true;
     } else {
@@ -498,16 +511,14 @@ void infer_request(struct conn *c)
     uint64_t cl = c->req.p.content_length;
     bool chunked = (c->req.p.flags & F_CHUNKED) != 0;
     if (chunked) {
-        fail(c, 411, "length_required", "send the request body with Content-Length (chunked bodies are not routed)", false);
-        return;
+        return fail(c, 411, "length_required", "send the request body with Content-Length (chunked bodies are not routed)", false);
     }
     bool has_body = h->has_body;
     if (has_body && cl > routes_of(c)->max_body) {
         char m[200];
         snprintf(m, sizeof(m), "the request body (%llu bytes) exceeds the inference body limit (%llu bytes)",
                  (unsigned long long)cl, (unsigned long long)routes_of(c)->max_body);
-        fail(c, 413, "request_too_large", m, false);
-        return;
+        return fail(c, 413, "request_too_large", m, false);
     }
     /* the head is consumed now: everything needed from it was copied */
     c->fwd_up += h->len;
@@ -515,15 +526,13 @@ void infer_request(struct conn *c)
     if (!ir->rt && !inference_shape_has_model(ir->shape)) {
         ir->rt = inference_route_pick(routes_of(c), ir->shape, "");
         if (!ir->rt && ir->shape == INFERENCE_OPENAI_MODELS && strcmp(c->path, "/v1/models") == 0 && !has_body) {
-            answer_models(c);
-            return;
+            return answer_models(c);
         }
     }
     ir->body_len = has_body ? (size_t)cl : 0;
     ir->body = malloc(ir->body_len + 1);
     if (!ir->body) {
-        fail(c, 503, "out_of_memory", "the proxy is out of memory", false);
-        return;
+        return fail(c, 503, "out_of_memory", "the proxy is out of memory", false);
     }
     size_t from_cin = c->cin.len < ir->body_len ? c->cin.len : ir->body_len;
     memcpy(ir->body, buf_head(&c->cin), from_cin);
@@ -535,94 +544,33 @@ void infer_request(struct conn *c)
         if (!ir->rt) {
             char m[300];
             snprintf(m, sizeof(m), "no inference route serves %s", inference_shape_name(ir->shape));
-            fail(c, 404, "no_route", m, false);
-            return;
+            return fail(c, 404, "no_route", m, false);
         }
         if (ir->body_got < ir->body_len) {
-            fail(c, 400, "unexpected_body", "this request takes no body", false);
-            return;
+            return fail(c, 400, "unexpected_body", "this request takes no body", false);
         }
-        dial_route(c);
-        return;
+        return dial_route(c);
     }
     if (ir->body_got < ir->body_len && h->expect_continue) {
         /* RFC 9110 §10.1.1: the client waits for this before sending the body */
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         if (buf_append(&c->cout, cont, sizeof(cont) - 1) < 0 || conn_flush_client(c) < 0)
-            return;
+            return conn_fail(c, PROXY_REASON_CLIENT_WRITE_ERROR);
     }
-    c->state = CONN_INFER_BODY;
-    if (loop_timer_start(c->w->loop, &c->timer, c->w->proxy->cfg.head_timeout_ms) < 0) {
-        conn_close(c, "timer_full");
-        return;
-    }
-    infer_on_event(c);
+    return read_body(c); /* INFER's head timer covers the body */
 }
 
 /* ---- entry ---- */
 
-void infer_refuse_first(struct conn *c, const char *reason, unsigned char b, const char *why)
+enum conn_step infer_entry(struct conn *c)
 {
-    char d[300];
-    snprintf(d, sizeof(d), "the first byte after the CONNECT 200 was 0x%02x: %s", b,
-             why ? why : "neither a TLS record (0x14-0x18) nor an HTTP request; send HTTP/1.1 or TLS to "
-                         "the inference host");
-    auditev_decision(c, false, reason, d);
-    conn_close(c, reason);
-}
-
-void infer_begin(struct conn *c)
-{
-    static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
     size_t hl = strlen(c->target.host);
     if (hl && c->target.host[hl - 1] == '.')
         c->target.host[hl - 1] = '\0'; /* the leaf and SNI use the name without the root dot */
     c->infer = true;
     snprintf(c->infer_name, sizeof(c->infer_name), "%s", c->target.host);
     c->infer_port = c->target.port;
-    if (c->kind == KIND_FORWARD) {
-        infer_request(c);
-        return;
-    }
-    c->inspect = true;
-    json_t *o = json_object();
-    json_object_set_new(o, "outcome", json_string("tunnel_intercepted"));
-    auditev_inference(c, o);
-    buf_consume(&c->cin, c->head.len);
-    c->head_parsed = false;
-    if (buf_append(&c->cout, ok, sizeof(ok) - 1) < 0 || conn_flush_client(c) < 0)
-        return;
-    if (c->cin.len) {
-        /* the client did not wait for the 200: its first bytes are read already */
-        unsigned char b = (unsigned char)buf_head(&c->cin)[0];
-        switch (infer_classify_first(b)) {
-        case INFER_FIRST_HTTP:
-            inspect_enter_requests(c);
-            return;
-        case INFER_FIRST_TLS:
-            infer_refuse_first(c, "early_data", b, "TLS sent before the CONNECT 200 cannot be terminated; wait for the 200");
-            return;
-        case INFER_FIRST_OTHER:
-            infer_refuse_first(c, "inference_bad_first_byte", b, NULL);
-            return;
-        }
-    }
-    c->state = CONN_PEEK;
-    if (loop_timer_start(c->w->loop, &c->timer, c->w->proxy->cfg.head_timeout_ms) < 0) {
-        conn_close(c, "timer_full");
-        return;
-    }
-    inspect_on_event(c);
-}
-
-void infer_connected(struct conn *c)
-{
-    c->idle_ms = c->ir && c->ir->rt ? c->ir->rt->idle_timeout_ms : INFERENCE_DEFAULT_IDLE_MS;
-    if (c->ir && c->ir->rt && c->ir->rt->tls) {
-        inspect_upstream_tls_start(c);
-        return;
-    }
-    forward_start(c);
+    return CONN_STEP_NEXT; /* CONNECT → PEEK (200, then the first byte); forward → INFER */
 }
 
 uint32_t infer_connect_timeout_ms(const struct conn *c)
@@ -658,44 +606,37 @@ void infer_response_bytes(struct conn *c, const char *p, size_t n)
     inference_usage_feed(&ir->usage, p + i, n - i);
 }
 
-bool infer_upstream_failed(struct conn *c, const char *reason)
+enum conn_step infer_upstream_failed(struct conn *c, const char *reason)
 {
     struct infer_req *ir = c->ir;
-    if (!c->infer || !ir || !ir->in_flight)
-        return false;
+    if (!ir || !ir->in_flight)
+        return conn_fail(c, reason);
     if (!ir->got_first) {
         char m[200];
         snprintf(m, sizeof(m), "the inference backend failed before answering (%s)", reason);
         upstream_close(c);
-        fail(c, strcmp(reason, "idle_timeout") == 0 ? 504 : 502, "upstream_failed", m, true);
-        return true;
+        return fail(c, reason == PROXY_REASON_IDLE_TIMEOUT ? 504 : 502, "upstream_failed", m, true);
     }
     audit_request(c, c->resp.status, reason);
-    if (!ir->stream || !ir->chunked || !ir->head_done || ir->cg.st != CHUNK_SIZE0) {
-        conn_close(c, reason); /* cut: the client sees a truncated message */
-        return true;
-    }
+    if (!ir->stream || !ir->chunked || !ir->head_done || ir->cg.st != CHUNK_SIZE0)
+        return conn_fail(c, reason); /* cut: the client sees a truncated message */
     char m[200];
     snprintf(m, sizeof(m), "the inference backend stream failed mid-way (%s); the answer is incomplete", reason);
     char *ev = inference_stream_error(ir->api, ir->shape, "upstream_stream_failed", m);
     char size[24];
     int sl = snprintf(size, sizeof(size), "%zx\r\n", ev ? strlen(ev) : 0);
     upstream_close(c);
-    c->state = CONN_HEAD;
-    c->head_parsed = false;
-    c->close_reason = reason;
-    c->close_after_flush = true;
     if (!ev || buf_append(&c->cout, size, (size_t)sl) < 0 || buf_append(&c->cout, ev, strlen(ev)) < 0 ||
         buf_append(&c->cout, "\r\n0\r\n\r\n", 7) < 0) {
         free(ev);
-        conn_close(c, reason);
-        return true;
+        return conn_fail(c, reason);
     }
     free(ev);
     log_info("proxy: conn %llu: inference stream from %s failed (%s); sent an error event",
              (unsigned long long)c->id, ir->rt ? ir->rt->name : "?", reason);
-    conn_flush_client(c);
-    return true;
+    c->respond_keep = false;
+    (void)conn_fail(c, reason); /* the close reason, after RESPONDING sends the event */
+    return CONN_STEP_RESPOND;
 }
 
 void infer_exchange_done(struct conn *c)

@@ -25,10 +25,10 @@
 
 #define PEEK_MAX 16384
 
-static void refuse(struct conn *c, const char *reason, const char *detail)
+static enum conn_step refuse(struct conn *c, const char *reason, const char *detail)
 {
     auditev_decision(c, false, reason, detail);
-    conn_close(c, reason);
+    return conn_fail(c, reason);
 }
 
 static int new_tls(struct tls_conn **out, SSL *ssl)
@@ -42,82 +42,88 @@ static int new_tls(struct tls_conn **out, SSL *ssl)
     return 0;
 }
 
-/* The tunnel is established (and terminated when TLS): walk its requests
- * with a fresh request parser (the CONNECT's one ended in upgrade state). */
-void inspect_enter_requests(struct conn *c)
-{
-    c->state = CONN_HEAD;
-    c->head_parsed = false;
-    http_parser_init(&c->req, HTTP_REQUEST_PARSER);
-    if (loop_timer_start(c->w->loop, &c->timer, p_head_timeout(c)) < 0)
-        conn_close(c, "timer_full");
-    else
-        conn_on_client(c->w->loop, &c->cio, EPOLLIN);
-}
+/* ---- TLS_CONNECT: upstream TLS (inspected tunnels and https:// forward
+ * requests) ---- */
 
-/* ---- upstream TLS (inspected tunnels and https:// forward requests) ---- */
-
-void inspect_upstream_tls_start(struct conn *c)
-{
-    SSL *ssl;
-    struct proxy *p = c->w->proxy;
-    if (!p->tls_client || tls_client_ssl_new(p->tls_client, c->ufd, c->target.host, c->target.port, &ssl) < 0 ||
-        new_tls(&c->utls, ssl) < 0) {
-        respond_error(c, 502, "upstream_tls_handshake", "could not start TLS to the upstream");
-        return;
-    }
-    c->state = CONN_TLS_CONNECT;
-    if (loop_timer_start(c->w->loop, &c->timer, p->cfg.connect_timeout_ms) < 0) {
-        conn_close(c, "timer_full");
-        return;
-    }
-    inspect_on_event(c);
-}
-
-static void upstream_tls_step(struct conn *c)
+static enum conn_step upstream_tls_step(struct conn *c)
 {
     int r = tls_conn_handshake(c->utls);
     if (r == TLS_WANT_READ || r == TLS_WANT_WRITE)
-        return;
-    loop_timer_stop(c->w->loop, &c->timer);
+        return CONN_STEP_WAIT;
     if (r == TLS_ERROR) {
         char detail[512];
         const char *reason = tls_conn_failure(c->utls, detail, sizeof(detail));
-        respond_deny(c, reason == TLS_REASON_UPSTREAM_INVALID ? 403 : 502, reason, detail,
-                     reason == TLS_REASON_UPSTREAM_INVALID
-                         ? "the upstream's certificate did not verify; an operator can add its CA "
-                           "with --upstream-ca"
-                         : NULL);
-        return;
+        upstream_close(c); /* a failed session is never reused */
+        return respond_deny(c, reason == TLS_REASON_UPSTREAM_INVALID ? 403 : 502, reason, detail,
+                            reason == TLS_REASON_UPSTREAM_INVALID
+                                ? "the upstream's certificate did not verify; an operator can "
+                                  "add its CA with --upstream-ca"
+                                : NULL);
     }
-    if (c->kind == KIND_FORWARD || c->head_parsed) {
-        forward_start(c); /* a request is waiting for this upstream */
-        return;
-    }
-    inspect_enter_requests(c);
+    return CONN_STEP_NEXT; /* EXCHANGE for a waiting request, else REQ_HEAD */
 }
 
-/* ---- client side ---- */
+enum conn_step inspect_tls_connect_enter(struct conn *c)
+{
+    SSL *ssl;
+    struct proxy *p = c->w->proxy;
+    if (!p->tls_client ||
+        tls_client_ssl_new(p->tls_client, c->ufd, c->target.host, c->target.port, &ssl) < 0 ||
+        new_tls(&c->utls, ssl) < 0)
+        return respond_error(c, 502, PROXY_REASON_UPSTREAM_TLS_HANDSHAKE,
+                             "could not start TLS to the upstream");
+    return upstream_tls_step(c);
+}
 
-static void client_tls_step(struct conn *c)
+enum conn_step inspect_tls_connect_event(struct conn *c, enum conn_side s, uint32_t ev)
+{
+    (void)s, (void)ev;
+    return upstream_tls_step(c);
+}
+
+enum conn_step inspect_tls_connect_timer(struct conn *c)
+{
+    upstream_close(c);
+    return respond_deny(c, 504, PROXY_REASON_UPSTREAM_TLS_TIMEOUT,
+                        "the upstream did not finish the TLS handshake in time", NULL);
+}
+
+/* ---- TLS_ACCEPT: the client side ---- */
+
+static enum conn_step client_tls_step(struct conn *c)
 {
     int r = tls_conn_handshake(c->ctls);
     if (r == TLS_WANT_READ || r == TLS_WANT_WRITE)
-        return;
+        return CONN_STEP_WAIT;
     if (r == TLS_ERROR) {
         log_info("proxy: conn %llu: client TLS handshake for %s failed: %s",
                  (unsigned long long)c->id, c->target.host, c->ctls->err);
-        refuse(c, TLS_REASON_CLIENT_HANDSHAKE, c->ctls->err);
-        return;
+        return refuse(c, TLS_REASON_CLIENT_HANDSHAKE, c->ctls->err);
     }
-    if (c->infer) { /* inference: the backend is dialled per request */
-        inspect_enter_requests(c);
-        return;
-    }
-    inspect_upstream_tls_start(c);
+    return CONN_STEP_NEXT; /* TLS_CONNECT */
 }
 
-static void start_client_tls(struct conn *c, const char *sni)
+enum conn_step inspect_tls_accept_enter(struct conn *c)
+{
+    return client_tls_step(c);
+}
+
+enum conn_step inspect_tls_accept_event(struct conn *c, enum conn_side s, uint32_t ev)
+{
+    (void)s, (void)ev;
+    return client_tls_step(c);
+}
+
+/* PEEK and TLS_ACCEPT: the client did not start or finish TLS in time. */
+enum conn_step inspect_client_timer(struct conn *c)
+{
+    return refuse(c, PROXY_REASON_CLIENT_TIMEOUT,
+                  "the client did not start or finish TLS in time");
+}
+
+/* ---- PEEK ---- */
+
+static enum conn_step start_client_tls(struct conn *c, const char *sni)
 {
     SSL *ssl;
     struct proxy *p = c->w->proxy;
@@ -125,40 +131,40 @@ static void start_client_tls(struct conn *c, const char *sni)
         char d[600];
         snprintf(d, sizeof(d), "TLS SNI '%s' does not match the CONNECT authority '%s'", sni,
                  c->target.host);
-        refuse(c, "sni_mismatch", d);
-        return;
+        return refuse(c, PROXY_REASON_SNI_MISMATCH, d);
     }
     if (tls_server_ssl_new(p->tls_server_ctx, c->cfd, c->target.host, TLS_SERVER_SNI_MUST_MATCH, &ssl) < 0 ||
-        new_tls(&c->ctls, ssl) < 0) {
-        refuse(c, "tls_setup_failed", "could not create the client-side TLS session");
-        return;
-    }
-    c->state = CONN_TLS_ACCEPT;
-    client_tls_step(c);
+        new_tls(&c->ctls, ssl) < 0)
+        return refuse(c, PROXY_REASON_TLS_SETUP_FAILED,
+                      "could not create the client-side TLS session");
+    return CONN_STEP_NEXT; /* TLS_ACCEPT */
 }
 
-static void peek_step(struct conn *c)
+static enum conn_step peek_step(struct conn *c)
 {
     static __thread char peek[PEEK_MAX];
+    int f = conn_flush_client(c); /* our 200 first */
+    if (f <= 0)
+        return f < 0 ? CONN_STEP_CLOSE : CONN_STEP_WAIT;
     ssize_t n = recv(c->cfd, peek, sizeof(peek), MSG_PEEK);
-    if (n == 0) {
-        conn_close(c, "client_closed");
-        return;
-    }
+    if (n == 0)
+        return conn_fail(c, PROXY_REASON_CLIENT_CLOSED);
     if (n < 0) {
         if (errno != EAGAIN && errno != EWOULDBLOCK)
-            conn_close(c, "client_read_error");
-        return;
+            return conn_fail(c, PROXY_REASON_CLIENT_READ_ERROR);
+        return CONN_STEP_WAIT;
     }
-    if (c->infer) {
-        switch (infer_classify_first((unsigned char)peek[0])) {
+    if (c->infer) { /* inference.local: TLS or plaintext on the raw tunnel */
+        unsigned char b = (unsigned char)peek[0];
+        switch (infer_classify_first(b)) {
         case INFER_FIRST_HTTP:
-            loop_timer_stop(c->w->loop, &c->timer);
-            inspect_enter_requests(c);
-            return;
-        case INFER_FIRST_OTHER:
-            infer_refuse_first(c, "inference_bad_first_byte", (unsigned char)peek[0], NULL);
-            return;
+            return CONN_STEP_NEXT; /* REQ_HEAD: plaintext requests */
+        case INFER_FIRST_OTHER: {
+            char d[300];
+            snprintf(d, sizeof(d), "the first byte after the CONNECT 200 was 0x%02x: neither a TLS "
+                     "record (0x14-0x18) nor an HTTP request; send HTTP/1.1 or TLS to the inference host", b);
+            return refuse(c, "inference_bad_first_byte", d);
+        }
         case INFER_FIRST_TLS:
             break; /* terminated below; a record that is no ClientHello fails the handshake */
         }
@@ -169,77 +175,71 @@ static void peek_step(struct conn *c)
     char sni[256] = "";
     switch (k) {
     case TLS_PEEK_NEED_MORE:
-        return;
+        return CONN_STEP_WAIT;
     case TLS_PEEK_TLS: {
         int r = tls_sni_parse(peek, (size_t)n, sni, sizeof(sni));
         if (r == -EAGAIN && n < PEEK_MAX)
-            return; /* wait for the rest of the ClientHello */
-        if (r < 0 && r != -ENOENT) {
-            refuse(c, "bad_client_hello", "the TLS ClientHello could not be parsed");
-            return;
-        }
-        loop_timer_stop(c->w->loop, &c->timer);
-        start_client_tls(c, r == 0 ? sni : "");
-        return;
+            return CONN_STEP_WAIT; /* wait for the rest of the ClientHello */
+        if (r < 0 && r != -ENOENT)
+            return refuse(c, PROXY_REASON_BAD_CLIENT_HELLO, "the TLS ClientHello could not be parsed");
+        return start_client_tls(c, r == 0 ? sni : "");
     }
     case TLS_PEEK_HTTP1:
-        loop_timer_stop(c->w->loop, &c->timer);
-        inspect_enter_requests(c);
-        return;
+        return CONN_STEP_NEXT; /* REQ_HEAD: plaintext requests */
     case TLS_PEEK_H2_PREFACE:
-        refuse(c, "l7_unsupported_protocol",
-               "HTTP/2 prior knowledge cannot be inspected on a protocol: rest endpoint; "
-               "use HTTP/1.1 (or tls: skip on the endpoint to relay it uninspected)");
-        return;
+        return refuse(c, PROXY_REASON_L7_UNSUPPORTED_PROTOCOL,
+                      "HTTP/2 prior knowledge cannot be inspected on a protocol: rest endpoint; "
+                      "use HTTP/1.1 (or tls: skip on the endpoint to relay it uninspected)");
     case TLS_PEEK_OTHER:
-        refuse(c, "l7_unsupported_protocol",
-               "the tunnel does not carry TLS or HTTP/1; a protocol: rest endpoint only "
-               "relays inspectable HTTP");
-        return;
+        return refuse(c, PROXY_REASON_L7_UNSUPPORTED_PROTOCOL,
+                      "the tunnel does not carry TLS or HTTP/1; a protocol: rest endpoint only "
+                      "relays inspectable HTTP");
     }
+    return CONN_STEP_WAIT;
 }
 
-void inspect_start(struct conn *c)
+/* PEEK's entry: the tunnel is allowed; answer 200, then classify. */
+enum conn_step inspect_peek_enter(struct conn *c)
 {
     static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
     c->inspect = true;
-    auditev_decision(c, true, NULL, "tunnel allowed; requests are inspected");
-    if (c->cin.len > c->head.len) {
-        /* the client did not wait for our 200: its bytes are already ours */
-        refuse(c, "early_data", "the client sent tunnel bytes before the 200 on an inspected endpoint");
-        return;
+    if (c->infer) {
+        json_t *o = json_object();
+        json_object_set_new(o, "outcome", json_string("tunnel_intercepted"));
+        auditev_inference(c, o);
+    } else {
+        auditev_decision(c, true, NULL, "tunnel allowed; requests are inspected");
     }
+    if (c->infer && c->cin.len > c->head.len) {
+        /* the client did not wait for our 200: its first bytes are read already */
+        unsigned char b = (unsigned char)buf_head(&c->cin)[c->head.len];
+        enum infer_first k = infer_classify_first(b);
+        if (k != INFER_FIRST_HTTP) {
+            char d[300];
+            snprintf(d, sizeof(d), "the first byte after the CONNECT 200 was 0x%02x: %s", b,
+                     k == INFER_FIRST_TLS ? "TLS sent before the 200 cannot be terminated; wait for the 200"
+                                          : "neither a TLS record (0x14-0x18) nor an HTTP request");
+            return refuse(c, k == INFER_FIRST_TLS ? PROXY_REASON_EARLY_DATA : "inference_bad_first_byte", d);
+        }
+        buf_consume(&c->cin, c->head.len); /* plaintext requests already here: keep them */
+        c->head_parsed = false;
+        if (buf_append(&c->cout, ok, sizeof(ok) - 1) < 0)
+            return conn_fail(c, PROXY_REASON_OUT_OF_MEMORY);
+        int f = conn_flush_client(c);
+        return f < 0 ? CONN_STEP_CLOSE : f == 0 ? conn_fail(c, PROXY_REASON_CLIENT_WRITE_ERROR) : CONN_STEP_NEXT;
+    }
+    if (c->cin.len > c->head.len) /* the client did not wait for our 200: its bytes are already ours */
+        return refuse(c, PROXY_REASON_EARLY_DATA,
+                      "the client sent tunnel bytes before the 200 on an inspected endpoint");
     buf_consume(&c->cin, c->cin.len);
     c->head_parsed = false; /* the CONNECT is done; requests come next */
-    if (buf_append(&c->cout, ok, sizeof(ok) - 1) < 0 || conn_flush_client(c) < 0)
-        return;
-    c->state = CONN_PEEK;
-    if (loop_timer_start(c->w->loop, &c->timer, p_head_timeout(c)) < 0) {
-        conn_close(c, "timer_full");
-        return;
-    }
-    peek_step(c);
+    if (buf_append(&c->cout, ok, sizeof(ok) - 1) < 0)
+        return conn_fail(c, PROXY_REASON_OUT_OF_MEMORY);
+    return peek_step(c);
 }
 
-void inspect_on_event(struct conn *c)
+enum conn_step inspect_peek_event(struct conn *c, enum conn_side s, uint32_t ev)
 {
-    switch (c->state) {
-    case CONN_PEEK:
-        peek_step(c);
-        return;
-    case CONN_TLS_ACCEPT:
-        client_tls_step(c);
-        return;
-    case CONN_TLS_CONNECT:
-        upstream_tls_step(c);
-        return;
-    case CONN_HEAD:
-    case CONN_RESOLVE:
-    case CONN_CONNECT:
-    case CONN_TUNNEL:
-    case CONN_FORWARD:
-    case CONN_INFER_BODY:
-    case CONN_CLOSED:
-        return;
-    }
+    (void)s, (void)ev;
+    return peek_step(c);
 }

@@ -1,10 +1,18 @@
 /* proxy/internal: the connection object and the functions the proxy's
  * files share. Not part of the proxy's public API (proxy.h).
  *
- * A connection moves through explicit states:
- *   HEAD → (identity, decision) → RESOLVE → CONNECT → TUNNEL | FORWARD → CLOSED
- * A forward (absolute-form) connection returns to HEAD after each exchange
- * when both sides keep the connection alive. */
+ * A connection is a state machine owned by state.c: conn_go() is the only
+ * writer of c->state, and the table there names each state's entry action,
+ * timer and allowed transitions. Phase files (entry, identify, decide,
+ * upstream, inspect, forward, tunnel, respond) do one state's work and
+ * return a step result (enum conn_step) to the owner; they never call each
+ * other's steps and never change the state themselves.
+ *
+ *   REQ_HEAD → [entry adapter] → IDENTIFY → DECIDE → RESOLVE → CONNECT
+ *     → TUNNEL | PEEK → TLS_ACCEPT → TLS_CONNECT → REQ_HEAD | EXCHANGE
+ *   EXCHANGE → KEEPALIVE → REQ_HEAD ... | TUNNEL (101) | CLOSED
+ *   any → RESPONDING (an answer of our own) → KEEPALIVE | CLOSED
+ * doc/proxy.md draws the whole diagram. */
 #ifndef CORDON_PROXY_INTERNAL_H
 #define CORDON_PROXY_INTERNAL_H
 
@@ -24,6 +32,7 @@
 #include "policy/policy.h"
 #include "proxy/dns.h"
 #include "proxy/proxy.h"
+#include "proxy/reason.h"
 #include "proxy/target.h"
 
 struct identity_cache;
@@ -35,17 +44,45 @@ struct infer_req;
 struct inference_routes;
 
 enum conn_state {
-    CONN_HEAD,     /* reading a request head */
-    CONN_RESOLVE,  /* waiting for DNS */
-    CONN_CONNECT,  /* upstream connect in progress */
-    CONN_PEEK,     /* inspected tunnel: classifying the client's first bytes */
+    CONN_REQ_HEAD,    /* reading and parsing a request head */
+    CONN_IDENTIFY,    /* finding the calling program (once per connection) */
+    CONN_DECIDE,      /* the policy decision for this request */
+    CONN_RESOLVE,     /* waiting for DNS; the address fence judges the answer */
+    CONN_CONNECT,     /* upstream connect in progress (one address) */
+    CONN_PEEK,        /* inspected tunnel: classifying the client's first bytes */
     CONN_TLS_ACCEPT,  /* inspected tunnel: TLS handshake with the client */
     CONN_TLS_CONNECT, /* TLS handshake with the upstream */
-    CONN_TUNNEL,   /* raw relay (CONNECT, or after 101) */
-    CONN_FORWARD,  /* relaying one forward exchange */
-    CONN_INFER_BODY, /* inference: reading a request body to route it (infer.c) */
+    CONN_EXCHANGE,    /* relaying one request and its response */
+    CONN_TUNNEL,      /* raw relay (CONNECT, or after a 101) */
+    CONN_RESPONDING,  /* sending an answer of the proxy's own */
+    CONN_KEEPALIVE,   /* between requests: waiting for the next head */
+    CONN_INFER,       /* inference: reading a request to route it (infer.c) */
     CONN_CLOSED,
 };
+#define CONN_N_STATES ((int)CONN_CLOSED + 1)
+
+/* What a phase tells the owner (state.c) after doing its work. */
+enum conn_step {
+    CONN_STEP_WAIT,    /* would block: stay, wait for an event or the timer */
+    CONN_STEP_NEXT,    /* this state's work is done: the owner routes onward */
+    CONN_STEP_AGAIN,   /* re-enter this state (e.g. dial the next address) */
+    CONN_STEP_RESPOND, /* an answer of our own is queued in cout */
+    CONN_STEP_CLOSE,   /* close now; c->close_reason says why */
+};
+
+/* The timer a state arms on entry (see state.c). */
+enum conn_timer {
+    CONN_TIMER_NONE,
+    CONN_TIMER_HEAD,      /* --head-timeout */
+    CONN_TIMER_CONNECT,   /* --connect-timeout */
+    CONN_TIMER_IDLE,      /* the endpoint's idle timeout (c->idle_ms; 0 = none) */
+    CONN_TIMER_KEEPALIVE, /* PROXY_KEEPALIVE_IDLE_MS */
+};
+
+enum conn_side { CONN_SIDE_CLIENT, CONN_SIDE_UPSTREAM };
+
+/* How an exchange ended (forward.c → the owner). */
+enum conn_xend { CONN_XEND_REUSABLE, CONN_XEND_CONSUMED, CONN_XEND_UPGRADED };
 
 enum conn_kind { KIND_CONNECT, KIND_FORWARD };
 
@@ -75,7 +112,10 @@ struct conn {
     struct worker *w;
     struct conn *prev, *next; /* the worker's list of open connections */
     uint64_t id;
-    enum conn_state state;
+    enum conn_state state;     /* written only by conn_go() (state.c) */
+    bool running;              /* inside conn_run (recursion guard) */
+    bool respond_keep;         /* RESPONDING: our answer leaves the connection open */
+    enum conn_xend xend;       /* EXCHANGE: how it ended */
     enum conn_kind kind;
     struct loop_io cio, uio;
     int cfd, ufd;
@@ -97,7 +137,6 @@ struct conn {
     size_t req_pending;        /* body bytes at cin's front parsed, not yet sent */
     bool req_done, resp_done;
     bool req_is_head, req_upgrade, req_keep_alive;
-    bool close_after_flush;    /* send cout, then close */
     bool client_eof, upstream_eof;
 
     /* decision */
@@ -165,6 +204,7 @@ struct proxy {
     struct tls_ca *tls_ca;
     SSL_CTX *tls_server_ctx;
     struct tls_client *tls_client;
+    struct localaddr *local; /* this host's addresses: never dialled (except routes) */
     /* --inference-routes, or NULL; swapped by proxy_reload under routes_lock */
     pthread_mutex_t routes_lock;
     struct inference_routes *routes;
@@ -174,89 +214,158 @@ struct proxy {
 /* proxy.c: a new reference to the current inference routes, or NULL. */
 struct inference_routes *proxy_routes_get(struct proxy *p);
 
-/* conn.c */
-void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);
+/* state.c: the owner of c->state */
+/* Moves c to next: checks the transition against the table (an illegal
+ * one aborts in sanitizer builds and closes with
+ * PROXY_REASON_ILLEGAL_TRANSITION otherwise), logs it at debug level,
+ * arms the state's timer and runs its entry action. Returns the entry
+ * action's step. Only conn_run() and conn_close() call it. */
+enum conn_step conn_go(struct conn *c, enum conn_state next);
+/* Drives c from step s until it waits or closes: a loop, never recursion
+ * (pipelined requests and denials between them go round it). Event and
+ * timer callbacks call it with their step. */
+void conn_run(struct conn *c, enum conn_step s);
+/* Starts a new connection in its initial state (REQ_HEAD). */
+void conn_start(struct conn *c);
+/* Closes c now with reason (shutdown, setup failures outside a step). */
 void conn_close(struct conn *c, const char *reason);
-void conn_on_client(struct loop *l, struct loop_io *io, uint32_t ev);
-void conn_process_head(struct conn *c);
-void conn_request_done(struct conn *c);
-int conn_flush_client(struct conn *c);
+/* I/O on one side, or the state's timer: runs the state's handler. */
+void conn_dispatch_event(struct conn *c, enum conn_side side, uint32_t ev);
+void conn_dispatch_timer(struct conn *c);
+const char *conn_state_name(enum conn_state s);
+/* Whether the table allows from → to. */
+bool conn_state_allows(enum conn_state from, enum conn_state to);
+enum conn_timer conn_state_timer(enum conn_state s);
+/* Sets c's close reason (unless one is set) and returns CONN_STEP_CLOSE. */
+enum conn_step conn_fail(struct conn *c, const char *reason);
+/* Re-arms the current state's timer for ms (idle timers that were not
+ * idle long enough). Returns CONN_STEP_WAIT, or CLOSE when the heap is full. */
+enum conn_step conn_timer_rearm(struct conn *c, uint64_t ms);
 
-/* respond.c: error and denial responses */
-void respond_deny(struct conn *c, int status, const char *reason_code, const char *detail,
-                  const char *hint);
-void respond_error(struct conn *c, int status, const char *reason_code, const char *detail);
+/* conn.c: accept, free, and the client side of the head states */
+void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer);
+/* CLOSED's entry action: audit, release everything, defer the free. */
+enum conn_step conn_enter_closed(struct conn *c);
+/* Writes cout to the client. Returns 1 when empty, 0 if it would block,
+ * CONN_STEP_CLOSE-style -1 on error (c->close_reason set). */
+int conn_flush_client(struct conn *c);
+enum conn_step conn_enter_req_head(struct conn *c);
+enum conn_step conn_req_head_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step conn_req_head_timer(struct conn *c);
+enum conn_step conn_enter_keepalive(struct conn *c);
+enum conn_step conn_keepalive_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step conn_keepalive_timer(struct conn *c);
+/* Client events while the connection waits on something else (identity,
+ * DNS, connect): only a hang-up matters. */
+enum conn_step conn_waiting_event(struct conn *c, enum conn_side s, uint32_t ev);
+/* EXCHANGE and TUNNEL: the endpoint's idle timeout. */
+enum conn_step conn_idle_timer(struct conn *c);
+
+/* entry.c: entry adapters — what a parsed head on the proxy's port asks
+ * for (explicit CONNECT, absolute-form). Each fills c->kind and c->target. */
+enum conn_step entry_explicit(struct conn *c);
+/* Copies the request path for logs and deny bodies into c->path, without
+ * the query (it often carries credentials). */
+void entry_log_path(struct conn *c, const char *p, size_t n);
+
+/* identify.c */
+enum conn_step identify_enter(struct conn *c);
+
+/* decide.c */
+enum conn_step decide_enter(struct conn *c);
+/* Whether the request can go on over the upstream connection already open. */
+bool decide_reuses_upstream(const struct conn *c);
+
+/* respond.c: the proxy's own answers. Each queues the answer in cout and
+ * returns CONN_STEP_RESPOND; RESPONDING sends it, then the connection goes
+ * on (KEEPALIVE) or closes. */
+enum conn_step respond_deny(struct conn *c, int status, const char *reason_code,
+                            const char *detail, const char *hint);
+enum conn_step respond_error(struct conn *c, int status, const char *reason_code,
+                             const char *detail);
 /* respond_deny without the audit event (the caller logged it already). */
-void respond_send(struct conn *c, int status, const char *reason_code, const char *detail,
-                  const char *hint);
+enum conn_step respond_send(struct conn *c, int status, const char *reason_code,
+                            const char *detail, const char *hint);
+enum conn_step respond_enter(struct conn *c);
+enum conn_step respond_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step respond_timer(struct conn *c);
 
 /* upstream.c */
-void upstream_begin(struct conn *c);
+enum conn_step upstream_resolve_enter(struct conn *c);
+enum conn_step upstream_connect_enter(struct conn *c);
+enum conn_step upstream_connect_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step upstream_connect_timer(struct conn *c);
 void upstream_close(struct conn *c);
+/* Upstream events between exchanges: EOF or stray bytes drop it. */
+void upstream_idle_event(struct conn *c);
 
 /* tunnel.c */
-/* Starts the raw relay. connect_reply: answer the CONNECT with 200 and
- * forward the bytes that followed its head. */
-int tunnel_start(struct conn *c, bool connect_reply);
-void tunnel_on_event(struct conn *c);
+enum conn_step tunnel_enter(struct conn *c);
+enum conn_step tunnel_event(struct conn *c, enum conn_side s, uint32_t ev);
 void tunnel_free(struct conn *c);
 /* Closes the worker's pooled pipes (at shutdown). */
 void tunnel_pool_free(struct worker *w);
 
 /* inspect.c */
-void inspect_start(struct conn *c);
-void inspect_on_event(struct conn *c);
-void inspect_upstream_tls_start(struct conn *c);
-static inline uint64_t p_head_timeout(const struct conn *c) { return c->w->proxy->cfg.head_timeout_ms; }
+enum conn_step inspect_peek_enter(struct conn *c);
+enum conn_step inspect_peek_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step inspect_client_timer(struct conn *c);
+enum conn_step inspect_tls_accept_enter(struct conn *c);
+enum conn_step inspect_tls_accept_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step inspect_tls_connect_enter(struct conn *c);
+enum conn_step inspect_tls_connect_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step inspect_tls_connect_timer(struct conn *c);
 
 /* l7.c: checks one request of an inspected exchange against the endpoint's
- * rules; true when it may go on (allowed, or audit mode). On an enforced
- * denial it has answered the client already. */
-bool l7_check_request(struct conn *c);
+ * rules; CONN_STEP_NEXT when it may go on (allowed, or audit mode), else
+ * the denial's CONN_STEP_RESPOND. */
+enum conn_step l7_check_request(struct conn *c);
 
 /* forward.c */
-void forward_start(struct conn *c);
-void forward_on_event(struct conn *c);
+enum conn_step forward_enter(struct conn *c);
+enum conn_step forward_event(struct conn *c, enum conn_side s, uint32_t ev);
+
+
+/* infer.c: inference interception — an entry adapter for the intercepted
+ * names and the INFER state (see the file's opening comment). */
+/* True when the parsed target is an intercepted inference name and port
+ * (takes the connection's routes snapshot on first use). */
+bool infer_intercepts(struct conn *c);
+/* The entry adapter: marks c as intercepted (CONNECT → PEEK, forward → INFER). */
+enum conn_step infer_entry(struct conn *c);
+/* INFER: one request on an intercepted connection, up to the route's dial. */
+enum conn_step infer_enter(struct conn *c);
+enum conn_step infer_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step infer_timer(struct conn *c);
+/* INFER is done: the backend connection already open serves this request. */
+bool infer_reuses_upstream(const struct conn *c);
+/* Whether the route's backend speaks TLS (CONNECT → TLS_CONNECT). */
+bool infer_route_tls(const struct conn *c);
+uint32_t infer_connect_timeout_ms(const struct conn *c);
+uint64_t infer_idle_ms(const struct conn *c);
+/* The first byte after an intercepted CONNECT's 200 (inspect.c). */
+enum infer_first { INFER_FIRST_TLS, INFER_FIRST_HTTP, INFER_FIRST_OTHER };
+enum infer_first infer_classify_first(unsigned char b);
+/* Response bytes read from the backend (head included), before relaying. */
+void infer_response_bytes(struct conn *c, const char *p, size_t n);
+/* The backend failed (closed, errored, went idle) during an exchange:
+ * answers, or ends the stream with the API's error event. */
+enum conn_step infer_upstream_failed(struct conn *c, const char *reason);
+void infer_exchange_done(struct conn *c);
+/* The proxy's own error responses on an intercepted request, in the API's shape. */
+enum conn_step infer_respond(struct conn *c, int status, const char *code, const char *detail);
+/* CLOSED: the request in flight gets its audit event. */
+void infer_closing(struct conn *c);
+/* Frees the request state; on a closed connection also drops its routes snapshot. */
+void infer_free(struct conn *c);
 
 /* auditev.c */
+/* One "inference" event with the connection's common fields. */
+void auditev_inference(struct conn *c, json_t *fields);
 void auditev_decision(struct conn *c, bool allow, const char *reason_code, const char *detail);
 void auditev_close(struct conn *c);
 /* A 101 was accepted: the connection is now a raw relay. */
 void auditev_upgrade(struct conn *c);
-
-/* infer.c: inference interception (see the file's opening comment) */
-enum infer_first { INFER_FIRST_TLS, INFER_FIRST_HTTP, INFER_FIRST_OTHER };
-/* True when the parsed target is an intercepted inference name and port. */
-bool infer_intercepts(struct conn *c);
-/* Takes over an intercepted CONNECT (200, then the peek) or forward request. */
-void infer_begin(struct conn *c);
-/* A request head on an intercepted connection. */
-void infer_request(struct conn *c);
-/* CONN_INFER_BODY: client readable. */
-void infer_on_event(struct conn *c);
-/* The route's backend is connected (TLS next when the route is https). */
-void infer_connected(struct conn *c);
-uint32_t infer_connect_timeout_ms(const struct conn *c);
-/* Response bytes read from the backend (head included), before relaying. */
-void infer_response_bytes(struct conn *c, const char *p, size_t n);
-/* The backend failed (closed, errored, went idle) during an exchange:
- * answers or ends the stream with an error event; true when handled (the
- * caller must not touch the connection further). */
-bool infer_upstream_failed(struct conn *c, const char *reason);
-void infer_exchange_done(struct conn *c);
-/* The proxy's own error responses on an intercepted request, in the API's shape. */
-void infer_respond(struct conn *c, int status, const char *code, const char *detail);
-/* conn_close: the request in flight gets its audit event. */
-void infer_closing(struct conn *c);
-/* Frees the request state; on a closed connection also drops its routes snapshot. */
-void infer_free(struct conn *c);
-enum infer_first infer_classify_first(unsigned char b);
-/* Refuses an intercepted tunnel by its first byte (audit event names it). */
-void infer_refuse_first(struct conn *c, const char *reason, unsigned char b, const char *why);
-/* inspect.c: walk the requests of an established tunnel. */
-void inspect_enter_requests(struct conn *c);
-/* auditev.c: one "inference" event with the connection's common fields. */
-void auditev_inference(struct conn *c, json_t *fields);
 
 /* worker.c */
 int worker_listen(struct worker *w, const struct sockaddr_storage *addr, socklen_t len);

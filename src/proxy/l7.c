@@ -9,6 +9,7 @@
 
 #include "core/audit.h"
 #include "proxy/internal.h"
+#include "proxy/upgrade.h"
 #include "core/banned.h"
 
 static void audit_l7(struct conn *c, const char *decision, const struct policy_l7_result *r)
@@ -33,10 +34,10 @@ static void audit_l7(struct conn *c, const char *decision, const struct policy_l
     audit_emit("l7_request", o);
 }
 
-bool l7_check_request(struct conn *c)
+enum conn_step l7_check_request(struct conn *c)
 {
     if (!c->ep || !policy_endpoint_is_rest(c->ep))
-        return true;
+        return CONN_STEP_NEXT;
     static __thread char target[HTTP_HEAD_MAX + 1];
     static __thread struct policy_l7_result r;
     /* the whole request-target as sent (c->path is a truncated copy for logs) */
@@ -54,17 +55,33 @@ bool l7_check_request(struct conn *c)
     }
     if (policy_l7_check(c->ep, c->method, target, &r) < 0 && r.allow)
         r.allow = false; /* fail closed on API misuse */
+    bool ws = upgrade_offers_websocket(&c->head);
+    if (r.allow && ws && policy_endpoint_access(c->ep) == POLICY_ACCESS_READ_ONLY) {
+        /* after a 101 anything can flow upstream: a read-only endpoint never
+         * opens one (read-write, full and explicit rules do) */
+        r.allow = false;
+        r.reason_code = POLICY_REASON_L7_DENIED;
+        r.by = POLICY_L7_BY_ACCESS;
+        snprintf(r.detail, sizeof(r.detail),
+                 "WebSocket upgrade of %.300s refused: access: read-only does not allow "
+                 "upgrades (after the 101 the client could send anything upstream)",
+                 r.path[0] ? r.path : c->path);
+        snprintf(r.hint, sizeof(r.hint),
+                 "use access: read-write (or full), or an explicit rule "
+                 "{allow: {method: GET, path: \"%.300s\"}} instead of access: read-only",
+                 r.path[0] ? r.path : c->path);
+    }
     if (r.allow) {
-        audit_l7(c, c->head.upgrade ? "allow_upgrade" : "allow", &r);
-        return true;
+        audit_l7(c, ws ? "allow_upgrade" : "allow", &r);
+        return CONN_STEP_NEXT;
     }
     if (policy_endpoint_enforcement(c->ep) == POLICY_AUDIT) {
         audit_l7(c, "would_deny", &r);
-        return true;
+        return CONN_STEP_NEXT;
     }
     audit_l7(c, "deny", &r);
     if (r.path[0]) /* the body names the normalized path that was judged */
         snprintf(c->path, sizeof(c->path), "%.500s", r.path);
-    respond_send(c, 403, r.reason_code ? r.reason_code : "l7_denied", r.detail, r.hint);
-    return false;
+    return respond_send(c, 403, r.reason_code ? r.reason_code : PROXY_REASON_L7_DENIED, r.detail,
+                        r.hint);
 }

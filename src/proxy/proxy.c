@@ -11,6 +11,7 @@
 #include "identity/identity.h"
 #include "inference/inference.h"
 #include "proxy/internal.h"
+#include "proxy/localaddr.h"
 #include "tls/tls.h"
 #include "core/banned.h"
 
@@ -132,6 +133,7 @@ static void free_workers(struct proxy *p)
 static void proxy_free(struct proxy *p)
 {
     free_workers(p);
+    localaddr_stop(p->local);
     if (p->tls_server_ctx)
         SSL_CTX_free(p->tls_server_ctx);
     tls_client_free(p->tls_client);
@@ -258,6 +260,12 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
         goto out;
     if ((r = make_identity(p)) < 0)
         goto out;
+    if ((r = localaddr_start(&p->local)) < 0) {
+        log_error("proxy: cannot read this host's addresses through rtnetlink (%s); the proxy "
+                  "refuses to run without knowing which addresses are its own",
+                  strerror(-r));
+        goto out;
+    }
     if ((r = make_tls(p)) < 0)
         goto out;
     if ((r = make_workers(p)) < 0) {

@@ -61,8 +61,9 @@ static json_t *body_json(struct conn *c, int status, const char *code, const cha
     return o;
 }
 
-/* Writes the response into cout. keep: leave the connection open after it. */
-static void emit(struct conn *c, int status, const char *code, json_t *body, bool keep)
+/* Writes the response into cout. Returns whether the connection may stay
+ * open after it (keep, and it fitted). */
+static bool emit(struct conn *c, int status, const char *code, json_t *body, bool keep)
 {
     char *s = json_dumps(body, JSON_COMPACT | JSON_PRESERVE_ORDER | JSON_ENSURE_ASCII);
     size_t bl = s ? strlen(s) : 0;
@@ -76,12 +77,11 @@ static void emit(struct conn *c, int status, const char *code, json_t *body, boo
         buf_append(&c->cout, s ? s : "", bl) < 0 || buf_append(&c->cout, "\n", 1) < 0) {
         log_warn("proxy: conn %llu: response does not fit the output buffer; closing",
                  (unsigned long long)c->id);
-        c->close_after_flush = true;
+        keep = false;
     }
     free(s);
     json_decref(body);
-    if (!keep)
-        c->close_after_flush = true;
+    return keep;
 }
 
 /* A forward request that was refused before anything reached the upstream
@@ -92,49 +92,69 @@ static bool can_keep(struct conn *c)
            !c->head.has_body && http_parser_msg_done(&c->req) && !c->client_eof;
 }
 
-static void finish(struct conn *c, bool keep)
+enum conn_step respond_deny(struct conn *c, int status, const char *reason_code,
+                            const char *detail, const char *hint)
 {
-    if (keep) {
+    auditev_decision(c, false, reason_code, detail);
+    return respond_send(c, status, reason_code, detail, hint);
+}
+
+static enum conn_step respond(struct conn *c, int status, const char *reason_code,
+                              const char *detail, const char *hint, bool keep)
+{
+    c->close_reason = keep ? NULL : reason_code;
+    keep = emit(c, status, reason_code, body_json(c, status, reason_code, detail, hint), keep);
+    if (keep) { /* the refused request is done with: its head goes */
         c->fwd_up += c->head.len;
         buf_consume(&c->cin, c->head.len);
-        if (conn_flush_client(c) < 0)
-            return;
-        conn_request_done(c);
-        return;
+    } else if (!c->close_reason) {
+        c->close_reason = PROXY_REASON_DENIED;
     }
-    if (!c->close_reason)
-        c->close_reason = "denied";
-    conn_flush_client(c);
+    c->respond_keep = keep;
+    return CONN_STEP_RESPOND;
 }
 
-void respond_deny(struct conn *c, int status, const char *reason_code, const char *detail,
-                  const char *hint)
+enum conn_step respond_send(struct conn *c, int status, const char *reason_code,
+                            const char *detail, const char *hint)
+{
+    if (c->infer)
+        return infer_respond(c, status, reason_code, detail);
+    return respond(c, status, reason_code, detail, hint, can_keep(c));
+}
+
+enum conn_step respond_error(struct conn *c, int status, const char *reason_code,
+                             const char *detail)
 {
     auditev_decision(c, false, reason_code, detail);
-    respond_send(c, status, reason_code, detail, hint);
+    if (c->infer)
+        return infer_respond(c, status, reason_code, detail);
+    return respond(c, status, reason_code, detail, NULL, false);
 }
 
-void respond_send(struct conn *c, int status, const char *reason_code, const char *detail,
-                  const char *hint)
+/* ---- RESPONDING: our answer goes out, then KEEPALIVE or CLOSED ---- */
+
+enum conn_step respond_enter(struct conn *c)
 {
-    if (c->infer) {
-        infer_respond(c, status, reason_code, detail);
-        return;
-    }
-    bool keep = can_keep(c);
-    c->close_reason = keep ? NULL : reason_code;
-    emit(c, status, reason_code, body_json(c, status, reason_code, detail, hint), keep);
-    finish(c, keep);
+    int r = conn_flush_client(c);
+    if (r < 0)
+        return CONN_STEP_CLOSE;
+    return r ? CONN_STEP_NEXT : CONN_STEP_WAIT;
 }
 
-void respond_error(struct conn *c, int status, const char *reason_code, const char *detail)
+enum conn_step respond_event(struct conn *c, enum conn_side s, uint32_t ev)
 {
-    auditev_decision(c, false, reason_code, detail);
-    if (c->infer) {
-        infer_respond(c, status, reason_code, detail);
-        return;
+    if (s == CONN_SIDE_UPSTREAM) {
+        upstream_idle_event(c);
+        return CONN_STEP_WAIT;
     }
-    c->close_reason = reason_code;
-    emit(c, status, reason_code, body_json(c, status, reason_code, detail, NULL), false);
-    finish(c, false);
+    enum conn_step st = respond_enter(c);
+    if (st == CONN_STEP_WAIT && (ev & (EPOLLERR | EPOLLHUP)))
+        return conn_fail(c, PROXY_REASON_CLIENT_CLOSED);
+    return st;
+}
+
+/* The client does not read our answer. */
+enum conn_step respond_timer(struct conn *c)
+{
+    return conn_fail(c, PROXY_REASON_CLIENT_TIMEOUT);
 }

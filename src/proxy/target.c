@@ -1,7 +1,9 @@
 #include "proxy/target.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
+#include <stdio.h>
 #include <string.h>
 #include <strings.h>
 
@@ -16,6 +18,27 @@ static int host_char_ok(char c)
 }
 
 static int v6_char_ok(char c) { return isxdigit((unsigned char)c) || c == ':' || c == '.'; }
+
+/* Legacy IPv4 forms that inet_aton() and therefore many clients' libcs read
+ * as an address, but that are not a dotted quad: "127.1", "2130706433",
+ * "0x7f000001", "0177.0.0.1". A name whose last label is all digits (or a
+ * 0x number) is never a DNS name (RFC 3696 §2), so such a host is rewritten
+ * to the dotted quad it stands for: the policy and the address fence then
+ * judge the address the client meant (127.1 is loopback, refused as
+ * address_blocked), not an unresolvable name. */
+static void canonical_ipv4(struct proxy_target *out)
+{
+    struct in_addr a;
+    unsigned char probe[4];
+    const char *last = strrchr(out->host, '.');
+    last = last ? last + 1 : out->host;
+    if (*last == '\0' || !(isdigit((unsigned char)*last)))
+        return;
+    if (inet_pton(AF_INET, out->host, probe) == 1 || inet_aton(out->host, &a) == 0)
+        return;
+    const unsigned char *b = (const unsigned char *)&a.s_addr;
+    snprintf(out->host, sizeof(out->host), "%u.%u.%u.%u", b[0], b[1], b[2], b[3]);
+}
 
 static int copy_host(const char *h, size_t hl, int bracketed, struct proxy_target *out,
                      const char **why)
@@ -38,6 +61,8 @@ static int copy_host(const char *h, size_t hl, int bracketed, struct proxy_targe
     out->host[hl] = '\0';
     if (!bracketed && out->host[hl - 1] == '.' && hl > 1)
         out->host[hl - 1] = '\0'; /* absolute FQDN "example.com." */
+    if (!bracketed)
+        canonical_ipv4(out);
     return 0;
 }
 

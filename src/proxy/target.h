@@ -2,7 +2,9 @@
  *
  * CONNECT authority-form "host:port" / "[v6]:port" (RFC 9110 §9.3.6) and
  * absolute-form "scheme://authority/path?query" (RFC 9112 §3.2.2). Hosts are
- * lowercased; userinfo is refused (credentials in URLs leak into logs). */
+ * lowercased; userinfo is refused (credentials in URLs leak into logs).
+ * Legacy IPv4 spellings ("127.1", "2130706433", "0x7f000001") become the
+ * dotted quad they stand for, so policy and fence judge that address. */
 #ifndef CORDON_PROXY_TARGET_H
 #define CORDON_PROXY_TARGET_H
 

@@ -171,33 +171,30 @@ static enum pump copy_pump(struct conn *c, struct splice_dir *d, int src, struct
     return PUMP_OK;
 }
 
-static void copy_on_event(struct conn *c)
+static enum conn_step both_done(struct conn *c)
 {
-    if (copy_pump(c, &c->up, c->cfd, c->ctls, c->ufd, c->utls, &c->cin, &c->uout) != PUMP_OK ||
-        copy_pump(c, &c->down, c->ufd, c->utls, c->cfd, c->ctls, &c->cout, NULL) != PUMP_OK) {
-        conn_close(c, "relay_error");
-        return;
-    }
     if (c->up.shut && c->down.shut)
-        conn_close(c, c->up.eof ? "client_closed" : "upstream_closed");
+        return conn_fail(c, c->up.eof ? PROXY_REASON_CLIENT_CLOSED : PROXY_REASON_UPSTREAM_CLOSED);
+    return CONN_STEP_WAIT;
 }
 
-void tunnel_on_event(struct conn *c)
+static enum conn_step copy_on_event(struct conn *c)
 {
-    if (c->ctls || c->utls) {
-        copy_on_event(c);
-        return;
-    }
-    if (pump(c, &c->up, c->cfd, c->ufd, &c->uout) != PUMP_OK) {
-        conn_close(c, "relay_error");
-        return;
-    }
-    if (pump(c, &c->down, c->ufd, c->cfd, &c->cout) != PUMP_OK) {
-        conn_close(c, "relay_error");
-        return;
-    }
-    if (c->up.shut && c->down.shut)
-        conn_close(c, c->up.eof ? "client_closed" : "upstream_closed");
+    if (copy_pump(c, &c->up, c->cfd, c->ctls, c->ufd, c->utls, &c->cin, &c->uout) != PUMP_OK ||
+        copy_pump(c, &c->down, c->ufd, c->utls, c->cfd, c->ctls, &c->cout, NULL) != PUMP_OK)
+        return conn_fail(c, PROXY_REASON_RELAY_ERROR);
+    return both_done(c);
+}
+
+enum conn_step tunnel_event(struct conn *c, enum conn_side s, uint32_t ev)
+{
+    (void)s, (void)ev;
+    if (c->ctls || c->utls)
+        return copy_on_event(c);
+    if (pump(c, &c->up, c->cfd, c->ufd, &c->uout) != PUMP_OK ||
+        pump(c, &c->down, c->ufd, c->cfd, &c->cout) != PUMP_OK)
+        return conn_fail(c, PROXY_REASON_RELAY_ERROR);
+    return both_done(c);
 }
 
 static int append_early_bytes(struct conn *c)
@@ -215,23 +212,23 @@ static int append_early_bytes(struct conn *c)
     return 0;
 }
 
-int tunnel_start(struct conn *c, bool connect_reply)
+/* TUNNEL's entry: after a CONNECT (answer 200, forward the bytes that
+ * followed its head) or after a 101 (the exchange left its bytes in uout). */
+enum conn_step tunnel_enter(struct conn *c)
 {
     static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
     bool copy = c->ctls || c->utls;
-    if (!copy && (pipe_open(c->w, &c->up) < 0 || pipe_open(c->w, &c->down) < 0)) {
-        respond_error(c, 503, "out_of_resources", "the proxy could not allocate relay pipes");
-        return 0;
-    }
+    bool connect_reply = c->kind == KIND_CONNECT && !c->inspect;
+    if (connect_reply)
+        auditev_decision(c, true, NULL, NULL);
+    if (!copy && (pipe_open(c->w, &c->up) < 0 || pipe_open(c->w, &c->down) < 0))
+        return respond_error(c, 503, PROXY_REASON_OUT_OF_RESOURCES,
+                             "the proxy could not allocate relay pipes");
     if (connect_reply) {
         if (append_early_bytes(c) < 0 || buf_append(&c->cout, ok, sizeof(ok) - 1) < 0)
-            return -1;
+            return conn_fail(c, PROXY_REASON_TUNNEL_SETUP_FAILED);
         buf_consume(&c->cin, c->cin.len);
     }
-    c->state = CONN_TUNNEL;
     c->last_active_ms = loop_now_ms(c->w->loop);
-    if (c->idle_ms && loop_timer_start(c->w->loop, &c->timer, c->idle_ms) < 0)
-        return -1;
-    tunnel_on_event(c);
-    return 0;
+    return tunnel_event(c, CONN_SIDE_CLIENT, 0);
 }

@@ -14,11 +14,16 @@
 #include "core/log.h"
 #include "core/parse.h"
 #include "proxy/internal.h"
+#include "proxy/localaddr.h"
 #include "proxy/side.h"
 #include "tls/tls.h"
 #include "core/banned.h"
 
-static void upstream_on_event(struct loop *l, struct loop_io *io, uint32_t ev);
+static void upstream_on_event(struct loop *l, struct loop_io *io, uint32_t ev)
+{
+    (void)l;
+    conn_dispatch_event(io->data, CONN_SIDE_UPSTREAM, ev);
+}
 
 void upstream_close(struct conn *c)
 {
@@ -47,13 +52,22 @@ static bool in_allowed_ips(const struct policy_endpoint *ep, const struct sockad
     return false;
 }
 
-/* Returns NULL when the address may be dialled, else why not. */
-static const char *fence_check(struct conn *c, const struct sockaddr *sa)
+/* Returns NULL when the address may be dialled, else why not (tmp holds
+ * the text when it is built). */
+static const char *fence_check(struct conn *c, const struct sockaddr *sa, char *tmp, size_t tmpsz)
 {
     const struct policy_cidr *cidrs;
     if (c->infer)
         return NULL; /* an inference route: the operator chose this address (the sandbox never names it) */
     size_t n = c->ep ? policy_endpoint_allowed_ips(c->ep, &cidrs) : 0;
+    char ifname[16];
+    if (localaddr_contains(c->w->proxy->local, sa, ifname)) {
+        snprintf(tmp, tmpsz,
+                 "is an address of the proxy's own host (interface %s): the proxy never connects "
+                 "to its own host or its listeners, whatever allowed_ips say",
+                 ifname);
+        return tmp;
+    }
     switch (addr_classify(sa)) {
     case ADDR_ALWAYS_BLOCKED:
         return "is always blocked";
@@ -71,7 +85,8 @@ static void apply_fence(struct conn *c, struct dns_result *r)
     c->blocked_detail[0] = '\0';
     for (size_t i = 0; i < r->n; i++) {
         const struct sockaddr *sa = (const struct sockaddr *)&r->addrs[i];
-        const char *why = fence_check(c, sa);
+        char tmp[200];
+        const char *why = fence_check(c, sa, tmp, sizeof(tmp));
         if (!why) {
             r->addrs[keep++] = r->addrs[i];
             continue;
@@ -85,34 +100,37 @@ static void apply_fence(struct conn *c, struct dns_result *r)
     r->n = keep;
 }
 
-static void on_dns(struct dns_result *res, void *data)
+static enum conn_step resolved(struct conn *c, struct dns_result *res)
 {
-    struct conn *c = data;
-    c->dnsq = NULL;
     if (res->status < 0 || res->n == 0) {
         char d[400];
         snprintf(d, sizeof(d), "could not resolve %s: %s", c->target.host,
                  res->error ? res->error : "no addresses");
-        respond_deny(c, 502, "resolve_failed", d, "check the host name; names are resolved by the proxy");
-        return;
+        return respond_deny(c, 502, PROXY_REASON_RESOLVE_FAILED, d,
+                            "check the host name; names are resolved by the proxy");
     }
     struct dns_result *copy = malloc(sizeof(*copy));
-    if (!copy) {
-        respond_error(c, 503, "out_of_memory", "the proxy is out of memory");
-        return;
-    }
+    if (!copy)
+        return respond_error(c, 503, PROXY_REASON_OUT_OF_MEMORY, "the proxy is out of memory");
     *copy = *res;
     free(c->addrs);
     c->addrs = copy;
     c->addr_next = 0;
     apply_fence(c, copy);
-    if (copy->n == 0) {
-        respond_deny(c, 403, "address_blocked", c->blocked_detail,
-                     "loopback, link-local, multicast and unspecified addresses are never reachable; "
-                     "for a private address add its CIDR to the endpoint's allowed_ips");
-        return;
-    }
-    upstream_begin(c);
+    if (copy->n == 0)
+        return respond_deny(c, 403, PROXY_REASON_ADDRESS_BLOCKED, c->blocked_detail,
+                            "loopback, link-local, multicast and unspecified addresses are never "
+                            "reachable; for a private address add its CIDR to the endpoint's "
+                            "allowed_ips");
+    return CONN_STEP_NEXT;
+}
+
+/* The resolver's callback: always from the loop, never inside a step. */
+static void on_dns(struct dns_result *res, void *data)
+{
+    struct conn *c = data;
+    c->dnsq = NULL;
+    conn_run(c, resolved(c, res));
 }
 
 static void set_upstream_opts(int fd)
@@ -148,29 +166,31 @@ static int dial(struct conn *c, const struct sockaddr_storage *ss)
     return 0;
 }
 
-void upstream_begin(struct conn *c)
+/* RESOLVE: a fresh upstream for this request; the answer comes to on_dns. */
+enum conn_step upstream_resolve_enter(struct conn *c)
 {
-    if (!c->addrs || c->state == CONN_HEAD) {
-        free(c->addrs);
-        c->addrs = NULL;
-        c->have_resolved = false;
-        c->state = CONN_RESOLVE;
-        c->dnsq = dns_resolve(c->w->dns, c->target.host, c->target.port, on_dns, c);
-        if (!c->dnsq)
-            respond_deny(c, 502, "resolve_failed", "the resolver refused the query", NULL);
-        return;
-    }
     upstream_close(c);
-    while (c->addr_next < c->addrs->n) {
+    free(c->addrs);
+    c->addrs = NULL;
+    c->have_resolved = false;
+    c->dnsq = dns_resolve(c->w->dns, c->target.host, c->target.port, on_dns, c);
+    if (!c->dnsq)
+        return respond_deny(c, 502, PROXY_REASON_RESOLVE_FAILED, "the resolver refused the query",
+                            NULL);
+    return CONN_STEP_WAIT;
+}
+
+/* CONNECT: dial the next approved address (entered again after a failure
+ * or a timeout); none left → 502. */
+enum conn_step upstream_connect_enter(struct conn *c)
+{
+    upstream_close(c);
+    while (c->addrs && c->addr_next < c->addrs->n) {
         const struct sockaddr_storage *ss = &c->addrs->addrs[c->addr_next++];
         if (dial(c, ss) == 0) {
             c->resolved = *ss;
             c->have_resolved = true;
-            c->state = CONN_CONNECT;
-            uint32_t to = c->infer ? infer_connect_timeout_ms(c) : c->w->proxy->cfg.connect_timeout_ms;
-            if (loop_timer_start(c->w->loop, &c->timer, to) < 0)
-                conn_close(c, "timer_full");
-            return;
+            return CONN_STEP_WAIT;
         }
     }
     char d[400], ip[64];
@@ -178,97 +198,49 @@ void upstream_begin(struct conn *c)
              c->have_resolved ? " (last tried " : "",
              c->have_resolved ? sockaddr_ip_str((struct sockaddr *)&c->resolved, ip, sizeof(ip)) : "",
              c->have_resolved ? ")" : "");
-    respond_deny(c, 502, "connect_failed", d, "the upstream is down or refused the connection; this is not a policy denial");
+    return respond_deny(c, 502, PROXY_REASON_CONNECT_FAILED, d,
+                        "the upstream is down or refused the connection; this is not a policy denial");
 }
 
-static void connected(struct conn *c)
+enum conn_step upstream_connect_timer(struct conn *c)
 {
-    loop_timer_stop(c->w->loop, &c->timer);
+    return CONN_STEP_AGAIN; /* timed out: the next address */
+}
+
+static enum conn_step connected(struct conn *c)
+{
     snprintf(c->upstream_host, sizeof(c->upstream_host), "%s", c->target.host);
     c->upstream_port = c->target.port;
-    c->idle_ms = c->ep ? policy_endpoint_idle_timeout_ms(c->ep) : 0;
-    if (c->infer) {
-        infer_connected(c);
-        return;
-    }
-    if (c->inspect) { /* re-dialled for the next request of an inspected tunnel */
-        if (c->ctls)
-            inspect_upstream_tls_start(c);
-        else
-            forward_start(c);
-        return;
-    }
-    if (c->kind == KIND_CONNECT) {
-        if (c->ep && policy_endpoint_is_rest(c->ep) && policy_endpoint_tls(c->ep) != POLICY_TLS_SKIP) {
-            inspect_start(c);
-            return;
-        }
-        auditev_decision(c, true, NULL, NULL);
-        if (tunnel_start(c, true) < 0)
-            conn_close(c, "tunnel_setup_failed");
-        return;
-    }
-    if (c->target.scheme == TARGET_HTTPS || c->target.scheme == TARGET_WSS) {
-        inspect_upstream_tls_start(c);
-        return;
-    }
-    forward_start(c);
+    c->idle_ms = c->infer ? infer_idle_ms(c) : c->ep ? policy_endpoint_idle_timeout_ms(c->ep) : 0;
+    return CONN_STEP_NEXT;
 }
 
-static void check_connect(struct conn *c, uint32_t ev)
+enum conn_step upstream_connect_event(struct conn *c, enum conn_side s, uint32_t ev)
 {
+    if (s == CONN_SIDE_CLIENT)
+        return conn_waiting_event(c, s, ev);
     int err = 0;
     socklen_t el = sizeof(err);
     if (!(ev & (EPOLLOUT | EPOLLERR | EPOLLHUP)))
-        return;
+        return CONN_STEP_WAIT;
     if (getsockopt(c->ufd, SOL_SOCKET, SO_ERROR, &err, &el) < 0)
         err = errno;
-    if (err == 0 && (ev & EPOLLOUT)) {
-        connected(c);
-        return;
-    }
+    if (err == 0 && (ev & EPOLLOUT))
+        return connected(c);
     log_debug("proxy: conn %llu: connect to %s failed: %s", (unsigned long long)c->id,
               c->target.host, strerror(err));
-    upstream_begin(c); /* next address */
+    return CONN_STEP_AGAIN; /* next address */
 }
 
 /* Between exchanges the upstream should be silent. TLS post-handshake
  * messages (TLS 1.3 session tickets) are consumed by the TLS layer and are
  * not application bytes; EOF, errors or unsolicited bytes drop it. */
-static void idle_upstream_event(struct conn *c)
+void upstream_idle_event(struct conn *c)
 {
     char tmp[512];
+    if (c->ufd < 0)
+        return;
     long n = side_recv(c->ufd, c->utls, tmp, sizeof(tmp));
     if (n != -EAGAIN)
         upstream_close(c);
-}
-
-static void upstream_on_event(struct loop *l, struct loop_io *io, uint32_t ev)
-{
-    struct conn *c = io->data;
-    (void)l;
-    switch (c->state) {
-    case CONN_CONNECT:
-        check_connect(c, ev);
-        return;
-    case CONN_TUNNEL:
-        tunnel_on_event(c);
-        return;
-    case CONN_FORWARD:
-        forward_on_event(c);
-        return;
-    case CONN_HEAD:
-        if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-            idle_upstream_event(c);
-        return;
-    case CONN_PEEK:
-    case CONN_TLS_ACCEPT:
-    case CONN_TLS_CONNECT:
-        inspect_on_event(c);
-        return;
-    case CONN_RESOLVE:
-    case CONN_INFER_BODY:
-    case CONN_CLOSED:
-        return;
-    }
 }

@@ -116,7 +116,7 @@ int worker_listen(struct worker *w, const struct sockaddr_storage *addr, socklen
 static void close_all(struct worker *w)
 {
     while (w->conns)
-        conn_close(w->conns, "proxy_shutdown");
+        conn_close(w->conns, PROXY_REASON_PROXY_SHUTDOWN);
     loop_run_deferred(w->loop);
 }
 

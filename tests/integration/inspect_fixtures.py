@@ -255,12 +255,12 @@ network_policies:
       - host: wss.insp.test
         port: 9443
         protocol: rest
-        access: read-only
+        access: read-write
         allowed_ips: {ips}
       - host: ws.insp.test
         port: 9080
         protocol: rest
-        access: read-only
+        access: read-write
         allowed_ips: {ips}
       - host: git.insp.test
         port: 443

@@ -15,6 +15,7 @@ internal-invariant alert, or if a supervisor it started is still running.
 host_state() snapshots what a sandbox could leave behind on the host:
 our veths (cdn*), bind-mounted namespaces, and the host's nftables ruleset.
 """
+import fcntl
 import json
 import os
 import re
@@ -30,8 +31,26 @@ from lib import util
 
 # Each test session takes its own /24 of cordon's default pool (64 sandboxes
 # at once), so two sessions running side by side never count each other's
-# sandboxes as leaks.
-_POOL_OCTET = os.getpid() % 250 + 1
+# sandboxes as leaks. The /24 is claimed with a lock file held for the whole
+# session (not picked by luck): a second session skips octets already locked.
+_POOL_LOCK_DIR = "/run" if os.path.isdir("/run") else "/tmp"
+
+
+def _claim_pool_octet():
+    start = os.getpid() % 250
+    for i in range(250):
+        octet = (start + i) % 250 + 1
+        f = open(os.path.join(_POOL_LOCK_DIR, "cordon-test-pool-%d.lock" % octet), "a+")
+        try:
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            f.close()
+            continue
+        return octet, f          # the open file keeps the lock until this process exits
+    raise RuntimeError("every 10.200.X.0/24 test pool is locked by another test session")
+
+
+_POOL_OCTET, _POOL_LOCK = _claim_pool_octet()
 SANDBOX_POOL = "10.200.%d.0/24" % _POOL_OCTET
 
 BASE_POLICY = """\
@@ -239,14 +258,44 @@ def host_state():
     return st
 
 
-def wait_host_state(expected, timeout=5.0):
-    """Polls until host_state() == expected (namespace teardown in the kernel
-    is asynchronous after a SIGKILL); returns the last state."""
+def added(before, now):
+    """What `now` holds that `before` did not, per kind (empty dict: nothing)."""
+    out = {}
+    for k, v in now.items():
+        if k == "strict":
+            if v != before.get(k):
+                out[k] = v
+            continue
+        extra = sorted(set(v) - set(before.get(k, ())))
+        if extra:
+            out[k] = extra
+    return out
+
+
+def quiet_host_state(timeout=30.0):
+    """The baseline for a leak check: waits until none of this session's
+    sandboxes is left on the host (the kernel destroys a namespace, and the
+    veth in it, asynchronously after the last process of the previous test
+    exits), then returns host_state(). Fails if they do not go away."""
     deadline = time.monotonic() + timeout
     while True:
         st = host_state()
-        if st == expected or time.monotonic() >= deadline:
+        if not st["veths"]:
             return st
+        if time.monotonic() >= deadline:
+            raise AssertionError("this session's sandbox veths %s are still on the host %.0f s "
+                                 "after their sandboxes ended" % (st["veths"], timeout))
+        time.sleep(0.05)
+
+
+def wait_nothing_added(before, timeout=30.0):
+    """Waits until the host holds nothing that `before` did not (teardown is
+    asynchronous in the kernel); returns what is still added ({} when clean)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        extra = added(before, host_state())
+        if not extra or time.monotonic() >= deadline:
+            return extra
         time.sleep(0.05)
 
 

@@ -18,8 +18,12 @@ from inspect_fixtures import client_ctx, plain_tunnel, tls_tunnel, wait_l7  # no
 
 pytest_plugins = ["inspect_fixtures"]
 
-UPGRADE_HEAD = ("GET /upgrade/echo HTTP/1.1\r\nHost: {host}\r\nUpgrade: x-echo\r\n"
+# /upgrade/echo answers 101 to any Upgrade it receives; websocket is the
+# only upgrade the proxy offers upstream, so the raw-relay tests offer it.
+UPGRADE_HEAD = ("GET /upgrade/echo HTTP/1.1\r\nHost: {host}\r\nUpgrade: websocket\r\n"
                 "Connection: Upgrade\r\n\r\n")
+H2C_HEAD = ("GET {target} HTTP/1.1\r\nHost: {host}\r\nConnection: Upgrade, HTTP2-Settings\r\n"
+            "Upgrade: h2c\r\nHTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n")
 
 
 def mark():
@@ -100,6 +104,29 @@ def test_websocket_upgrade_denied_by_rule(iproxy, inet):
         t.close()
 
 
+def test_websocket_upgrade_refused_on_read_only(iproxy, inet):
+    """access: read-only allows GET, but not a GET that upgrades: after the
+    101 anything could flow upstream."""
+    rw = "      - host: wss.insp.test\n        port: 9443\n        protocol: rest\n        access: read-write\n"
+    pol = inet.policy()
+    assert rw in pol
+    p = iproxy(pol.replace(rw, rw.replace("read-write", "read-only")))
+    t = tls_tunnel(p, "wss.insp.test", 9443)
+    try:
+        t.send(b"GET /chat HTTP/1.1\r\nHost: wss.insp.test:9443\r\nUpgrade: websocket\r\n"
+               b"Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+               b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n")
+        r = t.read_response()
+        assert r.status == 403 and r.header("x-cordon-deny") == "l7_denied", r
+        assert "read-only" in r.body.decode(), r.body
+        # a plain GET on the same connection is still allowed
+        t.send(b"GET /plain-get HTTP/1.1\r\nHost: wss.insp.test:9443\r\n\r\n")
+        assert t.read_response().status != 403
+    finally:
+        t.close()
+    assert not p.events("upgrade"), p.events("upgrade")
+
+
 # -- 101 overflow ------------------------------------------------------------------------
 def read_101_then_overflow(conn):
     head = conn.read_until(b"\r\n\r\n")
@@ -140,8 +167,79 @@ def test_overflow_after_101_arrives_absolute_form(iproxy, inet):
     p = iproxy()
     with HttpConn.open(p.addr) as c:
         c.send(b"GET http://api.insp.test/upgrade/echo HTTP/1.1\r\nHost: api.insp.test\r\n"
-               b"Upgrade: x-echo\r\nConnection: Upgrade\r\n\r\n")
+               b"Upgrade: websocket\r\nConnection: Upgrade\r\n\r\n")
         read_101_then_overflow(c)
+
+
+# -- h2c and other upgrades are never offered upstream ------------------------------------
+def h2c_exchange(conn, host, target):
+    conn.send(H2C_HEAD.format(host=host, target=target).encode())
+    return conn.read_response("GET")
+
+
+def assert_h2c_withheld(conn, host, absolute=False):
+    """An upstream that switches to whatever it is offered (/upgrade/echo)
+    never sees h2c: it answers 426, and the connection goes on as HTTP/1.1;
+    the echo endpoint shows what was forwarded."""
+    pre = "http://%s" % host if absolute else ""
+    r = h2c_exchange(conn, host, pre + "/upgrade/echo")
+    assert r.status == 426, r
+    r = h2c_exchange(conn, host, pre + "/echo-h2c")
+    assert r.status == 200, r
+    import json as _json
+    hdrs = {k.lower(): v for k, v in _json.loads(r.body)["headers"]}
+    assert "upgrade" not in hdrs and "http2-settings" not in hdrs, hdrs
+    assert "upgrade" not in hdrs.get("connection", "").lower(), hdrs
+    assert "http2-settings" not in hdrs.get("connection", "").lower(), hdrs
+
+
+def test_h2c_never_offered_tls(iproxy, inet):
+    p = iproxy()
+    t = tls_tunnel(p, "full.insp.test", 443)
+    try:
+        assert_h2c_withheld(t, "full.insp.test")
+    finally:
+        t.close()
+    assert not p.events("upgrade", host="full.insp.test"), p.events("upgrade")
+
+
+def test_h2c_never_offered_plaintext_tunnel_and_forward(iproxy, inet):
+    p = iproxy()
+    c = plain_tunnel(p, "full.insp.test", 80)
+    try:
+        assert_h2c_withheld(c, "full.insp.test")
+    finally:
+        c.close()
+    with HttpConn.open(p.addr) as c:
+        assert_h2c_withheld(c, "full.insp.test", absolute=True)
+    assert not p.events("upgrade"), p.events("upgrade")
+
+
+def test_mixed_offer_keeps_only_websocket(iproxy, inet):
+    """Upgrade: h2c, websocket → the upstream is offered websocket alone."""
+    p = iproxy()
+    c = plain_tunnel(p, "full.insp.test", 80)
+    try:
+        c.send(b"GET /upgrade/echo HTTP/1.1\r\nHost: full.insp.test\r\n"
+               b"Connection: Upgrade, HTTP2-Settings\r\nUpgrade: h2c, websocket\r\n"
+               b"HTTP2-Settings: AAMAAABkAAQCAAAAAAIAAAAA\r\n\r\n")
+        head = c.read_until(b"\r\n\r\n", timeout=5)
+        assert head.startswith(b"HTTP/1.1 101"), head
+        assert b"Upgrade: websocket\r\n" in head, head      # what the upstream was offered
+    finally:
+        c.close()
+
+
+def test_curl_http2_over_http_still_works(iproxy, inet):
+    """curl --http2 offers h2c on every http:// request: it must still get
+    its answer, over HTTP/1.1."""
+    import subprocess
+    from inspect_fixtures import env_with_proxy
+    p = iproxy()
+    r = subprocess.run(["curl", "-sS", "--http2", "-m", "10", "-o", "/dev/null", "-w",
+                        "%{http_code} %{http_version}", "http://full.insp.test/echo-curl"],
+                       env=env_with_proxy(p), capture_output=True, text=True, timeout=20)
+    assert r.stdout == "200 1.1", (r.stdout, r.stderr)
 
 
 # -- unsolicited 101 ---------------------------------------------------------------------
@@ -167,61 +265,46 @@ def assert_cut_off(conn, inet, m):
 def test_unsolicited_101_cut_off_tls(iproxy, inet):
     p = iproxy()
     m = mark()
-    t = tls_tunnel(p, "api.insp.test", 443)
+    t = tls_tunnel(p, "full.insp.test", 443)
     try:
-        t.send(b"GET /upgrade/unsolicited HTTP/1.1\r\nHost: api.insp.test\r\n\r\n")
+        t.send(b"GET /upgrade/unsolicited HTTP/1.1\r\nHost: full.insp.test\r\n\r\n")
         assert_cut_off(t, inet, m)
     finally:
         t.close()
-    p.wait_events(1, event="close", host="api.insp.test", reason="unsolicited_101")
-    assert not p.events("upgrade", host="api.insp.test"), p.events("upgrade")
+    p.wait_events(1, event="close", host="full.insp.test", reason="unsolicited_101")
+    assert not p.events("upgrade", host="full.insp.test"), p.events("upgrade")
 
 
 def test_unsolicited_101_cut_off_plaintext_and_forward(iproxy, inet):
     p = iproxy()
     m = mark()
-    c = plain_tunnel(p, "api.insp.test", 80)
+    c = plain_tunnel(p, "full.insp.test", 80)
     try:
-        c.send(b"GET /upgrade/unsolicited HTTP/1.1\r\nHost: api.insp.test\r\n\r\n")
+        c.send(b"GET /upgrade/unsolicited HTTP/1.1\r\nHost: full.insp.test\r\n\r\n")
         assert_cut_off(c, inet, m)
     finally:
         c.close()
     m2 = mark()
     with HttpConn.open(p.addr) as c:
-        c.send(b"GET http://api.insp.test/upgrade/unsolicited HTTP/1.1\r\nHost: api.insp.test\r\n\r\n")
+        c.send(b"GET http://full.insp.test/upgrade/unsolicited HTTP/1.1\r\nHost: full.insp.test\r\n\r\n")
         assert_cut_off(c, inet, m2)
     assert len(p.wait_events(2, event="close", reason="unsolicited_101")) == 2
 
 
-def test_101_needs_connection_upgrade_too(iproxy, inet):
-    """Upgrade without Connection: upgrade is not an upgrade request: a 101
-    to it is unsolicited."""
+def test_upgrade_without_connection_upgrade_is_not_offered(iproxy, inet):
+    """Upgrade without Connection: upgrade is not an upgrade request: the
+    proxy does not forward the Upgrade header, so an upstream that switches
+    to whatever it is offered never switches."""
     p = iproxy()
-    m = mark()
     t = tls_tunnel(p, "api.insp.test", 443)
     try:
-        t.send(b"GET /upgrade/echo HTTP/1.1\r\nHost: api.insp.test\r\nUpgrade: x-echo\r\n\r\n")
-        try:
-            head = t.read_until(b"\r\n\r\n", timeout=5)
-        except (EOFError, ConnectionResetError, ssl.SSLError):
-            head = b""
-        assert head == b"" or head.startswith(b"HTTP/1.1 101"), head
-        try:
-            t.send(("CLIENT-AFTER-101-%s\n" % m).encode())
-        except (BrokenPipeError, ConnectionResetError, ssl.SSLError):
-            pass
-        try:
-            t.wait_closed(5)
-        except socket.timeout:
-            pytest.fail("still open 5 s after a 101 to a request without Connection: upgrade")
-        except (ssl.SSLError, OSError):
-            pass
+        t.send(b"GET /upgrade/echo HTTP/1.1\r\nHost: api.insp.test\r\nUpgrade: websocket\r\n\r\n")
+        r = t.read_response("GET")
+        assert r.status == 426, r
         assert b"OVERFLOW-HELLO" not in t.buf, t.buf
     finally:
         t.close()
-    time.sleep(0.3)
-    assert not inet.seen("CLIENT-AFTER-101-" + m)
-    p.wait_events(1, event="close", reason="unsolicited_101")
+    assert not p.events("upgrade", host="api.insp.test"), p.events("upgrade")
 
 
 # -- idle timeout after the upgrade -------------------------------------------------------

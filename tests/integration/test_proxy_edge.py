@@ -201,6 +201,97 @@ network_policies:
     assert r.status == 200, r
 
 
+def test_ipv6_forms_embedding_ipv4_judged_by_it(testnet, cordon_proxy):
+    """NAT64, 6to4, Teredo and IPv4-compatible literals that carry a
+    loopback or link-local IPv4 address are blocked even when allowed_ips
+    covers the IPv6 range: a translator would deliver them there."""
+    p = cordon_proxy("""
+version: 1
+network_policies:
+  v6:
+    endpoints:
+      - port: 80
+        allowed_ips: ["64:ff9b::/96", "2002::/16", "2001::/32", "::/96", "%s"]
+    binaries:
+      - path: /usr/bin/python3
+""" % testnet.cidr)
+    for target in ("[64:ff9b::7f00:1]:80", "[64:ff9b::a9fe:a9fe]:80", "[2002:7f00:1::1]:80",
+                   "[2001:0:7f00:1::1]:80", "[::127.0.0.1]:80"):
+        with HttpConn.open(p.addr) as c:
+            c.send(("CONNECT %s HTTP/1.1\r\nHost: %s\r\n\r\n" % (target, target)).encode())
+            r = c.read_response("CONNECT")
+        assert r.status == 403 and r.header("x-cordon-deny") == "address_blocked", (target, r)
+    ev = p.wait_events(5, event="decision", decision="deny")
+    assert {e["reason_code"] for e in ev} == {"address_blocked"}
+
+
+def test_legacy_ipv4_spellings_are_address_blocked(testnet, cordon_proxy):
+    """127.1, 2130706433, 0x7f000001 and 0177.0.0.1 mean 127.0.0.1 to the
+    clients' libc: refused as address_blocked (not a retryable 502)."""
+    p = cordon_proxy("""
+version: 1
+network_policies:
+  any80:
+    endpoints:
+      - port: 80
+        allowed_ips: ["%s"]
+    binaries:
+      - path: /usr/bin/python3
+""" % testnet.cidr)
+    for host in ("127.1", "2130706433", "0x7f000001", "0177.0.0.1", "0xa9fea9fe"):
+        both_ways = [connect_tunnel(p.port, host, 80), (None, forward_once(p.port, "http://%s/" % host))]
+        for c, r in both_ways:
+            if c:
+                c.close()
+            assert r.status == 403 and r.header("x-cordon-deny") == "address_blocked", (host, r)
+    ev = p.wait_events(10, event="decision", decision="deny")
+    assert {e["reason_code"] for e in ev} == {"address_blocked"}
+    assert {e["host"] for e in ev} == {"127.0.0.1", "169.254.169.254"}
+
+
+def test_proxy_never_dials_its_own_host(testnet, cordon_proxy):
+    """allowed_ips covering the host's own side of the test veth must not
+    open a way to a host service on 0.0.0.0, nor to the proxy itself."""
+    lan = """
+version: 1
+network_policies:
+  lan:
+    endpoints:
+%s    binaries:
+      - path: /usr/bin/python3
+"""
+    ep = "      - port: %%d\n        allowed_ips: [\"%s\"]\n" % testnet.cidr
+    svc = socket.socket()
+    svc.bind(("0.0.0.0", 0))
+    svc.listen(8)
+    try:
+        sport = svc.getsockname()[1]
+        p = cordon_proxy(lan % (ep % sport + ep % testnet.echo), listen_host="0.0.0.0")
+
+        def refused(port):
+            out = []
+            for c, r in (connect_tunnel(p.port, testnet.host_ip, port),
+                         (None, forward_once(p.port, "http://%s:%d/" % (testnet.host_ip, port)))):
+                if c:
+                    c.close()
+                out.append(r)
+            return out
+
+        for r in refused(sport):
+            assert r.status == 403 and r.header("x-cordon-deny") == "address_blocked", r
+            assert "own host" in json.loads(r.body)["detail"], r.body
+        # now an endpoint names the proxy's own port: still never dialled
+        p.reload(lan % (ep % sport + ep % testnet.echo + ep % p.port), settle=0.5)
+        wait_until(lambda: all(r.header("x-cordon-deny") == "address_blocked"
+                               for r in refused(p.port)), timeout=10)
+        # the namespace on the other side of the veth is still reachable
+        c, r = connect_tunnel(p.port, testnet.ip, testnet.echo)
+        c.close()
+        assert r.status == 200, r
+    finally:
+        svc.close()
+
+
 @pytest.mark.timeout(30)
 def test_dns_timeout_gives_resolve_failed(testnet, cordon_proxy):
     testnet.dns.set("silent.test", "DROP")

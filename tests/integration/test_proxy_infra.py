@@ -92,6 +92,7 @@ FAKE_PROXY = textwrap.dedent("""\
     port = int(sys.argv[sys.argv.index("--listen") + 1].rsplit(":", 1)[1])
     s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     s.bind(("127.0.0.1", port)); s.listen(5)
+    sys.stderr.write("proxy: listening on 127.0.0.1 port %d\\n" % s.getsockname()[1])
     sys.stderr.write(MSG); sys.stderr.flush()
     signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))
     signal.signal(signal.SIGHUP, lambda *a: (sys.stderr.write("reloaded\\n"), sys.stderr.flush()))

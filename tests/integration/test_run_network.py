@@ -198,3 +198,37 @@ def test_repeated_attempts_are_counted(sandbox):
     rep = [e for e in ev if e.get("repeated")]
     assert len(first) == 1, ev
     assert len(rep) == 1 and rep[0]["count"] == 3, ev    # flushed at exit at the latest
+
+
+@pytest.mark.timeout(60)
+def test_proxy_never_dials_the_supervisor_host(sandbox):
+    """An agent whose policy lets the whole sandbox pool through allowed_ips
+    tries to reach a host daemon on 0.0.0.0 through the supervisor's side of
+    the veth, and the proxy's own port there: both refused as address_blocked."""
+    import socket
+    svc = socket.socket()
+    svc.bind(("0.0.0.0", 0))
+    svc.listen(8)
+    sport = svc.getsockname()[1]
+    try:
+        pol = sandbox_fixtures.BASE_POLICY.format(ro=sandbox.ro, rw=sandbox.work) + """\
+  lan:
+    endpoints:
+      - port: %d
+        allowed_ips: ["%s"]
+      - port: 3128
+        allowed_ips: ["%s"]
+    binaries:
+      - path: /usr/bin/curl
+""" % (sport, sandbox_fixtures.SANDBOX_POOL, sandbox_fixtures.SANDBOX_POOL)
+        path = sandbox.write_policy(pol, name="lan.yaml")
+        script = ('h=${HTTP_PROXY#http://}; h=${h%%:*}; '
+                  'for p in %d 3128; do curl -sS -m 10 -o /dev/null -w "%%{http_code}\\n" '
+                  'http://$h:$p/; done' % sport)
+        r = sandbox.run(["sh", "-c", script], policy=path)
+        assert r.out.split() == ["403", "403"], r
+        ev = r.events("decision", decision="deny")
+        assert [e["reason_code"] for e in ev] == ["address_blocked"] * 2, ev
+        assert all("own host" in e["detail"] for e in ev), ev
+    finally:
+        svc.close()

@@ -79,7 +79,8 @@ static void test_ipv6(void **state)
     CLS("64:ff9b::1.2.3.4", ADDR_PRIVATE, "nat64");
     CLS("2002:c000:0204::1", ADDR_PRIVATE, "6to4");
     CLS("2001:db8::1", ADDR_PRIVATE, "documentation");
-    CLS("::7f00:1", ADDR_PRIVATE, "ipv4-compatible");
+    CLS("::8.8.8.8", ADDR_PRIVATE, "ipv4-compatible");
+    CLS("2001:0:4136:e378:8000:63bf:f7f7:f7f7", ADDR_PRIVATE, "teredo");
     CLS("2606:4700:4700::1111", ADDR_PUBLIC, "public");
     CLS("2a00:1450::1", ADDR_PUBLIC, "public");
 }
@@ -92,6 +93,26 @@ static void test_mapped(void **state)
     CLS("::ffff:169.254.169.254", ADDR_ALWAYS_BLOCKED, "link-local");
     CLS("::ffff:10.0.0.1", ADDR_PRIVATE, "rfc1918");
     CLS("::ffff:8.8.8.8", ADDR_PUBLIC, "public");
+}
+
+static void test_embedded(void **state)
+{
+    (void)state;
+    /* IPv6 forms that carry an IPv4 address are judged by it as well
+     * (the stricter class wins): no fence bypass through a translator */
+    CLS("::127.0.0.1", ADDR_ALWAYS_BLOCKED, "loopback");
+    CLS("::7f00:1", ADDR_ALWAYS_BLOCKED, "loopback");
+    CLS("::169.254.169.254", ADDR_ALWAYS_BLOCKED, "link-local");
+    CLS("64:ff9b::127.0.0.1", ADDR_ALWAYS_BLOCKED, "loopback");
+    CLS("64:ff9b::a9fe:a9fe", ADDR_ALWAYS_BLOCKED, "link-local");
+    CLS("64:ff9b::10.1.2.3", ADDR_PRIVATE, "nat64");
+    CLS("64:ff9b:1:7f00:0:100::", ADDR_ALWAYS_BLOCKED, "loopback");
+    CLS("2002:7f00:0001::1", ADDR_ALWAYS_BLOCKED, "loopback");
+    CLS("2002:a9fe:a9fe::", ADDR_ALWAYS_BLOCKED, "link-local");
+    CLS("2002:0808:0808::1", ADDR_PRIVATE, "6to4");
+    /* Teredo: server 127.0.0.1, or client (inverted) 127.0.0.1 */
+    CLS("2001:0:7f00:1::1", ADDR_ALWAYS_BLOCKED, "loopback");
+    CLS("2001:0:0808:0808:0:0:80ff:fffe", ADDR_ALWAYS_BLOCKED, "loopback");
 }
 
 static void test_unknown_family(void **state)
@@ -179,6 +200,7 @@ int main(void)
         cmocka_unit_test(test_ipv4),
         cmocka_unit_test(test_ipv6),
         cmocka_unit_test(test_mapped),
+        cmocka_unit_test(test_embedded),
         cmocka_unit_test(test_unknown_family),
         cmocka_unit_test(test_cidr_blocked),
         cmocka_unit_test(test_cidr_partial_and_clear),

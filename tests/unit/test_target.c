@@ -41,6 +41,29 @@ static void test_authority(void **st)
     assert_true(auth("a/b:443", &t) < 0);
 }
 
+static void test_legacy_ipv4(void **st)
+{
+    struct proxy_target t;
+    static const char *const forms[] = {"127.1:80", "2130706433:80", "0x7f000001:80",
+                                        "0177.0.0.1:80", "127.0.1:80", "127.1.:80"};
+    for (size_t i = 0; i < sizeof(forms) / sizeof(forms[0]); i++) {
+        assert_int_equal(auth(forms[i], &t), 0);
+        assert_string_equal(t.host, "127.0.0.1");
+    }
+    assert_int_equal(absf("http://0x7f.1/x", &t), 0);
+    assert_string_equal(t.host, "127.0.0.1");
+    /* names and dotted quads stay as written */
+    assert_int_equal(auth("10.1.2.3:80", &t), 0);
+    assert_string_equal(t.host, "10.1.2.3");
+    assert_int_equal(auth("1.example:80", &t), 0);
+    assert_string_equal(t.host, "1.example");
+    assert_int_equal(auth("0x7f.example:80", &t), 0);
+    assert_string_equal(t.host, "0x7f.example");
+    /* not an address for inet_aton either: left for DNS to refuse */
+    assert_int_equal(auth("1.2.3.4.5:80", &t), 0);
+    assert_string_equal(t.host, "1.2.3.4.5");
+}
+
 static void test_absolute(void **st)
 {
     struct proxy_target t;
@@ -68,6 +91,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_authority),
+        cmocka_unit_test(test_legacy_ipv4),
         cmocka_unit_test(test_absolute),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

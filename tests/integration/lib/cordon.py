@@ -5,8 +5,8 @@
     p.port; p.audit(); p.stderr; p.reload(new_yaml); p.stop()
     p.problems()      # sanitizer reports / internal invariant alerts in stderr
 
-start() writes the policy to workdir/policy.yaml, picks a free port, waits
-(bounded) until the port accepts, and raises NotBuilt if the binary says the
+start() writes the policy to workdir/policy.yaml, starts the proxy on port 0,
+waits (bounded) until it logs the port it listens on, and raises NotBuilt if the binary says the
 subcommand is not built yet.
 """
 import json
@@ -74,31 +74,36 @@ class CordonProxy:
             a += ["--resolver", self.resolver]
         return a + self.args
 
-    def start(self, timeout=5.0):
-        for attempt in range(3):
-            port = util.free_port(self.listen_host)
-            with open(self.stderr_path, "ab") as err, open(self.stdout_path, "ab") as out:
-                self.proc = subprocess.Popen(self.argv(port), stdin=subprocess.DEVNULL,
-                                             stdout=out, stderr=err, start_new_session=True,
-                                             env=util.clean_env(self.env))
-            try:
-                util.wait_port(self.listen_host, port, timeout, self.proc)
-                self.port = port
+    def start(self, timeout=10.0):
+        """Starts the proxy on port 0 (the kernel picks a free port; no guess
+        that can race another process) and waits, bounded, for its
+        "proxy: listening on HOST port N" line on stderr."""
+        with open(self.stderr_path, "ab") as err, open(self.stdout_path, "ab") as out:
+            skip = err.tell()
+            self.proc = subprocess.Popen(self.argv(0), stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=err, start_new_session=True,
+                                         env=util.clean_env(self.env))
+        pat = re.compile(rb"proxy: listening on \S+ port (\d+)")
+        deadline = time.monotonic() + timeout
+        while True:
+            with open(self.stderr_path, "rb") as f:
+                f.seek(skip)
+                m = pat.search(f.read())
+            if m:
+                self.port = int(m.group(1))
                 return self
-            except RuntimeError:
+            if self.proc.poll() is not None:
                 self.returncode = self.proc.returncode
                 text = self.stderr
                 if NOT_BUILT in text:
                     raise NotBuilt(text.strip())
-                if "in use" in text.lower() and attempt < 2:
-                    continue
                 raise RuntimeError("cordon proxy exited %s at start-up:\n%s"
                                    % (self.proc.returncode, text))
-            except TimeoutError:
+            if time.monotonic() >= deadline:
                 util.kill_tree(self.proc)
-                raise RuntimeError("cordon proxy did not accept on %s:%d within %.1fs:\n%s"
-                                   % (self.listen_host, port, timeout, self.stderr))
-        raise RuntimeError("could not start cordon proxy")
+                raise RuntimeError("cordon proxy did not say it listens within %.1fs:\n%s"
+                                   % (timeout, self.stderr))
+            time.sleep(0.02)
 
     @property
     def addr(self):

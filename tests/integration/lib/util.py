@@ -1,6 +1,5 @@
 """Small bounded-time helpers shared by the integration suites."""
 import os
-import socket
 import subprocess
 import time
 
@@ -29,31 +28,6 @@ def wait_until(pred, timeout, interval=0.05, what="condition"):
             raise AssertionError("timed out after %.1fs waiting for %s (last: %r)"
                                  % (timeout, what, last))
         time.sleep(interval)
-
-
-def wait_port(host, port, timeout, proc=None):
-    """Waits until host:port accepts a TCP connection. If proc (a Popen) exits
-    first, raises RuntimeError. Returns True, or raises on timeout."""
-    deadline = time.monotonic() + timeout
-    while True:
-        if proc is not None and proc.poll() is not None:
-            raise RuntimeError("process exited with %s before listening on %s:%d"
-                               % (proc.returncode, host, port))
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
-        except OSError:
-            pass
-        if time.monotonic() >= deadline:
-            raise TimeoutError("nothing listening on %s:%d after %.1fs" % (host, port, timeout))
-        time.sleep(0.05)
-
-
-def free_port(host="127.0.0.1"):
-    """A TCP port that was free a moment ago (the caller retries on EADDRINUSE)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return s.getsockname()[1]
 
 
 def run(argv, timeout=10, check=True, **kw):

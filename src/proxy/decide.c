@@ -1,0 +1,104 @@
+/* proxy/decide: DECIDE — may this request go on?
+ *
+ * A request on the proxy's port: the caller's identity must be known, then
+ * the policy answers for (host, port, binary), and an absolute-form request
+ * to a `protocol: rest` endpoint is also checked against its L7 rules.
+ * A request inside an inspected tunnel: origin-form, a Host naming the
+ * CONNECT authority, then the L7 rules. A name the policy denies is never
+ * resolved: DECIDE comes before RESOLVE. */
+#include <stdio.h>
+#include <string.h>
+
+#include "identity/identity.h"
+#include "proxy/internal.h"
+#include "core/banned.h"
+
+static bool same_upstream(const struct conn *c)
+{
+    return c->ufd >= 0 && !c->upstream_eof && c->upstream_port == c->target.port &&
+           strcmp(c->upstream_host, c->target.host) == 0;
+}
+
+bool decide_reuses_upstream(const struct conn *c)
+{
+    if (c->inspect)
+        return c->ufd >= 0 && !c->upstream_eof;
+    return c->kind == KIND_FORWARD && same_upstream(c);
+}
+
+/* Host (RFC 9110 §7.2) of a request inside a tunnel must name the CONNECT
+ * authority: otherwise a request could be fronted to another virtual host. */
+static bool host_matches(struct conn *c)
+{
+    const struct http_hdr *h = http_head_find(&c->head, "host");
+    char auth[TARGET_HOST_MAX + 16];
+    struct proxy_target t;
+    const char *why;
+    if (!h || h->value_len == 0 || h->value_len >= sizeof(auth) - 8)
+        return false;
+    memcpy(auth, h->value, h->value_len);
+    auth[h->value_len] = '\0';
+    bool has_port = auth[0] == '[' ? strstr(auth, "]:") != NULL : strchr(auth, ':') != NULL;
+    if (!has_port) /* no port: the default for the scheme, whatever the tunnel's */
+        snprintf(auth + h->value_len, sizeof(auth) - h->value_len, ":%u", c->target.port);
+    if (target_parse_authority(auth, strlen(auth), &t, &why) < 0)
+        return false;
+    return strcmp(t.host, c->target.host) == 0 && t.port == c->target.port;
+}
+
+static enum conn_step decide_inspected(struct conn *c)
+{
+    struct http_head *h = &c->head;
+    size_t ml = h->method_len < sizeof(c->method) - 1 ? h->method_len : sizeof(c->method) - 1;
+    memcpy(c->method, h->method_str, ml);
+    c->method[ml] = '\0';
+    entry_log_path(c, h->target, h->target_len);
+    if (h->method == HTTP_CONNECT || h->target_len == 0 ||
+        (h->target[0] != '/' && !(h->target_len == 1 && h->target[0] == '*')))
+        return respond_deny(c, 400, PROXY_REASON_BAD_TARGET,
+                            "requests inside a tunnel must use origin-form targets (/path)", NULL);
+    if (!host_matches(c))
+        return respond_deny(c, 403, PROXY_REASON_HOST_MISMATCH,
+                            "the Host header does not name the CONNECT authority (domain fronting "
+                            "is refused)",
+                            "send Host: <the host you connected to>");
+    return l7_check_request(c);
+}
+
+static enum conn_step deny_identity(struct conn *c)
+{
+    return respond_deny(c, 403, c->ident.reason_code, c->ident.detail ? c->ident.detail : "",
+                        c->ident.reason_code == IDENTITY_REASON_BINARY_CHANGED
+                            ? "the executable changed since it was first seen; restart the "
+                              "sandbox if the change is legitimate"
+                            : "the proxy could not tell which program opened this connection; "
+                              "connect directly from the sandboxed process");
+}
+
+enum conn_step decide_enter(struct conn *c)
+{
+    if (c->inspect)
+        return decide_inspected(c);
+    if (!c->pol)
+        c->pol = policy_current();
+    if (!c->pol)
+        return respond_error(c, 503, PROXY_REASON_NO_POLICY, "no policy is loaded");
+    if (c->ident.reason_code)
+        return deny_identity(c);
+    struct policy_query q = {
+        .host = c->target.host,
+        .port = c->target.port,
+        .exe = c->ident.exe ? c->ident.exe : "",
+        .ancestors = (const char *const *)c->ident.ancestors,
+        .n_ancestors = c->ident.n_ancestors,
+    };
+    struct policy_decision d;
+    policy_decide(c->pol, &q, &d);
+    c->policy_key = d.policy_key;
+    if (!d.allow)
+        return respond_deny(c, 403, d.reason_code, d.detail, d.hint);
+    c->ep = d.endpoint;
+    if (c->kind == KIND_FORWARD)
+        return l7_check_request(c);
+    return CONN_STEP_NEXT;
+}
