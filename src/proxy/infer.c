@@ -326,7 +326,7 @@ static enum conn_step dial_route(struct conn *c)
 {
     const struct inference_route *rt = c->ir->rt;
     if (build_upstream(c) < 0)
-        return fail(c, 502, "inference_request_too_large", "the rewritten request does not fit", true);
+        return fail(c, 502, PROXY_REASON_INFERENCE_REQUEST_TOO_LARGE, "the rewritten request does not fit", true);
     c->ir->reuse = c->ufd >= 0 && !c->upstream_eof && c->upstream_port == rt->port &&
                    strcmp(c->upstream_host, rt->host) == 0 && (c->utls != NULL) == rt->tls;
     snprintf(c->target.host, sizeof(c->target.host), "%s", rt->host);
@@ -385,7 +385,7 @@ static enum conn_step body_complete(struct conn *c)
     struct infer_req *ir = c->ir;
     struct inference_body_info bi;
     if (inference_body_inspect(ir->body, ir->body_len, &bi) < 0) {
-        return fail(c, 400, "inference_bad_model", "\"model\" must be a string of at most 256 characters", true);
+        return fail(c, 400, PROXY_REASON_INFERENCE_BAD_MODEL, "\"model\" must be a string of at most 256 characters", true);
     }
     /* Ollama streams unless the body says "stream": false */
     ir->stream = bi.stream || (ir->api == INFERENCE_API_OLLAMA && bi.json_object && !bi.stream_given);
@@ -396,7 +396,7 @@ static enum conn_step body_complete(struct conn *c)
         char m[400];
         snprintf(m, sizeof(m), "no inference route serves %s for model '%s'; the operator's routes file "
                  "lists the models available", inference_shape_name(ir->shape), ir->asked);
-        return fail(c, 404, "model_not_found", m, true);
+        return fail(c, 404, PROXY_REASON_MODEL_NOT_FOUND, m, true);
     }
     const char *to = inference_route_model(ir->rt, ir->asked);
     snprintf(ir->sent, sizeof(ir->sent), "%s", to ? to : ir->asked);
@@ -405,7 +405,7 @@ static enum conn_step body_complete(struct conn *c)
         size_t ol;
         int r = bi.json_object ? inference_body_set_model(ir->body, ir->body_len, to, &out, &ol) : -EINVAL;
         if (r < 0) {
-            return fail(c, r == -ENOMEM ? 503 : 400, "inference_body_not_json",
+            return fail(c, r == -ENOMEM ? 503 : 400, PROXY_REASON_INFERENCE_BODY_NOT_JSON,
                  "the route rewrites the model, so the body must be a JSON object", true);
             }
         free(ir->body);
@@ -474,12 +474,12 @@ enum conn_step infer_enter(struct conn *c)
     bool hint = http_head_find(h, "anthropic-version") || http_head_find(h, "x-api-key");
     ir->shape = inference_shape_match(h->method_str, h->method_len, t, tl, hint, &ir->api);
     if (tl == 0 || t[0] != '/' || tl >= sizeof(ir->target)) {
-        return fail(c, 400, "inference_bad_target", "send an origin-form path such as /v1/chat/completions", false);
+        return fail(c, 400, PROXY_REASON_INFERENCE_BAD_TARGET, "send an origin-form path such as /v1/chat/completions", false);
     }
     memcpy(ir->target, t, tl);
     ir->target_len = tl;
     if (!routes_of(c)) {
-        return fail(c, 503, "inference_not_configured",
+        return fail(c, 503, PROXY_REASON_INFERENCE_NOT_CONFIGURED,
              "no inference routes are configured (the operator starts cordon with --inference-routes FILE)", false);
     }
     if (ir->shape == INFERENCE_SHAPE_NONE) {
@@ -487,20 +487,20 @@ enum conn_step infer_enter(struct conn *c)
         snprintf(m, sizeof(m), "%s %s is not an inference API call cordon routes (OpenAI /v1/chat/completions, "
                  "/v1/completions, /v1/responses, /v1/embeddings, /v1/models; Anthropic /v1/messages, "
                  "/v1/messages/count_tokens; Ollama /api/chat, /api/generate, /api/tags)", c->method, c->path);
-        return fail(c, 404, "unknown_inference_path", m, false);
+        return fail(c, 404, PROXY_REASON_UNKNOWN_INFERENCE_PATH, m, false);
     }
     if (keep_headers(c) < 0) {
-        return fail(c, 431, "head_too_large", "the request headers kept for the backend exceed 8 KiB", false);
+        return fail(c, 431, PROXY_REASON_HEAD_TOO_LARGE, "the request headers kept for the backend exceed 8 KiB", false);
     }
     ir->upgrade = h->upgrade;
     c->head.upgrade = false; /* set again below for the one upgrade relayed */
     if (ir->shape == INFERENCE_OPENAI_RESPONSES && h->method == HTTP_GET) {
         ir->rt = inference_route_pick(routes_of(c), ir->shape, "");
         if (!ir->upgrade) {
-            return fail(c, 405, "method_not_allowed", "GET /v1/responses is only for WebSocket upgrades; POST a request", false);
+            return fail(c, 405, PROXY_REASON_METHOD_NOT_ALLOWED, "GET /v1/responses is only for WebSocket upgrades; POST a request", false);
         }
         if (!ir->rt || !ir->rt->websocket) {
-            return fail(c, 426, "websocket_unsupported",
+            return fail(c, 426, PROXY_REASON_WEBSOCKET_UNSUPPORTED,
                  "the inference route does not support WebSocket on /v1/responses; use HTTP (POST /v1/responses)",
                  false);
         }
@@ -511,14 +511,14 @@ enum conn_step infer_enter(struct conn *c)
     uint64_t cl = c->req.p.content_length;
     bool chunked = (c->req.p.flags & F_CHUNKED) != 0;
     if (chunked) {
-        return fail(c, 411, "length_required", "send the request body with Content-Length (chunked bodies are not routed)", false);
+        return fail(c, 411, PROXY_REASON_LENGTH_REQUIRED, "send the request body with Content-Length (chunked bodies are not routed)", false);
     }
     bool has_body = h->has_body;
     if (has_body && cl > routes_of(c)->max_body) {
         char m[200];
         snprintf(m, sizeof(m), "the request body (%llu bytes) exceeds the inference body limit (%llu bytes)",
                  (unsigned long long)cl, (unsigned long long)routes_of(c)->max_body);
-        return fail(c, 413, "request_too_large", m, false);
+        return fail(c, 413, PROXY_REASON_REQUEST_TOO_LARGE, m, false);
     }
     /* the head is consumed now: everything needed from it was copied */
     c->fwd_up += h->len;
@@ -532,7 +532,7 @@ enum conn_step infer_enter(struct conn *c)
     ir->body_len = has_body ? (size_t)cl : 0;
     ir->body = malloc(ir->body_len + 1);
     if (!ir->body) {
-        return fail(c, 503, "out_of_memory", "the proxy is out of memory", false);
+        return fail(c, 503, PROXY_REASON_OUT_OF_MEMORY, "the proxy is out of memory", false);
     }
     size_t from_cin = c->cin.len < ir->body_len ? c->cin.len : ir->body_len;
     memcpy(ir->body, buf_head(&c->cin), from_cin);
@@ -544,10 +544,10 @@ enum conn_step infer_enter(struct conn *c)
         if (!ir->rt) {
             char m[300];
             snprintf(m, sizeof(m), "no inference route serves %s", inference_shape_name(ir->shape));
-            return fail(c, 404, "no_route", m, false);
+            return fail(c, 404, PROXY_REASON_NO_ROUTE, m, false);
         }
         if (ir->body_got < ir->body_len) {
-            return fail(c, 400, "unexpected_body", "this request takes no body", false);
+            return fail(c, 400, PROXY_REASON_UNEXPECTED_BODY, "this request takes no body", false);
         }
         return dial_route(c);
     }
@@ -615,7 +615,7 @@ enum conn_step infer_upstream_failed(struct conn *c, const char *reason)
         char m[200];
         snprintf(m, sizeof(m), "the inference backend failed before answering (%s)", reason);
         upstream_close(c);
-        return fail(c, reason == PROXY_REASON_IDLE_TIMEOUT ? 504 : 502, "upstream_failed", m, true);
+        return fail(c, reason == PROXY_REASON_IDLE_TIMEOUT ? 504 : 502, PROXY_REASON_UPSTREAM_FAILED, m, true);
     }
     audit_request(c, c->resp.status, reason);
     if (!ir->stream || !ir->chunked || !ir->head_done || ir->cg.st != CHUNK_SIZE0)

@@ -163,7 +163,7 @@ static enum conn_step peek_step(struct conn *c)
             char d[300];
             snprintf(d, sizeof(d), "the first byte after the CONNECT 200 was 0x%02x: neither a TLS "
                      "record (0x14-0x18) nor an HTTP request; send HTTP/1.1 or TLS to the inference host", b);
-            return refuse(c, "inference_bad_first_byte", d);
+            return refuse(c, PROXY_REASON_INFERENCE_BAD_FIRST_BYTE, d);
         }
         case INFER_FIRST_TLS:
             break; /* terminated below; a record that is no ClientHello fails the handshake */
@@ -219,7 +219,7 @@ enum conn_step inspect_peek_enter(struct conn *c)
             snprintf(d, sizeof(d), "the first byte after the CONNECT 200 was 0x%02x: %s", b,
                      k == INFER_FIRST_TLS ? "TLS sent before the 200 cannot be terminated; wait for the 200"
                                           : "neither a TLS record (0x14-0x18) nor an HTTP request");
-            return refuse(c, k == INFER_FIRST_TLS ? PROXY_REASON_EARLY_DATA : "inference_bad_first_byte", d);
+            return refuse(c, k == INFER_FIRST_TLS ? PROXY_REASON_EARLY_DATA : PROXY_REASON_INFERENCE_BAD_FIRST_BYTE, d);
         }
         buf_consume(&c->cin, c->head.len); /* plaintext requests already here: keep them */
         c->head_parsed = false;
