@@ -260,6 +260,12 @@ static uint64_t procscan_link_inode(const char *l, size_t len)
 /* Visits the socket fds of pid: cb(inode, fd, arg) returns true to stop.
  * Returns 1 when stopped by cb, 0 when done, -errno when the fd table
  * cannot be read. */
+/* Set when a lookup on this thread could not open something for lack of
+ * descriptors or memory: a table it could not read may hold the socket
+ * (a missed second holder would make an ambiguous socket look owned), so
+ * the whole lookup fails with that error instead of a verdict. */
+static __thread int procscan_short;
+
 static int procscan_fds(struct identity_procscan *ps, pid_t pid,
                         bool (*cb)(uint64_t, int, void *), void *arg)
 {
@@ -270,8 +276,11 @@ static int procscan_fds(struct identity_procscan *ps, pid_t pid,
 
     snprintf(path, sizeof(path), "%d/fd", (int)pid);
     dfd = openat(ps->proc_fd, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dfd < 0)
+    if (dfd < 0) {
+        if (errno == EMFILE || errno == ENFILE || errno == ENOMEM)
+            procscan_short = -errno;
         return -errno;
+    }
     atomic_fetch_add_explicit(&ps->st_tables, 1, memory_order_relaxed);
     while ((n = getdents64(dfd, buf, sizeof(buf))) > 0) {
         for (ssize_t off = 0; off < n;) {
@@ -1120,6 +1129,7 @@ int identity_procscan_find(struct identity_procscan *ps, uint64_t inode,
     int rc;
 
     memset(out, 0, sizeof(*out));
+    procscan_short = 0;
     if (!ps->strict) {
         s = procscan_snap_get(ps);
         if (s && t_enter - s->start_ns < (uint64_t)PROCSCAN_MAX_AGE_MS * 1000000ull &&
@@ -1181,5 +1191,10 @@ int identity_procscan_find(struct identity_procscan *ps, uint64_t inode,
                  (int)out->pid, (unsigned long long)inode, strerror(-rc));
 out:
     procscan_snap_put(s);
+    if (procscan_short < 0) { /* fail closed, and say it is the proxy's shortage */
+        rc = procscan_short;
+        snprintf(detail, cap, "the proxy could not read /proc to find the owner of socket inode "
+                 "%llu: %s", (unsigned long long)inode, strerror(-rc));
+    }
     return rc;
 }

@@ -43,10 +43,12 @@ static void on_timer(struct loop *l, struct loop_timer *t)
 void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
 {
     struct conn *c = calloc(1, sizeof(*c));
-    if (!c || buf_init(&c->cin, CONN_CIN_CAP) < 0 || buf_init(&c->cout, CONN_COUT_CAP) < 0) {
+    if (!c || !(c->msg = calloc(1, sizeof(*c->msg))) || buf_init(&c->cin, CONN_CIN_CAP) < 0 ||
+        buf_init(&c->cout, CONN_COUT_CAP) < 0) {
         log_error("proxy: out of memory accepting a connection; closing it");
         if (c) {
             buf_free(&c->cin);
+            free(c->msg);
             free(c);
         }
         close(fd);
@@ -71,6 +73,7 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
     c->timer.data = c;
     if (loop_io_add(w->loop, &c->cio, fd, EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLET) < 0) {
         log_error("proxy: epoll add failed for a new connection; closing it");
+        free(c->msg);
         buf_free(&c->cin);
         buf_free(&c->cout);
         free(c);
@@ -78,22 +81,13 @@ void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer)
         atomic_fetch_sub(&w->proxy->active, 1);
         return;
     }
-    w->n_conns++;
+    if (++w->n_conns > w->peak_conns)
+        w->peak_conns = w->n_conns;
     c->next = w->conns;
     if (w->conns)
         w->conns->prev = c;
     w->conns = c;
     conn_start(c);
-}
-
-static void free_ident(struct conn_identity *id)
-{
-    free(id->exe);
-    for (size_t i = 0; i < id->n_ancestors; i++)
-        free(id->ancestors[i]);
-    free(id->ancestors);
-    free(id->detail);
-    memset(id, 0, sizeof(*id));
 }
 
 static void conn_free_deferred(void *arg)
@@ -106,8 +100,8 @@ static void conn_free_deferred(void *arg)
     buf_free(&c->cin);
     buf_free(&c->cout);
     buf_free(&c->uout);
-    buf_free(&c->uin);
-    free_ident(&c->ident);
+    free(c->msg);
+    identify_result_free(&c->ident);
     infer_free(c);
     free(c->addrs);
     if (c->pol)
@@ -120,6 +114,7 @@ enum conn_step conn_enter_closed(struct conn *c)
     infer_closing(c);
     auditev_close(c);
     struct loop *l = c->w->loop;
+    identify_cancel(c);
     if (c->dnsq) {
         dns_cancel(c->dnsq);
         c->dnsq = NULL;
@@ -178,7 +173,7 @@ static enum conn_step read_client(struct conn *c)
 
 static enum conn_step parse_head(struct conn *c)
 {
-    enum http_step st = http_parse_head(&c->req, buf_head(&c->cin), c->cin.len, &c->head);
+    enum http_step st = http_parse_head(&c->msg->req, buf_head(&c->cin), c->cin.len, &c->msg->head);
     if (st == HTTP_NEED_MORE) {
         if (c->client_eof)
             return conn_fail(c, c->cin.len ? PROXY_REASON_CLIENT_CLOSED_MID_HEAD
@@ -190,7 +185,7 @@ static enum conn_step parse_head(struct conn *c)
                              "the request head exceeds 16384 bytes");
     if (st == HTTP_ERROR) {
         char d[300];
-        snprintf(d, sizeof(d), "malformed request: %s", http_parser_error(&c->req));
+        snprintf(d, sizeof(d), "malformed request: %s", http_parser_error(&c->msg->req));
         return respond_error(c, 400, PROXY_REASON_BAD_REQUEST, d);
     }
     c->head_parsed = true;
@@ -212,7 +207,7 @@ static enum conn_step read_and_parse(struct conn *c)
 enum conn_step conn_enter_req_head(struct conn *c)
 {
     c->head_parsed = false;
-    http_parser_init(&c->req, HTTP_REQUEST_PARSER);
+    http_parser_init(&c->msg->req, HTTP_REQUEST_PARSER);
     /* Edge-triggered: bytes that arrived earlier raised no new event. */
     return read_and_parse(c);
 }

@@ -30,7 +30,7 @@ bool decide_reuses_upstream(const struct conn *c)
  * authority: otherwise a request could be fronted to another virtual host. */
 static bool host_matches(struct conn *c)
 {
-    const struct http_hdr *h = http_head_find(&c->head, "host");
+    const struct http_hdr *h = http_head_find(&c->msg->head, "host");
     char auth[TARGET_HOST_MAX + 16];
     struct proxy_target t;
     const char *why;
@@ -48,7 +48,7 @@ static bool host_matches(struct conn *c)
 
 static enum conn_step decide_inspected(struct conn *c)
 {
-    struct http_head *h = &c->head;
+    struct http_head *h = &c->msg->head;
     size_t ml = h->method_len < sizeof(c->method) - 1 ? h->method_len : sizeof(c->method) - 1;
     memcpy(c->method, h->method_str, ml);
     c->method[ml] = '\0';

@@ -26,7 +26,7 @@ void entry_log_path(struct conn *c, const char *p, size_t n)
 
 static void copy_method(struct conn *c)
 {
-    const struct http_head *h = &c->head;
+    const struct http_head *h = &c->msg->head;
     size_t ml = h->method_len < sizeof(c->method) - 1 ? h->method_len : sizeof(c->method) - 1;
     memcpy(c->method, h->method_str, ml);
     c->method[ml] = '\0';
@@ -44,7 +44,7 @@ static enum conn_step entry_connect(struct conn *c)
 {
     const char *why = NULL;
     c->kind = KIND_CONNECT;
-    if (target_parse_authority(c->head.target, c->head.target_len, &c->target, &why) < 0)
+    if (target_parse_authority(c->msg->head.target, c->msg->head.target_len, &c->target, &why) < 0)
         return bad_target(c, why);
     copy_method(c);
     c->path[0] = '\0';
@@ -55,7 +55,7 @@ static enum conn_step entry_connect(struct conn *c)
 static enum conn_step entry_absolute(struct conn *c)
 {
     const char *why = NULL;
-    const struct http_head *h = &c->head;
+    const struct http_head *h = &c->msg->head;
     c->kind = KIND_FORWARD;
     if (h->target_len > 0 && h->target[0] == '/')
         return respond_error(c, 400, PROXY_REASON_NOT_A_PROXY_REQUEST,
@@ -70,7 +70,7 @@ static enum conn_step entry_absolute(struct conn *c)
 
 enum conn_step entry_explicit(struct conn *c)
 {
-    enum conn_step s = c->head.method == HTTP_CONNECT ? entry_connect(c) : entry_absolute(c);
+    enum conn_step s = c->msg->head.method == HTTP_CONNECT ? entry_connect(c) : entry_absolute(c);
     if (s != CONN_STEP_NEXT)
         return s;
     bool intercepted = infer_intercepts(c);

@@ -67,7 +67,7 @@ static bool default_port(const struct proxy_target *t)
 /* Writes the origin-form head into uout. Returns 0 or -ENOBUFS. */
 static int rewrite_head(struct conn *c)
 {
-    struct http_head *h = &c->head;
+    struct http_head *h = &c->msg->head;
     struct buf *b = &c->uout;
     char line[64];
     int r = 0;
@@ -102,7 +102,7 @@ static int rewrite_head(struct conn *c)
  * request line is copied and the headers are written filtered. */
 static int inspected_head(struct conn *c)
 {
-    struct http_head *h = &c->head;
+    struct http_head *h = &c->msg->head;
     struct buf *b = &c->uout;
     if (!upgrade_head_needs_filter(h))
         return buf_append(b, buf_head(&c->cin), h->len) < 0 ? -ENOBUFS : 0;
@@ -142,18 +142,18 @@ enum conn_step forward_enter(struct conn *c)
     }
     if (!c->inspect)
         auditev_decision(c, true, NULL, NULL);
-    c->fwd_up += c->head.len;
-    buf_consume(&c->cin, c->head.len);
+    c->fwd_up += c->msg->head.len;
+    buf_consume(&c->cin, c->msg->head.len);
     c->req_pending = 0;
-    c->req_done = http_parser_msg_done(&c->req);
+    c->req_done = http_parser_msg_done(&c->msg->req);
 started:
-    c->req_is_head = c->head.method == HTTP_HEAD;
+    c->req_is_head = c->msg->head.method == HTTP_HEAD;
     /* the only upgrade offered (inference: infer.c decided, the head is consumed) */
-    c->req_upgrade = c->infer ? c->head.upgrade : upgrade_offers_websocket(&c->head);
-    c->req_keep_alive = c->head.keep_alive;
+    c->req_upgrade = c->infer ? c->msg->head.upgrade : upgrade_offers_websocket(&c->msg->head);
+    c->req_keep_alive = c->msg->head.keep_alive;
     c->resp_done = false;
-    http_parser_init(&c->resp, HTTP_RESPONSE_PARSER);
-    http_parser_expect_no_body(&c->resp, c->req_is_head);
+    http_parser_init(&c->msg->resp, HTTP_RESPONSE_PARSER);
+    http_parser_expect_no_body(&c->msg->resp, c->req_is_head);
     c->last_active_ms = loop_now_ms(c->w->loop);
     return forward_event(c, CONN_SIDE_CLIENT, 0);
 }
@@ -171,10 +171,10 @@ static enum conn_step pump_request(struct conn *c)
     while (!c->req_done || c->req_pending) {
         if (c->req_pending == 0 && c->cin.len) {
             size_t used = 0;
-            enum http_step st = http_parse_body(&c->req, buf_head(&c->cin), c->cin.len, &used);
+            enum http_step st = http_parse_body(&c->msg->req, buf_head(&c->cin), c->cin.len, &used);
             if (st == HTTP_ERROR) {
                 log_info("proxy: conn %llu: bad request body framing: %s", (unsigned long long)c->id,
-                         http_parser_error(&c->req));
+                         http_parser_error(&c->msg->req));
                 return conn_fail(c, PROXY_REASON_BAD_REQUEST_BODY);
             }
             c->req_pending = used;
@@ -209,15 +209,15 @@ static enum conn_step parse_response_bytes(struct conn *c, size_t n)
 {
     size_t used = 0;
     char *start = buf_tail(&c->cout) - n;
-    enum http_step st = http_parse_body(&c->resp, start, n, &used);
+    enum http_step st = http_parse_body(&c->msg->resp, start, n, &used);
     if (c->infer) /* after the parse: the framing flags are known */
         infer_response_bytes(c, start, st == HTTP_MSG_DONE ? used : n);
     if (st == HTTP_ERROR) {
         log_info("proxy: conn %llu: bad response from %s: %s", (unsigned long long)c->id,
-                 c->target.host, http_parser_error(&c->resp));
+                 c->target.host, http_parser_error(&c->msg->resp));
         return conn_fail(c, PROXY_REASON_BAD_UPSTREAM_RESPONSE);
     }
-    if (st == HTTP_MSG_DONE && c->resp.status == 101 && !c->req_upgrade) {
+    if (st == HTTP_MSG_DONE && c->msg->resp.status == 101 && !c->req_upgrade) {
         /* An upgrade nobody asked for: withhold it and everything after it. */
         c->cout.len -= n;
         log_warn("proxy: conn %llu: %s answered 101 to a request without Upgrade and "
@@ -228,7 +228,7 @@ static enum conn_step parse_response_bytes(struct conn *c, size_t n)
     }
     if (st == HTTP_MSG_DONE) {
         c->resp_done = true;
-        if (used < n && c->resp.status != 101) {
+        if (used < n && c->msg->resp.status != 101) {
             /* bytes after a complete response that nobody asked for */
             c->cout.len -= n - used;
             c->req_keep_alive = false;
@@ -265,14 +265,14 @@ static enum conn_step pump_response(struct conn *c)
         }
         if (r == 0) {
             c->upstream_eof = true;
-            enum http_step st = http_parse_eof(&c->resp);
+            enum http_step st = http_parse_eof(&c->msg->resp);
             c->req_keep_alive = false;
             if (st == HTTP_MSG_DONE) {
                 c->resp_done = true;
                 continue;
             }
-            const char *why = c->resp.head_seen ? PROXY_REASON_UPSTREAM_CLOSED_MID_RESPONSE
-                                                : PROXY_REASON_UPSTREAM_CLOSED_EARLY;
+            const char *why = c->msg->resp.head_seen ? PROXY_REASON_UPSTREAM_CLOSED_MID_RESPONSE
+                                                     : PROXY_REASON_UPSTREAM_CLOSED_EARLY;
             return c->infer ? infer_upstream_failed(c, why) : conn_fail(c, why);
         }
         return c->infer ? infer_upstream_failed(c, PROXY_REASON_UPSTREAM_READ_ERROR)
@@ -304,9 +304,9 @@ static enum conn_step exchange_done(struct conn *c)
 {
     if (c->infer)
         infer_exchange_done(c);
-    if (c->resp.status == 101)
+    if (c->msg->resp.status == 101)
         return prepare_upgrade(c);
-    bool keep = c->req_keep_alive && llhttp_should_keep_alive(&c->resp.p) && !c->upstream_eof;
+    bool keep = c->req_keep_alive && llhttp_should_keep_alive(&c->msg->resp.p) && !c->upstream_eof;
     c->xend = CONN_XEND_REUSABLE;
     if (!keep) {
         if (!c->req_keep_alive || c->client_eof)

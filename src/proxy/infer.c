@@ -237,7 +237,7 @@ static int hdr_append(struct infer_req *ir, const char *name, size_t nl, const c
 static int keep_headers(struct conn *c)
 {
     struct infer_req *ir = c->ir;
-    const struct http_head *h = &c->head;
+    const struct http_head *h = &c->msg->head;
     ir->hdrs = malloc(INFER_HDRS_CAP);
     if (!ir->hdrs)
         return -ENOMEM;
@@ -308,7 +308,7 @@ static int build_upstream(struct conn *c)
     if (ir->upgrade) {
         r |= buf_append(b, "Connection: Upgrade\r\nUpgrade: websocket\r\n", 41);
     } else {
-        if (ir->body_len || c->head.method == HTTP_POST) {
+        if (ir->body_len || c->msg->head.method == HTTP_POST) {
             n = snprintf(line, sizeof(line), "Content-Length: %zu\r\n", ir->body_len);
             r |= buf_append(b, line, (size_t)n);
         }
@@ -453,7 +453,7 @@ enum conn_step infer_timer(struct conn *c)
 
 enum conn_step infer_enter(struct conn *c)
 {
-    struct http_head *h = &c->head;
+    struct http_head *h = &c->msg->head;
     const char *t = c->kind == KIND_FORWARD ? c->target.path : h->target;
     size_t tl = c->kind == KIND_FORWARD ? c->target.path_len : h->target_len;
     size_t ml = h->method_len < sizeof(c->method) - 1 ? h->method_len : sizeof(c->method) - 1;
@@ -493,7 +493,7 @@ enum conn_step infer_enter(struct conn *c)
         return fail(c, 431, PROXY_REASON_HEAD_TOO_LARGE, "the request headers kept for the backend exceed 8 KiB", false);
     }
     ir->upgrade = h->upgrade;
-    c->head.upgrade = false; /* set again below for the one upgrade relayed */
+    c->msg->head.upgrade = false; /* set again below for the one upgrade relayed */
     if (ir->shape == INFERENCE_OPENAI_RESPONSES && h->method == HTTP_GET) {
         ir->rt = inference_route_pick(routes_of(c), ir->shape, "");
         if (!ir->upgrade) {
@@ -504,12 +504,12 @@ enum conn_step infer_enter(struct conn *c)
                  "the inference route does not support WebSocket on /v1/responses; use HTTP (POST /v1/responses)",
                  false);
         }
-        c->head.upgrade = true;
+        c->msg->head.upgrade = true;
     } else {
         ir->upgrade = false; /* only /v1/responses upgrades; Upgrade is not forwarded */
     }
-    uint64_t cl = c->req.p.content_length;
-    bool chunked = (c->req.p.flags & F_CHUNKED) != 0;
+    uint64_t cl = c->msg->req.p.content_length;
+    bool chunked = (c->msg->req.p.flags & F_CHUNKED) != 0;
     if (chunked) {
         return fail(c, 411, PROXY_REASON_LENGTH_REQUIRED, "send the request body with Content-Length (chunked bodies are not routed)", false);
     }
@@ -596,7 +596,7 @@ void infer_response_bytes(struct conn *c, const char *p, size_t n)
         ir->head_match = ch == crlf2[ir->head_match] ? ir->head_match + 1 : (ch == '\r' ? 1 : 0);
         if (ir->head_match == 4) {
             ir->head_done = true;
-            ir->chunked = (c->resp.p.flags & F_CHUNKED) != 0;
+            ir->chunked = (c->msg->resp.p.flags & F_CHUNKED) != 0;
         }
     }
     if (!ir->head_done || i >= n)
@@ -617,7 +617,7 @@ enum conn_step infer_upstream_failed(struct conn *c, const char *reason)
         upstream_close(c);
         return fail(c, reason == PROXY_REASON_IDLE_TIMEOUT ? 504 : 502, PROXY_REASON_UPSTREAM_FAILED, m, true);
     }
-    audit_request(c, c->resp.status, reason);
+    audit_request(c, c->msg->resp.status, reason);
     if (!ir->stream || !ir->chunked || !ir->head_done || ir->cg.st != CHUNK_SIZE0)
         return conn_fail(c, reason); /* cut: the client sees a truncated message */
     char m[200];
@@ -642,13 +642,13 @@ enum conn_step infer_upstream_failed(struct conn *c, const char *reason)
 void infer_exchange_done(struct conn *c)
 {
     if (c->ir)
-        audit_request(c, c->resp.status, c->resp.status == 101 ? "upgraded" : "completed");
+        audit_request(c, c->msg->resp.status, c->msg->resp.status == 101 ? "upgraded" : "completed");
 }
 
 void infer_closing(struct conn *c)
 {
     if (c->ir && c->ir->in_flight)
-        audit_request(c, c->resp.status, c->close_reason ? c->close_reason : "closed");
+        audit_request(c, c->msg ? c->msg->resp.status : 0, c->close_reason ? c->close_reason : "closed");
 }
 
 /* The first byte after the CONNECT 200 (RFC 8446 §5.1 record types 20-24;

@@ -210,9 +210,9 @@ enum conn_step inspect_peek_enter(struct conn *c)
     } else {
         auditev_decision(c, true, NULL, "tunnel allowed; requests are inspected");
     }
-    if (c->infer && c->cin.len > c->head.len) {
+    if (c->infer && c->cin.len > c->msg->head.len) {
         /* the client did not wait for our 200: its first bytes are read already */
-        unsigned char b = (unsigned char)buf_head(&c->cin)[c->head.len];
+        unsigned char b = (unsigned char)buf_head(&c->cin)[c->msg->head.len];
         enum infer_first k = infer_classify_first(b);
         if (k != INFER_FIRST_HTTP) {
             char d[300];
@@ -221,14 +221,14 @@ enum conn_step inspect_peek_enter(struct conn *c)
                                           : "neither a TLS record (0x14-0x18) nor an HTTP request");
             return refuse(c, k == INFER_FIRST_TLS ? PROXY_REASON_EARLY_DATA : PROXY_REASON_INFERENCE_BAD_FIRST_BYTE, d);
         }
-        buf_consume(&c->cin, c->head.len); /* plaintext requests already here: keep them */
+        buf_consume(&c->cin, c->msg->head.len); /* plaintext requests already here: keep them */
         c->head_parsed = false;
         if (buf_append(&c->cout, ok, sizeof(ok) - 1) < 0)
             return conn_fail(c, PROXY_REASON_OUT_OF_MEMORY);
         int f = conn_flush_client(c);
         return f < 0 ? CONN_STEP_CLOSE : f == 0 ? conn_fail(c, PROXY_REASON_CLIENT_WRITE_ERROR) : CONN_STEP_NEXT;
     }
-    if (c->cin.len > c->head.len) /* the client did not wait for our 200: its bytes are already ours */
+    if (c->cin.len > c->msg->head.len) /* the client did not wait for our 200: its bytes are already ours */
         return refuse(c, PROXY_REASON_EARLY_DATA,
                       "the client sent tunnel bytes before the 200 on an inspected endpoint");
     buf_consume(&c->cin, c->cin.len);

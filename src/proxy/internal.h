@@ -105,8 +105,30 @@ struct conn_identity {
 };
 
 struct worker;
+struct ident_job;
+
+/* HTTP parsing state, only while requests are parsed or relayed: a
+ * connection that becomes a tunnel frees it (memory by phase). */
+struct conn_msg {
+    struct http_parser req, resp;
+    struct http_head head;
+};
 
 #define WORKER_PIPE_POOL 64
+#define IDENT_THREADS_MAX 4
+
+/* The identity threads (identify.c): a FIFO of jobs. */
+struct ident_pool {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    struct ident_job *head, *tail;
+    bool stop;
+    unsigned n_threads;
+    pthread_t threads[IDENT_THREADS_MAX];
+    struct identity_cache *cache;
+    char *hold_path;     /* CORDON_TEST_IDENTITY_HOLD (tests only) */
+    atomic_bool hold_used;
+};
 
 struct conn {
     struct worker *w;
@@ -130,9 +152,7 @@ struct conn {
     struct buf cin;   /* client → proxy input */
     struct buf cout;  /* proxy → client output (our responses, forwarded bytes) */
     struct buf uout;  /* proxy → upstream output (rewritten heads, early bytes) */
-    struct buf uin;   /* upstream → proxy input (forward mode) */
-    struct http_parser req, resp;
-    struct http_head head;
+    struct conn_msg *msg;      /* HTTP state; NULL once a raw tunnel */
     bool head_parsed;          /* req head of the current exchange is parsed */
     size_t req_pending;        /* body bytes at cin's front parsed, not yet sent */
     bool req_done, resp_done;
@@ -143,6 +163,7 @@ struct conn {
     struct policy *pol;
     struct conn_identity ident;
     bool ident_done;
+    struct ident_job *ident_job; /* IDENTIFY: the lookup in flight */
     bool inspect;              /* CONNECT tunnel walked request by request */
     struct proxy_target target;
     char upstream_host[TARGET_HOST_MAX + 1]; /* authority of the open upstream */
@@ -158,7 +179,6 @@ struct conn {
     size_t addr_next;
     struct sockaddr_storage resolved;
     bool have_resolved;
-    char blocked_detail[768];
 
     /* tunnel */
     struct splice_dir up, down; /* up: client → upstream; down: upstream → client */
@@ -177,10 +197,13 @@ struct worker {
     unsigned index;
     struct loop *loop;
     struct dns_resolver *dns;
-    struct identity *ident_scratch; /* large; one per worker, not per connection */
+    pthread_mutex_t ident_mu;
+    struct ident_job *ident_done; /* completed lookups (identify.c), under ident_mu */
     int lfd;
     struct loop_io lio;
     struct loop_timer accept_backoff;
+    struct loop_timer trim_timer; /* gives freed memory back after bursts */
+    size_t peak_conns;            /* since the last trim */
     uint64_t backoff_ms;
     pthread_t thread;
     size_t n_conns;
@@ -197,6 +220,7 @@ struct proxy {
     unsigned n_workers;
     struct worker *workers;
     struct identity_cache *ident;
+    struct ident_pool ident_pool;
     atomic_uint active;
     atomic_uint_fast64_t next_id;
     struct sockaddr_storage bound;
@@ -270,6 +294,17 @@ void entry_log_path(struct conn *c, const char *p, size_t n);
 
 /* identify.c */
 enum conn_step identify_enter(struct conn *c);
+/* Starts / stops the identity threads (stop joins them; before the
+ * workers are freed, after their loops ended). Returns 0 or -errno. */
+int identify_pool_start(struct proxy *p, unsigned threads);
+void identify_pool_stop(struct proxy *p);
+/* The worker loop's wake-up: finishes completed lookups. */
+void identify_on_wake(struct loop *l, void *data);
+/* Frees completed lookups nobody will take (shutdown). */
+void identify_drain(struct worker *w);
+/* The connection closes: its lookup, if any, is orphaned. */
+void identify_cancel(struct conn *c);
+void identify_result_free(struct conn_identity *id);
 
 /* decide.c */
 enum conn_step decide_enter(struct conn *c);
@@ -305,6 +340,8 @@ enum conn_step tunnel_event(struct conn *c, enum conn_side s, uint32_t ev);
 void tunnel_free(struct conn *c);
 /* Closes the worker's pooled pipes (at shutdown). */
 void tunnel_pool_free(struct worker *w);
+/* Descriptors run short: the spare pipes go first. */
+void tunnel_pool_release(struct worker *w);
 
 /* inspect.c */
 enum conn_step inspect_peek_enter(struct conn *c);

@@ -41,8 +41,8 @@ enum conn_step l7_check_request(struct conn *c)
     static __thread char target[HTTP_HEAD_MAX + 1];
     static __thread struct policy_l7_result r;
     /* the whole request-target as sent (c->path is a truncated copy for logs) */
-    const char *t = c->inspect ? c->head.target : c->target.path;
-    size_t tl = c->inspect ? c->head.target_len : c->target.path_len;
+    const char *t = c->inspect ? c->msg->head.target : c->target.path;
+    size_t tl = c->inspect ? c->msg->head.target_len : c->target.path_len;
     if (tl > HTTP_HEAD_MAX)
         tl = HTTP_HEAD_MAX;
     memcpy(target, t, tl);
@@ -55,7 +55,7 @@ enum conn_step l7_check_request(struct conn *c)
     }
     if (policy_l7_check(c->ep, c->method, target, &r) < 0 && r.allow)
         r.allow = false; /* fail closed on API misuse */
-    bool ws = upgrade_offers_websocket(&c->head);
+    bool ws = upgrade_offers_websocket(&c->msg->head);
     if (r.allow && ws && policy_endpoint_access(c->ep) == POLICY_ACCESS_READ_ONLY) {
         /* after a 101 anything can flow upstream: a read-only endpoint never
          * opens one (read-write, full and explicit rules do) */

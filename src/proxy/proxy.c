@@ -21,10 +21,44 @@ void proxy_config_init(struct proxy_config *cfg)
     cfg->client_netns_fd = -1;
 }
 
+#define PROXY_MAX_CONNS_CAP 16384
+#define PROXY_FDS_PER_TUNNEL 2 /* client and upstream sockets; pipes only while data flows */
+
+/* Descriptors the proxy holds besides its connections: listeners, loops,
+ * resolvers, the identity threads, logs, and each worker's spare pipes. */
+static unsigned long fd_reserve(unsigned workers)
+{
+    return 256 + (unsigned long)workers * (2 * WORKER_PIPE_POOL + 16);
+}
+
+/* --max-conns' default: what the descriptor limit allows (2 per idle
+ * tunnel, the reserve kept apart), at most 16384; said at start-up. An
+ * explicit value above that is kept, with a warning. */
+static void derive_max_conns(struct proxy_config *c)
+{
+    struct rlimit rl;
+    unsigned long fit = PROXY_MAX_CONNS_CAP;
+    bool known = getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY;
+    unsigned long reserve = fd_reserve(c->workers);
+    if (known)
+        fit = rl.rlim_cur > reserve + 64 ? (rl.rlim_cur - reserve) / PROXY_FDS_PER_TUNNEL : 32;
+    if (fit > PROXY_MAX_CONNS_CAP)
+        fit = PROXY_MAX_CONNS_CAP;
+    if (!c->max_conns) {
+        c->max_conns = (unsigned)fit;
+        if (known)
+            log_info("proxy: --max-conns %u (from the descriptor limit %llu: %d per tunnel, %lu "
+                     "kept for the proxy itself)",
+                     c->max_conns, (unsigned long long)rl.rlim_cur, PROXY_FDS_PER_TUNNEL, reserve);
+    } else if (known && c->max_conns > fit) {
+        log_warn("proxy: --max-conns %u exceeds what the descriptor limit %llu holds (about %lu "
+                 "tunnels); beyond that clients get 503 out_of_resources",
+                 c->max_conns, (unsigned long long)rl.rlim_cur, fit);
+    }
+}
+
 static void apply_defaults(struct proxy_config *c)
 {
-    if (!c->max_conns)
-        c->max_conns = 16384;
     if (!c->connect_timeout_ms)
         c->connect_timeout_ms = 10000;
     if (!c->head_timeout_ms)
@@ -37,6 +71,7 @@ static void apply_defaults(struct proxy_config *c)
     }
     if (c->workers > 64)
         c->workers = 64;
+    derive_max_conns(c);
 }
 
 static void raise_nofile(void)
@@ -123,7 +158,8 @@ static void free_workers(struct proxy *p)
             dns_resolver_free(w->dns);
         if (w->loop)
             loop_free(w->loop);
-        free(w->ident_scratch);
+        identify_drain(w);
+        pthread_mutex_destroy(&w->ident_mu);
         tunnel_pool_free(w);
     }
     free(p->workers);
@@ -132,6 +168,7 @@ static void free_workers(struct proxy *p)
 
 static void proxy_free(struct proxy *p)
 {
+    identify_pool_stop(p); /* before the workers: its threads may still wake them */
     free_workers(p);
     localaddr_stop(p->local);
     if (p->tls_server_ctx)
@@ -196,6 +233,8 @@ static int make_workers(struct proxy *p)
     p->workers = calloc(p->n_workers, sizeof(*p->workers));
     if (!p->workers)
         return -ENOMEM;
+    for (unsigned i = 0; i < p->n_workers; i++)
+        pthread_mutex_init(&p->workers[i].ident_mu, NULL);
     struct sockaddr_storage addr = p->cfg.listen;
     for (unsigned i = 0; i < p->n_workers; i++) {
         struct worker *w = &p->workers[i];
@@ -203,8 +242,7 @@ static int make_workers(struct proxy *p)
         w->index = i;
         w->lfd = -1;
         w->loop = loop_new(p->cfg.max_conns + 64);
-        w->ident_scratch = malloc(sizeof(*w->ident_scratch));
-        if (!w->ident_scratch || !w->loop || loop_set_wake(w->loop, NULL, NULL) < 0)
+        if (!w->loop || loop_set_wake(w->loop, identify_on_wake, w) < 0)
             return -ENOMEM;
         w->dns = dns_resolver_new(w->loop, p->resolver, p->cfg.dns_timeout_ms);
         if (!w->dns)
@@ -244,6 +282,7 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
         return -ENOMEM;
     p->cfg = *cfg;
     pthread_mutex_init(&p->routes_lock, NULL);
+    raise_nofile();
     apply_defaults(&p->cfg);
     p->policy_path = strdup(cfg->policy_path ? cfg->policy_path : "");
     p->resolver = cfg->resolver ? strdup(cfg->resolver) : NULL;
@@ -251,7 +290,6 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
     p->cfg.policy_path = p->policy_path;
     p->cfg.resolver = p->resolver;
     p->cfg.sandbox_name = p->sandbox_name;
-    raise_nofile();
     if ((r = load_policy(p->policy_path, true)) < 0)
         goto out;
     p->routes_path = cfg->inference_routes ? strdup(cfg->inference_routes) : NULL;
@@ -260,6 +298,10 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
         goto out;
     if ((r = make_identity(p)) < 0)
         goto out;
+    if ((r = identify_pool_start(p, IDENT_THREADS_MAX)) < 0) {
+        log_error("proxy: cannot start the identity threads: %s", strerror(-r));
+        goto out;
+    }
     if ((r = localaddr_start(&p->local)) < 0) {
         log_error("proxy: cannot read this host's addresses through rtnetlink (%s); the proxy "
                   "refuses to run without knowing which addresses are its own",

@@ -19,7 +19,7 @@ struct proxy_config {
     socklen_t listen_len;
     const char *resolver;             /* "ADDR:PORT" or NULL = system resolver */
     unsigned workers;                 /* 0 = one per online CPU */
-    unsigned max_conns;               /* 0 = default (16384) */
+    unsigned max_conns;               /* 0 = from the descriptor limit (at most 16384) */
     uint32_t connect_timeout_ms;      /* 0 = default 10 s */
     uint32_t head_timeout_ms;         /* 0 = default 30 s */
     uint32_t dns_timeout_ms;          /* 0 = default 5 s */

@@ -88,8 +88,8 @@ static bool emit(struct conn *c, int status, const char *code, json_t *body, boo
  * can keep the connection when it carries no body to skip. */
 static bool can_keep(struct conn *c)
 {
-    return (c->kind == KIND_FORWARD || c->inspect) && c->head_parsed && c->head.keep_alive &&
-           !c->head.has_body && http_parser_msg_done(&c->req) && !c->client_eof;
+    return (c->kind == KIND_FORWARD || c->inspect) && c->head_parsed && c->msg->head.keep_alive &&
+           !c->msg->head.has_body && http_parser_msg_done(&c->msg->req) && !c->client_eof;
 }
 
 enum conn_step respond_deny(struct conn *c, int status, const char *reason_code,
@@ -105,8 +105,8 @@ static enum conn_step respond(struct conn *c, int status, const char *reason_cod
     c->close_reason = keep ? NULL : reason_code;
     keep = emit(c, status, reason_code, body_json(c, status, reason_code, detail, hint), keep);
     if (keep) { /* the refused request is done with: its head goes */
-        c->fwd_up += c->head.len;
-        buf_consume(&c->cin, c->head.len);
+        c->fwd_up += c->msg->head.len;
+        buf_consume(&c->cin, c->msg->head.len);
     } else if (!c->close_reason) {
         c->close_reason = PROXY_REASON_DENIED;
     }

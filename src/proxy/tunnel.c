@@ -5,9 +5,16 @@
  * EOF on one side becomes shutdown(SHUT_WR) on the other once the pipe is
  * drained; the tunnel ends when both directions are done. Bytes that were
  * buffered before the tunnel started (our 200 to the client, early client
- * data to the upstream) are written first. */
+ * data to the upstream) are written first.
+ *
+ * Memory and descriptors by phase: a raw tunnel frees the connection's HTTP
+ * state and buffers (the pre-tunnel ones once written), and a direction
+ * holds a pipe only while bytes are in it — it takes one from the worker's
+ * pool when data flows and gives it back as soon as it is empty, so an idle
+ * tunnel holds its two sockets and nothing else. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -63,13 +70,21 @@ void tunnel_pool_free(struct worker *w)
     }
 }
 
+void tunnel_pool_release(struct worker *w)
+{
+    if (w->n_pipes)
+        log_warn("proxy: worker %u: descriptors are short; releasing %zu spare relay pipes",
+                 w->index, w->n_pipes);
+    tunnel_pool_free(w);
+}
+
 void tunnel_free(struct conn *c)
 {
     pipe_close(c->w, &c->up);
     pipe_close(c->w, &c->down);
 }
 
-enum pump { PUMP_OK, PUMP_ERROR };
+enum pump { PUMP_OK, PUMP_ERROR, PUMP_NO_PIPE };
 
 /* Writes a pre-tunnel buffer to fd. Returns 1 when empty, 0 if it would block, -1 on error. */
 static int flush_pre(struct buf *b, int fd)
@@ -92,6 +107,16 @@ static enum pump pump(struct conn *c, struct splice_dir *d, int src, int dst, st
         return PUMP_ERROR;
     if (f == 0)
         return PUMP_OK;
+    buf_free(pre); /* written: the buffer is not needed again */
+    if (d->pipe_r < 0 && !d->eof) {
+        int r = pipe_open(c->w, d);
+        if (r == -EMFILE || r == -ENFILE) {
+            tunnel_pool_release(c->w);
+            return PUMP_NO_PIPE;
+        }
+        if (r < 0)
+            return PUMP_NO_PIPE;
+    }
     for (;;) {
         bool progress = false;
         if (!d->eof && d->in_pipe < TUNNEL_PIPE_SIZE) {
@@ -121,6 +146,8 @@ static enum pump pump(struct conn *c, struct splice_dir *d, int src, int dst, st
             break;
         c->last_active_ms = loop_now_ms(c->w->loop);
     }
+    if (d->in_pipe == 0 && d->pipe_r >= 0)
+        pipe_close(c->w, d); /* empty: back to the pool until data flows again */
     if (d->eof && d->in_pipe == 0 && !d->shut) {
         shutdown(dst, SHUT_WR);
         d->shut = true;
@@ -191,8 +218,12 @@ enum conn_step tunnel_event(struct conn *c, enum conn_side s, uint32_t ev)
     (void)s, (void)ev;
     if (c->ctls || c->utls)
         return copy_on_event(c);
-    if (pump(c, &c->up, c->cfd, c->ufd, &c->uout) != PUMP_OK ||
-        pump(c, &c->down, c->ufd, c->cfd, &c->cout) != PUMP_OK)
+    enum pump p = pump(c, &c->up, c->cfd, c->ufd, &c->uout);
+    if (p == PUMP_OK)
+        p = pump(c, &c->down, c->ufd, c->cfd, &c->cout);
+    if (p == PUMP_NO_PIPE)
+        return conn_fail(c, PROXY_REASON_OUT_OF_RESOURCES);
+    if (p != PUMP_OK)
         return conn_fail(c, PROXY_REASON_RELAY_ERROR);
     return both_done(c);
 }
@@ -201,15 +232,34 @@ static int append_early_bytes(struct conn *c)
 {
     /* Bytes the client sent after the CONNECT head (e.g. a TLS ClientHello
      * sent without waiting for our 200) go to the upstream first. */
-    size_t rest = c->cin.len - c->head.len;
+    size_t rest = c->cin.len - c->msg->head.len;
     if (rest == 0)
         return 0;
     if (!c->uout.data && buf_init(&c->uout, rest) < 0)
         return -1;
-    if (buf_append(&c->uout, buf_head(&c->cin) + c->head.len, rest) < 0)
+    if (buf_append(&c->uout, buf_head(&c->cin) + c->msg->head.len, rest) < 0)
         return -1;
     c->up.bytes += rest;
     return 0;
+}
+
+/* Before answering 200, make sure the relay can get its pipes (they go
+ * back to the pool at the first pump if no data is waiting). */
+static int reserve_pipes(struct conn *c)
+{
+    for (int attempt = 0; attempt < 2; attempt++) {
+        int r = 0;
+        if (c->up.pipe_r < 0)
+            r = pipe_open(c->w, &c->up);
+        if (r == 0 && c->down.pipe_r < 0)
+            r = pipe_open(c->w, &c->down);
+        if (r == 0)
+            return 0;
+        if (r != -EMFILE && r != -ENFILE)
+            return r;
+        tunnel_pool_release(c->w);
+    }
+    return -EMFILE;
 }
 
 /* TUNNEL's entry: after a CONNECT (answer 200, forward the bytes that
@@ -219,16 +269,22 @@ enum conn_step tunnel_enter(struct conn *c)
     static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
     bool copy = c->ctls || c->utls;
     bool connect_reply = c->kind == KIND_CONNECT && !c->inspect;
-    if (connect_reply)
-        auditev_decision(c, true, NULL, NULL);
-    if (!copy && (pipe_open(c->w, &c->up) < 0 || pipe_open(c->w, &c->down) < 0))
+    if (!copy && connect_reply && reserve_pipes(c) < 0)
         return respond_error(c, 503, PROXY_REASON_OUT_OF_RESOURCES,
-                             "the proxy could not allocate relay pipes");
+                             "the proxy is out of file descriptors for relay pipes; retry shortly");
     if (connect_reply) {
+        auditev_decision(c, true, NULL, NULL);
         if (append_early_bytes(c) < 0 || buf_append(&c->cout, ok, sizeof(ok) - 1) < 0)
             return conn_fail(c, PROXY_REASON_TUNNEL_SETUP_FAILED);
         buf_consume(&c->cin, c->cin.len);
     }
+    /* no more HTTP on this connection */
+    free(c->msg);
+    c->msg = NULL;
+    free(c->addrs); /* the address in use stays in c->resolved */
+    c->addrs = NULL;
+    if (!copy)
+        buf_free(&c->cin); /* splice reads sockets directly */
     c->last_active_ms = loop_now_ms(c->w->loop);
     return tunnel_event(c, CONN_SIDE_CLIENT, 0);
 }

@@ -79,10 +79,12 @@ static const char *fence_check(struct conn *c, const struct sockaddr *sa, char *
     return "is unclassifiable";
 }
 
-static void apply_fence(struct conn *c, struct dns_result *r)
+/* Keeps the addresses the fence allows; detail says why the first refused
+ * one was refused. */
+static void apply_fence(struct conn *c, struct dns_result *r, char *detail, size_t dsz)
 {
     size_t keep = 0;
-    c->blocked_detail[0] = '\0';
+    detail[0] = '\0';
     for (size_t i = 0; i < r->n; i++) {
         const struct sockaddr *sa = (const struct sockaddr *)&r->addrs[i];
         char tmp[200];
@@ -91,9 +93,9 @@ static void apply_fence(struct conn *c, struct dns_result *r)
             r->addrs[keep++] = r->addrs[i];
             continue;
         }
-        if (!c->blocked_detail[0]) {
+        if (!detail[0]) {
             char ip[64];
-            snprintf(c->blocked_detail, sizeof(c->blocked_detail), "%s resolves to %s (%s), which %s",
+            snprintf(detail, dsz, "%s resolves to %s (%s), which %s",
                      c->target.host, sockaddr_ip_str(sa, ip, sizeof(ip)), addr_class_range_name(sa), why);
         }
     }
@@ -116,9 +118,10 @@ static enum conn_step resolved(struct conn *c, struct dns_result *res)
     free(c->addrs);
     c->addrs = copy;
     c->addr_next = 0;
-    apply_fence(c, copy);
+    char blocked[768];
+    apply_fence(c, copy, blocked, sizeof(blocked));
     if (copy->n == 0)
-        return respond_deny(c, 403, PROXY_REASON_ADDRESS_BLOCKED, c->blocked_detail,
+        return respond_deny(c, 403, PROXY_REASON_ADDRESS_BLOCKED, blocked,
                             "loopback, link-local, multicast and unspecified addresses are never "
                             "reachable; for a private address add its CIDR to the endpoint's "
                             "allowed_ips");
@@ -187,11 +190,19 @@ enum conn_step upstream_connect_enter(struct conn *c)
     upstream_close(c);
     while (c->addrs && c->addr_next < c->addrs->n) {
         const struct sockaddr_storage *ss = &c->addrs->addrs[c->addr_next++];
-        if (dial(c, ss) == 0) {
+        int r = dial(c, ss);
+        if (r == -EMFILE || r == -ENFILE) { /* the spare pipes go first, then once more */
+            tunnel_pool_release(c->w);
+            r = dial(c, ss);
+        }
+        if (r == 0) {
             c->resolved = *ss;
             c->have_resolved = true;
             return CONN_STEP_WAIT;
         }
+        if (r == -EMFILE || r == -ENFILE || r == -ENOBUFS || r == -ENOMEM)
+            return respond_error(c, 503, PROXY_REASON_OUT_OF_RESOURCES,
+                                 "the proxy is out of file descriptors or memory; retry shortly");
     }
     char d[400], ip[64];
     snprintf(d, sizeof(d), "could not connect to %s:%u%s%s%s", c->target.host, c->target.port,

@@ -4,6 +4,8 @@
  * cache. accept() failing for lack of descriptors or memory pauses the
  * listener with a growing backoff instead of killing the proxy. */
 #include <errno.h>
+#include <malloc.h>
+#include <stdatomic.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -70,7 +72,9 @@ static void on_listen(struct loop *l, struct loop_io *io, uint32_t ev)
                 errno == ECONNABORTED || errno == EPROTO)
                 return;
             if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
-                pause_accept(w, errno);
+                int e = errno;
+                tunnel_pool_release(w);
+                pause_accept(w, e);
                 return;
             }
             log_error("proxy: worker %u: accept: %s", w->index, strerror(errno));
@@ -120,9 +124,39 @@ static void close_all(struct worker *w)
     loop_run_deferred(w->loop);
 }
 
+/* After a burst, give freed memory back to the system: glibc keeps freed
+ * chunks of its heaps (one per thread arena) and RSS would stay at the
+ * peak. Checked every TRIM_PERIOD_MS: once the connections fell to half a
+ * peak of at least TRIM_MIN_PEAK, malloc_trim(0) releases the free pages of
+ * every arena. One worker trims at a time. */
+#define TRIM_PERIOD_MS 2000
+#define TRIM_MIN_PEAK 64
+
+static atomic_flag trimming = ATOMIC_FLAG_INIT;
+
+static void trim_check(struct loop *l, struct loop_timer *t)
+{
+    struct worker *w = t->data;
+    if (w->peak_conns >= TRIM_MIN_PEAK && w->n_conns <= w->peak_conns / 2 &&
+        !atomic_flag_test_and_set(&trimming)) {
+        uint64_t t0 = loop_clock_ms();
+        int released = malloc_trim(0);
+        atomic_flag_clear(&trimming);
+        log_debug("proxy: worker %u: %zu connections after a peak of %zu; malloc_trim %s "
+                  "memory in %llu ms",
+                  w->index, w->n_conns, w->peak_conns, released ? "released" : "found no",
+                  (unsigned long long)(loop_clock_ms() - t0));
+        w->peak_conns = w->n_conns;
+    }
+    (void)loop_timer_start(l, t, TRIM_PERIOD_MS);
+}
+
 void *worker_main(void *arg)
 {
     struct worker *w = arg;
+    w->trim_timer.cb = trim_check;
+    w->trim_timer.data = w;
+    (void)loop_timer_start(w->loop, &w->trim_timer, TRIM_PERIOD_MS);
     sigset_t all;
     sigfillset(&all);
     pthread_sigmask(SIG_BLOCK, &all, NULL);

@@ -1,11 +1,14 @@
-/* libFuzzer: request heads and bodies through http/message, and the proxy's
- * target parsers on whatever target the head carries. */
+/* libFuzzer: request heads and bodies through http/message, the proxy's
+ * target parsers on whatever target the head carries, and the upgrade
+ * filter on its headers. */
 #include <stddef.h>
 #include <stdint.h>
 #include <string.h>
 
+#include "core/buf.h"
 #include "http/message.h"
 #include "proxy/target.h"
+#include "proxy/upgrade.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,6 +24,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             (void)t;
         if (target_parse_absolute(h.target, h.target_len, &t, &why) == 0)
             (void)t;
+        struct buf out;
+        if (buf_init(&out, HTTP_HEAD_MAX + 1024) == 0) {
+            (void)upgrade_head_needs_filter(&h);
+            (void)upgrade_offers_websocket(&h);
+            for (size_t i = 0; i < h.n_headers; i++)
+                if (upgrade_write_header(&h, &h.headers[i], &out) < 0)
+                    break;
+            buf_free(&out);
+        }
         size_t used;
         if (h.len <= size)
             (void)http_parse_body(&hp, (const char *)data + h.len, size - h.len, &used);
