@@ -29,6 +29,9 @@ static void usage(FILE *f)
             "  --ca-dir DIR           load the inspection CA from DIR (default: a fresh CA per run)\n"
             "  --ca-cert-out FILE     write the CA certificate to FILE for clients to trust\n"
             "  --upstream-ca FILE     extra CA certificates trusted for upstream TLS\n"
+            "  --inference-routes FILE  route requests for inference.local to model backends\n"
+            "                         (YAML; doc/inference.md). Without it inference.local\n"
+            "                         answers 503 inference_not_configured\n"
             "  --log-level LEVEL      error|warn|info|debug (default info)\n");
 }
 
@@ -49,7 +52,7 @@ static int parse_args(int argc, char **argv, struct proxy_config *cfg, const cha
         {"connect-timeout", required_argument, 0, 'c'}, {"head-timeout", required_argument, 0, 'H'},
         {"dns-timeout", required_argument, 0, 'd'}, {"log-level", required_argument, 0, 'v'},
         {"ca-dir", required_argument, 0, 'C'},      {"ca-cert-out", required_argument, 0, 'O'},
-        {"upstream-ca", required_argument, 0, 'U'},
+        {"upstream-ca", required_argument, 0, 'U'}, {"inference-routes", required_argument, 0, 'I'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
     int o;
@@ -84,6 +87,7 @@ static int parse_args(int argc, char **argv, struct proxy_config *cfg, const cha
         case 'C': cfg->ca_dir = optarg; break;
         case 'O': cfg->ca_cert_out = optarg; break;
         case 'U': cfg->upstream_ca = optarg; break;
+        case 'I': cfg->inference_routes = optarg; break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return -1;
         }

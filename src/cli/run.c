@@ -56,6 +56,8 @@ static void usage(FILE *f)
         "  --ca-dir DIR         the proxy's CA (ca.pem, ca.key; default: a fresh one per\n"
         "                       sandbox). The command trusts it through SSL_CERT_FILE & co.\n"
         "  --upstream-ca FILE   extra CA certificates the proxy trusts upstream\n"
+        "  --inference-routes FILE  route inference.local (http and https, any port) to\n"
+        "                       model backends (YAML; doc/inference.md)\n"
         "  --proxy-port N       proxy port on the supervisor side (default 3128)\n"
         "  --subnet-pool CIDR   IPv4 range for per-sandbox /30s (default 10.200.0.0/16)\n"
         "  --name NAME          sandbox name in logs, audit events, the log file and the\n"
@@ -338,6 +340,8 @@ int cli_run(int argc, char **argv)
             o.ca_dir = v;
         } else if (strcmp(a, "--upstream-ca") == 0) {
             o.upstream_ca = v;
+        } else if (strcmp(a, "--inference-routes") == 0) {
+            o.inference_routes = v;
         } else if (strcmp(a, "--name") == 0) {
             o.name = v;
         } else if (strcmp(a, "--proxy-port") == 0) {

@@ -75,3 +75,12 @@ void auditev_upgrade(struct conn *c)
     json_object_set_new(o, "idle_timeout_ms", json_integer((json_int_t)c->idle_ms));
     audit_emit("upgrade", o);
 }
+
+void auditev_inference(struct conn *c, json_t *o)
+{
+    json_t *all = json_object();
+    add_common(c, all);
+    json_object_update(all, o); /* the event's own fields win (host: the intercepted name) */
+    json_decref(o);
+    audit_emit("inference", all);
+}

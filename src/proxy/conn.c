@@ -103,6 +103,7 @@ static void conn_free_deferred(void *arg)
     buf_free(&c->uout);
     free(c->msg);
     identify_result_free(&c->ident);
+    infer_free(c);
     free(c->addrs);
     if (c->pol)
         policy_unref(c->pol);
@@ -111,6 +112,7 @@ static void conn_free_deferred(void *arg)
 
 enum conn_step conn_enter_closed(struct conn *c)
 {
+    infer_closing(c);
     auditev_close(c);
     struct loop *l = c->w->loop;
     identify_cancel(c);
@@ -280,6 +282,8 @@ enum conn_step conn_idle_timer(struct conn *c)
     uint64_t now = loop_now_ms(c->w->loop), idle = now - c->last_active_ms;
     if (!c->idle_ms)
         return CONN_STEP_WAIT;
+    if (idle >= c->idle_ms && c->infer && c->state == CONN_EXCHANGE)
+        return infer_upstream_failed(c, PROXY_REASON_IDLE_TIMEOUT); /* the API's error event */
     if (idle >= c->idle_ms)
         return conn_fail(c, PROXY_REASON_IDLE_TIMEOUT);
     return conn_timer_rearm(c, c->idle_ms - idle);

@@ -20,7 +20,9 @@
  * No 200 is sent (inspect.c, tunnel.c); refusals before the client speaks
  * HTTP to us close the connection (respond.c); audit events carry
  * "via": "transparent" (auditev.c); the client leg gets TCP keepalive like
- * the upstream leg. */
+ * the upstream leg.
+ *
+ * Inference names (infer.c) are taken before the policy: one more adapter. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <linux/netfilter_ipv4.h>
@@ -92,7 +94,15 @@ static enum conn_step entry_absolute(struct conn *c)
 
 enum conn_step entry_explicit(struct conn *c)
 {
-    return c->msg->head.method == HTTP_CONNECT ? entry_connect(c) : entry_absolute(c);
+    enum conn_step s = c->msg->head.method == HTTP_CONNECT ? entry_connect(c) : entry_absolute(c);
+    if (s != CONN_STEP_NEXT)
+        return s;
+    bool intercepted = infer_intercepts(c);
+    if (c->infer && !intercepted) { /* the last request was an inference call: its backend is not for this one */
+        c->infer = false;
+        upstream_close(c);
+    }
+    return intercepted ? infer_entry(c) : CONN_STEP_NEXT; /* inference.local: before the policy */
 }
 
 /* Refused before the pipeline: the audit event, then a closed socket. */

@@ -125,6 +125,13 @@ enum conn_step forward_enter(struct conn *c)
 {
     if ((!c->uout.data && buf_init(&c->uout, FWD_UOUT_CAP) < 0))
         return respond_error(c, 503, PROXY_REASON_OUT_OF_MEMORY, "the proxy is out of memory");
+    if (c->infer) {
+        /* infer.c wrote the backend request (head and body) into uout and
+         * consumed the client's request */
+        c->req_done = true;
+        c->req_pending = 0;
+        goto started;
+    }
     c->uout.off = c->uout.len = 0;
     if (c->inspect) {
         if (inspected_head(c) < 0)
@@ -135,13 +142,15 @@ enum conn_step forward_enter(struct conn *c)
     }
     if (!c->inspect)
         auditev_decision(c, true, NULL, NULL);
-    c->req_is_head = c->msg->head.method == HTTP_HEAD;
-    c->req_upgrade = upgrade_offers_websocket(&c->msg->head); /* the only upgrade offered */
-    c->req_keep_alive = c->msg->head.keep_alive;
     c->fwd_up += c->msg->head.len;
     buf_consume(&c->cin, c->msg->head.len);
     c->req_pending = 0;
     c->req_done = http_parser_msg_done(&c->msg->req);
+started:
+    c->req_is_head = c->msg->head.method == HTTP_HEAD;
+    /* the only upgrade offered (inference: infer.c decided, the head is consumed) */
+    c->req_upgrade = c->infer ? c->msg->head.upgrade : upgrade_offers_websocket(&c->msg->head);
+    c->req_keep_alive = c->msg->head.keep_alive;
     c->resp_done = false;
     http_parser_init(&c->msg->resp, HTTP_RESPONSE_PARSER);
     http_parser_expect_no_body(&c->msg->resp, c->req_is_head);
@@ -201,6 +210,8 @@ static enum conn_step parse_response_bytes(struct conn *c, size_t n)
     size_t used = 0;
     char *start = buf_tail(&c->cout) - n;
     enum http_step st = http_parse_body(&c->msg->resp, start, n, &used);
+    if (c->infer) /* after the parse: the framing flags are known */
+        infer_response_bytes(c, start, st == HTTP_MSG_DONE ? used : n);
     if (st == HTTP_ERROR) {
         log_info("proxy: conn %llu: bad response from %s: %s", (unsigned long long)c->id,
                  c->target.host, http_parser_error(&c->msg->resp));
@@ -260,10 +271,12 @@ static enum conn_step pump_response(struct conn *c)
                 c->resp_done = true;
                 continue;
             }
-            return conn_fail(c, c->msg->resp.head_seen ? PROXY_REASON_UPSTREAM_CLOSED_MID_RESPONSE
-                                                  : PROXY_REASON_UPSTREAM_CLOSED_EARLY);
+            const char *why = c->msg->resp.head_seen ? PROXY_REASON_UPSTREAM_CLOSED_MID_RESPONSE
+                                                     : PROXY_REASON_UPSTREAM_CLOSED_EARLY;
+            return c->infer ? infer_upstream_failed(c, why) : conn_fail(c, why);
         }
-        return conn_fail(c, PROXY_REASON_UPSTREAM_READ_ERROR);
+        return c->infer ? infer_upstream_failed(c, PROXY_REASON_UPSTREAM_READ_ERROR)
+                        : conn_fail(c, PROXY_REASON_UPSTREAM_READ_ERROR);
     }
 }
 
@@ -289,6 +302,8 @@ static enum conn_step prepare_upgrade(struct conn *c)
 /* Reusable (KEEPALIVE), Consumed (close) or Upgraded (TUNNEL). */
 static enum conn_step exchange_done(struct conn *c)
 {
+    if (c->infer)
+        infer_exchange_done(c);
     if (c->msg->resp.status == 101)
         return prepare_upgrade(c);
     bool keep = c->req_keep_alive && llhttp_should_keep_alive(&c->msg->resp.p) && !c->upstream_eof;

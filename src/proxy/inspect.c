@@ -154,7 +154,24 @@ static enum conn_step peek_step(struct conn *c)
             return conn_fail(c, PROXY_REASON_CLIENT_READ_ERROR);
         return CONN_STEP_WAIT;
     }
+    if (c->infer) { /* inference.local: TLS or plaintext on the raw tunnel */
+        unsigned char b = (unsigned char)peek[0];
+        switch (infer_classify_first(b)) {
+        case INFER_FIRST_HTTP:
+            return CONN_STEP_NEXT; /* REQ_HEAD: plaintext requests */
+        case INFER_FIRST_OTHER: {
+            char d[300];
+            snprintf(d, sizeof(d), "the first byte after the CONNECT 200 was 0x%02x: neither a TLS "
+                     "record (0x14-0x18) nor an HTTP request; send HTTP/1.1 or TLS to the inference host", b);
+            return refuse(c, PROXY_REASON_INFERENCE_BAD_FIRST_BYTE, d);
+        }
+        case INFER_FIRST_TLS:
+            break; /* terminated below; a record that is no ClientHello fails the handshake */
+        }
+    }
     enum tls_peek_kind k = tls_peek_classify(peek, (size_t)n);
+    if (c->infer && k == TLS_PEEK_OTHER)
+        k = TLS_PEEK_TLS;
     char sni[256] = "";
     switch (k) {
     case TLS_PEEK_NEED_MORE:
@@ -186,7 +203,31 @@ enum conn_step inspect_peek_enter(struct conn *c)
 {
     static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
     c->inspect = true;
-    auditev_decision(c, true, NULL, "tunnel allowed; requests are inspected");
+    if (c->infer) {
+        json_t *o = json_object();
+        json_object_set_new(o, "outcome", json_string("tunnel_intercepted"));
+        auditev_inference(c, o);
+    } else {
+        auditev_decision(c, true, NULL, "tunnel allowed; requests are inspected");
+    }
+    if (c->infer && c->cin.len > c->msg->head.len) {
+        /* the client did not wait for our 200: its first bytes are read already */
+        unsigned char b = (unsigned char)buf_head(&c->cin)[c->msg->head.len];
+        enum infer_first k = infer_classify_first(b);
+        if (k != INFER_FIRST_HTTP) {
+            char d[300];
+            snprintf(d, sizeof(d), "the first byte after the CONNECT 200 was 0x%02x: %s", b,
+                     k == INFER_FIRST_TLS ? "TLS sent before the 200 cannot be terminated; wait for the 200"
+                                          : "neither a TLS record (0x14-0x18) nor an HTTP request");
+            return refuse(c, k == INFER_FIRST_TLS ? PROXY_REASON_EARLY_DATA : PROXY_REASON_INFERENCE_BAD_FIRST_BYTE, d);
+        }
+        buf_consume(&c->cin, c->msg->head.len); /* plaintext requests already here: keep them */
+        c->head_parsed = false;
+        if (buf_append(&c->cout, ok, sizeof(ok) - 1) < 0)
+            return conn_fail(c, PROXY_REASON_OUT_OF_MEMORY);
+        int f = conn_flush_client(c);
+        return f < 0 ? CONN_STEP_CLOSE : f == 0 ? conn_fail(c, PROXY_REASON_CLIENT_WRITE_ERROR) : CONN_STEP_NEXT;
+    }
     if (c->cin.len > c->msg->head.len) /* the client did not wait for our 200: its bytes are already ours */
         return refuse(c, PROXY_REASON_EARLY_DATA,
                       "the client sent tunnel bytes before the 200 on an inspected endpoint");

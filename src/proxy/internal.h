@@ -23,6 +23,7 @@
 #include <sys/socket.h>
 #include <sys/types.h>
 
+#include <jansson.h>
 #include <openssl/types.h>
 
 #include "core/buf.h"
@@ -39,6 +40,8 @@ struct identity;
 struct tls_conn;
 struct tls_ca;
 struct tls_client;
+struct infer_req;
+struct inference_routes;
 
 enum conn_state {
     CONN_REQ_HEAD,    /* reading and parsing a request head */
@@ -54,6 +57,7 @@ enum conn_state {
     CONN_TUNNEL,      /* raw relay (CONNECT, or after a 101) */
     CONN_RESPONDING,  /* sending an answer of the proxy's own */
     CONN_KEEPALIVE,   /* between requests: waiting for the next head */
+    CONN_INFER,       /* inference: reading a request to route it (infer.c) */
     CONN_CLOSED,
 };
 #define CONN_N_STATES ((int)CONN_CLOSED + 1)
@@ -189,6 +193,12 @@ struct conn {
      * head and no 200; until the client speaks HTTP to us inside an
      * inspected session, an answer of our own is a close instead */
     bool transparent;
+    /* inference interception (infer.c owns ir) */
+    bool infer;
+    struct infer_req *ir;
+    struct inference_routes *routes; /* snapshot taken at the first request; one reference */
+    char infer_name[TARGET_HOST_MAX + 1]; /* the intercepted name, for the audit */
+    uint16_t infer_port;
 };
 
 struct worker {
@@ -243,10 +253,17 @@ struct proxy {
     pthread_mutex_t gen_lock;
     struct { const struct policy *pol; unsigned gen; } gens[PROXY_GEN_SLOTS];
     size_t n_gen;
+    /* --inference-routes, or NULL; swapped by proxy_reload under routes_lock */
+    pthread_mutex_t routes_lock;
+    struct inference_routes *routes;
+    char *routes_path;
 };
 
 /* generation.c: 0 when pol was never registered. */
 unsigned proxy_generation_of(struct proxy *p, const struct policy *pol);
+
+/* proxy.c: a new reference to the current inference routes, or NULL. */
+struct inference_routes *proxy_routes_get(struct proxy *p);
 
 
 /* state.c: the owner of c->state */
@@ -395,11 +412,46 @@ enum conn_step forward_enter(struct conn *c);
 enum conn_step forward_event(struct conn *c, enum conn_side s, uint32_t ev);
 
 
+/* infer.c: inference interception — an entry adapter for the intercepted
+ * names and the INFER state (see the file's opening comment). */
+/* True when the parsed target is an intercepted inference name and port
+ * (takes the connection's routes snapshot on first use). */
+bool infer_intercepts(struct conn *c);
+/* The entry adapter: marks c as intercepted (CONNECT → PEEK, forward → INFER). */
+enum conn_step infer_entry(struct conn *c);
+/* INFER: one request on an intercepted connection, up to the route's dial. */
+enum conn_step infer_enter(struct conn *c);
+enum conn_step infer_event(struct conn *c, enum conn_side s, uint32_t ev);
+enum conn_step infer_timer(struct conn *c);
+/* INFER is done: the backend connection already open serves this request. */
+bool infer_reuses_upstream(const struct conn *c);
+/* Whether the route's backend speaks TLS (CONNECT → TLS_CONNECT). */
+bool infer_route_tls(const struct conn *c);
+uint32_t infer_connect_timeout_ms(const struct conn *c);
+uint64_t infer_idle_ms(const struct conn *c);
+/* The first byte after an intercepted CONNECT's 200 (inspect.c). */
+enum infer_first { INFER_FIRST_TLS, INFER_FIRST_HTTP, INFER_FIRST_OTHER };
+enum infer_first infer_classify_first(unsigned char b);
+/* Response bytes read from the backend (head included), before relaying. */
+void infer_response_bytes(struct conn *c, const char *p, size_t n);
+/* The backend failed (closed, errored, went idle) during an exchange:
+ * answers, or ends the stream with the API's error event. */
+enum conn_step infer_upstream_failed(struct conn *c, const char *reason);
+void infer_exchange_done(struct conn *c);
+/* The proxy's own error responses on an intercepted request, in the API's shape. */
+enum conn_step infer_respond(struct conn *c, int status, const char *code, const char *detail);
+/* CLOSED: the request in flight gets its audit event. */
+void infer_closing(struct conn *c);
+/* Frees the request state; on a closed connection also drops its routes snapshot. */
+void infer_free(struct conn *c);
+
 /* auditev.c */
 /* local.c: http://cordon.local/ */
 bool local_wants(const struct conn *c);
 enum conn_step local_serve(struct conn *c);
 
+/* One "inference" event with the connection's common fields. */
+void auditev_inference(struct conn *c, json_t *fields);
 void auditev_decision(struct conn *c, bool allow, const char *reason_code, const char *detail);
 void auditev_close(struct conn *c);
 /* A 101 was accepted: the connection is now a raw relay. */

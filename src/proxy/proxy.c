@@ -10,6 +10,7 @@
 
 #include "core/log.h"
 #include "identity/identity.h"
+#include "inference/inference.h"
 #include "proxy/internal.h"
 #include "proxy/localaddr.h"
 #include "tls/tls.h"
@@ -109,7 +110,45 @@ static int load_policy(const char *path, bool at_start)
     return 0;
 }
 
-int proxy_reload(struct proxy *p) { return load_policy(p->policy_path, false); }
+/* Loads the routes file; at start-up failure is fatal, on reload the old
+ * routes stay in force (connections keep the snapshot they started with). */
+static int load_routes(struct proxy *p, bool at_start)
+{
+    struct inference_routes *r;
+    int rc = inference_routes_load(p->routes_path, stderr, &r);
+    if (rc < 0) {
+        log_error("proxy: inference routes %s have errors; %s", p->routes_path,
+                  at_start ? "not starting" : "keeping the previous routes in force");
+        return rc;
+    }
+    pthread_mutex_lock(&p->routes_lock);
+    struct inference_routes *old = p->routes;
+    p->routes = r;
+    pthread_mutex_unlock(&p->routes_lock);
+    inference_routes_unref(old);
+    log_info("proxy: inference routes %s %s (%zu routes)", p->routes_path, at_start ? "loaded" : "reloaded",
+             r->n_routes);
+    return 0;
+}
+
+struct inference_routes *proxy_routes_get(struct proxy *p)
+{
+    pthread_mutex_lock(&p->routes_lock);
+    struct inference_routes *r = inference_routes_ref(p->routes);
+    pthread_mutex_unlock(&p->routes_lock);
+    return r;
+}
+
+int proxy_reload(struct proxy *p)
+{
+    int r = load_policy(p->policy_path, false);
+    if (p->routes_path) {
+        int rr = load_routes(p, false);
+        if (r == 0)
+            r = rr;
+    }
+    return r;
+}
 
 static void free_workers(struct proxy *p)
 {
@@ -143,6 +182,9 @@ static void proxy_free(struct proxy *p)
         SSL_CTX_free(p->tls_server_ctx);
     tls_client_free(p->tls_client);
     tls_ca_free(p->tls_ca);
+    inference_routes_unref(p->routes);
+    free(p->routes_path);
+    pthread_mutex_destroy(&p->routes_lock);
     if (p->ident)
         identity_cache_free(p->ident);
     free(p->policy_path);
@@ -247,6 +289,7 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
     if (!p)
         return -ENOMEM;
     p->cfg = *cfg;
+    pthread_mutex_init(&p->routes_lock, NULL);
     raise_nofile();
     p->extra_fd = cfg->extra_listen_fd >= 0 ? fcntl(cfg->extra_listen_fd, F_DUPFD_CLOEXEC, 3) : -1;
     p->transparent_fd =
@@ -265,6 +308,10 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
     p->cfg.resolver = p->resolver;
     p->cfg.sandbox_name = p->sandbox_name;
     if ((r = load_policy(p->policy_path, true)) < 0)
+        goto out;
+    p->routes_path = cfg->inference_routes ? strdup(cfg->inference_routes) : NULL;
+    p->cfg.inference_routes = p->routes_path;
+    if (p->routes_path && (r = load_routes(p, true)) < 0)
         goto out;
     if ((r = make_identity(p)) < 0)
         goto out;

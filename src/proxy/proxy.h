@@ -59,6 +59,7 @@ struct proxy_config {
     void *transparent_ctx;
     proxy_local_cb local_cb;          /* serves http://cordon.local/ when set */
     void *local_data;
+    const char *inference_routes;     /* routes file for inference.local (doc/inference.md), or NULL */
 };
 
 /* Sets defaults in cfg (zero listen address, resolver NULL, client_netns_fd -1). */

@@ -58,6 +58,22 @@
     X(UNSOLICITED_101, "unsolicited_101")                                    \
     X(UPGRADE_OVERFLOW, "upgrade_overflow")                                  \
     X(RELAY_ERROR, "relay_error")                                            \
+    /* inference routing (infer.c) */                                         \
+    X(INFERENCE_BAD_FIRST_BYTE, "inference_bad_first_byte")                  \
+    X(INFERENCE_NOT_CONFIGURED, "inference_not_configured")                  \
+    X(INFERENCE_BAD_TARGET, "inference_bad_target")                          \
+    X(UNKNOWN_INFERENCE_PATH, "unknown_inference_path")                      \
+    X(MODEL_NOT_FOUND, "model_not_found")                                    \
+    X(NO_ROUTE, "no_route")                                                  \
+    X(INFERENCE_BAD_MODEL, "inference_bad_model")                            \
+    X(INFERENCE_BODY_NOT_JSON, "inference_body_not_json")                    \
+    X(METHOD_NOT_ALLOWED, "method_not_allowed")                              \
+    X(LENGTH_REQUIRED, "length_required")                                    \
+    X(REQUEST_TOO_LARGE, "request_too_large")                                \
+    X(WEBSOCKET_UNSUPPORTED, "websocket_unsupported")                        \
+    X(UNEXPECTED_BODY, "unexpected_body")                                    \
+    X(UPSTREAM_FAILED, "upstream_failed")                                    \
+    X(INFERENCE_REQUEST_TOO_LARGE, "inference_request_too_large")            \
     /* the proxy itself */                                                   \
     X(NO_POLICY, "no_policy")                                                \
     X(OUT_OF_MEMORY, "out_of_memory")                                        \

@@ -121,6 +121,8 @@ static enum conn_step respond(struct conn *c, int status, const char *reason_cod
 enum conn_step respond_send(struct conn *c, int status, const char *reason_code,
                             const char *detail, const char *hint)
 {
+    if (c->infer)
+        return infer_respond(c, status, reason_code, detail);
     return respond(c, status, reason_code, detail, hint, can_keep(c));
 }
 
@@ -150,6 +152,8 @@ enum conn_step respond_error(struct conn *c, int status, const char *reason_code
                              const char *detail)
 {
     auditev_decision(c, false, reason_code, detail);
+    if (c->infer)
+        return infer_respond(c, status, reason_code, detail);
     return respond(c, status, reason_code, detail, NULL, false);
 }
 

@@ -46,9 +46,11 @@ static enum conn_step connect_timeout(struct conn *c)
 
 static const struct conn_state_def states[CONN_N_STATES] = {
     [CONN_REQ_HEAD] = {"REQ_HEAD", CONN_TIMER_HEAD,
-                       BIT(CONN_IDENTIFY) | BIT(CONN_DECIDE) | BIT(CONN_RESPONDING),
+                       BIT(CONN_IDENTIFY) | BIT(CONN_DECIDE) | BIT(CONN_RESPONDING) |
+                           BIT(CONN_INFER) | BIT(CONN_PEEK),
                        conn_enter_req_head, conn_req_head_event, conn_req_head_timer},
-    [CONN_IDENTIFY] = {"IDENTIFY", CONN_TIMER_NONE, BIT(CONN_DECIDE) | BIT(CONN_RESPONDING),
+    [CONN_IDENTIFY] = {"IDENTIFY", CONN_TIMER_NONE,
+                       BIT(CONN_DECIDE) | BIT(CONN_RESPONDING) | BIT(CONN_INFER) | BIT(CONN_PEEK),
                        identify_enter, conn_waiting_event, NULL},
     [CONN_DECIDE] = {"DECIDE", CONN_TIMER_NONE,
                      BIT(CONN_RESOLVE) | BIT(CONN_EXCHANGE) | BIT(CONN_REQ_BODY) |
@@ -65,7 +67,7 @@ static const struct conn_state_def states[CONN_N_STATES] = {
                       upstream_connect_enter, upstream_connect_event, connect_timeout},
     [CONN_PEEK] = {"PEEK", CONN_TIMER_HEAD, BIT(CONN_TLS_ACCEPT) | BIT(CONN_REQ_HEAD),
                    inspect_peek_enter, inspect_peek_event, inspect_client_timer},
-    [CONN_TLS_ACCEPT] = {"TLS_ACCEPT", CONN_TIMER_HEAD, BIT(CONN_TLS_CONNECT),
+    [CONN_TLS_ACCEPT] = {"TLS_ACCEPT", CONN_TIMER_HEAD, BIT(CONN_TLS_CONNECT) | BIT(CONN_REQ_HEAD),
                          inspect_tls_accept_enter, inspect_tls_accept_event,
                          inspect_client_timer},
     [CONN_TLS_CONNECT] = {"TLS_CONNECT", CONN_TIMER_CONNECT,
@@ -81,6 +83,9 @@ static const struct conn_state_def states[CONN_N_STATES] = {
                          respond_event, respond_timer},
     [CONN_KEEPALIVE] = {"KEEPALIVE", CONN_TIMER_KEEPALIVE, BIT(CONN_REQ_HEAD),
                         conn_enter_keepalive, conn_keepalive_event, conn_keepalive_timer},
+    [CONN_INFER] = {"INFER", CONN_TIMER_HEAD,
+                    BIT(CONN_RESOLVE) | BIT(CONN_EXCHANGE) | BIT(CONN_RESPONDING),
+                    infer_enter, infer_event, infer_timer},
     [CONN_CLOSED] = {"CLOSED", CONN_TIMER_NONE, 0, conn_enter_closed, NULL, NULL},
 };
 
@@ -119,7 +124,7 @@ static uint64_t timer_ms(const struct conn *c, enum conn_timer t)
     case CONN_TIMER_HEAD:
         return cfg->head_timeout_ms;
     case CONN_TIMER_CONNECT:
-        return cfg->connect_timeout_ms;
+        return c->infer ? infer_connect_timeout_ms(c) : cfg->connect_timeout_ms;
     case CONN_TIMER_IDLE:
         return c->idle_ms;
     case CONN_TIMER_KEEPALIVE:
@@ -167,9 +172,17 @@ static enum conn_state route(struct conn *c)
 {
     switch (c->state) {
     case CONN_REQ_HEAD:
+        if (c->infer && !c->ident_done)
+            return CONN_IDENTIFY; /* for the audit only: which program called the model */
+        if (c->infer)
+            return c->kind == KIND_CONNECT && !c->inspect ? CONN_PEEK : CONN_INFER;
         return c->inspect || c->ident_done ? CONN_DECIDE : CONN_IDENTIFY;
     case CONN_IDENTIFY:
+        if (c->infer)
+            return c->kind == KIND_CONNECT && !c->inspect ? CONN_PEEK : CONN_INFER;
         return CONN_DECIDE;
+    case CONN_INFER:
+        return infer_reuses_upstream(c) ? CONN_EXCHANGE : CONN_RESOLVE;
     case CONN_DECIDE:
         if (c->l7_body_ep) /* the L7 decision needs the body first */
             return CONN_REQ_BODY;
@@ -179,6 +192,8 @@ static enum conn_state route(struct conn *c)
     case CONN_RESOLVE:
         return CONN_CONNECT;
     case CONN_CONNECT:
+        if (c->infer) /* a route's backend: TLS per the route, whatever the client side is */
+            return infer_route_tls(c) ? CONN_TLS_CONNECT : CONN_EXCHANGE;
         if (c->inspect) /* re-dialled for the next request of an inspected tunnel */
             return c->ctls ? CONN_TLS_CONNECT : CONN_EXCHANGE;
         if (c->kind == KIND_CONNECT)
@@ -192,10 +207,10 @@ static enum conn_state route(struct conn *c)
     case CONN_PEEK:
         return c->ctls ? CONN_TLS_ACCEPT : CONN_REQ_HEAD;
     case CONN_TLS_ACCEPT:
-        return CONN_TLS_CONNECT;
+        return c->infer ? CONN_REQ_HEAD : CONN_TLS_CONNECT; /* inference: backends per request */
     case CONN_TLS_CONNECT:
         /* a request is waiting for this upstream, or the tunnel opens */
-        return c->kind == KIND_FORWARD || c->head_parsed ? CONN_EXCHANGE : CONN_REQ_HEAD;
+        return c->infer || c->kind == KIND_FORWARD || c->head_parsed ? CONN_EXCHANGE : CONN_REQ_HEAD;
     case CONN_EXCHANGE:
         switch (c->xend) {
         case CONN_XEND_UPGRADED:

@@ -57,6 +57,8 @@ static bool in_allowed_ips(const struct policy_endpoint *ep, const struct sockad
 static const char *fence_check(struct conn *c, const struct sockaddr *sa, char *tmp, size_t tmpsz)
 {
     const struct policy_cidr *cidrs;
+    if (c->infer)
+        return NULL; /* an inference route: the operator chose this address (the sandbox never names it) */
     size_t n = c->ep ? policy_endpoint_allowed_ips(c->ep, &cidrs) : 0;
     char ifname[16];
     if (localaddr_contains(c->w->proxy->local, sa, ifname)) {
@@ -220,7 +222,7 @@ static enum conn_step connected(struct conn *c)
 {
     snprintf(c->upstream_host, sizeof(c->upstream_host), "%s", c->target.host);
     c->upstream_port = c->target.port;
-    c->idle_ms = c->ep ? policy_endpoint_idle_timeout_ms(c->ep) : 0;
+    c->idle_ms = c->infer ? infer_idle_ms(c) : c->ep ? policy_endpoint_idle_timeout_ms(c->ep) : 0;
     return CONN_STEP_NEXT;
 }
 

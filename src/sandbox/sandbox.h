@@ -75,6 +75,7 @@ struct sandbox_opts {
     const char *resolver;     /* "ADDR:PORT" for the proxy's DNS; NULL = system */
     const char *ca_dir;       /* the proxy loads its CA from here; NULL = a fresh one */
     const char *upstream_ca;  /* extra trust anchors for the proxy's upstream TLS */
+    const char *inference_routes; /* the proxy's --inference-routes file, or NULL */
     uint16_t proxy_port;      /* port of the proxy on the supervisor side */
     struct in_addr pool;      /* IPv4 pool the per-sandbox /30s come from */
     uint8_t pool_prefix;      /* its prefix length (8..28) */

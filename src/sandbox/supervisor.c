@@ -371,6 +371,7 @@ static int start_proxy(struct supervisor *s)
     cfg.resolver = s->o->resolver;
     cfg.ca_dir = s->o->ca_dir;
     cfg.upstream_ca = s->o->upstream_ca;
+    cfg.inference_routes = s->o->inference_routes;
     cfg.client_netns_fd = s->ns.child_fd;
     cfg.sandbox_name = s->name;
     cfg.extra_listen_fd = s->lo_proxy_fd;
