@@ -281,7 +281,8 @@ void bypass_dedup_expire(struct bypass_dedup *d, uint64_t now_ms, bool all, bypa
 struct landlock_prep {
     int ruleset_fd;     /* -1: nothing to apply */
     bool hard;
-    const struct policy_fs *fs; /* paths under /proc are added by landlock_finish */
+    const struct policy_fs *fs; /* its paths are added by landlock_finish */
+    const char *workdir;        /* added read-write too, or NULL */
     size_t n_listed;
     int abi;            /* kernel ABI, 0 = no Landlock */
     int used_abi;       /* min(abi, LANDLOCK_MAX_ABI) */
@@ -294,8 +295,7 @@ struct landlock_prep {
 uint64_t landlock_rights(int abi, bool read_write, bool is_dir);
 uint64_t landlock_handled(int abi);
 
-/* Opens every path as root (so root-only directories work), and builds the
- * ruleset. best_effort: missing paths are skipped with a warning, no
+/* Creates the ruleset (its paths are added by landlock_finish). best_effort: missing paths are skipped with a warning, no
  * Landlock in the kernel is a warning; hard_requirement: either is an
  * error. An empty ruleset is never applied: paths listed but none usable
  * is an error in both modes. No paths listed at all = no Landlock (warned).
@@ -303,9 +303,9 @@ uint64_t landlock_handled(int abi);
 int landlock_prepare(const struct policy_fs *fs, const char *workdir, bool hard,
                      struct landlock_prep *out, char *err, size_t errcap)
     __attribute__((warn_unused_result));
-/* Adds the paths under /proc, resolved in the sandbox's own /proc (a new
- * procfs the sandbox's init mounted; the host's /proc inodes would not
- * match it), and extra_ro (NULL-terminated, may be NULL: read-only paths
+/* Adds every listed path and the workdir, opened as root (root-only
+ * directories work) inside the sandbox's tree (its new root: private
+ * /tmp, /dev and /proc are not the host's inodes), and extra_ro (NULL-terminated, may be NULL: read-only paths
  * cordon itself provides, e.g. the trust bundle's directory), all under
  * root = "/proc/<init pid>/root". Then refuses an empty ruleset and logs
  * the ABI in use. Returns 0 or -errno (err says why). */
@@ -399,6 +399,36 @@ void childenv_free(struct childenv *e);
 int trust_bundle_write(const char *ca_pem, const char *out, char *err, size_t errcap)
     __attribute__((warn_unused_result));
 
+/* ---- mountns.c: the sandbox's filesystem view ---- */
+
+enum mnt_kind { MNT_BIND, MNT_DIR, MNT_SYMLINK, MNT_TMPFS, MNT_PROC, MNT_DEV };
+
+struct mnt_op {
+    enum mnt_kind kind;
+    bool read_only;     /* BIND */
+    bool is_dir;        /* BIND: the source is a directory */
+    char *dst;          /* absolute path inside the sandbox */
+    char *src;          /* BIND: host path; SYMLINK: target; TMPFS: mount options */
+};
+
+struct mountplan {
+    struct mnt_op *ops; /* sorted by dst: parents before children */
+    size_t n, cap;
+    bool enabled;       /* false: no paths listed, the host's tree stays */
+    bool host_pts;      /* the command's pty is the host's: bind its devpts */
+};
+
+/* Computes the new root from the filesystem policy and the (canonical)
+ * workdir: see the top of mountns.c. Returns 0 or -ENOMEM. */
+int mountplan_build(const struct policy_fs *fs, const char *workdir, struct mountplan *out)
+    __attribute__((warn_unused_result));
+/* In the sandbox's init (own mount namespace, root): mounts a tmpfs on
+ * base (an existing empty directory), builds the tree in it, pivots into
+ * it and detaches the host's root. System calls only. Returns 0 or
+ * -errno; *failed = index of the op that failed, or (size_t)-1. */
+int mountplan_apply(const struct mountplan *p, const char *base, size_t *failed);
+void mountplan_free(struct mountplan *p);
+
 /* ---- init.c: pid 1 of the sandbox, and the command's last steps ---- */
 
 /* Everything the child side needs, prepared before the clone so that the
@@ -413,7 +443,11 @@ struct init_plan {
     int tty_slave;       /* -1 = no pty */
     int tty_master;      /* -1 = no pty; closed by init */
     const char *workdir;
-    const char *run_dir;  /* a private tmpfs is mounted here, or NULL */
+    const char *run_dir;  /* the new root is built on this empty directory */
+    const struct mountplan *mounts;
+    const char *hostname; /* of the sandbox's UTS namespace */
+    const int *cgroup_fds; /* cgroup.procs of the sandbox's cgroups (init joins) */
+    size_t n_cgroup_fds;
     const char *exe_path; /* resolved command path, NULL = search PATH in child */
     char *const *argv;
     char *const *envp;
@@ -428,6 +462,9 @@ enum init_step {
     INIT_STEP_NONE,
     INIT_STEP_NETNS,
     INIT_STEP_MOUNT,
+    INIT_STEP_ROOT,
+    INIT_STEP_CGROUP,
+    INIT_STEP_UTS,
     INIT_STEP_FORK,
     INIT_STEP_SESSION,
     INIT_STEP_TTY,
@@ -439,10 +476,11 @@ enum init_step {
 };
 const char *init_step_name(enum init_step s);
 
-/* Clones pid 1 of the sandbox (new PID and mount namespaces, joined to the
- * sandbox network namespace, its own /proc). It dies with the supervisor
- * (PR_SET_PDEATHSIG), writes one byte to ready_fd once its /proc is
- * mounted, and waits for the go byte on sync_fd, then forks the
+/* Clones pid 1 of the sandbox (new PID, mount, IPC and UTS namespaces,
+ * joined to the sandbox network namespace and its cgroups, then a new
+ * cgroup namespace rooted there; the new root of mountns.c). It dies with the supervisor
+ * (PR_SET_PDEATHSIG), writes one byte to ready_fd once its root is
+ * built, and waits for the go byte on sync_fd, then forks the
  * command, forwards the signals it receives to it, reaps everything, and
  * exits after writing the command's wait status to status_fd (every other
  * process of the sandbox dies with it). Returns the host pid or -errno. */

@@ -48,6 +48,7 @@ struct supervisor {
     struct policy *policy;
     struct privdrop priv;
     struct landlock_prep ll;
+    struct mountplan mounts;
     struct sysfilter filter;
     struct netns ns;
     bool ns_made;
@@ -118,6 +119,40 @@ static int setup_policy(struct supervisor *s)
         log_error("run: cannot load the policy %s: %s", s->o->policy_path,
                   rc == -EINVAL ? "it has errors (above)" : strerror(-rc));
         return rc;
+    }
+    return 0;
+}
+
+/* A read-write workdir (include_workdir) that is, contains or lies inside
+ * a system path would hand the sandbox that system path: refused. */
+static int check_workdir(struct supervisor *s)
+{
+    static const char *const sys[] = {"/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32",
+                                      "/lib64", "/libx32", "/boot", "/proc", "/sys", "/dev",
+                                      "/run", "/var", "/opt", "/root", "/home", "/srv"};
+    static const char *const inside_ok[] = {"/home", "/srv", "/var/tmp", "/opt", "/root"};
+    const struct policy_fs *fs = policy_filesystem(s->policy);
+    if (!fs || !fs->include_workdir)
+        return 0;
+    const char *w = s->workdir;
+    size_t wl = strlen(w);
+    for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
+        size_t sl = strlen(sys[i]);
+        bool covers = wl == 1 || (strncmp(sys[i], w, wl) == 0 && (sys[i][wl] == '\0' ||
+                                                                  sys[i][wl] == '/'));
+        bool inside = strncmp(w, sys[i], sl) == 0 && w[sl] == '/';
+        for (size_t j = 0; inside && j < sizeof(inside_ok) / sizeof(inside_ok[0]); j++) {
+            size_t jl = strlen(inside_ok[j]);
+            if (strncmp(w, inside_ok[j], jl) == 0 && w[jl] == '/')
+                inside = false;
+        }
+        if (covers || inside) {
+            log_error("run: the workdir %s would be granted read-write (include_workdir) and "
+                      "%s system path %s; run from a project directory (--workdir DIR), or set "
+                      "filesystem_policy.include_workdir: false and list what the command "
+                      "needs", w, covers ? "that covers the" : "lies inside the", sys[i]);
+            return -EPERM;
+        }
     }
     return 0;
 }
@@ -205,6 +240,7 @@ static int setup_tty(struct supervisor *s)
         log_error("run: cannot set up a terminal for the command: %s", strerror(-rc));
         return rc;
     }
+    s->mounts.host_pts = true;
     if (fchown(s->tty_slave, s->priv.uid, (gid_t)-1) < 0)
         log_debug("run: cannot hand the pty to uid %u: %s", (unsigned)s->priv.uid,
                   strerror(errno));
@@ -231,7 +267,9 @@ static int spawn_init(struct supervisor *s)
         .tty_slave = s->tty_slave,
         .tty_master = s->tty ? tty_master_fd(s->tty) : -1,
         .workdir = s->workdir,
-        .run_dir = s->have_run_dir ? SANDBOX_RUN_DIR : NULL,
+        .run_dir = SANDBOX_RUN_DIR,
+        .mounts = &s->mounts,
+        .hostname = s->name,
         .exe_path = NULL,
         .argv = s->o->argv,
         .envp = s->env.envp,
@@ -482,6 +520,7 @@ static void teardown(struct supervisor *s)
         loop_free(s->loop);
     s->loop = NULL;
     landlock_prep_close(&s->ll);
+    mountplan_free(&s->mounts);
     sysfilter_free(&s->filter);
     childenv_free(&s->env);
     if (s->policy)
@@ -549,10 +588,16 @@ int sandbox_run(const struct sandbox_opts *o)
                   strerror(-rc));
         goto out;
     }
+    if ((rc = check_workdir(s)) < 0)
+        goto out;
     if ((rc = landlock_prepare(policy_filesystem(s->policy), s->workdir,
                                policy_landlock_compat(s->policy) == POLICY_LANDLOCK_HARD,
                                &s->ll, err, sizeof(err))) < 0) {
         log_error("run: %s", err);
+        goto out;
+    }
+    if ((rc = mountplan_build(policy_filesystem(s->policy), s->workdir, &s->mounts)) < 0) {
+        log_error("run: cannot plan the sandbox's filesystem: %s", strerror(-rc));
         goto out;
     }
     if ((rc = sysfilter_build(&s->filter)) < 0) {
@@ -576,13 +621,15 @@ int sandbox_run(const struct sandbox_opts *o)
         goto out;
     }
     log_debug("run: fence %s", fence_mode_name(s->fence));
-    /* The mount point of the sandbox's private tmpfs (an empty directory on
-     * the host; what is mounted on it is only visible inside). */
-    if (mkdir(SANDBOX_RUN_DIR, 0755) == 0 || errno == EEXIST)
-        s->have_run_dir = true;
-    else
-        log_warn("run: cannot create %s (%s): the command gets no TLS trust bundle for "
-                 "the proxy's CA", SANDBOX_RUN_DIR, strerror(errno));
+    /* The sandbox's new root is built on this empty directory of the host
+     * (what is mounted on it is only visible inside). */
+    if (mkdir(SANDBOX_RUN_DIR, 0755) < 0 && errno != EEXIST) {
+        rc = -errno;
+        log_error("run: cannot create %s (the sandbox's root is built there): %s",
+                  SANDBOX_RUN_DIR, strerror(-rc));
+        goto out;
+    }
+    s->have_run_dir = true;
     if ((rc = setup_env(s)) < 0 || (rc = setup_tty(s)) < 0 || (rc = spawn_init(s)) < 0)
         goto out;
     log_debug("run: init %d waiting", (int)s->init_pid);
