@@ -8,6 +8,7 @@
 #include "core/audit.h"
 #include "core/log.h"
 #include "core/parse.h"
+#include "policy/policy.h"
 #include "sandbox/sandbox.h"
 #include "core/banned.h"
 
@@ -36,6 +37,11 @@ static void usage(FILE *f)
         "                       bypass monitor (default: warn and run isolated)\n"
         "  --tty | --no-tty     force or forbid a pty for the command (default: a pty\n"
         "                       when stdin and stdout are terminals)\n"
+        "  --pids-max N         processes+threads in the sandbox (default: the policy's\n"
+        "                       limits.pids, else 1024)\n"
+        "  --memory SIZE        memory limit, e.g. 512M, 2G (default: limits.memory, else\n"
+        "                       none); past it the kernel's OOM killer acts in the sandbox\n"
+        "  --cpus N             CPU time, in CPUs (0.5, 2; default: limits.cpu, else none)\n"
         "\n"
         "Exit status: the command's; 128+N if it died from signal N; 125 if the sandbox\n"
         "could not be built (the command never ran); 126/127 if it could not be executed.\n");
@@ -119,6 +125,23 @@ int cli_run(int argc, char **argv)
                 return SANDBOX_EXIT_SETUP;
             }
             o.proxy_port = (uint16_t)p;
+        } else if (strcmp(a, "--pids-max") == 0) {
+            if (parse_u32_str(v, 1, 4194304, &o.pids_max) < 0) {
+                fprintf(stderr, "cordon run: --pids-max: '%s' (1..4194304)\n", v);
+                return SANDBOX_EXIT_SETUP;
+            }
+        } else if (strcmp(a, "--memory") == 0) {
+            if (policy_parse_size(v, &o.memory_max) < 0 || o.memory_max < POLICY_MIN_MEMORY) {
+                fprintf(stderr, "cordon run: --memory: '%s' (a size of at least 4M: bytes, or "
+                        "a number with K, M, G or T, e.g. 512M)\n", v);
+                return SANDBOX_EXIT_SETUP;
+            }
+        } else if (strcmp(a, "--cpus") == 0) {
+            if (policy_parse_cpus(v, &o.cpu_millis) < 0) {
+                fprintf(stderr, "cordon run: --cpus: '%s' (a number of CPUs, 0.01..%d, e.g. "
+                        "0.5 or 2)\n", v, POLICY_MAX_CPUS);
+                return SANDBOX_EXIT_SETUP;
+            }
         } else if (strcmp(a, "--subnet-pool") == 0) {
             if (parse_cidr(v, &o.pool, &o.pool_prefix) < 0) {
                 fprintf(stderr, "cordon run: --subnet-pool: '%s' (an IPv4 CIDR, prefix 8..28, "

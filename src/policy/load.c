@@ -437,6 +437,11 @@ static void f_top_process(struct vctx *c, const struct ynode *n, void *obj)
     f_process(c, n, ((struct top_build *)obj)->p);
 }
 
+static void f_top_limits(struct vctx *c, const struct ynode *n, void *obj)
+{
+    v_limits(c, n, &((struct top_build *)obj)->p->limits);
+}
+
 static void v_top(struct vctx *c, const struct ynode *root, struct policy *p)
 {
     static const struct vfield fields[] = {
@@ -445,6 +450,7 @@ static void v_top(struct vctx *c, const struct ynode *root, struct policy *p)
         {"filesystem_policy", f_top_fs},
         {"landlock", f_top_landlock},
         {"process", f_top_process},
+        {"limits", f_top_limits},
     };
     struct top_build tb = {.p = p};
     if (!root) {
@@ -453,7 +459,7 @@ static void v_top(struct vctx *c, const struct ynode *root, struct policy *p)
     }
     if (!v_map(c, root, fields, NFIELDS(fields), &tb,
                "a policy is a map {version, network_policies, filesystem_policy, landlock, "
-               "process}"))
+               "process, limits}"))
         return;
     if (!tb.version) {
         size_t mark = v_push(c, "version");

@@ -181,6 +181,24 @@ enum policy_landlock policy_landlock_compat(const struct policy *p);
 const char *policy_run_as_user(const struct policy *p);  /* NULL when unset */
 const char *policy_run_as_group(const struct policy *p); /* NULL when unset */
 
+/* The `limits:` section (policy/limits.c); 0 = not set. */
+#define POLICY_MAX_PIDS 4194304
+#define POLICY_MIN_MEMORY (4ULL << 20)
+#define POLICY_MAX_CPUS 1024
+struct policy_limits {
+    uint32_t pids;        /* processes + threads */
+    uint64_t memory;      /* bytes */
+    uint32_t cpu_millis;  /* thousandths of a CPU */
+    uint32_t max_conns;   /* concurrent proxy connections */
+};
+const struct policy_limits *policy_limits(const struct policy *p);
+/* "512M", "2G", "1048576" (K/M/G/T binary, optional "B"/"iB") -> bytes.
+ * Returns 0, -EINVAL or -ERANGE. */
+int policy_parse_size(const char *s, uint64_t *out) __attribute__((warn_unused_result));
+/* "1", "0.5", "2.25" (0.01..POLICY_MAX_CPUS) -> thousandths. Returns 0,
+ * -EINVAL or -ERANGE. */
+int policy_parse_cpus(const char *s, uint32_t *millis) __attribute__((warn_unused_result));
+
 /* The source file path the policy was loaded from. */
 const char *policy_source(const struct policy *p);
 /* Number of network_policies entries, and of endpoints across them. */

@@ -87,6 +87,7 @@ struct policy {
     bool fs_given; /* the file has a filesystem_policy section */
     enum policy_landlock landlock;
     char *run_as_user, *run_as_group;
+    struct policy_limits limits;
 };
 
 /* Frees a policy whatever its state of construction (loader failure path). */

@@ -42,6 +42,12 @@ struct sandbox_opts {
     uint8_t pool_prefix;      /* its prefix length (8..28) */
     bool require_fence;       /* no nftables fence or bypass monitor = startup error */
     enum sandbox_tty tty;     /* AUTO: a pty when stdin and stdout are terminals */
+    /* Resource limits from flags; 0 = the policy's `limits:` (then the
+     * defaults: pids 1024, no memory, cpu or connection limit). */
+    uint32_t pids_max;
+    uint64_t memory_max;      /* bytes */
+    uint32_t cpu_millis;      /* thousandths of a CPU */
+    uint32_t max_conns;       /* concurrent proxy connections */
 };
 
 /* Defaults: proxy_port 3128, pool 10.200.0.0/16, tty AUTO, the rest zero. */

@@ -49,6 +49,8 @@ struct supervisor {
     struct privdrop priv;
     struct landlock_prep ll;
     struct mountplan mounts;
+    struct sandbox_cgroup cg;
+    bool cg_made;
     struct sysfilter filter;
     struct netns ns;
     bool ns_made;
@@ -154,6 +156,37 @@ static int check_workdir(struct supervisor *s)
             return -EPERM;
         }
     }
+    return 0;
+}
+
+/* The sandbox's cgroup, limits from the flags over the policy's. */
+static int setup_cgroup(struct supervisor *s)
+{
+    const struct policy_limits *pl = policy_limits(s->policy);
+    struct cgroup_limits lim = {
+        .pids = s->o->pids_max ? s->o->pids_max : pl->pids,
+        .memory = s->o->memory_max ? s->o->memory_max : pl->memory,
+        .cpu_millis = s->o->cpu_millis ? s->o->cpu_millis : pl->cpu_millis,
+    };
+    if (!lim.pids) {
+        lim.pids = CGROUP_DEFAULT_PIDS;
+        lim.pids_default = true;
+    }
+    char root[PATH_MAX] = "/sys/fs/cgroup", id[64], err[512] = "";
+    int v2 = cgroup_detect(root, sizeof(root));
+    if (!v2)
+        snprintf(root, sizeof(root), "/sys/fs/cgroup");
+    cgroup_reap_stale(root, v2);
+    int rc = cgroup_id(id, sizeof(id));
+    if (rc == 0)
+        rc = cgroup_create(root, v2, id, &lim, &s->cg, err, sizeof(err));
+    if (rc < 0) {
+        log_error("run: %s; the command was not started", err[0] ? err : strerror(-rc));
+        return rc;
+    }
+    s->cg_made = true;
+    log_debug("run: cgroup %s (%s), pids %u", s->cg.dir[0], v2 ? "v2" : "v1",
+              (unsigned)lim.pids);
     return 0;
 }
 
@@ -270,6 +303,8 @@ static int spawn_init(struct supervisor *s)
         .run_dir = SANDBOX_RUN_DIR,
         .mounts = &s->mounts,
         .hostname = s->name,
+        .cgroup_fds = s->cg.procs_fd,
+        .n_cgroup_fds = s->cg_made ? s->cg.n : 0,
         .exe_path = NULL,
         .argv = s->o->argv,
         .envp = s->env.envp,
@@ -284,6 +319,7 @@ static int spawn_init(struct supervisor *s)
         return pid;
     }
     s->init_pid = pid;
+    cgroup_close_procs(&s->cg);
     close_fd(&s->sync_r);
     close_fd(&s->status_w);
     close_fd(&s->err_w);
@@ -484,6 +520,35 @@ static void audit_start(struct supervisor *s)
     audit_emit("sandbox_start", o);
 }
 
+/* limit_reached: the limits the sandbox ran into, with counts. */
+static void audit_limits(struct supervisor *s)
+{
+    if (!s->cg_made)
+        return;
+    struct cgroup_counters c;
+    cgroup_counters(&s->cg, &c);
+    if (c.pids_refused) {
+        json_t *o = json_object();
+        json_object_set_new(o, "sandbox", json_string(s->name));
+        json_object_set_new(o, "limit", json_string("pids"));
+        json_object_set_new(o, "max", json_integer(s->cg.lim.pids));
+        json_object_set_new(o, "refused_forks", json_integer((json_int_t)c.pids_refused));
+        json_object_set_new(o, "hint", json_string("raise limits.pids in the policy or "
+                                                   "--pids-max"));
+        audit_emit("limit_reached", o);
+    }
+    if (c.oom_kills) {
+        json_t *o = json_object();
+        json_object_set_new(o, "sandbox", json_string(s->name));
+        json_object_set_new(o, "limit", json_string("memory"));
+        json_object_set_new(o, "max", json_integer((json_int_t)s->cg.lim.memory));
+        json_object_set_new(o, "oom_kills", json_integer((json_int_t)c.oom_kills));
+        json_object_set_new(o, "hint", json_string("raise limits.memory in the policy or "
+                                                   "--memory"));
+        audit_emit("limit_reached", o);
+    }
+}
+
 static void audit_exit(struct supervisor *s, int code, int signo)
 {
     json_t *o = json_object();
@@ -503,6 +568,13 @@ static void teardown(struct supervisor *s)
         while (waitpid(s->init_pid, NULL, 0) < 0 && errno == EINTR)
             ;
         s->init_done = true;
+    }
+    if (s->cg_made) {
+        int k = cgroup_kill(&s->cg);
+        if (k > 0)
+            log_debug("run: %d process(es) left in the sandbox's cgroup killed", k);
+        cgroup_destroy(&s->cg);
+        s->cg_made = false;
     }
     if (s->tty)
         tty_close(s->tty);
@@ -630,6 +702,8 @@ int sandbox_run(const struct sandbox_opts *o)
         goto out;
     }
     s->have_run_dir = true;
+    if ((rc = setup_cgroup(s)) < 0)
+        goto out;
     if ((rc = setup_env(s)) < 0 || (rc = setup_tty(s)) < 0 || (rc = spawn_init(s)) < 0)
         goto out;
     log_debug("run: init %d waiting", (int)s->init_pid);
@@ -670,6 +744,7 @@ int sandbox_run(const struct sandbox_opts *o)
     if (s->init_done)
         code = exit_code(s, &signo);
     log_debug("run: command finished (exit %d)", code);
+    audit_limits(s);
     audit_exit(s, code, signo);
 out:
     teardown(s);
