@@ -98,9 +98,15 @@ static void f_bin_harness(struct vctx *c, const struct ynode *n, void *obj)
     v_warn(c, n, "the legacy 'harness' field is ignored");
 }
 
+static void f_bin_allow_env(struct vctx *c, const struct ynode *n, void *obj)
+{
+    (void)v_bool(c, n, &((struct bin_build *)obj)->b->allow_env_injection);
+}
+
 static void v_binary(struct vctx *c, const struct ynode *n, struct policy_binary *b)
 {
-    static const struct vfield fields[] = {{"path", f_bin_path}, {"harness", f_bin_harness}};
+    static const struct vfield fields[] = {{"path", f_bin_path}, {"harness", f_bin_harness},
+                                           {"allow_env_injection", f_bin_allow_env}};
     struct bin_build bb = {.b = b};
     if (!v_map(c, n, fields, NFIELDS(fields), &bb, "a binary is a map {path: /usr/bin/curl}"))
         return;

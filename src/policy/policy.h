@@ -58,11 +58,17 @@ struct policy_query {
     const char *exe;              /* resolved executable path of the caller */
     const char *const *ancestors; /* ancestor executables, nearest first */
     size_t n_ancestors;
+    /* The caller's initial environment sets this code-injection variable
+     * (LD_PRELOAD...; identity/taint.c), or NULL/"": a match by the exe
+     * itself is then refused (identity_tainted) unless the binary entry
+     * says allow_env_injection: true. */
+    const char *tainted_by;
 };
 
 /* Reason codes: constants compared by identity. */
 extern const char POLICY_REASON_NO_ENDPOINT[];        /* "no_endpoint" */
 extern const char POLICY_REASON_BINARY_NOT_ALLOWED[]; /* "binary_not_allowed" */
+extern const char POLICY_REASON_IDENTITY_TAINTED[];   /* "identity_tainted" */
 
 struct policy_decision {
     bool allow;

@@ -28,6 +28,7 @@ struct policy_binary {
     char *path;   /* as written */
     bool is_glob; /* contains '*' */
     char *target; /* realpath() of a non-glob symlink at load time, or NULL */
+    bool allow_env_injection; /* keeps its identity with LD_PRELOAD & co. set */
 };
 
 struct policy_qmatch {

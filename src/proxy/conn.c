@@ -204,6 +204,7 @@ static void copy_identity(struct conn *c, const struct identity *id, int rc)
 {
     struct conn_identity *ci = &c->ident;
     ci->pid = id->pid;
+    memcpy(ci->tainted_by, id->tainted_by, sizeof(ci->tainted_by));
     ci->exe = id->exe[0] ? strdup(id->exe) : NULL;
     ci->ancestors = calloc(id->n_ancestors ? id->n_ancestors : 1, sizeof(char *));
     for (size_t i = 0; ci->ancestors && i < id->n_ancestors; i++)
@@ -294,6 +295,7 @@ static bool decide(struct conn *c)
         .exe = c->ident.exe ? c->ident.exe : "",
         .ancestors = (const char *const *)c->ident.ancestors,
         .n_ancestors = c->ident.n_ancestors,
+        .tainted_by = c->ident.tainted_by,
     };
     struct policy_decision d;
     policy_decide(c->pol, &q, &d);
