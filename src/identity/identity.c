@@ -16,9 +16,9 @@
  * lose information). The walk follows PPid, skips ancestors whose exe
  * cannot be read (kernel threads, other users without privilege), and
  * stops below this process's own chain: this process and its ancestors
- * (cordon proxy's shell, systemd...) and any child of this process (in
- * `cordon run`, the sandbox's init: the cordon binary) are never part of a
- * chain, so a binaries glob covering cordon's own path or its parents
+ * (cordon proxy's shell, systemd...) and the init of a PID namespace
+ * below ours (in `cordon run`, the sandbox's init: the cordon binary) are
+ * never part of a chain (an unreadable status counts as an init), so a binaries glob covering cordon's own path or its parents
  * allows nothing by itself. When a netns is configured the walk also stops
  * at the first ancestor outside it: the chain describes the sandbox, not
  * the host processes that started it. */
@@ -88,7 +88,6 @@ struct identity_cache {
     atomic_ullong st_resolves, st_hits, st_misses, st_fast, st_full, st_hashes;
 
     /* This process and its ancestors at creation: never part of a chain. */
-    pid_t self;
     size_t n_self_chain;
     pid_t self_chain[64];
     unsigned long long self_chain_start[64];
@@ -146,8 +145,7 @@ struct identity_cache *identity_cache_new(const struct identity_cache_opts *opts
         rc = -errno;
         goto out;
     }
-    c->self = getpid();
-    for (pid_t p = c->self; p > 0 && c->n_self_chain < 64;) {
+    for (pid_t p = getpid(); p > 0 && c->n_self_chain < 64;) {
         pid_t pp;
         unsigned long long st;
         if (identity_proc_stat(c->proc_fd, p, &pp, &st) < 0)
@@ -408,8 +406,8 @@ static void idc_ancestors(struct identity_cache *c, struct idc_build *b, pid_t p
         unsigned long long start;
         if (identity_proc_stat(c->proc_fd, p, &next, &start) < 0)
             return; /* gone: the chain above it is unknown */
-        if (idc_is_self_or_ancestor(c, p, start) || next == c->self)
-            return; /* this process's own chain, or the sandbox's init (our child) */
+        if (idc_is_self_or_ancestor(c, p, start) || identity_proc_is_ns_init(c->proc_fd, p) != 0)
+            return; /* this process's own chain, or a sandbox's init (cordon) */
         char *slot = b->anc[b->n_anc];
         if (identity_proc_exe(c->proc_fd, p, slot, PATH_MAX, &deleted) == 0 &&
             identity_proc_exe_fp(c->proc_fd, p, &fp) == 0) {

@@ -49,6 +49,10 @@ bool identity_fp_equal(const struct identity_fp *a, const struct identity_fp *b)
 int identity_proc_stat(int proc_fd, pid_t pid, pid_t *ppid, unsigned long long *start)
     __attribute__((warn_unused_result));
 
+/* 1 when pid is pid 1 of a PID namespace below ours (a sandbox's init),
+ * else 0; -errno when /proc/PID/status cannot be read. */
+int identity_proc_is_ns_init(int proc_fd, pid_t pid) __attribute__((warn_unused_result));
+
 /* taint.c: when the NUL-separated environment env[0..len) carries a
  * code-injection variable (LD_PRELOAD, LD_AUDIT, NODE_OPTIONS with
  * --require/--import/--loader, BUN_OPTIONS --preload, JAVA_TOOL_OPTIONS /

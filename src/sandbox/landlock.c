@@ -228,7 +228,7 @@ int landlock_finish(struct landlock_prep *p, const char *root, const char *const
     const struct policy_fs *fs = p->fs;
     size_t n_ro = fs ? fs->n_read_only : 0, n_rw = fs ? fs->n_read_write : 0;
     int rc = 0;
-    int root_fd = open(root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    int root_fd = open(root[0] ? root : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
     if (root_fd < 0) {
         rc = -errno;
         snprintf(err, errcap, "landlock: cannot open the sandbox's root %s: %s", root,
