@@ -1,10 +1,12 @@
 /* sandbox/supervisor: builds the sandbox, runs the command, tears down.
  *
  * Order (each step fails closed; the command runs only after all of them):
- *   policy → user → Landlock ruleset → seccomp program → network namespace
- *   + veth → bypass monitor (NFLOG) → fence (nftables) → routes → child
- *   environment → pty → init (new PID + mount namespaces, waits) → proxy on
- *   the supervisor side → "go" → command.
+ *   policy → user → workdir check → root plan → Landlock ruleset →
+ *   seccomp program → network namespace + veth → cgroup → child
+ *   environment → pty → init (new namespaces, builds the root, waits), and
+ *   meanwhile on a thread: bypass monitor (NFLOG) → fence (nftables) →
+ *   routes → then Landlock rules (in the new root) → proxy on the
+ *   supervisor side → join → "go" → command.
  * Then one event loop: signals (signalfd, forwarded to init), init's exit
  * (pidfd), the bypass monitor, the terminal relay. The proxy runs on its
  * own worker threads.
@@ -18,6 +20,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -51,6 +54,7 @@ struct supervisor {
     struct mountplan mounts;
     struct sandbox_cgroup cg;
     bool cg_made;
+    int fence_rc;
     struct sysfilter filter;
     struct netns ns;
     bool ns_made;
@@ -248,6 +252,18 @@ static int setup_fence(struct supervisor *s)
     return 0;
 }
 
+/* The fence and the default routes (run on a thread of its own while
+ * init builds the root; its result goes to s->fence_rc). */
+static void *fence_thread(void *arg)
+{
+    struct supervisor *s = arg;
+    int rc = setup_fence(s);
+    if (rc == 0 && s->fence != FENCE_OFF && (rc = netns_route_out(&s->ns)) < 0)
+        log_error("run: cannot add the sandbox's default route: %s", strerror(-rc));
+    s->fence_rc = rc;
+    return NULL;
+}
+
 static int setup_env(struct supervisor *s)
 {
     struct childenv_opts eo = {.proxy_url = s->proxy_url, .user = s->priv.user,
@@ -331,7 +347,16 @@ static int spawn_init(struct supervisor *s)
         log_error("run: pidfd_open: %s", strerror(-rc));
         return rc;
     }
-    /* Wait until init has its /proc (EOF = it failed; errpipe says why). */
+    return 0;
+}
+
+/* Waits until init has built the sandbox's root (EOF = it failed; errpipe
+ * says why), then adds the Landlock rules in that tree. */
+static int wait_init_ready(struct supervisor *s)
+{
+    int rc;
+    pid_t pid = s->init_pid;
+    /* Wait until init has its root (EOF = it failed; errpipe says why). */
     char ready;
     ssize_t n;
     do {
@@ -686,13 +711,7 @@ int sandbox_run(const struct sandbox_opts *o)
     char host[INET_ADDRSTRLEN];
     inet_ntop(AF_INET, &s->ns.slot.host4, host, sizeof(host));
     snprintf(s->proxy_url, sizeof(s->proxy_url), "http://%s:%u", host, (unsigned)o->proxy_port);
-    if ((rc = setup_fence(s)) < 0)
-        goto out;
-    if (s->fence != FENCE_OFF && (rc = netns_route_out(&s->ns)) < 0) {
-        log_error("run: cannot add the sandbox's default route: %s", strerror(-rc));
-        goto out;
-    }
-    log_debug("run: fence %s", fence_mode_name(s->fence));
+
     /* The sandbox's new root is built on this empty directory of the host
      * (what is mounted on it is only visible inside). */
     if (mkdir(SANDBOX_RUN_DIR, 0755) < 0 && errno != EEXIST) {
@@ -706,10 +725,23 @@ int sandbox_run(const struct sandbox_opts *o)
         goto out;
     if ((rc = setup_env(s)) < 0 || (rc = setup_tty(s)) < 0 || (rc = spawn_init(s)) < 0)
         goto out;
-    log_debug("run: init %d waiting", (int)s->init_pid);
-    if ((rc = start_proxy(s)) < 0)
+    /* Three things at once, all before the command may run: init builds
+     * the sandbox's root, a thread installs the fence, we start the proxy
+     * once the root exists (it writes its CA into it). */
+    pthread_t fence_tid;
+    bool fence_thread_on = pthread_create(&fence_tid, NULL, fence_thread, s) == 0;
+    if (!fence_thread_on)
+        fence_thread(s);
+    int rc_ready = wait_init_ready(s), rc_proxy = 0;
+    if (rc_ready == 0) {
+        log_debug("run: init %d waiting", (int)s->init_pid);
+        rc_proxy = start_proxy(s);
+    }
+    if (fence_thread_on)
+        pthread_join(fence_tid, NULL);
+    if ((rc = rc_ready) < 0 || (rc = s->fence_rc) < 0 || (rc = rc_proxy) < 0)
         goto out;
-    log_debug("run: proxy listening");
+    log_debug("run: fence %s, proxy listening", fence_mode_name(s->fence));
 
     s->loop = loop_new(64);
     if (!s->loop) {
