@@ -42,6 +42,9 @@ static void usage(FILE *f)
         "  --memory SIZE        memory limit, e.g. 512M, 2G (default: limits.memory, else\n"
         "                       none); past it the kernel's OOM killer acts in the sandbox\n"
         "  --cpus N             CPU time, in CPUs (0.5, 2; default: limits.cpu, else none)\n"
+        "  --max-conns N        concurrent connections to the proxy (default:\n"
+        "                       limits.max_conns, else 16384); refusals are 503 with\n"
+        "                       a connection_limit audit event\n"
         "\n"
         "Exit status: the command's; 128+N if it died from signal N; 125 if the sandbox\n"
         "could not be built (the command never ran); 126/127 if it could not be executed.\n");
@@ -134,6 +137,11 @@ int cli_run(int argc, char **argv)
             if (policy_parse_size(v, &o.memory_max) < 0 || o.memory_max < POLICY_MIN_MEMORY) {
                 fprintf(stderr, "cordon run: --memory: '%s' (a size of at least 4M: bytes, or "
                         "a number with K, M, G or T, e.g. 512M)\n", v);
+                return SANDBOX_EXIT_SETUP;
+            }
+        } else if (strcmp(a, "--max-conns") == 0) {
+            if (parse_u32_str(v, 1, 1000000, &o.max_conns) < 0) {
+                fprintf(stderr, "cordon run: --max-conns: '%s' (1..1000000)\n", v);
                 return SANDBOX_EXIT_SETUP;
             }
         } else if (strcmp(a, "--cpus") == 0) {

@@ -398,6 +398,10 @@ static int start_proxy(struct supervisor *s)
     cfg.upstream_ca = s->o->upstream_ca;
     cfg.client_netns_fd = s->ns.child_fd;
     cfg.sandbox_name = s->name;
+    /* The sandbox's connection budget (flag over the policy's limits). */
+    uint32_t mc = s->o->max_conns ? s->o->max_conns : policy_limits(s->policy)->max_conns;
+    if (mc)
+        cfg.max_conns = mc;
     if (s->have_run_dir) {
         /* Into the sandbox's private tmpfs, through its init's root. */
         snprintf(s->ca_out, sizeof(s->ca_out), "/proc/%d/root" SANDBOX_CA_FILE, (int)s->init_pid);

@@ -225,3 +225,40 @@ def test_limit_flags_validated(sandbox):
         argv, _ = sandbox.argv(["true"], args=[flag, val])
         r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
         assert r.returncode == 125 and flag in r.stderr, (flag, val, r.stderr)
+
+
+CONN_PROBE = r"""
+import os, select, socket, time
+from urllib.parse import urlparse
+u = urlparse(os.environ["HTTP_PROXY"])
+socks = [socket.create_connection((u.hostname, u.port), timeout=10) for _ in range(3)]
+got = {}
+deadline = time.monotonic() + 8
+while len(got) < 1 and time.monotonic() < deadline:
+    r, _, _ = select.select([s for s in socks if s not in got], [], [], 0.5)
+    for s in r:
+        got[s] = s.recv(4096)
+print("answered", len(got))
+for data in got.values():
+    print(data.split(b"\r\n")[0].decode(), [l for l in data.decode().split("\r\n")
+                                            if l.startswith("X-Cordon-Deny")])
+"""
+
+
+@pytest.mark.timeout(60)
+def test_connection_budget(sandbox):
+    """--max-conns 2: the third concurrent connection to the sandbox's proxy
+    is refused at once with 503 and a connection_limit event."""
+    probe = os.path.join(sandbox.work, "conns.py")
+    with open(probe, "w") as f:
+        f.write(CONN_PROBE)
+    r = sandbox.run([PY, probe], args=["--max-conns", "2"])
+    assert r.code == 0, r
+    assert "answered 1" in r.out, r
+    assert "HTTP/1.1 503" in r.out and "connection_limit" in r.out, r
+    ev = r.events("connection_limit")
+    assert len(ev) == 1 and ev[0]["max_conns"] == 2, r.audit()
+    # The policy's limits.max_conns does the same.
+    pol = _policy(sandbox, {"max_conns": 2})
+    r = sandbox.run([PY, probe], policy=pol)
+    assert "HTTP/1.1 503" in r.out and len(r.events("connection_limit")) == 1, r
