@@ -399,6 +399,9 @@ void childenv_free(struct childenv *e);
  * file ca_pem (the proxy's CA certificate). Returns 0 or -errno. */
 int trust_bundle_write(const char *ca_pem, const char *out, char *err, size_t errcap)
     __attribute__((warn_unused_result));
+/* Copies src to out (0644, created or truncated). Returns 0 or -errno. */
+int trust_file_copy(const char *src, const char *out, char *err, size_t errcap)
+    __attribute__((warn_unused_result));
 
 /* ---- mountns.c: the sandbox's filesystem view ---- */
 

@@ -64,7 +64,8 @@ struct supervisor {
     struct proxy *proxy;
     struct childenv env;
     bool have_run_dir;   /* SANDBOX_RUN_DIR exists: private tmpfs + trust bundle */
-    char ca_out[96];     /* where the proxy writes its CA (through init's root) */
+    char ca_dir[64];     /* root-only directory the proxy writes its CA into */
+    char ca_out[96];
     struct tty_relay *tty;
     int tty_slave;
     int sync_r, sync_w, status_r, status_w, err_r, err_w, ready_r, ready_w;
@@ -403,8 +404,17 @@ static int start_proxy(struct supervisor *s)
     if (mc)
         cfg.max_conns = mc;
     if (s->have_run_dir) {
-        /* Into the sandbox's private tmpfs, through its init's root. */
-        snprintf(s->ca_out, sizeof(s->ca_out), "/proc/%d/root" SANDBOX_CA_FILE, (int)s->init_pid);
+        /* The proxy starts while init builds the sandbox's root: it writes
+         * its CA certificate into a root-only directory of ours, copied
+         * into the sandbox once its root exists (install_trust). */
+        snprintf(s->ca_dir, sizeof(s->ca_dir), "/run/cordon-ca.XXXXXX");
+        if (!mkdtemp(s->ca_dir)) {
+            int e = errno;
+            s->ca_dir[0] = '\0';
+            log_error("run: cannot create a directory for the proxy's CA: %s", strerror(e));
+            return -e;
+        }
+        snprintf(s->ca_out, sizeof(s->ca_out), "%s/ca.pem", s->ca_dir);
         cfg.ca_cert_out = s->ca_out;
     }
     int rc = proxy_start(&cfg, &s->proxy);
@@ -413,13 +423,26 @@ static int start_proxy(struct supervisor *s)
                   s->proxy_url, strerror(-rc));
         return rc;
     }
-    if (s->have_run_dir) {
-        char out[96], err[256];
-        snprintf(out, sizeof(out), "/proc/%d/root" SANDBOX_BUNDLE_FILE, (int)s->init_pid);
-        if ((rc = trust_bundle_write(s->ca_out, out, err, sizeof(err))) < 0) {
-            log_error("run: %s; the command was not started", err);
-            return rc;
-        }
+    return 0;
+}
+
+/* The proxy's CA certificate and the trust bundle, into the sandbox's
+ * private tmpfs through its init's root. */
+static int install_trust(struct supervisor *s)
+{
+    if (!s->have_run_dir)
+        return 0;
+    char out[96], err[256];
+    int rc;
+    snprintf(out, sizeof(out), "/proc/%d/root" SANDBOX_CA_FILE, (int)s->init_pid);
+    if ((rc = trust_file_copy(s->ca_out, out, err, sizeof(err))) < 0) {
+        log_error("run: %s; the command was not started", err);
+        return rc;
+    }
+    snprintf(out, sizeof(out), "/proc/%d/root" SANDBOX_BUNDLE_FILE, (int)s->init_pid);
+    if ((rc = trust_bundle_write(s->ca_out, out, err, sizeof(err))) < 0) {
+        log_error("run: %s; the command was not started", err);
+        return rc;
     }
     return 0;
 }
@@ -613,6 +636,11 @@ static void teardown(struct supervisor *s)
     if (s->proxy)
         proxy_stop(s->proxy);
     s->proxy = NULL;
+    if (s->ca_dir[0]) {
+        unlink(s->ca_out);
+        rmdir(s->ca_dir);
+        s->ca_dir[0] = '\0';
+    }
     log_debug("run: proxy stopped");
     if (s->ns_made)
         netns_destroy(&s->ns);
@@ -730,21 +758,20 @@ int sandbox_run(const struct sandbox_opts *o)
     if ((rc = setup_env(s)) < 0 || (rc = setup_tty(s)) < 0 || (rc = spawn_init(s)) < 0)
         goto out;
     /* Three things at once, all before the command may run: init builds
-     * the sandbox's root, a thread installs the fence, we start the proxy
-     * once the root exists (it writes its CA into it). */
+     * the sandbox's root, a thread installs the fence, we start the proxy;
+     * then the Landlock rules and the trust files go into the new root. */
     pthread_t fence_tid;
     bool fence_thread_on = pthread_create(&fence_tid, NULL, fence_thread, s) == 0;
     if (!fence_thread_on)
         fence_thread(s);
-    int rc_ready = wait_init_ready(s), rc_proxy = 0;
-    if (rc_ready == 0) {
-        log_debug("run: init %d waiting", (int)s->init_pid);
-        rc_proxy = start_proxy(s);
-    }
+    int rc_proxy = start_proxy(s), rc_ready = wait_init_ready(s);
+    if (rc_ready == 0 && rc_proxy == 0)
+        rc_ready = install_trust(s);
     if (fence_thread_on)
         pthread_join(fence_tid, NULL);
     if ((rc = rc_ready) < 0 || (rc = s->fence_rc) < 0 || (rc = rc_proxy) < 0)
         goto out;
+    log_debug("run: init %d waiting", (int)s->init_pid);
     log_debug("run: fence %s, proxy listening", fence_mode_name(s->fence));
 
     s->loop = loop_new(64);

@@ -66,8 +66,9 @@ def test_host_unix_sockets_unreachable(sandbox):
     paths = [os.path.join(tmpdir, "daemon.sock"), os.path.join(rundir, "daemon.sock"),
              os.path.join(sandbox.secret, "daemon.sock")]
     abstract = "cordon-test-abstract-%d" % os.getpid()
-    listeners = [_listener(p) for p in paths] + [_listener("\0" + abstract)]
+    listeners = []
     try:
+        listeners += [_listener(p) for p in paths] + [_listener("\0" + abstract)]
         probe = os.path.join(sandbox.work, "probe.py")
         with open(probe, "w") as f:
             f.write(CONNECT_PROBE)
