@@ -143,6 +143,12 @@ static int check_workdir(struct supervisor *s)
         return 0;
     const char *w = s->workdir;
     size_t wl = strlen(w);
+    if (strcmp(w, "/tmp") == 0 || strcmp(w, "/dev/shm") == 0) {
+        log_error("run: the workdir %s is replaced by a private tmpfs inside the sandbox "
+                  "(the command's files would not reach the host); run from a directory "
+                  "under it (--workdir /tmp/project)", w);
+        return -EPERM;
+    }
     for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
         size_t sl = strlen(sys[i]);
         bool covers = wl == 1 || (strncmp(sys[i], w, wl) == 0 && (sys[i][wl] == '\0' ||

@@ -199,7 +199,7 @@ network_policies:
 
 @pytest.mark.timeout(30)
 def test_workdir_covering_system_paths_refused(sandbox):
-    for wd in ("/", "/usr", "/etc/ssl"):
+    for wd in ("/", "/usr", "/etc/ssl", "/tmp"):
         argv, _ = sandbox.argv(["true"])
         argv[argv.index("--workdir") + 1] = wd
         r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
