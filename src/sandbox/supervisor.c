@@ -432,6 +432,15 @@ static int start_proxy(struct supervisor *s)
     return 0;
 }
 
+static void remove_ca_dir(struct supervisor *s)
+{
+    if (!s->ca_dir[0])
+        return;
+    unlink(s->ca_out);
+    rmdir(s->ca_dir);
+    s->ca_dir[0] = '\0';
+}
+
 /* The proxy's CA certificate and the trust bundle, into the sandbox's
  * private tmpfs through its init's root. */
 static int install_trust(struct supervisor *s)
@@ -642,11 +651,7 @@ static void teardown(struct supervisor *s)
     if (s->proxy)
         proxy_stop(s->proxy);
     s->proxy = NULL;
-    if (s->ca_dir[0]) {
-        unlink(s->ca_out);
-        rmdir(s->ca_dir);
-        s->ca_dir[0] = '\0';
-    }
+    remove_ca_dir(s);
     log_debug("run: proxy stopped");
     if (s->ns_made)
         netns_destroy(&s->ns);
@@ -773,6 +778,7 @@ int sandbox_run(const struct sandbox_opts *o)
     int rc_proxy = start_proxy(s), rc_ready = wait_init_ready(s);
     if (rc_ready == 0 && rc_proxy == 0)
         rc_ready = install_trust(s);
+    remove_ca_dir(s); /* copied in (or failed): not needed any more */
     if (fence_thread_on)
         pthread_join(fence_tid, NULL);
     if ((rc = rc_ready) < 0 || (rc = s->fence_rc) < 0 || (rc = rc_proxy) < 0)
