@@ -71,6 +71,14 @@ static void usage(FILE *f)
         "                       (default: the sandbox's resolver answers names the\n"
         "                       policy allows with addresses whose TCP is captured\n"
         "                       into the proxy, so clients ignoring HTTPS_PROXY work)\n"
+        "  --pids-max N         processes+threads in the sandbox (default: the policy's\n"
+        "                       limits.pids, else 1024)\n"
+        "  --memory SIZE        memory limit, e.g. 512M, 2G (default: limits.memory, else\n"
+        "                       none); past it the kernel's OOM killer acts in the sandbox\n"
+        "  --cpus N             CPU time, in CPUs (0.5, 2; default: limits.cpu, else none)\n"
+        "  --max-conns N        concurrent connections to the proxy (default:\n"
+        "                       limits.max_conns, else 16384); refusals are 503 with\n"
+        "                       a connection_limit audit event\n"
         "\n"
         "On stderr: one line per denial or bypass attempt (what, which binary, the fix;\n"
         "at most 5 at once, then 30 a minute) and a summary at exit.\n"
@@ -100,7 +108,9 @@ static int parse_cidr(const char *s, struct in_addr *addr, uint8_t *prefix)
 static const char *const run_options[] = {
     "--policy", "--workdir", "--log", "--log-format", "--log-level", "--resolver", "--ca-dir",
     "--upstream-ca", "--proxy-port", "--subnet-pool", "--name", "--require-fence", "--tty",
-    "--no-tty", "--quiet", "--env-keep", "--env-clear", "--print-address", "--watch-policy", "--publish", "--help", NULL};
+    "--no-tty", "--quiet", "--env-keep", "--env-clear", "--print-address", "--watch-policy", "--publish",
+    "--no-transparent", "--inference-routes", "--pids-max", "--memory", "--cpus", "--max-conns",
+    "--help", NULL};
 
 #define RUN_ENV_KEEP_MAX 64
 #define RUN_PUBLISH_MAX 8
@@ -351,6 +361,28 @@ int cli_run(int argc, char **argv)
                 return SANDBOX_EXIT_SETUP;
             }
             o.proxy_port = (uint16_t)p;
+        } else if (strcmp(a, "--pids-max") == 0) {
+            if (parse_u32_str(v, 1, 4194304, &o.pids_max) < 0) {
+                fprintf(stderr, "cordon run: --pids-max: '%s' (1..4194304)\n", v);
+                return SANDBOX_EXIT_SETUP;
+            }
+        } else if (strcmp(a, "--memory") == 0) {
+            if (policy_parse_size(v, &o.memory_max) < 0 || o.memory_max < POLICY_MIN_MEMORY) {
+                fprintf(stderr, "cordon run: --memory: '%s' (a size of at least 4M: bytes, or "
+                        "a number with K, M, G or T, e.g. 512M)\n", v);
+                return SANDBOX_EXIT_SETUP;
+            }
+        } else if (strcmp(a, "--max-conns") == 0) {
+            if (parse_u32_str(v, 1, 1000000, &o.max_conns) < 0) {
+                fprintf(stderr, "cordon run: --max-conns: '%s' (1..1000000)\n", v);
+                return SANDBOX_EXIT_SETUP;
+            }
+        } else if (strcmp(a, "--cpus") == 0) {
+            if (policy_parse_cpus(v, &o.cpu_millis) < 0) {
+                fprintf(stderr, "cordon run: --cpus: '%s' (a number of CPUs, 0.01..%d, e.g. "
+                        "0.5 or 2)\n", v, POLICY_MAX_CPUS);
+                return SANDBOX_EXIT_SETUP;
+            }
         } else if (strcmp(a, "--subnet-pool") == 0) {
             if (parse_cidr(v, &o.pool, &o.pool_prefix) < 0) {
                 fprintf(stderr, "cordon run: --subnet-pool: '%s' (an IPv4 CIDR, prefix 8..28, "

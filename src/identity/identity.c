@@ -14,11 +14,14 @@
  * Ancestors are recorded when the process is first resolved and kept for
  * the entry's life (the chain at that time; reparenting later would only
  * lose information). The walk follows PPid, skips ancestors whose exe
- * cannot be read (kernel threads, other users without privilege), includes
- * pid 1 when its exe is readable (in a sandbox that is our own supervisor
- * or the sandbox init, and policies may name it) and stops there. When a
- * netns is configured the walk stops at the first ancestor outside it:
- * the chain describes the sandbox, not the host processes that started it. */
+ * cannot be read (kernel threads, other users without privilege), and
+ * stops below this process's own chain: this process and its ancestors
+ * (cordon proxy's shell, systemd...) and the init of a PID namespace
+ * below ours (in `cordon run`, the sandbox's init: the cordon binary) are
+ * never part of a chain (an unreadable status counts as an init), so a binaries glob covering cordon's own path or its parents
+ * allows nothing by itself. When a netns is configured the walk also stops
+ * at the first ancestor outside it: the chain describes the sandbox, not
+ * the host processes that started it. */
 #include "identity/identity.h"
 #include "identity/identity_int.h"
 
@@ -51,6 +54,7 @@ struct idc_rec {
     int err;                  /* 0 or -EPERM */
     const char *reason;       /* NULL or IDENTITY_REASON_BINARY_CHANGED */
     bool exe_deleted;
+    char tainted_by[32];
     char sha256[65];
     size_t n_anc;
     pid_t anc_pids[IDENTITY_MAX_ANCESTORS];
@@ -82,6 +86,11 @@ struct identity_cache {
     int *buckets;
 
     atomic_ullong st_resolves, st_hits, st_misses, st_fast, st_full, st_hashes;
+
+    /* This process and its ancestors at creation: never part of a chain. */
+    size_t n_self_chain;
+    pid_t self_chain[64];
+    unsigned long long self_chain_start[64];
 };
 
 /* A record being built (before packing). */
@@ -89,6 +98,7 @@ struct idc_build {
     int err;
     const char *reason;
     bool exe_deleted;
+    char tainted_by[32];
     char sha256[65];
     size_t n_anc;
     pid_t anc_pids[IDENTITY_MAX_ANCESTORS];
@@ -134,6 +144,15 @@ struct identity_cache *identity_cache_new(const struct identity_cache_opts *opts
     if (c->proc_fd < 0) {
         rc = -errno;
         goto out;
+    }
+    for (pid_t p = getpid(); p > 0 && c->n_self_chain < 64;) {
+        pid_t pp;
+        unsigned long long st;
+        if (identity_proc_stat(c->proc_fd, p, &pp, &st) < 0)
+            break;
+        c->self_chain[c->n_self_chain] = p;
+        c->self_chain_start[c->n_self_chain++] = st;
+        p = pp;
     }
     rc = identity_sockdiag_new(opts->netns_fd, IDC_NSOCKS, &c->diag);
     if (rc < 0)
@@ -270,6 +289,7 @@ static struct idc_rec *idc_pack(const struct idc_build *b)
     r->err = b->err;
     r->reason = b->reason;
     r->exe_deleted = b->exe_deleted;
+    memcpy(r->tainted_by, b->tainted_by, sizeof(r->tainted_by));
     memcpy(r->sha256, b->sha256, sizeof(r->sha256));
     r->n_anc = b->n_anc;
     memcpy(r->anc_pids, b->anc_pids, sizeof(r->anc_pids));
@@ -296,6 +316,7 @@ static void idc_copy_out(const struct idc_rec *r, pid_t pid, struct identity *ou
     }
     memcpy(out->sha256, r->sha256, sizeof(out->sha256));
     out->exe_deleted = r->exe_deleted;
+    memcpy(out->tainted_by, r->tainted_by, sizeof(out->tainted_by));
     out->reason_code = r->reason;
     snprintf(out->detail, sizeof(out->detail), "%s", r->blob + r->detail_off);
 }
@@ -311,6 +332,7 @@ static void idc_copy_build(const struct idc_build *b, pid_t pid, struct identity
     }
     memcpy(out->sha256, b->sha256, sizeof(out->sha256));
     out->exe_deleted = b->exe_deleted;
+    memcpy(out->tainted_by, b->tainted_by, sizeof(out->tainted_by));
     out->reason_code = b->reason;
     snprintf(out->detail, sizeof(out->detail), "%s", b->detail);
 }
@@ -353,6 +375,17 @@ static int idc_tofu(struct identity_cache *c, struct idc_build *b, pid_t pid,
     return rc;
 }
 
+/* True when pid (started at start) is this process or one of the
+ * ancestors it had when the cache was created. */
+static bool idc_is_self_or_ancestor(const struct identity_cache *c, pid_t pid,
+                                    unsigned long long start)
+{
+    for (size_t i = 0; i < c->n_self_chain; i++)
+        if (c->self_chain[i] == pid && c->self_chain_start[i] == start)
+            return true;
+    return false;
+}
+
 /* Walks the parents of the owner (see the top of the file). A changed
  * ancestor binary sets the verdict; unreadable ancestors are skipped. */
 static void idc_ancestors(struct identity_cache *c, struct idc_build *b, pid_t ppid)
@@ -370,8 +403,11 @@ static void idc_ancestors(struct identity_cache *c, struct idc_build *b, pid_t p
                 ino != (unsigned long)c->netns_ino)
                 return;
         }
-        if (identity_proc_stat(c->proc_fd, p, &next, NULL) < 0)
+        unsigned long long start;
+        if (identity_proc_stat(c->proc_fd, p, &next, &start) < 0)
             return; /* gone: the chain above it is unknown */
+        if (idc_is_self_or_ancestor(c, p, start) || identity_proc_is_ns_init(c->proc_fd, p) != 0)
+            return; /* this process's own chain, or a sandbox's init (cordon) */
         char *slot = b->anc[b->n_anc];
         if (identity_proc_exe(c->proc_fd, p, slot, PATH_MAX, &deleted) == 0 &&
             identity_proc_exe_fp(c->proc_fd, p, &fp) == 0) {
@@ -435,6 +471,7 @@ int identity_resolve(struct identity_cache *c, const struct sockaddr *peer,
     out->n_ancestors = 0;
     out->sha256[0] = '\0';
     out->exe_deleted = false;
+    out->tainted_by[0] = '\0';
     out->reason_code = NULL;
     out->detail[0] = '\0';
     if (!c || !peer || !local) {
@@ -509,6 +546,10 @@ int identity_resolve(struct identity_cache *c, const struct sockaddr *peer,
             goto out;
         }
     }
+    /* An environment we cannot read is treated as tainted (fail closed). */
+    if ((rc = identity_proc_env_taint(c->proc_fd, own.pid, b->tainted_by,
+                                      sizeof(b->tainted_by))) < 0)
+        snprintf(b->tainted_by, sizeof(b->tainted_by), "(unreadable environment)");
     rc = idc_tofu(c, b, own.pid, b->exe, &fp, false, b->sha256);
     if (rc == 0)
         idc_ancestors(c, b, own.ppid);

@@ -78,6 +78,9 @@ struct identity {
     /* exe's link ended in " (deleted)" (stripped from exe above); the hash
      * is still of the running file's content. */
     bool exe_deleted;
+    /* The owner's initial environment carries this code-injection
+     * variable (identity/taint.c); "" when clean. Policy decides. */
+    char tainted_by[32];
     /* Set when resolution failed or integrity was violated: */
     const char *reason_code; /* NULL on success */
     char detail[512];

@@ -49,6 +49,21 @@ bool identity_fp_equal(const struct identity_fp *a, const struct identity_fp *b)
 int identity_proc_stat(int proc_fd, pid_t pid, pid_t *ppid, unsigned long long *start)
     __attribute__((warn_unused_result));
 
+/* 1 when pid is pid 1 of a PID namespace below ours (a sandbox's init),
+ * else 0; -errno when /proc/PID/status cannot be read. */
+int identity_proc_is_ns_init(int proc_fd, pid_t pid) __attribute__((warn_unused_result));
+
+/* taint.c: when the NUL-separated environment env[0..len) carries a
+ * code-injection variable (LD_PRELOAD, LD_AUDIT, NODE_OPTIONS with
+ * --require/--import/--loader, BUN_OPTIONS --preload, JAVA_TOOL_OPTIONS /
+ * JDK_JAVA_OPTIONS / _JAVA_OPTIONS with -javaagent/-agentpath/-agentlib,
+ * PERL5OPT, RUBYOPT -r), copies its name to out and returns 1; else 0.
+ * Pure. */
+int identity_env_taint_check(const char *env, size_t len, char *out, size_t cap);
+/* The same for /proc/PID/environ (the initial environment). 1, 0, or
+ * -errno when it cannot be read. */
+int identity_proc_env_taint(int proc_fd, pid_t pid, char *out, size_t cap);
+
 /* Thread-group id of task pid (from /proc/PID/status). 0 or -errno. */
 int identity_proc_tgid(int proc_fd, pid_t pid, pid_t *tgid) __attribute__((warn_unused_result));
 

@@ -215,3 +215,47 @@ unsigned long long identity_proc_now_ticks(void)
     return (unsigned long long)ts.tv_sec * (unsigned long long)hz +
            (unsigned long long)ts.tv_nsec / (1000000000ull / (unsigned long long)hz);
 }
+
+int identity_proc_is_ns_init(int proc_fd, pid_t pid)
+{
+    char path[32], buf[2048];
+    ssize_t n;
+    int fd, rc;
+
+    rc = proc_path(path, sizeof(path), pid, "status");
+    if (rc < 0)
+        return rc;
+    fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return proc_errno(errno);
+    size_t got = 0;
+    while (got < sizeof(buf) - 1) {
+        n = read(fd, buf + got, sizeof(buf) - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    const char *p = strstr(buf, "\nNSpid:");
+    if (!p)
+        return 0; /* no PID namespaces in this kernel */
+    p += 7;
+    const char *eol = strchr(p, '\n');
+    if (!eol)
+        eol = p + strlen(p);
+    /* The last field is the pid in the innermost namespace. */
+    const char *last = eol;
+    while (last > p && (last[-1] == ' ' || last[-1] == '\t'))
+        last--;
+    const char *start = last;
+    while (start > p && start[-1] >= '0' && start[-1] <= '9')
+        start--;
+    bool nested = false;
+    for (const char *q = p; q < start; q++)
+        if (*q >= '0' && *q <= '9')
+            nested = true;
+    return nested && last - start == 1 && *start == '1' ? 1 : 0;
+}

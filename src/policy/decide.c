@@ -17,6 +17,7 @@
 
 const char POLICY_REASON_NO_ENDPOINT[] = "no_endpoint";
 const char POLICY_REASON_BINARY_NOT_ALLOWED[] = "binary_not_allowed";
+const char POLICY_REASON_IDENTITY_TAINTED[] = "identity_tainted";
 
 /* A normalized query host: lowercase, no brackets, no trailing dot. */
 struct qhost {
@@ -267,6 +268,9 @@ void policy_decide(const struct policy *p, const struct policy_query *q,
     struct qhost h;
     const struct policy_endpoint *first_ep = NULL;
     const struct policy_entry *first_entry = NULL;
+    const struct policy_entry *tainted_entry = NULL;
+    const struct policy_endpoint *tainted_ep = NULL;
+    const struct policy_binary *tainted_bin = NULL;
 
     memset(out, 0, sizeof(*out));
     out->endpoint_index = -1;
@@ -287,6 +291,14 @@ void policy_decide(const struct policy *p, const struct policy_query *q,
         const struct policy_binary *b = match_binary(e, q, &by);
         if (!b)
             continue;
+        if (by == q->exe && q->tainted_by && q->tainted_by[0] && !b->allow_env_injection) {
+            if (!tainted_entry) {
+                tainted_entry = e;
+                tainted_ep = ep;
+                tainted_bin = b;
+            }
+            continue; /* another entry may opt in */
+        }
         out->allow = true;
         out->policy_key = e->key;
         out->endpoint = ep;
@@ -294,6 +306,20 @@ void policy_decide(const struct policy *p, const struct policy_query *q,
         out->matched_binary = b->path;
         out->matched_by = by;
         explain_allow(out, q, b);
+        return;
+    }
+    if (tainted_entry) {
+        out->reason_code = POLICY_REASON_IDENTITY_TAINTED;
+        out->policy_key = tainted_entry->key;
+        out->endpoint_index = tainted_ep->index;
+        snprintf(out->detail, sizeof(out->detail),
+                 "%s matches network_policies.%s, but its environment sets %s, which makes it "
+                 "run code that is not %s: it does not get that binary's identity",
+                 q->exe, tainted_entry->key, q->tainted_by, q->exe);
+        snprintf(out->hint, sizeof(out->hint),
+                 "start %s without %s, or set allow_env_injection: true on {path: %s} in "
+                 "network_policies.%s.binaries", q->exe, q->tainted_by, tainted_bin->path,
+                 tainted_entry->key);
         return;
     }
     if (first_ep) {

@@ -98,9 +98,15 @@ static void f_bin_harness(struct vctx *c, const struct ynode *n, void *obj)
     v_warn(c, n, "the legacy 'harness' field is ignored");
 }
 
+static void f_bin_allow_env(struct vctx *c, const struct ynode *n, void *obj)
+{
+    (void)v_bool(c, n, &((struct bin_build *)obj)->b->allow_env_injection);
+}
+
 static void v_binary(struct vctx *c, const struct ynode *n, struct policy_binary *b)
 {
-    static const struct vfield fields[] = {{"path", f_bin_path}, {"harness", f_bin_harness}};
+    static const struct vfield fields[] = {{"path", f_bin_path}, {"harness", f_bin_harness},
+                                           {"allow_env_injection", f_bin_allow_env}};
     struct bin_build bb = {.b = b};
     if (!v_map(c, n, fields, NFIELDS(fields), &bb, "a binary is a map {path: /usr/bin/curl}"))
         return;
@@ -446,6 +452,11 @@ static void f_top_middlewares(struct vctx *c, const struct ynode *n, void *obj)
     v_network_middlewares(c, n);
 }
 
+static void f_top_limits(struct vctx *c, const struct ynode *n, void *obj)
+{
+    v_limits(c, n, &((struct top_build *)obj)->p->limits);
+}
+
 static void v_top(struct vctx *c, const struct ynode *root, struct policy *p)
 {
     static const struct vfield fields[] = {
@@ -455,6 +466,7 @@ static void v_top(struct vctx *c, const struct ynode *root, struct policy *p)
         {"landlock", f_top_landlock},
         {"process", f_top_process},
         {"network_middlewares", f_top_middlewares},
+        {"limits", f_top_limits},
     };
     struct top_build tb = {.p = p};
     if (!root) {
@@ -463,7 +475,7 @@ static void v_top(struct vctx *c, const struct ynode *root, struct policy *p)
     }
     if (!v_map(c, root, fields, NFIELDS(fields), &tb,
                "a policy is a map {version, network_policies, filesystem_policy, landlock, "
-               "process, network_middlewares}"))
+               "process, network_middlewares, limits}"))
         return;
     if (!tb.version) {
         size_t mark = v_push(c, "version");

@@ -153,6 +153,7 @@ const struct policy_fs *policy_filesystem(const struct policy *p) { return &p->f
 enum policy_landlock policy_landlock_compat(const struct policy *p) { return p->landlock; }
 const char *policy_run_as_user(const struct policy *p) { return p->run_as_user; }
 const char *policy_run_as_group(const struct policy *p) { return p->run_as_group; }
+const struct policy_limits *policy_limits(const struct policy *p) { return &p->limits; }
 const char *policy_source(const struct policy *p) { return p->source; }
 size_t policy_n_entries(const struct policy *p) { return p->n_entries; }
 size_t policy_n_endpoints(const struct policy *p) { return p->n_endpoints; }

@@ -58,11 +58,17 @@ struct policy_query {
     const char *exe;              /* resolved executable path of the caller */
     const char *const *ancestors; /* ancestor executables, nearest first */
     size_t n_ancestors;
+    /* The caller's initial environment sets this code-injection variable
+     * (LD_PRELOAD...; identity/taint.c), or NULL/"": a match by the exe
+     * itself is then refused (identity_tainted) unless the binary entry
+     * says allow_env_injection: true. */
+    const char *tainted_by;
 };
 
 /* Reason codes: constants compared by identity. */
 extern const char POLICY_REASON_NO_ENDPOINT[];        /* "no_endpoint" */
 extern const char POLICY_REASON_BINARY_NOT_ALLOWED[]; /* "binary_not_allowed" */
+extern const char POLICY_REASON_IDENTITY_TAINTED[];   /* "identity_tainted" */
 
 struct policy_decision {
     bool allow;
@@ -220,6 +226,24 @@ const struct policy_fs *policy_filesystem(const struct policy *p);
 enum policy_landlock policy_landlock_compat(const struct policy *p);
 const char *policy_run_as_user(const struct policy *p);  /* NULL when unset */
 const char *policy_run_as_group(const struct policy *p); /* NULL when unset */
+
+/* The `limits:` section (policy/limits.c); 0 = not set. */
+#define POLICY_MAX_PIDS 4194304
+#define POLICY_MIN_MEMORY (4ULL << 20)
+#define POLICY_MAX_CPUS 1024
+struct policy_limits {
+    uint32_t pids;        /* processes + threads */
+    uint64_t memory;      /* bytes */
+    uint32_t cpu_millis;  /* thousandths of a CPU */
+    uint32_t max_conns;   /* concurrent proxy connections */
+};
+const struct policy_limits *policy_limits(const struct policy *p);
+/* "512M", "2G", "1048576" (K/M/G/T binary, optional "B"/"iB") -> bytes.
+ * Returns 0, -EINVAL or -ERANGE. */
+int policy_parse_size(const char *s, uint64_t *out) __attribute__((warn_unused_result));
+/* "1", "0.5", "2.25" (0.01..POLICY_MAX_CPUS) -> thousandths. Returns 0,
+ * -EINVAL or -ERANGE. */
+int policy_parse_cpus(const char *s, uint32_t *millis) __attribute__((warn_unused_result));
 
 /* The source file path the policy was loaded from. */
 const char *policy_source(const struct policy *p);

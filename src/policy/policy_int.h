@@ -44,6 +44,7 @@ struct policy_binary {
     char *path;   /* as written */
     bool is_glob; /* contains '*' */
     char *target; /* realpath() of a non-glob symlink at load time, or NULL */
+    bool allow_env_injection; /* keeps its identity with LD_PRELOAD & co. set */
 };
 
 struct policy_qmatch {
@@ -124,6 +125,7 @@ struct policy {
     bool fs_given; /* the file has a filesystem_policy section */
     enum policy_landlock landlock;
     char *run_as_user, *run_as_group;
+    struct policy_limits limits;
 };
 
 /* Frees a policy whatever its state of construction (loader failure path). */

@@ -91,6 +91,8 @@ char *v_strdup(const char *s);
 
 /* Validates and compiles one endpoint map into ep (zeroed by the caller). */
 void v_endpoint(struct vctx *c, const struct ynode *n, struct policy_endpoint *ep);
+/* Validates the `limits:` map into out (policy/limits.c). */
+void v_limits(struct vctx *c, const struct ynode *n, struct policy_limits *out);
 /* Warns when s holds '?', '[' or '{': literal here, glob syntax in
  * OpenShell. */
 void v_warn_metachars(struct vctx *c, const struct ynode *n, const char *s);

@@ -91,6 +91,7 @@ enum conn_step decide_enter(struct conn *c)
         .exe = c->ident.exe ? c->ident.exe : "",
         .ancestors = (const char *const *)c->ident.ancestors,
         .n_ancestors = c->ident.n_ancestors,
+        .tainted_by = c->ident.tainted_by,
     };
     struct policy_decision d;
     policy_decide(c->pol, &q, &d);

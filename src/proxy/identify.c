@@ -59,6 +59,7 @@ static void job_free(struct ident_job *j)
 static void copy_identity(struct conn_identity *ci, const struct identity *id, int rc)
 {
     ci->pid = id->pid;
+    memcpy(ci->tainted_by, id->tainted_by, sizeof(ci->tainted_by));
     ci->exe = id->exe[0] ? strdup(id->exe) : NULL;
     ci->ancestors = calloc(id->n_ancestors ? id->n_ancestors : 1, sizeof(char *));
     for (size_t i = 0; ci->ancestors && i < id->n_ancestors; i++)

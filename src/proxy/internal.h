@@ -103,6 +103,7 @@ struct conn_identity {
     size_t n_ancestors;
     const char *reason_code; /* identity failure, else NULL */
     char *detail;
+    char tainted_by[32];     /* identity.tainted_by */
 };
 
 struct worker;

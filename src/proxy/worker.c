@@ -3,9 +3,11 @@
  * shared between workers except the connection counter and the identity
  * cache. accept() failing for lack of descriptors or memory pauses the
  * listener with a growing backoff instead of killing the proxy. */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <malloc.h>
 #include <stdatomic.h>
+#include <jansson.h>
 #include <netinet/in.h>
 #include <pthread.h>
 #include <signal.h>
@@ -14,6 +16,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "core/audit.h"
 #include "core/log.h"
 #include "proxy/internal.h"
 #include "core/banned.h"
@@ -37,6 +40,27 @@ static void refuse_busy(int fd)
     ssize_t w = send(fd, msg, (size_t)n, MSG_NOSIGNAL | MSG_DONTWAIT);
     (void)w;
     close(fd);
+}
+
+/* connection_limit: a connection refused because the proxy (for `cordon
+ * run`: the sandbox's connection budget) already holds max_conns. */
+static void audit_connection_limit(struct proxy *p, const struct sockaddr_storage *peer,
+                                   unsigned active)
+{
+    char addr[INET6_ADDRSTRLEN] = "";
+    if (peer->ss_family == AF_INET)
+        inet_ntop(AF_INET, &((const struct sockaddr_in *)peer)->sin_addr, addr, sizeof(addr));
+    else if (peer->ss_family == AF_INET6)
+        inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)peer)->sin6_addr, addr, sizeof(addr));
+    json_t *o = json_object();
+    if (p->sandbox_name)
+        json_object_set_new(o, "sandbox", json_string(p->sandbox_name));
+    json_object_set_new(o, "client", json_string(addr));
+    json_object_set_new(o, "max_conns", json_integer(p->cfg.max_conns));
+    json_object_set_new(o, "active", json_integer(active));
+    json_object_set_new(o, "hint", json_string("close idle connections, or raise "
+                                               "limits.max_conns / --max-conns"));
+    audit_emit("connection_limit", o);
 }
 
 static void pause_accept(struct worker *w, int err)
@@ -85,6 +109,7 @@ static void on_listen(struct loop *l, struct loop_io *io, uint32_t ev)
         if (active >= w->proxy->cfg.max_conns) {
             atomic_fetch_sub(&w->proxy->active, 1);
             refuse_busy(fd);
+            audit_connection_limit(w->proxy, &peer, active);
             continue;
         }
         conn_accept(w, fd, &peer, false);

@@ -106,8 +106,18 @@ int fence_ruleset(const struct fence_opts *o, char *buf, size_t cap)
     }
     sb_add(&b, "  chain output {\n"
                "    type filter hook output priority filter; policy accept;\n"
-               "    oifname \"lo\" accept\n"
-               "    ct state established,related accept\n"
+               "    oifname \"lo\" fib daddr type local accept\n");
+    /* A socket bound to lo (SO_BINDTODEVICE) sending to a non-local
+     * address: refused by the kernel at once, and reported. */
+    if (o->monitored)
+        sb_add(&b, "    oifname \"lo\" meta l4proto tcp log prefix \"" FENCE_PREFIX_REFUSED "\""
+                   " group %u reject with tcp reset\n"
+                   "    oifname \"lo\" log prefix \"" FENCE_PREFIX_REFUSED "\" group %u"
+                   " reject with icmpx type admin-prohibited\n", g, g);
+    else
+        sb_add(&b, "    oifname \"lo\" meta l4proto tcp reject with tcp reset\n"
+                   "    oifname \"lo\" reject with icmpx type admin-prohibited\n");
+    sb_add(&b, "    ct state established,related accept\n"
                "    ip daddr %s tcp dport %u accept\n"
                "%s"
                "    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, nd-router-solicit,"

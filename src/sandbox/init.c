@@ -1,7 +1,8 @@
 /* sandbox/init: pid 1 of the sandbox, and the last steps of the command.
  *
  * Process tree:  supervisor (host) ── init (pid 1 of a new PID namespace,
- * root, in the sandbox netns, own mount namespace with its own /proc)
+ * root, in the sandbox netns and cgroups, own mount, IPC, UTS and cgroup
+ * namespaces, the new root of mountns.c)
  * ── command (unprivileged, Landlock, seccomp).
  *
  * Why an init: when pid 1 of a PID namespace exits, the kernel kills every
@@ -47,7 +48,13 @@ const char *init_step_name(enum init_step s)
     case INIT_STEP_NETNS:
         return "join the sandbox network namespace";
     case INIT_STEP_MOUNT:
-        return "mount the sandbox's /proc";
+        return "make its mounts private";
+    case INIT_STEP_ROOT:
+        return "build the sandbox's root (filesystem_policy)";
+    case INIT_STEP_CGROUP:
+        return "join the sandbox's cgroup";
+    case INIT_STEP_UTS:
+        return "set the sandbox's hostname";
     case INIT_STEP_FORK:
         return "start the command";
     case INIT_STEP_SESSION:
@@ -222,17 +229,36 @@ static __attribute__((noreturn)) void init_main(const struct init_plan *p)
 
     if (setns(p->child_netns_fd, CLONE_NEWNET) < 0)
         fail(p, INIT_STEP_NETNS, errno, SANDBOX_EXIT_SETUP);
+    /* Into the sandbox's cgroups first, so that the new cgroup namespace
+     * is rooted at them (the command sees "/" in /proc/self/cgroup). */
+    for (size_t i = 0; i < p->n_cgroup_fds; i++)
+        if (write(p->cgroup_fds[i], "0", 1) != 1)
+            fail(p, INIT_STEP_CGROUP, errno, SANDBOX_EXIT_SETUP);
+    for (size_t i = 0; i < p->n_cgroup_fds; i++)
+        close(p->cgroup_fds[i]);
+    if (unshare(CLONE_NEWCGROUP) < 0)
+        fail(p, INIT_STEP_CGROUP, errno, SANDBOX_EXIT_SETUP);
+    if (p->hostname && sethostname(p->hostname, cstrlen(p->hostname)) < 0)
+        fail(p, INIT_STEP_UTS, errno, SANDBOX_EXIT_SETUP);
     /* Our mounts must not propagate back to the host. */
     if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
         fail(p, INIT_STEP_MOUNT, errno, SANDBOX_EXIT_SETUP);
-    if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
-        fail(p, INIT_STEP_MOUNT, errno, SANDBOX_EXIT_SETUP);
-    /* cordon's files for the sandbox (the trust bundle): a tmpfs only this
-     * mount namespace sees, so it vanishes with the sandbox. */
-    if (p->run_dir && mount("cordon", p->run_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
-                            "size=4m,mode=0755") < 0)
-        fail(p, INIT_STEP_MOUNT, errno, SANDBOX_EXIT_SETUP);
-    if (p->run_dir && p->resolv_conf)
+    size_t failed;
+    int rc = mountplan_apply(p->mounts, p->run_dir, &failed);
+    if (rc < 0)
+        fail(p, INIT_STEP_ROOT, -rc, SANDBOX_EXIT_SETUP);
+    if (!p->mounts->enabled) {
+        /* No filesystem_policy paths: the host's tree, our own /proc, and
+         * cordon's files on a tmpfs only this namespace sees. */
+        if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0)
+            fail(p, INIT_STEP_MOUNT, errno, SANDBOX_EXIT_SETUP);
+        if (mount("cordon", p->run_dir, "tmpfs", MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "size=4m,mode=0755") < 0)
+            fail(p, INIT_STEP_MOUNT, errno, SANDBOX_EXIT_SETUP);
+    }
+    /* the sandbox's resolver: the policy DNS (a file on cordon's tmpfs,
+     * bound over /etc/resolv.conf of this namespace's root) */
+    if (p->resolv_conf)
         bind_resolv_conf(p);
     char ready = 'r';
     write_all(p->ready_fd, &ready, 1);
@@ -296,7 +322,7 @@ static __attribute__((noreturn)) void init_main(const struct init_plan *p)
 
 pid_t init_spawn(const struct init_plan *p)
 {
-    pid_t pid = raw_fork(CLONE_NEWPID | CLONE_NEWNS);
+    pid_t pid = raw_fork(CLONE_NEWPID | CLONE_NEWNS | CLONE_NEWIPC | CLONE_NEWUTS);
     if (pid < 0)
         return -errno;
     if (pid == 0)

@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/landlock.h>
+#include <linux/openat2.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -106,12 +107,14 @@ static const char *path_reason(int e)
 
 /* Adds one path; returns 1 when added, 0 when skipped (best effort), or
  * -errno (hard requirement or an unexpected kernel error). */
-static int add_path(int ruleset, int abi, const char *open_path, const char *path, bool rw,
+static int open_in_root(int root_fd, const char *path);
+
+static int add_path(int ruleset, int abi, int root_fd, const char *path, bool rw,
                     bool hard, char *err, size_t errcap)
 {
-    int fd = open(open_path, O_PATH | O_CLOEXEC);
+    int fd = open_in_root(root_fd, path);
     if (fd < 0) {
-        int e = errno;
+        int e = -fd;
         if (hard) {
             snprintf(err, errcap, "landlock: path %s is unavailable in hard_requirement mode "
                      "(%s); create it or remove it from filesystem_policy", path, path_reason(e));
@@ -143,15 +146,10 @@ out:
     return rc;
 }
 
-static bool under_proc(const char *p)
+static int add_counted(struct landlock_prep *out, int root_fd, const char *path, bool rw,
+                       char *err, size_t errcap)
 {
-    return strncmp(p, "/proc", 5) == 0 && (p[5] == '\0' || p[5] == '/');
-}
-
-static int add_counted(struct landlock_prep *out, const char *open_path, const char *shown,
-                       bool rw, char *err, size_t errcap)
-{
-    int rc = add_path(out->ruleset_fd, out->used_abi, open_path, shown, rw, out->hard, err,
+    int rc = add_path(out->ruleset_fd, out->used_abi, root_fd, path, rw, out->hard, err,
                       errcap);
     if (rc < 0)
         return rc;
@@ -204,23 +202,22 @@ int landlock_prepare(const struct policy_fs *fs, const char *workdir, bool hard,
     }
     out->ruleset_fd = (int)fd;
     out->fs = fs;
-    int rc = 0;
-    for (size_t i = 0; i < n_ro + n_rw; i++) {
-        bool rw = i >= n_ro;
-        const char *p = rw ? fs->read_write[i - n_ro] : fs->read_only[i];
-        if (under_proc(p))
-            continue; /* landlock_finish, in the sandbox's /proc */
-        if ((rc = add_counted(out, p, p, rw, err, errcap)) < 0)
-            goto out;
-    }
-    if (want_workdir && !under_proc(workdir) &&
-        (rc = add_counted(out, workdir, workdir, true, err, errcap)) < 0)
-        goto out;
-    rc = 0;
-out:
-    if (rc < 0)
-        landlock_prep_close(out);
-    return rc;
+    out->workdir = want_workdir ? workdir : NULL;
+    return 0; /* the paths are added by landlock_finish, in the sandbox's tree */
+}
+
+/* Opens path inside the sandbox's root (symlinks, absolute ones too,
+ * resolved there, never on the host). */
+static int open_in_root(int root_fd, const char *path)
+{
+    struct open_how how = {.flags = O_PATH | O_CLOEXEC, .resolve = RESOLVE_IN_ROOT};
+    long fd = syscall(SYS_openat2, root_fd, path, &how, sizeof(how));
+    if (fd >= 0 || errno != ENOSYS)
+        return fd >= 0 ? (int)fd : -errno;
+    while (*path == '/')
+        path++;
+    fd = openat(root_fd, *path ? path : ".", O_PATH | O_CLOEXEC);
+    return fd >= 0 ? (int)fd : -errno;
 }
 
 int landlock_finish(struct landlock_prep *p, const char *root, const char *const *extra_ro,
@@ -231,27 +228,26 @@ int landlock_finish(struct landlock_prep *p, const char *root, const char *const
     const struct policy_fs *fs = p->fs;
     size_t n_ro = fs ? fs->n_read_only : 0, n_rw = fs ? fs->n_read_write : 0;
     int rc = 0;
+    int root_fd = open(root[0] ? root : "/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (root_fd < 0) {
+        rc = -errno;
+        snprintf(err, errcap, "landlock: cannot open the sandbox's root %s: %s", root,
+                 strerror(-rc));
+        goto out;
+    }
     for (size_t i = 0; i < n_ro + n_rw; i++) {
         bool rw = i >= n_ro;
         const char *path = rw ? fs->read_write[i - n_ro] : fs->read_only[i];
-        if (!under_proc(path))
-            continue;
-        char full[PATH_MAX];
-        if ((size_t)snprintf(full, sizeof(full), "%s%s", root, path) >= sizeof(full)) {
-            rc = -ENAMETOOLONG;
-            snprintf(err, errcap, "landlock: path %s is too long", path);
-            goto out;
-        }
-        if ((rc = add_counted(p, full, path, rw, err, errcap)) < 0)
+        if ((rc = add_counted(p, root_fd, path, rw, err, errcap)) < 0)
             goto out;
     }
+    if (p->workdir && (rc = add_counted(p, root_fd, p->workdir, true, err, errcap)) < 0)
+        goto out;
     /* cordon's own files: not counted as the policy's rules. */
     for (size_t i = 0; extra_ro && extra_ro[i]; i++) {
-        char full[PATH_MAX];
-        snprintf(full, sizeof(full), "%s%s", root, extra_ro[i]);
-        int fd = open(full, O_PATH | O_CLOEXEC);
+        int fd = open_in_root(root_fd, extra_ro[i]);
         if (fd < 0) {
-            rc = -errno;
+            rc = fd;
             snprintf(err, errcap, "landlock: cannot open %s: %s", extra_ro[i], strerror(-rc));
             goto out;
         }
@@ -278,6 +274,8 @@ int landlock_finish(struct landlock_prep *p, const char *root, const char *const
              p->used_abi, p->abi, p->n_rules, p->n_skipped);
     rc = 0;
 out:
+    if (root_fd >= 0)
+        close(root_fd);
     if (rc < 0)
         landlock_prep_close(p);
     return rc;

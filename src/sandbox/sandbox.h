@@ -89,6 +89,12 @@ struct sandbox_opts {
     void (*local_cb)(const char *path, const char *accept, struct proxy_local_reply *r,
                      void *data);
     void *local_data;
+    /* Resource limits from flags; 0 = the policy's `limits:` (then the
+     * defaults: pids 1024, no memory, cpu or connection limit). */
+    uint32_t pids_max;
+    uint64_t memory_max;      /* bytes */
+    uint32_t cpu_millis;      /* thousandths of a CPU */
+    uint32_t max_conns;       /* concurrent proxy connections */
 };
 
 /* Defaults: proxy_port 3128, pool 10.200.0.0/16, tty AUTO, the rest zero. */

@@ -5,6 +5,7 @@
 
 #include <linux/filter.h>
 #include <linux/netlink.h>
+#include <limits.h>
 #include <net/if.h>
 #include <netinet/in.h>
 #include <stdbool.h>
@@ -287,7 +288,8 @@ void bypass_dedup_expire(struct bypass_dedup *d, uint64_t now_ms, bool all, bypa
 struct landlock_prep {
     int ruleset_fd;     /* -1: nothing to apply */
     bool hard;
-    const struct policy_fs *fs; /* paths under /proc are added by landlock_finish */
+    const struct policy_fs *fs; /* its paths are added by landlock_finish */
+    const char *workdir;        /* added read-write too, or NULL */
     size_t n_listed;
     int abi;            /* kernel ABI, 0 = no Landlock */
     int used_abi;       /* min(abi, LANDLOCK_MAX_ABI) */
@@ -300,8 +302,7 @@ struct landlock_prep {
 uint64_t landlock_rights(int abi, bool read_write, bool is_dir);
 uint64_t landlock_handled(int abi);
 
-/* Opens every path as root (so root-only directories work), and builds the
- * ruleset. best_effort: missing paths are skipped with a warning, no
+/* Creates the ruleset (its paths are added by landlock_finish). best_effort: missing paths are skipped with a warning, no
  * Landlock in the kernel is a warning; hard_requirement: either is an
  * error. An empty ruleset is never applied: paths listed but none usable
  * is an error in both modes. No paths listed at all = no Landlock (warned).
@@ -309,9 +310,9 @@ uint64_t landlock_handled(int abi);
 int landlock_prepare(const struct policy_fs *fs, const char *workdir, bool hard,
                      struct landlock_prep *out, char *err, size_t errcap)
     __attribute__((warn_unused_result));
-/* Adds the paths under /proc, resolved in the sandbox's own /proc (a new
- * procfs the sandbox's init mounted; the host's /proc inodes would not
- * match it), and extra_ro (NULL-terminated, may be NULL: read-only paths
+/* Adds every listed path and the workdir, opened as root (root-only
+ * directories work) inside the sandbox's tree (its new root: private
+ * /tmp, /dev and /proc are not the host's inodes), and extra_ro (NULL-terminated, may be NULL: read-only paths
  * cordon itself provides, e.g. the trust bundle's directory), all under
  * root = "/proc/<init pid>/root". Then refuses an empty ruleset and logs
  * the ABI in use. Returns 0 or -errno (err says why). */
@@ -411,6 +412,91 @@ void childenv_free(struct childenv *e);
  * file ca_pem (the proxy's CA certificate). Returns 0 or -errno. */
 int trust_bundle_write(const char *ca_pem, const char *out, char *err, size_t errcap)
     __attribute__((warn_unused_result));
+/* Copies src to out (0644, created or truncated). Returns 0 or -errno. */
+int trust_file_copy(const char *src, const char *out, char *err, size_t errcap)
+    __attribute__((warn_unused_result));
+
+/* ---- mountns.c: the sandbox's filesystem view ---- */
+
+enum mnt_kind { MNT_BIND, MNT_DIR, MNT_SYMLINK, MNT_TMPFS, MNT_PROC, MNT_DEV };
+
+struct mnt_op {
+    enum mnt_kind kind;
+    bool read_only;     /* BIND */
+    bool is_dir;        /* BIND: the source is a directory */
+    char *dst;          /* absolute path inside the sandbox */
+    char *src;          /* BIND: host path; SYMLINK: target; TMPFS: mount options */
+};
+
+struct mountplan {
+    struct mnt_op *ops; /* sorted by dst: parents before children */
+    size_t n, cap;
+    bool enabled;       /* false: no paths listed, the host's tree stays */
+    bool host_pts;      /* the command's pty is the host's: bind its devpts */
+};
+
+/* Computes the new root from the filesystem policy and the (canonical)
+ * workdir: see the top of mountns.c. Returns 0 or -ENOMEM. */
+int mountplan_build(const struct policy_fs *fs, const char *workdir, struct mountplan *out)
+    __attribute__((warn_unused_result));
+/* In the sandbox's init (own mount namespace, root): mounts a tmpfs on
+ * base (an existing empty directory), builds the tree in it, pivots into
+ * it and detaches the host's root. System calls only. Returns 0 or
+ * -errno; *failed = index of the op that failed, or (size_t)-1. */
+int mountplan_apply(const struct mountplan *p, const char *base, size_t *failed);
+void mountplan_free(struct mountplan *p);
+
+/* ---- cgroup.c: the sandbox's cgroup (limits, teardown) ---- */
+
+#define CGROUP_MAX_DIRS 4
+#define CGROUP_DEFAULT_PIDS 1024
+
+struct cgroup_limits {
+    uint32_t pids;         /* 0 = no limit */
+    uint64_t memory;       /* bytes, 0 = no limit */
+    uint32_t cpu_millis;   /* thousandths of a CPU, 0 = no limit */
+    bool pids_default;     /* pids is the default (a v2 host without the
+                              pids controller only warns) */
+};
+
+struct sandbox_cgroup {
+    bool v2;
+    size_t n;                              /* directories (v1: one per controller) */
+    char dir[CGROUP_MAX_DIRS][PATH_MAX];
+    int procs_fd[CGROUP_MAX_DIRS];         /* cgroup.procs, for init to join */
+    int pids_idx, mem_idx, freezer_idx;    /* into dir, -1 = none */
+    struct cgroup_limits lim;
+};
+
+struct cgroup_counters {
+    uint64_t pids_refused;  /* forks refused at pids.max */
+    uint64_t oom_kills;     /* processes killed at the memory limit */
+};
+
+/* Which hierarchy to use: 1 with v2_root set when a cgroup2 mount has the
+ * pids controller (/sys/fs/cgroup, /sys/fs/cgroup/unified; or the one
+ * CORDON_CGROUP_V2 names), else 0 (v1 controllers under /sys/fs/cgroup). */
+int cgroup_detect(char *v2_root, size_t cap);
+/* "run-<pid>-<start time>" of this process (the cgroup's name). */
+int cgroup_id(char *out, size_t cap) __attribute__((warn_unused_result));
+/* Creates root/cordon/<id> (v2) or root/<ctrl>/cordon/<id> for the v1
+ * controllers the limits need plus the freezer, writes the limits, opens
+ * cgroup.procs of each. A missing controller a limit needs is an error.
+ * Returns 0 or -errno (err says why); on failure nothing is left. */
+int cgroup_create(const char *root, bool v2, const char *id, const struct cgroup_limits *lim,
+                  struct sandbox_cgroup *out, char *err, size_t errcap)
+    __attribute__((warn_unused_result));
+void cgroup_close_procs(struct sandbox_cgroup *cg);
+/* Kills every process in the cgroup (v2 cgroup.kill; v1 freeze, SIGKILL
+ * each, thaw) and waits until it is empty. Returns the number killed or
+ * -errno. */
+int cgroup_kill(struct sandbox_cgroup *cg);
+void cgroup_counters(const struct sandbox_cgroup *cg, struct cgroup_counters *out);
+/* Removes the directories (after cgroup_kill). Idempotent. */
+void cgroup_destroy(struct sandbox_cgroup *cg);
+/* Removes cordon cgroups whose supervisor is gone (killed with SIGKILL),
+ * killing anything still in them. */
+void cgroup_reap_stale(const char *root, bool v2);
 
 /* ---- init.c: pid 1 of the sandbox, and the command's last steps ---- */
 
@@ -426,7 +512,11 @@ struct init_plan {
     int tty_slave;       /* -1 = no pty */
     int tty_master;      /* -1 = no pty; closed by init */
     const char *workdir;
-    const char *run_dir;  /* a private tmpfs is mounted here, or NULL */
+    const char *run_dir;  /* the new root is built on this empty directory */
+    const struct mountplan *mounts;
+    const char *hostname; /* of the sandbox's UTS namespace */
+    const int *cgroup_fds; /* cgroup.procs of the sandbox's cgroups (init joins) */
+    size_t n_cgroup_fds;
     /* With run_dir: written to run_dir/resolv.conf and bind-mounted over
      * /etc/resolv.conf in the sandbox's mount namespace (the host's file is
      * untouched). NULL = the host's resolv.conf is seen as it is. */
@@ -445,6 +535,9 @@ enum init_step {
     INIT_STEP_NONE,
     INIT_STEP_NETNS,
     INIT_STEP_MOUNT,
+    INIT_STEP_ROOT,
+    INIT_STEP_CGROUP,
+    INIT_STEP_UTS,
     INIT_STEP_FORK,
     INIT_STEP_SESSION,
     INIT_STEP_TTY,
@@ -456,10 +549,11 @@ enum init_step {
 };
 const char *init_step_name(enum init_step s);
 
-/* Clones pid 1 of the sandbox (new PID and mount namespaces, joined to the
- * sandbox network namespace, its own /proc). It dies with the supervisor
- * (PR_SET_PDEATHSIG), writes one byte to ready_fd once its /proc is
- * mounted, and waits for the go byte on sync_fd, then forks the
+/* Clones pid 1 of the sandbox (new PID, mount, IPC and UTS namespaces,
+ * joined to the sandbox network namespace and its cgroups, then a new
+ * cgroup namespace rooted there; the new root of mountns.c). It dies with the supervisor
+ * (PR_SET_PDEATHSIG), writes one byte to ready_fd once its root is
+ * built, and waits for the go byte on sync_fd, then forks the
  * command, forwards the signals it receives to it, reaps everything, and
  * exits after writing the command's wait status to status_fd (every other
  * process of the sandbox dies with it). Returns the host pid or -errno. */

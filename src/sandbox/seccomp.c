@@ -71,6 +71,14 @@ static const struct sysfilter_rule plain_rules[] = {
     {"lookup_dcookie", "kernel profiling"},
     {"vhangup", "terminal hangup of the host terminal"},
     {"uselib", "obsolete loader"},
+    {"ptrace", "taking over another process of the sandbox (same user: the kernel's own "
+               "ptrace rules allow it), e.g. an allowed binary's proxy connection"},
+    {"pidfd_getfd", "copying an fd (an allowed binary's proxy connection) out of another "
+                    "process"},
+    {"process_vm_readv", "reading another process's memory"},
+    {"process_vm_writev", "writing another process's memory (code injection)"},
+    {"process_madvise", "acting on another process's memory"},
+    {"kcmp", "comparing other processes' fds and memory"},
 };
 
 /* The rules with argument checks, for the documentation. */

@@ -1,10 +1,12 @@
 /* sandbox/supervisor: builds the sandbox, runs the command, tears down.
  *
  * Order (each step fails closed; the command runs only after all of them):
- *   policy → user → Landlock ruleset → seccomp program → network namespace
- *   + veth → bypass monitor (NFLOG) → fence (nftables) → routes → child
- *   environment → pty → init (new PID + mount namespaces, waits) → proxy on
- *   the supervisor side → "go" → command.
+ *   policy → user → workdir check → root plan → Landlock ruleset →
+ *   seccomp program → network namespace + veth → cgroup → child
+ *   environment → pty → init (new namespaces, builds the root, waits), and
+ *   meanwhile on a thread: bypass monitor (NFLOG) → fence (nftables) →
+ *   routes → then Landlock rules (in the new root) → proxy on the
+ *   supervisor side → join → "go" → command.
  * Then one event loop: signals (signalfd, forwarded to init), init's exit
  * (pidfd), the bypass monitor, the terminal relay. The proxy runs on its
  * own worker threads.
@@ -18,6 +20,7 @@
 #include <jansson.h>
 #include <limits.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +61,10 @@ struct supervisor {
     struct policy *policy;
     struct privdrop priv;
     struct landlock_prep ll;
+    struct mountplan mounts;
+    struct sandbox_cgroup cg;
+    bool cg_made;
+    int fence_rc;
     struct sysfilter filter;
     struct netns ns;
     bool ns_made;
@@ -67,7 +74,8 @@ struct supervisor {
     struct proxy *proxy;
     struct childenv env;
     bool have_run_dir;   /* SANDBOX_RUN_DIR exists: private tmpfs + trust bundle */
-    char ca_out[96];     /* where the proxy writes its CA (through init's root) */
+    char ca_dir[64];     /* root-only directory the proxy writes its CA into */
+    char ca_out[96];
     struct tty_relay *tty;
     int tty_slave;
     int sync_r, sync_w, status_r, status_w, err_r, err_w, ready_r, ready_w;
@@ -129,6 +137,77 @@ static int setup_policy(struct supervisor *s)
                   rc == -EINVAL ? "it has errors (above)" : strerror(-rc));
         return rc;
     }
+    return 0;
+}
+
+/* A read-write workdir (include_workdir) that is, contains or lies inside
+ * a system path would hand the sandbox that system path: refused. */
+static int check_workdir(struct supervisor *s)
+{
+    static const char *const sys[] = {"/usr", "/etc", "/bin", "/sbin", "/lib", "/lib32",
+                                      "/lib64", "/libx32", "/boot", "/proc", "/sys", "/dev",
+                                      "/run", "/var", "/opt", "/root", "/home", "/srv"};
+    static const char *const inside_ok[] = {"/home", "/srv", "/var/tmp", "/opt", "/root"};
+    const struct policy_fs *fs = policy_filesystem(s->policy);
+    if (!fs || !fs->include_workdir)
+        return 0;
+    const char *w = s->workdir;
+    size_t wl = strlen(w);
+    if (strcmp(w, "/tmp") == 0 || strcmp(w, "/dev/shm") == 0) {
+        log_error("run: the workdir %s is replaced by a private tmpfs inside the sandbox "
+                  "(the command's files would not reach the host); run from a directory "
+                  "under it (--workdir /tmp/project)", w);
+        return -EPERM;
+    }
+    for (size_t i = 0; i < sizeof(sys) / sizeof(sys[0]); i++) {
+        size_t sl = strlen(sys[i]);
+        bool covers = wl == 1 || (strncmp(sys[i], w, wl) == 0 && (sys[i][wl] == '\0' ||
+                                                                  sys[i][wl] == '/'));
+        bool inside = strncmp(w, sys[i], sl) == 0 && w[sl] == '/';
+        for (size_t j = 0; inside && j < sizeof(inside_ok) / sizeof(inside_ok[0]); j++) {
+            size_t jl = strlen(inside_ok[j]);
+            if (strncmp(w, inside_ok[j], jl) == 0 && w[jl] == '/')
+                inside = false;
+        }
+        if (covers || inside) {
+            log_error("run: the workdir %s would be granted read-write (include_workdir) and "
+                      "%s system path %s; run from a project directory (--workdir DIR), or set "
+                      "filesystem_policy.include_workdir: false and list what the command "
+                      "needs", w, covers ? "that covers the" : "lies inside the", sys[i]);
+            return -EPERM;
+        }
+    }
+    return 0;
+}
+
+/* The sandbox's cgroup, limits from the flags over the policy's. */
+static int setup_cgroup(struct supervisor *s)
+{
+    const struct policy_limits *pl = policy_limits(s->policy);
+    struct cgroup_limits lim = {
+        .pids = s->o->pids_max ? s->o->pids_max : pl->pids,
+        .memory = s->o->memory_max ? s->o->memory_max : pl->memory,
+        .cpu_millis = s->o->cpu_millis ? s->o->cpu_millis : pl->cpu_millis,
+    };
+    if (!lim.pids) {
+        lim.pids = CGROUP_DEFAULT_PIDS;
+        lim.pids_default = true;
+    }
+    char root[PATH_MAX] = "/sys/fs/cgroup", id[64], err[512] = "";
+    int v2 = cgroup_detect(root, sizeof(root));
+    if (!v2)
+        snprintf(root, sizeof(root), "/sys/fs/cgroup");
+    cgroup_reap_stale(root, v2);
+    int rc = cgroup_id(id, sizeof(id));
+    if (rc == 0)
+        rc = cgroup_create(root, v2, id, &lim, &s->cg, err, sizeof(err));
+    if (rc < 0) {
+        log_error("run: %s; the command was not started", err[0] ? err : strerror(-rc));
+        return rc;
+    }
+    s->cg_made = true;
+    log_debug("run: cgroup %s (%s), pids %u", s->cg.dir[0], v2 ? "v2" : "v1",
+              (unsigned)lim.pids);
     return 0;
 }
 
@@ -249,6 +328,18 @@ static int lookup_capture(void *ctx, const struct sockaddr_in *orig, char *host,
     return addrmap_lookup(s->map, orig->sin_addr, host, cap);
 }
 
+/* The fence and the default routes (run on a thread of its own while
+ * init builds the root; its result goes to s->fence_rc). */
+static void *fence_thread(void *arg)
+{
+    struct supervisor *s = arg;
+    int rc = setup_fence(s);
+    if (rc == 0 && s->fence != FENCE_OFF && (rc = netns_route_out(&s->ns)) < 0)
+        log_error("run: cannot add the sandbox's default route: %s", strerror(-rc));
+    s->fence_rc = rc;
+    return NULL;
+}
+
 static int setup_env(struct supervisor *s)
 {
     struct childenv_opts eo = {.proxy_url = s->inside_url, .user = s->priv.user,
@@ -276,6 +367,7 @@ static int setup_tty(struct supervisor *s)
         log_error("run: cannot set up a terminal for the command: %s", strerror(-rc));
         return rc;
     }
+    s->mounts.host_pts = true;
     if (fchown(s->tty_slave, s->priv.uid, (gid_t)-1) < 0)
         log_debug("run: cannot hand the pty to uid %u: %s", (unsigned)s->priv.uid,
                   strerror(errno));
@@ -302,7 +394,11 @@ static int spawn_init(struct supervisor *s)
         .tty_slave = s->tty_slave,
         .tty_master = s->tty ? tty_master_fd(s->tty) : -1,
         .workdir = s->workdir,
-        .run_dir = s->have_run_dir ? SANDBOX_RUN_DIR : NULL,
+        .run_dir = SANDBOX_RUN_DIR,
+        .mounts = &s->mounts,
+        .hostname = s->name,
+        .cgroup_fds = s->cg.procs_fd,
+        .n_cgroup_fds = s->cg_made ? s->cg.n : 0,
         .resolv_conf = s->transparent ? "# cordon: the sandbox's policy DNS (names the policy "
                                         "allows; nothing is forwarded)\nnameserver 127.0.0.1\n"
                                       : NULL,
@@ -320,6 +416,7 @@ static int spawn_init(struct supervisor *s)
         return pid;
     }
     s->init_pid = pid;
+    cgroup_close_procs(&s->cg);
     close_fd(&s->sync_r);
     close_fd(&s->status_w);
     close_fd(&s->err_w);
@@ -331,7 +428,16 @@ static int spawn_init(struct supervisor *s)
         log_error("run: pidfd_open: %s", strerror(-rc));
         return rc;
     }
-    /* Wait until init has its /proc (EOF = it failed; errpipe says why). */
+    return 0;
+}
+
+/* Waits until init has built the sandbox's root (EOF = it failed; errpipe
+ * says why), then adds the Landlock rules in that tree. */
+static int wait_init_ready(struct supervisor *s)
+{
+    int rc;
+    pid_t pid = s->init_pid;
+    /* Wait until init has its root (EOF = it failed; errpipe says why). */
     char ready;
     ssize_t n;
     do {
@@ -382,9 +488,22 @@ static int start_proxy(struct supervisor *s)
     }
     cfg.local_cb = s->o->local_cb;
     cfg.local_data = s->o->local_data;
+    /* The sandbox's connection budget (flag over the policy's limits). */
+    uint32_t mc = s->o->max_conns ? s->o->max_conns : policy_limits(s->policy)->max_conns;
+    if (mc)
+        cfg.max_conns = mc;
     if (s->have_run_dir) {
-        /* Into the sandbox's private tmpfs, through its init's root. */
-        snprintf(s->ca_out, sizeof(s->ca_out), "/proc/%d/root" SANDBOX_CA_FILE, (int)s->init_pid);
+        /* The proxy starts while init builds the sandbox's root: it writes
+         * its CA certificate into a root-only directory of ours, copied
+         * into the sandbox once its root exists (install_trust). */
+        snprintf(s->ca_dir, sizeof(s->ca_dir), "/run/cordon-ca.XXXXXX");
+        if (!mkdtemp(s->ca_dir)) {
+            int e = errno;
+            s->ca_dir[0] = '\0';
+            log_error("run: cannot create a directory for the proxy's CA: %s", strerror(e));
+            return -e;
+        }
+        snprintf(s->ca_out, sizeof(s->ca_out), "%s/ca.pem", s->ca_dir);
         cfg.ca_cert_out = s->ca_out;
     }
     int rc = proxy_start(&cfg, &s->proxy);
@@ -393,19 +512,41 @@ static int start_proxy(struct supervisor *s)
                   s->proxy_url, strerror(-rc));
         return rc;
     }
-    if (s->have_run_dir) {
-        char out[96], err[256];
-        snprintf(out, sizeof(out), "/proc/%d/root" SANDBOX_BUNDLE_FILE, (int)s->init_pid);
-        if ((rc = trust_bundle_write(s->ca_out, out, err, sizeof(err))) < 0) {
-            log_error("run: %s; the command was not started", err);
-            return rc;
-        }
-        char p12[96];
-        snprintf(p12, sizeof(p12), "/proc/%d/root" SANDBOX_TRUSTSTORE_FILE, (int)s->init_pid);
-        if ((rc = tls_truststore_write(out, p12, err, sizeof(err))) < 0) {
-            log_error("run: %s; the command was not started", err);
-            return rc;
-        }
+    return 0;
+}
+
+static void remove_ca_dir(struct supervisor *s)
+{
+    if (!s->ca_dir[0])
+        return;
+    unlink(s->ca_out);
+    rmdir(s->ca_dir);
+    s->ca_dir[0] = '\0';
+}
+
+/* The proxy's CA certificate and the trust bundle, into the sandbox's
+ * private tmpfs through its init's root. */
+static int install_trust(struct supervisor *s)
+{
+    if (!s->have_run_dir)
+        return 0;
+    char out[96], err[256];
+    int rc;
+    snprintf(out, sizeof(out), "/proc/%d/root" SANDBOX_CA_FILE, (int)s->init_pid);
+    if ((rc = trust_file_copy(s->ca_out, out, err, sizeof(err))) < 0) {
+        log_error("run: %s; the command was not started", err);
+        return rc;
+    }
+    snprintf(out, sizeof(out), "/proc/%d/root" SANDBOX_BUNDLE_FILE, (int)s->init_pid);
+    if ((rc = trust_bundle_write(s->ca_out, out, err, sizeof(err))) < 0) {
+        log_error("run: %s; the command was not started", err);
+        return rc;
+    }
+    char p12[96];
+    snprintf(p12, sizeof(p12), "/proc/%d/root" SANDBOX_TRUSTSTORE_FILE, (int)s->init_pid);
+    if ((rc = tls_truststore_write(out, p12, err, sizeof(err))) < 0) {
+        log_error("run: %s; the command was not started", err);
+        return rc;
     }
     return 0;
 }
@@ -551,6 +692,35 @@ static void audit_start(struct supervisor *s)
     audit_emit("sandbox_start", o);
 }
 
+/* limit_reached: the limits the sandbox ran into, with counts. */
+static void audit_limits(struct supervisor *s)
+{
+    if (!s->cg_made)
+        return;
+    struct cgroup_counters c;
+    cgroup_counters(&s->cg, &c);
+    if (c.pids_refused) {
+        json_t *o = json_object();
+        json_object_set_new(o, "sandbox", json_string(s->name));
+        json_object_set_new(o, "limit", json_string("pids"));
+        json_object_set_new(o, "max", json_integer(s->cg.lim.pids));
+        json_object_set_new(o, "refused_forks", json_integer((json_int_t)c.pids_refused));
+        json_object_set_new(o, "hint", json_string("raise limits.pids in the policy or "
+                                                   "--pids-max"));
+        audit_emit("limit_reached", o);
+    }
+    if (c.oom_kills) {
+        json_t *o = json_object();
+        json_object_set_new(o, "sandbox", json_string(s->name));
+        json_object_set_new(o, "limit", json_string("memory"));
+        json_object_set_new(o, "max", json_integer((json_int_t)s->cg.lim.memory));
+        json_object_set_new(o, "oom_kills", json_integer((json_int_t)c.oom_kills));
+        json_object_set_new(o, "hint", json_string("raise limits.memory in the policy or "
+                                                   "--memory"));
+        audit_emit("limit_reached", o);
+    }
+}
+
 static void audit_exit(struct supervisor *s, int code, int signo)
 {
     json_t *o = json_object();
@@ -589,6 +759,13 @@ static void teardown(struct supervisor *s)
             ;
         s->init_done = true;
     }
+    if (s->cg_made) {
+        int k = cgroup_kill(&s->cg);
+        if (k > 0)
+            log_debug("run: %d process(es) left in the sandbox's cgroup killed", k);
+        cgroup_destroy(&s->cg);
+        s->cg_made = false;
+    }
     if (s->tty)
         tty_close(s->tty);
     s->tty = NULL;
@@ -603,6 +780,7 @@ static void teardown(struct supervisor *s)
     s->map = NULL;
     close_fd(&s->lo_proxy_fd);
     close_fd(&s->capture_fd);
+    remove_ca_dir(s);
     log_debug("run: proxy stopped");
     if (s->ns_made)
         netns_destroy(&s->ns);
@@ -611,6 +789,7 @@ static void teardown(struct supervisor *s)
         loop_free(s->loop);
     s->loop = NULL;
     landlock_prep_close(&s->ll);
+    mountplan_free(&s->mounts);
     sysfilter_free(&s->filter);
     childenv_free(&s->env);
     if (s->policy)
@@ -681,10 +860,16 @@ int sandbox_run(const struct sandbox_opts *o)
                   strerror(-rc));
         goto out;
     }
+    if ((rc = check_workdir(s)) < 0)
+        goto out;
     if ((rc = landlock_prepare(policy_filesystem(s->policy), s->workdir,
                                policy_landlock_compat(s->policy) == POLICY_LANDLOCK_HARD,
                                &s->ll, err, sizeof(err))) < 0) {
         log_error("run: %s", err);
+        goto out;
+    }
+    if ((rc = mountplan_build(policy_filesystem(s->policy), s->workdir, &s->mounts)) < 0) {
+        log_error("run: cannot plan the sandbox's filesystem: %s", strerror(-rc));
         goto out;
     }
     if ((rc = sysfilter_build(&s->filter)) < 0) {
@@ -718,28 +903,39 @@ int sandbox_run(const struct sandbox_opts *o)
     }
     if (!o->no_transparent && (rc = setup_transparent(s)) < 0)
         goto out;
-    if ((rc = setup_fence(s)) < 0)
-        goto out;
-    if (s->fence == FENCE_OFF)
-        drop_transparent(s);
-    if (s->fence != FENCE_OFF && (rc = netns_route_out(&s->ns)) < 0) {
-        log_error("run: cannot add the sandbox's default route: %s", strerror(-rc));
+
+    /* The sandbox's new root is built on this empty directory of the host
+     * (what is mounted on it is only visible inside). */
+    if (mkdir(SANDBOX_RUN_DIR, 0755) < 0 && errno != EEXIST) {
+        rc = -errno;
+        log_error("run: cannot create %s (the sandbox's root is built there): %s",
+                  SANDBOX_RUN_DIR, strerror(-rc));
         goto out;
     }
-    log_debug("run: fence %s", fence_mode_name(s->fence));
-    /* The mount point of the sandbox's private tmpfs (an empty directory on
-     * the host; what is mounted on it is only visible inside). */
-    if (mkdir(SANDBOX_RUN_DIR, 0755) == 0 || errno == EEXIST)
-        s->have_run_dir = true;
-    else
-        log_warn("run: cannot create %s (%s): the command gets no TLS trust bundle for "
-                 "the proxy's CA", SANDBOX_RUN_DIR, strerror(errno));
+    s->have_run_dir = true;
+    if ((rc = setup_cgroup(s)) < 0)
+        goto out;
     if ((rc = setup_env(s)) < 0 || (rc = setup_tty(s)) < 0 || (rc = spawn_init(s)) < 0)
         goto out;
-    log_debug("run: init %d waiting", (int)s->init_pid);
-    if ((rc = start_proxy(s)) < 0)
+    /* Three things at once, all before the command may run: init builds
+     * the sandbox's root, a thread installs the fence, we start the proxy;
+     * then the Landlock rules and the trust files go into the new root. */
+    pthread_t fence_tid;
+    bool fence_thread_on = pthread_create(&fence_tid, NULL, fence_thread, s) == 0;
+    if (!fence_thread_on)
+        fence_thread(s);
+    int rc_proxy = start_proxy(s), rc_ready = wait_init_ready(s);
+    if (rc_ready == 0 && rc_proxy == 0)
+        rc_ready = install_trust(s);
+    remove_ca_dir(s); /* copied in (or failed): not needed any more */
+    if (fence_thread_on)
+        pthread_join(fence_tid, NULL);
+    if ((rc = rc_ready) < 0 || (rc = s->fence_rc) < 0 || (rc = rc_proxy) < 0)
         goto out;
-    log_debug("run: proxy listening");
+    if (s->fence == FENCE_OFF)
+        drop_transparent(s); /* nothing can be redirected without the fence */
+    log_debug("run: init %d waiting", (int)s->init_pid);
+    log_debug("run: fence %s, proxy listening", fence_mode_name(s->fence));
 
     s->loop = loop_new(64);
     if (!s->loop) {
@@ -781,6 +977,7 @@ int sandbox_run(const struct sandbox_opts *o)
     if (s->init_done)
         code = exit_code(s, &signo);
     log_debug("run: command finished (exit %d)", code);
+    audit_limits(s);
 out:
     teardown(s);
     /* Last: the proxy's closes and the bypass monitor's repeat counts are

@@ -99,3 +99,23 @@ out:
     close(fd);
     return rc;
 }
+
+int trust_file_copy(const char *src, const char *out, char *err, size_t errcap)
+{
+    int fd = open(out, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0) {
+        int e = errno;
+        snprintf(err, errcap, "cannot create %s: %s", out, strerror(e));
+        return -e;
+    }
+    char last = '\n';
+    size_t total = 0;
+    int rc = append(fd, src, &last, &total);
+    if (rc < 0)
+        snprintf(err, errcap, "cannot copy %s: %s", src, strerror(-rc));
+    else if (fchmod(fd, 0644) < 0)
+        rc = -errno;
+    if (close(fd) < 0 && rc == 0)
+        rc = -errno;
+    return rc;
+}

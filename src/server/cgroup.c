@@ -69,7 +69,7 @@ static int own_path(const char *ctrl, char *out, size_t cap)
     return r;
 }
 
-int cgroup_parse_cpu(const char *s, unsigned long long *milli)
+int server_cgroup_parse_cpu(const char *s, unsigned long long *milli)
 {
     char *end;
     errno = 0;
@@ -86,7 +86,7 @@ int cgroup_parse_cpu(const char *s, unsigned long long *milli)
     return *milli ? 0 : -EINVAL;
 }
 
-int cgroup_parse_memory(const char *s, unsigned long long *bytes)
+int server_cgroup_parse_memory(const char *s, unsigned long long *bytes)
 {
     static const struct { const char *suf; unsigned long long mul; } sufs[] = {
         {"", 1},           {"K", 1000ull},       {"M", 1000000ull},       {"G", 1000000000ull},
@@ -125,13 +125,13 @@ static int parse_limits(const json_t *j, struct limits *l, char *err, size_t cap
             return -EINVAL;
         }
         if (strcmp(k, "cpu") == 0) {
-            if (cgroup_parse_cpu(s, &l->cpu_milli) < 0) {
+            if (server_cgroup_parse_cpu(s, &l->cpu_milli) < 0) {
                 snprintf(err, cap, "resourceLimits.cpu: '%s' is not a CPU amount (use "
                          "\"500m\" or \"2\")", s);
                 return -EINVAL;
             }
         } else if (strcmp(k, "memory") == 0) {
-            if (cgroup_parse_memory(s, &l->mem) < 0) {
+            if (server_cgroup_parse_memory(s, &l->mem) < 0) {
                 snprintf(err, cap, "resourceLimits.memory: '%s' is not a memory amount (use "
                          "\"512Mi\", \"2Gi\" or bytes, at least 4096)", s);
                 return -EINVAL;
@@ -241,7 +241,7 @@ werr:
     return r;
 }
 
-int cgroup_create(const char *name, const json_t *limits, struct sbx_cgroup *cg, char *err,
+int server_cgroup_create(const char *name, const json_t *limits, struct sbx_cgroup *cg, char *err,
                   size_t cap)
 {
     struct limits l;
@@ -252,13 +252,13 @@ int cgroup_create(const char *name, const json_t *limits, struct sbx_cgroup *cg,
     cg->v2 = access(CG_ROOT "/cgroup.controllers", F_OK) == 0;
     r = cg->v2 ? apply_v2(cg, &l, name, err, cap) : apply_v1(cg, &l, name, err, cap);
     if (r < 0) {
-        (void)cgroup_remove(cg);
+        (void)server_cgroup_remove(cg);
         cg->n = 0;
     }
     return r;
 }
 
-int cgroup_enter(const struct sbx_cgroup *cg)
+int server_cgroup_enter(const struct sbx_cgroup *cg)
 {
     char pid[24];
     /* async-signal-safe formatting */
@@ -280,7 +280,7 @@ int cgroup_enter(const struct sbx_cgroup *cg)
     return 0;
 }
 
-int cgroup_freeze(const struct sbx_cgroup *cg, int frozen)
+int server_cgroup_freeze(const struct sbx_cgroup *cg, int frozen)
 {
     if (cg->n == 0)
         return -ENOENT;
@@ -289,7 +289,7 @@ int cgroup_freeze(const struct sbx_cgroup *cg, int frozen)
     return write_file(cg->dirs[0], "freezer.state", frozen ? "FROZEN" : "THAWED");
 }
 
-int cgroup_pids(const struct sbx_cgroup *cg, pid_t *out, size_t cap)
+int server_cgroup_pids(const struct sbx_cgroup *cg, pid_t *out, size_t cap)
 {
     char p[640];
     if (cg->n == 0)
@@ -310,21 +310,21 @@ int cgroup_pids(const struct sbx_cgroup *cg, pid_t *out, size_t cap)
     return (int)n;
 }
 
-int cgroup_kill(const struct sbx_cgroup *cg)
+int server_cgroup_kill(const struct sbx_cgroup *cg)
 {
     pid_t pids[4096];
     if (cg->n == 0)
         return -ENOENT;
-    (void)cgroup_freeze(cg, 1);
-    int n = cgroup_pids(cg, pids, sizeof(pids) / sizeof(pids[0]));
+    (void)server_cgroup_freeze(cg, 1);
+    int n = server_cgroup_pids(cg, pids, sizeof(pids) / sizeof(pids[0]));
     for (int i = 0; i < n; i++)
         kill(pids[i], SIGKILL);
     /* SIGKILL is delivered to frozen tasks once they thaw (v1) or at once (v2). */
-    (void)cgroup_freeze(cg, 0);
+    (void)server_cgroup_freeze(cg, 0);
     return n;
 }
 
-int cgroup_remove(const struct sbx_cgroup *cg)
+int server_cgroup_remove(const struct sbx_cgroup *cg)
 {
     int r = 0;
     for (size_t i = cg->n; i-- > 0;)
@@ -333,7 +333,7 @@ int cgroup_remove(const struct sbx_cgroup *cg)
     return r;
 }
 
-json_t *cgroup_to_json(const struct sbx_cgroup *cg)
+json_t *server_cgroup_to_json(const struct sbx_cgroup *cg)
 {
     json_t *a = json_array();
     for (size_t i = 0; i < cg->n; i++)
@@ -341,7 +341,7 @@ json_t *cgroup_to_json(const struct sbx_cgroup *cg)
     return json_pack("{s:b,s:o}", "v2", cg->v2, "dirs", a);
 }
 
-int cgroup_from_json(const json_t *j, struct sbx_cgroup *cg)
+int server_cgroup_from_json(const json_t *j, struct sbx_cgroup *cg)
 {
     memset(cg, 0, sizeof(*cg));
     json_t *a = json_object_get(j, "dirs");

@@ -26,27 +26,27 @@ struct sbx_cgroup {
  * "500m"/"2", memory "512Mi"/"1G"/bytes, pids N; NULL = none). Returns 0 or
  * -errno with err filled (what, which file, how to fix); -EINVAL for a bad
  * limit. Nothing is left behind on failure. */
-int cgroup_create(const char *name, const json_t *limits, struct sbx_cgroup *cg, char *err,
+int server_cgroup_create(const char *name, const json_t *limits, struct sbx_cgroup *cg, char *err,
                   size_t cap) __attribute__((warn_unused_result));
 /* Moves the calling process into the group. Async-signal-safe (for the
  * child between fork and exec). Returns 0 or -errno. */
-int cgroup_enter(const struct sbx_cgroup *cg);
+int server_cgroup_enter(const struct sbx_cgroup *cg);
 /* Freezes (1) or thaws (0). Returns 0 or -errno. */
-int cgroup_freeze(const struct sbx_cgroup *cg, int frozen);
+int server_cgroup_freeze(const struct sbx_cgroup *cg, int frozen);
 /* Member pids (up to cap). Returns the count or -errno. */
-int cgroup_pids(const struct sbx_cgroup *cg, pid_t *out, size_t cap);
+int server_cgroup_pids(const struct sbx_cgroup *cg, pid_t *out, size_t cap);
 /* SIGKILLs every member (frozen first so nothing forks away). Returns the
  * number of members signalled or -errno. */
-int cgroup_kill(const struct sbx_cgroup *cg);
+int server_cgroup_kill(const struct sbx_cgroup *cg);
 /* Removes the group(s); -EBUSY while members remain. */
-int cgroup_remove(const struct sbx_cgroup *cg);
+int server_cgroup_remove(const struct sbx_cgroup *cg);
 
 /* JSON form for the driver's state store, and back. */
-json_t *cgroup_to_json(const struct sbx_cgroup *cg);
-int cgroup_from_json(const json_t *j, struct sbx_cgroup *cg);
+json_t *server_cgroup_to_json(const struct sbx_cgroup *cg);
+int server_cgroup_from_json(const json_t *j, struct sbx_cgroup *cg);
 
 /* Parses a limit value. cpu -> millicores, memory -> bytes. 0 or -EINVAL. */
-int cgroup_parse_cpu(const char *s, unsigned long long *millicores);
-int cgroup_parse_memory(const char *s, unsigned long long *bytes);
+int server_cgroup_parse_cpu(const char *s, unsigned long long *millicores);
+int server_cgroup_parse_memory(const char *s, unsigned long long *bytes);
 
 #endif

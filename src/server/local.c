@@ -70,7 +70,7 @@ static struct local *L(struct sbx_driver *d) { return (struct local *)d; }
 static void sbx_save(struct lsbx *s)
 {
     json_decref(s->row.cgroup);
-    s->row.cgroup = cgroup_to_json(&s->cg);
+    s->row.cgroup = server_cgroup_to_json(&s->cg);
     (void)store_put(s->drv->store, &s->row);
 }
 
@@ -208,7 +208,7 @@ static void sbx_fail(struct lsbx *s, const char *reason, const char *msg)
     probe_stop(s);
     loop_timer_stop(s->drv->loop, &s->poll);
     loop_timer_stop(s->drv->loop, &s->expiry);
-    if (cgroup_kill(&s->cg) < 0)
+    if (server_cgroup_kill(&s->cg) < 0)
         log_warn("server: sandbox %s: cannot kill its cgroup", s->row.rec.id);
     set_state(s, SBX_FAILED, reason, msg);
     log_warn("server: sandbox %s failed: %s: %s", s->row.rec.id, reason, msg);
@@ -226,10 +226,10 @@ static void remove_step(struct lsbx *s)
 {
     struct local *d = s->drv;
     pid_t pids[8];
-    int n = cgroup_pids(&s->cg, pids, 8);
+    int n = server_cgroup_pids(&s->cg, pids, 8);
     if (n > 0 || (!s->exited && s->pidfd >= 0)) {
         if (n > 0)
-            (void)cgroup_kill(&s->cg);
+            (void)server_cgroup_kill(&s->cg);
         if (loop_now_ms(d->loop) > s->deadline) {
             log_error("server: sandbox %s: processes still alive after %d ms of SIGKILL",
                       s->row.rec.id, REMOVE_TIMEOUT_MS);
@@ -244,7 +244,7 @@ static void remove_step(struct lsbx *s)
         start_poll(s, POLL_MS / 2);
         return;
     }
-    if (cgroup_remove(&s->cg) < 0)
+    if (server_cgroup_remove(&s->cg) < 0)
         log_warn("server: sandbox %s: cannot remove cgroup %s", s->row.rec.id, s->cg.dirs[0]);
     char dir[600], f[700];
     sbx_dir(d, s->row.rec.id, dir, sizeof(dir));
@@ -277,7 +277,7 @@ static void remove_begin(struct lsbx *s, sbx_done_cb cb, void *data)
         create_finish(s, -ECANCELED, "the sandbox was deleted while starting");
     set_state(s, SBX_STOPPING, NULL, NULL);
     s->deadline = loop_now_ms(d->loop) + REMOVE_TIMEOUT_MS;
-    (void)cgroup_kill(&s->cg);
+    (void)server_cgroup_kill(&s->cg);
     loop_timer_stop(d->loop, &s->poll);
     start_poll(s, 0);
 }
@@ -290,7 +290,7 @@ static void remove_begin(struct lsbx *s, sbx_done_cb cb, void *data)
 static int discover_addr(struct lsbx *s)
 {
     pid_t pids[64];
-    int n = cgroup_pids(&s->cg, pids, 64);
+    int n = server_cgroup_pids(&s->cg, pids, 64);
     for (int i = 0; i < n; i++) {
         char p[64], ns[64];
         snprintf(p, sizeof(p), "/proc/%d/ns/net", (int)pids[i]);
@@ -674,7 +674,7 @@ static int spawn(struct lsbx *s, struct spawn_plan *p)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        if (cgroup_enter(&s->cg) < 0)
+        if (server_cgroup_enter(&s->cg) < 0)
             _exit(125);
         int nul = open("/dev/null", O_RDONLY);
         if (nul < 0 || dup2(nul, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
@@ -751,7 +751,7 @@ static int l_create(struct sbx_driver *drv, const struct sbx_spec *spec, sbx_cre
         snprintf(d->base.err, sizeof(d->base.err), "cannot create %.300s: %s", dir, strerror(-r));
         goto fail;
     }
-    if ((r = cgroup_create(rec->id, spec->limits, &s->cg, d->base.err, sizeof(d->base.err))) < 0)
+    if ((r = server_cgroup_create(rec->id, spec->limits, &s->cg, d->base.err, sizeof(d->base.err))) < 0)
         goto fail_dir;
     make_token(s->row.token);
     if ((r = build_plan(d, rec->id, s->row.token, spec, p)) < 0) {
@@ -776,7 +776,7 @@ static int l_create(struct sbx_driver *drv, const struct sbx_spec *spec, sbx_cre
     start_poll(s, 0);
     return 0;
 fail_cg:
-    (void)cgroup_remove(&s->cg);
+    (void)server_cgroup_remove(&s->cg);
 fail_dir:
     rmdir(dir);
 fail:
@@ -866,7 +866,7 @@ static int l_pause(struct sbx_driver *drv, const char *id)
                  sbx_state_name(s->row.rec.state));
         return -EBUSY;
     }
-    int r = cgroup_freeze(&s->cg, 1);
+    int r = server_cgroup_freeze(&s->cg, 1);
     if (r < 0) {
         snprintf(drv->err, sizeof(drv->err), "cannot freeze cgroup %.300s: %s", s->cg.dirs[0],
                  strerror(-r));
@@ -886,7 +886,7 @@ static int l_resume(struct sbx_driver *drv, const char *id)
                  sbx_state_name(s->row.rec.state));
         return -EBUSY;
     }
-    int r = cgroup_freeze(&s->cg, 0);
+    int r = server_cgroup_freeze(&s->cg, 0);
     if (r < 0) {
         snprintf(drv->err, sizeof(drv->err), "cannot thaw cgroup %.300s: %s", s->cg.dirs[0],
                  strerror(-r));
@@ -1002,7 +1002,7 @@ static void adopt(void *data, const struct store_row *row)
     s->row.run_start = row->run_start;
     snprintf(s->row.ip, sizeof(s->row.ip), "%s", row->ip);
     snprintf(s->row.token, sizeof(s->row.token), "%s", row->token);
-    int have_cg = row->cgroup && cgroup_from_json(row->cgroup, &s->cg) == 0;
+    int have_cg = row->cgroup && server_cgroup_from_json(row->cgroup, &s->cg) == 0;
     enum sbx_state st = row->rec.state;
     if (st == SBX_FAILED || st == SBX_TERMINATED) {
         sbx_save(s);
@@ -1010,7 +1010,7 @@ static void adopt(void *data, const struct store_row *row)
     }
     pid_t members[4];
     int alive = row->run_pid > 0 && row->run_start && proc_start(row->run_pid) == row->run_start &&
-                have_cg && cgroup_pids(&s->cg, members, 4) > 0;
+                have_cg && server_cgroup_pids(&s->cg, members, 4) > 0;
     if (st == SBX_STOPPING) {
         log_info("server: sandbox %s was being deleted; finishing that", row->rec.id);
         remove_begin(s, NULL, NULL);
@@ -1026,7 +1026,7 @@ static void adopt(void *data, const struct store_row *row)
             snprintf(msg, sizeof(msg), "the server restarted while the sandbox was %s; its "
                      "processes were killed", sbx_state_name(st));
         if (have_cg) {
-            (void)cgroup_kill(&s->cg);
+            (void)server_cgroup_kill(&s->cg);
         }
         set_state(s, SBX_FAILED, alive ? "SERVER_RESTARTED" : "SANDBOX_LOST", msg);
         log_warn("server: sandbox %s: %s", row->rec.id, msg);

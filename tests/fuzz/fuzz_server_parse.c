@@ -25,8 +25,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char out[64];
         timefmt_format(ms, out, sizeof(out));
     }
-    (void)cgroup_parse_cpu(s, &v);
-    (void)cgroup_parse_memory(s, &v);
+    (void)server_cgroup_parse_cpu(s, &v);
+    (void)server_cgroup_parse_memory(s, &v);
     (void)auth_verify("key", "id", 44772, s, size, 0);
     struct http_head_guard g;
     const char *why;

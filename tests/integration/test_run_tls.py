@@ -43,6 +43,8 @@ def test_trust_bundle(sandbox):
     assert "touch=1" in r.out                         # read-only for the command
     # The tmpfs exists only inside: this run left nothing on the host.
     assert listing() - before == set(), listing() - before
+    # and the root-only directory the proxy wrote its CA into is gone
+    assert not [d for d in os.listdir("/run") if d.startswith("cordon-ca.")]
 
 
 @pytest.mark.timeout(60)

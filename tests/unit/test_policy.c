@@ -299,7 +299,7 @@ static const struct bad_case bad_cases[] = {
     {"version: 1\nnetwrok_policies: {}\n",
      "t.yaml:2:1: error: unknown field 'netwrok_policies' (did you mean 'network_policies'?)"},
     {"version: 1\nzzz: 1\n", "t.yaml:2:1: error: unknown field 'zzz' (allowed: version, "
-                             "network_policies, filesystem_policy, landlock, process, network_middlewares)"},
+                             "network_policies, filesystem_policy, landlock, process, network_middlewares, limits)"},
     {"version: 1\nnetwork_policies: [\n", "t.yaml:3:1: error: invalid YAML: did not find "
                                           "expected node content"},
     {"version: 1\n---\nversion: 1\n", "t.yaml:2:1: error: only one YAML document is allowed"},

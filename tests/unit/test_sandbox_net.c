@@ -109,7 +109,9 @@ static void test_fence_monitored(void **state)
     assert_int_equal((size_t)n, strlen(buf));
     assert_non_null(strstr(buf, "table inet cordon {"));
     assert_non_null(strstr(buf, "type filter hook output priority filter; policy accept;"));
-    assert_non_null(strstr(buf, "oifname \"lo\" accept"));
+    assert_non_null(strstr(buf, "oifname \"lo\" fib daddr type local accept"));
+    /* bound to lo, sent elsewhere: the kernel refuses at once, logged */
+    assert_non_null(strstr(buf, "oifname \"lo\" meta l4proto tcp log prefix \"refused\""));
     assert_non_null(strstr(buf, "ct state established,related accept"));
     assert_non_null(strstr(buf, "ip daddr 10.200.0.1 tcp dport 3128 accept"));
     /* TCP: held for the monitor, kernel reset on retransmission. */

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# bench/run_startup.sh — start-up of `cordon run -- true` against bubblewrap
+# (`bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true`), both
+# measured by hyperfine in the same run, ROUNDS rounds of RUNS runs each;
+# prints each round's medians and their ratio, then the median ratio.
+# Results in bench/RESULTS-sandbox.md. As root; needs `scripts/setup --bench`
+# (bubblewrap, hyperfine). Settings: ROUNDS (5), RUNS (40), CORDON (build/cordon).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+CORDON=${CORDON:-$PWD/build/cordon}
+ROUNDS=${ROUNDS:-5}
+RUNS=${RUNS:-40}
+command -v hyperfine >/dev/null && command -v bwrap >/dev/null ||
+  { echo "run_startup: needs hyperfine and bwrap (scripts/setup --bench)" >&2; exit 1; }
+T=$(mktemp -d /tmp/cordon-startup.XXXXXX)
+trap 'rm -rf "$T"' EXIT
+chmod 755 "$T"
+printf 'version: 1\n' > "$T/policy.yaml"
+CMD_CORDON="$CORDON run --policy $T/policy.yaml --workdir $T -- true"
+CMD_BWRAP="bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true"
+for r in $(seq "$ROUNDS"); do
+  hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$T/r$r.json" \
+    "$CMD_CORDON" "$CMD_BWRAP" >/dev/null 2>&1
+done
+/usr/bin/python3 - "$T" "$ROUNDS" <<'PY'
+import json, statistics, sys
+d, rounds = sys.argv[1], int(sys.argv[2])
+ratios = []
+for r in range(1, rounds + 1):
+    res = json.load(open("%s/r%d.json" % (d, r)))["results"]
+    c, b = res[0]["median"] * 1000, res[1]["median"] * 1000
+    ratios.append(c / b)
+    print("round %d: cordon run %.1f ms, bwrap %.1f ms, ratio %.2fx" % (r, c, b, c / b))
+print("median ratio over %d rounds: %.2fx" % (rounds, statistics.median(ratios)))
+PY

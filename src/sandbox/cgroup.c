@@ -1,0 +1,488 @@
+/* sandbox/cgroup: the sandbox's own cgroup (process, memory and CPU limits;
+ * a teardown that kills everything in it).
+ *
+ * Layout: <hierarchy>/cordon/run-<supervisor pid>-<its start time>/, one
+ * directory per v1 controller (pids, memory, cpu, freezer) on a v1 or
+ * hybrid host, one directory on the unified hierarchy (v2) when that
+ * hierarchy has the pids controller. The sandbox's init writes itself into
+ * cgroup.procs (through fds the supervisor opened) before it unshares its
+ * cgroup namespace, so everything the command starts is inside and sees
+ * the sandbox's cgroup as "/"; the cgroup filesystem is not in the
+ * sandbox's tree and its files belong to root, so nothing can leave.
+ *
+ * Teardown (cgroup_kill): v2 writes cgroup.kill; v1 freezes the cgroup,
+ * SIGKILLs every task and thaws it. Both then wait, on pidfds, until the
+ * cgroup is empty and remove the directories. A supervisor killed with
+ * SIGKILL leaves its directories behind (their processes die with the
+ * sandbox's init): the next `cordon run` removes the directories of
+ * supervisors that no longer exist (cgroup_reap_stale). */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "core/log.h"
+#include "core/parse.h"
+#include "identity/identity_int.h"
+#include "sandbox/sandbox_int.h"
+#include "core/banned.h"
+
+#define CG_PARENT "cordon"
+
+static const char *const v1_ctrls[] = {"pids", "memory", "cpu", "freezer"};
+
+static int write_file(const char *dir, const char *name, const char *val)
+{
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+        return -ENAMETOOLONG;
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0)
+        return -errno;
+    size_t len = strlen(val);
+    ssize_t n = write(fd, val, len);
+    int rc = n == (ssize_t)len ? 0 : n < 0 ? -errno : -EIO;
+    close(fd);
+    return rc;
+}
+
+static ssize_t read_file(const char *dir, const char *name, char *buf, size_t cap)
+{
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+        return -ENAMETOOLONG;
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    size_t got = 0;
+    while (got + 1 < cap) {
+        ssize_t n = read(fd, buf + got, cap - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            break;
+        got += (size_t)n;
+    }
+    close(fd);
+    buf[got] = '\0';
+    return (ssize_t)got;
+}
+
+/* "key N" in a flat keyed file (pids.events, memory.events,
+ * memory.oom_control); 0 when absent. */
+static uint64_t keyed_value(const char *dir, const char *file, const char *key)
+{
+    char buf[4096];
+    if (read_file(dir, file, buf, sizeof(buf)) <= 0)
+        return 0;
+    size_t kl = strlen(key);
+    for (char *l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
+        if (strncmp(l, key, kl) != 0 || l[kl] != ' ')
+            continue;
+        char *end = l + kl + 1;
+        while (*end >= '0' && *end <= '9')
+            end++;
+        uint32_t v;
+        if (parse_u32(l + kl + 1, (size_t)(end - (l + kl + 1)), 0, UINT32_MAX, &v) == 0)
+            return v;
+    }
+    return 0;
+}
+
+static bool has_word(const char *list, const char *w)
+{
+    size_t wl = strlen(w);
+    for (const char *p = list; (p = strstr(p, w)); p += wl)
+        if ((p == list || p[-1] == ' ') && (p[wl] == '\0' || p[wl] == ' ' || p[wl] == '\n'))
+            return true;
+    return false;
+}
+
+int cgroup_detect(char *v2_root, size_t cap)
+{
+    const char *forced = getenv("CORDON_CGROUP_V2");
+    if (forced && forced[0]) {
+        snprintf(v2_root, cap, "%s", forced);
+        return 1;
+    }
+    static const char *const cands[] = {"/sys/fs/cgroup", "/sys/fs/cgroup/unified"};
+    for (size_t i = 0; i < 2; i++) {
+        char buf[512];
+        if (read_file(cands[i], "cgroup.controllers", buf, sizeof(buf)) > 0 &&
+            has_word(buf, "pids")) {
+            snprintf(v2_root, cap, "%s", cands[i]);
+            return 1;
+        }
+    }
+    v2_root[0] = '\0';
+    return 0;
+}
+
+static int mkdir_ok(const char *path)
+{
+    return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -errno;
+}
+
+static int add_dir(struct sandbox_cgroup *cg, const char *base, const char *id, char *err,
+                   size_t errcap)
+{
+    char path[PATH_MAX];
+    int rc;
+    snprintf(path, sizeof(path), "%s/" CG_PARENT, base);
+    if ((rc = mkdir_ok(path)) < 0) {
+        snprintf(err, errcap, "cgroup: cannot create %s: %s", path, strerror(-rc));
+        return rc;
+    }
+    char *dir = cg->dir[cg->n];
+    if ((size_t)snprintf(dir, sizeof(cg->dir[0]), "%s/%s", path, id) >= sizeof(cg->dir[0]))
+        return -ENAMETOOLONG;
+    if (mkdir(dir, 0755) < 0) {
+        rc = -errno;
+        snprintf(err, errcap, "cgroup: cannot create %s: %s", dir, strerror(-rc));
+        return rc;
+    }
+    cg->n++;
+    snprintf(path, sizeof(path), "%s/cgroup.procs", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        rc = -errno;
+        snprintf(err, errcap, "cgroup: cannot open %s: %s", path, strerror(-rc));
+        return rc;
+    }
+    cg->procs_fd[cg->n - 1] = fd;
+    return 0;
+}
+
+static int set_limit(const char *dir, const char *file, const char *val, char *err,
+                     size_t errcap)
+{
+    int rc = write_file(dir, file, val);
+    if (rc < 0)
+        snprintf(err, errcap, "cgroup: cannot write %s to %s/%s: %s", val, dir, file,
+                 strerror(-rc));
+    return rc;
+}
+
+static int create_v1(struct sandbox_cgroup *cg, const char *root, const char *id,
+                     const struct cgroup_limits *lim, char *err, size_t errcap)
+{
+    char val[64];
+    int rc;
+    for (size_t i = 0; i < sizeof(v1_ctrls) / sizeof(v1_ctrls[0]); i++) {
+        const char *c = v1_ctrls[i];
+        bool want = (i == 0 && lim->pids) || (i == 1 && lim->memory) ||
+                    (i == 2 && lim->cpu_millis) || i == 3;
+        if (!want)
+            continue;
+        char base[PATH_MAX];
+        struct stat st;
+        snprintf(base, sizeof(base), "%s/%s", root, c);
+        if (stat(base, &st) < 0 || !S_ISDIR(st.st_mode)) {
+            if (i == 3) {
+                log_warn("cgroup: no v1 freezer at %s: teardown kills without freezing", base);
+                continue;
+            }
+            snprintf(err, errcap, "cgroup: the %s controller is not mounted at %s (needed for "
+                     "the %s limit)", c, base, c);
+            return -EOPNOTSUPP;
+        }
+        size_t idx = cg->n;
+        if ((rc = add_dir(cg, base, id, err, errcap)) < 0)
+            return rc;
+        const char *dir = cg->dir[idx];
+        if (i == 0) {
+            cg->pids_idx = (int)idx;
+            snprintf(val, sizeof(val), "%" PRIu32, lim->pids);
+            if ((rc = set_limit(dir, "pids.max", val, err, errcap)) < 0)
+                return rc;
+        } else if (i == 1) {
+            cg->mem_idx = (int)idx;
+            snprintf(val, sizeof(val), "%" PRIu64, lim->memory);
+            if ((rc = set_limit(dir, "memory.limit_in_bytes", val, err, errcap)) < 0)
+                return rc;
+            /* Swap counts too where the kernel accounts it (no escape into swap). */
+            (void)write_file(dir, "memory.memsw.limit_in_bytes", val);
+        } else if (i == 2) {
+            if ((rc = set_limit(dir, "cpu.cfs_period_us", "100000", err, errcap)) < 0)
+                return rc;
+            snprintf(val, sizeof(val), "%" PRIu32, lim->cpu_millis * 100);
+            if ((rc = set_limit(dir, "cpu.cfs_quota_us", val, err, errcap)) < 0)
+                return rc;
+        } else {
+            cg->freezer_idx = (int)idx;
+        }
+    }
+    return 0;
+}
+
+static int create_v2(struct sandbox_cgroup *cg, const char *root, const char *id,
+                     const struct cgroup_limits *lim, char *err, size_t errcap)
+{
+    char avail[512] = "", val[64], parent[PATH_MAX];
+    int rc;
+    (void)read_file(root, "cgroup.controllers", avail, sizeof(avail));
+    static const char *const ctrls[] = {"pids", "memory", "cpu"};
+    bool use[3] = {lim->pids != 0, lim->memory != 0, lim->cpu_millis != 0};
+    char enable[64] = "";
+    for (size_t i = 0; i < 3; i++) {
+        if (!use[i])
+            continue;
+        if (!has_word(avail, ctrls[i])) {
+            if (i == 0 && lim->pids_default) {
+                log_warn("cgroup: no pids controller on %s: the sandbox has no process limit",
+                         root);
+                use[i] = false;
+                continue;
+            }
+            snprintf(err, errcap, "cgroup: the %s controller is not available on %s (needed "
+                     "for the %s limit)", ctrls[i], root, ctrls[i]);
+            return -EOPNOTSUPP;
+        }
+        size_t l = strlen(enable);
+        snprintf(enable + l, sizeof(enable) - l, "%s+%s", l ? " " : "", ctrls[i]);
+    }
+    snprintf(parent, sizeof(parent), "%s/" CG_PARENT, root);
+    if (enable[0]) {
+        if ((rc = set_limit(root, "cgroup.subtree_control", enable, err, errcap)) < 0)
+            return rc;
+        if ((rc = mkdir_ok(parent)) < 0) {
+            snprintf(err, errcap, "cgroup: cannot create %s: %s", parent, strerror(-rc));
+            return rc;
+        }
+        if ((rc = set_limit(parent, "cgroup.subtree_control", enable, err, errcap)) < 0)
+            return rc;
+    }
+    if ((rc = add_dir(cg, root, id, err, errcap)) < 0)
+        return rc;
+    const char *dir = cg->dir[0];
+    cg->pids_idx = use[0] ? 0 : -1;
+    cg->mem_idx = use[1] ? 0 : -1;
+    if (use[0]) {
+        snprintf(val, sizeof(val), "%" PRIu32, lim->pids);
+        if ((rc = set_limit(dir, "pids.max", val, err, errcap)) < 0)
+            return rc;
+    }
+    if (use[1]) {
+        snprintf(val, sizeof(val), "%" PRIu64, lim->memory);
+        if ((rc = set_limit(dir, "memory.max", val, err, errcap)) < 0 ||
+            (rc = set_limit(dir, "memory.swap.max", "0", err, errcap)) < 0)
+            return rc;
+    }
+    if (use[2]) {
+        snprintf(val, sizeof(val), "%" PRIu32 " 100000", lim->cpu_millis * 100);
+        if ((rc = set_limit(dir, "cpu.max", val, err, errcap)) < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int cgroup_id(char *out, size_t cap)
+{
+    int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (proc_fd < 0)
+        return -errno;
+    unsigned long long start = 0;
+    int rc = identity_proc_stat(proc_fd, getpid(), NULL, &start);
+    close(proc_fd);
+    if (rc < 0)
+        return rc;
+    snprintf(out, cap, "run-%d-%llu", (int)getpid(), start);
+    return 0;
+}
+
+int cgroup_create(const char *root, bool v2, const char *id, const struct cgroup_limits *lim,
+                  struct sandbox_cgroup *out, char *err, size_t errcap)
+{
+    memset(out, 0, sizeof(*out));
+    for (size_t i = 0; i < CGROUP_MAX_DIRS; i++)
+        out->procs_fd[i] = -1;
+    out->v2 = v2;
+    out->pids_idx = out->mem_idx = out->freezer_idx = -1;
+    out->lim = *lim;
+    int rc = v2 ? create_v2(out, root, id, lim, err, errcap)
+                : create_v1(out, root, id, lim, err, errcap);
+    if (rc < 0)
+        cgroup_destroy(out);
+    return rc;
+}
+
+void cgroup_close_procs(struct sandbox_cgroup *cg)
+{
+    for (size_t i = 0; i < CGROUP_MAX_DIRS; i++) {
+        if (cg->procs_fd[i] >= 0)
+            close(cg->procs_fd[i]);
+        cg->procs_fd[i] = -1;
+    }
+}
+
+/* Reads up to cap pids of dir/cgroup.procs. Returns the count or -errno. */
+static int read_pids(const char *dir, pid_t *pids, size_t cap)
+{
+    char buf[16384];
+    ssize_t n = read_file(dir, "cgroup.procs", buf, sizeof(buf));
+    if (n < 0)
+        return (int)n;
+    size_t k = 0;
+    for (char *l = buf; *l && k < cap;) {
+        char *end = strchr(l, '\n');
+        size_t len = end ? (size_t)(end - l) : strlen(l);
+        uint32_t v;
+        if (len && parse_u32(l, len, 1, INT32_MAX, &v) == 0)
+            pids[k++] = (pid_t)v;
+        if (!end)
+            break;
+        l = end + 1;
+    }
+    return (int)k;
+}
+
+static void freeze(const char *dir, bool on)
+{
+    if (write_file(dir, "freezer.state", on ? "FROZEN" : "THAWED") < 0 || !on)
+        return;
+    /* Freezing completes asynchronously: wait until the state says so. */
+    for (int i = 0; i < 1000; i++) {
+        char st[32];
+        if (read_file(dir, "freezer.state", st, sizeof(st)) <= 0 || strncmp(st, "FROZEN", 6) == 0)
+            return;
+        struct timespec ts = {0, 1000000};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* Kills what is in the cgroup and waits (on pidfds, bounded) until it is
+ * empty. Returns the number of processes killed, or -errno. */
+static int kill_all(const char *procs_dir, const char *freezer_dir, bool v2)
+{
+    int killed = 0;
+    if (v2 && write_file(procs_dir, "cgroup.kill", "1") == 0)
+        freezer_dir = NULL; /* the kernel kills them all at once */
+    for (int round = 0; round < 20; round++) {
+        pid_t pids[512];
+        int n = read_pids(procs_dir, pids, 512);
+        if (n <= 0)
+            return n < 0 && n != -ENOENT ? n : killed;
+        if (freezer_dir)
+            freeze(freezer_dir, true);
+        struct pollfd pf[512];
+        size_t npf = 0;
+        for (int i = 0; i < n; i++) {
+            int fd = (int)syscall(SYS_pidfd_open, pids[i], 0);
+            if (kill(pids[i], SIGKILL) == 0)
+                killed++;
+            if (fd >= 0) {
+                pf[npf].fd = fd;
+                pf[npf].events = POLLIN;
+                npf++;
+            }
+        }
+        if (freezer_dir)
+            freeze(freezer_dir, false);
+        /* Each pidfd becomes readable when its process has exited. */
+        for (size_t i = 0; i < npf; i++) {
+            (void)poll(&pf[i], 1, 1000);
+            close(pf[i].fd);
+        }
+    }
+    return -EBUSY;
+}
+
+static int remove_dir(const char *dir)
+{
+    for (int i = 0; i < 200; i++) {
+        if (rmdir(dir) == 0 || errno == ENOENT)
+            return 0;
+        if (errno != EBUSY)
+            return -errno;
+        /* A task that exited is unlinked from the cgroup just after its
+         * pidfd fires: wait for that, bounded. */
+        struct timespec ts = {0, 5000000};
+        nanosleep(&ts, NULL);
+    }
+    return -EBUSY;
+}
+
+int cgroup_kill(struct sandbox_cgroup *cg)
+{
+    if (cg->n == 0)
+        return 0;
+    return kill_all(cg->dir[0], cg->freezer_idx >= 0 ? cg->dir[cg->freezer_idx] : NULL, cg->v2);
+}
+
+void cgroup_counters(const struct sandbox_cgroup *cg, struct cgroup_counters *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (cg->pids_idx >= 0)
+        out->pids_refused = keyed_value(cg->dir[cg->pids_idx], "pids.events", "max");
+    if (cg->mem_idx >= 0)
+        out->oom_kills = keyed_value(cg->dir[cg->mem_idx],
+                                     cg->v2 ? "memory.events" : "memory.oom_control",
+                                     "oom_kill");
+}
+
+void cgroup_destroy(struct sandbox_cgroup *cg)
+{
+    cgroup_close_procs(cg);
+    for (size_t i = cg->n; i-- > 0;) {
+        int rc = remove_dir(cg->dir[i]);
+        if (rc < 0)
+            log_warn("cgroup: cannot remove %s: %s (the next cordon run removes it)",
+                     cg->dir[i], strerror(-rc));
+    }
+    cg->n = 0;
+}
+
+/* True when the supervisor that named a cgroup run-<pid>-<start> is alive. */
+static bool owner_alive(int proc_fd, const char *name)
+{
+    int pid;
+    unsigned long long start, now;
+    if (sscanf(name, "run-%d-%llu", &pid, &start) != 2 || pid <= 0)
+        return true; /* not ours: leave it alone */
+    if (identity_proc_stat(proc_fd, pid, NULL, &now) < 0)
+        return false;
+    return now == start;
+}
+
+void cgroup_reap_stale(const char *root, bool v2)
+{
+    int proc_fd = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (proc_fd < 0)
+        return;
+    size_t nbases = v2 ? 1 : sizeof(v1_ctrls) / sizeof(v1_ctrls[0]);
+    for (size_t b = 0; b < nbases; b++) {
+        char parent[PATH_MAX];
+        if (v2)
+            snprintf(parent, sizeof(parent), "%s/" CG_PARENT, root);
+        else
+            snprintf(parent, sizeof(parent), "%s/%s/" CG_PARENT, root, v1_ctrls[b]);
+        DIR *d = opendir(parent);
+        if (!d)
+            continue;
+        struct dirent *e;
+        while ((e = readdir(d))) {
+            if (e->d_type != DT_DIR || strncmp(e->d_name, "run-", 4) != 0 ||
+                owner_alive(proc_fd, e->d_name))
+                continue;
+            char dir[PATH_MAX + 256];
+            snprintf(dir, sizeof(dir), "%s/%s", parent, e->d_name);
+            int killed = kill_all(dir, NULL, v2);
+            int rc = remove_dir(dir);
+            log_info("cgroup: removed the cgroup %s of a supervisor that is gone "
+                     "(%d process(es) killed)%s", dir, killed > 0 ? killed : 0,
+                     rc < 0 ? ": rmdir failed" : "");
+        }
+        closedir(d);
+    }
+    close(proc_fd);
+}

@@ -1,0 +1,152 @@
+/* Unit tests for sandbox/cgroup.c: the files each hierarchy gets, written
+ * into a directory tree shaped like a cgroup mount (the v2 controllers are
+ * not attached on the test machine, so this is where the v2 limit files
+ * are checked; tests/integration/test_run_limits.py runs the real ones). */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "sandbox/sandbox_int.h"
+
+static char g_root[64];
+
+static void put(const char *dir, const char *name, const char *text)
+{
+    char p[PATH_MAX + 64];
+    snprintf(p, sizeof(p), "%s/%s", dir, name);
+    FILE *f = fopen(p, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    fclose(f);
+}
+
+static void expect(const char *rel, const char *text)
+{
+    char p[PATH_MAX], buf[256] = "";
+    snprintf(p, sizeof(p), "%s/%s", g_root, rel);
+    FILE *f = fopen(p, "r");
+    if (!f)
+        fail_msg("%s was not written", rel);
+    size_t n = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    assert_string_equal(buf, text);
+}
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(g_root, sizeof(g_root), "/tmp/cordon-cg-XXXXXX");
+    assert_non_null(mkdtemp(g_root));
+    return 0;
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    char cmd[128];
+    snprintf(cmd, sizeof(cmd), "rm -rf %s", g_root);
+    return system(cmd);
+}
+
+static void test_v2_files(void **state)
+{
+    (void)state;
+    put(g_root, "cgroup.controllers", "cpuset cpu io memory hugetlb pids rdma misc\n");
+    struct cgroup_limits lim = {.pids = 100, .memory = 64ULL << 20, .cpu_millis = 500};
+    struct sandbox_cgroup cg;
+    char err[256] = "";
+    assert_int_equal(cgroup_create(g_root, true, "run-1-2", &lim, &cg, err, sizeof(err)), 0);
+    assert_int_equal(cg.n, 1);
+    assert_true(cg.procs_fd[0] >= 0);
+    expect("cgroup.subtree_control", "+pids +memory +cpu");
+    expect("cordon/cgroup.subtree_control", "+pids +memory +cpu");
+    expect("cordon/run-1-2/pids.max", "100");
+    expect("cordon/run-1-2/memory.max", "67108864");
+    expect("cordon/run-1-2/memory.swap.max", "0");
+    expect("cordon/run-1-2/cpu.max", "50000 100000");
+    /* init joins by writing "0" to the fd */
+    assert_int_equal(write(cg.procs_fd[0], "0", 1), 1);
+    expect("cordon/run-1-2/cgroup.procs", "0");
+    put(cg.dir[0], "pids.events", "max 7\n");
+    put(cg.dir[0], "memory.events", "low 0\nhigh 0\nmax 3\noom 2\noom_kill 2\n");
+    struct cgroup_counters c;
+    cgroup_counters(&cg, &c);
+    assert_int_equal(c.pids_refused, 7);
+    assert_int_equal(c.oom_kills, 2);
+    cgroup_close_procs(&cg);
+}
+
+static void test_v2_missing_controller(void **state)
+{
+    (void)state;
+    put(g_root, "cgroup.controllers", "cpu io memory\n");
+    struct sandbox_cgroup cg;
+    char err[256] = "";
+    /* The default pids limit only warns... */
+    struct cgroup_limits def = {.pids = 1024, .pids_default = true};
+    assert_int_equal(cgroup_create(g_root, true, "run-3-4", &def, &cg, err, sizeof(err)), 0);
+    char p[PATH_MAX + 16];
+    snprintf(p, sizeof(p), "%s/pids.max", cg.dir[0]);
+    assert_int_equal(access(p, F_OK), -1);
+    cgroup_close_procs(&cg);
+    /* ...an explicit one is an error, and nothing is left. */
+    struct cgroup_limits lim = {.pids = 50};
+    assert_int_equal(cgroup_create(g_root, true, "run-5-6", &lim, &cg, err, sizeof(err)),
+                     -EOPNOTSUPP);
+    assert_non_null(strstr(err, "pids"));
+    snprintf(p, sizeof(p), "%s/cordon/run-5-6", g_root);
+    assert_int_equal(access(p, F_OK), -1);
+}
+
+static void test_v1_files(void **state)
+{
+    (void)state;
+    static const char *const ctrls[] = {"pids", "memory", "cpu", "freezer"};
+    for (size_t i = 0; i < 4; i++) {
+        char d[PATH_MAX];
+        snprintf(d, sizeof(d), "%s/%s", g_root, ctrls[i]);
+        assert_int_equal(mkdir(d, 0755), 0);
+    }
+    struct cgroup_limits lim = {.pids = 64, .memory = 1ULL << 30, .cpu_millis = 1500};
+    struct sandbox_cgroup cg;
+    char err[256] = "";
+    assert_int_equal(cgroup_create(g_root, false, "run-7-8", &lim, &cg, err, sizeof(err)), 0);
+    assert_int_equal(cg.n, 4);
+    expect("pids/cordon/run-7-8/pids.max", "64");
+    expect("memory/cordon/run-7-8/memory.limit_in_bytes", "1073741824");
+    expect("cpu/cordon/run-7-8/cpu.cfs_period_us", "100000");
+    expect("cpu/cordon/run-7-8/cpu.cfs_quota_us", "150000");
+    assert_true(cg.freezer_idx >= 0);
+    put(cg.dir[cg.mem_idx], "memory.oom_control", "oom_kill_disable 0\nunder_oom 0\noom_kill 4\n");
+    struct cgroup_counters c;
+    cgroup_counters(&cg, &c);
+    assert_int_equal(c.oom_kills, 4);
+    cgroup_close_procs(&cg);
+    /* Only the limits asked for: no memory or cpu directory without them. */
+    struct cgroup_limits pids_only = {.pids = 10};
+    assert_int_equal(cgroup_create(g_root, false, "run-9-9", &pids_only, &cg, err, sizeof(err)),
+                     0);
+    assert_int_equal(cg.n, 2); /* pids + freezer */
+    cgroup_close_procs(&cg);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test_setup_teardown(test_v2_files, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v2_missing_controller, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_v1_files, setup, teardown),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
