@@ -17,6 +17,7 @@
 
 #include "cli/run_int.h"
 #include "policy/policy.h"
+#include "sandbox/sandbox.h"
 #include "core/banned.h"
 
 int run_log_default_path(const char *name, char *out, size_t cap)
@@ -90,6 +91,8 @@ int run_log_check(const char *path, const struct sandbox_info *info, char *err, 
         char real[PATH_MAX];
         if (!g || !realpath(g, real))
             continue;
+        if (i < fs->n_read_write && sandbox_path_private(real))
+            continue; /* the sandbox's own tmpfs there, not the host's directory */
         if (under(log, real)) {
             snprintf(err, cap,
                      "--log %s: the sandbox can write %s (%s), so it could forge or replace "

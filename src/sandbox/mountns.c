@@ -39,6 +39,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "sandbox/sandbox.h"
 #include "sandbox/sandbox_int.h"
 #include "core/banned.h"
 
@@ -388,6 +389,11 @@ static int apply_dev(char *path, size_t skip, bool host_pts)
     (void)mount("devpts", buf, "devpts", MS_NOSUID | MS_NOEXEC,
                 "newinstance,ptmxmode=0666,mode=0620");
     return 0;
+}
+
+bool sandbox_path_private(const char *path)
+{
+    return path && provided(path);
 }
 
 int mountplan_apply(const struct mountplan *p, const char *base, size_t *failed)

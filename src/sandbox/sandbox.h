@@ -107,4 +107,10 @@ void sandbox_opts_init(struct sandbox_opts *o);
  * process, at most once at a time per process. */
 int sandbox_run(const struct sandbox_opts *o);
 
+/* True when a sandbox whose filesystem policy lists paths gets its own
+ * thing at exactly this path instead of the host's (/tmp, /dev/shm: private
+ * tmpfs; /proc: its own procfs; /dev: a minimal tmpfs): a read_write grant
+ * of it gives the sandbox nothing of the host's. */
+bool sandbox_path_private(const char *path);
+
 #endif

@@ -5,6 +5,7 @@
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <fcntl.h>
 #include <openssl/rand.h>
 #include <signal.h>
@@ -172,6 +173,23 @@ static void sbx_free(void *arg)
     free(s);
 }
 
+static int rm_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+    (void)st, (void)flag, (void)ftw;
+    if (remove(path) < 0)
+        log_warn("server: cannot remove %s: %s", path, strerror(errno));
+    return 0;
+}
+
+/* The sandbox's workdir and everything its command left in it (no symlink
+ * is followed: FTW_PHYS). */
+static void rm_work(const char *dir)
+{
+    char w[700];
+    snprintf(w, sizeof(w), "%s/work", dir);
+    (void)nftw(w, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
+}
+
 static void sbx_unlink(struct lsbx *s)
 {
     struct local *d = s->drv;
@@ -252,6 +270,7 @@ static void remove_step(struct lsbx *s)
     unlink(f);
     snprintf(f, sizeof(f), "%s/audit.log", dir);
     unlink(f);
+    rm_work(dir);
     rmdir(dir);
     (void)store_delete(d->store, s->row.rec.id);
     log_info("server: sandbox %s removed", s->row.rec.id);
@@ -546,7 +565,7 @@ struct spawn_plan {
     char *envp[MAX_ENV + 8];
     size_t nenv;
     char script[16384];
-    char log_path[700], audit_path[700], name[48], port[16];
+    char log_path[700], audit_path[700], work[720], name[48], port[16];
 };
 
 static void plan_free(struct spawn_plan *p)
@@ -575,6 +594,7 @@ static int build_plan(struct local *d, const char *id, const char *token,
     sbx_dir(d, id, dir, sizeof(dir));
     snprintf(p->log_path, sizeof(p->log_path), "%s/run.log", dir);
     snprintf(p->audit_path, sizeof(p->audit_path), "%s/audit.log", dir);
+    snprintf(p->work, sizeof(p->work), "%s/work", dir);
     snprintf(p->name, sizeof(p->name), "sbx-%.8s", id);
     snprintf(p->port, sizeof(p->port), "%u", d->cfg.execd_port);
     /* sh -c: the entrypoint in the background, execd in the foreground */
@@ -622,7 +642,7 @@ static int build_plan(struct local *d, const char *id, const char *token,
     p->argv[a++] = "--log";
     p->argv[a++] = p->audit_path;
     p->argv[a++] = "--workdir";
-    p->argv[a++] = "/tmp";
+    p->argv[a++] = p->work;
     p->argv[a++] = "--no-tty";
     p->argv[a++] = "--ca-dir";
     p->argv[a++] = d->ca_dir;
@@ -751,6 +771,15 @@ static int l_create(struct sbx_driver *drv, const struct sbx_spec *spec, sbx_cre
         snprintf(d->base.err, sizeof(d->base.err), "cannot create %.300s: %s", dir, strerror(-r));
         goto fail;
     }
+    /* the command's workdir: its own directory (cordon run refuses /tmp,
+     * which is the sandbox's private tmpfs) that the sandbox user may write */
+    char work[700];
+    snprintf(work, sizeof(work), "%s/work", dir);
+    if (mkdir(work, 0700) < 0 || chmod(work, 01777) < 0) {
+        r = -errno;
+        snprintf(d->base.err, sizeof(d->base.err), "cannot create %.300s: %s", work, strerror(-r));
+        goto fail_dir;
+    }
     if ((r = server_cgroup_create(rec->id, spec->limits, &s->cg, d->base.err, sizeof(d->base.err))) < 0)
         goto fail_dir;
     make_token(s->row.token);
@@ -778,6 +807,7 @@ static int l_create(struct sbx_driver *drv, const struct sbx_spec *spec, sbx_cre
 fail_cg:
     (void)server_cgroup_remove(&s->cg);
 fail_dir:
+    rm_work(dir);
     rmdir(dir);
 fail:
     plan_free(p);
