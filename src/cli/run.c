@@ -79,6 +79,9 @@ static void usage(FILE *f)
         "  --max-conns N        concurrent connections to the proxy (default:\n"
         "                       limits.max_conns, else 16384); refusals are 503 with\n"
         "                       a connection_limit audit event\n"
+        "  --cgroup-inherit     stay in the cgroup cordon run was started in (the caller,\n"
+        "                       e.g. cordon server, freezes, kills and limits it there);\n"
+        "                       default: a cgroup of the sandbox's own\n"
         "\n"
         "On stderr: one line per denial or bypass attempt (what, which binary, the fix;\n"
         "at most 5 at once, then 30 a minute) and a summary at exit.\n"
@@ -110,6 +113,7 @@ static const char *const run_options[] = {
     "--upstream-ca", "--proxy-port", "--subnet-pool", "--name", "--require-fence", "--tty",
     "--no-tty", "--quiet", "--env-keep", "--env-clear", "--print-address", "--watch-policy", "--publish",
     "--no-transparent", "--inference-routes", "--pids-max", "--memory", "--cpus", "--max-conns",
+    "--cgroup-inherit",
     "--help", NULL};
 
 #define RUN_ENV_KEEP_MAX 64
@@ -279,6 +283,10 @@ int cli_run(int argc, char **argv)
         }
         if (strcmp(a, "--no-transparent") == 0) {
             o.no_transparent = true;
+            continue;
+        }
+        if (strcmp(a, "--cgroup-inherit") == 0) {
+            o.cgroup_inherit = true;
             continue;
         }
         if (strcmp(a, "--no-tty") == 0) {

@@ -95,6 +95,10 @@ struct sandbox_opts {
     uint64_t memory_max;      /* bytes */
     uint32_t cpu_millis;      /* thousandths of a CPU */
     uint32_t max_conns;       /* concurrent proxy connections */
+    /* The caller put cordon run in a cgroup it controls (cordon server's
+     * local driver): no cgroup of the sandbox's own; the caller freezes,
+     * kills and limits. */
+    bool cgroup_inherit;
 };
 
 /* Defaults: proxy_port 3128, pool 10.200.0.0/16, tty AUTO, the rest zero. */

@@ -193,6 +193,15 @@ static int setup_cgroup(struct supervisor *s)
         lim.pids = CGROUP_DEFAULT_PIDS;
         lim.pids_default = true;
     }
+    if (s->o->cgroup_inherit) {
+        /* The caller (cordon server) put us in a cgroup it owns: freeze,
+         * kill-all and limits are its job, and the sandbox stays inside it. */
+        if (s->o->pids_max || s->o->memory_max || s->o->cpu_millis || pl->pids || pl->memory ||
+            pl->cpu_millis)
+            log_warn("run: --cgroup-inherit: the limits given here are not applied (the "
+                     "caller's cgroup holds the sandbox; set the limits there)");
+        return 0;
+    }
     char root[PATH_MAX] = "/sys/fs/cgroup", id[64], err[512] = "";
     int v2 = cgroup_detect(root, sizeof(root));
     if (!v2)

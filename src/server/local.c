@@ -644,6 +644,7 @@ static int build_plan(struct local *d, const char *id, const char *token,
     p->argv[a++] = "--workdir";
     p->argv[a++] = p->work;
     p->argv[a++] = "--no-tty";
+    p->argv[a++] = "--cgroup-inherit"; /* the sandbox stays in our cgroup (pause, limits) */
     p->argv[a++] = "--ca-dir";
     p->argv[a++] = d->ca_dir;
     if (d->cfg.subnet_pool) {

@@ -149,7 +149,7 @@ def test_lifecycle(cordon_server):
                              {"command": "echo proxied; env | grep -c EXECD_ACCESS_TOKEN"},
                              headers={"X-EXECD-ACCESS-TOKEN": "wrong"})
     assert st == 200 and b"proxied" in out
-    assert b'"text":"0\\n"' in out, out  # the shells never see the token
+    assert b'"text":"0"' in out or b'"text":"0\\n"' in out, out  # the shells never see the token
     assert "headers" not in srv.json(
         "GET", "/v1/sandboxes/%s/endpoints/8080" % a["id"])
     st, _, _ = srv.request("GET", "/v1/sandboxes/%s/endpoints/0" % a["id"])
