@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -89,27 +90,36 @@ int identity_env_taint_check(const char *env, size_t len, char *out, size_t cap)
 
 int identity_proc_env_taint(int proc_fd, pid_t pid, char *out, size_t cap)
 {
-    static __thread char buf[TAINT_ENV_MAX];
+    /* On the heap, not in TLS: every thread of the process would carry
+     * 256 KiB of TLS (thread stacks are sized from RLIMIT_STACK). */
     char path[32];
+    int rc;
     snprintf(path, sizeof(path), "%d/environ", (int)pid);
     int fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
+    char *buf = malloc(TAINT_ENV_MAX);
+    if (!buf) {
+        close(fd);
+        return -ENOMEM;
+    }
     size_t got = 0;
-    while (got < sizeof(buf)) {
-        ssize_t n = read(fd, buf + got, sizeof(buf) - got);
+    while (got < TAINT_ENV_MAX) {
+        ssize_t n = read(fd, buf + got, TAINT_ENV_MAX - got);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0) {
-            int e = errno;
-            close(fd);
-            return -e;
+            rc = -errno;
+            goto out;
         }
         if (n == 0)
             break;
         got += (size_t)n;
     }
-    close(fd);
     out[0] = '\0';
-    return identity_env_taint_check(buf, got, out, cap);
+    rc = identity_env_taint_check(buf, got, out, cap);
+out:
+    close(fd);
+    free(buf);
+    return rc;
 }

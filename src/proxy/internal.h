@@ -299,6 +299,8 @@ enum conn_step conn_timer_rearm(struct conn *c, uint64_t ms);
 /* transparent: the connection came through transparent capture (its
  * entry adapter is entry_transparent instead of a request head). */
 void conn_accept(struct worker *w, int fd, const struct sockaddr_storage *peer, bool transparent);
+/* worker.c: admits an accepted client (connection budget, 503, audit). */
+void worker_admit(struct worker *w, int fd, const struct sockaddr_storage *peer, bool transparent);
 /* CLOSED's entry action: audit, release everything, defer the free. */
 enum conn_step conn_enter_closed(struct conn *c);
 /* Writes cout to the client. Returns 1 when empty, 0 if it would block,

@@ -105,15 +105,27 @@ static void on_listen(struct loop *l, struct loop_io *io, uint32_t ev)
             return;
         }
         w->backoff_ms = 0;
-        unsigned active = atomic_fetch_add(&w->proxy->active, 1);
-        if (active >= w->proxy->cfg.max_conns) {
-            atomic_fetch_sub(&w->proxy->active, 1);
-            refuse_busy(fd);
-            audit_connection_limit(w->proxy, &peer, active);
-            continue;
-        }
-        conn_accept(w, fd, &peer, false);
+        worker_admit(w, fd, &peer, false);
     }
+}
+
+/* Every accepted client, whichever listener took it, goes through here:
+ * within the connection budget it becomes a connection; past it, an
+ * explicit client gets the 503 (a captured one, which speaks no HTTP to us,
+ * a close) and the refusal is one connection_limit event. */
+void worker_admit(struct worker *w, int fd, const struct sockaddr_storage *peer, bool transparent)
+{
+    unsigned active = atomic_fetch_add(&w->proxy->active, 1);
+    if (active >= w->proxy->cfg.max_conns) {
+        atomic_fetch_sub(&w->proxy->active, 1);
+        if (transparent)
+            close(fd);
+        else
+            refuse_busy(fd);
+        audit_connection_limit(w->proxy, peer, active);
+        return;
+    }
+    conn_accept(w, fd, peer, transparent);
 }
 
 int worker_listen(struct worker *w, const struct sockaddr_storage *addr, socklen_t len)

@@ -40,13 +40,7 @@ static void on_xlisten(struct loop *l, struct loop_io *io, uint32_t ev)
                          x->transparent ? "capture" : "in-sandbox", strerror(errno));
             return;
         }
-        unsigned active = atomic_fetch_add(&w->proxy->active, 1);
-        if (active >= w->proxy->cfg.max_conns) {
-            atomic_fetch_sub(&w->proxy->active, 1);
-            close(fd);
-            continue;
-        }
-        conn_accept(w, fd, &peer, x->transparent);
+        worker_admit(w, fd, &peer, x->transparent);
     }
 }
 

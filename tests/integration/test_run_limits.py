@@ -145,7 +145,7 @@ def test_setsid_process_dies_at_teardown(sandbox):
                      % (marker, marker, _until_running(marker))])
     assert r.code == 0 and "started" in r.out, r
     assert pids_matching("sleep\0" + marker) == []
-    assert glob.glob(os.path.join(V1, "*", "cordon", "run-%d-*" % r.audit()[0]["supervisor_pid"])) == []
+    assert glob.glob(os.path.join(V1, "*", "cordon", "run-%d-*" % r.events("sandbox_start")[0]["supervisor_pid"])) == []
 
 
 @pytest.mark.timeout(90)

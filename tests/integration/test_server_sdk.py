@@ -22,8 +22,8 @@ def test_official_js_sdk(cordon_server, use_server_proxy):
                        capture_output=True, text=True, timeout=150)
     assert p.returncode == 0, "node failed:\n%s\n%s" % (p.stdout, p.stderr)
     out = json.loads(p.stdout.strip().splitlines()[-1])
-    assert out["stdout"] == "hello bar baz\nsecond line\n", out
-    assert out["stderr"] == "to-err\n", out
+    assert out["stdout"] == ["hello bar baz", "second line"], out  # one event per line
+    assert out["stderr"] == ["to-err"], out
     assert out["failExitCode"] == 3 or out["failError"], out
     assert out["state"] == "Running"
     assert out["metadata"] == {"via": "sdk", "proxy": use_server_proxy}
@@ -34,7 +34,7 @@ def test_official_js_sdk(cordon_server, use_server_proxy):
         assert out["endpoint"].endswith(":44772") and "/" not in out["endpoint"]
     assert out["listed"] == [out["id"]]
     assert out["pausedState"] == "Paused"
-    assert out["afterResume"] == "after-resume\n"
+    assert out["afterResume"] == ["after-resume"], out
     assert 1700 <= out["renewedBy"] <= 1800
     assert out["afterKill"] != "still there"
     assert srv.sandboxes()["items"] == []

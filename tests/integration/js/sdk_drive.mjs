@@ -14,13 +14,13 @@ const sbx = await Sandbox.create({
 });
 out.id = sbx.id;
 let ex = await sbx.commands.run("echo hello $FOO; echo second line");
-out.stdout = ex.logs.stdout.map((m) => m.text).join("");
+out.stdout = ex.logs.stdout.map((m) => m.text); // one event per line, as OpenSandbox's execd
 out.exitCode = ex.exitCode ?? null;
 const streamed = [];
 ex = await sbx.commands.run("echo to-err >&2; exit 3", undefined, {
   onStderr: (m) => streamed.push(m.text),
 });
-out.stderr = streamed.join("");
+out.stderr = streamed;
 out.failExitCode = ex.exitCode ?? null;
 out.failError = ex.error ? ex.error.name || String(ex.error.value) : null;
 const info = await sbx.getInfo();
@@ -35,7 +35,7 @@ await sbx.pause();
 out.pausedState = (await sbx.getInfo()).status.state;
 const resumed = await sbx.resume();
 ex = await resumed.commands.run("echo after-resume");
-out.afterResume = ex.logs.stdout.map((m) => m.text).join("");
+out.afterResume = ex.logs.stdout.map((m) => m.text);
 await resumed.renew(1800);
 const renewed = await resumed.getInfo();
 out.renewedBy = Math.round((new Date(renewed.expiresAt) - Date.now()) / 1000);
