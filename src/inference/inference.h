@@ -182,6 +182,9 @@ void inference_routes_unref(struct inference_routes *r);
 /* True when host (lowercase, as parsed by the proxy; a trailing dot is
  * ignored) and port are intercepted. r may be NULL: then only
  * INFERENCE_DEFAULT_HOST on any port. */
+/* True when host (any case, trailing dot or not) is an intercepted name,
+ * whatever the port (the policy DNS answers it). */
+bool inference_routes_names(const struct inference_routes *r, const char *host);
 bool inference_routes_intercepts(const struct inference_routes *r, const char *host, uint16_t port);
 
 /* The route for a request: the first that serves shape and whose models

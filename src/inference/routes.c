@@ -637,7 +637,7 @@ void inference_routes_unref(struct inference_routes *r)
 
 /* ---- lookups ---- */
 
-bool inference_routes_intercepts(const struct inference_routes *r, const char *host, uint16_t port)
+bool inference_routes_names(const struct inference_routes *r, const char *host)
 {
     size_t n = strlen(host);
     if (n && host[n - 1] == '.')
@@ -647,8 +647,15 @@ bool inference_routes_intercepts(const struct inference_routes *r, const char *h
     bool named = false;
     for (size_t i = 0; i < r->n_hosts && !named; i++)
         named = strlen(r->hosts[i]) == n && strncasecmp(r->hosts[i], host, n) == 0;
-    if (!named)
+    return named;
+}
+
+bool inference_routes_intercepts(const struct inference_routes *r, const char *host, uint16_t port)
+{
+    if (!inference_routes_names(r, host))
         return false;
+    if (!r)
+        return true;
     if (r->n_ports == 0)
         return true;
     for (size_t i = 0; i < r->n_ports; i++)

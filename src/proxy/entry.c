@@ -143,6 +143,8 @@ enum conn_step entry_transparent(struct conn *c)
         return refuse(c, PROXY_REASON_ADDRESS_NOT_HANDED_OUT, d);
     }
     snprintf(c->target.host, sizeof(c->target.host), "%s", host);
+    if (infer_intercepts(c)) /* inference.local reached by address: the same interception */
+        return infer_entry(c);
     return CONN_STEP_NEXT;
 }
 

@@ -139,6 +139,16 @@ struct inference_routes *proxy_routes_get(struct proxy *p)
     return r;
 }
 
+bool proxy_intercepts_name(struct proxy *p, const char *host)
+{
+    if (!p || !p->routes_path)
+        return false;
+    struct inference_routes *r = proxy_routes_get(p);
+    bool yes = r && inference_routes_names(r, host);
+    inference_routes_unref(r);
+    return yes;
+}
+
 int proxy_reload(struct proxy *p)
 {
     int r = load_policy(p->policy_path, false);

@@ -72,6 +72,11 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
 /* Re-reads cfg->policy_path; on failure keeps the old policy and logs why.
  * Returns 0 or -EINVAL. Thread-safe. */
 int proxy_reload(struct proxy *p);
+/* True when the proxy intercepts host itself (inference.local and the
+ * routes file's names, only with --inference-routes): the sandbox's policy
+ * DNS answers such names so that transparent clients reach them too.
+ * Thread-safe. */
+bool proxy_intercepts_name(struct proxy *p, const char *host);
 /* Numbers a policy for the audit: decision events of connections that hold
  * pol carry "policy_generation": gen. Register before policy_install(). */
 struct policy;

@@ -56,6 +56,7 @@ struct policydns {
     int udp_fd, tcp_fd;
     struct sockowner_ctx own;
     struct addrmap *map;
+    struct policydns_extra extra;
     char *sandbox_name;
     struct loop *loop;
     struct loop_io udp_io, tcp_io;
@@ -71,7 +72,8 @@ static int build(const struct dnsmsg_query *q, enum dnsmsg_rcode rc, const struc
     return dnsmsg_build_answer(q, rc, a, n, POLICYDNS_TTL, out, cap);
 }
 
-int policydns_answer(const struct policy *pol, struct addrmap *map, const uint8_t *msg,
+int policydns_answer(const struct policy *pol, const struct policydns_extra *extra,
+                     struct addrmap *map, const uint8_t *msg,
                      size_t len, struct dnsmsg_query *q, const char **denied, uint8_t *out,
                      size_t cap)
 {
@@ -100,7 +102,8 @@ int policydns_answer(const struct policy *pol, struct addrmap *map, const uint8_
         *denied = POLICYDNS_REASON_BAD_NAME;
         return build(q, DNSMSG_NXDOMAIN, NULL, 0, out, cap);
     }
-    if (!policy_names_host(pol, q->name)) {
+    if (!policy_names_host(pol, q->name) &&
+        !(extra && extra->names && extra->names(extra->ctx, q->name))) {
         *denied = POLICYDNS_REASON_NOT_IN_POLICY;
         return build(q, DNSMSG_NXDOMAIN, NULL, 0, out, cap);
     }
@@ -289,7 +292,7 @@ static int handle(struct policydns *d, const uint8_t *msg, size_t len, const cha
     struct policy *pol = policy_current();
     struct dnsmsg_query q;
     const char *denied = NULL;
-    int n = policydns_answer(pol, d->map, msg, len, &q, &denied, out, cap);
+    int n = policydns_answer(pol, &d->extra, d->map, msg, len, &q, &denied, out, cap);
     d->n_queries++;
     if (n > 0 && denied) /* before the answer: the asker still holds its socket */
         emit_denied(d, &q, denied, proto, pi, pol);
@@ -465,6 +468,7 @@ int policydns_open(const struct policydns_opts *o, struct policydns **out, char 
         return -ENOMEM;
     d->udp_fd = d->tcp_fd = d->own.diag_fd = d->own.proc_fd = -1;
     d->map = o->map;
+    d->extra = o->extra;
     d->sandbox_name = o->sandbox_name ? strdup(o->sandbox_name) : NULL;
     int rc = 0, host_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
     d->own.proc_fd = open("/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);

@@ -34,6 +34,7 @@
 #ifndef CORDON_SANDBOX_POLICYDNS_H
 #define CORDON_SANDBOX_POLICYDNS_H
 
+#include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -50,10 +51,19 @@ struct loop;
 struct addrmap;
 struct policydns;
 
+/* Names answered besides those the policy names: the proxy's own
+ * intercepted names (inference.local when inference routes are set), so
+ * clients that ignore HTTPS_PROXY reach them through capture too. */
+struct policydns_extra {
+    bool (*names)(void *ctx, const char *name);
+    void *ctx;
+};
+
 struct policydns_opts {
     int child_netns_fd;        /* the sockets are opened inside it */
     const char *sandbox_name;  /* in the audit events */
     struct addrmap *map;       /* not owned */
+    struct policydns_extra extra; /* names.fn NULL = none */
 };
 
 /* Opens the UDP and TCP sockets on 127.0.0.1:53 inside the namespace.
@@ -74,7 +84,8 @@ void policydns_close(struct policydns *d);
  * the dns_denied event); name/qtype receive what was asked. */
 struct policy;
 struct dnsmsg_query;
-int policydns_answer(const struct policy *pol, struct addrmap *map, const uint8_t *msg,
+int policydns_answer(const struct policy *pol, const struct policydns_extra *extra,
+                     struct addrmap *map, const uint8_t *msg,
                      size_t len, struct dnsmsg_query *q, const char **denied_reason,
                      uint8_t *out, size_t cap) __attribute__((warn_unused_result));
 

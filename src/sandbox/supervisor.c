@@ -282,6 +282,15 @@ static int setup_fence(struct supervisor *s)
     return 0;
 }
 
+/* Names the proxy answers itself (inference.local with --inference-routes):
+ * the policy DNS hands out addresses for them too. Called on the
+ * supervisor's loop, after the proxy started. */
+static bool dns_extra_names(void *ctx, const char *name)
+{
+    struct supervisor *s = ctx;
+    return s->proxy && proxy_intercepts_name(s->proxy, name);
+}
+
 /* Policy DNS and transparent capture: the address map, the responder's
  * sockets and the capture socket inside the namespace (before the fence,
  * whose capture rule needs the map's range). */
@@ -296,7 +305,7 @@ static int setup_transparent(struct supervisor *s)
         return -ENOMEM;
     }
     struct policydns_opts po = {.child_netns_fd = s->ns.child_fd, .sandbox_name = s->name,
-                                .map = s->map};
+                                .map = s->map, .extra = {.names = dns_extra_names, .ctx = s}};
     int rc = policydns_open(&po, &s->dns, err, sizeof(err));
     if (rc < 0) {
         log_error("run: policy DNS: %s; the command was not started (--no-transparent runs "

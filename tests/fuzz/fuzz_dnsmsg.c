@@ -74,7 +74,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     uint8_t out[DNSMSG_UDP_MAX];
     const char *denied = NULL;
-    int l = policydns_answer(pol, map, in, size, &q, &denied, out, sizeof(out));
+    int l = policydns_answer(pol, NULL, map, in, size, &q, &denied, out, sizeof(out));
     if (l < 0 || (size_t)l > sizeof(out))
         abort();
     if (l == 0) {

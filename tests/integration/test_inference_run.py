@@ -125,3 +125,35 @@ def test_loopback_backend_unreachable_directly_from_sandbox(sandbox, fake_llm, t
     assert "fwd=403" in r.out, r
     assert "tunnel=200" not in r.out and "direct=200" not in r.out, r
     assert [s["path"] for s in fake_llm.seen()] == ["/v1/chat/completions"]
+
+
+NOPROXY = ("env -u HTTP_PROXY -u HTTPS_PROXY -u ALL_PROXY -u http_proxy -u https_proxy "
+           "-u all_proxy -u NO_PROXY -u no_proxy ")
+
+
+@pytest.mark.timeout(90)
+def test_transparent_clients_reach_inference_local(sandbox, fake_llm, tmp_path):
+    """Clients that know nothing of a proxy resolve inference.local through
+    the sandbox's policy DNS and are captured into the same interception,
+    over plaintext and TLS; the route's key replaces the sandbox's."""
+    body = json.dumps({"model": "fast", "messages": []})
+    curl = (NOPROXY + "curl -sS -m 20 -H 'authorization: Bearer sk-sandbox-own' "
+            "-H 'content-type: application/json' -d '%s' -w ' status=%%{http_code}\\n' " % body)
+    script = "; ".join([
+        NOPROXY + "getent hosts inference.local",
+        curl + "http://inference.local/v1/chat/completions",
+        curl + "https://inference.local/v1/chat/completions",
+        NOPROXY + "/usr/bin/python3 -c '%s' http://inference.local/v1/chat/completions"
+        % URLLIB.replace("'", "'\"'\"'"),
+    ])
+    r = run(sandbox, fake_llm, tmp_path, script)
+    assert r.code == 0, r
+    assert "inference.local" in r.out.splitlines()[0] and r.out.startswith("198.18."), r
+    assert r.out.count("echo:fake-model-1") == 3 and r.out.count("status=200") == 2, r
+    seen = fake_llm.seen()
+    assert len(seen) == 3
+    for s in seen:
+        assert s["headers"]["authorization"] == "Bearer " + FAKE_KEY
+        assert "sk-sandbox-own" not in json.dumps(s)
+    ev = r.events("inference", outcome="completed")
+    assert len(ev) == 3, r.audit()

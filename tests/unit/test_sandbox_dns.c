@@ -238,7 +238,7 @@ static int answer(struct policy *p, struct addrmap *m, const char *name, uint16_
     uint8_t q[300], out[512];
     struct dnsmsg_query dq;
     size_t n = make_query(q, 9, 0x0100, name, qtype, DNSMSG_C_IN);
-    int l = policydns_answer(p, m, q, n, &dq, denied, out, sizeof(out));
+    int l = policydns_answer(p, NULL, m, q, n, &dq, denied, out, sizeof(out));
     assert_true(l >= 12);
     *an = out[7];
     if (*an == 1 && a)
@@ -283,12 +283,12 @@ static void test_policydns_answer(void **state)
     uint8_t q[300], out[512];
     struct dnsmsg_query dq;
     size_t n = make_query(q, 9, 0, "api.example.com", DNSMSG_T_A, 3);
-    assert_true(policydns_answer(p, m, q, n, &dq, &d, out, sizeof(out)) > 0);
+    assert_true(policydns_answer(p, NULL, m, q, n, &dq, &d, out, sizeof(out)) > 0);
     assert_int_equal(out[3] & 0xf, DNSMSG_REFUSED);
-    assert_true(policydns_answer(p, m, q, 14, &dq, &d, out, sizeof(out)) > 0);
+    assert_true(policydns_answer(p, NULL, m, q, 14, &dq, &d, out, sizeof(out)) > 0);
     assert_int_equal(out[3] & 0xf, DNSMSG_FORMERR);
     assert_int_equal(out[5], 0); /* no question echoed */
-    assert_int_equal(policydns_answer(p, m, q, 5, &dq, &d, out, sizeof(out)), 0);
+    assert_int_equal(policydns_answer(p, NULL, m, q, 5, &dq, &d, out, sizeof(out)), 0);
     addrmap_free(m);
     policy_unref(p);
 }
