@@ -375,3 +375,17 @@ def test_backpressure_bounds_memory(proxy):
         for c in conns:
             c.close()
     assert forward_once(proxy.port, "http://allowed.test/").status == 200
+
+
+@pytest.mark.timeout(30)
+def test_bare_lf_head_is_answered_400_at_once(testnet, cordon_proxy):
+    """A head with bare-LF line ends is refused with 400 as soon as it is
+    complete, not after the head timeout (the default 30 s would outlast
+    this test's own timeout)."""
+    p = cordon_proxy("version: 1\n")
+    for raw in (b"GET http://allowed.test/ HTTP/1.1\nHost: allowed.test\n\n",
+                b"CONNECT allowed.test:80 HTTP/1.1\r\nHost: allowed.test\n\r\n"):
+        with HttpConn.open(p.addr) as c:
+            c.send(raw)
+            r = c.read_response("GET", timeout=10)
+        assert r.status == 400 and r.header("x-cordon-deny") == "bad_request", r
