@@ -120,6 +120,28 @@ static int named_in_connection(const struct http_req *req, const char *name, siz
     return 0;
 }
 
+int hproxy_dial(struct srv *s, const struct sockaddr_in *be, struct loop_io *io,
+                struct http_conn *c, const char *rid)
+{
+    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
+    if (fd >= 0)
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    if (fd < 0 || (connect(fd, (const struct sockaddr *)be, sizeof(*be)) < 0 && errno != EINPROGRESS)) {
+        int e = errno;
+        if (fd >= 0)
+            close(fd);
+        server_error(c, rid, 502, "PROXY::CONNECT_FAILED", "could not connect to the sandbox: %s",
+                     strerror(e));
+        return -1;
+    }
+    if (loop_io_add(s->loop, io, fd, EPOLLOUT) < 0) {
+        close(fd);
+        server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "cannot watch the backend socket");
+        return -1;
+    }
+    return fd;
+}
+
 int hproxy_forward_header(const struct http_req *req, const struct http_header *h, int ws)
 {
     static const char *const drop[] = {
@@ -550,28 +572,14 @@ void hproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *re
     h->timer.data = h;
     h->io.cb = hpx_io;
     h->io.data = h;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
-    if (fd >= 0) /* small frames (keystrokes) must not wait for Nagle */
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (fd < 0 || (connect(fd, (struct sockaddr *)&be, sizeof(be)) < 0 && errno != EINPROGRESS)) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
+    int fd = hproxy_dial(s, &be, &h->io, c, rid);
+    if (fd < 0) {
         free(h->req);
         free(h);
-        server_error(c, rid, 502, "PROXY::CONNECT_FAILED", "could not connect to the sandbox: %s",
-                  strerror(e));
         return;
     }
     h->fd = fd;
     h->state = HPX_CONNECTING;
-    if (loop_io_add(s->loop, &h->io, fd, EPOLLOUT) < 0) {
-        close(fd);
-        free(h->req);
-        free(h);
-        server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "cannot watch the backend socket");
-        return;
-    }
     if (loop_timer_start(s->loop, &h->timer, s->cfg.proxy_timeout_ms) < 0)
         log_warn("server: proxy %s: timer heap full; no timeout", h->label);
     http_hold(c, client_gone, h);

@@ -514,28 +514,14 @@ void wsproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *r
     p->timer.data = p;
     p->io.cb = wsp_io;
     p->io.data = p;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
-    if (fd >= 0) /* small frames (keystrokes) must not wait for Nagle */
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (fd < 0 || (connect(fd, (struct sockaddr *)&be, sizeof(be)) < 0 && errno != EINPROGRESS)) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
+    int fd = hproxy_dial(s, &be, &p->io, c, rid);
+    if (fd < 0) {
         free(p->req);
         free(p);
-        server_error(c, rid, 502, "PROXY::CONNECT_FAILED", "could not connect to the sandbox: %s",
-                  strerror(e));
         return;
     }
     p->fd = fd;
     p->state = WSP_CONNECTING;
-    if (loop_io_add(s->loop, &p->io, fd, EPOLLOUT) < 0) {
-        close(fd);
-        free(p->req);
-        free(p);
-        server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "cannot watch the backend socket");
-        return;
-    }
     if (loop_timer_start(s->loop, &p->timer, s->cfg.proxy_timeout_ms) < 0)
         log_warn("server: ws %s: timer heap full; no timeout", p->label);
     http_hold(c, wsp_client_gone, p);
