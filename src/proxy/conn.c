@@ -3,6 +3,7 @@
  * the client, and CLOSED's release of everything. State changes belong to
  * state.c; the functions here return steps. */
 #include <errno.h>
+#include <sys/socket.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
@@ -122,8 +123,13 @@ enum conn_step conn_enter_closed(struct conn *c)
     }
     upstream_close(c);
     tunnel_free(c);
-    if (c->ctls && !c->ctls->fatal && tls_conn_shutdown(c->ctls) != 0)
+    if (c->reset_client) {
+        /* RST: a truncated response never looks like a complete one */
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        setsockopt(c->cfd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+    } else if (c->ctls && !c->ctls->fatal && tls_conn_shutdown(c->ctls) != 0) {
         log_debug("proxy: conn %llu: close_notify not sent", (unsigned long long)c->id);
+    }
     /* close() drops the epoll registration: the fd is never shared */
     close(c->cfd);
     c->cfd = -1;

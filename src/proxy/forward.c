@@ -273,8 +273,11 @@ static enum conn_step pump_response(struct conn *c)
             }
             const char *why = c->msg->resp.head_seen ? PROXY_REASON_UPSTREAM_CLOSED_MID_RESPONSE
                                                      : PROXY_REASON_UPSTREAM_CLOSED_EARLY;
+            c->reset_client = !c->infer && c->msg->resp.head_seen;
             return c->infer ? infer_upstream_failed(c, why) : conn_fail(c, why);
         }
+        /* a reset upstream mid-response: the client must not see a clean end */
+        c->reset_client = !c->infer && c->msg->resp.head_seen;
         return c->infer ? infer_upstream_failed(c, PROXY_REASON_UPSTREAM_READ_ERROR)
                         : conn_fail(c, PROXY_REASON_UPSTREAM_READ_ERROR);
     }

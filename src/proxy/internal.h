@@ -160,6 +160,10 @@ struct conn {
     bool req_done, resp_done;
     bool req_is_head, req_upgrade, req_keep_alive;
     bool client_eof, upstream_eof;
+    /* a relayed response was cut short by the upstream: the client's
+     * connection ends with a reset (and no TLS close_notify), so it cannot
+     * take a truncated close-delimited body for a complete one */
+    bool reset_client;
 
     /* decision */
     struct policy *pol;

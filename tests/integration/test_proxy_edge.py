@@ -3,6 +3,7 @@ framing, authority parsing, Host rewriting, backpressure, policy matching)."""
 import json
 import os
 import socket
+import subprocess
 import threading
 import time
 
@@ -389,3 +390,65 @@ def test_bare_lf_head_is_answered_400_at_once(testnet, cordon_proxy):
             c.send(raw)
             r = c.read_response("GET", timeout=10)
         assert r.status == 400 and r.header("x-cordon-deny") == "bad_request", r
+
+
+CUT_SERVER = r"""
+import socket, struct, sys
+srv = socket.socket()
+srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+srv.bind((sys.argv[1], 8099))
+srv.listen(8)
+print("READY", flush=True)
+while True:
+    c, _ = srv.accept()
+    c.recv(65536)
+    # a close-delimited body (no Content-Length, not chunked), cut by a reset
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nConnection: close\r\n\r\n" + b"x" * 1000)
+    sys.stdin.readline()  # the test has received these bytes through the proxy: now cut
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    c.close()
+"""
+
+
+@pytest.mark.timeout(60)
+def test_reset_upstream_is_never_a_clean_end(cordon_proxy, netns_factory):
+    """An upstream reset in the middle of a close-delimited response reaches
+    the client as a reset, not as the normal end of the body."""
+    ns = netns_factory()
+    srv = ns.spawn(["/usr/bin/python3", "-c", CUT_SERVER, ns.ns_ip], stdout=subprocess.PIPE,
+                   stdin=subprocess.PIPE)
+    assert srv.stdout.readline().startswith(b"READY")
+    p = cordon_proxy("""
+version: 1
+network_policies:
+  cut:
+    endpoints:
+      - port: 8099
+        allowed_ips: ["%s/32"]
+    binaries:
+      - path: /usr/bin/python3
+""" % ns.ns_ip)
+    for attempt in range(5):
+        s = socket.create_connection(("127.0.0.1", p.port), timeout=10)
+        s.sendall(("GET http://%s:8099/ HTTP/1.1\r\nHost: x\r\n\r\n" % ns.ns_ip).encode())
+        got, outcome = b"", None
+        while len(got) < 1000:  # the head and some body came through: the upstream may cut now
+            d = s.recv(65536)
+            assert d, got
+            got += d
+        srv.stdin.write(b"go\n")
+        srv.stdin.flush()
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    outcome = "eof"
+                    break
+                got += d
+        except ConnectionResetError:
+            outcome = "reset"
+        s.close()
+        assert got.startswith(b"HTTP/1.1 200"), got[:100]
+        assert outcome == "reset", (attempt, outcome, len(got))
+    ev = p.wait_events(5, event="close")
+    assert {e["reason"] for e in ev} <= {"upstream_read_error", "upstream_closed_mid_response"}, ev
