@@ -97,8 +97,10 @@ static enum conn_step respond_with(struct conn *c, int status, const char *reaso
     /* A captured connection whose client is not speaking HTTP to us (its
      * TLS or protocol bytes are meant for the upstream it thinks it
      * reached): the refusal is the audit event and a closed connection. */
-    if (c->transparent && !c->inspect)
+    if (c->transparent && !c->inspect) {
+        json_decref(body);
         return conn_fail(c, reason_code);
+    }
     c->close_reason = keep ? NULL : reason_code;
     keep = emit(c, status, reason_code, body, keep);
     if (keep) { /* the refused request is done with: its head goes */
