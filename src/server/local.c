@@ -887,44 +887,36 @@ static void l_remove_cancel(struct sbx_driver *drv, void *data)
             s->rm_cb = NULL;
 }
 
-static int l_pause(struct sbx_driver *drv, const char *id)
+/* Pause (freeze) or resume (thaw): the sandbox must be in `from`. */
+static int freeze_to(struct sbx_driver *drv, const char *id, enum sbx_state from,
+                     enum sbx_state to, int frozen)
 {
     struct lsbx *s = find(L(drv), id);
     if (!s)
         return not_found(L(drv), id);
-    if (s->row.rec.state != SBX_RUNNING) {
-        snprintf(drv->err, sizeof(drv->err), "Sandbox %s is %s, not Running.", id,
-                 sbx_state_name(s->row.rec.state));
+    if (s->row.rec.state != from) {
+        snprintf(drv->err, sizeof(drv->err), "Sandbox %s is %s, not %s.", id,
+                 sbx_state_name(s->row.rec.state), sbx_state_name(from));
         return -EBUSY;
     }
-    int r = server_cgroup_freeze(&s->cg, 1);
+    int r = server_cgroup_freeze(&s->cg, frozen);
     if (r < 0) {
-        snprintf(drv->err, sizeof(drv->err), "cannot freeze cgroup %.300s: %s", s->cg.dirs[0],
-                 strerror(-r));
+        snprintf(drv->err, sizeof(drv->err), "cannot %s cgroup %.300s: %s",
+                 frozen ? "freeze" : "thaw", s->cg.dirs[0], strerror(-r));
         return r;
     }
-    set_state(s, SBX_PAUSED, NULL, NULL);
+    set_state(s, to, NULL, NULL);
     return 0;
+}
+
+static int l_pause(struct sbx_driver *drv, const char *id)
+{
+    return freeze_to(drv, id, SBX_RUNNING, SBX_PAUSED, 1);
 }
 
 static int l_resume(struct sbx_driver *drv, const char *id)
 {
-    struct lsbx *s = find(L(drv), id);
-    if (!s)
-        return not_found(L(drv), id);
-    if (s->row.rec.state != SBX_PAUSED) {
-        snprintf(drv->err, sizeof(drv->err), "Sandbox %s is %s, not Paused.", id,
-                 sbx_state_name(s->row.rec.state));
-        return -EBUSY;
-    }
-    int r = server_cgroup_freeze(&s->cg, 0);
-    if (r < 0) {
-        snprintf(drv->err, sizeof(drv->err), "cannot thaw cgroup %.300s: %s", s->cg.dirs[0],
-                 strerror(-r));
-        return r;
-    }
-    set_state(s, SBX_RUNNING, NULL, NULL);
-    return 0;
+    return freeze_to(drv, id, SBX_PAUSED, SBX_RUNNING, 0);
 }
 
 static int l_renew(struct sbx_driver *drv, const char *id, int64_t expires_ms)
