@@ -61,26 +61,42 @@ static int proc_errno(int e)
     return e == ENOENT ? -ESRCH : -e;
 }
 
-int identity_proc_stat(int proc_fd, pid_t pid, pid_t *ppid, unsigned long long *start)
+/* Reads /proc/PID/leaf into buf (at most cap - 1 bytes, NUL-terminated).
+ * Returns the length, or -errno (-ESRCH when the process is gone). */
+static ssize_t proc_read(int proc_fd, pid_t pid, const char *leaf, char *buf, size_t cap)
 {
-    char path[32], buf[PROC_STAT_MAX];
-    ssize_t n;
-    int fd, rc;
-
-    rc = proc_path(path, sizeof(path), pid, "stat");
+    char path[32];
+    int rc = proc_path(path, sizeof(path), pid, leaf);
     if (rc < 0)
         return rc;
-    fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
+    int fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return proc_errno(errno);
-    do {
-        n = read(fd, buf, sizeof(buf) - 1);
-    } while (n < 0 && errno == EINTR);
-    rc = n < 0 ? -errno : 0;
+    size_t got = 0;
+    while (got < cap - 1) {
+        ssize_t n = read(fd, buf + got, cap - 1 - got);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = errno == ENOENT ? -ESRCH : -errno;
+            close(fd);
+            return rc;
+        }
+        if (n == 0)
+            break;
+        got += (size_t)n;
+    }
     close(fd);
-    if (rc < 0)
-        return rc == -ENOENT ? -ESRCH : rc;
-    buf[n] = '\0';
+    buf[got] = '\0';
+    return (ssize_t)got;
+}
+
+int identity_proc_stat(int proc_fd, pid_t pid, pid_t *ppid, unsigned long long *start)
+{
+    char buf[PROC_STAT_MAX];
+    ssize_t n = proc_read(proc_fd, pid, "stat", buf, sizeof(buf));
+    if (n < 0)
+        return (int)n;
 
     /* "pid (comm) S ppid ..."; comm may hold spaces and ')', so fields
      * start after the last ')'. Field 3 (state) is token 0. */
@@ -218,27 +234,10 @@ unsigned long long identity_proc_now_ticks(void)
 
 int identity_proc_is_ns_init(int proc_fd, pid_t pid)
 {
-    char path[32], buf[2048];
-    ssize_t n;
-    int fd, rc;
-
-    rc = proc_path(path, sizeof(path), pid, "status");
-    if (rc < 0)
-        return rc;
-    fd = openat(proc_fd, path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
-        return proc_errno(errno);
-    size_t got = 0;
-    while (got < sizeof(buf) - 1) {
-        n = read(fd, buf + got, sizeof(buf) - 1 - got);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        got += (size_t)n;
-    }
-    close(fd);
-    buf[got] = '\0';
+    char buf[2048];
+    ssize_t n = proc_read(proc_fd, pid, "status", buf, sizeof(buf));
+    if (n < 0)
+        return (int)n; /* unreadable: the caller stops the chain here (fail closed) */
     const char *p = strstr(buf, "\nNSpid:");
     if (!p)
         return 0; /* no PID namespaces in this kernel */
