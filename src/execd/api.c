@@ -18,6 +18,7 @@
 #include "execd/command.h"
 #include "execd/metrics.h"
 #include "execd/execd.h"
+#include "execd/files.h"
 #include "execd/session.h"
 #include "http/server.h"
 #include "core/banned.h"
@@ -451,6 +452,8 @@ static int route(struct route_ctx *r)
             metrics_watch(r->ed, r->c);
         return 1;
     }
+    if (seg_is(r, 0, "files") || seg_is(r, 0, "directories"))
+        return files_route(r->ed, r->c, r->req, r->seg, r->n);
     if (seg_is(r, 0, "commands") && r->n == 1) {
         if (r->req->method != HTTP_GET)
             method_not_allowed(r);
@@ -477,6 +480,18 @@ static int split_path(const struct http_req *req, char *buf, struct route_ctx *r
         r->seg[r->n++] = t;
     }
     return 0;
+}
+
+void api_on_head(struct http_conn *c, const struct http_req *req, void *data)
+{
+    struct execd *ed = data;
+    char buf[API_PATH_MAX];
+    struct route_ctx r = {.ed = ed, .c = c, .req = req};
+    /* only an authenticated upload streams; anything else is buffered
+     * (and an unauthenticated one gets its 401 once the body is read) */
+    if (req->method == HTTP_POST && auth_ok(ed, req) && split_path(req, buf, &r) == 0 &&
+        r.n == 2 && seg_is(&r, 0, "files") && seg_is(&r, 1, "upload"))
+        upload_begin(ed, c, req);
 }
 
 void api_on_request(struct http_conn *c, const struct http_req *req, void *data)

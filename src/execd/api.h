@@ -13,6 +13,8 @@ struct http_req;
 
 /* The http_server request callback (data is the struct execd). */
 void api_on_request(struct http_conn *c, const struct http_req *req, void *data);
+/* The http_server on_head hook: POST /files/upload streams its body. */
+void api_on_head(struct http_conn *c, const struct http_req *req, void *data);
 
 /* Error responses. */
 void api_error(struct http_conn *c, int status, const char *code, const char *fmt, ...)

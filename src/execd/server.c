@@ -150,7 +150,8 @@ int execd_run(const struct execd_cfg *cfg)
                                  .max_body = cfg->max_body,
                                  .max_conns = cfg->max_conns,
                                  .max_out = 256 * 1024,
-                                 .idle_ms = cfg->idle_ms};
+                                 .idle_ms = cfg->idle_ms,
+                                 .on_head = api_on_head};
     if ((r = reaper_new(ed->loop, &ed->reaper)) < 0 || (r = start_signals(m)) < 0)
         goto out;
     r = http_server_start(ed->loop, (const struct sockaddr *)&cfg->listen, cfg->listen_len, &hc,
