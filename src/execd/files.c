@@ -700,7 +700,7 @@ static long replace_one(const char *path, const char *old, size_t olen, const ch
     if (in < 0)
         return -errno;
     if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
-        r = S_ISDIR(st.st_mode) ? -EISDIR : -EINVAL;
+        r = -EINVAL; /* a directory, FIFO, device: not a regular file */
         goto done;
     }
     if (snprintf(tmp, sizeof(tmp), "%s.cordon-replace-XXXXXX", path) >= (int)sizeof(tmp)) {

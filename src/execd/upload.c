@@ -41,6 +41,12 @@ struct pending_meta {
     struct files_perm perm;
 };
 
+struct ready { /* a file received whole, installed when the body is */
+    char tmp[PATH_MAX];
+    char dest[PATH_MAX];
+    struct files_perm perm;
+};
+
 struct upload {
     struct http_multipart mp;
     enum part_kind kind;
@@ -58,6 +64,8 @@ struct upload {
     size_t nmeta_wait, cap_meta, meta_seen, file_seen;
     char (*spools)[PATH_MAX];   /* files waiting for their metadata */
     size_t nspool, cap_spool;
+    struct ready *ready;
+    size_t nready, cap_ready;
     unsigned done;
     /* first error */
     int status;
@@ -153,6 +161,29 @@ static int install(struct upload *u, const char *src, const char *dest,
     return 0;
 }
 
+/* Queues the finished temporary file tmp for dest. */
+static int push_ready(struct upload *u, const char *tmp, const char *dest,
+                      const struct files_perm *perm)
+{
+    if (u->nready == u->cap_ready) {
+        size_t ncap = u->cap_ready ? u->cap_ready * 2 : 2;
+        struct ready *nr = ncap <= UPLOAD_MAX_PAIRS ? realloc(u->ready, ncap * sizeof(*nr))
+                                                    : NULL;
+        if (!nr) {
+            unlink(tmp);
+            return up_fail(u, 400, "INVALID_FILE", "more than %d files in one upload",
+                           UPLOAD_MAX_PAIRS);
+        }
+        u->ready = nr;
+        u->cap_ready = ncap;
+    }
+    struct ready *r = &u->ready[u->nready++];
+    snprintf(r->tmp, sizeof(r->tmp), "%s", tmp);
+    snprintf(r->dest, sizeof(r->dest), "%s", dest);
+    r->perm = *perm;
+    return 0;
+}
+
 /* Copies a spool into a temporary file beside dest, then installs it. */
 static int install_spool(struct upload *u, const char *spool, const struct pending_meta *m)
 {
@@ -168,12 +199,8 @@ static int install_spool(struct upload *u, const char *spool, const struct pendi
         snprintf(dir, sizeof(dir), "/");
     if ((r = files_mkdirs(dir)) < 0)
         return up_errno(u, -r, "cannot create the directory", dir);
-    if (stat(spool, &ss) == 0 && stat(dir, &ds) == 0 && ss.st_dev == ds.st_dev) {
-        r = install(u, spool, m->path, &m->perm); /* same file system: no copy */
-        if (r < 0)
-            unlink(spool);
-        return r;
-    }
+    if (stat(spool, &ss) == 0 && stat(dir, &ds) == 0 && ss.st_dev == ds.st_dev)
+        return push_ready(u, spool, m->path, &m->perm); /* same file system: no copy */
     int in = open(spool, O_RDONLY | O_CLOEXEC);
     if (in < 0)
         return up_errno(u, errno, "cannot read the spooled upload", spool);
@@ -197,10 +224,8 @@ static int install_spool(struct upload *u, const char *spool, const struct pendi
     if (r == 0 && fsync(u->fd) < 0)
         r = up_errno(u, errno, "cannot write", m->path);
     close_file(u, r == 0);
-    if (r == 0 && (r = install(u, tmp, m->path, &m->perm)) < 0)
-        unlink(tmp);
     unlink(spool);
-    return r;
+    return r == 0 ? push_ready(u, tmp, m->path, &m->perm) : r;
 }
 
 static int meta_done(struct upload *u)
@@ -366,10 +391,7 @@ static int on_part_end(void *data)
     char tmp[PATH_MAX];
     snprintf(tmp, sizeof(tmp), "%s", u->tmp);
     close_file(u, 1);
-    int r = install(u, tmp, u->dest, &u->perm);
-    if (r < 0)
-        unlink(tmp);
-    return r;
+    return push_ready(u, tmp, u->dest, &u->perm);
 }
 
 static void upload_free(struct upload *u)
@@ -379,6 +401,9 @@ static void upload_free(struct upload *u)
     close_file(u, 0);
     for (size_t i = 0; i < u->nspool; i++)
         unlink(u->spools[i]);
+    for (size_t i = 0; i < u->nready; i++)
+        unlink(u->ready[i].tmp); /* not installed: the body failed */
+    free(u->ready);
     free(u->spools);
     free(u->metas);
     free(u->meta);
@@ -441,6 +466,15 @@ void upload_finish(struct execd *ed, struct http_conn *c, const struct http_req 
     else if (!u->status && u->meta_seen != u->file_seen)
         up_fail(u, 400, "INVALID_FILE", "metadata and file count mismatch: %zu vs %zu",
                 u->meta_seen, u->file_seen);
+    /* the body is whole and valid: every file goes in place, in order */
+    size_t i = 0;
+    for (; !u->status && i < u->nready; i++)
+        if (install(u, u->ready[i].tmp, u->ready[i].dest, &u->ready[i].perm) < 0)
+            unlink(u->ready[i].tmp);
+    if (i > 0) {
+        memmove(u->ready, u->ready + i, (u->nready - i) * sizeof(*u->ready));
+        u->nready -= i;
+    }
     if (u->status)
         api_error(c, u->status, u->code, "%s", u->msg);
     else
