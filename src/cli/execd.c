@@ -42,7 +42,7 @@ static const struct num_opt num_opts[] = {
     {"--max-frame", OPT_SIZE, CFG_OFF(max_frame), 1 * MiB, 1 * KiB, 64 * MiB,
      "largest client WebSocket message; bigger closes with 1009"},
     {"--max-body", OPT_SIZE, CFG_OFF(max_body), 1 * MiB, 1 * KiB, 64 * MiB,
-     "largest HTTP request body; bigger gets 413"},
+     "largest buffered HTTP request body; bigger gets 413 (/files/upload streams, unbounded)"},
     {"--max-conns", OPT_COUNT, CFG_OFF(max_conns), 1024, 1, 100000,
      "open HTTP connections; more get 503"},
     {"--stdin-buffer", OPT_SIZE, CFG_OFF(stdin_max), 256 * KiB, 4 * KiB, 64 * MiB,
