@@ -73,7 +73,7 @@ static void attach_pump(struct attach *a)
             return;
         session_consume(s, len);
     }
-    if (s->state == SESSION_EXITED && s->cursor == ring_total(&s->ring) && !a->exit_sent) {
+    if (s->state == SESSION_EXITED && s->cursor == ring_total(&s->child.ring) && !a->exit_sent) {
         int code;
         const char *sig;
         session_exit_info(s, &code, &sig);
@@ -215,7 +215,7 @@ static int parse_query(const struct http_req *req, enum attach_flavor flavor,
 static void attach_start(struct attach *a, const struct attach_query *q)
 {
     struct session *s = a->s;
-    uint64_t total = ring_total(&s->ring), oldest = ring_oldest(&s->ring);
+    uint64_t total = ring_total(&s->child.ring), oldest = ring_oldest(&s->child.ring);
     uint64_t start = q->has_since ? q->since : total, lost = 0;
     if (start > total)
         start = total;
@@ -228,7 +228,7 @@ static void attach_start(struct attach *a, const struct attach_query *q)
         uint8_t *buf = malloc(FRAME_REPLAY_HEAD + n);
         if (buf) {
             frame_replay_head(buf, start);
-            if (ring_copy(&s->ring, start, buf + FRAME_REPLAY_HEAD, n) == (ssize_t)n)
+            if (ring_copy(&s->child.ring, start, buf + FRAME_REPLAY_HEAD, n) == (ssize_t)n)
                 (void)ws_conn_send(a->ws, WS_BINARY, NULL, 0, buf, FRAME_REPLAY_HEAD + n);
             free(buf);
         }

@@ -17,14 +17,13 @@
 #include "execd/api.h"
 #include "execd/execd.h"
 #include "execd/frame.h"
+#include "execd/child.h"
 #include "execd/proc.h"
-#include "execd/reaper.h"
 #include "execd/ring.h"
 #include "execd/sse.h"
 #include "http/server.h"
 #include "core/banned.h"
 
-#define CMD_READ_BUDGET (256 * 1024)
 #define CMD_EVENT_CHUNK (4 * 1024)  /* ring bytes turned into events per step */
 #define CMD_LINE_MAX (64 * 1024)    /* a longer line is sent in pieces of this size */
 #define CMD_PARTIAL_MS 100          /* an unfinished line waits this long, then goes out */
@@ -40,12 +39,8 @@ struct command {
     char *cmdline;
     int background;
     enum command_state state;
-    pid_t pid;
-    struct reaper_watch watch;
-    int wait_status;
-    int out_fd, err_fd;
-    struct loop_io io_out, io_err;
-    struct ring ring;
+    struct child child; /* the process, its output ring (execd/child) */
+    char label[48];     /* "command <id>" for the engine's logs */
     struct loop_timer timeout, kill, ping;
     uint64_t timeout_ms;
     int timed_out, interrupted, kill_sent;
@@ -61,7 +56,6 @@ struct command {
         int partial_sent;  /* part of this line already went out (delay or size) */
     } line[2];             /* [0] stdout, [1] stderr */
     struct loop_timer partial;
-    uint64_t last_data_ms; /* when output was last read (the partial-line delay) */
     char init_text[64];    /* init's text: the command id, or a bash session's id */
     command_done_fn on_done; /* a bash session's run: told the status when reaped */
     void *done_data;
@@ -82,7 +76,7 @@ static void cmd_free(void *arg)
     struct command *c = arg;
     free(c->line[0].buf);
     free(c->line[1].buf);
-    ring_free(&c->ring);
+    child_free(&c->child);
     free(c->cmdline);
     free(c);
 }
@@ -129,132 +123,39 @@ static int cmd_make_room(struct execd *ed)
 
 static void exit_info(const struct command *c, int *code, const char **sig)
 {
-    *code = -1;
-    *sig = NULL;
-    if (c->state != CMD_DONE)
-        return;
-    if (WIFEXITED(c->wait_status)) {
-        *code = WEXITSTATUS(c->wait_status);
-    } else if (WIFSIGNALED(c->wait_status)) {
-        *sig = frame_signal_name(WTERMSIG(c->wait_status));
-        if (!*sig)
-            *sig = "SIGUNKNOWN";
-    }
+    child_exit_info(&c->child, code, sig);
 }
 
-/* ---- reading output ---- */
-
-static size_t cmd_room(const struct command *c)
-{
-    if (!c->sse)
-        return SIZE_MAX;
-    uint64_t unsent = ring_total(&c->ring) - c->sse_cursor;
-    return unsent >= c->ring.cap ? 0 : c->ring.cap - (size_t)unsent;
-}
-
-static void io_want(struct command *c, struct loop_io *io, int fd, int on)
-{
-    if (fd < 0)
-        return;
-    if (!on && io->fd >= 0) {
-        loop_io_del(c->ed->loop, io);
-        io->fd = -1;
-    } else if (on && io->fd < 0 && loop_io_add(c->ed->loop, io, fd, EPOLLIN) < 0) {
-        log_warn("execd: command %s: epoll_ctl add failed", c->id);
-    }
-}
-
-static void cmd_update_io(struct command *c)
-{
-    int on = cmd_room(c) > 0;
-    io_want(c, &c->io_out, c->out_fd, on);
-    io_want(c, &c->io_err, c->err_fd, on);
-}
-
-static void close_out(struct command *c, struct loop_io *io, int *fd)
-{
-    if (io->fd >= 0)
-        loop_io_del(c->ed->loop, io);
-    io->fd = -1;
-    if (*fd >= 0)
-        close(*fd);
-    *fd = -1;
-}
-
-/* Reads fd into the ring. Returns 1 at EOF, 0 when it would block or the
- * client's share of the ring is full. */
-static int cmd_read_fd(struct command *c, int fd, uint8_t chan, size_t *budget)
-{
-    while (*budget > 0) {
-        size_t room = cmd_room(c), span;
-        if (room == 0)
-            return 0;
-        uint8_t *p = ring_reserve(&c->ring, &span);
-        if (span > room)
-            span = room;
-        if (span > *budget)
-            span = *budget;
-        ssize_t n = read(fd, p, span);
-        if (n > 0) {
-            c->last_data_ms = loop_now_ms(c->ed->loop);
-            ring_commit(&c->ring, (size_t)n, chan);
-            *budget -= (size_t)n;
-            continue;
-        }
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
-            return 0;
-        return 1;
-    }
-    return 0;
-}
+/* ---- the engine's callbacks ---- */
 
 static void cmd_pump(struct command *c);
-static void cmd_finish(struct command *c);
+static void cmd_finish(void *owner);
 
-/* After the reap: take what is left in the pipes without waiting for EOF
- * (background children may hold them open forever), then finish. */
-static void cmd_try_finish(struct command *c)
+/* While a foreground client streams, the command is not read faster than
+ * the client takes events. */
+static size_t cmd_room(void *owner)
 {
-    size_t budget = 16u << 20; /* a straggler that never stops writing is cut off */
-    if (c->state != CMD_EXITING)
-        return;
-    if (c->out_fd >= 0 && cmd_read_fd(c, c->out_fd, FRAME_CH_STDOUT, &budget))
-        close_out(c, &c->io_out, &c->out_fd);
-    if (c->err_fd >= 0 && cmd_read_fd(c, c->err_fd, FRAME_CH_STDERR, &budget))
-        close_out(c, &c->io_err, &c->err_fd);
-    if (cmd_room(c) == 0 && (c->out_fd >= 0 || c->err_fd >= 0))
-        return; /* the client must take events first; cmd_pump calls back */
-    cmd_finish(c);
+    const struct command *c = owner;
+    if (!c->sse)
+        return SIZE_MAX;
+    uint64_t unsent = ring_total(&c->child.ring) - c->sse_cursor;
+    return unsent >= c->child.ring.cap ? 0 : c->child.ring.cap - (size_t)unsent;
 }
 
-static void on_output(struct command *c, struct loop_io *io, int *fd, uint8_t chan)
+static void cmd_on_output(void *owner, size_t got)
 {
-    size_t budget = CMD_READ_BUDGET;
-    if (io->fd < 0)
-        return;
-    if (cmd_read_fd(c, *fd, chan, &budget))
-        close_out(c, io, fd);
-    cmd_update_io(c);
-    cmd_pump(c);
+    (void)got;
+    cmd_pump(owner);
 }
 
-static void on_out(struct loop *l, struct loop_io *io, uint32_t ev)
-{
-    struct command *c = io->data;
-    (void)l;
-    (void)ev;
-    on_output(c, io, &c->out_fd, FRAME_CH_STDOUT);
-}
+static void cmd_on_reaped(void *owner);
 
-static void on_err(struct loop *l, struct loop_io *io, uint32_t ev)
-{
-    struct command *c = io->data;
-    (void)l;
-    (void)ev;
-    on_output(c, io, &c->err_fd, FRAME_CH_STDERR);
-}
+static const struct child_ops cmd_child_ops = {
+    .room = cmd_room,
+    .on_output = cmd_on_output,
+    .on_reaped = cmd_on_reaped,
+    .on_exit = cmd_finish,
+};
 
 /* ---- the event stream ---- */
 
@@ -339,9 +240,9 @@ static int emit_output(struct command *c, const uint8_t *p, size_t len, uint8_t 
 static void on_partial_timer(struct loop *l, struct loop_timer *t)
 {
     struct command *c = t->data;
-    if (!c->sse || c->sse_cursor != ring_total(&c->ring))
+    if (!c->sse || c->sse_cursor != ring_total(&c->child.ring))
         return;
-    uint64_t quiet = loop_now_ms(l) - c->last_data_ms;
+    uint64_t quiet = loop_now_ms(l) - c->child.last_data_ms;
     if (quiet < CMD_PARTIAL_MS) {
         (void)loop_timer_start(l, t, CMD_PARTIAL_MS - quiet);
         return;
@@ -399,8 +300,8 @@ static void cmd_pump(struct command *c)
         const uint8_t *p;
         size_t len;
         uint8_t chan;
-        if (ring_peek(&c->ring, c->sse_cursor, &p, &len, &chan) < 0) {
-            c->sse_cursor = ring_oldest(&c->ring); /* cannot happen: reads wait for us */
+        if (ring_peek(&c->child.ring, c->sse_cursor, &p, &len, &chan) < 0) {
+            c->sse_cursor = ring_oldest(&c->child.ring); /* cannot happen: reads wait for us */
             continue;
         }
         if (len == 0)
@@ -410,7 +311,7 @@ static void cmd_pump(struct command *c)
         (void)emit_output(c, p, len, chan); /* fails only when the stream is gone */
         c->sse_cursor += len;
     }
-    if (c->sse && c->sse_cursor == ring_total(&c->ring)) {
+    if (c->sse && c->sse_cursor == ring_total(&c->child.ring)) {
         if (c->state == CMD_DONE) {
             for (int ch = 0; ch < 2 && c->sse; ch++)
                 (void)flush_partial(c, ch, 1);
@@ -422,9 +323,7 @@ static void cmd_pump(struct command *c)
         if ((c->line[0].len || c->line[1].len) && !c->partial.heap_idx) /* not armed */
             (void)loop_timer_start(c->ed->loop, &c->partial, CMD_PARTIAL_MS);
     }
-    cmd_update_io(c);
-    if (c->state == CMD_EXITING)
-        cmd_try_finish(c);
+    child_update_io(&c->child); /* room changed; a held drain goes on */
 }
 
 static void sse_drain(struct http_conn *h, void *data)
@@ -441,10 +340,7 @@ static void sse_closed(struct http_conn *h, void *data)
     c->sse = NULL;
     loop_timer_stop(c->ed->loop, &c->ping);
     loop_timer_stop(c->ed->loop, &c->partial);
-    if (c->state == CMD_RUNNING)
-        cmd_update_io(c);
-    else if (c->state == CMD_EXITING)
-        cmd_try_finish(c);
+    child_update_io(&c->child); /* no reader: output flows, a held drain ends */
 }
 
 static void on_ping(struct loop *l, struct loop_timer *t)
@@ -460,12 +356,12 @@ static void on_ping(struct loop *l, struct loop_timer *t)
 
 /* ---- lifecycle ---- */
 
-static void cmd_finish(struct command *c)
+/* The engine's on_exit: status final, output complete. */
+static void cmd_finish(void *owner)
 {
+    struct command *c = owner;
     int code;
     const char *sig;
-    close_out(c, &c->io_out, &c->out_fd);
-    close_out(c, &c->io_err, &c->err_fd);
     loop_timer_stop(c->ed->loop, &c->timeout);
     loop_timer_stop(c->ed->loop, &c->kill);
     cmd_set_state(c, CMD_DONE);
@@ -477,21 +373,20 @@ static void cmd_finish(struct command *c)
     }
     log_info("execd: command %s: exited (code %d%s%s) after %llu ms, %llu bytes", c->id, code,
              sig ? ", " : "", sig ? sig : "", (unsigned long long)(c->end_mono - c->start_mono),
-             (unsigned long long)ring_total(&c->ring));
+             (unsigned long long)ring_total(&c->child.ring));
     cmd_pump(c);
 }
 
-static void on_reaped(struct reaper_watch *w, int status)
+/* The engine's on_reaped: it then takes what is left in the pipes. */
+static void cmd_on_reaped(void *owner)
 {
-    struct command *c = w->data;
-    c->wait_status = status;
+    struct command *c = owner;
     c->finished_at = execd_wall_ms();
     c->end_mono = loop_clock_ms();
     /* Stragglers of a timed-out or interrupted group get no more grace. */
     if ((c->timed_out || c->interrupted) && !c->kill_sent)
-        kill(-c->pid, SIGKILL);
+        kill(-c->child.pid, SIGKILL);
     cmd_set_state(c, CMD_EXITING);
-    cmd_try_finish(c);
 }
 
 static void on_kill_timer(struct loop *l, struct loop_timer *t)
@@ -501,18 +396,18 @@ static void on_kill_timer(struct loop *l, struct loop_timer *t)
     if (c->state != CMD_RUNNING)
         return;
     log_info("execd: command %s: still running %llu ms after SIGTERM; SIGKILL to group %d",
-             c->id, (unsigned long long)c->ed->cfg.kill_grace_ms, (int)c->pid);
+             c->id, (unsigned long long)c->ed->cfg.kill_grace_ms, (int)c->child.pid);
     c->kill_sent = 1;
-    kill(-c->pid, SIGKILL);
+    kill(-c->child.pid, SIGKILL);
 }
 
 /* SIGTERM to the group now, SIGKILL after the grace period. */
 static void cmd_terminate(struct command *c)
 {
-    kill(-c->pid, SIGTERM);
+    kill(-c->child.pid, SIGTERM);
     if (loop_timer_start(c->ed->loop, &c->kill, c->ed->cfg.kill_grace_ms) < 0) {
         c->kill_sent = 1;
-        kill(-c->pid, SIGKILL);
+        kill(-c->child.pid, SIGKILL);
     }
 }
 
@@ -523,7 +418,7 @@ static void on_timeout(struct loop *l, struct loop_timer *t)
     if (c->state != CMD_RUNNING)
         return;
     log_info("execd: command %s: timeout after %llu ms; SIGTERM to group %d", c->id,
-             (unsigned long long)c->timeout_ms, (int)c->pid);
+             (unsigned long long)c->timeout_ms, (int)c->child.pid);
     c->timed_out = 1;
     cmd_terminate(c);
 }
@@ -584,7 +479,6 @@ static int parse_req(struct http_conn *h, json_t *root, struct command_spec *r)
 
 static int cmd_spawn(struct command *c, const struct command_spec *r)
 {
-    struct proc_child ch;
     char *argv[] = {c->ed->cfg.shell, "-c", (char *)(r->script ? r->script : c->cmdline), NULL};
     struct proc_spec spec = {.path = c->ed->cfg.shell,
                              .argv = argv,
@@ -595,18 +489,7 @@ static int cmd_spawn(struct command *c, const struct command_spec *r)
                              .has_gid = r->has_gid,
                              .uid = r->uid,
                              .gid = r->gid};
-    int e = proc_spawn(&spec, &ch);
-    if (e < 0)
-        return e;
-    c->pid = ch.pid;
-    c->out_fd = ch.out_fd;
-    c->err_fd = ch.err_fd;
-    c->io_out.fd = c->io_err.fd = -1;
-    c->io_out.cb = on_out;
-    c->io_err.cb = on_err;
-    c->io_out.data = c->io_err.data = c;
-    reaper_watch(c->ed->reaper, &c->watch, c->pid, on_reaped, c);
-    return 0;
+    return child_spawn(&c->child, &spec);
 }
 
 static struct command *cmd_new(struct execd *ed, const struct command_spec *r, int *err)
@@ -615,17 +498,20 @@ static struct command *cmd_new(struct execd *ed, const struct command_spec *r, i
     *err = -ENOMEM;
     if (!c)
         return NULL;
-    size_t runs = ed->cfg.ring_size / 256 < 64 ? 64 : ed->cfg.ring_size / 256;
+    execd_new_id(c->id, 0);
+    snprintf(c->label, sizeof(c->label), "command %s", c->id);
+    if (child_init(&c->child, ed, c->label, &cmd_child_ops, c, 0) < 0) {
+        free(c);
+        return NULL;
+    }
     c->cmdline = strdup(r->command);
-    if (!c->cmdline || ring_init(&c->ring, ed->cfg.ring_size, runs) < 0) {
+    if (!c->cmdline) {
         cmd_free(c);
         return NULL;
     }
     c->ed = ed;
-    execd_new_id(c->id, 0);
     c->background = r->background;
     c->timeout_ms = r->timeout_ms;
-    c->out_fd = c->err_fd = -1;
     c->timeout.cb = on_timeout;
     c->kill.cb = on_kill_timer;
     c->ping.cb = on_ping;
@@ -668,7 +554,7 @@ int command_start(struct execd *ed, struct http_conn *h, const struct command_sp
     }
     if (out)
         *out = c;
-    log_info("execd: command %s: started %d%s: %s", c->id, (int)c->pid,
+    log_info("execd: command %s: started %d%s: %s", c->id, (int)c->child.pid,
              c->background ? " in the background" : "", c->cmdline);
     if (c->timeout_ms && loop_timer_start(ed->loop, &c->timeout, c->timeout_ms) < 0)
         log_warn("execd: command %s: timer heap full; no timeout", c->id);
@@ -684,7 +570,7 @@ int command_start(struct execd *ed, struct http_conn *h, const struct command_sp
     if (ed->cfg.sse_ping_ms && c->sse)
         (void)loop_timer_start(ed->loop, &c->ping, ed->cfg.sse_ping_ms);
 run:
-    cmd_update_io(c);
+    child_update_io(&c->child); /* the reader's room is known now */
     return 0;
 }
 
@@ -710,10 +596,10 @@ void command_kill(struct command *c)
 {
     if (c->state != CMD_RUNNING)
         return;
-    log_info("execd: command %s: killed with its owner; SIGKILL to group %d", c->id, (int)c->pid);
+    log_info("execd: command %s: killed with its owner; SIGKILL to group %d", c->id, (int)c->child.pid);
     c->interrupted = 1;
     c->kill_sent = 1;
-    kill(-c->pid, SIGKILL);
+    kill(-c->child.pid, SIGKILL);
 }
 
 static json_t *iso_time(uint64_t ms)
@@ -737,7 +623,7 @@ static json_t *cmd_status_json(const struct command *c)
                           c->state == CMD_RUNNING, "state", cmd_state_names[c->state],
                           "background", c->background, "timed_out", c->timed_out,
                           "interrupted", c->interrupted, "output_offset",
-                          (json_int_t)ring_total(&c->ring), "started_at",
+                          (json_int_t)ring_total(&c->child.ring), "started_at",
                           iso_time(c->started_at));
     if (!o)
         return NULL;
@@ -746,7 +632,7 @@ static json_t *cmd_status_json(const struct command *c)
                         c->state == CMD_DONE ? iso_time(c->finished_at) : json_null());
     if (sig)
         json_object_set_new(o, "signal", json_string(sig));
-    json_object_set_new(o, "pid", json_integer(c->pid));
+    json_object_set_new(o, "pid", json_integer(c->child.pid));
     return o;
 }
 
@@ -793,7 +679,7 @@ void command_logs(struct execd *ed, struct http_conn *h, const struct http_req *
             return;
         }
     }
-    uint64_t total = ring_total(&c->ring), oldest = ring_oldest(&c->ring);
+    uint64_t total = ring_total(&c->child.ring), oldest = ring_oldest(&c->child.ring);
     if (cursor > total)
         cursor = total;
     if (cursor < oldest) {
@@ -802,7 +688,7 @@ void command_logs(struct execd *ed, struct http_conn *h, const struct http_req *
     }
     size_t len = (size_t)(total - cursor);
     uint8_t *buf = malloc(len ? len : 1);
-    if (!buf || ring_copy(&c->ring, cursor, buf, len) != (ssize_t)len) {
+    if (!buf || ring_copy(&c->child.ring, cursor, buf, len) != (ssize_t)len) {
         free(buf);
         api_error(h, 500, "RUNTIME_ERROR", "out of memory");
         return;
@@ -824,7 +710,7 @@ void command_interrupt(struct execd *ed, struct http_conn *h, const char *id)
         api_error(h, 409, "NOT_RUNNING", "command %s has already exited", id);
         return;
     }
-    log_info("execd: command %s: interrupted; SIGTERM to group %d", c->id, (int)c->pid);
+    log_info("execd: command %s: interrupted; SIGTERM to group %d", c->id, (int)c->child.pid);
     c->interrupted = 1;
     cmd_terminate(c);
     api_json(h, 200, cmd_status_json(c));
@@ -834,7 +720,7 @@ void command_kill_all(struct execd *ed)
 {
     for (struct command *c = ed->commands; c; c = c->next) {
         if (c->state == CMD_RUNNING)
-            kill(-c->pid, SIGKILL);
+            kill(-c->child.pid, SIGKILL);
     }
 }
 
@@ -843,13 +729,11 @@ void command_free_all(struct execd *ed)
     while (ed->commands) {
         struct command *c = ed->commands;
         ed->commands = c->next;
-        reaper_unwatch(ed->reaper, &c->watch);
+        child_stop(&c->child);
         loop_timer_stop(ed->loop, &c->timeout);
         loop_timer_stop(ed->loop, &c->kill);
         loop_timer_stop(ed->loop, &c->ping);
         loop_timer_stop(ed->loop, &c->partial);
-        close_out(c, &c->io_out, &c->out_fd);
-        close_out(c, &c->io_err, &c->err_fd);
         cmd_free(c);
     }
     ed->ncommands = 0;

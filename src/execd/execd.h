@@ -2,10 +2,11 @@
  * one-shot commands (over an event stream) on one event loop.
  *
  * Module map: server.c (start-up, shutdown), api.c (HTTP routes, auth,
- * errors), session.c (long-lived shells + replay ring), attach.c (the
- * WebSocket client of a session), command.c (POST /command), sse.c (event
- * encoding), ring.c, frame.c, proc.c, reaper.c. The protocol is in
- * doc/execd.md. */
+ * errors), child.c (the child-process engine: spawn, output pump into the
+ * replay ring, stdin, reap, drain), session.c (long-lived shells),
+ * attach.c (the WebSocket client of a session), command.c (POST /command),
+ * files.c, upload.c, download.c (the files API), sse.c (event encoding),
+ * ring.c, frame.c, proc.c, reaper.c. The protocol is in doc/execd.md. */
 #ifndef CORDON_EXECD_EXECD_H
 #define CORDON_EXECD_EXECD_H
 

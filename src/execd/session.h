@@ -23,7 +23,7 @@
 #include <sys/types.h>
 
 #include "core/loop.h"
-#include "execd/reaper.h"
+#include "execd/child.h"
 #include "execd/ring.h"
 
 struct execd;
@@ -60,23 +60,14 @@ struct session {
     char *cwd, *command;
     char **env;
     uint16_t cols, rows;
-    /* process */
-    pid_t pid;
-    struct reaper_watch watch;
-    int wait_status;
-    int in_fd, out_fd, err_fd; /* PTY: in_fd == out_fd == master */
-    struct loop_io io_out, io_err, io_in;
-    struct loop_timer drain, stall;
+    /* the shell: process, output ring, stdin (execd/child) */
+    struct child child;
+    char label[48];     /* "session <id>" for the engine's logs */
+    struct loop_timer stall;
     struct loop_deferred defer;
     /* output */
-    struct ring ring;
     uint64_t cursor;    /* next byte for the client */
-    int paused;         /* not reading: the client would lose bytes */
     int client_stalled; /* the client stopped reading; output flows anyway */
-    /* stdin */
-    uint8_t *in_buf;
-    size_t in_len, in_cap;
-    int in_full;
     struct session_client *client;
 };
 
