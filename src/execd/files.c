@@ -627,8 +627,10 @@ static int rm_tree(int dfd, const char *name, unsigned depth, char *where, size_
     }
     DIR *d = fdopendir(fd);
     if (!d) {
+        int e = errno;
         close(fd);
-        return -errno;
+        snprintf(where, cap, "%s", name);
+        return -e;
     }
     struct dirent *de;
     int r = 0;
