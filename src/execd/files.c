@@ -673,8 +673,9 @@ static void dirs_delete(struct http_conn *c, const struct http_req *req)
         r = rm_tree(dfd, slash + 1, 0, where, sizeof(where));
         close(dfd);
         if (r < 0) {
-            char msg[PATH_MAX * 2];
-            snprintf(msg, sizeof(msg), "%s (at %s)", path, where);
+            char msg[PATH_MAX * 2 + 128];
+            if (snprintf(msg, sizeof(msg), "%s (at %s)", path, where) >= (int)sizeof(msg))
+                msg[sizeof(msg) - 1] = '\0';
             files_errno(c, -r, "cannot delete", msg);
             return;
         }
