@@ -152,28 +152,6 @@ static int auth_ok(const struct execd *ed, const struct http_req *req)
 
 /* ---- sessions ---- */
 
-/* mkdir -p for a session's cwd (OpenSandbox creates it too). */
-static int make_dirs(const char *path)
-{
-    char buf[PATH_MAX];
-    struct stat st;
-    if (snprintf(buf, sizeof(buf), "%s", path) >= (int)sizeof(buf))
-        return -ENAMETOOLONG;
-    for (char *p = buf + 1; *p; p++) {
-        if (*p != '/')
-            continue;
-        *p = '\0';
-        if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-            return -errno;
-        *p = '/';
-    }
-    if (mkdir(buf, 0755) < 0 && errno != EEXIST)
-        return -errno;
-    if (stat(buf, &st) < 0)
-        return -errno;
-    return S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
-}
-
 int api_cwd_create(struct http_conn *c, void *root_json, char *out, size_t cap, int *has)
 {
     json_t *root = root_json;
@@ -194,7 +172,7 @@ int api_cwd_create(struct http_conn *c, void *root_json, char *out, size_t cap, 
         api_error(c, 400, "INVALID_REQUEST_BODY", "\"cwd\" is too long");
         return -1;
     }
-    int r = make_dirs(out);
+    int r = files_mkdirs(out); /* OpenSandbox creates it too */
     if (r < 0) {
         api_error(c, 400, "INVALID_REQUEST_BODY", "cannot use cwd %s: %s", out, strerror(-r));
         return -1;
