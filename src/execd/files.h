@@ -60,11 +60,13 @@ struct files_perm {
 };
 /* Reads a permission object (json_t *; other keys ignored). Returns 0, or
  * -1 with the reason in err (cap bytes). */
-int files_perm_parse(void *obj, const char *path, struct files_perm *p, char *err, size_t cap);
+int files_perm_parse(void *obj, const char *path, struct files_perm *p, char *err, size_t cap)
+    __attribute__((warn_unused_result));
 /* Applies p to path (chmod, then chown). Returns 0 or -errno. */
-int files_perm_apply(const char *path, const struct files_perm *p);
+int files_perm_apply(const char *path, const struct files_perm *p)
+    __attribute__((warn_unused_result));
 /* mkdir -p of path with mode 0755. Returns 0 or -errno. */
-int files_mkdirs(const char *path);
+int files_mkdirs(const char *path) __attribute__((warn_unused_result));
 
 /* upload.c: the http on_head hook for POST /files/upload (after auth). */
 void upload_begin(struct execd *ed, struct http_conn *c, const struct http_req *req);
