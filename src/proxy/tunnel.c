@@ -216,6 +216,8 @@ static enum conn_step copy_on_event(struct conn *c)
 enum conn_step tunnel_event(struct conn *c, enum conn_side s, uint32_t ev)
 {
     (void)s, (void)ev;
+    if (c->ws) /* a WebSocket after a 101: copied with its frames in view */
+        return wsrelay_event(c);
     if (c->ctls || c->utls)
         return copy_on_event(c);
     enum pump p = pump(c, &c->up, c->cfd, c->ufd, &c->uout);
@@ -267,7 +269,7 @@ static int reserve_pipes(struct conn *c)
 enum conn_step tunnel_enter(struct conn *c)
 {
     static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
-    bool copy = c->ctls || c->utls;
+    bool copy = c->ctls || c->utls || c->ws;
     bool connect_reply = c->kind == KIND_CONNECT && !c->inspect;
     if (!copy && connect_reply && reserve_pipes(c) < 0)
         return respond_error(c, 503, PROXY_REASON_OUT_OF_RESOURCES,
