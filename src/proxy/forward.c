@@ -226,7 +226,7 @@ static enum conn_step parse_response_bytes(struct conn *c, size_t n)
                          "the upstream switched protocols without being asked");
         return conn_fail(c, PROXY_REASON_UNSOLICITED_101);
     }
-    if (st == HTTP_MSG_DONE && c->msg->resp.status == 101 && !c->infer &&
+    if (st == HTTP_MSG_DONE && c->msg->resp.status == 101 &&
         wsrelay_start(c, start + used, n - used) < 0) /* frames from here on are tracked */
         return conn_fail(c, PROXY_REASON_OUT_OF_MEMORY);
     if (st == HTTP_MSG_DONE) {
