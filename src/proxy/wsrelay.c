@@ -130,11 +130,9 @@ static int queue_close(struct wsr_dir *d, uint16_t code, const char *why, bool m
     return 0;
 }
 
-/* Writes what is left for one sink: pre, then b, then our close frame.
- * Returns 1 when all of it is written, 0 if the sink would block, or the
- * write error. */
-static long flush_sink(struct wsr_dir *d, struct splice_dir *s, int fd, struct tls_conn *t,
-                       struct buf *b, struct buf *pre)
+/* Writes pre (bytes from before the tunnel) to a sink. Returns 1 when it
+ * is empty, 0 if the sink would block, or the write error. */
+static long write_pre(struct buf *pre, int fd, struct tls_conn *t)
 {
     while (pre && pre->data && pre->len) {
         long n = side_buf_write(pre, fd, t);
@@ -143,6 +141,18 @@ static long flush_sink(struct wsr_dir *d, struct splice_dir *s, int fd, struct t
         if (n < 0)
             return n;
     }
+    return 1;
+}
+
+/* Writes what is left for one sink: pre, then b, then our close frame.
+ * Returns 1 when all of it is written, 0 if the sink would block, or the
+ * write error. */
+static long flush_sink(struct wsr_dir *d, struct splice_dir *s, int fd, struct tls_conn *t,
+                       struct buf *b, struct buf *pre)
+{
+    long r = write_pre(pre, fd, t);
+    if (r <= 0)
+        return r;
     for (;;) {
         if (d->ctl_len && buf_append(b, d->ctl, d->ctl_len) == 0)
             d->ctl_len = 0; /* behind every byte read before it */
@@ -289,13 +299,9 @@ static long move(struct conn *c, struct wsr_dir *d, struct splice_dir *s, int sr
                  struct tls_conn *st, int dst, struct tls_conn *dt, struct buf *b,
                  struct buf *pre, long *rerr)
 {
-    while (pre && pre->data && pre->len) {
-        long n = side_buf_write(pre, dst, dt);
-        if (n == -EAGAIN)
-            return 0;
-        if (n < 0)
-            return n;
-    }
+    long r = write_pre(pre, dst, dt);
+    if (r <= 0)
+        return r;
     for (bool progress = true; progress;) {
         progress = false;
         if (b->len) {

@@ -159,32 +159,21 @@ def close_event(proxy, host, reason):
 
 # -- the upstream goes away without a close frame ------------------------------------------
 @pytest.mark.parametrize("mode", MODES)
-def test_upstream_reset_gives_client_1011(iproxy, inet, mode):
+@pytest.mark.parametrize("fault,reason,end", [
+    ("reset", "cordon: upstream connection lost", "error"),                # RST
+    ("eof", "cordon: upstream closed without a close frame", "eof"),      # FIN / close_notify
+])
+def test_upstream_gone_gives_client_1011(iproxy, inet, mode, fault, reason, end):
     p = iproxy()
     host = "wss.insp.test" if mode == "wss" else "ws.insp.test"
-    path = "/ws/reset-" + mark()
-    seen = run(session(p, mode, host, path, "reset"))
-    assert seen["code"] == 1011, seen
-    assert seen["reason"] == "cordon: upstream connection lost", seen
+    path = "/ws/%s-%s" % (fault, mark())
+    seen = run(session(p, mode, host, path, fault))
+    assert seen["code"] == 1011 and seen["reason"] == reason, seen
     assert seen["lost"] is None, seen            # then a clean close, no reset
     w = close_event(p, host, "websocket_upstream_lost")
     assert w["close_to_client"] == 1011 and w["close_to_upstream"] is None, w
-    assert w["client_reset"] is False and w["upstream_end"] == "error", w
-    assert w["frames_up"] >= 2 and w["frames_down"] >= 1, w   # hello, reset, client's close; echo
-
-
-@pytest.mark.parametrize("mode", ("wss", "ws_forward"))
-def test_upstream_eof_gives_client_1011(iproxy, inet, mode):
-    p = iproxy()
-    host = "wss.insp.test" if mode == "wss" else "ws.insp.test"
-    path = "/ws/eof-" + mark()
-    seen = run(session(p, mode, host, path, "eof"))
-    assert seen["code"] == 1011, seen
-    assert seen["reason"] == "cordon: upstream closed without a close frame", seen
-    assert seen["lost"] is None, seen
-    w = close_event(p, host, "websocket_upstream_lost")
-    assert w["close_to_client"] == 1011 and w["upstream_end"] == "eof", w
-    assert w["client_reset"] is False, w
+    assert w["client_reset"] is False and w["upstream_end"] == end, w
+    assert w["frames_up"] >= 2 and w["frames_down"] >= 1, w   # hello, the fault, the client's close; echo
 
 
 @pytest.mark.parametrize("mode", MODES)
