@@ -27,11 +27,11 @@
  * is relayed: each side's input is read only to find its close reply, and
  * the close wait (WSRELAY_CLOSE_WAIT_MS) bounds the whole handshake.
  *
- * A stream the tracker cannot follow (not WebSocket framing, or framing
- * that breaks RFC 6455) is relayed as it was before: the relay adds
- * nothing to it, and its end is a plain close. So is an upstream end after
- * a close frame passed in either direction: that is the peers' own
- * closing handshake.
+ * A session the tracker cannot follow in either direction (not WebSocket
+ * framing, or framing that breaks RFC 6455) is relayed as it was before:
+ * the relay adds nothing to it either way, and its end is a plain close. So is an upstream end after
+ * a close frame passed in either direction, or after the client's own EOF:
+ * that is the peers' own ending.
  *
  * The audit close event carries a "websocket" object: the codes the proxy
  * sent each side, whether the client was reset, how the upstream ended,
@@ -111,6 +111,13 @@ void wsrelay_free(struct conn *c)
 {
     free(c->ws);
     c->ws = NULL;
+}
+
+/* Both directions are WebSocket framing the tracker follows: otherwise
+ * the session is relayed untouched and gets no frame of ours either way. */
+static bool followed(const struct wsrelay *ws)
+{
+    return !ws->up.track.err && !ws->down.track.err;
 }
 
 bool wsrelay_closing(const struct conn *c)
@@ -247,13 +254,14 @@ static enum conn_step upstream_lost(struct conn *c, long err)
 }
 
 /* The upstream ended or failed. Returns CONN_STEP_WAIT when this is an
- * ordinary end of the relay (EOF after a close frame, or a stream the
- * tracker cannot follow): the half-close goes on as in any tunnel. */
+ * ordinary end of the relay (after a close frame either way, after the
+ * client's own EOF, or on a stream the tracker cannot follow): the
+ * half-close goes on as in any tunnel. */
 static enum conn_step upstream_gone(struct conn *c, long err)
 {
     struct wsrelay *ws = c->ws;
     ws->upstream_end = err ? "error" : "eof";
-    if (ws->down.track.closes || ws->up.track.closes || ws->down.track.err)
+    if (ws->down.track.closes || ws->up.track.closes || !followed(ws) || c->up.eof)
         return err ? conn_fail(c, PROXY_REASON_RELAY_ERROR) : CONN_STEP_WAIT;
     return upstream_lost(c, err);
 }
@@ -262,11 +270,13 @@ enum conn_step wsrelay_idle(struct conn *c)
 {
     struct wsrelay *ws = c->ws;
     struct wsr_dir *to_client = &ws->down, *to_upstream = &ws->up;
+    if (!followed(ws))
+        return conn_fail(c, PROXY_REASON_IDLE_TIMEOUT); /* as a plain relay */
     bool client_ok = ws_frame_track_at_boundary(&to_client->track) && !to_client->track.closes &&
                      !c->down.shut;
     bool upstream_ok = c->ufd >= 0 && ws_frame_track_at_boundary(&to_upstream->track) &&
                        !to_upstream->track.closes && !c->up.shut;
-    if (!client_ok && !to_client->track.err && !to_client->track.closes && !c->down.shut)
+    if (!client_ok && !to_client->track.closes && !c->down.shut)
         c->reset_client = true; /* a frame to the client is cut: it must not look whole */
     if (client_ok && queue_close(to_client, WS_CLOSE_GOING_AWAY, WHY_IDLE, false) < 0)
         client_ok = false;

@@ -29,7 +29,7 @@ pytest.register_assert_rewrite("inspect_fixtures")
 
 from lib import util  # noqa: E402
 
-from inspect_fixtures import NODE, client_ctx, plain_tunnel  # noqa: E402
+from inspect_fixtures import NODE, client_ctx, plain_tunnel, tls_tunnel  # noqa: E402
 
 pytest_plugins = ["inspect_fixtures"]
 
@@ -40,7 +40,7 @@ MODES = ("wss", "ws_tunnel", "ws_forward")
 WAIT = 30  # seconds: the bound on every wait (none is expected to come near it)
 
 IDLE_ENDPOINT = """      - host: idle.insp.test
-        ports: [9443, 9080]
+        ports: [9443, 9080, 443]
         protocol: rest
         access: read-write
         upgrade_idle_timeout: 1s
@@ -222,6 +222,26 @@ def test_idle_timeout_mid_frame_resets_client(iproxy, inet):
     w = close_event(p, "idle.insp.test", "idle_timeout")
     assert w["client_reset"] is True and w["close_to_client"] is None, w
     assert w["close_to_upstream"] == 1001, w
+
+
+def test_no_frame_added_to_a_stream_that_is_not_websocket(iproxy, inet):
+    """After a 101 the upstream sends raw text, not frames: the tracker
+    cannot follow it, so the idle timeout ends it with a plain close and not
+    one byte of the proxy's own reaches the client."""
+    p = iproxy(inet.policy(extra_endpoints=IDLE_ENDPOINT.format(cidr=inet.cidr)))
+    t = tls_tunnel(p, "idle.insp.test", 443)
+    try:
+        t.send(b"GET /upgrade/echo HTTP/1.1\r\nHost: idle.insp.test\r\nUpgrade: websocket\r\n"
+               b"Connection: Upgrade\r\n\r\n")
+        assert t.read_until(b"\r\n\r\n").startswith(b"HTTP/1.1 101")
+        assert t.read_until(b"OVERFLOW-HELLO\n") == b"OVERFLOW-HELLO\n"
+        t.wait_closed(WAIT)                      # EOF (a plain close), within the bound
+        assert t.buf == b"", t.buf               # nothing after the upstream's own bytes
+    finally:
+        t.close()
+    w = close_event(p, "idle.insp.test", "idle_timeout")
+    assert w["close_to_client"] is None and w["close_to_upstream"] is None, w
+    assert w["client_reset"] is False and "untracked_down" in w, w
 
 
 def test_normal_close_is_untouched(iproxy, inet):
