@@ -353,14 +353,16 @@ static enum conn_step relay_pump(struct conn *c)
 {
     struct wsrelay *ws = c->ws;
     long cerr = 0, uerr = 0;
-    long w = move(c, &ws->up, &c->up, c->cfd, c->ctls, c->ufd, c->utls, &c->cin, &c->uout, &cerr);
-    if (w < 0)
-        return upstream_gone(c, w); /* writing to it failed */
-    if (cerr)
+    long wu = move(c, &ws->up, &c->up, c->cfd, c->ctls, c->ufd, c->utls, &c->cin, &c->uout, &cerr);
+    /* then the other way, also when writing upstream failed: what the
+     * upstream sent before it went (a close frame, say) is read first */
+    long wc = move(c, &ws->down, &c->down, c->ufd, c->utls, c->cfd, c->ctls, &c->cout, NULL, &uerr);
+    if (cerr || wc < 0)
         return conn_fail(c, PROXY_REASON_RELAY_ERROR);
-    w = move(c, &ws->down, &c->down, c->ufd, c->utls, c->cfd, c->ctls, &c->cout, NULL, &uerr);
-    if (w < 0)
-        return conn_fail(c, PROXY_REASON_RELAY_ERROR);
+    if (wu < 0 && !c->down.eof) { /* writing to the upstream failed: it is gone */
+        c->down.eof = true;
+        uerr = wu;
+    }
     if (c->down.eof && !ws->upstream_end) {
         enum conn_step s = upstream_gone(c, uerr);
         if (s != CONN_STEP_WAIT || ws->phase != WSR_RELAY)
