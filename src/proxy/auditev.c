@@ -63,6 +63,8 @@ void auditev_close(struct conn *c)
     json_object_set_new(o, "duration_ms",
                         json_integer((json_int_t)(loop_now_ms(c->w->loop) - c->start_ms)));
     json_object_set_new(o, "reason", json_string(c->close_reason ? c->close_reason : "closed"));
+    if (c->ws)
+        wsrelay_audit(c, o);
     audit_emit("close", o);
 }
 

@@ -105,6 +105,7 @@ static void conn_free_deferred(void *arg)
     free(c->msg);
     identify_result_free(&c->ident);
     infer_free(c);
+    wsrelay_free(c);
     free(c->addrs);
     if (c->pol)
         policy_unref(c->pol);
@@ -285,11 +286,15 @@ enum conn_step conn_waiting_event(struct conn *c, enum conn_side s, uint32_t ev)
  * traffic in either direction; traffic moves the deadline. */
 enum conn_step conn_idle_timer(struct conn *c)
 {
+    if (c->state == CONN_TUNNEL && wsrelay_closing(c))
+        return wsrelay_close_timeout(c); /* our closing handshake ran out of time */
     uint64_t now = loop_now_ms(c->w->loop), idle = now - c->last_active_ms;
     if (!c->idle_ms)
         return CONN_STEP_WAIT;
     if (idle >= c->idle_ms && c->infer && c->state == CONN_EXCHANGE)
         return infer_upstream_failed(c, PROXY_REASON_IDLE_TIMEOUT); /* the API's error event */
+    if (idle >= c->idle_ms && c->state == CONN_TUNNEL && c->ws)
+        return wsrelay_idle(c); /* close 1001 both ways */
     if (idle >= c->idle_ms)
         return conn_fail(c, PROXY_REASON_IDLE_TIMEOUT);
     return conn_timer_rearm(c, c->idle_ms - idle);

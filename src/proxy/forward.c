@@ -226,6 +226,9 @@ static enum conn_step parse_response_bytes(struct conn *c, size_t n)
                          "the upstream switched protocols without being asked");
         return conn_fail(c, PROXY_REASON_UNSOLICITED_101);
     }
+    if (st == HTTP_MSG_DONE && c->msg->resp.status == 101 &&
+        wsrelay_start(c, start + used, n - used) < 0) /* frames from here on are tracked */
+        return conn_fail(c, PROXY_REASON_OUT_OF_MEMORY);
     if (st == HTTP_MSG_DONE) {
         c->resp_done = true;
         if (used < n && c->msg->resp.status != 101) {
@@ -294,6 +297,7 @@ static enum conn_step prepare_upgrade(struct conn *c)
     /* Anything the client sent after the upgrade request goes first. */
     if (c->cin.len && buf_append(&c->uout, buf_head(&c->cin), c->cin.len) < 0)
         return conn_fail(c, PROXY_REASON_UPGRADE_OVERFLOW);
+    wsrelay_client_early(c, buf_head(&c->cin), c->cin.len);
     c->fwd_up += c->cin.len;
     buf_consume(&c->cin, c->cin.len);
     c->idle_ms = c->ep ? policy_endpoint_upgrade_idle_timeout_ms(c->ep) : PROXY_UPGRADE_IDLE_MS;

@@ -192,6 +192,7 @@ struct conn {
 
     /* tunnel */
     struct splice_dir up, down; /* up: client → upstream; down: upstream → client */
+    struct wsrelay *ws;         /* a WebSocket after a 101 (wsrelay.c owns it), else NULL */
     uint64_t fwd_up, fwd_down;  /* bytes relayed in forward mode */
 
     /* entered through transparent capture (entry_transparent): no CONNECT
@@ -388,6 +389,30 @@ void tunnel_free(struct conn *c);
 void tunnel_pool_free(struct worker *w);
 /* Descriptors run short: the spare pipes go first. */
 void tunnel_pool_release(struct worker *w);
+
+/* wsrelay.c: the relay of a WebSocket after a 101 — the tunnel's copy
+ * relay, aware of frame boundaries in both directions, so the proxy can end
+ * the session with close frames of its own: 1011 to the client when the
+ * upstream dies without a close frame, 1001 both ways at the idle timeout
+ * (or a reset of the client when a frame was cut in the middle). */
+/* A 101 answered a WebSocket upgrade: starts tracking, from the bytes that
+ * followed the 101 head (early, already on their way to the client).
+ * Returns 0 or -ENOMEM. */
+int wsrelay_start(struct conn *c, const void *early, size_t n) __attribute__((warn_unused_result));
+/* Client bytes read before the tunnel, about to go upstream first. */
+void wsrelay_client_early(struct conn *c, const void *p, size_t n);
+/* TUNNEL's event handler when c->ws is set (tunnel.c dispatches). */
+enum conn_step wsrelay_event(struct conn *c);
+/* TUNNEL's idle timer, when c->ws is set: idle_ms passed with no traffic
+ * (idle: send 1001 both ways), or the closing handshake we started ran
+ * out of time. */
+enum conn_step wsrelay_idle(struct conn *c);
+/* True while the proxy's own closing handshake runs (its timer is the close wait). */
+bool wsrelay_closing(const struct conn *c);
+enum conn_step wsrelay_close_timeout(struct conn *c);
+/* Adds the "websocket" object to the close event. */
+void wsrelay_audit(const struct conn *c, json_t *o);
+void wsrelay_free(struct conn *c);
 
 /* inspect.c */
 enum conn_step inspect_peek_enter(struct conn *c);

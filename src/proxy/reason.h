@@ -58,6 +58,9 @@
     X(UNSOLICITED_101, "unsolicited_101")                                    \
     X(UPGRADE_OVERFLOW, "upgrade_overflow")                                  \
     X(RELAY_ERROR, "relay_error")                                            \
+    /* WebSocket relay after a 101 (wsrelay.c) */                            \
+    X(WS_UPSTREAM_LOST, "websocket_upstream_lost")                           \
+    X(WS_UPSTREAM_LOST_MID_FRAME, "websocket_upstream_lost_mid_frame")       \
     /* inference routing (infer.c) */                                         \
     X(INFERENCE_BAD_FIRST_BYTE, "inference_bad_first_byte")                  \
     X(INFERENCE_NOT_CONFIGURED, "inference_not_configured")                  \

@@ -5,7 +5,9 @@
  * EOF on one side becomes shutdown(SHUT_WR) on the other once the pipe is
  * drained; the tunnel ends when both directions are done. Bytes that were
  * buffered before the tunnel started (our 200 to the client, early client
- * data to the upstream) are written first.
+ * data to the upstream) are written first. A WebSocket after a 101 (TLS on
+ * a side when inspected, or plaintext) is copied by proxy/wsrelay instead,
+ * which needs to see its frames.
  *
  * Memory and descriptors by phase: a raw tunnel frees the connection's HTTP
  * state and buffers (the pre-tunnel ones once written), and a direction
@@ -20,7 +22,6 @@
 
 #include "core/log.h"
 #include "proxy/internal.h"
-#include "proxy/side.h"
 #include "core/banned.h"
 
 #define TUNNEL_PIPE_SIZE (256 * 1024)
@@ -155,49 +156,6 @@ static enum pump pump(struct conn *c, struct splice_dir *d, int src, int dst, st
     return PUMP_OK;
 }
 
-/* Copy relay for tunnels with TLS on a side (after an inspected upgrade):
- * bytes pass through b, bounded by its capacity. */
-static enum pump copy_pump(struct conn *c, struct splice_dir *d, int src, struct tls_conn *st,
-                           int dst, struct tls_conn *dt, struct buf *b, struct buf *pre)
-{
-    while (pre && pre->data && pre->len) {
-        long n = side_buf_write(pre, dst, dt);
-        if (n == -EAGAIN)
-            return PUMP_OK;
-        if (n < 0)
-            return PUMP_ERROR;
-    }
-    for (;;) {
-        bool progress = false;
-        if (b->len) {
-            long n = side_buf_write(b, dst, dt);
-            if (n > 0) {
-                d->bytes += (uint64_t)n;
-                progress = true;
-            } else if (n != -EAGAIN && n != 0) {
-                return PUMP_ERROR;
-            }
-        }
-        if (!d->eof) {
-            long n = side_buf_read(b, src, st);
-            if (n > 0)
-                progress = true;
-            else if (n == 0)
-                d->eof = true;
-            else if (n != -EAGAIN && n != -ENOBUFS)
-                return PUMP_ERROR;
-        }
-        if (!progress)
-            break;
-        c->last_active_ms = loop_now_ms(c->w->loop);
-    }
-    if (d->eof && b->len == 0 && !d->shut) {
-        side_shutdown_write(dst, dt);
-        d->shut = true;
-    }
-    return PUMP_OK;
-}
-
 static enum conn_step both_done(struct conn *c)
 {
     if (c->up.shut && c->down.shut)
@@ -205,19 +163,11 @@ static enum conn_step both_done(struct conn *c)
     return CONN_STEP_WAIT;
 }
 
-static enum conn_step copy_on_event(struct conn *c)
-{
-    if (copy_pump(c, &c->up, c->cfd, c->ctls, c->ufd, c->utls, &c->cin, &c->uout) != PUMP_OK ||
-        copy_pump(c, &c->down, c->ufd, c->utls, c->cfd, c->ctls, &c->cout, NULL) != PUMP_OK)
-        return conn_fail(c, PROXY_REASON_RELAY_ERROR);
-    return both_done(c);
-}
-
 enum conn_step tunnel_event(struct conn *c, enum conn_side s, uint32_t ev)
 {
     (void)s, (void)ev;
-    if (c->ctls || c->utls)
-        return copy_on_event(c);
+    if (c->ws) /* a WebSocket after a 101: copied with its frames in view */
+        return wsrelay_event(c);
     enum pump p = pump(c, &c->up, c->cfd, c->ufd, &c->uout);
     if (p == PUMP_OK)
         p = pump(c, &c->down, c->ufd, c->cfd, &c->cout);
@@ -267,7 +217,9 @@ static int reserve_pipes(struct conn *c)
 enum conn_step tunnel_enter(struct conn *c)
 {
     static const char ok[] = "HTTP/1.1 200 Connection Established\r\n\r\n";
-    bool copy = c->ctls || c->utls;
+    bool copy = c->ws != NULL; /* every relayed 101 is a WebSocket (wsrelay.c) */
+    if ((c->ctls || c->utls) && !copy) /* TLS bytes are never spliced raw */
+        return conn_fail(c, PROXY_REASON_TUNNEL_SETUP_FAILED);
     bool connect_reply = c->kind == KIND_CONNECT && !c->inspect;
     if (!copy && connect_reply && reserve_pipes(c) < 0)
         return respond_error(c, 503, PROXY_REASON_OUT_OF_RESOURCES,

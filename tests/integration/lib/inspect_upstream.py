@@ -12,6 +12,8 @@ Listeners (all on ADDR):
   8445  HTTPS like 443, for tests that count the connections it accepts
   9443  WebSocket echo over TLS (wss, DIR/good.pem)
   9080  WebSocket echo (ws)
+        under /ws/: faults on request (see ws_echo) and a log record of
+        each session's end {ws_path, close_code, close_reason}
 
 Application (HTTP/1.1, keep-alive, one thread per connection):
   /sink...            reads the body as it streams (CL or chunked), answers
@@ -387,12 +389,70 @@ def start_http(bind, port, ctx=None):
     return srv
 
 
+def _log_ws_end(ws):
+    """Records how a WebSocket under /ws/ ended: {ws_path, close_code, close_reason}."""
+    if not LOG:
+        return
+    rec = {"ws_path": ws.path, "close_code": ws.close_code, "close_reason": ws.close_reason,
+           "t": time.time()}
+    with _log_lock:
+        with open(LOG, "ab") as f:
+            f.write((json.dumps(rec) + "\n").encode())
+
+
+async def _flushed(ws):
+    """Waits until what was written reached the peer's kernel: nothing left
+    in the transport (TLS included) nor unacknowledged in the socket."""
+    import fcntl
+    import termios
+    sock = ws.transport.get_extra_info("socket")
+    for _ in range(1000):
+        if ws.transport.get_write_buffer_size() == 0:
+            out = fcntl.ioctl(sock.fileno(), termios.TIOCOUTQ, b"\0\0\0\0")
+            if int.from_bytes(out, sys.byteorder) == 0:
+                return
+        await asyncio.sleep(0.01)
+    raise RuntimeError("the peer never took the bytes")
+
+
+def _reset(ws):
+    """Ends the TCP connection with a RST: no close frame, no TLS close_notify."""
+    import struct
+    sock = ws.transport.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    ws.transport.abort()
+
+
 async def ws_echo(ws, path=None):
+    """Echo. Under /ws/ (tests of the proxy's WebSocket relay) the message
+    "reset" ends the connection with a RST, "eof" with a plain close (FIN,
+    TLS close_notify) — both without a close frame — and "midframe" sends the
+    header and the first 10 bytes of a 256-byte binary frame, waits until the
+    peer's kernel has them, then resets; "stall" sends the same and goes
+    quiet. Every /ws/ session's end is logged."""
     try:
         async for msg in ws:
-            await ws.send(msg)
+            fault = msg if ws.path.startswith("/ws/") else None
+            if fault in ("midframe", "stall"):
+                ws.transport.write(b"\x82\x7e\x01\x00" + b"0123456789")
+                await _flushed(ws)
+            if fault == "stall":
+                pass  # quiet inside the frame until the peer ends it
+            elif fault in ("reset", "midframe"):
+                _reset(ws)
+            elif fault == "eof":
+                ws.transport.close()
+            else:
+                await ws.send(msg)
+                continue
+            # gone: the library must not send its own close frame after this
+            await ws.wait_closed()
+            return
     except Exception:
         pass
+    finally:
+        if ws.path.startswith("/ws/"):
+            _log_ws_end(ws)
 
 
 async def ws_main(bind, listeners, ready):
