@@ -29,6 +29,8 @@ def test_trust_bundle(sandbox):
     def listing():
         return set(os.listdir("/run/cordon")) if os.path.isdir("/run/cordon") else set()
     before = listing()      # other cordon processes on this host may own entries there
+    ca_dirs = lambda: {d for d in os.listdir("/run") if d.startswith("cordon-ca.")}
+    ca_before = ca_dirs()   # the same for other runs' CA directories
     r = sandbox.run(["sh", "-c", "for v in SSL_CERT_FILE REQUESTS_CA_BUNDLE CURL_CA_BUNDLE "
                      "NODE_EXTRA_CA_CERTS GIT_SSL_CAINFO; do eval echo $v=\\$$v; done; "
                      "grep -c 'BEGIN CERTIFICATE' $SSL_CERT_FILE; "
@@ -44,7 +46,7 @@ def test_trust_bundle(sandbox):
     # The tmpfs exists only inside: this run left nothing on the host.
     assert listing() - before == set(), listing() - before
     # and the root-only directory the proxy wrote its CA into is gone
-    assert not [d for d in os.listdir("/run") if d.startswith("cordon-ca.")]
+    assert ca_dirs() - ca_before == set(), ca_dirs() - ca_before
 
 
 @pytest.mark.timeout(60)
