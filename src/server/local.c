@@ -565,7 +565,7 @@ struct spawn_plan {
     char *envp[MAX_ENV + 8];
     size_t nenv;
     char script[16384];
-    char log_path[700], audit_path[700], work[720], name[48], port[16];
+    char log_path[700], audit_path[700], work[720], name[48], port[16], policy[720];
 };
 
 static void plan_free(struct spawn_plan *p)
@@ -595,6 +595,10 @@ static int build_plan(struct local *d, const char *id, const char *token,
     snprintf(p->log_path, sizeof(p->log_path), "%s/run.log", dir);
     snprintf(p->audit_path, sizeof(p->audit_path), "%s/audit.log", dir);
     snprintf(p->work, sizeof(p->work), "%s/work", dir);
+    if (spec->policy_yaml)
+        snprintf(p->policy, sizeof(p->policy), "%s/policy.yaml", dir);
+    else
+        snprintf(p->policy, sizeof(p->policy), "%s", d->cfg.policy);
     snprintf(p->name, sizeof(p->name), "sbx-%.8s", id);
     snprintf(p->port, sizeof(p->port), "%u", d->cfg.execd_port);
     /* sh -c: the entrypoint in the background, execd in the foreground */
@@ -636,7 +640,7 @@ static int build_plan(struct local *d, const char *id, const char *token,
     p->argv[a++] = (char *)d->cfg.cordon_exe;
     p->argv[a++] = "run";
     p->argv[a++] = "--policy";
-    p->argv[a++] = (char *)d->cfg.policy;
+    p->argv[a++] = p->policy;
     p->argv[a++] = "--name";
     p->argv[a++] = p->name;
     p->argv[a++] = "--log";
@@ -727,6 +731,31 @@ static int image_ok(struct local *d, const char *image)
     return 0;
 }
 
+/* The sandbox's own policy (validated by the API layer) in its directory. */
+static int write_policy(struct local *d, const char *dir, const struct sbx_spec *spec)
+{
+    char path[700];
+    snprintf(path, sizeof(path), "%s/policy.yaml", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int r = 0;
+    if (fd < 0)
+        r = -errno;
+    for (size_t off = 0; r == 0 && off < spec->policy_len;) {
+        ssize_t w = write(fd, spec->policy_yaml + off, spec->policy_len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            r = w < 0 ? -errno : -EIO;
+        else
+            off += (size_t)w;
+    }
+    if (fd >= 0 && close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r < 0)
+        snprintf(d->base.err, sizeof(d->base.err), "cannot write %.300s: %s", path, strerror(-r));
+    return r;
+}
+
 static int l_create(struct sbx_driver *drv, const struct sbx_spec *spec, sbx_create_cb cb,
                     void *data)
 {
@@ -781,6 +810,8 @@ static int l_create(struct sbx_driver *drv, const struct sbx_spec *spec, sbx_cre
         snprintf(d->base.err, sizeof(d->base.err), "cannot create %.300s: %s", work, strerror(-r));
         goto fail_dir;
     }
+    if (spec->policy_yaml && (r = write_policy(d, dir, spec)) < 0)
+        goto fail_dir;
     if ((r = server_cgroup_create(rec->id, spec->limits, &s->cg, d->base.err, sizeof(d->base.err))) < 0)
         goto fail_dir;
     make_token(s->row.token);

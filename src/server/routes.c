@@ -211,6 +211,7 @@ static void route_create(struct srv *s, struct http_conn *c, const struct http_r
     json_t *lim = json_object_get(b, "resourceLimits"), *to = json_object_get(b, "timeout");
     json_t *empty_o = json_object(), *empty_a = json_array();
     const char *bad;
+    char *policy = NULL;
 #define BAD(...)                                                                                   \
     do {                                                                                           \
         server_error(c, rid, 400, "SANDBOX::INVALID_PARAMETER", __VA_ARGS__);                         \
@@ -260,14 +261,20 @@ static void route_create(struct srv *s, struct http_conn *c, const struct http_r
                 " (or null for no expiry)", s->cfg.min_timeout_s, s->cfg.max_timeout_s);
         spec.timeout_s = json_integer_value(to);
     }
-    json_t *np = json_object_get(b, "networkPolicy");
-    if (np && !json_is_null(np))
-        BAD("networkPolicy: not supported by this server yet; sandbox egress follows the "
-            "server's --policy file");
     json_t *vol = json_object_get(b, "volumes");
     if (vol && !json_is_null(vol) && json_array_size(vol) > 0)
         BAD("volumes: not supported by the local driver");
     (void)empty_a;
+    char perr[768];
+    int pr = sbxpolicy_for_request(&s->cfg.policy, b, &policy, &spec.policy_len, perr,
+                                   sizeof(perr));
+    if (pr == -EINVAL)
+        BAD("%s", perr);
+    if (pr < 0) {
+        server_error(c, rid, 500, "SANDBOX::INTERNAL_ERROR", "%s", perr);
+        goto out;
+    }
+    spec.policy_yaml = policy;
     struct pending *p = calloc(1, sizeof(*p));
     if (!p) {
         server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "out of memory");
@@ -285,6 +292,7 @@ static void route_create(struct srv *s, struct http_conn *c, const struct http_r
     http_hold(c, pending_gone, p);
 out:
 #undef BAD
+    free(policy);
     json_decref(b);
     json_decref(empty_o);
     json_decref(empty_a);
