@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/sendfile.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -81,6 +82,16 @@ struct http_conn {
     size_t out_len, out_pos, out_cap;
     struct http_stream_cbs cbs;
     void *cbs_data;
+    /* a file body being sent (http_respond_file) */
+    int file_fd;
+    uint64_t file_off, file_left;
+    /* a streamed request body (http_body_stream) */
+    struct http_body_cbs sink;
+    void *sink_data;
+    int sink_on;     /* the body goes to sink.on_data */
+    int sink_failed; /* on_data refused: drop the rest */
+    int body_paused; /* on_data asked for a pause: the socket is not read until
+                      * http_body_resume() */
 };
 
 static void conn_set_state(struct http_conn *c, enum hc_state st)
@@ -96,10 +107,12 @@ static void conn_update_io(struct http_conn *c)
 {
     if (c->io.fd < 0)
         return;
-    uint32_t ev = EPOLLRDHUP;
-    if (c->state == HC_READING)
+    /* paused: neither input nor a half-close is looked at (the unread body
+     * waits in the socket; level-triggered RDHUP would spin) */
+    uint32_t ev = c->body_paused ? 0 : EPOLLRDHUP;
+    if (c->state == HC_READING && !c->body_paused)
         ev |= EPOLLIN;
-    if (c->out_pos < c->out_len)
+    if (c->out_pos < c->out_len || c->file_left > 0)
         ev |= EPOLLOUT;
     if (loop_io_mod(c->srv->loop, &c->io, ev) < 0)
         log_warn("http: conn %s: epoll_ctl failed", c->peer);
@@ -112,6 +125,10 @@ static void conn_free(void *arg)
      * from inside an http_stream_* call it is making. */
     if (c->notify_close && c->cbs.on_close)
         c->cbs.on_close(c, c->cbs_data);
+    if (c->sink_on && c->sink.on_abort)
+        c->sink.on_abort(c->sink_data); /* the body never completed */
+    if (c->file_fd >= 0)
+        close(c->file_fd);
     free(c->arena);
     free(c->body);
     free(c->out);
@@ -199,8 +216,29 @@ static int conn_flush(struct http_conn *c, int from_io)
         }
         c->out_pos += (size_t)n;
     }
+    while (c->out_pos == c->out_len && c->file_left > 0) {
+        off_t off = (off_t)c->file_off;
+        size_t want = c->file_left > (1u << 20) ? (1u << 20) : (size_t)c->file_left;
+        ssize_t n = sendfile(c->io.fd, c->file_fd, &off, want);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            break;
+        if (n <= 0) { /* the file shrank, or the socket failed: never look complete */
+            log_debug("http: conn %s: file body cut short: %s", c->peer,
+                      n < 0 ? strerror(errno) : "end of file");
+            conn_close(c);
+            return n < 0 ? -errno : -EIO;
+        }
+        c->file_off += (uint64_t)n;
+        c->file_left -= (uint64_t)n;
+    }
+    if (c->file_fd >= 0 && c->file_left == 0) {
+        close(c->file_fd);
+        c->file_fd = -1;
+    }
     conn_update_io(c);
-    if (c->out_pos < c->out_len)
+    if (c->out_pos < c->out_len || c->file_left > 0)
         return 0;
     c->out_pos = c->out_len = 0;
     if (c->out_cap > 65536) {
@@ -279,6 +317,48 @@ int http_respond(struct http_conn *c, int status, const char *ctype, const void 
     }
     conn_set_state(c, (c->close_after || !c->keep_alive) ? HC_CLOSING : HC_WRITING);
     return conn_flush(c, 0);
+}
+
+int http_respond_file(struct http_conn *c, int status, const char *ctype, int fd, uint64_t off,
+                      uint64_t len, const char *extra)
+{
+    char framing[64];
+    int r;
+    if (c->held) {
+        c->held = 0;
+        memset(&c->cbs, 0, sizeof(c->cbs));
+    }
+    if (c->state != HC_HANDLING || c->file_fd >= 0) {
+        close(fd);
+        return -EINVAL;
+    }
+    snprintf(framing, sizeof(framing), "Content-Length: %llu\r\n", (unsigned long long)len);
+    r = write_head(c, status, ctype, extra, framing);
+    if (r < 0) {
+        close(fd);
+        conn_close(c);
+        return r;
+    }
+    if (c->req.method == HTTP_HEAD || len == 0) {
+        close(fd);
+    } else {
+        c->file_fd = fd;
+        c->file_off = off;
+        c->file_left = len;
+    }
+    conn_set_state(c, (c->close_after || !c->keep_alive) ? HC_CLOSING : HC_WRITING);
+    return conn_flush(c, 0);
+}
+
+int http_body_stream(struct http_conn *c, const struct http_body_cbs *cbs, void *data)
+{
+    if (c->state != HC_READING || c->sink_on || !cbs->on_data)
+        return -EINVAL;
+    c->sink = *cbs;
+    c->sink_data = data;
+    c->sink_on = 1;
+    c->sink_failed = 0;
+    return 0;
 }
 
 /* Answers an error the layer detected itself, then closes. */
@@ -437,6 +517,9 @@ static int on_message_begin(llhttp_t *p)
     c->url_len = 0;
     c->url_off = 0;
     c->body_len = 0;
+    c->sink_on = 0;
+    c->sink_failed = 0;
+    c->body_paused = 0;
     memset(&c->req, 0, sizeof(c->req));
     return 0;
 }
@@ -502,10 +585,17 @@ static int on_hvalue_complete(llhttp_t *p)
     return 0;
 }
 
+static void req_fill_view(struct http_conn *c);
+
 static int on_headers_complete(llhttp_t *p)
 {
     struct http_conn *c = p->data;
-    if ((p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->cfg.max_body) {
+    int has_body = (p->flags & F_CHUNKED) || ((p->flags & F_CONTENT_LENGTH) && p->content_length);
+    if (has_body && c->srv->cfg.on_head) {
+        req_fill_view(c);
+        c->srv->cfg.on_head(c, &c->req, c->srv->cb_data);
+    }
+    if (!c->sink_on && (p->flags & F_CONTENT_LENGTH) && p->content_length > c->srv->cfg.max_body) {
         c->err_status = 413;
         c->err_code = "PAYLOAD_TOO_LARGE";
         c->err_msg = "request body exceeds the configured limit (--max-body)";
@@ -524,6 +614,17 @@ static int on_headers_complete(llhttp_t *p)
 static int on_body(llhttp_t *p, const char *at, size_t len)
 {
     struct http_conn *c = p->data;
+    if (c->sink_on) {
+        c->body_len += len;
+        if (!c->sink_failed) {
+            int r = c->sink.on_data(c, (const uint8_t *)at, len, c->sink_data);
+            if (r < 0)
+                c->sink_failed = 1;
+            else if (r == HTTP_BODY_PAUSE)
+                c->body_paused = 1; /* the rest of this read still arrives */
+        }
+        return 0;
+    }
     if (c->body_len + len > c->srv->cfg.max_body) {
         c->err_status = 413;
         c->err_code = "PAYLOAD_TOO_LARGE";
@@ -577,8 +678,8 @@ static const llhttp_settings_t *parser_settings(void)
     return &s;
 }
 
-/* Completes the request view and hands it to the handler. */
-static void conn_dispatch(struct http_conn *c)
+/* Fills the request view from the parsed head (and the body so far). */
+static void req_fill_view(struct http_conn *c)
 {
     struct http_req *r = &c->req;
     const char *url = c->arena + c->url_off;
@@ -589,15 +690,26 @@ static void conn_dispatch(struct http_conn *c)
     r->path_len = q ? (size_t)(q - url) : c->url_len;
     r->query = q ? q + 1 : "";
     r->query_len = q ? c->url_len - r->path_len - 1 : 0;
-    r->body = c->body;
+    r->body = c->sink_on ? NULL : c->body;
     r->body_len = c->body_len;
     r->peer = c->peer;
+    r->body_sink = c->sink_on ? c->sink_data : NULL;
+}
+
+/* Completes the request view and hands it to the handler. */
+static void conn_dispatch(struct http_conn *c)
+{
+    struct http_req *r = &c->req;
+    req_fill_view(c);
+    c->sink_on = 0; /* the body is complete: the handler owns the sink now */
+    c->body_paused = 0;
     if (r->upgrade)
         c->close_after = 1; /* unless taken, an upgrade request ends the connection */
     loop_timer_stop(c->srv->loop, &c->idle);
     conn_set_state(c, HC_HANDLING);
     conn_update_io(c);
-    log_debug("http: %s %s %.*s", c->peer, r->method_name, (int)c->url_len, url);
+    log_debug("http: %s %s %.*s", c->peer, r->method_name, (int)c->url_len,
+              c->arena + c->url_off);
     c->srv->cb(c, r, c->srv->cb_data);
 }
 
@@ -615,7 +727,7 @@ static void conn_guards_reset(struct http_conn *c)
 static void conn_parse(struct http_conn *c)
 {
     c->in_parse = 1;
-    while (c->state == HC_READING && c->rpos < c->rlen) {
+    while (c->state == HC_READING && !c->body_paused && c->rpos < c->rlen) {
         const char *start = (const char *)c->rbuf + c->rpos;
         size_t avail = c->rlen - c->rpos, body_from = 0;
         if (!c->hguard.done) {
@@ -663,6 +775,24 @@ static void conn_parse(struct http_conn *c)
     if (c->state != HC_CLOSED && c->rpos == c->rlen)
         c->rpos = c->rlen = 0;
     c->in_parse = 0;
+    if (c->state == HC_READING && c->body_paused) {
+        loop_timer_stop(c->srv->loop, &c->idle); /* the sink's owner times it */
+        conn_update_io(c);
+    }
+}
+
+void http_body_resume(struct http_conn *c)
+{
+    if (!c->body_paused)
+        return;
+    c->body_paused = 0;
+    if (c->in_parse || c->state != HC_READING)
+        return; /* the parse loop in progress carries on */
+    if (loop_timer_start(c->srv->loop, &c->idle, c->srv->cfg.idle_ms) < 0)
+        log_warn("http: conn %s: timer heap full", c->peer);
+    conn_update_io(c);
+    if (c->rpos < c->rlen)
+        conn_parse(c);
 }
 
 static void conn_read(struct http_conn *c)
@@ -697,7 +827,12 @@ static void conn_io(struct loop *l, struct loop_io *io, uint32_t events)
         if (conn_flush(c, 1) < 0 || c->state == HC_CLOSED)
             return;
     }
-    if (c->state == HC_READING && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+    if (c->body_paused && (events & (EPOLLHUP | EPOLLERR))) {
+        log_debug("http: conn %s: peer closed while its body was paused", c->peer);
+        conn_close(c);
+        return;
+    }
+    if (c->state == HC_READING && !c->body_paused && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
         conn_read(c);
         return;
     }
@@ -755,6 +890,7 @@ static void accept_one(struct http_server *s, int fd, const struct sockaddr_stor
     c->idle.cb = conn_idle;
     c->idle.data = c;
     c->state = HC_READING;
+    c->file_fd = -1;
     if (loop_io_add(s->loop, &c->io, fd, EPOLLIN | EPOLLRDHUP) < 0) {
         close(fd);
         conn_free(c);
@@ -897,6 +1033,12 @@ int http_query_decode(const char *s, size_t len, char *out, size_t cap)
 
 int http_query_get(const char *query, size_t qlen, const char *name, char *out, size_t cap)
 {
+    return http_query_nth(query, qlen, name, 0, out, cap);
+}
+
+int http_query_nth(const char *query, size_t qlen, const char *name, unsigned n, char *out,
+                   size_t cap)
+{
     size_t nl = strlen(name);
     size_t i = 0;
     if (cap == 0)
@@ -907,7 +1049,7 @@ int http_query_get(const char *query, size_t qlen, const char *name, char *out, 
         size_t plen = amp ? (size_t)(amp - p) : qlen - i;
         const char *eq = memchr(p, '=', plen);
         size_t klen = eq ? (size_t)(eq - p) : plen;
-        if (klen == nl && memcmp(p, name, nl) == 0) {
+        if (klen == nl && memcmp(p, name, nl) == 0 && n-- == 0) {
             if (!eq) {
                 out[0] = '\0';
                 return 0;

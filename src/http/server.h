@@ -56,17 +56,25 @@ struct http_req {
     size_t body_len;
     int upgrade;             /* Connection: upgrade + Upgrade: present */
     const char *peer;        /* "ip:port" of the client */
+    void *body_sink;         /* the data given to http_body_stream(), else NULL */
 };
 
 /* Fires once per complete request. The callee must answer (now or later). */
 typedef void (*http_request_cb)(struct http_conn *c, const struct http_req *req, void *data);
 
+/* Optional: fires once the head of a request that has a body is parsed,
+ * before any of the body is read (the request view has method, path, query,
+ * headers and peer; body fields are empty). It must not answer; it may call
+ * http_body_stream() to take the body as a stream. */
+typedef void (*http_head_cb)(struct http_conn *c, const struct http_req *req, void *data);
+
 struct http_server_cfg {
     size_t max_head;
-    size_t max_body;
+    size_t max_body;   /* buffered bodies only; a streamed body has no cap here */
     size_t max_conns;
     size_t max_out;
     uint64_t idle_ms;
+    http_head_cb on_head; /* NULL: every body is buffered (max_body) */
 };
 
 /* Listens on addr (SO_REUSEADDR, nonblocking) and serves on loop l.
@@ -79,6 +87,33 @@ int http_server_addr(struct http_server *s, struct sockaddr_storage *ss, socklen
 /* Closes the listener and every connection (streams get on_close). */
 void http_server_free(struct http_server *s);
 
+/* Streamed request bodies. Called from on_head: the body goes to
+ * cbs->on_data in pieces as it is read (at most HTTP_READ_BUF at a time,
+ * de-chunked, never buffered by the layer), then the request callback fires
+ * as usual with req->body NULL, req->body_len the total and req->body_sink
+ * == data. Memory stays bounded by the read buffer: the layer reads the next
+ * piece only after on_data returns. */
+struct http_body_cbs {
+    /* Returns 0, or -errno to drop the rest of the body: it is still read
+     * (so the answer reaches a client that is still sending) and the
+     * request callback still fires. Or HTTP_BODY_PAUSE: the piece is taken,
+     * but the socket is not read again until http_body_resume() (the rest
+     * of the current read, at most HTTP_READ_BUF bytes, may still arrive;
+     * the idle timeout is off while paused). This is how a sink that
+     * forwards the body (the server's proxy route) applies backpressure. */
+    int (*on_data)(struct http_conn *c, const uint8_t *p, size_t n, void *data);
+    /* The connection closed before the body was complete (fires at the end
+     * of that loop turn); the request callback will not fire. */
+    void (*on_abort)(void *data);
+};
+int http_body_stream(struct http_conn *c, const struct http_body_cbs *cbs, void *data)
+    __attribute__((warn_unused_result));
+#define HTTP_BODY_PAUSE 1
+/* Reads the body again after on_data returned HTTP_BODY_PAUSE (no-op when
+ * not paused). May call on_data, and the request callback, before it
+ * returns. */
+void http_body_resume(struct http_conn *c);
+
 /* Case-insensitive header lookup; returns the value or NULL. */
 const char *http_req_header(const struct http_req *req, const char *name);
 /* Finds query parameter `name`, percent-decodes it into out (cap bytes incl.
@@ -86,6 +121,10 @@ const char *http_req_header(const struct http_req *req, const char *name);
  * -EINVAL on a bad escape. */
 int http_query_get(const char *query, size_t qlen, const char *name, char *out, size_t cap)
     __attribute__((warn_unused_result));
+/* As http_query_get for the n-th (from 0) occurrence of a repeated
+ * parameter (?path=a&path=b). */
+int http_query_nth(const char *query, size_t qlen, const char *name, unsigned n, char *out,
+                   size_t cap) __attribute__((warn_unused_result));
 
 /* Percent-decodes s[0..len) ('+' is a space) into out (cap bytes incl.
  * NUL). Returns the length, -ENOSPC or -EINVAL (bad escape). */
@@ -97,6 +136,14 @@ int http_query_decode(const char *s, size_t len, char *out, size_t cap)
  * closed). */
 int http_respond(struct http_conn *c, int status, const char *ctype, const void *body,
                  size_t len, const char *extra);
+
+/* Sends a response whose body is len bytes of fd from off, written with
+ * sendfile (no copy into memory; a HEAD request gets the head only).
+ * Content-Length is len. Takes fd: it is closed when the body is sent or
+ * the connection ends. A file that ends before len bytes closes the
+ * connection (the body never looks complete). Returns 0 or -errno. */
+int http_respond_file(struct http_conn *c, int status, const char *ctype, int fd, uint64_t off,
+                      uint64_t len, const char *extra);
 
 /* For a handler that answers later: on_close fires (at the end of the loop
  * turn) if the client goes away before the answer, after which c is gone.

@@ -5,8 +5,14 @@
  * One backend connection per request (Connection: close to the backend).
  * The request: method, "/{path}" and the raw query byte for byte; headers
  * filtered (hproxy_forward_header) plus X-Forwarded-For/Proto/Host; the
- * body (already de-chunked and bounded by --max-body at the front door) with
- * Content-Length. The response: status and headers minus hop-by-hop ones and
+ * body streamed (hproxy_stream, from the head on): the client's
+ * Content-Length kept, a chunked body re-chunked (de-chunked and checked by
+ * the front door), through a buffer of HPX_BODY_HIGH bytes: past it the
+ * client is not read (http_body_resume once the backend took it below
+ * HPX_BODY_LOW), so memory stays bounded whatever the body's size; while
+ * the body flows, --proxy-timeout counts from the last progress. A request
+ * that was not streamed (its body was buffered because the head did not
+ * resolve to a running sandbox) goes with Content-Length. The response: status and headers minus hop-by-hop ones and
  * those the backend's Connection names; the body re-framed chunked to the
  * client (never Content-Length beside chunked), streamed with backpressure:
  * the backend is read only while the client's output buffer has room.
@@ -35,6 +41,9 @@ enum hpx_state { HPX_CONNECTING, HPX_SENDING, HPX_HEAD, HPX_BODY, HPX_DONE };
 static const char *const hpx_state_names[] = {"CONNECTING", "SENDING", "HEAD", "BODY", "DONE"};
 
 #define HPX_READ 16384
+#define HPX_BODY_HIGH (256 * 1024) /* request body buffered for the backend: pause */
+#define HPX_BODY_LOW (64 * 1024)   /* ... resume */
+#define HPX_BODY_CAP (HPX_BODY_HIGH + 4 * HTTP_READ_BUF) /* what arrives after a pause fits */
 
 struct hpx {
     struct srv *s;
@@ -54,6 +63,18 @@ struct hpx {
     size_t hlen;
     int head_req;    /* the request was HEAD: no body follows */
     int stream_err;  /* writing to the client failed: -EPIPE (it is gone) or other */
+    /* a streamed request body (hproxy_stream) */
+    int streaming;   /* the body comes from the client while we send */
+    int chunked;     /* the client sent it chunked: re-chunk it */
+    int sink_live;   /* the front door still delivers the body to us */
+    int body_done;   /* the whole body arrived (the request callback fired) */
+    int paused;      /* we asked the front door to stop reading */
+    int freeing;
+    uint8_t *bb;     /* body bytes (framed) not yet sent to the backend */
+    size_t bb_len, bb_pos;
+    int err_status;  /* a failure while the body still flows, answered when it ends */
+    const char *err_code;
+    char err_msg[512];
 };
 
 static void hpx_set_state(struct hpx *h, enum hpx_state st)
@@ -67,7 +88,18 @@ static void hpx_free(void *arg)
 {
     struct hpx *h = arg;
     free(h->req);
+    free(h->bb);
     free(h);
+}
+
+/* Frees h at the end of the turn once it is done and the front door no
+ * longer holds it as a body sink. */
+static void hpx_release(struct hpx *h)
+{
+    if (h->state != HPX_DONE || h->sink_live || h->freeing)
+        return;
+    h->freeing = 1;
+    loop_defer(h->s->loop, &h->defer, hpx_free, h);
 }
 
 /* Ends the exchange: backend closed, object freed at the end of the turn. */
@@ -82,20 +114,32 @@ static void hpx_finish(struct hpx *h)
         close(h->fd);
         h->fd = -1;
     }
-    loop_defer(h->s->loop, &h->defer, hpx_free, h);
+    if (h->paused && h->sink_live && h->c) {
+        h->paused = 0;
+        http_body_resume(h->c); /* the rest of the body is read and dropped */
+    }
+    hpx_release(h);
 }
 
-/* Fails before the response head went out: a JSON error to the client. */
+/* Fails before the response head went out: a JSON error to the client
+ * (while the body still flows, when it has arrived: a client that is still
+ * sending reads no answer before it is done). */
 static void hpx_fail(struct hpx *h, int status, const char *code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
 static void hpx_fail(struct hpx *h, int status, const char *code, const char *fmt, ...)
 {
-    if (h->c) {
-        char msg[512];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    if (h->sink_live) {
+        if (!h->err_status) {
+            h->err_status = status;
+            h->err_code = code;
+            snprintf(h->err_msg, sizeof(h->err_msg), "%s", msg);
+        }
+    } else if (h->c) {
         server_error(h->c, h->rid, status, code, "%s", msg);
         h->c = NULL;
     }
@@ -130,13 +174,16 @@ int hproxy_dial(struct srv *s, const struct sockaddr_in *be, struct loop_io *io,
         int e = errno;
         if (fd >= 0)
             close(fd);
-        server_error(c, rid, 502, "PROXY::CONNECT_FAILED", "could not connect to the sandbox: %s",
-                     strerror(e));
+        if (c)
+            server_error(c, rid, 502, "PROXY::CONNECT_FAILED", "could not connect to the "
+                         "sandbox: %s", strerror(e));
         return -1;
     }
     if (loop_io_add(s->loop, io, fd, EPOLLOUT) < 0) {
         close(fd);
-        server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "cannot watch the backend socket");
+        if (c)
+            server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "cannot watch the backend "
+                         "socket");
         return -1;
     }
     return fd;
@@ -217,9 +264,10 @@ static void peer_ip(const char *peer, char *out, size_t cap)
 }
 
 char *hproxy_build_head(const struct http_req *req, const struct sockaddr_in *be,
-                        const char *token, const char *rest, size_t rest_len, int ws,
+                        const char *token, const char *rest, size_t rest_len, int mode,
                         size_t *len)
 {
+    int ws = mode == HPX_HEAD_WS;
     struct sb b = {0};
     char ip[32], line[128];
     inet_ntop(AF_INET, &be->sin_addr, ip, sizeof(ip));
@@ -280,7 +328,18 @@ char *hproxy_build_head(const struct http_req *req, const struct sockaddr_in *be
         sb_str(&b, host);
         sb_str(&b, "\r\n");
     }
-    if (!ws) {
+    if (mode == HPX_HEAD_STREAM) {
+        /* the front door checked the framing: one Content-Length, or chunked */
+        const char *cl = http_req_header(req, "Content-Length");
+        if (cl) {
+            sb_str(&b, "Content-Length: ");
+            sb_str(&b, cl);
+            sb_str(&b, "\r\n");
+        } else {
+            sb_str(&b, "Transfer-Encoding: chunked\r\n");
+        }
+        sb_str(&b, "Connection: close\r\n\r\n");
+    } else if (!ws) {
         if (req->body_len || strcmp(req->method_name, "POST") == 0 ||
             strcmp(req->method_name, "PUT") == 0 || strcmp(req->method_name, "PATCH") == 0) {
             snprintf(line, sizeof(line), "Content-Length: %zu\r\n", req->body_len);
@@ -304,7 +363,8 @@ static void hpx_update_io(struct hpx *h)
     if (h->fd < 0)
         return;
     uint32_t ev = 0;
-    if (h->state == HPX_CONNECTING || h->state == HPX_SENDING)
+    if (h->state == HPX_CONNECTING ||
+        (h->state == HPX_SENDING && (h->req_pos < h->req_len || h->bb_pos < h->bb_len)))
         ev = EPOLLOUT;
     else if (h->state == HPX_HEAD || (h->state == HPX_BODY && h->c && http_stream_room(h->c) >= 256))
         ev = EPOLLIN | EPOLLRDHUP;
@@ -493,6 +553,63 @@ static void hpx_read(struct hpx *h)
         hpx_update_io(h);
 }
 
+/* Sends what is pending of one buffer. Returns 1 when all of it went, 0
+ * when the socket is full, -1 after failing the exchange. */
+static int send_some(struct hpx *h, const uint8_t *p, size_t *pos, size_t len)
+{
+    int progress = 0;
+    while (*pos < len) {
+        ssize_t n = send(h->fd, p + *pos, len - *pos, MSG_NOSIGNAL);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n < 0) {
+            hpx_fail(h, 502, "PROXY::BAD_GATEWAY", "sending the request to the sandbox "
+                     "failed: %s", strerror(errno));
+            return -1;
+        }
+        *pos += (size_t)n;
+        progress = 1;
+    }
+    /* a streamed body: the timeout counts from the last progress */
+    if (progress && h->streaming && !h->body_done &&
+        loop_timer_start(h->s->loop, &h->timer, h->s->cfg.proxy_timeout_ms) < 0)
+        log_warn("server: proxy %s: timer heap full; no timeout", h->label);
+    return *pos == len;
+}
+
+/* SENDING: the head, then body bytes as they are buffered; HEAD once the
+ * whole request went out. Resumes a paused client below HPX_BODY_LOW. */
+static void hpx_send(struct hpx *h)
+{
+    int r = send_some(h, (const uint8_t *)h->req, &h->req_pos, h->req_len);
+    if (r <= 0) {
+        if (r == 0)
+            hpx_update_io(h);
+        return;
+    }
+    if (h->bb_pos < h->bb_len) {
+        if ((r = send_some(h, h->bb, &h->bb_pos, h->bb_len)) < 0)
+            return;
+        if (h->bb_pos == h->bb_len)
+            h->bb_pos = h->bb_len = 0;
+    }
+    if (h->paused && h->bb_len - h->bb_pos < HPX_BODY_LOW && h->c) {
+        h->paused = 0;
+        http_body_resume(h->c); /* may deliver more body and the request callback */
+        if (h->state != HPX_SENDING)
+            return;
+    }
+    if (h->bb_pos == h->bb_len && (!h->streaming || h->body_done)) {
+        hpx_set_state(h, HPX_HEAD);
+        if (h->streaming &&
+            loop_timer_start(h->s->loop, &h->timer, h->s->cfg.proxy_timeout_ms) < 0)
+            log_warn("server: proxy %s: timer heap full; no timeout", h->label);
+    }
+    hpx_update_io(h);
+}
+
 static void hpx_io(struct loop *l, struct loop_io *io, uint32_t events)
 {
     struct hpx *h = io->data;
@@ -511,21 +628,7 @@ static void hpx_io(struct loop *l, struct loop_io *io, uint32_t events)
         hpx_set_state(h, HPX_SENDING);
     }
     if (h->state == HPX_SENDING) {
-        while (h->req_pos < h->req_len) {
-            ssize_t n = send(h->fd, h->req + h->req_pos, h->req_len - h->req_pos, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && errno == EAGAIN)
-                return;
-            if (n < 0) {
-                hpx_fail(h, 502, "PROXY::BAD_GATEWAY", "sending the request to the sandbox "
-                         "failed: %s", strerror(errno));
-                return;
-            }
-            h->req_pos += (size_t)n;
-        }
-        hpx_set_state(h, HPX_HEAD);
-        hpx_update_io(h);
+        hpx_send(h);
         return;
     }
     if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
@@ -541,18 +644,104 @@ static void hpx_timeout(struct loop *l, struct loop_timer *t)
     hpx_fail(h, 504, "PROXY::TIMEOUT", "the sandbox did not answer within %s ms", ms);
 }
 
-void hproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *req,
-                   const char *rid, const char *id, uint16_t port, const char *rest,
-                   size_t rest_len)
+/* ---- a streamed request body (the front door's body sink) ---- */
+
+static int body_append(struct hpx *h, const void *p, size_t n)
+{
+    if (h->bb_len + n > HPX_BODY_CAP && h->bb_pos > 0) {
+        memmove(h->bb, h->bb + h->bb_pos, h->bb_len - h->bb_pos);
+        h->bb_len -= h->bb_pos;
+        h->bb_pos = 0;
+    }
+    if (h->bb_len + n > HPX_BODY_CAP)
+        return -ENOBUFS;
+    memcpy(h->bb + h->bb_len, p, n);
+    h->bb_len += n;
+    return 0;
+}
+
+static int on_body_data(struct http_conn *c, const uint8_t *p, size_t n, void *data)
+{
+    struct hpx *h = data;
+    (void)c;
+    if (h->state == HPX_DONE)
+        return -EIO; /* failed: the rest is dropped, the error answered at the end */
+    char frame[24];
+    int fl = h->chunked ? snprintf(frame, sizeof(frame), "%zx\r\n", n) : 0;
+    if ((fl && body_append(h, frame, (size_t)fl) < 0) || body_append(h, p, n) < 0 ||
+        (h->chunked && body_append(h, "\r\n", 2) < 0)) {
+        hpx_fail(h, 502, "PROXY::BAD_GATEWAY", "%s", "request body buffer overrun");
+        return -EIO;
+    }
+    if (h->state == HPX_SENDING)
+        hpx_send(h);
+    if (h->state == HPX_DONE)
+        return -EIO;
+    if (h->bb_len - h->bb_pos > HPX_BODY_HIGH) {
+        h->paused = 1;
+        return HTTP_BODY_PAUSE;
+    }
+    return 0;
+}
+
+static void on_body_abort(void *data)
+{
+    struct hpx *h = data;
+    log_debug("server: proxy %s: the client went away while sending its body", h->label);
+    h->sink_live = 0;
+    h->c = NULL;
+    hpx_finish(h);
+    hpx_release(h);
+}
+
+void hproxy_body_done(void *sink, struct http_conn *c)
+{
+    struct hpx *h = sink;
+    h->sink_live = 0;
+    h->body_done = 1;
+    h->c = c;
+    if (h->state == HPX_DONE) {
+        if (h->err_status)
+            server_error(c, h->rid, h->err_status, h->err_code, "%s", h->err_msg);
+        else
+            server_error(c, h->rid, 502, "PROXY::BAD_GATEWAY", "the exchange with the sandbox "
+                         "ended early");
+        h->c = NULL;
+        hpx_release(h);
+        return;
+    }
+    http_hold(c, client_gone, h);
+    if (h->chunked && body_append(h, "0\r\n\r\n", 5) < 0) {
+        hpx_fail(h, 502, "PROXY::BAD_GATEWAY", "%s", "request body buffer overrun");
+        return;
+    }
+    if (h->state == HPX_SENDING)
+        hpx_send(h);
+}
+
+/* Starts the exchange: resolves (answers the client itself on failure when
+ * loud; quiet: returns NULL and says nothing), builds the head, dials. */
+static struct hpx *hpx_start(struct srv *s, struct http_conn *c, const struct http_req *req,
+                             const char *rid, const char *id, uint16_t port, const char *rest,
+                             size_t rest_len, int stream)
 {
     struct sockaddr_in be;
     char token[80];
-    if (hproxy_resolve(s, c, rid, id, port, &be, token, sizeof(token)) < 0)
-        return;
+    if (stream) {
+        if (s->drv->ops->backend(s->drv, id, port, &be, token, sizeof(token)) < 0)
+            return NULL; /* answered when the body is complete */
+    } else if (hproxy_resolve(s, c, rid, id, port, &be, token, sizeof(token)) < 0) {
+        return NULL;
+    }
     struct hpx *h = calloc(1, sizeof(*h));
+    if (h && stream && !(h->bb = malloc(HPX_BODY_CAP))) {
+        free(h);
+        h = NULL;
+    }
     if (!h) {
-        server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "out of memory");
-        return;
+        if (!stream)
+            server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "out of memory");
+        return NULL;
     }
     h->s = s;
     h->c = c;
@@ -561,26 +750,65 @@ void hproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *re
     snprintf(h->label, sizeof(h->label), "%llu %.8s:%u", (unsigned long long)++s->next_id, id,
              port);
     h->head_req = strcmp(req->method_name, "HEAD") == 0;
+    h->streaming = stream;
     http_parser_init(&h->rp, HTTP_RESPONSE_PARSER);
-    h->req = hproxy_build_head(req, &be, token, rest, rest_len, 0, &h->req_len);
+    h->req = hproxy_build_head(req, &be, token, rest, rest_len,
+                               stream ? HPX_HEAD_STREAM : HPX_HEAD_BUFFERED, &h->req_len);
     if (!h->req) {
+        free(h->bb);
         free(h);
-        server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "out of memory");
-        return;
+        if (!stream)
+            server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "out of memory");
+        return NULL;
     }
+    h->chunked = stream && !http_req_header(req, "Content-Length");
     h->timer.cb = hpx_timeout;
     h->timer.data = h;
     h->io.cb = hpx_io;
     h->io.data = h;
-    int fd = hproxy_dial(s, &be, &h->io, c, rid);
+    if (stream) {
+        static const struct http_body_cbs cbs = {.on_data = on_body_data,
+                                                 .on_abort = on_body_abort};
+        if (http_body_stream(c, &cbs, h) < 0) {
+            free(h->req);
+            free(h->bb);
+            free(h);
+            return NULL;
+        }
+        h->sink_live = 1;
+    }
+    /* streamed: a dial failure is kept and answered once the body is in */
+    int fd = hproxy_dial(s, &be, &h->io, stream ? NULL : c, rid);
     if (fd < 0) {
-        free(h->req);
-        free(h);
-        return;
+        if (!stream) {
+            free(h->req);
+            free(h->bb);
+            free(h);
+            return NULL;
+        }
+        h->state = HPX_CONNECTING;
+        hpx_fail(h, 502, "PROXY::CONNECT_FAILED", "%s", "could not connect to the sandbox");
+        return h;
     }
     h->fd = fd;
     h->state = HPX_CONNECTING;
     if (loop_timer_start(s->loop, &h->timer, s->cfg.proxy_timeout_ms) < 0)
         log_warn("server: proxy %s: timer heap full; no timeout", h->label);
-    http_hold(c, client_gone, h);
+    return h;
+}
+
+void hproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *req,
+                   const char *rid, const char *id, uint16_t port, const char *rest,
+                   size_t rest_len)
+{
+    struct hpx *h = hpx_start(s, c, req, rid, id, port, rest, rest_len, 0);
+    if (h)
+        http_hold(c, client_gone, h);
+}
+
+void hproxy_stream(struct srv *s, struct http_conn *c, const struct http_req *req,
+                   const char *rid, const char *id, uint16_t port, const char *rest,
+                   size_t rest_len)
+{
+    (void)hpx_start(s, c, req, rid, id, port, rest, rest_len, 1);
 }

@@ -731,6 +731,16 @@ static int method_is(const struct http_req *req, const char *m)
     return strcmp(req->method_name, m) == 0;
 }
 
+/* The ".." check of a proxied path: 0 when clean. */
+static int dotdot(const char *rest, size_t rest_len)
+{
+    for (size_t i = 0; i + 1 < rest_len; i++)
+        if (rest[i] == '.' && rest[i + 1] == '.' && (i == 0 || rest[i - 1] == '/') &&
+            (i + 2 == rest_len || rest[i + 2] == '/'))
+            return 1;
+    return 0;
+}
+
 static void proxy_route(struct srv *s, struct http_conn *c, const struct http_req *req,
                         const char *rid, const char *id, const char *ps, size_t pl,
                         const char *rest, size_t rest_len)
@@ -741,13 +751,11 @@ static void proxy_route(struct srv *s, struct http_conn *c, const struct http_re
                   (int)pl, ps);
         return;
     }
-    for (size_t i = 0; i + 1 < rest_len; i++)
-        if (rest[i] == '.' && rest[i + 1] == '.' && (i == 0 || rest[i - 1] == '/') &&
-            (i + 2 == rest_len || rest[i + 2] == '/')) {
-            server_error(c, rid, 400, "SANDBOX::INVALID_PARAMETER", "'..' is not allowed in a "
-                      "proxied path");
-            return;
-        }
+    if (dotdot(rest, rest_len)) {
+        server_error(c, rid, 400, "SANDBOX::INVALID_PARAMETER", "'..' is not allowed in a "
+                     "proxied path");
+        return;
+    }
     const char *up = http_req_header(req, "Upgrade");
     if (req->upgrade && up && strcasecmp(up, "websocket") == 0)
         wsproxy_handle(s, c, req, rid, id, port, rest, rest_len);
@@ -755,9 +763,55 @@ static void proxy_route(struct srv *s, struct http_conn *c, const struct http_re
         hproxy_handle(s, c, req, rid, id, port, rest, rest_len);
 }
 
+void server_on_head(struct http_conn *c, const struct http_req *req, void *data)
+{
+    /* Only a proxied request that would be served as is: the route, the key
+     * or signature, the port and the path all good. Anything else is left to
+     * server_on_request, which answers the error once the body is in. */
+    struct srv *s = data;
+    const char *p = req->path, *end = req->path + req->path_len, *seg, *tok = NULL, *ps;
+    size_t sl, tok_len = 0, pl;
+    char id[SBX_ID_LEN + 1];
+    uint16_t port;
+    if (req->upgrade)
+        return;
+    if (end - p >= 3 && memcmp(p, "/v1", 3) == 0 && (end - p == 3 || p[3] == '/'))
+        p += 3;
+    if (end - p > 3 && memcmp(p, "/s/", 3) == 0) {
+        (void)next_seg(&p, end, &seg, &sl);
+        if (!next_seg(&p, end, &tok, &tok_len))
+            return;
+    }
+    if (!next_seg(&p, end, &seg, &sl) || !seg_is(seg, sl, "sandboxes") ||
+        !next_seg(&p, end, &seg, &sl) || sl == 0 || sl > SBX_ID_LEN)
+        return;
+    memcpy(id, seg, sl);
+    id[sl] = '\0';
+    if (!next_seg(&p, end, &seg, &sl) || !seg_is(seg, sl, "proxy") ||
+        !next_seg(&p, end, &ps, &pl) || parse_port(ps, pl, &port) < 0 ||
+        dotdot(p, (size_t)(end - p)))
+        return;
+    if (tok) {
+        if (auth_verify(s->cfg.api_key ? s->cfg.api_key : "", id, port, tok, tok_len,
+                        timefmt_now_ms() / 1000) < 0)
+            return;
+    } else if (s->cfg.api_key) {
+        const char *k = http_req_header(req, AUTH_HEADER);
+        if (!k || !auth_key_equal(s->cfg.api_key, k))
+            return;
+    }
+    char rid[RID_HDR_MAX];
+    server_request_id(req, rid, sizeof(rid));
+    hproxy_stream(s, c, req, rid, id, port, p, (size_t)(end - p));
+}
+
 void server_on_request(struct http_conn *c, const struct http_req *req, void *data)
 {
     struct srv *s = data;
+    if (req->body_sink) { /* a proxied body streamed since the head */
+        hproxy_body_done(req->body_sink, c);
+        return;
+    }
     char rid[RID_HDR_MAX];
     char id[SBX_ID_LEN + 8];
     server_request_id(req, rid, sizeof(rid));

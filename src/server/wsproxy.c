@@ -493,7 +493,7 @@ void wsproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *r
         return;
     }
     size_t hl = 0;
-    char *head = hproxy_build_head(req, &be, token, rest, rest_len, 1, &hl);
+    char *head = hproxy_build_head(req, &be, token, rest, rest_len, HPX_HEAD_WS, &hl);
     char tail[700];
     int tl = snprintf(tail, sizeof(tail),
                       "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
