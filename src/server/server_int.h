@@ -50,13 +50,6 @@ void wsproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *r
  * Drops Host, hop-by-hop headers, every header named in Connection,
  * Authorization, Cookie, the API key, and (ws) the handshake headers. */
 int hproxy_forward_header(const struct http_req *req, const struct http_header *h, int ws);
-/* Shared by both proxies: opens a non-blocking TCP connection to the
- * sandbox's backend be (TCP_NODELAY: keystrokes must not wait for Nagle) and
- * watches it for EPOLLOUT through io. Returns the fd, or -1 after answering
- * the client c when not NULL (502 connect failure, 503 when it cannot be
- * watched). */
-int hproxy_dial(struct srv *s, const struct sockaddr_in *be, struct loop_io *io,
-                struct http_conn *c, const char *rid);
 /* Resolves the backend; answers the client itself on failure (returns <0). */
 int hproxy_resolve(struct srv *s, struct http_conn *c, const char *rid, const char *id,
                    uint16_t port, struct sockaddr_in *out, char *token, size_t cap);
