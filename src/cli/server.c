@@ -53,6 +53,9 @@ static void usage(FILE *f)
         "  --min-timeout S        smallest sandbox timeout in seconds (default 60)\n"
         "  --max-timeout S        largest sandbox timeout in seconds (default 86400)\n"
         "  --create-timeout MS    how long a sandbox may take to start (default 30000)\n"
+        "  --pool N               keep N sandboxes started ahead (default 0): a create\n"
+        "                         without env, resourceLimits, networkPolicy or a policy\n"
+        "                         of its own takes one at once; the pool refills behind it\n"
         "  --proxy-timeout MS     connect + response head through the proxy routes\n"
         "                         (default 180000; 504 after it)\n"
         "  --ws-max-message N     largest WebSocket message relayed (default 16777216;\n"
@@ -193,6 +196,8 @@ int cli_server(int argc, char **argv)
             bad = num(a, val, 1, 31536000, &v) || (cfg.min_timeout_s = v, 0);
         else if (strcmp(a, "--max-timeout") == 0)
             bad = num(a, val, 1, 31536000, &v) || (cfg.max_timeout_s = v, 0);
+        else if (strcmp(a, "--pool") == 0)
+            bad = num(a, val, 0, 64, &v) || (cfg.local.pool = v, 0);
         else if (strcmp(a, "--create-timeout") == 0)
             bad = num(a, val, 100, 600000, &v) || (cfg.local.create_timeout_ms = v, 0);
         else if (strcmp(a, "--proxy-timeout") == 0)

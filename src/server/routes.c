@@ -26,6 +26,7 @@
 #define RID_HDR_MAX 200
 #define PAGE_SIZE_MAX 200
 #define RESERVED_PREFIX "opensandbox.io/"
+#define CORDON_PREFIX "cordon.io/" /* the server's own keys (its warm pool) */
 
 /* ---- responses ---- */
 
@@ -210,7 +211,8 @@ static void route_create(struct srv *s, struct http_conn *c, const struct http_r
     json_t *env = json_object_get(b, "env"), *md = json_object_get(b, "metadata");
     json_t *lim = json_object_get(b, "resourceLimits"), *to = json_object_get(b, "timeout");
     json_t *empty_o = json_object(), *empty_a = json_array();
-    const char *bad;
+    const char *bad, *k;
+    json_t *v;
     char *policy = NULL;
 #define BAD(...)                                                                                   \
     do {                                                                                           \
@@ -243,6 +245,10 @@ static void route_create(struct srv *s, struct http_conn *c, const struct http_r
             BAD("metadata: must be an object of name -> string");
         if ((bad = bad_string_map(md, 0)))
             BAD("metadata.%s: must be a string", bad);
+        json_object_foreach(md, k, v) {
+            if (strncmp(k, CORDON_PREFIX, strlen(CORDON_PREFIX)) == 0)
+                BAD("metadata.%s: the prefix '" CORDON_PREFIX "' is reserved", k);
+        }
         spec.metadata = md;
     } else {
         spec.metadata = empty_o;
@@ -518,9 +524,10 @@ static void route_metadata(struct srv *s, struct http_conn *c, const struct http
     const char *k;
     json_t *v;
     json_object_foreach(patch, k, v) {
-        if (strncmp(k, RESERVED_PREFIX, strlen(RESERVED_PREFIX)) == 0) {
-            server_error(c, rid, 400, "SANDBOX::INVALID_METADATA", "metadata key '%s': the prefix "
-                      "'" RESERVED_PREFIX "' is reserved", k);
+        if (strncmp(k, RESERVED_PREFIX, strlen(RESERVED_PREFIX)) == 0 ||
+            strncmp(k, CORDON_PREFIX, strlen(CORDON_PREFIX)) == 0) {
+            server_error(c, rid, 400, "SANDBOX::INVALID_METADATA", "metadata key '%s': the "
+                         "prefixes '" RESERVED_PREFIX "' and '" CORDON_PREFIX "' are reserved", k);
             goto out;
         }
         if (json_is_null(v)) {
