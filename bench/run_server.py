@@ -54,9 +54,10 @@ def req(port, method, path, body=None):
         return json.loads(data) if data else None
 
 
-async def echo_rtt(url, n):
+async def echo_rtt(url, n, hdrs):
     """Median microseconds for one typed byte to come back (PTY echo)."""
-    async with websockets.connect(url, max_size=None, ping_interval=None) as ws:
+    async with websockets.connect(url, max_size=None, ping_interval=None,
+                                  extra_headers=hdrs) as ws:
         while True:  # until `connected`
             m = await ws.recv()
             if isinstance(m, str) and json.loads(m).get("type") == "connected":
@@ -82,9 +83,10 @@ async def echo_rtt(url, n):
         return statistics.median(times)
 
 
-async def bulk(url, mb):
+async def bulk(url, mb, hdrs):
     """MB/s of a shell's output (pipe mode) read by the client."""
-    async with websockets.connect(url, max_size=None, ping_interval=None) as ws:
+    async with websockets.connect(url, max_size=None, ping_interval=None,
+                                  extra_headers=hdrs) as ws:
         while True:
             m = await ws.recv()
             if isinstance(m, str) and json.loads(m).get("type") == "connected":
@@ -157,7 +159,11 @@ def main():
         sbx = req(port, "POST", "/v1/sandboxes", {"image": {"uri": "cordon-host"},
                                                   "entrypoint": ["sleep", "1000"]})
         sid = sbx["id"]
-        direct = req(port, "GET", "/v1/sandboxes/%s/endpoints/44772" % sid)["endpoint"]
+        ep = req(port, "GET", "/v1/sandboxes/%s/endpoints/44772" % sid)
+        direct = ep["endpoint"]
+        # straight to execd needs its token (the endpoint's headers); the
+        # server's route adds it itself
+        hdrs = {"server": {}, "direct": ep.get("headers") or {}}
         base = {"server": "ws://127.0.0.1:%d/sandboxes/%s/proxy/44772" % (port, sid),
                 "direct": "ws://%s" % direct}
         rtt = {"server": [], "direct": []}
@@ -166,9 +172,9 @@ def main():
             order = ["server", "direct"] if r % 2 == 0 else ["direct", "server"]
             for path in order:
                 sess = req(port, "POST", "/sandboxes/%s/proxy/44772/sessions" % sid, {})["session_id"]
-                rtt[path].append(asyncio.run(echo_rtt("%s/pty/%s/ws" % (base[path], sess), ECHOES)))
+                rtt[path].append(asyncio.run(echo_rtt("%s/pty/%s/ws" % (base[path], sess), ECHOES, hdrs[path])))
                 sess = req(port, "POST", "/sandboxes/%s/proxy/44772/sessions" % sid, {})["session_id"]
-                thr[path].append(asyncio.run(bulk("%s/ws/session/%s" % (base[path], sess), BULK_MB)))
+                thr[path].append(asyncio.run(bulk("%s/ws/session/%s" % (base[path], sess), BULK_MB, hdrs[path])))
         req(port, "DELETE", "/v1/sandboxes/" + sid)
         m = {k: statistics.median(v) for k, v in rtt.items()}
         t = {k: statistics.median(v) for k, v in thr.items()}
