@@ -1203,10 +1203,57 @@ static int l_backend(struct sbx_driver *drv, const char *id, uint16_t port,
     return 0;
 }
 
+/* At shutdown: idle pool sandboxes can never start an entrypoint once this
+ * process (their start FIFO's writer) is gone, so they go with it: killed,
+ * waited for (at most 2 s, then a restart finishes the job), removed. */
+static void pool_drain(struct local *d)
+{
+    int left = 0;
+    for (struct lsbx *s = d->list; s; s = s->next)
+        if (s->pooled) {
+            (void)server_cgroup_kill(&s->cg);
+            left++;
+        }
+    for (int i = 0; left && i < 200; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        left = 0;
+        for (struct lsbx *s = d->list; s; s = s->next) {
+            pid_t pids[4];
+            if (!s->pooled)
+                continue;
+            if (s->row.run_pid > 0)
+                (void)waitpid(s->row.run_pid, NULL, WNOHANG);
+            if (server_cgroup_pids(&s->cg, pids, 4) > 0) {
+                (void)server_cgroup_kill(&s->cg);
+                left++;
+            }
+        }
+        if (left)
+            nanosleep(&ts, NULL);
+    }
+    for (struct lsbx *s = d->list; s; s = s->next) {
+        pid_t pids[4];
+        char dir[600];
+        if (!s->pooled || server_cgroup_pids(&s->cg, pids, 4) > 0 ||
+            server_cgroup_remove(&s->cg) < 0)
+            continue; /* the row stays: the next start removes it */
+        sbx_dir(d, s->row.rec.id, dir, sizeof(dir));
+        rm_work(dir);
+        char f[700];
+        snprintf(f, sizeof(f), "%s/run.log", dir);
+        unlink(f);
+        snprintf(f, sizeof(f), "%s/audit.log", dir);
+        unlink(f);
+        rmdir(dir);
+        (void)store_delete(d->store, s->row.rec.id);
+    }
+}
+
 static void l_free(struct sbx_driver *drv)
 {
     struct local *d = L(drv);
     loop_timer_stop(d->loop, &d->pool_timer);
+    pool_drain(d);
     /* Sandboxes keep running without the server; a restart adopts them. */
     while (d->list) {
         struct lsbx *s = d->list;

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from lib import util
-from server_fixtures import ECHO_SRC, cordon_server, wait_backend  # noqa: F401
+from server_fixtures import ECHO_SRC, cgroup_procs_path, cordon_server, wait_backend  # noqa: F401
 
 
 def pool_ready(srv, n):
@@ -91,3 +91,24 @@ def test_restart_removes_idle_pool_sandboxes(cordon_server):
     pool_ready(srv, 2)  # a fresh one
     assert old not in [i["id"] for i in srv.sandboxes()["items"]]
     assert not os.path.exists(os.path.join(srv.data, "sandboxes", old))
+
+
+@pytest.mark.timeout(120)
+def test_stopping_the_server_removes_idle_pool_sandboxes(cordon_server):
+    """An idle pool sandbox cannot outlive the server that would start its
+    entrypoint: SIGTERM kills and removes it (claimed ones keep running)."""
+    srv = cordon_server("--pool", "1")
+    pool_ready(srv, 1)
+    claimed = srv.create(resourceLimits=None)["id"]
+    pool_ready(srv, 2)
+    idle = pool_ids(srv)[1]
+    assert srv.pids(idle) and srv.pids(claimed)
+    # the groups' paths while the server (whose cgroup they are under) runs
+    paths = {k: cgroup_procs_path(srv.pid_seen, k) for k in (idle, claimed)}
+    assert srv.stop() == 0
+    assert not os.path.exists(paths[idle])  # killed, waited for, its cgroup removed
+    assert not os.path.exists(os.path.join(srv.data, "sandboxes", idle))
+    with open(paths[claimed]) as f:
+        assert f.read().split()  # a real sandbox is kept for the next start
+    srv.start()
+    assert [i["id"] for i in srv.sandboxes()["items"]] == [claimed]
