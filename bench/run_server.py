@@ -1,8 +1,10 @@
 #!/usr/bin/python3
 """cordon server: PTY echo round trip and bulk output through the server's
 WebSocket proxy route vs straight to execd in the same sandbox, and
-create-to-first-command latency. Medians over ROUNDS; the two paths
-alternate inside each round so drift does not favour one.
+create-to-first-command latency, cold (a new `cordon run` per create) and
+from the warm pool (--pool), alternating in the same run. Medians over
+ROUNDS; the two paths alternate inside each round so drift does not favour
+one.
 
     make && /usr/bin/python3 bench/run_server.py          # as root
     ROUNDS=5 ECHOES=300 BULK_MB=64 CREATES=7 /usr/bin/python3 bench/run_server.py
@@ -29,6 +31,7 @@ ROUNDS = int(os.environ.get("ROUNDS", "5"))
 ECHOES = int(os.environ.get("ECHOES", "300"))
 BULK_MB = int(os.environ.get("BULK_MB", "64"))
 CREATES = int(os.environ.get("CREATES", "7"))
+POOL = int(os.environ.get("POOL", "1"))
 
 POLICY = """\
 version: 1
@@ -51,10 +54,10 @@ def req(port, method, path, body=None):
         return json.loads(data) if data else None
 
 
-async def echo_rtt(url, n, headers=None):
+async def echo_rtt(url, n, hdrs):
     """Median microseconds for one typed byte to come back (PTY echo)."""
     async with websockets.connect(url, max_size=None, ping_interval=None,
-                                  extra_headers=headers or {}) as ws:
+                                  extra_headers=hdrs) as ws:
         while True:  # until `connected`
             m = await ws.recv()
             if isinstance(m, str) and json.loads(m).get("type") == "connected":
@@ -80,10 +83,10 @@ async def echo_rtt(url, n, headers=None):
         return statistics.median(times)
 
 
-async def bulk(url, mb, headers=None):
+async def bulk(url, mb, hdrs):
     """MB/s of a shell's output (pipe mode) read by the client."""
     async with websockets.connect(url, max_size=None, ping_interval=None,
-                                  extra_headers=headers or {}) as ws:
+                                  extra_headers=hdrs) as ws:
         while True:
             m = await ws.recv()
             if isinstance(m, str) and json.loads(m).get("type") == "connected":
@@ -111,31 +114,56 @@ def main():
     with open(pol, "w") as f:
         f.write(POLICY % os.path.dirname(os.path.abspath(CORDON)))
     srv = subprocess.Popen([CORDON, "server", "--insecure", "--listen", "127.0.0.1:0", "--data",
-                            os.path.join(tmp, "data"), "--policy", pol, "--log-level", "warn"],
+                            os.path.join(tmp, "data"), "--policy", pol, "--log-level", "info",
+                            "--pool", str(POOL)],
                            stdout=subprocess.PIPE, stderr=open(os.path.join(tmp, "server.log"), "w"))
+    log = os.path.join(tmp, "server.log")
+
+    def pool_ready(n):
+        # "server: pool: X of N ready" once per pool sandbox that became ready
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            with open(log) as f:
+                if f.read().count(" ready\n") >= n:
+                    return
+            time.sleep(0.05)
+        sys.exit("the pool did not fill; see " + log)
     try:
         select.select([srv.stdout], [], [], 10)
         port = int(srv.stdout.readline().decode().rsplit(":", 1)[1])
-        # create-to-first-command
-        lat = []
-        for _ in range(CREATES):
+        # create-to-first-command: cold (env makes the pool unable to serve
+        # it: a new cordon run) and pooled (the pool full before each one)
+        lat = {"cold": [], "pool": []}
+        claims = 0
+        for i in range(2 * CREATES):
+            kind = ["cold", "pool"][i % 2] if (i // 2) % 2 == 0 else ["pool", "cold"][i % 2]
+            body = {"image": {"uri": "cordon-host"}, "entrypoint": ["sleep", "1000"]}
+            if kind == "cold":
+                body["env"] = {"BENCH": "cold"}
+            else:
+                pool_ready(POOL + claims)
+                claims += 1
             t0 = time.perf_counter()
-            s = req(port, "POST", "/v1/sandboxes", {"image": {"uri": "cordon-host"},
-                                                    "entrypoint": ["sleep", "1000"]})
+            s = req(port, "POST", "/v1/sandboxes", body)
             r = urllib.request.Request(
                 "http://127.0.0.1:%d/sandboxes/%s/proxy/44772/command" % (port, s["id"]),
                 method="POST", data=b'{"command":"echo first"}',
                 headers={"Content-Type": "application/json"})
             with urllib.request.urlopen(r, timeout=60) as f:
                 assert b"first" in f.read()
-            lat.append((time.perf_counter() - t0) * 1000)
+            lat[kind].append((time.perf_counter() - t0) * 1000)
             req(port, "DELETE", "/v1/sandboxes/" + s["id"])
+        with open(log) as f:
+            assert f.read().count("claimed from the pool") == CREATES, "a pooled create went cold"
+
         sbx = req(port, "POST", "/v1/sandboxes", {"image": {"uri": "cordon-host"},
                                                   "entrypoint": ["sleep", "1000"]})
         sid = sbx["id"]
         ep = req(port, "GET", "/v1/sandboxes/%s/endpoints/44772" % sid)
         direct = ep["endpoint"]
-        hdrs = {"server": {}, "direct": ep.get("headers") or {}}  # execd's token
+        # straight to execd needs its token (the endpoint's headers); the
+        # server's route adds it itself
+        hdrs = {"server": {}, "direct": ep.get("headers") or {}}
         base = {"server": "ws://127.0.0.1:%d/sandboxes/%s/proxy/44772" % (port, sid),
                 "direct": "ws://%s" % direct}
         rtt = {"server": [], "direct": []}
@@ -144,11 +172,9 @@ def main():
             order = ["server", "direct"] if r % 2 == 0 else ["direct", "server"]
             for path in order:
                 sess = req(port, "POST", "/sandboxes/%s/proxy/44772/sessions" % sid, {})["session_id"]
-                rtt[path].append(asyncio.run(echo_rtt("%s/pty/%s/ws" % (base[path], sess), ECHOES,
-                                                      hdrs[path])))
+                rtt[path].append(asyncio.run(echo_rtt("%s/pty/%s/ws" % (base[path], sess), ECHOES, hdrs[path])))
                 sess = req(port, "POST", "/sandboxes/%s/proxy/44772/sessions" % sid, {})["session_id"]
-                thr[path].append(asyncio.run(bulk("%s/ws/session/%s" % (base[path], sess), BULK_MB,
-                                                  hdrs[path])))
+                thr[path].append(asyncio.run(bulk("%s/ws/session/%s" % (base[path], sess), BULK_MB, hdrs[path])))
         req(port, "DELETE", "/v1/sandboxes/" + sid)
         m = {k: statistics.median(v) for k, v in rtt.items()}
         t = {k: statistics.median(v) for k, v in thr.items()}
@@ -158,9 +184,11 @@ def main():
               % (ROUNDS, ECHOES, m["server"], m["direct"], m["server"] / m["direct"]))
         print("| bulk shell output, %d MiB, pipe mode (median of %d) | %.0f MB/s | %.0f MB/s | %.2fx | >= 0.8x |"
               % (BULK_MB, ROUNDS, t["server"], t["direct"], t["server"] / t["direct"]))
-        print("| create -> first command output (median of %d) | %.0f ms | | | < 100 ms |"
-              % (CREATES, statistics.median(lat)))
-        print("\nraw: rtt %r\nthroughput %r\ncreate ms %r" % (rtt, thr, [round(x) for x in lat]))
+        cold, pool = statistics.median(lat["cold"]), statistics.median(lat["pool"])
+        print("| create -> first command output, warm pool (median of %d) | %.0f ms | cold: %.0f ms | %.2fx | < 100 ms |"
+              % (CREATES, pool, cold, pool / cold))
+        print("\nraw: rtt %r\nthroughput %r\ncreate ms cold %r pool %r" % (
+            rtt, thr, [round(x) for x in lat["cold"]], [round(x) for x in lat["pool"]]))
     finally:
         srv.terminate()
         srv.wait()

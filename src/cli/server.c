@@ -15,6 +15,8 @@
 #include "core/banned.h"
 
 #define MAX_IMAGES 32
+#define MAX_EGRESS_PORTS 64
+#define MAX_EGRESS_IPS 64
 
 static void usage(FILE *f)
 {
@@ -32,6 +34,14 @@ static void usage(FILE *f)
         "  --data DIR             state directory: sandboxes.db and per-sandbox logs (required)\n"
         "  --policy FILE          sandbox policy for every sandbox (required; its\n"
         "                         filesystem_policy must let the sandbox run this binary)\n"
+        "  --policy-dir DIR       policies a create may name: extensions\n"
+        "                         {\"cordon.io/policy\": \"NAME\"} runs the sandbox under\n"
+        "                         DIR/NAME.yaml (an inline policy: \"cordon.io/policy-inline\")\n"
+        "  --egress-ports LIST    ports a networkPolicy allow rule opens on its host\n"
+        "                         (comma-separated; default 80,443)\n"
+        "  --egress-allowed-ips CIDR  allowed_ips for every networkPolicy allow rule\n"
+        "                         (repeatable; hosts on private addresses need it; then\n"
+        "                         every address of an allowed host must be in one)\n"
         "  --api-key-file FILE    the API key (else $OPEN_SANDBOX_API_KEY); clients send it\n"
         "                         in header OPEN-SANDBOX-API-KEY\n"
         "  --insecure             serve without an API key (refused otherwise)\n"
@@ -43,13 +53,18 @@ static void usage(FILE *f)
         "  --min-timeout S        smallest sandbox timeout in seconds (default 60)\n"
         "  --max-timeout S        largest sandbox timeout in seconds (default 86400)\n"
         "  --create-timeout MS    how long a sandbox may take to start (default 30000)\n"
+        "  --pool N               keep N sandboxes started ahead (default 0): a create\n"
+        "                         without env, resourceLimits, networkPolicy or a policy\n"
+        "                         of its own takes one at once; the pool refills behind it\n"
         "  --proxy-timeout MS     connect + response head through the proxy routes\n"
         "                         (default 180000; 504 after it)\n"
         "  --ws-max-message N     largest WebSocket message relayed (default 16777216;\n"
         "                         bigger closes with 1009)\n"
         "  --ws-ping-interval MS  pings on both ends of a relayed WebSocket; 2x silence\n"
         "                         closes (default 30000; 0 = off)\n"
-        "  --max-body N           largest request body (default 67108864; 413 above)\n"
+        "  --max-body N           largest buffered request body (default 67108864; 413\n"
+        "                         above); bodies proxied into a running sandbox are\n"
+        "                         streamed and not limited\n"
         "  --max-conns N          open connections (default 4096; 503 above)\n"
         "  --subnet-pool CIDR     passed to cordon run\n"
         "  --resolver ADDR:PORT   passed to cordon run\n"
@@ -85,11 +100,34 @@ static int num(const char *opt, const char *v, uint32_t min, uint32_t max, uint3
     return 0;
 }
 
+/* The server's --policy, and the egress options applied to it the way a
+ * networkPolicy would be: refused at start rather than at every create. */
+static int check_policy(const struct sbxpolicy_cfg *pc)
+{
+    char err[768], *text = NULL;
+    size_t len = 0;
+    json_t *body = json_pack("{s:{s:[{s:s,s:s}]}}", "networkPolicy", "egress", "action",
+                             "allow", "target", "example.com");
+    int r = body ? sbxpolicy_for_request(pc, body, &text, &len, err, sizeof(err)) : -ENOMEM;
+    json_decref(body);
+    free(text);
+    if (r < 0) {
+        fprintf(stderr, "cordon server: --policy with --egress-ports/--egress-allowed-ips: %s\n",
+                r == -ENOMEM ? "out of memory" : err);
+        return -1;
+    }
+    return 0;
+}
+
 int cli_server(int argc, char **argv)
 {
     static char key[512], exe[PATH_MAX], policy[PATH_MAX], data[PATH_MAX];
     static const char *images[MAX_IMAGES];
-    size_t nimages = 0;
+    static uint16_t eports[MAX_EGRESS_PORTS];
+    static const char *eips[MAX_EGRESS_IPS];
+    static char pdir[PATH_MAX];
+    const char *pdir_arg = NULL, *eports_arg = "80,443";
+    size_t nimages = 0, neips = 0;
     struct server_cfg cfg;
     memset(&cfg, 0, sizeof(cfg));
     const char *listen = "127.0.0.1:8080", *key_file = NULL, *data_arg = NULL, *pol = NULL;
@@ -129,6 +167,17 @@ int cli_server(int argc, char **argv)
             pol = val;
         else if (strcmp(a, "--api-key-file") == 0)
             key_file = val;
+        else if (strcmp(a, "--policy-dir") == 0)
+            pdir_arg = val;
+        else if (strcmp(a, "--egress-ports") == 0)
+            eports_arg = val;
+        else if (strcmp(a, "--egress-allowed-ips") == 0) {
+            if (neips == MAX_EGRESS_IPS) {
+                fprintf(stderr, "cordon server: at most %d --egress-allowed-ips\n", MAX_EGRESS_IPS);
+                return 2;
+            }
+            eips[neips++] = val;
+        }
         else if (strcmp(a, "--image") == 0) {
             if (nimages == MAX_IMAGES) {
                 fprintf(stderr, "cordon server: at most %d --image\n", MAX_IMAGES);
@@ -147,6 +196,8 @@ int cli_server(int argc, char **argv)
             bad = num(a, val, 1, 31536000, &v) || (cfg.min_timeout_s = v, 0);
         else if (strcmp(a, "--max-timeout") == 0)
             bad = num(a, val, 1, 31536000, &v) || (cfg.max_timeout_s = v, 0);
+        else if (strcmp(a, "--pool") == 0)
+            bad = num(a, val, 0, 64, &v) || (cfg.local.pool = v, 0);
         else if (strcmp(a, "--create-timeout") == 0)
             bad = num(a, val, 100, 600000, &v) || (cfg.local.create_timeout_ms = v, 0);
         else if (strcmp(a, "--proxy-timeout") == 0)
@@ -203,6 +254,34 @@ int cli_server(int argc, char **argv)
         fprintf(stderr, "cordon server: --policy %s: %s\n", pol, strerror(errno));
         return 2;
     }
+    if (pdir_arg && !realpath(pdir_arg, pdir)) {
+        fprintf(stderr, "cordon server: --policy-dir %s: %s\n", pdir_arg, strerror(errno));
+        return 2;
+    }
+    size_t neports = 0;
+    for (const char *p = eports_arg; *p;) {
+        size_t n = strcspn(p, ",");
+        uint32_t port;
+        if (neports == MAX_EGRESS_PORTS || parse_u32(p, n, 1, 65535, &port) < 0) {
+            fprintf(stderr, "cordon server: --egress-ports '%s': up to %d ports 1..65535, "
+                    "comma-separated (e.g. 80,443)\n", eports_arg, MAX_EGRESS_PORTS);
+            return 2;
+        }
+        eports[neports++] = (uint16_t)port;
+        p += n + (p[n] == ',');
+    }
+    if (neports == 0) {
+        fprintf(stderr, "cordon server: --egress-ports: at least one port\n");
+        return 2;
+    }
+    cfg.policy.base_path = policy;
+    cfg.policy.dir = pdir_arg ? pdir : NULL;
+    cfg.policy.np.ports = eports;
+    cfg.policy.np.nports = neports;
+    cfg.policy.np.allowed_ips = eips;
+    cfg.policy.np.n_allowed_ips = neips;
+    if (check_policy(&cfg.policy) < 0)
+        return 2;
     if (mkdir(data_arg, 0700) < 0 && errno != EEXIST) {
         fprintf(stderr, "cordon server: --data %s: %s\n", data_arg, strerror(errno));
         return 2;

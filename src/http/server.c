@@ -90,6 +90,8 @@ struct http_conn {
     void *sink_data;
     int sink_on;     /* the body goes to sink.on_data */
     int sink_failed; /* on_data refused: drop the rest */
+    int body_paused; /* on_data asked for a pause: the socket is not read until
+                      * http_body_resume() */
 };
 
 static void conn_set_state(struct http_conn *c, enum hc_state st)
@@ -105,8 +107,10 @@ static void conn_update_io(struct http_conn *c)
 {
     if (c->io.fd < 0)
         return;
-    uint32_t ev = EPOLLRDHUP;
-    if (c->state == HC_READING)
+    /* paused: neither input nor a half-close is looked at (the unread body
+     * waits in the socket; level-triggered RDHUP would spin) */
+    uint32_t ev = c->body_paused ? 0 : EPOLLRDHUP;
+    if (c->state == HC_READING && !c->body_paused)
         ev |= EPOLLIN;
     if (c->out_pos < c->out_len || c->file_left > 0)
         ev |= EPOLLOUT;
@@ -515,6 +519,7 @@ static int on_message_begin(llhttp_t *p)
     c->body_len = 0;
     c->sink_on = 0;
     c->sink_failed = 0;
+    c->body_paused = 0;
     memset(&c->req, 0, sizeof(c->req));
     return 0;
 }
@@ -611,8 +616,13 @@ static int on_body(llhttp_t *p, const char *at, size_t len)
     struct http_conn *c = p->data;
     if (c->sink_on) {
         c->body_len += len;
-        if (!c->sink_failed && c->sink.on_data(c, (const uint8_t *)at, len, c->sink_data) < 0)
-            c->sink_failed = 1;
+        if (!c->sink_failed) {
+            int r = c->sink.on_data(c, (const uint8_t *)at, len, c->sink_data);
+            if (r < 0)
+                c->sink_failed = 1;
+            else if (r == HTTP_BODY_PAUSE)
+                c->body_paused = 1; /* the rest of this read still arrives */
+        }
         return 0;
     }
     if (c->body_len + len > c->srv->cfg.max_body) {
@@ -692,6 +702,7 @@ static void conn_dispatch(struct http_conn *c)
     struct http_req *r = &c->req;
     req_fill_view(c);
     c->sink_on = 0; /* the body is complete: the handler owns the sink now */
+    c->body_paused = 0;
     if (r->upgrade)
         c->close_after = 1; /* unless taken, an upgrade request ends the connection */
     loop_timer_stop(c->srv->loop, &c->idle);
@@ -716,7 +727,7 @@ static void conn_guards_reset(struct http_conn *c)
 static void conn_parse(struct http_conn *c)
 {
     c->in_parse = 1;
-    while (c->state == HC_READING && c->rpos < c->rlen) {
+    while (c->state == HC_READING && !c->body_paused && c->rpos < c->rlen) {
         const char *start = (const char *)c->rbuf + c->rpos;
         size_t avail = c->rlen - c->rpos, body_from = 0;
         if (!c->hguard.done) {
@@ -764,6 +775,24 @@ static void conn_parse(struct http_conn *c)
     if (c->state != HC_CLOSED && c->rpos == c->rlen)
         c->rpos = c->rlen = 0;
     c->in_parse = 0;
+    if (c->state == HC_READING && c->body_paused) {
+        loop_timer_stop(c->srv->loop, &c->idle); /* the sink's owner times it */
+        conn_update_io(c);
+    }
+}
+
+void http_body_resume(struct http_conn *c)
+{
+    if (!c->body_paused)
+        return;
+    c->body_paused = 0;
+    if (c->in_parse || c->state != HC_READING)
+        return; /* the parse loop in progress carries on */
+    if (loop_timer_start(c->srv->loop, &c->idle, c->srv->cfg.idle_ms) < 0)
+        log_warn("http: conn %s: timer heap full", c->peer);
+    conn_update_io(c);
+    if (c->rpos < c->rlen)
+        conn_parse(c);
 }
 
 static void conn_read(struct http_conn *c)
@@ -798,7 +827,12 @@ static void conn_io(struct loop *l, struct loop_io *io, uint32_t events)
         if (conn_flush(c, 1) < 0 || c->state == HC_CLOSED)
             return;
     }
-    if (c->state == HC_READING && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
+    if (c->body_paused && (events & (EPOLLHUP | EPOLLERR))) {
+        log_debug("http: conn %s: peer closed while its body was paused", c->peer);
+        conn_close(c);
+        return;
+    }
+    if (c->state == HC_READING && !c->body_paused && (events & (EPOLLIN | EPOLLHUP | EPOLLERR))) {
         conn_read(c);
         return;
     }

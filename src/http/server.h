@@ -96,7 +96,11 @@ void http_server_free(struct http_server *s);
 struct http_body_cbs {
     /* Returns 0, or -errno to drop the rest of the body: it is still read
      * (so the answer reaches a client that is still sending) and the
-     * request callback still fires. */
+     * request callback still fires. Or HTTP_BODY_PAUSE: the piece is taken,
+     * but the socket is not read again until http_body_resume() (the rest
+     * of the current read, at most HTTP_READ_BUF bytes, may still arrive;
+     * the idle timeout is off while paused). This is how a sink that
+     * forwards the body (the server's proxy route) applies backpressure. */
     int (*on_data)(struct http_conn *c, const uint8_t *p, size_t n, void *data);
     /* The connection closed before the body was complete (fires at the end
      * of that loop turn); the request callback will not fire. */
@@ -104,6 +108,11 @@ struct http_body_cbs {
 };
 int http_body_stream(struct http_conn *c, const struct http_body_cbs *cbs, void *data)
     __attribute__((warn_unused_result));
+#define HTTP_BODY_PAUSE 1
+/* Reads the body again after on_data returned HTTP_BODY_PAUSE (no-op when
+ * not paused). May call on_data, and the request callback, before it
+ * returns. */
+void http_body_resume(struct http_conn *c);
 
 /* Case-insensitive header lookup; returns the value or NULL. */
 const char *http_req_header(const struct http_req *req, const char *name);

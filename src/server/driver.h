@@ -46,6 +46,9 @@ struct sbx_spec {
     const json_t *metadata;   /* object: name -> string */
     const json_t *limits;     /* resourceLimits object or NULL */
     int64_t timeout_s;        /* 0: no expiry */
+    const char *policy_yaml;  /* the sandbox's own policy (server/sbxpolicy), or NULL:
+                               * the server's --policy */
+    size_t policy_len;
 };
 
 /* A copy of a sandbox's state; release with sbx_record_clear(). */

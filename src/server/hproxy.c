@@ -1,12 +1,20 @@
 /* server/hproxy: the HTTP proxy route /sandboxes/{id}/proxy/{port}/{path}.
  *
- *   CONNECTING -> SENDING -> HEAD -> BODY -> (freed)
+ * The backend connection is a server/leg (CONNECTING -> SENDING -> HEAD ->
+ * BODY -> DONE); this file adds what HTTP needs: the streamed request body,
+ * the response head relayed and its body re-chunked.
  *
  * One backend connection per request (Connection: close to the backend).
  * The request: method, "/{path}" and the raw query byte for byte; headers
  * filtered (hproxy_forward_header) plus X-Forwarded-For/Proto/Host; the
- * body (already de-chunked and bounded by --max-body at the front door) with
- * Content-Length. The response: status and headers minus hop-by-hop ones and
+ * body streamed (hproxy_stream, from the head on): the client's
+ * Content-Length kept, a chunked body re-chunked (de-chunked and checked by
+ * the front door), through a buffer of HPX_BODY_HIGH bytes: past it the
+ * client is not read (http_body_resume once the backend took it below
+ * HPX_BODY_LOW), so memory stays bounded whatever the body's size; while
+ * the body flows, --proxy-timeout counts from the last progress. A request
+ * that was not streamed (its body was buffered because the head did not
+ * resolve to a running sandbox) goes with Content-Length. The response: status and headers minus hop-by-hop ones and
  * those the backend's Connection names; the body re-framed chunked to the
  * client (never Content-Length beside chunked), streamed with backpressure:
  * the backend is read only while the client's output buffer has room.
@@ -28,78 +36,46 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "http/message.h"
+#include "server/leg.h"
 #include "server/server_int.h"
 #include "core/banned.h"
 
-enum hpx_state { HPX_CONNECTING, HPX_SENDING, HPX_HEAD, HPX_BODY, HPX_DONE };
-static const char *const hpx_state_names[] = {"CONNECTING", "SENDING", "HEAD", "BODY", "DONE"};
-
 #define HPX_READ 16384
+#define HPX_BODY_HIGH (256 * 1024) /* request body buffered for the backend: pause */
+#define HPX_BODY_LOW (64 * 1024)   /* ... resume */
+#define HPX_BODY_CAP (HPX_BODY_HIGH + 4 * HTTP_READ_BUF) /* what arrives after a pause fits */
 
 struct hpx {
-    struct srv *s;
-    struct http_conn *c;
-    char rid[200];
-    char label[80];
-    enum hpx_state state;
-    int fd;
-    struct loop_io io;
-    struct loop_timer timer;
-    struct loop_deferred defer;
-    char *req;
-    size_t req_len, req_pos;
-    struct http_parser rp;
-    struct http_head head;
-    char hbuf[HTTP_HEAD_MAX];
-    size_t hlen;
+    struct leg leg;  /* first: the backend leg */
     int head_req;    /* the request was HEAD: no body follows */
     int stream_err;  /* writing to the client failed: -EPIPE (it is gone) or other */
+    /* a streamed request body (hproxy_stream); the leg is pinned while the
+     * front door delivers it */
+    int streaming;   /* the body comes from the client while we send */
+    int chunked;     /* the client sent it chunked: re-chunk it */
+    int body_done;   /* the whole body arrived (the request callback fired) */
+    int paused;      /* we asked the front door to stop reading */
+    uint8_t *bb;     /* body bytes (framed) not yet sent to the backend */
+    size_t bb_len, bb_pos;
 };
 
-static void hpx_set_state(struct hpx *h, enum hpx_state st)
-{
-    log_debug("server: proxy %s: %s -> %s", h->label, hpx_state_names[h->state],
-              hpx_state_names[st]);
-    h->state = st;
-}
+static struct hpx *H(struct leg *g) { return (struct hpx *)g; }
 
-static void hpx_free(void *arg)
+static void hpx_release(struct leg *g)
 {
-    struct hpx *h = arg;
-    free(h->req);
+    struct hpx *h = H(g);
+    free(g->req);
+    free(h->bb);
     free(h);
 }
 
-/* Ends the exchange: backend closed, object freed at the end of the turn. */
-static void hpx_finish(struct hpx *h)
+static void hpx_on_finish(struct leg *g)
 {
-    if (h->state == HPX_DONE)
-        return;
-    hpx_set_state(h, HPX_DONE);
-    loop_timer_stop(h->s->loop, &h->timer);
-    if (h->fd >= 0) {
-        loop_io_del(h->s->loop, &h->io);
-        close(h->fd);
-        h->fd = -1;
+    struct hpx *h = H(g);
+    if (h->paused && g->pinned && g->c) {
+        h->paused = 0;
+        http_body_resume(g->c); /* the rest of the body is read and dropped */
     }
-    loop_defer(h->s->loop, &h->defer, hpx_free, h);
-}
-
-/* Fails before the response head went out: a JSON error to the client. */
-static void hpx_fail(struct hpx *h, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void hpx_fail(struct hpx *h, int status, const char *code, const char *fmt, ...)
-{
-    if (h->c) {
-        char msg[512];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(msg, sizeof(msg), fmt, ap);
-        va_end(ap);
-        server_error(h->c, h->rid, status, code, "%s", msg);
-        h->c = NULL;
-    }
-    hpx_finish(h);
 }
 
 /* ---- header filtering (shared with the WebSocket route) ---- */
@@ -118,28 +94,6 @@ static int named_in_connection(const struct http_req *req, const char *name, siz
             return 1;
     }
     return 0;
-}
-
-int hproxy_dial(struct srv *s, const struct sockaddr_in *be, struct loop_io *io,
-                struct http_conn *c, const char *rid)
-{
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0), one = 1;
-    if (fd >= 0)
-        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-    if (fd < 0 || (connect(fd, (const struct sockaddr *)be, sizeof(*be)) < 0 && errno != EINPROGRESS)) {
-        int e = errno;
-        if (fd >= 0)
-            close(fd);
-        server_error(c, rid, 502, "PROXY::CONNECT_FAILED", "could not connect to the sandbox: %s",
-                     strerror(e));
-        return -1;
-    }
-    if (loop_io_add(s->loop, io, fd, EPOLLOUT) < 0) {
-        close(fd);
-        server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "cannot watch the backend socket");
-        return -1;
-    }
-    return fd;
 }
 
 int hproxy_forward_header(const struct http_req *req, const struct http_header *h, int ws)
@@ -217,9 +171,10 @@ static void peer_ip(const char *peer, char *out, size_t cap)
 }
 
 char *hproxy_build_head(const struct http_req *req, const struct sockaddr_in *be,
-                        const char *token, const char *rest, size_t rest_len, int ws,
+                        const char *token, const char *rest, size_t rest_len, int mode,
                         size_t *len)
 {
+    int ws = mode == HPX_HEAD_WS;
     struct sb b = {0};
     char ip[32], line[128];
     inet_ntop(AF_INET, &be->sin_addr, ip, sizeof(ip));
@@ -280,7 +235,18 @@ char *hproxy_build_head(const struct http_req *req, const struct sockaddr_in *be
         sb_str(&b, host);
         sb_str(&b, "\r\n");
     }
-    if (!ws) {
+    if (mode == HPX_HEAD_STREAM) {
+        /* the front door checked the framing: one Content-Length, or chunked */
+        const char *cl = http_req_header(req, "Content-Length");
+        if (cl) {
+            sb_str(&b, "Content-Length: ");
+            sb_str(&b, cl);
+            sb_str(&b, "\r\n");
+        } else {
+            sb_str(&b, "Transfer-Encoding: chunked\r\n");
+        }
+        sb_str(&b, "Connection: close\r\n\r\n");
+    } else if (!ws) {
         if (req->body_len || strcmp(req->method_name, "POST") == 0 ||
             strcmp(req->method_name, "PUT") == 0 || strcmp(req->method_name, "PATCH") == 0) {
             snprintf(line, sizeof(line), "Content-Length: %zu\r\n", req->body_len);
@@ -299,44 +265,32 @@ char *hproxy_build_head(const struct http_req *req, const struct sockaddr_in *be
 
 /* ---- response relay ---- */
 
-static void hpx_update_io(struct hpx *h)
+static void hpx_watch(struct hpx *h)
 {
-    if (h->fd < 0)
-        return;
+    struct leg *g = &h->leg;
     uint32_t ev = 0;
-    if (h->state == HPX_CONNECTING || h->state == HPX_SENDING)
+    if (g->state == LEG_SENDING && h->bb_pos < h->bb_len)
         ev = EPOLLOUT;
-    else if (h->state == HPX_HEAD || (h->state == HPX_BODY && h->c && http_stream_room(h->c) >= 256))
+    else if (g->state == LEG_BODY && g->c && http_stream_room(g->c) >= 256)
         ev = EPOLLIN | EPOLLRDHUP;
-    if (loop_io_mod(h->s->loop, &h->io, ev) < 0)
-        log_warn("server: proxy %s: epoll_ctl failed", h->label);
+    leg_watch(g, ev);
 }
 
 static void on_body_bytes(void *data, const char *at, size_t len)
 {
     struct hpx *h = data;
     /* reads are sized to the room, so this fits; if not, fail rather than drop */
-    if (h->c && !h->stream_err) {
-        int r = http_stream_write(h->c, at, len);
+    if (h->leg.c && !h->stream_err) {
+        int r = http_stream_write(h->leg.c, at, len);
         if (r < 0)
             h->stream_err = r;
     }
 }
 
-static void client_gone(struct http_conn *c, void *data)
-{
-    struct hpx *h = data;
-    (void)c;
-    log_debug("server: proxy %s: client went away", h->label);
-    h->c = NULL;
-    hpx_finish(h);
-}
-
 static void client_drain(struct http_conn *c, void *data)
 {
-    struct hpx *h = data;
     (void)c;
-    hpx_update_io(h);
+    hpx_watch(data);
 }
 
 static int response_header_ok(const struct http_head *hd, const struct http_hdr *x)
@@ -362,42 +316,47 @@ static int response_header_ok(const struct http_head *hd, const struct http_hdr 
 /* Consumes body bytes; returns 1 when the exchange is over. */
 static int hpx_body(struct hpx *h, const char *p, size_t n)
 {
+    struct leg *g = &h->leg;
     size_t used;
-    enum http_step st = http_parse_body(&h->rp, p, n, &used);
-    if (h->stream_err || !h->c) {
-        struct http_conn *c = h->c;
-        h->c = NULL;
+    enum http_step st = http_parse_body(&g->rp, p, n, &used);
+    if (h->stream_err || !g->c) {
+        struct http_conn *c = g->c;
+        g->c = NULL;
         if (c && h->stream_err == -EPIPE)
             (void)http_stream_end(c); /* closed: only releases it, no on_close */
         else if (c)
             http_abort(c); /* never finish a body we could not relay whole */
-        hpx_finish(h);
+        leg_finish(g);
         return 1;
     }
     if (st == HTTP_ERROR) {
-        log_warn("server: proxy %s: malformed response body: %s", h->label,
-                 http_parser_error(&h->rp));
-        http_abort(h->c);
-        h->c = NULL;
-        hpx_finish(h);
+        log_warn("server: proxy %s: malformed response body: %s", g->label,
+                 http_parser_error(&g->rp));
+        http_abort(g->c);
+        g->c = NULL;
+        leg_finish(g);
         return 1;
     }
     if (st == HTTP_MSG_DONE) {
-        struct http_conn *c = h->c;
-        h->c = NULL;
-        hpx_finish(h);
+        struct http_conn *c = g->c;
+        g->c = NULL;
+        leg_finish(g);
         (void)http_stream_end(c);
         return 1;
     }
     return 0;
 }
 
-static void hpx_head_done(struct hpx *h)
+static void hpx_on_head(struct leg *g)
 {
-    struct http_head *hd = &h->head;
-    int status = http_parser_status(&h->rp);
+    struct hpx *h = H(g);
+    struct http_head *hd = &g->head;
+    g->rp.on_body = on_body_bytes;
+    g->rp.body_data = h;
+    http_parser_expect_no_body(&g->rp, h->head_req);
+    int status = http_parser_status(&g->rp);
     struct sb ex = {0};
-    sb_str(&ex, h->rid);
+    sb_str(&ex, g->rid);
     for (size_t i = 0; i < hd->n_headers; i++) {
         const struct http_hdr *x = &hd->headers[i];
         if (!response_header_ok(hd, x))
@@ -409,178 +368,257 @@ static void hpx_head_done(struct hpx *h)
     }
     if (ex.oom) {
         free(ex.p);
-        hpx_fail(h, 502, "PROXY::BAD_GATEWAY", "%s", "out of memory relaying the response head");
+        leg_fail(g, 502, "PROXY::BAD_GATEWAY", "%s", "out of memory relaying the response head");
         return;
     }
     int no_body = h->head_req || status == 204 || status == 304 || (status >= 100 && status < 200) ||
-                  http_parser_msg_done(&h->rp);
-    struct http_conn *c = h->c;
+                  http_parser_msg_done(&g->rp);
+    struct http_conn *c = g->c;
     if (no_body) {
-        h->c = NULL;
-        hpx_finish(h);
+        g->c = NULL;
+        leg_finish(g);
         (void)http_respond(c, status, NULL, NULL, 0, ex.p);
         free(ex.p);
         return;
     }
-    static const struct http_stream_cbs cbs = {.on_drain = client_drain, .on_close = client_gone};
+    static const struct http_stream_cbs cbs = {.on_drain = client_drain,
+                                               .on_close = leg_client_gone};
     if (http_stream_begin(c, status, NULL, ex.p, &cbs, h) < 0) {
         free(ex.p);
-        h->c = NULL;
-        hpx_finish(h);
+        g->c = NULL;
+        leg_finish(g);
         return;
     }
     free(ex.p);
-    hpx_set_state(h, HPX_BODY);
-    loop_timer_stop(h->s->loop, &h->timer);
-    size_t rest = h->hlen - hd->len;
-    if (rest && hpx_body(h, h->hbuf + hd->len, rest))
+    leg_set_state(g, LEG_BODY);
+    leg_timer_stop(g);
+    size_t rest = g->hlen - hd->len;
+    if (rest && hpx_body(h, g->hbuf + hd->len, rest))
         return;
-    hpx_update_io(h);
+    hpx_watch(h);
 }
 
-static void hpx_read(struct hpx *h)
+/* BODY: read no more than the client can take now. */
+static void hpx_on_readable(struct leg *g)
 {
-    if (h->state == HPX_HEAD) {
-        ssize_t n = read(h->fd, h->hbuf + h->hlen, sizeof(h->hbuf) - h->hlen);
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            return;
-        if (n <= 0) {
-            hpx_fail(h, 502, "PROXY::BAD_GATEWAY", "the sandbox closed the connection before "
-                     "a response%s", "");
-            return;
-        }
-        h->hlen += (size_t)n;
-        h->rp.on_body = NULL;
-        enum http_step st = http_parse_head(&h->rp, h->hbuf, h->hlen, &h->head);
-        if (st == HTTP_NEED_MORE)
-            return;
-        if (st != HTTP_HEAD_DONE) {
-            hpx_fail(h, 502, "PROXY::BAD_GATEWAY", "malformed response from the sandbox: %s",
-                     st == HTTP_TOO_LARGE ? "head too large" : http_parser_error(&h->rp));
-            return;
-        }
-        h->rp.on_body = on_body_bytes;
-        h->rp.body_data = h;
-        http_parser_expect_no_body(&h->rp, h->head_req);
-        hpx_head_done(h);
-        return;
-    }
-    /* BODY: read no more than the client can take now */
-    size_t room = h->c ? http_stream_room(h->c) : 0;
+    struct hpx *h = H(g);
+    size_t room = g->c ? http_stream_room(g->c) : 0;
     if (room < 256) {
-        hpx_update_io(h);
+        hpx_watch(h);
         return;
     }
     /* half the room: re-chunking adds a few bytes per chunk */
     char buf[HPX_READ];
-    ssize_t n = read(h->fd, buf, room / 2 < sizeof(buf) ? room / 2 : sizeof(buf));
+    ssize_t n = read(g->fd, buf, room / 2 < sizeof(buf) ? room / 2 : sizeof(buf));
     if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
     if (n <= 0) {
-        enum http_step st = http_parse_eof(&h->rp);
-        struct http_conn *c = h->c;
-        h->c = NULL;
-        hpx_finish(h);
+        enum http_step st = http_parse_eof(&g->rp);
+        struct http_conn *c = g->c;
+        g->c = NULL;
+        leg_finish(g);
         if (st == HTTP_MSG_DONE) {
             (void)http_stream_end(c);
         } else {
-            log_warn("server: proxy %s: the sandbox closed mid-body; closing the client", h->label);
+            log_warn("server: proxy %s: the sandbox closed mid-body; closing the client", g->label);
             http_abort(c);
         }
         return;
     }
     if (!hpx_body(h, buf, (size_t)n))
-        hpx_update_io(h);
+        hpx_watch(h);
 }
 
-static void hpx_io(struct loop *l, struct loop_io *io, uint32_t events)
+/* SENDING, after the head: the streamed body as it is buffered. Resumes a
+ * paused client below HPX_BODY_LOW. */
+static int hpx_send_more(struct leg *g)
 {
-    struct hpx *h = io->data;
-    (void)l;
-    if (h->state == HPX_DONE)
-        return;
-    if (h->state == HPX_CONNECTING) {
-        int err = 0;
-        socklen_t el = sizeof(err);
-        getsockopt(h->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-        if (err) {
-            hpx_fail(h, 502, "PROXY::CONNECT_FAILED", "could not connect to the sandbox: %s",
-                     strerror(err));
-            return;
-        }
-        hpx_set_state(h, HPX_SENDING);
+    struct hpx *h = H(g);
+    if (h->bb_pos < h->bb_len) {
+        int r = leg_send_buf(g, h->bb, &h->bb_pos, h->bb_len);
+        if (r < 0)
+            return -1;
+        if (h->bb_pos == h->bb_len)
+            h->bb_pos = h->bb_len = 0;
     }
-    if (h->state == HPX_SENDING) {
-        while (h->req_pos < h->req_len) {
-            ssize_t n = send(h->fd, h->req + h->req_pos, h->req_len - h->req_pos, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && errno == EAGAIN)
-                return;
-            if (n < 0) {
-                hpx_fail(h, 502, "PROXY::BAD_GATEWAY", "sending the request to the sandbox "
-                         "failed: %s", strerror(errno));
-                return;
-            }
-            h->req_pos += (size_t)n;
-        }
-        hpx_set_state(h, HPX_HEAD);
-        hpx_update_io(h);
-        return;
+    if (h->paused && h->bb_len - h->bb_pos < HPX_BODY_LOW && g->c) {
+        h->paused = 0;
+        http_body_resume(g->c); /* may deliver more body and the request callback */
+        if (g->state != LEG_SENDING)
+            return -1;
     }
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        hpx_read(h);
+    if (h->bb_pos < h->bb_len || (h->streaming && !h->body_done)) {
+        hpx_watch(h);
+        return 0;
+    }
+    return 1;
 }
 
-static void hpx_timeout(struct loop *l, struct loop_timer *t)
+static const struct leg_ops hpx_ops = {
+    .send_more = hpx_send_more,
+    .on_head = hpx_on_head,
+    .on_readable = hpx_on_readable,
+    .on_finish = hpx_on_finish,
+    .release = hpx_release,
+    .what = "request",
+};
+
+/* Sends now when the leg is sending (else it will when connected). */
+static void hpx_kick(struct hpx *h)
 {
-    struct hpx *h = t->data;
-    (void)l;
-    char ms[32];
-    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)h->s->cfg.proxy_timeout_ms);
-    hpx_fail(h, 504, "PROXY::TIMEOUT", "the sandbox did not answer within %s ms", ms);
+    struct leg *g = &h->leg;
+    if (g->state != LEG_SENDING)
+        return;
+    int r = leg_send_buf(g, g->req, &g->req_pos, g->req_len);
+    if (r > 0)
+        r = hpx_send_more(g);
+    if (r < 0 || g->state != LEG_SENDING)
+        return;
+    if (r > 0) {
+        leg_set_state(g, LEG_HEAD);
+        leg_timer_restart(g);
+    }
+    hpx_watch(h);
+}
+
+/* ---- a streamed request body (the front door's body sink) ---- */
+
+static int body_append(struct hpx *h, const void *p, size_t n)
+{
+    if (h->bb_len + n > HPX_BODY_CAP && h->bb_pos > 0) {
+        memmove(h->bb, h->bb + h->bb_pos, h->bb_len - h->bb_pos);
+        h->bb_len -= h->bb_pos;
+        h->bb_pos = 0;
+    }
+    if (h->bb_len + n > HPX_BODY_CAP)
+        return -ENOBUFS;
+    memcpy(h->bb + h->bb_len, p, n);
+    h->bb_len += n;
+    return 0;
+}
+
+static int on_body_data(struct http_conn *c, const uint8_t *p, size_t n, void *data)
+{
+    struct hpx *h = data;
+    (void)c;
+    if (h->leg.state == LEG_DONE)
+        return -EIO; /* failed: the rest is dropped, the error answered at the end */
+    char frame[24];
+    int fl = h->chunked ? snprintf(frame, sizeof(frame), "%zx\r\n", n) : 0;
+    if ((fl && body_append(h, frame, (size_t)fl) < 0) || body_append(h, p, n) < 0 ||
+        (h->chunked && body_append(h, "\r\n", 2) < 0)) {
+        leg_fail(&h->leg, 502, "PROXY::BAD_GATEWAY", "%s", "request body buffer overrun");
+        return -EIO;
+    }
+    hpx_kick(h);
+    if (h->leg.state == LEG_DONE)
+        return -EIO;
+    if (h->bb_len - h->bb_pos > HPX_BODY_HIGH) {
+        h->paused = 1;
+        return HTTP_BODY_PAUSE;
+    }
+    return 0;
+}
+
+static void on_body_abort(void *data)
+{
+    struct hpx *h = data;
+    log_debug("server: proxy %s: the client went away while sending its body", h->leg.label);
+    h->leg.c = NULL;
+    leg_finish(&h->leg);
+    leg_unpin(&h->leg);
+}
+
+void hproxy_body_done(void *sink, struct http_conn *c)
+{
+    struct hpx *h = sink;
+    struct leg *g = &h->leg;
+    h->body_done = 1;
+    g->c = c;
+    if (g->state == LEG_DONE) {
+        if (g->err_status)
+            server_error(c, g->rid, g->err_status, g->err_code, "%s", g->err_msg);
+        else
+            server_error(c, g->rid, 502, "PROXY::BAD_GATEWAY", "the exchange with the sandbox "
+                         "ended early");
+        g->c = NULL;
+        leg_unpin(g);
+        return;
+    }
+    g->pinned = 0; /* from here the client connection is held instead */
+    http_hold(c, leg_client_gone, g);
+    if (h->chunked && body_append(h, "0\r\n\r\n", 5) < 0) {
+        leg_fail(g, 502, "PROXY::BAD_GATEWAY", "%s", "request body buffer overrun");
+        return;
+    }
+    hpx_kick(h);
+}
+
+/* Starts the exchange: resolves (answers the client itself on failure; when
+ * streaming says nothing: the request is then handled when complete),
+ * builds the head, dials. */
+static struct hpx *hpx_start(struct srv *s, struct http_conn *c, const struct http_req *req,
+                             const char *rid, const char *id, uint16_t port, const char *rest,
+                             size_t rest_len, int stream)
+{
+    struct sockaddr_in be;
+    char token[80], label[96];
+    if (stream) {
+        if (s->drv->ops->backend(s->drv, id, port, &be, token, sizeof(token)) < 0)
+            return NULL;
+    } else if (hproxy_resolve(s, c, rid, id, port, &be, token, sizeof(token)) < 0) {
+        return NULL;
+    }
+    struct hpx *h = calloc(1, sizeof(*h));
+    size_t req_len = 0;
+    char *head = h ? hproxy_build_head(req, &be, token, rest, rest_len,
+                                       stream ? HPX_HEAD_STREAM : HPX_HEAD_BUFFERED, &req_len)
+                   : NULL;
+    if (h && head && stream)
+        h->bb = malloc(HPX_BODY_CAP);
+    if (!h || !head || (stream && !h->bb)) {
+        free(head);
+        free(h);
+        if (!stream)
+            server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "out of memory");
+        return NULL;
+    }
+    snprintf(label, sizeof(label), "%llu %.8s:%u", (unsigned long long)++s->next_id, id, port);
+    leg_init(&h->leg, &hpx_ops, s, c, rid, label, head, req_len);
+    h->head_req = strcmp(req->method_name, "HEAD") == 0;
+    h->streaming = stream;
+    h->chunked = stream && !http_req_header(req, "Content-Length");
+    if (stream) {
+        static const struct http_body_cbs cbs = {.on_data = on_body_data,
+                                                 .on_abort = on_body_abort};
+        if (http_body_stream(c, &cbs, h) < 0) {
+            hpx_release(&h->leg);
+            return NULL;
+        }
+        leg_pin(&h->leg);
+    }
+    if (leg_dial(&h->leg, &be, !stream) < 0) {
+        if (!stream) {
+            hpx_release(&h->leg);
+            return NULL;
+        }
+        leg_finish(&h->leg); /* the failure is kept and answered once the body is in */
+    }
+    return h;
 }
 
 void hproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *req,
                    const char *rid, const char *id, uint16_t port, const char *rest,
                    size_t rest_len)
 {
-    struct sockaddr_in be;
-    char token[80];
-    if (hproxy_resolve(s, c, rid, id, port, &be, token, sizeof(token)) < 0)
-        return;
-    struct hpx *h = calloc(1, sizeof(*h));
-    if (!h) {
-        server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "out of memory");
-        return;
-    }
-    h->s = s;
-    h->c = c;
-    h->fd = -1;
-    snprintf(h->rid, sizeof(h->rid), "%s", rid);
-    snprintf(h->label, sizeof(h->label), "%llu %.8s:%u", (unsigned long long)++s->next_id, id,
-             port);
-    h->head_req = strcmp(req->method_name, "HEAD") == 0;
-    http_parser_init(&h->rp, HTTP_RESPONSE_PARSER);
-    h->req = hproxy_build_head(req, &be, token, rest, rest_len, 0, &h->req_len);
-    if (!h->req) {
-        free(h);
-        server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "out of memory");
-        return;
-    }
-    h->timer.cb = hpx_timeout;
-    h->timer.data = h;
-    h->io.cb = hpx_io;
-    h->io.data = h;
-    int fd = hproxy_dial(s, &be, &h->io, c, rid);
-    if (fd < 0) {
-        free(h->req);
-        free(h);
-        return;
-    }
-    h->fd = fd;
-    h->state = HPX_CONNECTING;
-    if (loop_timer_start(s->loop, &h->timer, s->cfg.proxy_timeout_ms) < 0)
-        log_warn("server: proxy %s: timer heap full; no timeout", h->label);
-    http_hold(c, client_gone, h);
+    struct hpx *h = hpx_start(s, c, req, rid, id, port, rest, rest_len, 0);
+    if (h)
+        http_hold(c, leg_client_gone, &h->leg);
+}
+
+void hproxy_stream(struct srv *s, struct http_conn *c, const struct http_req *req,
+                   const char *rid, const char *id, uint16_t port, const char *rest,
+                   size_t rest_len)
+{
+    (void)hpx_start(s, c, req, rid, id, port, rest, rest_len, 1);
 }

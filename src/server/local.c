@@ -30,6 +30,10 @@
 #define POLL_MS 20
 #define REMOVE_TIMEOUT_MS 10000
 #define MAX_ENV 256
+#define POOL_RETRY_MS 1000
+#define POOL_KEY "cordon.io/pool" /* metadata marking an idle pool sandbox in the store */
+#define START_FIFO ".cordon-start"       /* in the workdir: a claim writes a line */
+#define START_SCRIPT ".cordon-entrypoint" /* in the workdir: the claimed entrypoint */
 
 struct local;
 
@@ -54,6 +58,9 @@ struct lsbx {
     sbx_done_cb rm_cb;
     void *rm_data;
     struct loop_deferred defer;
+    int pooled;   /* an idle pool sandbox: invisible to the API until claimed */
+    int start_fd; /* pool: our end of the workdir's start FIFO (O_RDWR, kept open) */
+    struct loop_deferred claim_defer;
 };
 
 struct local {
@@ -64,6 +71,7 @@ struct local {
     struct lsbx *list;
     char netns_self[64];
     char ca_dir[600];
+    struct loop_timer pool_timer; /* refills the pool */
 };
 
 static struct local *L(struct sbx_driver *d) { return (struct local *)d; }
@@ -91,7 +99,7 @@ static void set_state(struct lsbx *s, enum sbx_state st, const char *reason, con
 static struct lsbx *find(struct local *d, const char *id)
 {
     for (struct lsbx *s = d->list; s; s = s->next)
-        if (strcmp(s->row.rec.id, id) == 0)
+        if (!s->pooled && strcmp(s->row.rec.id, id) == 0)
             return s;
     return NULL;
 }
@@ -168,6 +176,8 @@ static void probe_stop(struct lsbx *s)
 static void sbx_free(void *arg)
 {
     struct lsbx *s = arg;
+    if (s->start_fd >= 0)
+        close(s->start_fd);
     sbx_record_clear(&s->row.rec);
     json_decref(s->row.cgroup);
     free(s);
@@ -220,7 +230,11 @@ static void create_finish(struct lsbx *s, int rc, const char *why)
         cb(data, rc, &s->row.rec, why);
 }
 
-/* Fails a sandbox: every process killed, the record kept as Failed. */
+static void pool_schedule(struct local *d, uint64_t ms);
+static void remove_begin(struct lsbx *s, sbx_done_cb cb, void *data);
+
+/* Fails a sandbox: every process killed, the record kept as Failed (an
+ * idle pool sandbox is removed instead, and the pool refilled later). */
 static void sbx_fail(struct lsbx *s, const char *reason, const char *msg)
 {
     probe_stop(s);
@@ -231,6 +245,10 @@ static void sbx_fail(struct lsbx *s, const char *reason, const char *msg)
     set_state(s, SBX_FAILED, reason, msg);
     log_warn("server: sandbox %s failed: %s: %s", s->row.rec.id, reason, msg);
     create_finish(s, -EIO, msg);
+    if (s->pooled) {
+        remove_begin(s, NULL, NULL);
+        pool_schedule(s->drv, POOL_RETRY_MS);
+    }
 }
 
 static void start_poll(struct lsbx *s, uint64_t ms)
@@ -355,8 +373,14 @@ static void became_running(struct lsbx *s)
         if (loop_timer_start(d->loop, &s->expiry, left > 0 ? (uint64_t)left : 0) < 0)
             log_warn("server: sandbox %s: timer heap full; no expiry", s->row.rec.id);
     }
-    log_info("server: sandbox %s running at %s (execd port %u)", s->row.rec.id, s->row.ip,
-             d->cfg.execd_port);
+    log_info("server: sandbox %s running at %s (execd port %u)%s", s->row.rec.id, s->row.ip,
+             d->cfg.execd_port, s->pooled ? " (pool)" : "");
+    if (s->pooled) {
+        size_t ready = 0;
+        for (struct lsbx *x = d->list; x; x = x->next)
+            ready += x->pooled && !x->removing && x->row.rec.state == SBX_RUNNING;
+        log_info("server: pool: %zu of %u ready", ready, d->cfg.pool);
+    }
     create_finish(s, 0, NULL);
 }
 
@@ -488,6 +512,7 @@ static struct lsbx *sbx_new(struct local *d)
     s->drv = d;
     s->pidfd = -1;
     s->probe_fd = -1;
+    s->start_fd = -1;
     s->expiry.cb = expiry_cb;
     s->expiry.data = s;
     s->poll.cb = poll_cb;
@@ -565,7 +590,7 @@ struct spawn_plan {
     char *envp[MAX_ENV + 8];
     size_t nenv;
     char script[16384];
-    char log_path[700], audit_path[700], work[720], name[48], port[16];
+    char log_path[700], audit_path[700], work[720], name[48], port[16], policy[720];
 };
 
 static void plan_free(struct spawn_plan *p)
@@ -586,7 +611,7 @@ static int add_env(struct spawn_plan *p, const char *k, const char *v)
 }
 
 static int build_plan(struct local *d, const char *id, const char *token,
-                      const struct sbx_spec *spec, struct spawn_plan *p)
+                      const struct sbx_spec *spec, int pooled, struct spawn_plan *p)
 {
     char dir[600];
     size_t len = 0;
@@ -595,6 +620,10 @@ static int build_plan(struct local *d, const char *id, const char *token,
     snprintf(p->log_path, sizeof(p->log_path), "%s/run.log", dir);
     snprintf(p->audit_path, sizeof(p->audit_path), "%s/audit.log", dir);
     snprintf(p->work, sizeof(p->work), "%s/work", dir);
+    if (spec->policy_yaml)
+        snprintf(p->policy, sizeof(p->policy), "%s/policy.yaml", dir);
+    else
+        snprintf(p->policy, sizeof(p->policy), "%s", d->cfg.policy);
     snprintf(p->name, sizeof(p->name), "sbx-%.8s", id);
     snprintf(p->port, sizeof(p->port), "%u", d->cfg.execd_port);
     /* sh -c: the entrypoint in the background, execd in the foreground */
@@ -609,7 +638,29 @@ static int build_plan(struct local *d, const char *id, const char *token,
         p->script[len++] = ' ';
         p->script[len] = '\0';
     }
-    if (n) {
+    if (pooled) {
+        /* a pool sandbox: the entrypoint comes with the claim (server/local
+         * writes START_SCRIPT, then a line into START_FIFO) */
+        char f[800];
+        static const char mid[] = " && exec env -u EXECD_ACCESS_TOKEN /bin/sh ";
+        len = 0;
+        memcpy(p->script, "(read -r _ < ", 14);
+        len = 13;
+        snprintf(f, sizeof(f), "%s/" START_FIFO, p->work);
+        if ((r = sh_quote(p->script, sizeof(p->script), &len, f)) < 0)
+            return r;
+        if (len + sizeof(mid) > sizeof(p->script))
+            return -ENOSPC;
+        memcpy(p->script + len, mid, sizeof(mid));
+        len += sizeof(mid) - 1;
+        snprintf(f, sizeof(f), "%s/" START_SCRIPT, p->work);
+        if ((r = sh_quote(p->script, sizeof(p->script), &len, f)) < 0)
+            return r;
+        if (len + 5 > sizeof(p->script))
+            return -ENOSPC;
+        memcpy(p->script + len, ") & ", 5);
+        len += 4;
+    } else if (n) {
         /* the token is execd's alone */
         static const char unset[] = "env -u EXECD_ACCESS_TOKEN ";
         if (len + sizeof(unset) > sizeof(p->script))
@@ -636,7 +687,7 @@ static int build_plan(struct local *d, const char *id, const char *token,
     p->argv[a++] = (char *)d->cfg.cordon_exe;
     p->argv[a++] = "run";
     p->argv[a++] = "--policy";
-    p->argv[a++] = (char *)d->cfg.policy;
+    p->argv[a++] = p->policy;
     p->argv[a++] = "--name";
     p->argv[a++] = p->name;
     p->argv[a++] = "--log";
@@ -727,28 +778,38 @@ static int image_ok(struct local *d, const char *image)
     return 0;
 }
 
-static int l_create(struct sbx_driver *drv, const struct sbx_spec *spec, sbx_create_cb cb,
-                    void *data)
+/* The sandbox's own policy (validated by the API layer) in its directory. */
+static int write_policy(struct local *d, const char *dir, const struct sbx_spec *spec)
 {
-    struct local *d = L(drv);
+    char path[700];
+    snprintf(path, sizeof(path), "%s/policy.yaml", dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    int r = 0;
+    if (fd < 0)
+        r = -errno;
+    for (size_t off = 0; r == 0 && off < spec->policy_len;) {
+        ssize_t w = write(fd, spec->policy_yaml + off, spec->policy_len - off);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            r = w < 0 ? -errno : -EIO;
+        else
+            off += (size_t)w;
+    }
+    if (fd >= 0 && close(fd) < 0 && r == 0)
+        r = -errno;
+    if (r < 0)
+        snprintf(d->base.err, sizeof(d->base.err), "cannot write %.300s: %s", path, strerror(-r));
+    return r;
+}
+
+/* Starts a sandbox (a pool sandbox when pooled: no entrypoint yet, hidden
+ * from the API). spec is validated. Returns 0 or -errno (d->base.err). */
+static int create_sbx(struct local *d, const struct sbx_spec *spec, int pooled,
+                      sbx_create_cb cb, void *data)
+{
     char dir[600];
     int r;
-    if (!image_ok(d, spec->image))
-        return -EINVAL;
-    const char *k;
-    json_t *v;
-    json_object_foreach((json_t *)spec->env, k, v) {
-        if (strcmp(k, "EXECD_ACCESS_TOKEN") == 0) {
-            snprintf(d->base.err, sizeof(d->base.err), "env: EXECD_ACCESS_TOKEN is set by the "
-                     "server (execd's token is in the endpoint's headers)");
-            return -EINVAL;
-        }
-        if (!env_name_ok(k)) {
-            snprintf(d->base.err, sizeof(d->base.err), "env: '%s' is not a valid variable name "
-                     "(letters, digits, '_', not starting with a digit)", k);
-            return -EINVAL;
-        }
-    }
     struct lsbx *s = sbx_new(d);
     struct spawn_plan *p = calloc(1, sizeof(*p));
     if (!s || !p) {
@@ -781,10 +842,23 @@ static int l_create(struct sbx_driver *drv, const struct sbx_spec *spec, sbx_cre
         snprintf(d->base.err, sizeof(d->base.err), "cannot create %.300s: %s", work, strerror(-r));
         goto fail_dir;
     }
+    if (spec->policy_yaml && (r = write_policy(d, dir, spec)) < 0)
+        goto fail_dir;
+    if (pooled) {
+        char f[800];
+        snprintf(f, sizeof(f), "%s/" START_FIFO, work);
+        if (mkfifo(f, 0644) < 0 || (s->start_fd = open(f, O_RDWR | O_NONBLOCK | O_CLOEXEC)) < 0) {
+            r = -errno;
+            snprintf(d->base.err, sizeof(d->base.err), "cannot create %.300s: %s", f,
+                     strerror(-r));
+            goto fail_dir;
+        }
+        s->pooled = 1;
+    }
     if ((r = server_cgroup_create(rec->id, spec->limits, &s->cg, d->base.err, sizeof(d->base.err))) < 0)
         goto fail_dir;
     make_token(s->row.token);
-    if ((r = build_plan(d, rec->id, s->row.token, spec, p)) < 0) {
+    if ((r = build_plan(d, rec->id, s->row.token, spec, pooled, p)) < 0) {
         snprintf(d->base.err, sizeof(d->base.err), "entrypoint or env too large (%s)",
                  strerror(-r));
         r = -EINVAL;
@@ -802,7 +876,8 @@ static int l_create(struct sbx_driver *drv, const struct sbx_spec *spec, sbx_cre
     s->create_data = data;
     s->deadline = loop_now_ms(d->loop) + d->cfg.create_timeout_ms;
     sbx_save(s);
-    log_info("server: sandbox %s: started cordon run (pid %d)", rec->id, (int)s->row.run_pid);
+    log_info("server: sandbox %s: started cordon run (pid %d)%s", rec->id, (int)s->row.run_pid,
+             pooled ? " for the pool" : "");
     start_poll(s, 0);
     return 0;
 fail_cg:
@@ -815,6 +890,158 @@ fail:
     free(p);
     sbx_unlink(s);
     return r;
+}
+
+/* ---- the warm pool (--pool N) ----
+ *
+ * N sandboxes started ahead under the server's --policy, with execd running
+ * and a shell waiting on the workdir's START_FIFO. A create that the pool
+ * can serve as is (the server's policy, no env, no resource limits: those
+ * are fixed when cordon run starts) claims one: the entrypoint goes into
+ * START_SCRIPT, a line into the FIFO starts it, and the record becomes the
+ * caller's (new times, metadata, expiry). The pool is refilled after each
+ * claim. Idle pool sandboxes are invisible to the API; after a restart they
+ * are removed (the FIFO's writer, this process, is gone) and new ones made. */
+
+static size_t pool_count(struct local *d)
+{
+    size_t n = 0;
+    for (struct lsbx *s = d->list; s; s = s->next)
+        n += s->pooled && !s->removing;
+    return n;
+}
+
+static void pool_fill(struct loop *l, struct loop_timer *t)
+{
+    struct local *d = t->data;
+    (void)l;
+    json_t *md = json_pack("{s:s}", POOL_KEY, "idle"), *ep = json_array(), *env = json_object();
+    struct sbx_spec spec = {.image = d->cfg.images[0], .entrypoint = ep, .env = env,
+                            .metadata = md};
+    while (md && ep && env && pool_count(d) < d->cfg.pool) {
+        if (create_sbx(d, &spec, 1, NULL, NULL) < 0) {
+            log_warn("server: pool: cannot start a sandbox: %s; retrying in %d ms", d->base.err,
+                     POOL_RETRY_MS);
+            pool_schedule(d, POOL_RETRY_MS);
+            break;
+        }
+    }
+    json_decref(md);
+    json_decref(ep);
+    json_decref(env);
+}
+
+static void pool_schedule(struct local *d, uint64_t ms)
+{
+    if (!d->cfg.pool || loop_timer_armed(&d->pool_timer))
+        return;
+    if (loop_timer_start(d->loop, &d->pool_timer, ms) < 0)
+        log_warn("server: pool: timer heap full; not refilled");
+}
+
+/* Can a pool sandbox serve spec? */
+static int pool_fits(const struct sbx_spec *spec)
+{
+    const char *k;
+    json_t *v;
+    if (spec->policy_yaml || (spec->limits && json_object_size(spec->limits) > 0))
+        return 0;
+    json_object_foreach((json_t *)spec->env, k, v) {
+        if (!json_is_null(v))
+            return 0;
+    }
+    return 1;
+}
+
+static void claim_done(void *arg)
+{
+    struct lsbx *s = arg;
+    if (s->create_cb && s->row.rec.state == SBX_RUNNING)
+        create_finish(s, 0, NULL);
+}
+
+/* Hands the idle pool sandbox s to a create. Returns 0 (cb fires at the end
+ * of the turn) or -errno (s is left to be removed). */
+static int pool_claim(struct lsbx *s, const struct sbx_spec *spec, sbx_create_cb cb, void *data)
+{
+    struct local *d = s->drv;
+    struct sbx_record *rec = &s->row.rec;
+    char dir[600], path[800], script[16384];
+    size_t len = 0, n = json_array_size(spec->entrypoint);
+    int r = 0;
+    memcpy(script, "exec ", 6);
+    len = 5;
+    for (size_t i = 0; i < n && r == 0; i++) {
+        r = sh_quote(script, sizeof(script) - 2, &len, json_string_value(json_array_get(spec->entrypoint, i)));
+        script[len++] = ' ';
+    }
+    if (r < 0)
+        return r;
+    script[len++] = '\n';
+    sbx_dir(d, rec->id, dir, sizeof(dir));
+    snprintf(path, sizeof(path), "%s/work/" START_SCRIPT, dir);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC | O_NOFOLLOW, 0644);
+    if (fd < 0)
+        return -errno;
+    ssize_t w = write(fd, script, len);
+    if (close(fd) < 0 || w != (ssize_t)len)
+        return -EIO;
+    if (write(s->start_fd, "go\n", 3) != 3)
+        return -errno;
+    s->pooled = 0;
+    json_decref(rec->metadata);
+    json_decref(rec->entrypoint);
+    rec->metadata = json_deep_copy(spec->metadata);
+    rec->entrypoint = json_deep_copy(spec->entrypoint);
+    snprintf(rec->image, sizeof(rec->image), "%s", spec->image);
+    rec->created_ms = rec->transition_ms = timefmt_now_ms();
+    rec->expires_ms = spec->timeout_s ? rec->created_ms + spec->timeout_s * 1000 : 0;
+    sbx_save(s);
+    if (rec->expires_ms &&
+        loop_timer_start(d->loop, &s->expiry, (uint64_t)spec->timeout_s * 1000) < 0)
+        log_warn("server: sandbox %s: timer heap full; no expiry", rec->id);
+    s->create_cb = cb;
+    s->create_data = data;
+    loop_defer(d->loop, &s->claim_defer, claim_done, s);
+    log_info("server: sandbox %s: claimed from the pool", rec->id);
+    return 0;
+}
+
+static int l_create(struct sbx_driver *drv, const struct sbx_spec *spec, sbx_create_cb cb,
+                    void *data)
+{
+    struct local *d = L(drv);
+    if (!image_ok(d, spec->image))
+        return -EINVAL;
+    const char *k;
+    json_t *v;
+    json_object_foreach((json_t *)spec->env, k, v) {
+        if (strcmp(k, "EXECD_ACCESS_TOKEN") == 0) {
+            snprintf(d->base.err, sizeof(d->base.err), "env: EXECD_ACCESS_TOKEN is set by the "
+                     "server (execd's token is in the endpoint's headers)");
+            return -EINVAL;
+        }
+        if (!env_name_ok(k)) {
+            snprintf(d->base.err, sizeof(d->base.err), "env: '%s' is not a valid variable name "
+                     "(letters, digits, '_', not starting with a digit)", k);
+            return -EINVAL;
+        }
+    }
+    if (d->cfg.pool && pool_fits(spec)) {
+        for (struct lsbx *s = d->list; s; s = s->next) {
+            if (!s->pooled || s->removing || s->row.rec.state != SBX_RUNNING)
+                continue;
+            int r = pool_claim(s, spec, cb, data);
+            pool_schedule(d, 0);
+            if (r == 0)
+                return 0;
+            log_warn("server: pool: cannot claim sandbox %s: %s; removing it", s->row.rec.id,
+                     strerror(-r));
+            remove_begin(s, NULL, NULL);
+            break;
+        }
+    }
+    return create_sbx(d, spec, 0, cb, data);
 }
 
 static void l_create_cancel(struct sbx_driver *drv, void *data)
@@ -854,13 +1081,14 @@ static int l_list(struct sbx_driver *drv, struct sbx_record **out, size_t *n)
 {
     size_t c = 0;
     for (struct lsbx *s = L(drv)->list; s; s = s->next)
-        c++;
+        c += !s->pooled;
     struct sbx_record *a = calloc(c ? c : 1, sizeof(*a));
     if (!a)
         return -ENOMEM;
     size_t i = 0;
     for (struct lsbx *s = L(drv)->list; s; s = s->next)
-        copy_rec(&a[i++], &s->row.rec);
+        if (!s->pooled)
+            copy_rec(&a[i++], &s->row.rec);
     qsort(a, c, sizeof(*a), cmp_created_desc);
     *out = a;
     *n = c;
@@ -975,9 +1203,57 @@ static int l_backend(struct sbx_driver *drv, const char *id, uint16_t port,
     return 0;
 }
 
+/* At shutdown: idle pool sandboxes can never start an entrypoint once this
+ * process (their start FIFO's writer) is gone, so they go with it: killed,
+ * waited for (at most 2 s, then a restart finishes the job), removed. */
+static void pool_drain(struct local *d)
+{
+    int left = 0;
+    for (struct lsbx *s = d->list; s; s = s->next)
+        if (s->pooled) {
+            (void)server_cgroup_kill(&s->cg);
+            left++;
+        }
+    for (int i = 0; left && i < 200; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        left = 0;
+        for (struct lsbx *s = d->list; s; s = s->next) {
+            pid_t pids[4];
+            if (!s->pooled)
+                continue;
+            if (s->row.run_pid > 0)
+                (void)waitpid(s->row.run_pid, NULL, WNOHANG);
+            if (server_cgroup_pids(&s->cg, pids, 4) > 0) {
+                (void)server_cgroup_kill(&s->cg);
+                left++;
+            }
+        }
+        if (left)
+            nanosleep(&ts, NULL);
+    }
+    for (struct lsbx *s = d->list; s; s = s->next) {
+        pid_t pids[4];
+        char dir[600];
+        if (!s->pooled || server_cgroup_pids(&s->cg, pids, 4) > 0 ||
+            server_cgroup_remove(&s->cg) < 0)
+            continue; /* the row stays: the next start removes it */
+        sbx_dir(d, s->row.rec.id, dir, sizeof(dir));
+        rm_work(dir);
+        char f[700];
+        snprintf(f, sizeof(f), "%s/run.log", dir);
+        unlink(f);
+        snprintf(f, sizeof(f), "%s/audit.log", dir);
+        unlink(f);
+        rmdir(dir);
+        (void)store_delete(d->store, s->row.rec.id);
+    }
+}
+
 static void l_free(struct sbx_driver *drv)
 {
     struct local *d = L(drv);
+    loop_timer_stop(d->loop, &d->pool_timer);
+    pool_drain(d);
     /* Sandboxes keep running without the server; a restart adopts them. */
     while (d->list) {
         struct lsbx *s = d->list;
@@ -1027,6 +1303,15 @@ static void adopt(void *data, const struct store_row *row)
     snprintf(s->row.token, sizeof(s->row.token), "%s", row->token);
     int have_cg = row->cgroup && server_cgroup_from_json(row->cgroup, &s->cg) == 0;
     enum sbx_state st = row->rec.state;
+    if (json_object_get(row->rec.metadata, POOL_KEY)) {
+        /* an idle pool sandbox: its start FIFO's writer (the old server) is
+         * gone, so it can never start an entrypoint */
+        s->pooled = 1;
+        log_info("server: removing idle pool sandbox %s left by the previous server",
+                 row->rec.id);
+        remove_begin(s, NULL, NULL);
+        return;
+    }
     if (st == SBX_FAILED || st == SBX_TERMINATED) {
         sbx_save(s);
         return;
@@ -1124,6 +1409,9 @@ int local_driver_new(struct loop *l, const struct local_cfg *cfg, struct sbx_dri
         snprintf(err, cap, "%s: cannot read the sandboxes table", p);
         goto fail;
     }
+    d->pool_timer.cb = pool_fill;
+    d->pool_timer.data = d;
+    pool_schedule(d, 0);
     *out = &d->base;
     return 0;
 fail:

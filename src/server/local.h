@@ -39,6 +39,7 @@ struct local_cfg {
     uint64_t create_timeout_ms;
     const char *subnet_pool; /* NULL: cordon run's default */
     const char *resolver;    /* NULL: cordon run's default */
+    unsigned pool;           /* idle sandboxes kept started ahead (--pool) */
 };
 
 int local_driver_new(struct loop *l, const struct local_cfg *cfg, struct sbx_driver **out,

@@ -26,6 +26,7 @@
 #define RID_HDR_MAX 200
 #define PAGE_SIZE_MAX 200
 #define RESERVED_PREFIX "opensandbox.io/"
+#define CORDON_PREFIX "cordon.io/" /* the server's own keys (its warm pool) */
 
 /* ---- responses ---- */
 
@@ -210,7 +211,9 @@ static void route_create(struct srv *s, struct http_conn *c, const struct http_r
     json_t *env = json_object_get(b, "env"), *md = json_object_get(b, "metadata");
     json_t *lim = json_object_get(b, "resourceLimits"), *to = json_object_get(b, "timeout");
     json_t *empty_o = json_object(), *empty_a = json_array();
-    const char *bad;
+    const char *bad, *k;
+    json_t *v;
+    char *policy = NULL;
 #define BAD(...)                                                                                   \
     do {                                                                                           \
         server_error(c, rid, 400, "SANDBOX::INVALID_PARAMETER", __VA_ARGS__);                         \
@@ -242,6 +245,10 @@ static void route_create(struct srv *s, struct http_conn *c, const struct http_r
             BAD("metadata: must be an object of name -> string");
         if ((bad = bad_string_map(md, 0)))
             BAD("metadata.%s: must be a string", bad);
+        json_object_foreach(md, k, v) {
+            if (strncmp(k, CORDON_PREFIX, strlen(CORDON_PREFIX)) == 0)
+                BAD("metadata.%s: the prefix '" CORDON_PREFIX "' is reserved", k);
+        }
         spec.metadata = md;
     } else {
         spec.metadata = empty_o;
@@ -260,14 +267,20 @@ static void route_create(struct srv *s, struct http_conn *c, const struct http_r
                 " (or null for no expiry)", s->cfg.min_timeout_s, s->cfg.max_timeout_s);
         spec.timeout_s = json_integer_value(to);
     }
-    json_t *np = json_object_get(b, "networkPolicy");
-    if (np && !json_is_null(np))
-        BAD("networkPolicy: not supported by this server yet; sandbox egress follows the "
-            "server's --policy file");
     json_t *vol = json_object_get(b, "volumes");
     if (vol && !json_is_null(vol) && json_array_size(vol) > 0)
         BAD("volumes: not supported by the local driver");
     (void)empty_a;
+    char perr[768];
+    int pr = sbxpolicy_for_request(&s->cfg.policy, b, &policy, &spec.policy_len, perr,
+                                   sizeof(perr));
+    if (pr == -EINVAL)
+        BAD("%s", perr);
+    if (pr < 0) {
+        server_error(c, rid, 500, "SANDBOX::INTERNAL_ERROR", "%s", perr);
+        goto out;
+    }
+    spec.policy_yaml = policy;
     struct pending *p = calloc(1, sizeof(*p));
     if (!p) {
         server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "out of memory");
@@ -285,6 +298,7 @@ static void route_create(struct srv *s, struct http_conn *c, const struct http_r
     http_hold(c, pending_gone, p);
 out:
 #undef BAD
+    free(policy);
     json_decref(b);
     json_decref(empty_o);
     json_decref(empty_a);
@@ -510,9 +524,10 @@ static void route_metadata(struct srv *s, struct http_conn *c, const struct http
     const char *k;
     json_t *v;
     json_object_foreach(patch, k, v) {
-        if (strncmp(k, RESERVED_PREFIX, strlen(RESERVED_PREFIX)) == 0) {
-            server_error(c, rid, 400, "SANDBOX::INVALID_METADATA", "metadata key '%s': the prefix "
-                      "'" RESERVED_PREFIX "' is reserved", k);
+        if (strncmp(k, RESERVED_PREFIX, strlen(RESERVED_PREFIX)) == 0 ||
+            strncmp(k, CORDON_PREFIX, strlen(CORDON_PREFIX)) == 0) {
+            server_error(c, rid, 400, "SANDBOX::INVALID_METADATA", "metadata key '%s': the "
+                         "prefixes '" RESERVED_PREFIX "' and '" CORDON_PREFIX "' are reserved", k);
             goto out;
         }
         if (json_is_null(v)) {
@@ -723,6 +738,16 @@ static int method_is(const struct http_req *req, const char *m)
     return strcmp(req->method_name, m) == 0;
 }
 
+/* The ".." check of a proxied path: 0 when clean. */
+static int dotdot(const char *rest, size_t rest_len)
+{
+    for (size_t i = 0; i + 1 < rest_len; i++)
+        if (rest[i] == '.' && rest[i + 1] == '.' && (i == 0 || rest[i - 1] == '/') &&
+            (i + 2 == rest_len || rest[i + 2] == '/'))
+            return 1;
+    return 0;
+}
+
 static void proxy_route(struct srv *s, struct http_conn *c, const struct http_req *req,
                         const char *rid, const char *id, const char *ps, size_t pl,
                         const char *rest, size_t rest_len)
@@ -733,13 +758,11 @@ static void proxy_route(struct srv *s, struct http_conn *c, const struct http_re
                   (int)pl, ps);
         return;
     }
-    for (size_t i = 0; i + 1 < rest_len; i++)
-        if (rest[i] == '.' && rest[i + 1] == '.' && (i == 0 || rest[i - 1] == '/') &&
-            (i + 2 == rest_len || rest[i + 2] == '/')) {
-            server_error(c, rid, 400, "SANDBOX::INVALID_PARAMETER", "'..' is not allowed in a "
-                      "proxied path");
-            return;
-        }
+    if (dotdot(rest, rest_len)) {
+        server_error(c, rid, 400, "SANDBOX::INVALID_PARAMETER", "'..' is not allowed in a "
+                     "proxied path");
+        return;
+    }
     const char *up = http_req_header(req, "Upgrade");
     if (req->upgrade && up && strcasecmp(up, "websocket") == 0)
         wsproxy_handle(s, c, req, rid, id, port, rest, rest_len);
@@ -747,9 +770,55 @@ static void proxy_route(struct srv *s, struct http_conn *c, const struct http_re
         hproxy_handle(s, c, req, rid, id, port, rest, rest_len);
 }
 
+void server_on_head(struct http_conn *c, const struct http_req *req, void *data)
+{
+    /* Only a proxied request that would be served as is: the route, the key
+     * or signature, the port and the path all good. Anything else is left to
+     * server_on_request, which answers the error once the body is in. */
+    struct srv *s = data;
+    const char *p = req->path, *end = req->path + req->path_len, *seg, *tok = NULL, *ps;
+    size_t sl, tok_len = 0, pl;
+    char id[SBX_ID_LEN + 1];
+    uint16_t port;
+    if (req->upgrade)
+        return;
+    if (end - p >= 3 && memcmp(p, "/v1", 3) == 0 && (end - p == 3 || p[3] == '/'))
+        p += 3;
+    if (end - p > 3 && memcmp(p, "/s/", 3) == 0) {
+        (void)next_seg(&p, end, &seg, &sl);
+        if (!next_seg(&p, end, &tok, &tok_len))
+            return;
+    }
+    if (!next_seg(&p, end, &seg, &sl) || !seg_is(seg, sl, "sandboxes") ||
+        !next_seg(&p, end, &seg, &sl) || sl == 0 || sl > SBX_ID_LEN)
+        return;
+    memcpy(id, seg, sl);
+    id[sl] = '\0';
+    if (!next_seg(&p, end, &seg, &sl) || !seg_is(seg, sl, "proxy") ||
+        !next_seg(&p, end, &ps, &pl) || parse_port(ps, pl, &port) < 0 ||
+        dotdot(p, (size_t)(end - p)))
+        return;
+    if (tok) {
+        if (auth_verify(s->cfg.api_key ? s->cfg.api_key : "", id, port, tok, tok_len,
+                        timefmt_now_ms() / 1000) < 0)
+            return;
+    } else if (s->cfg.api_key) {
+        const char *k = http_req_header(req, AUTH_HEADER);
+        if (!k || !auth_key_equal(s->cfg.api_key, k))
+            return;
+    }
+    char rid[RID_HDR_MAX];
+    server_request_id(req, rid, sizeof(rid));
+    hproxy_stream(s, c, req, rid, id, port, p, (size_t)(end - p));
+}
+
 void server_on_request(struct http_conn *c, const struct http_req *req, void *data)
 {
     struct srv *s = data;
+    if (req->body_sink) { /* a proxied body streamed since the head */
+        hproxy_body_done(req->body_sink, c);
+        return;
+    }
     char rid[RID_HDR_MAX];
     char id[SBX_ID_LEN + 8];
     server_request_id(req, rid, sizeof(rid));

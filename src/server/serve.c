@@ -68,7 +68,8 @@ int server_run(const struct server_cfg *cfg)
                                  .max_body = cfg->max_body,
                                  .max_conns = cfg->max_conns,
                                  .max_out = 256 * 1024,
-                                 .idle_ms = cfg->idle_ms};
+                                 .idle_ms = cfg->idle_ms,
+                                 .on_head = server_on_head};
     r = http_server_start(s->loop, (const struct sockaddr *)&cfg->listen, cfg->listen_len, &hc,
                           server_on_request, s, &s->http);
     if (r < 0) {

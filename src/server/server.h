@@ -12,6 +12,7 @@
 #include <sys/socket.h>
 
 #include "server/local.h"
+#include "server/sbxpolicy.h"
 
 struct server_cfg {
     struct sockaddr_storage listen;
@@ -20,6 +21,7 @@ struct server_cfg {
     int insecure;
     const char *public_host; /* host[:port][/path] for use_server_proxy; NULL: request Host */
     struct local_cfg local;
+    struct sbxpolicy_cfg policy; /* base_path, --policy-dir, --egress-ports/-allowed-ips */
     int64_t min_timeout_s, max_timeout_s;
     size_t max_body, max_conns, ws_max_msg;
     uint64_t ws_ping_ms, proxy_timeout_ms, idle_ms;

@@ -32,6 +32,16 @@ void server_json(struct http_conn *c, const char *rid, int status, json_t *j);
 void hproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *req,
                    const char *rid, const char *id, uint16_t port, const char *rest,
                    size_t rest_len);
+/* From the front door's on_head, for a proxied request with a body whose
+ * sandbox is running: the body is streamed to the backend as it arrives
+ * (http_body_stream). Says nothing when it does not take the body (it is
+ * then buffered and the request handled when complete);
+ * hproxy_body_done() finishes it from the request callback (sink is
+ * req->body_sink). */
+void hproxy_stream(struct srv *s, struct http_conn *c, const struct http_req *req,
+                   const char *rid, const char *id, uint16_t port, const char *rest,
+                   size_t rest_len);
+void hproxy_body_done(void *sink, struct http_conn *c);
 void wsproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *req,
                     const char *rid, const char *id, uint16_t port, const char *rest,
                     size_t rest_len);
@@ -40,25 +50,24 @@ void wsproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *r
  * Drops Host, hop-by-hop headers, every header named in Connection,
  * Authorization, Cookie, the API key, and (ws) the handshake headers. */
 int hproxy_forward_header(const struct http_req *req, const struct http_header *h, int ws);
-/* Shared by both proxies: opens a non-blocking TCP connection to the
- * sandbox's backend be (TCP_NODELAY: keystrokes must not wait for Nagle) and
- * watches it for EPOLLOUT through io. Returns the fd, or -1 after answering
- * the client (502 connect failure, 503 when it cannot be watched). */
-int hproxy_dial(struct srv *s, const struct sockaddr_in *be, struct loop_io *io,
-                struct http_conn *c, const char *rid);
 /* Resolves the backend; answers the client itself on failure (returns <0). */
 int hproxy_resolve(struct srv *s, struct http_conn *c, const char *rid, const char *id,
                    uint16_t port, struct sockaddr_in *out, char *token, size_t cap);
 
-/* The request head for the backend (and, for HTTP, the body): method,
- * "/{rest}?{query}", Host, filtered headers, X-Forwarded-*, and when token
- * is not empty X-EXECD-ACCESS-TOKEN (the client's own is replaced); for ws the
- * caller appends the handshake headers and the final CRLF. NULL when out of
- * memory. */
+/* The request head for the backend: method, "/{rest}?{query}", Host,
+ * filtered headers, X-Forwarded-*, and when token is not empty
+ * X-EXECD-ACCESS-TOKEN (the client's own is replaced). mode: BUFFERED adds
+ * Content-Length and the buffered body; STREAM the client's framing
+ * (its Content-Length, or chunked), the body follows; WS nothing (the
+ * caller appends the handshake headers and the final CRLF). NULL when out
+ * of memory. */
+enum { HPX_HEAD_BUFFERED = 0, HPX_HEAD_WS = 1, HPX_HEAD_STREAM = 2 };
 char *hproxy_build_head(const struct http_req *req, const struct sockaddr_in *be,
-                        const char *token, const char *rest, size_t rest_len, int ws,
+                        const char *token, const char *rest, size_t rest_len, int mode,
                         size_t *len);
 
 void server_on_request(struct http_conn *c, const struct http_req *req, void *data);
+/* The front door's on_head: a proxied request body is streamed. */
+void server_on_head(struct http_conn *c, const struct http_req *req, void *data);
 
 #endif

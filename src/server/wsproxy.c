@@ -1,6 +1,7 @@
 /* server/wsproxy: the WebSocket proxy route (same paths as server/hproxy).
  *
- * The client's handshake is answered only after the backend's:
+ * The client's handshake is answered only after the backend's (the backend
+ * connection is a server/leg, shared with the HTTP route):
  *
  *   check the client's handshake (400 / 426), authenticated and the sandbox
  *   resolved by then (401 / 404 / 409 as HTTP, never after accepting)
@@ -40,6 +41,7 @@
 #include "core/log.h"
 #include "core/loop.h"
 #include "http/message.h"
+#include "server/leg.h"
 #include "server/server_int.h"
 #include "ws/conn.h"
 #include "ws/handshake.h"
@@ -137,91 +139,40 @@ static const struct ws_conn_cbs wsr_cbs = {.on_msg = wsr_msg,
 
 /* ---- the handshake with the backend ---- */
 
-enum wsp_state { WSP_CONNECTING, WSP_SENDING, WSP_HEAD, WSP_BODY, WSP_DONE };
-
 struct wsp {
-    struct srv *s;
-    struct http_conn *c;
-    char rid[200];
-    char label[96];
-    enum wsp_state state;
-    int fd;
-    struct loop_io io;
-    struct loop_timer timer;
-    struct loop_deferred defer;
-    char *req;
-    size_t req_len, req_pos;
+    struct leg leg;                        /* first: the backend leg */
     char expect_accept[WS_ACCEPT_LEN + 1]; /* what the backend must answer */
     char client_accept[WS_ACCEPT_LEN + 1]; /* what we answer the client */
     char offered[512];                     /* the client's Sec-WebSocket-Protocol */
-    struct http_parser rp;
-    struct http_head head;
-    char hbuf[HTTP_HEAD_MAX];
-    size_t hlen;
-    char *body;
+    char *body;                            /* a refusal's body */
     size_t body_len;
     int status;
     char ctype[128];
 };
 
-static void wsp_free(void *arg)
+static struct wsp *P(struct leg *g) { return (struct wsp *)g; }
+
+static void wsp_release(struct leg *g)
 {
-    struct wsp *p = arg;
-    free(p->req);
+    struct wsp *p = P(g);
+    free(g->req);
     free(p->body);
     free(p);
-}
-
-static void wsp_finish(struct wsp *p)
-{
-    if (p->state == WSP_DONE)
-        return;
-    p->state = WSP_DONE;
-    loop_timer_stop(p->s->loop, &p->timer);
-    if (p->fd >= 0) {
-        loop_io_del(p->s->loop, &p->io);
-        close(p->fd);
-        p->fd = -1;
-    }
-    loop_defer(p->s->loop, &p->defer, wsp_free, p);
-}
-
-static void wsp_fail(struct wsp *p, int status, const char *code, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-static void wsp_fail(struct wsp *p, int status, const char *code, const char *fmt, ...)
-{
-    if (p->c) {
-        char m[512];
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(m, sizeof(m), fmt, ap);
-        va_end(ap);
-        server_error(p->c, p->rid, status, code, "%s", m);
-        p->c = NULL;
-    }
-    wsp_finish(p);
-}
-
-static void wsp_client_gone(struct http_conn *c, void *data)
-{
-    struct wsp *p = data;
-    (void)c;
-    p->c = NULL;
-    wsp_finish(p);
 }
 
 /* The backend refused: the same status and body go to the client. */
 static void wsp_mirror(struct wsp *p)
 {
+    struct leg *g = &p->leg;
     char extra[400];
-    snprintf(extra, sizeof(extra), "%sX-Cordon-Upstream-Status: %d\r\n", p->rid, p->status);
-    log_info("server: ws %s: the sandbox refused the handshake with %d; mirrored", p->label,
+    snprintf(extra, sizeof(extra), "%sX-Cordon-Upstream-Status: %d\r\n", g->rid, p->status);
+    log_info("server: ws %s: the sandbox refused the handshake with %d; mirrored", g->label,
              p->status);
-    if (p->c)
-        (void)http_respond(p->c, p->status, p->ctype[0] ? p->ctype : NULL, p->body, p->body_len,
+    if (g->c)
+        (void)http_respond(g->c, p->status, p->ctype[0] ? p->ctype : NULL, p->body, p->body_len,
                            extra);
-    p->c = NULL;
-    wsp_finish(p);
+    g->c = NULL;
+    leg_finish(g);
 }
 
 static void on_refusal_body(void *data, const char *at, size_t len)
@@ -242,35 +193,31 @@ static void on_refusal_body(void *data, const char *at, size_t len)
 static void wsp_body(struct wsp *p, const char *buf, size_t n, int eof)
 {
     size_t used;
-    enum http_step st = eof ? http_parse_eof(&p->rp) : http_parse_body(&p->rp, buf, n, &used);
+    struct http_parser *rp = &p->leg.rp;
+    enum http_step st = eof ? http_parse_eof(rp) : http_parse_body(rp, buf, n, &used);
     if (st == HTTP_MSG_DONE || st == HTTP_ERROR || eof || p->body_len >= WSP_BODY_MAX)
         wsp_mirror(p);
-}
-
-static int hdr_is(const struct http_hdr *h, const char *name)
-{
-    return h && h->name_len == strlen(name) && strncasecmp(h->name, name, h->name_len) == 0;
 }
 
 /* The backend accepted: check it, answer the client, start the relay. */
 static void wsp_upgrade(struct wsp *p)
 {
-    struct http_head *hd = &p->head;
+    struct leg *g = &p->leg;
+    struct http_head *hd = &g->head;
     const struct http_hdr *acc = http_head_find(hd, "sec-websocket-accept");
     const struct http_hdr *up = http_head_find(hd, "upgrade");
     const struct http_hdr *proto = http_head_find(hd, "sec-websocket-protocol");
     const struct http_hdr *ext = http_head_find(hd, "sec-websocket-extensions");
     char chosen[128] = "";
-    (void)hdr_is;
     if (!acc || acc->value_len != WS_ACCEPT_LEN ||
         memcmp(acc->value, p->expect_accept, WS_ACCEPT_LEN) != 0 || !up ||
         !http_value_has_token(up->value, up->value_len, "websocket")) {
-        wsp_fail(p, 502, "PROXY::BAD_GATEWAY", "the sandbox's WebSocket handshake answer is "
+        leg_fail(g, 502, "PROXY::BAD_GATEWAY", "the sandbox's WebSocket handshake answer is "
                  "invalid (%s)", "Sec-WebSocket-Accept or Upgrade");
         return;
     }
     if (ext) {
-        wsp_fail(p, 502, "PROXY::BAD_GATEWAY", "the sandbox negotiated an extension that was "
+        leg_fail(g, 502, "PROXY::BAD_GATEWAY", "the sandbox negotiated an extension that was "
                  "not offered (%s)", "Sec-WebSocket-Extensions");
         return;
     }
@@ -278,13 +225,13 @@ static void wsp_upgrade(struct wsp *p)
         if (proto->value_len >= sizeof(chosen) ||
             !(snprintf(chosen, sizeof(chosen), "%.*s", (int)proto->value_len, proto->value),
               http_value_has_token(p->offered, strlen(p->offered), chosen))) {
-            wsp_fail(p, 502, "PROXY::BAD_GATEWAY", "the sandbox chose a subprotocol the client "
+            leg_fail(g, 502, "PROXY::BAD_GATEWAY", "the sandbox chose a subprotocol the client "
                      "did not offer (%s)", "Sec-WebSocket-Protocol");
             return;
         }
     }
-    struct srv *s = p->s;
-    int cfd = -1, bfd = p->fd;
+    struct srv *s = g->s;
+    int cfd = -1, bfd = g->fd;
     uint8_t left[HTTP_READ_BUF];
     size_t llen = 0;
     char resp[768];
@@ -292,30 +239,30 @@ static void wsp_upgrade(struct wsp *p)
                       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
                       "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n%s%s%s%s\r\n",
                       p->client_accept, chosen[0] ? "Sec-WebSocket-Protocol: " : "", chosen,
-                      chosen[0] ? "\r\n" : "", p->rid);
+                      chosen[0] ? "\r\n" : "", g->rid);
     if (rl < 0 || (size_t)rl >= sizeof(resp) ||
-        http_upgrade_take(p->c, &cfd, left, sizeof(left), &llen) < 0) {
-        wsp_fail(p, 500, "SANDBOX::INTERNAL_ERROR", "cannot switch %s to WebSocket",
+        http_upgrade_take(g->c, &cfd, left, sizeof(left), &llen) < 0) {
+        leg_fail(g, 500, "SANDBOX::INTERNAL_ERROR", "cannot switch %s to WebSocket",
                  "the client connection");
         return;
     }
-    p->c = NULL;
+    g->c = NULL;
     /* the relay owns both sockets from here */
-    loop_io_del(s->loop, &p->io);
-    p->fd = -1;
-    size_t blen = p->hlen - hd->len;
+    loop_io_del(s->loop, &g->io);
+    g->fd = -1;
+    size_t blen = g->hlen - hd->len;
     struct wsr *r = calloc(1, sizeof(*r));
     if (!r) {
         close(cfd);
         close(bfd);
-        wsp_finish(p);
+        leg_finish(g);
         return;
     }
     r->s = s;
-    snprintf(r->label, sizeof(r->label), "%s", p->label);
+    snprintf(r->label, sizeof(r->label), "%s", g->label);
     char lc[128], lb[128];
-    snprintf(lc, sizeof(lc), "proxy %s client", p->label);
-    snprintf(lb, sizeof(lb), "proxy %s backend", p->label);
+    snprintf(lc, sizeof(lc), "proxy %s client", g->label);
+    snprintf(lb, sizeof(lb), "proxy %s backend", g->label);
     struct ws_conn_cfg ccfg = {.max_msg = s->cfg.ws_max_msg, .ping_ms = s->cfg.ws_ping_ms,
                                .low_water = WSR_LOW_WATER, .label = lc};
     struct ws_conn_cfg bcfg = ccfg;
@@ -326,122 +273,65 @@ static void wsp_upgrade(struct wsp *p)
     if (ws_conn_new(s->loop, cfd, resp, (size_t)rl, left, llen, &ccfg, &wsr_cbs, r, &r->cl) < 0) {
         close(bfd);
         free(r);
-        wsp_finish(p);
+        leg_finish(g);
         return;
     }
-    if (ws_conn_new(s->loop, bfd, "", 0, p->hbuf + hd->len, blen, &bcfg, &wsr_cbs, r,
+    if (ws_conn_new(s->loop, bfd, "", 0, g->hbuf + hd->len, blen, &bcfg, &wsr_cbs, r,
                     &r->be) < 0) {
         r->be_gone = 1;
         ws_conn_close(r->cl, 1011, "cannot relay to the sandbox");
     }
-    log_info("server: ws %s: relaying%s%s", p->label, chosen[0] ? " subprotocol " : "", chosen);
-    wsp_finish(p);
+    log_info("server: ws %s: relaying%s%s", g->label, chosen[0] ? " subprotocol " : "", chosen);
+    leg_finish(g);
 }
 
-static void wsp_read(struct wsp *p)
+static void wsp_on_head(struct leg *g)
 {
-    if (p->state == WSP_BODY) {
-        char buf[4096];
-        ssize_t n = read(p->fd, buf, sizeof(buf));
-        if (n < 0 && (errno == EAGAIN || errno == EINTR))
-            return;
-        wsp_body(p, buf, n > 0 ? (size_t)n : 0, n <= 0);
-        return;
-    }
-    ssize_t n = read(p->fd, p->hbuf + p->hlen, sizeof(p->hbuf) - p->hlen);
-    if (n < 0 && (errno == EAGAIN || errno == EINTR))
-        return;
-    if (n <= 0) {
-        wsp_fail(p, 502, "PROXY::BAD_GATEWAY", "the sandbox closed the connection before "
-                 "answering the handshake%s", "");
-        return;
-    }
-    p->hlen += (size_t)n;
-    enum http_step st = http_parse_head(&p->rp, p->hbuf, p->hlen, &p->head);
-    if (st == HTTP_NEED_MORE)
-        return;
-    if (st != HTTP_HEAD_DONE) {
-        wsp_fail(p, 502, "PROXY::BAD_GATEWAY", "malformed handshake answer from the sandbox: %s",
-                 st == HTTP_TOO_LARGE ? "head too large" : http_parser_error(&p->rp));
-        return;
-    }
-    p->status = http_parser_status(&p->rp);
+    struct wsp *p = P(g);
+    p->status = http_parser_status(&g->rp);
     if (p->status == 101) {
         wsp_upgrade(p);
         return;
     }
-    const struct http_hdr *ct = http_head_find(&p->head, "content-type");
+    const struct http_hdr *ct = http_head_find(&g->head, "content-type");
     if (ct)
         snprintf(p->ctype, sizeof(p->ctype), "%.*s", (int)ct->value_len, ct->value);
     if (p->status < 200) {
-        wsp_fail(p, 502, "PROXY::BAD_GATEWAY", "unexpected interim answer from the sandbox%s",
-                 "");
+        leg_fail(g, 502, "PROXY::BAD_GATEWAY", "unexpected interim answer from the sandbox%s", "");
         return;
     }
-    p->state = WSP_BODY;
-    p->rp.on_body = on_refusal_body;
-    p->rp.body_data = p;
-    if (http_parser_msg_done(&p->rp)) {
+    leg_set_state(g, LEG_BODY);
+    leg_watch(g, EPOLLIN | EPOLLRDHUP);
+    g->rp.on_body = on_refusal_body;
+    g->rp.body_data = p;
+    if (http_parser_msg_done(&g->rp)) {
         wsp_mirror(p);
         return;
     }
-    size_t rest = p->hlen - p->head.len;
-    wsp_body(p, p->hbuf + p->head.len, rest, 0);
+    size_t rest = g->hlen - g->head.len;
+    wsp_body(p, g->hbuf + g->head.len, rest, 0);
 }
 
-static void wsp_io(struct loop *l, struct loop_io *io, uint32_t events)
+/* BODY: a refusal's body, mirrored when complete. */
+static void wsp_on_readable(struct leg *g)
 {
-    struct wsp *p = io->data;
-    (void)l;
-    if (p->state == WSP_DONE)
+    char buf[4096];
+    ssize_t n = read(g->fd, buf, sizeof(buf));
+    if (n < 0 && (errno == EAGAIN || errno == EINTR))
         return;
-    if (p->state == WSP_CONNECTING) {
-        int err = 0;
-        socklen_t el = sizeof(err);
-        getsockopt(p->fd, SOL_SOCKET, SO_ERROR, &err, &el);
-        if (err) {
-            wsp_fail(p, 502, "PROXY::CONNECT_FAILED", "could not connect to the sandbox: %s",
-                     strerror(err));
-            return;
-        }
-        p->state = WSP_SENDING;
-    }
-    if (p->state == WSP_SENDING) {
-        while (p->req_pos < p->req_len) {
-            ssize_t n = send(p->fd, p->req + p->req_pos, p->req_len - p->req_pos, MSG_NOSIGNAL);
-            if (n < 0 && errno == EINTR)
-                continue;
-            if (n < 0 && errno == EAGAIN)
-                return;
-            if (n < 0) {
-                wsp_fail(p, 502, "PROXY::BAD_GATEWAY", "sending the handshake failed: %s",
-                         strerror(errno));
-                return;
-            }
-            p->req_pos += (size_t)n;
-        }
-        p->state = WSP_HEAD;
-        if (loop_io_mod(p->s->loop, &p->io, EPOLLIN | EPOLLRDHUP) < 0)
-            wsp_fail(p, 500, "SANDBOX::INTERNAL_ERROR", "epoll failed%s", "");
-        return;
-    }
-    if (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
-        wsp_read(p);
+    wsp_body(P(g), buf, n > 0 ? (size_t)n : 0, n <= 0);
 }
 
-static void wsp_timeout(struct loop *l, struct loop_timer *t)
-{
-    struct wsp *p = t->data;
-    (void)l;
-    if (p->state == WSP_BODY) {
-        wsp_mirror(p);
-        return;
-    }
-    char ms[32];
-    snprintf(ms, sizeof(ms), "%llu", (unsigned long long)p->s->cfg.proxy_timeout_ms);
-    wsp_fail(p, 504, "PROXY::TIMEOUT", "the sandbox did not answer the handshake within %s ms",
-             ms);
-}
+/* A refusal whose body does not end in time goes out with what came. */
+static void wsp_on_timeout(struct leg *g) { wsp_mirror(P(g)); }
+
+static const struct leg_ops wsp_ops = {
+    .on_head = wsp_on_head,
+    .on_readable = wsp_on_readable,
+    .on_timeout = wsp_on_timeout,
+    .release = wsp_release,
+    .what = "handshake",
+};
 
 void wsproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *req,
                     const char *rid, const char *id, uint16_t port, const char *rest,
@@ -472,16 +362,9 @@ void wsproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *r
         server_error(c, rid, 503, "SANDBOX::INTERNAL_ERROR", "out of memory");
         return;
     }
-    p->s = s;
-    p->c = c;
-    p->fd = -1;
     memcpy(p->client_accept, accept, sizeof(accept));
-    snprintf(p->rid, sizeof(p->rid), "%s", rid);
-    snprintf(p->label, sizeof(p->label), "%llu %.8s:%u%.*s", (unsigned long long)++s->next_id,
-             id, port, (int)(rest_len > 40 ? 40 : rest_len), rest);
     const char *offer = http_req_header(req, "Sec-WebSocket-Protocol");
     snprintf(p->offered, sizeof(p->offered), "%s", offer ? offer : "");
-    http_parser_init(&p->rp, HTTP_RESPONSE_PARSER);
     /* our own key for the backend (RFC 6455 §4.1: random, 16 bytes, base64) */
     uint8_t nonce[16];
     char key[32];
@@ -493,7 +376,7 @@ void wsproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *r
         return;
     }
     size_t hl = 0;
-    char *head = hproxy_build_head(req, &be, token, rest, rest_len, 1, &hl);
+    char *head = hproxy_build_head(req, &be, token, rest, rest_len, HPX_HEAD_WS, &hl);
     char tail[700];
     int tl = snprintf(tail, sizeof(tail),
                       "Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Key: %s\r\n"
@@ -508,21 +391,13 @@ void wsproxy_handle(struct srv *s, struct http_conn *c, const struct http_req *r
         return;
     }
     memcpy(full + hl, tail, (size_t)tl);
-    p->req = full;
-    p->req_len = hl + (size_t)tl;
-    p->timer.cb = wsp_timeout;
-    p->timer.data = p;
-    p->io.cb = wsp_io;
-    p->io.data = p;
-    int fd = hproxy_dial(s, &be, &p->io, c, rid);
-    if (fd < 0) {
-        free(p->req);
-        free(p);
+    char label[96];
+    snprintf(label, sizeof(label), "%llu %.8s:%u%.*s", (unsigned long long)++s->next_id, id, port,
+             (int)(rest_len > 40 ? 40 : rest_len), rest);
+    leg_init(&p->leg, &wsp_ops, s, c, rid, label, full, hl + (size_t)tl);
+    if (leg_dial(&p->leg, &be, 1) < 0) {
+        wsp_release(&p->leg);
         return;
     }
-    p->fd = fd;
-    p->state = WSP_CONNECTING;
-    if (loop_timer_start(s->loop, &p->timer, s->cfg.proxy_timeout_ms) < 0)
-        log_warn("server: ws %s: timer heap full; no timeout", p->label);
-    http_hold(c, wsp_client_gone, p);
+    http_hold(c, leg_client_gone, &p->leg);
 }

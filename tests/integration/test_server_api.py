@@ -184,7 +184,7 @@ def test_create_validation(cordon_server):
                       ({"image": {"uri": "ubuntu"}, "entrypoint": ["x"],
                         "resourceLimits": {"memory": "lots"}}, "memory"),
                       ({"image": {"uri": "ubuntu"}, "entrypoint": ["x"],
-                        "networkPolicy": {"egress": []}}, "networkPolicy")]:
+                        "networkPolicy": {"defaultAction": "allow"}}, "networkPolicy")]:
         st, _, body = srv.request("POST", "/v1/sandboxes", bad)
         assert st == 400, bad
         assert word in json.loads(body)["message"], (bad, body)

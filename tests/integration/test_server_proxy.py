@@ -2,7 +2,9 @@
 against real backends inside a sandbox (execd, and a Python echo server)."""
 import http.client
 import json
+import os
 import socket
+import subprocess
 import time
 
 import pytest
@@ -162,3 +164,128 @@ def test_strict_front_door(cordon_server):
         assert b"Connection: close" in resp
     st, _, _ = srv.request("GET", "/health", auth=False)
     assert st == 200
+
+
+# A backend that reads a request body in pieces (Content-Length or chunked,
+# de-chunked by hand) and answers its length and SHA-256: it never holds the
+# body, so a large upload costs it no memory either.
+SINK_SRC = r"""
+import hashlib, json, socket, sys, threading
+def serve(c):
+    f = c.makefile("rb")
+    head = {}
+    line = f.readline()
+    while True:
+        h = f.readline()
+        if h in (b"\r\n", b""):
+            break
+        k, v = h.decode().split(":", 1)
+        head[k.strip().lower()] = v.strip()
+    d, n = hashlib.sha256(), 0
+    if "content-length" in head:
+        left = int(head["content-length"])
+        while left:
+            b = f.read(min(left, 1 << 16))
+            if not b:
+                break
+            d.update(b); n += len(b); left -= len(b)
+    elif head.get("transfer-encoding") == "chunked":
+        while True:
+            size = int(f.readline().split(b";")[0], 16)
+            if size == 0:
+                f.readline()
+                break
+            left = size
+            while left:
+                b = f.read(min(left, 1 << 16))
+                d.update(b); n += len(b); left -= len(b)
+            f.readline()
+    out = json.dumps({"n": n, "sha256": d.hexdigest(), "te": head.get("transfer-encoding"),
+                      "cl": head.get("content-length"), "line": line.decode().strip()}).encode()
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n"
+              b"Connection: close\r\n\r\n%s" % (len(out), out))
+    c.close()
+s = socket.socket(); s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("0.0.0.0", int(sys.argv[1]))); s.listen(16)
+while True:
+    c, _ = s.accept()
+    threading.Thread(target=serve, args=(c,), daemon=True).start()
+"""
+
+UPLOAD_MB = 256
+
+
+def vm_hwm_kib(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmHWM for pid %d" % pid)
+
+
+@pytest.fixture(scope="module")
+def upload_file(tmp_path_factory):
+    """UPLOAD_MB of a non-repeating-per-MiB pattern, with its SHA-256."""
+    import hashlib
+    path = tmp_path_factory.mktemp("upload") / "body.bin"
+    d = hashlib.sha256()
+    with open(path, "wb") as f:
+        for i in range(UPLOAD_MB):
+            block = (i.to_bytes(4, "big") + bytes(range(252))) * 4096
+            d.update(block)
+            f.write(block)
+    yield str(path), d.hexdigest()
+    os.unlink(path)
+
+
+@pytest.mark.timeout(300)
+@pytest.mark.parametrize("framing", ["content-length", "chunked"])
+def test_large_upload_is_streamed_with_bounded_memory(cordon_server, upload_file, framing):
+    """256 MiB through the route (4x the default --max-body, which bounds only
+    buffered bodies): it reaches the backend whole, with the client's framing,
+    and the server's peak RSS grows by far less than the body."""
+    path, digest = upload_file
+    srv = cordon_server()
+    sbx = srv.create(entrypoint=["/usr/bin/python3", "-c", SINK_SRC, "9000"])
+    sid = sbx["id"]
+    wait_backend(srv, sid, 9000)
+    before = vm_hwm_kib(srv.proc.pid)
+    url = "http://127.0.0.1:%d/v1/sandboxes/%s/proxy/9000/up?x=1" % (srv.port, sid)
+    cmd = ["curl", "-sS", "--fail-with-body", "-H", "OPEN-SANDBOX-API-KEY: " + KEY,
+           "-H", "X-Request-ID: upload-1"]
+    if framing == "chunked":
+        cmd += ["-T", "-", url]
+        stdin = open(path, "rb")
+    else:
+        cmd += ["-T", path, url]
+        stdin = subprocess.DEVNULL
+    try:
+        p = subprocess.run(cmd, stdin=stdin, capture_output=True, timeout=280)
+    finally:
+        if stdin is not subprocess.DEVNULL:
+            stdin.close()
+    assert p.returncode == 0, p
+    got = json.loads(p.stdout)
+    assert got["n"] == UPLOAD_MB << 20 and got["sha256"] == digest, got
+    assert got["line"] == "PUT /up?x=1 HTTP/1.1"
+    if framing == "chunked":
+        assert got["te"] == "chunked" and got["cl"] is None, got
+    else:
+        assert got["cl"] == str(UPLOAD_MB << 20) and got["te"] is None, got
+    growth_mib = (vm_hwm_kib(srv.proc.pid) - before) / 1024
+    assert growth_mib < 64, "server peak RSS grew %.1f MiB for a %d MiB upload" % (
+        growth_mib, UPLOAD_MB)
+
+
+@pytest.mark.timeout(120)
+def test_streamed_upload_errors_are_json(cordon_server):
+    """A streamed body to a port nothing listens on: 502 as JSON once the body
+    is in (the connection then still serves); to a paused sandbox: 409."""
+    srv = cordon_server()
+    sid = srv.create()["id"]
+    body = b"x" * (3 << 20)
+    st, h, raw = srv.request("POST", "/v1/sandboxes/%s/proxy/9999/x" % sid, body=body)
+    assert st == 502 and json.loads(raw)["code"] == "PROXY::CONNECT_FAILED", raw
+    srv.json("POST", "/v1/sandboxes/%s/pause" % sid, expect=202)
+    st, h, raw = srv.request("POST", "/v1/sandboxes/%s/proxy/44772/command" % sid, body=body)
+    assert st == 409 and json.loads(raw)["code"] == "SANDBOX::NOT_RUNNING", raw
