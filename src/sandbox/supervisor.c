@@ -355,6 +355,7 @@ static void *fence_thread(void *arg)
     if (rc == 0 && s->fence != FENCE_OFF && (rc = netns_route_out(&s->ns)) < 0)
         log_error("run: cannot add the sandbox's default route: %s", strerror(-rc));
     s->fence_rc = rc;
+    log_debug("run: fence thread done (%s)", fence_mode_name(s->fence));
     return NULL;
 }
 
@@ -561,6 +562,7 @@ static int install_trust(struct supervisor *s)
         return rc;
     }
     char p12[96];
+    log_debug("run: trust bundle written");
     snprintf(p12, sizeof(p12), "/proc/%d/root" SANDBOX_TRUSTSTORE_FILE, (int)s->init_pid);
     if ((rc = tls_truststore_write(out, p12, err, sizeof(err))) < 0) {
         log_error("run: %s; the command was not started", err);
@@ -942,9 +944,13 @@ int sandbox_run(const struct sandbox_opts *o)
     bool fence_thread_on = pthread_create(&fence_tid, NULL, fence_thread, s) == 0;
     if (!fence_thread_on)
         fence_thread(s);
-    int rc_proxy = start_proxy(s), rc_ready = wait_init_ready(s);
+    int rc_proxy = start_proxy(s);
+    log_debug("run: proxy started");
+    int rc_ready = wait_init_ready(s);
+    log_debug("run: sandbox root ready, landlock rules added");
     if (rc_ready == 0 && rc_proxy == 0)
         rc_ready = install_trust(s);
+    log_debug("run: trust files installed");
     remove_ca_dir(s); /* copied in (or failed): not needed any more */
     if (fence_thread_on)
         pthread_join(fence_tid, NULL);
@@ -981,6 +987,7 @@ int sandbox_run(const struct sandbox_opts *o)
         if ((rc = o->hooks->started_cb(s->loop, s->proxy, &info, o->hooks->data)) < 0)
             goto out;
     }
+    log_debug("run: start hooks done");
     audit_start(s);
     started = true;
     /* Everything is in place: let the command run. */
