@@ -6,8 +6,21 @@
  * x86_64 numbers means nothing for them. doc/sandbox.md mirrors this list.
  *
  * The program is built in the supervisor and exported as BPF, so the
- * command's process only calls prctl() (nothing that allocates after the
- * clone). */
+ * command's process only calls seccomp() (nothing that allocates after the
+ * clone).
+ *
+ * Counting refusals (sysfilter.notify): SECCOMP_RET_ERRNO is silent, so the
+ * refused calls are SECCOMP_RET_USER_NOTIF instead: the kernel stops the
+ * caller and hands the call to the listener the filter was loaded with,
+ * which the supervisor holds (refusals.c); it counts, logs and answers
+ * EPERM. The decision is in the filter: the listener can only answer an
+ * error for these calls. If the supervisor is gone the kernel answers
+ * ENOSYS (still refused). kill() and rt_sigqueueinfo() with a positive pid
+ * go to the listener as well, which lets the kernel run them (CONTINUE)
+ * unless the target does not exist in the sandbox (ESRCH, as the kernel
+ * would say) or is its init (EPERM, as Landlock's signal scope says):
+ * those are the signal refusals it counts. clone3's ENOSYS stays silent:
+ * libc takes it for an old kernel on every thread creation. */
 #include <errno.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
@@ -20,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -107,7 +121,9 @@ const struct sysfilter_rule *sysfilter_rules(size_t *n)
     return all_rules;
 }
 
-#define EPERM_ACT SCMP_ACT_ERRNO(EPERM)
+/* The action of every refusal: set by sysfilter_build (notify or EPERM). */
+static uint32_t refuse_act = SCMP_ACT_ERRNO(EPERM);
+#define EPERM_ACT refuse_act
 
 static int add_socket_rules(scmp_filter_ctx ctx)
 {
@@ -165,10 +181,31 @@ static int add_clone_rules(scmp_filter_ctx ctx)
     return 0;
 }
 
-int sysfilter_build(struct sysfilter *out)
+/* Signals to a positive pid go to the listener (see the top). */
+static int add_signal_rules(scmp_filter_ctx ctx)
+{
+    static const char *const calls[] = {"kill", "rt_sigqueueinfo"};
+    for (size_t i = 0; i < 2; i++) {
+        int rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, seccomp_syscall_resolve_name(calls[i]), 1,
+                                  SCMP_A0(SCMP_CMP_MASKED_EQ, 0x80000000u, 0));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+bool sysfilter_notify_supported(void)
+{
+    /* The listener flag and the action must both be known to the kernel. */
+    uint32_t act = SECCOMP_RET_USER_NOTIF;
+    return syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &act) == 0;
+}
+
+int sysfilter_build(struct sysfilter *out, bool notify)
 {
     memset(out, 0, sizeof(*out));
     int rc = 0, mfd = -1;
+    refuse_act = notify ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(EPERM);
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (!ctx)
         return -ENOMEM;
@@ -188,7 +225,8 @@ int sysfilter_build(struct sysfilter *out)
             goto out;
         }
     }
-    if ((rc = add_socket_rules(ctx)) < 0 || (rc = add_clone_rules(ctx)) < 0) {
+    if ((rc = add_socket_rules(ctx)) < 0 || (rc = add_clone_rules(ctx)) < 0 ||
+        (notify && (rc = add_signal_rules(ctx)) < 0)) {
         log_error("seccomp: cannot add the argument rules: %s", strerror(-rc));
         goto out;
     }
@@ -215,6 +253,7 @@ int sysfilter_build(struct sysfilter *out)
         goto out;
     }
     out->len = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
+    out->notify = notify;
     rc = 0;
 out:
     if (mfd >= 0)
@@ -225,11 +264,20 @@ out:
     return rc;
 }
 
-int sysfilter_apply(const struct sysfilter *f)
+int sysfilter_apply(const struct sysfilter *f, int *listener)
 {
     struct sock_fprog prog = {.len = f->len, .filter = f->insns};
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+    *listener = -1;
+    if (!f->notify) {
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+            return -errno;
+        return 0;
+    }
+    long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                      &prog);
+    if (fd < 0)
         return -errno;
+    *listener = (int)fd;
     return 0;
 }
 

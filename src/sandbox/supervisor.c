@@ -69,6 +69,8 @@ struct supervisor {
     struct netns ns;
     bool ns_made;
     struct bypass *bypass;
+    struct refusals *refusals;
+    int refusals_sock;       /* the command's end, until init is spawned */
     enum fence_mode fence;
     char fence_why[512];
     struct proxy *proxy;
@@ -428,6 +430,7 @@ static int spawn_init(struct supervisor *s)
         .priv = &s->priv,
         .landlock = &s->ll,
         .filter = &s->filter,
+        .refusals_sock = s->refusals_sock,
     };
     pid_t pid = init_spawn(&plan);
     if (pid < 0) {
@@ -441,6 +444,7 @@ static int spawn_init(struct supervisor *s)
     close_fd(&s->err_w);
     close_fd(&s->ready_w);
     close_fd(&s->tty_slave);
+    close_fd(&s->refusals_sock);
     s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (s->pidfd < 0) {
         rc = -errno;
@@ -748,6 +752,7 @@ static void audit_exit(struct supervisor *s, int code, int signo)
     json_object_set_new(o, "exit_code", json_integer(code));
     json_object_set_new(o, "signal", signo ? json_integer(signo) : json_null());
     json_object_set_new(o, "duration_ms", json_integer((json_int_t)(loop_clock_ms() - s->t0_ms)));
+    refusals_summary(s->refusals, o);
     audit_emit("sandbox_exit", o);
 }
 
@@ -789,6 +794,7 @@ static void teardown(struct supervisor *s)
     if (s->tty)
         tty_close(s->tty);
     s->tty = NULL;
+    refusals_detach(s->refusals); /* the counts stay for sandbox_exit */
     bypass_close(s->bypass); /* flushes pending repeat counts */
     s->bypass = NULL;
     policydns_close(s->dns);
@@ -826,6 +832,7 @@ static void teardown(struct supervisor *s)
     close_fd(&s->ready_r);
     close_fd(&s->ready_w);
     close_fd(&s->tty_slave);
+    close_fd(&s->refusals_sock);
 }
 
 int sandbox_run(const struct sandbox_opts *o)
@@ -837,7 +844,7 @@ int sandbox_run(const struct sandbox_opts *o)
     s->tty_slave = s->sync_r = s->sync_w = s->status_r = s->status_w = s->err_r = s->err_w = -1;
     s->ready_r = s->ready_w = -1;
     s->pidfd = s->sigfd = -1;
-    s->lo_proxy_fd = s->capture_fd = -1;
+    s->lo_proxy_fd = s->capture_fd = s->refusals_sock = -1;
     s->t0_ms = loop_clock_ms();
     int code = SANDBOX_EXIT_SETUP, signo = 0, rc;
     bool started = false;
@@ -892,8 +899,13 @@ int sandbox_run(const struct sandbox_opts *o)
         log_error("run: cannot plan the sandbox's filesystem: %s", strerror(-rc));
         goto out;
     }
-    if ((rc = sysfilter_build(&s->filter)) < 0) {
+    bool counting = sysfilter_notify_supported();
+    if ((rc = sysfilter_build(&s->filter, counting)) < 0) {
         log_error("run: cannot build the seccomp filter: %s", strerror(-rc));
+        goto out;
+    }
+    if ((rc = refusals_new(s->name, counting, &s->refusals, &s->refusals_sock)) < 0) {
+        log_error("run: cannot set up the count of refused system calls: %s", strerror(-rc));
         goto out;
     }
     log_debug("run: landlock ruleset and seccomp program ready");
@@ -974,6 +986,7 @@ int sandbox_run(const struct sandbox_opts *o)
     if ((rc = loop_io_add(s->loop, &s->sig_io, s->sigfd, EPOLLIN)) < 0 ||
         (rc = loop_io_add(s->loop, &s->pid_io, s->pidfd, EPOLLIN)) < 0 ||
         (s->bypass && (rc = bypass_attach(s->bypass, s->loop, s->init_pid)) < 0) ||
+        (rc = refusals_attach(s->refusals, s->loop, s->init_pid)) < 0 ||
         (s->dns && (rc = policydns_attach(s->dns, s->loop, s->init_pid)) < 0) ||
         (s->tty && (rc = tty_attach(s->tty, s->loop)) < 0)) {
         log_error("run: cannot start the supervisor loop: %s", strerror(-rc));
@@ -1009,6 +1022,8 @@ out:
      * written during teardown; nothing follows sandbox_exit. */
     if (started)
         audit_exit(s, code, signo);
+    refusals_free(s->refusals);
+    s->refusals = NULL;
     if (o->hooks && o->hooks->exited_cb)
         o->hooks->exited_cb(code, o->hooks->data);
     log_debug("run: sandbox %s torn down", s->name);
