@@ -78,6 +78,9 @@ struct supervisor {
     bool have_run_dir;   /* SANDBOX_RUN_DIR exists: private tmpfs + trust bundle */
     char ca_dir[64];     /* root-only directory the proxy writes its CA into */
     char ca_out[96];
+    pthread_t trust_tid;     /* install_trust, while the start hooks run */
+    bool trust_on;
+    int trust_rc;
     struct tty_relay *tty;
     int tty_slave;
     int sync_r, sync_w, status_r, status_w, err_r, err_w, ready_r, ready_w;
@@ -575,6 +578,34 @@ static int install_trust(struct supervisor *s)
     return 0;
 }
 
+static void *trust_thread(void *arg)
+{
+    struct supervisor *s = arg;
+    s->trust_rc = install_trust(s);
+    return NULL;
+}
+
+/* install_trust on a thread of its own (inline if none can be created). */
+static void start_trust(struct supervisor *s)
+{
+    s->trust_on = pthread_create(&s->trust_tid, NULL, trust_thread, s) == 0;
+    if (!s->trust_on) {
+        s->trust_rc = install_trust(s);
+        remove_ca_dir(s);
+    }
+}
+
+/* Waits for the trust files; their result (0 if never started). */
+static int join_trust(struct supervisor *s)
+{
+    if (s->trust_on) {
+        pthread_join(s->trust_tid, NULL);
+        s->trust_on = false;
+        remove_ca_dir(s); /* copied in (or failed): not needed any more */
+    }
+    return s->trust_rc;
+}
+
 /* ---- the loop ---- */
 
 static void on_init_exit(struct loop *l, struct loop_io *io, uint32_t events)
@@ -951,7 +982,9 @@ int sandbox_run(const struct sandbox_opts *o)
         goto out;
     /* Three things at once, all before the command may run: init builds
      * the sandbox's root, a thread installs the fence, we start the proxy;
-     * then the Landlock rules and the trust files go into the new root. */
+     * then the Landlock rules go into the new root, and a thread writes the
+     * trust files there while the start hooks (the enforcement self-test,
+     * which needs the fence and the proxy but not the trust files) run. */
     pthread_t fence_tid;
     bool fence_thread_on = pthread_create(&fence_tid, NULL, fence_thread, s) == 0;
     if (!fence_thread_on)
@@ -961,9 +994,9 @@ int sandbox_run(const struct sandbox_opts *o)
     int rc_ready = wait_init_ready(s);
     log_debug("run: sandbox root ready, landlock rules added");
     if (rc_ready == 0 && rc_proxy == 0)
-        rc_ready = install_trust(s);
-    log_debug("run: trust files installed");
-    remove_ca_dir(s); /* copied in (or failed): not needed any more */
+        start_trust(s);
+    else
+        remove_ca_dir(s);
     if (fence_thread_on)
         pthread_join(fence_tid, NULL);
     if ((rc = rc_ready) < 0 || (rc = s->fence_rc) < 0 || (rc = rc_proxy) < 0)
@@ -1001,6 +1034,9 @@ int sandbox_run(const struct sandbox_opts *o)
             goto out;
     }
     log_debug("run: start hooks done");
+    if ((rc = join_trust(s)) < 0)
+        goto out;
+    log_debug("run: trust files installed");
     audit_start(s);
     started = true;
     /* Everything is in place: let the command run. */
@@ -1017,6 +1053,7 @@ int sandbox_run(const struct sandbox_opts *o)
     log_debug("run: command finished (exit %d)", code);
     audit_limits(s);
 out:
+    (void)join_trust(s); /* before teardown: it writes into the sandbox */
     teardown(s);
     /* Last: the proxy's closes and the bypass monitor's repeat counts are
      * written during teardown; nothing follows sandbox_exit. */
