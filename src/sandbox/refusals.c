@@ -216,9 +216,13 @@ static void count_syscall(struct refusals *r, const struct seccomp_notif *q)
     size_t nr;
     const struct sysfilter_rule *rules = sysfilter_rules(&nr);
     const char *why = "its arguments are refused (see doc/sandbox.md, seccomp)";
-    for (size_t k = 0; k < nr; k++)
-        if (strcmp(rules[k].syscall, sc) == 0)
+    size_t scl = strlen(sc);
+    for (size_t k = 0; k < nr; k++) /* "ptrace", or "socket(AF_PACKET...)" */
+        if (strncmp(rules[k].syscall, sc, scl) == 0 &&
+            (rules[k].syscall[scl] == '\0' || rules[k].syscall[scl] == '(')) {
             why = rules[k].why;
+            break;
+        }
     json_object_set_new(o, "reason", json_string(why));
     audit_emit("syscall_refused", o);
 }

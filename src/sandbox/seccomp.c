@@ -105,6 +105,9 @@ static const struct sysfilter_rule arg_rules[] = {
      "(getifaddrs); audit, sock_diag, netfilter, uevent... are refused"},
     {"clone(CLONE_NEWNS|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWCGROUP)", "new namespaces"},
     {"clone3", "ENOSYS: its flags cannot be inspected; libc falls back to clone"},
+    {"seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER)", "a listener of the "
+     "command's own would receive the calls cordon refuses and could let them run (only "
+     "where refusals are counted, see refusals.c)"},
     {"ioctl(TIOCSTI|TIOCLINUX)", "injecting keystrokes into a terminal"},
 };
 
@@ -194,6 +197,19 @@ static int add_signal_rules(scmp_filter_ctx ctx)
     return 0;
 }
 
+/* A later filter that returns SECCOMP_RET_USER_NOTIF ties with ours, and
+ * the kernel then notifies the most recent filter's listener: one the
+ * command created could answer CONTINUE and run a call we refuse. So the
+ * command cannot create listeners (filters without one still only add
+ * restrictions). */
+static int add_listener_rule(scmp_filter_ctx ctx)
+{
+    return seccomp_rule_add(ctx, EPERM_ACT, SCMP_SYS(seccomp), 2,
+                            SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER),
+                            SCMP_A1(SCMP_CMP_MASKED_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                                    SECCOMP_FILTER_FLAG_NEW_LISTENER));
+}
+
 bool sysfilter_notify_supported(void)
 {
     /* The listener flag and the action must both be known to the kernel. */
@@ -226,7 +242,7 @@ int sysfilter_build(struct sysfilter *out, bool notify)
         }
     }
     if ((rc = add_socket_rules(ctx)) < 0 || (rc = add_clone_rules(ctx)) < 0 ||
-        (notify && (rc = add_signal_rules(ctx)) < 0)) {
+        (notify && ((rc = add_signal_rules(ctx)) < 0 || (rc = add_listener_rule(ctx)) < 0))) {
         log_error("seccomp: cannot add the argument rules: %s", strerror(-rc));
         goto out;
     }

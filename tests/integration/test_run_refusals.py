@@ -40,6 +40,9 @@ res("kill_host", lambda: os.kill(host, 15))
 res("kill_init", lambda: os.kill(1, 15))
 res("kill_self", lambda: os.kill(os.getpid(), 0))
 res("kill_victim", lambda: os.kill(victim, 0))
+# A seccomp listener of our own would get the calls cordon refuses (and
+# could let them run): refused before the kernel looks at the program.
+res("own_listener", lambda: libc.syscall(317, 1, 8, None))
 res("write_usr", lambda: open("/usr/cordon-refusal-probe", "w").close())
 res("write_unlisted", lambda: open(sys.argv[2] + "/x", "w").close())
 os.kill(victim, 9); os.waitpid(victim, 0)
@@ -67,12 +70,13 @@ def test_crossing_each_boundary_is_counted_and_named(sandbox):
     assert res["kill_host"] == "ESRCH", res
     assert res["kill_init"] == "EPERM", res
     assert res["kill_self"] == "ok" and res["kill_victim"] == "ok", res  # not refusals
+    assert res["own_listener"] == "EPERM", res               # EFAULT if it got through
     assert res["write_usr"] == "EROFS", res
     assert res["write_unlisted"] in ("ENOENT", "EACCES"), res
 
     # Each refusal is named with the process that tried it.
     sc = r.events("syscall_refused")
-    assert sorted(e["syscall"] for e in sc) == ["process_vm_readv", "ptrace"], sc
+    assert sorted(e["syscall"] for e in sc) == ["process_vm_readv", "ptrace", "seccomp"], sc
     for e in sc:
         assert e["binary"].startswith("/usr/bin/python3"), e
         assert e["errno"] == "EPERM" and e["pid"] > 0 and e["reason"], e
@@ -85,8 +89,8 @@ def test_crossing_each_boundary_is_counted_and_named(sandbox):
 
     # ... and summed up at the end.
     ref = _exit_refusals(r)
-    assert ref["seccomp_denials"] == 2, ref
-    assert ref["seccomp_by_syscall"] == {"ptrace": 1, "process_vm_readv": 1}, ref
+    assert ref["seccomp_denials"] == 3, ref
+    assert ref["seccomp_by_syscall"] == {"ptrace": 1, "process_vm_readv": 1, "seccomp": 1}, ref
     assert ref["signal_denials"] == 2, ref
     assert ref["landlock_denials"] is None and "audit" in ref["landlock_denials_why"], ref
 
