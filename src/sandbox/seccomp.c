@@ -124,11 +124,10 @@ const struct sysfilter_rule *sysfilter_rules(size_t *n)
     return all_rules;
 }
 
-/* The action of every refusal: set by sysfilter_build (notify or EPERM). */
-static uint32_t refuse_act = SCMP_ACT_ERRNO(EPERM);
-#define EPERM_ACT refuse_act
+/* `act` below: the action of every refusal (notify or EPERM, chosen by
+ * sysfilter_build). */
 
-static int add_socket_rules(scmp_filter_ctx ctx)
+static int add_socket_rules(scmp_filter_ctx ctx, uint32_t act)
 {
     int sys = SCMP_SYS(socket);
     int rc;
@@ -136,29 +135,29 @@ static int add_socket_rules(scmp_filter_ctx ctx)
     for (int fam = 0; fam < AF_MAX; fam++) {
         if (fam == AF_UNIX || fam == AF_INET || fam == AF_INET6 || fam == AF_NETLINK)
             continue;
-        rc = seccomp_rule_add(ctx, EPERM_ACT, sys, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fam));
+        rc = seccomp_rule_add(ctx, act, sys, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fam));
         if (rc < 0)
             return rc;
     }
-    rc = seccomp_rule_add(ctx, EPERM_ACT, sys, 1, SCMP_A0(SCMP_CMP_GE, (scmp_datum_t)AF_MAX));
+    rc = seccomp_rule_add(ctx, act, sys, 1, SCMP_A0(SCMP_CMP_GE, (scmp_datum_t)AF_MAX));
     if (rc < 0)
         return rc;
     static const int inet[] = {AF_INET, AF_INET6};
     static const int raw_types[] = {SOCK_RAW, SOCK_PACKET};
     for (size_t i = 0; i < 2; i++)
         for (size_t j = 0; j < 2; j++) {
-            rc = seccomp_rule_add(ctx, EPERM_ACT, sys, 2,
+            rc = seccomp_rule_add(ctx, act, sys, 2,
                                   SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)inet[i]),
                                   SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, (scmp_datum_t)raw_types[j]));
             if (rc < 0)
                 return rc;
         }
-    rc = seccomp_rule_add(ctx, EPERM_ACT, sys, 2, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+    rc = seccomp_rule_add(ctx, act, sys, 2, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
                           SCMP_A2(SCMP_CMP_NE, NETLINK_ROUTE));
     return rc;
 }
 
-static int add_clone_rules(scmp_filter_ctx ctx)
+static int add_clone_rules(scmp_filter_ctx ctx, uint32_t act)
 {
     static const unsigned long ns_flags[] = {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC,
                                              CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
@@ -166,7 +165,7 @@ static int add_clone_rules(scmp_filter_ctx ctx)
     int rc;
     for (size_t i = 0; i < sizeof(ns_flags) / sizeof(ns_flags[0]); i++) {
         /* x86_64 clone(flags, ...): flags is the first argument. */
-        rc = seccomp_rule_add(ctx, EPERM_ACT, SCMP_SYS(clone), 1,
+        rc = seccomp_rule_add(ctx, act, SCMP_SYS(clone), 1,
                               SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
         if (rc < 0)
             return rc;
@@ -176,7 +175,7 @@ static int add_clone_rules(scmp_filter_ctx ctx)
         return rc;
     static const unsigned long bad_ioctls[] = {TIOCSTI, TIOCLINUX};
     for (size_t i = 0; i < 2; i++) {
-        rc = seccomp_rule_add(ctx, EPERM_ACT, SCMP_SYS(ioctl), 1,
+        rc = seccomp_rule_add(ctx, act, SCMP_SYS(ioctl), 1,
                               SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, bad_ioctls[i]));
         if (rc < 0)
             return rc;
@@ -202,9 +201,9 @@ static int add_signal_rules(scmp_filter_ctx ctx)
  * command created could answer CONTINUE and run a call we refuse. So the
  * command cannot create listeners (filters without one still only add
  * restrictions). */
-static int add_listener_rule(scmp_filter_ctx ctx)
+static int add_listener_rule(scmp_filter_ctx ctx, uint32_t act)
 {
-    return seccomp_rule_add(ctx, EPERM_ACT, SCMP_SYS(seccomp), 2,
+    return seccomp_rule_add(ctx, act, SCMP_SYS(seccomp), 2,
                             SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER),
                             SCMP_A1(SCMP_CMP_MASKED_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER,
                                     SECCOMP_FILTER_FLAG_NEW_LISTENER));
@@ -221,7 +220,7 @@ int sysfilter_build(struct sysfilter *out, bool notify)
 {
     memset(out, 0, sizeof(*out));
     int rc = 0, mfd = -1;
-    refuse_act = notify ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(EPERM);
+    uint32_t act = notify ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(EPERM);
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (!ctx)
         return -ENOMEM;
@@ -235,14 +234,14 @@ int sysfilter_build(struct sysfilter *out, bool notify)
             log_debug("seccomp: %s does not exist on this architecture", plain_rules[i].syscall);
             continue;
         }
-        if ((rc = seccomp_rule_add(ctx, EPERM_ACT, nr, 0)) < 0) {
+        if ((rc = seccomp_rule_add(ctx, act, nr, 0)) < 0) {
             log_error("seccomp: cannot add a rule for %s: %s", plain_rules[i].syscall,
                       strerror(-rc));
             goto out;
         }
     }
-    if ((rc = add_socket_rules(ctx)) < 0 || (rc = add_clone_rules(ctx)) < 0 ||
-        (notify && ((rc = add_signal_rules(ctx)) < 0 || (rc = add_listener_rule(ctx)) < 0))) {
+    if ((rc = add_socket_rules(ctx, act)) < 0 || (rc = add_clone_rules(ctx, act)) < 0 ||
+        (notify && ((rc = add_signal_rules(ctx)) < 0 || (rc = add_listener_rule(ctx, act)) < 0))) {
         log_error("seccomp: cannot add the argument rules: %s", strerror(-rc));
         goto out;
     }
