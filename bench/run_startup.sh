@@ -4,7 +4,9 @@
 # measured by hyperfine in the same run, ROUNDS rounds of RUNS runs each;
 # prints each round's medians and their ratio, then the median ratio.
 # Results in bench/RESULTS-sandbox.md. As root; needs `scripts/setup --bench`
-# (bubblewrap, hyperfine). Settings: ROUNDS (5), RUNS (40), CORDON (build/cordon).
+# (bubblewrap, hyperfine). Settings: ROUNDS (5), RUNS (40), CORDON (build/cordon),
+# BEFORE (optional: a second cordon binary, e.g. an older build, measured in
+# the same rounds so that a change is compared under the same load).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CORDON=${CORDON:-$PWD/build/cordon}
@@ -18,18 +20,26 @@ chmod 755 "$T"
 printf 'version: 1\n' > "$T/policy.yaml"
 CMD_CORDON="$CORDON run --policy $T/policy.yaml --workdir $T -- true"
 CMD_BWRAP="bwrap --unshare-all --ro-bind / / --proc /proc --dev /dev true"
+CMDS=("$CMD_CORDON" "$CMD_BWRAP")
+[ -n "${BEFORE:-}" ] && CMDS+=("$BEFORE run --policy $T/policy.yaml --workdir $T -- true")
 for r in $(seq "$ROUNDS"); do
-  hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$T/r$r.json" \
-    "$CMD_CORDON" "$CMD_BWRAP" >/dev/null 2>&1
+  hyperfine -N --warmup 3 --runs "$RUNS" --export-json "$T/r$r.json" "${CMDS[@]}" >/dev/null 2>&1
 done
 /usr/bin/python3 - "$T" "$ROUNDS" <<'PY'
 import json, statistics, sys
 d, rounds = sys.argv[1], int(sys.argv[2])
-ratios = []
+ratios, before = [], []
 for r in range(1, rounds + 1):
     res = json.load(open("%s/r%d.json" % (d, r)))["results"]
     c, b = res[0]["median"] * 1000, res[1]["median"] * 1000
     ratios.append(c / b)
-    print("round %d: cordon run %.1f ms, bwrap %.1f ms, ratio %.2fx" % (r, c, b, c / b))
+    line = "round %d: cordon run %.1f ms, bwrap %.1f ms, ratio %.2fx" % (r, c, b, c / b)
+    if len(res) > 2:
+        o = res[2]["median"] * 1000
+        before.append(o / b)
+        line += "; BEFORE %.1f ms, ratio %.2fx" % (o, o / b)
+    print(line)
 print("median ratio over %d rounds: %.2fx" % (rounds, statistics.median(ratios)))
+if before:
+    print("BEFORE median ratio: %.2fx" % statistics.median(before))
 PY

@@ -153,6 +153,26 @@ static int probe(int netns_fd, const struct sockaddr_in *direct, bool to_self,
     return memcmp(buf, "HTTP/1.1 403", 12) == 0 ? ST_OK : ST_PROXY_NOT_403;
 }
 
+struct probe_args {
+    int netns_fd;
+    const struct sockaddr_in *direct;
+    bool to_self;
+    const struct sockaddr_in *proxy;
+    const char *req;
+    size_t req_len;
+    int errfd;
+};
+
+/* The probe process (our memory, its own stack; we are suspended). */
+static int probe_main(void *arg)
+{
+    const struct probe_args *a = arg;
+    int err = 0;
+    int st = probe(a->netns_fd, a->direct, a->to_self, a->proxy, a->req, a->req_len, &err);
+    (void)!write(a->errfd, &err, sizeof(err));
+    _exit(st);
+}
+
 int run_selftest(const struct sandbox_info *info)
 {
     struct sockaddr_in direct = {.sin_family = AF_INET, .sin_port = htons(9)};
@@ -174,19 +194,27 @@ int run_selftest(const struct sandbox_info *info)
     int errp[2];
     if (pipe2(errp, O_CLOEXEC) < 0)
         return -errno;
-    pid_t pid = fork();
-    if (pid < 0) {
-        int e = errno;
+    /* The probe shares our memory and we wait until it exits (CLONE_VM |
+     * CLONE_VFORK): a fork() of the supervisor, whose proxy threads are
+     * running, would write-protect every page it has (a fault and a TLB
+     * flush on the next write to each, in every thread). */
+    struct probe_args a = {.netns_fd = info->netns_fd, .direct = &direct, .to_self = hooked,
+                           .proxy = &proxy, .req = req, .req_len = (size_t)rl,
+                           .errfd = errp[1]};
+    size_t stack_size = 256 * 1024;
+    char *stack = malloc(stack_size);
+    if (!stack) {
         close(errp[0]);
         close(errp[1]);
-        return -e;
+        return -ENOMEM;
     }
-    if (pid == 0) {
+    pid_t pid = clone(probe_main, stack + stack_size, CLONE_VM | CLONE_VFORK | SIGCHLD, &a);
+    int clone_errno = errno;
+    free(stack);
+    if (pid < 0) {
         close(errp[0]);
-        int err = 0;
-        int st = probe(info->netns_fd, &direct, hooked, &proxy, req, (size_t)rl, &err);
-        (void)!write(errp[1], &err, sizeof(err));
-        _exit(st);
+        close(errp[1]);
+        return -clone_errno;
     }
     close(errp[1]);
     int err = 0, st = 0;

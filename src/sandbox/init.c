@@ -185,8 +185,17 @@ static __attribute__((noreturn)) void command_main(const struct init_plan *p)
         fail(p, INIT_STEP_PRIVDROP, -rc, SANDBOX_EXIT_SETUP);
     if ((rc = landlock_apply(p->landlock)) < 0)
         fail(p, INIT_STEP_LANDLOCK, -rc, SANDBOX_EXIT_SETUP);
-    if ((rc = sysfilter_apply(p->filter)) < 0)
+    int listener = -1;
+    if ((rc = sysfilter_apply(p->filter, &listener)) < 0)
         fail(p, INIT_STEP_SECCOMP, -rc, SANDBOX_EXIT_SETUP);
+    if (listener >= 0) {
+        /* The supervisor answers (and counts) the filter's refusals. */
+        if (p->refusals_sock < 0 || (rc = refusals_send_listener(p->refusals_sock, listener)) < 0)
+            fail(p, INIT_STEP_SECCOMP, p->refusals_sock < 0 ? EBADF : -rc, SANDBOX_EXIT_SETUP);
+        close(listener);
+    }
+    if (p->refusals_sock >= 0)
+        close(p->refusals_sock);
     /* Nothing but stdio crosses exec (the error pipe is close-on-exec). */
     if (syscall(SYS_close_range, 3U, ~0U, CLOSE_RANGE_CLOEXEC) < 0)
         for (int fd = 3; fd < 1024; fd++)
@@ -293,6 +302,8 @@ static __attribute__((noreturn)) void init_main(const struct init_plan *p)
     close(p->errpipe_fd);
     if (p->tty_slave >= 0)
         close(p->tty_slave);
+    if (p->refusals_sock >= 0)
+        close(p->refusals_sock);
     close(p->child_netns_fd);
 
     int cmd_status = 0;

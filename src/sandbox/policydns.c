@@ -52,6 +52,7 @@ struct dns_repeat {
 
 struct policydns {
     struct dns_repeat rep[POLICYDNS_REPEAT_CAP];
+    size_t rep_n; /* used entries of rep (none: its pages are never touched) */
     struct loop_timer rep_timer;
     int udp_fd, tcp_fd;
     struct sockowner_ctx own;
@@ -157,13 +158,14 @@ static void emit_repeats(struct policydns *d, const struct dns_repeat *r)
 static void expire_repeats(struct policydns *d, bool all)
 {
     uint64_t now = now_ms(d);
-    for (size_t i = 0; i < POLICYDNS_REPEAT_CAP; i++) {
+    for (size_t i = 0; d->rep_n && i < POLICYDNS_REPEAT_CAP; i++) {
         struct dns_repeat *r = &d->rep[i];
         if (!r->used || (!all && now - r->first_ms < POLICYDNS_REPEAT_WINDOW_MS))
             continue;
         if (r->repeats)
             emit_repeats(d, r);
         r->used = false;
+        d->rep_n--;
     }
 }
 
@@ -171,7 +173,7 @@ static void repeat_timer(struct loop *l, struct loop_timer *t)
 {
     struct policydns *d = t->data;
     expire_repeats(d, false);
-    for (size_t i = 0; i < POLICYDNS_REPEAT_CAP; i++)
+    for (size_t i = 0; d->rep_n && i < POLICYDNS_REPEAT_CAP; i++)
         if (d->rep[i].used) {
             (void)loop_timer_start(l, &d->rep_timer, 1000);
             return;
@@ -212,6 +214,8 @@ static bool repeat_first(struct policydns *d, const struct dnsmsg_query *q, pid_
         r = oldest;
         if (r->repeats)
             emit_repeats(d, r);
+    } else {
+        d->rep_n++;
     }
     memset(r, 0, sizeof(*r));
     snprintf(r->name, sizeof(r->name), "%s", q->name);

@@ -113,7 +113,9 @@ static int rtnl_send(struct rtnl *r, struct rtnl_msg *m)
 /* Reads answers to seq until the ACK/error (talk) or NLMSG_DONE (dump). */
 static int rtnl_recv(struct rtnl *r, uint32_t seq, rtnl_dump_cb cb, void *data)
 {
-    static __thread char buf[RTNL_RECV_BUF] __attribute__((aligned(NLMSG_ALIGNTO)));
+    /* On the stack (supervisor threads have full-size stacks): a __thread
+     * buffer would be zeroed in every thread the process creates. */
+    char buf[RTNL_RECV_BUF] __attribute__((aligned(NLMSG_ALIGNTO)));
     for (;;) {
         ssize_t n = recv(r->fd, buf, sizeof(buf), 0);
         if (n < 0) {

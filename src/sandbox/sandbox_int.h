@@ -17,6 +17,7 @@
 #include "policy/policy.h"
 
 struct loop;
+struct json_t;
 
 /* ---- rtnl.c: a minimal rtnetlink client (no shelling out to `ip`) ---- */
 
@@ -328,6 +329,7 @@ void landlock_prep_close(struct landlock_prep *p);
 struct sysfilter {
     struct sock_filter *insns;
     unsigned short len;
+    bool notify; /* refusals go to a listener (refusals.c) instead of EPERM */
 };
 
 /* One documented entry of the filter (doc/sandbox.md mirrors this list). */
@@ -339,12 +341,38 @@ struct sysfilter_rule {
 const struct sysfilter_rule *sysfilter_rules(size_t *n);
 
 /* Builds the BPF program with libseccomp (in the supervisor, before any
- * fork). Returns 0 or -errno. */
-int sysfilter_build(struct sysfilter *out) __attribute__((warn_unused_result));
-/* Installs it in the calling process (needs no_new_privs). Async-signal-
- * safe. Returns 0 or -errno. */
-int sysfilter_apply(const struct sysfilter *f);
+ * fork). notify: refusals (and signals to a positive pid) go to the
+ * filter's listener (SECCOMP_RET_USER_NOTIF) so that they can be counted;
+ * else they fail with EPERM in the kernel, uncounted. Returns 0 or -errno. */
+int sysfilter_build(struct sysfilter *out, bool notify) __attribute__((warn_unused_result));
+/* Whether the kernel has SECCOMP_RET_USER_NOTIF. */
+bool sysfilter_notify_supported(void);
+/* Installs it in the calling process (needs no_new_privs). With notify,
+ * *listener is the new listener fd, else -1. Async-signal-safe. Returns 0
+ * or -errno. */
+int sysfilter_apply(const struct sysfilter *f, int *listener);
 void sysfilter_free(struct sysfilter *f);
+
+/* ---- refusals.c: counts of what seccomp and the signal boundary refused ---- */
+
+struct refusals;
+/* counting: the filter was built with notify. *child_sock (CLOEXEC) goes to
+ * the command's process, which sends its listener over it
+ * (refusals_send_listener); the supervisor closes its copy once the
+ * command runs. Returns 0 or -errno. */
+int refusals_new(const char *sandbox_name, bool counting, struct refusals **out,
+                 int *child_sock) __attribute__((warn_unused_result));
+/* In the command's process: async-signal-safe. Returns 0 or -errno. */
+int refusals_send_listener(int sock, int listener);
+/* Starts receiving the listener and its notifications on l. */
+int refusals_attach(struct refusals *r, struct loop *l, pid_t init_pid)
+    __attribute__((warn_unused_result));
+/* Adds the "refusals" object (counts, or null with the reason) to the
+ * sandbox_exit event. */
+void refusals_summary(const struct refusals *r, struct json_t *exit_event);
+/* Stops listening (before the loop is freed); the counts stay. */
+void refusals_detach(struct refusals *r);
+void refusals_free(struct refusals *r);
 
 /* ---- privdrop.c: the unprivileged identity of the command ---- */
 
@@ -528,6 +556,7 @@ struct init_plan {
     const struct privdrop *priv;
     const struct landlock_prep *landlock;
     const struct sysfilter *filter;
+    int refusals_sock;    /* -1, or where the command sends its seccomp listener */
 };
 
 /* What failed in the child, written to errpipe as two ints {step, errno}. */

@@ -6,8 +6,21 @@
  * x86_64 numbers means nothing for them. doc/sandbox.md mirrors this list.
  *
  * The program is built in the supervisor and exported as BPF, so the
- * command's process only calls prctl() (nothing that allocates after the
- * clone). */
+ * command's process only calls seccomp() (nothing that allocates after the
+ * clone).
+ *
+ * Counting refusals (sysfilter.notify): SECCOMP_RET_ERRNO is silent, so the
+ * refused calls are SECCOMP_RET_USER_NOTIF instead: the kernel stops the
+ * caller and hands the call to the listener the filter was loaded with,
+ * which the supervisor holds (refusals.c); it counts, logs and answers
+ * EPERM. The decision is in the filter: the listener can only answer an
+ * error for these calls. If the supervisor is gone the kernel answers
+ * ENOSYS (still refused). kill() and rt_sigqueueinfo() with a positive pid
+ * go to the listener as well, which lets the kernel run them (CONTINUE)
+ * unless the target does not exist in the sandbox (ESRCH, as the kernel
+ * would say) or is its init (EPERM, as Landlock's signal scope says):
+ * those are the signal refusals it counts. clone3's ENOSYS stays silent:
+ * libc takes it for an old kernel on every thread creation. */
 #include <errno.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
@@ -20,6 +33,7 @@
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "core/log.h"
@@ -91,6 +105,9 @@ static const struct sysfilter_rule arg_rules[] = {
      "(getifaddrs); audit, sock_diag, netfilter, uevent... are refused"},
     {"clone(CLONE_NEWNS|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET|NEWCGROUP)", "new namespaces"},
     {"clone3", "ENOSYS: its flags cannot be inspected; libc falls back to clone"},
+    {"seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER)", "a listener of the "
+     "command's own would receive the calls cordon refuses and could let them run (only "
+     "where refusals are counted, see refusals.c)"},
     {"ioctl(TIOCSTI|TIOCLINUX)", "injecting keystrokes into a terminal"},
 };
 
@@ -107,9 +124,10 @@ const struct sysfilter_rule *sysfilter_rules(size_t *n)
     return all_rules;
 }
 
-#define EPERM_ACT SCMP_ACT_ERRNO(EPERM)
+/* `act` below: the action of every refusal (notify or EPERM, chosen by
+ * sysfilter_build). */
 
-static int add_socket_rules(scmp_filter_ctx ctx)
+static int add_socket_rules(scmp_filter_ctx ctx, uint32_t act)
 {
     int sys = SCMP_SYS(socket);
     int rc;
@@ -117,29 +135,29 @@ static int add_socket_rules(scmp_filter_ctx ctx)
     for (int fam = 0; fam < AF_MAX; fam++) {
         if (fam == AF_UNIX || fam == AF_INET || fam == AF_INET6 || fam == AF_NETLINK)
             continue;
-        rc = seccomp_rule_add(ctx, EPERM_ACT, sys, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fam));
+        rc = seccomp_rule_add(ctx, act, sys, 1, SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)fam));
         if (rc < 0)
             return rc;
     }
-    rc = seccomp_rule_add(ctx, EPERM_ACT, sys, 1, SCMP_A0(SCMP_CMP_GE, (scmp_datum_t)AF_MAX));
+    rc = seccomp_rule_add(ctx, act, sys, 1, SCMP_A0(SCMP_CMP_GE, (scmp_datum_t)AF_MAX));
     if (rc < 0)
         return rc;
     static const int inet[] = {AF_INET, AF_INET6};
     static const int raw_types[] = {SOCK_RAW, SOCK_PACKET};
     for (size_t i = 0; i < 2; i++)
         for (size_t j = 0; j < 2; j++) {
-            rc = seccomp_rule_add(ctx, EPERM_ACT, sys, 2,
+            rc = seccomp_rule_add(ctx, act, sys, 2,
                                   SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)inet[i]),
                                   SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, (scmp_datum_t)raw_types[j]));
             if (rc < 0)
                 return rc;
         }
-    rc = seccomp_rule_add(ctx, EPERM_ACT, sys, 2, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
+    rc = seccomp_rule_add(ctx, act, sys, 2, SCMP_A0(SCMP_CMP_EQ, AF_NETLINK),
                           SCMP_A2(SCMP_CMP_NE, NETLINK_ROUTE));
     return rc;
 }
 
-static int add_clone_rules(scmp_filter_ctx ctx)
+static int add_clone_rules(scmp_filter_ctx ctx, uint32_t act)
 {
     static const unsigned long ns_flags[] = {CLONE_NEWNS, CLONE_NEWUTS, CLONE_NEWIPC,
                                              CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET,
@@ -147,7 +165,7 @@ static int add_clone_rules(scmp_filter_ctx ctx)
     int rc;
     for (size_t i = 0; i < sizeof(ns_flags) / sizeof(ns_flags[0]); i++) {
         /* x86_64 clone(flags, ...): flags is the first argument. */
-        rc = seccomp_rule_add(ctx, EPERM_ACT, SCMP_SYS(clone), 1,
+        rc = seccomp_rule_add(ctx, act, SCMP_SYS(clone), 1,
                               SCMP_A0(SCMP_CMP_MASKED_EQ, ns_flags[i], ns_flags[i]));
         if (rc < 0)
             return rc;
@@ -157,7 +175,7 @@ static int add_clone_rules(scmp_filter_ctx ctx)
         return rc;
     static const unsigned long bad_ioctls[] = {TIOCSTI, TIOCLINUX};
     for (size_t i = 0; i < 2; i++) {
-        rc = seccomp_rule_add(ctx, EPERM_ACT, SCMP_SYS(ioctl), 1,
+        rc = seccomp_rule_add(ctx, act, SCMP_SYS(ioctl), 1,
                               SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, bad_ioctls[i]));
         if (rc < 0)
             return rc;
@@ -165,10 +183,44 @@ static int add_clone_rules(scmp_filter_ctx ctx)
     return 0;
 }
 
-int sysfilter_build(struct sysfilter *out)
+/* Signals to a positive pid go to the listener (see the top). */
+static int add_signal_rules(scmp_filter_ctx ctx)
+{
+    static const char *const calls[] = {"kill", "rt_sigqueueinfo"};
+    for (size_t i = 0; i < 2; i++) {
+        int rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, seccomp_syscall_resolve_name(calls[i]), 1,
+                                  SCMP_A0(SCMP_CMP_MASKED_EQ, 0x80000000u, 0));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* A later filter that returns SECCOMP_RET_USER_NOTIF ties with ours, and
+ * the kernel then notifies the most recent filter's listener: one the
+ * command created could answer CONTINUE and run a call we refuse. So the
+ * command cannot create listeners (filters without one still only add
+ * restrictions). */
+static int add_listener_rule(scmp_filter_ctx ctx, uint32_t act)
+{
+    return seccomp_rule_add(ctx, act, SCMP_SYS(seccomp), 2,
+                            SCMP_A0(SCMP_CMP_EQ, SECCOMP_SET_MODE_FILTER),
+                            SCMP_A1(SCMP_CMP_MASKED_EQ, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                                    SECCOMP_FILTER_FLAG_NEW_LISTENER));
+}
+
+bool sysfilter_notify_supported(void)
+{
+    /* The listener flag and the action must both be known to the kernel. */
+    uint32_t act = SECCOMP_RET_USER_NOTIF;
+    return syscall(SYS_seccomp, SECCOMP_GET_ACTION_AVAIL, 0, &act) == 0;
+}
+
+int sysfilter_build(struct sysfilter *out, bool notify)
 {
     memset(out, 0, sizeof(*out));
     int rc = 0, mfd = -1;
+    uint32_t act = notify ? SCMP_ACT_NOTIFY : SCMP_ACT_ERRNO(EPERM);
     scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_ALLOW);
     if (!ctx)
         return -ENOMEM;
@@ -182,13 +234,14 @@ int sysfilter_build(struct sysfilter *out)
             log_debug("seccomp: %s does not exist on this architecture", plain_rules[i].syscall);
             continue;
         }
-        if ((rc = seccomp_rule_add(ctx, EPERM_ACT, nr, 0)) < 0) {
+        if ((rc = seccomp_rule_add(ctx, act, nr, 0)) < 0) {
             log_error("seccomp: cannot add a rule for %s: %s", plain_rules[i].syscall,
                       strerror(-rc));
             goto out;
         }
     }
-    if ((rc = add_socket_rules(ctx)) < 0 || (rc = add_clone_rules(ctx)) < 0) {
+    if ((rc = add_socket_rules(ctx, act)) < 0 || (rc = add_clone_rules(ctx, act)) < 0 ||
+        (notify && ((rc = add_signal_rules(ctx)) < 0 || (rc = add_listener_rule(ctx, act)) < 0))) {
         log_error("seccomp: cannot add the argument rules: %s", strerror(-rc));
         goto out;
     }
@@ -215,6 +268,7 @@ int sysfilter_build(struct sysfilter *out)
         goto out;
     }
     out->len = (unsigned short)(size / (off_t)sizeof(struct sock_filter));
+    out->notify = notify;
     rc = 0;
 out:
     if (mfd >= 0)
@@ -225,11 +279,20 @@ out:
     return rc;
 }
 
-int sysfilter_apply(const struct sysfilter *f)
+int sysfilter_apply(const struct sysfilter *f, int *listener)
 {
     struct sock_fprog prog = {.len = f->len, .filter = f->insns};
-    if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+    *listener = -1;
+    if (!f->notify) {
+        if (prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog, 0, 0) < 0)
+            return -errno;
+        return 0;
+    }
+    long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER,
+                      &prog);
+    if (fd < 0)
         return -errno;
+    *listener = (int)fd;
     return 0;
 }
 

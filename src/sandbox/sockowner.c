@@ -271,7 +271,7 @@ static int children_of(int proc_fd, pid_t pid, pid_t *q, size_t *n)
  * read or is very large. */
 static int find_holder(const struct sockowner_ctx *c, uint64_t inode, pid_t *out)
 {
-    static __thread pid_t q[SOCKOWNER_MAX_WALK];
+    pid_t q[SOCKOWNER_MAX_WALK]; /* on the supervisor loop's stack, not __thread (zeroed per thread) */
     size_t n = 0, i = 0;
     int rc = children_of(c->proc_fd, c->init_pid, q, &n);
     while (rc == 0 && i < n) {

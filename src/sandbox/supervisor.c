@@ -69,6 +69,8 @@ struct supervisor {
     struct netns ns;
     bool ns_made;
     struct bypass *bypass;
+    struct refusals *refusals;
+    int refusals_sock;       /* the command's end, until init is spawned */
     enum fence_mode fence;
     char fence_why[512];
     struct proxy *proxy;
@@ -76,6 +78,9 @@ struct supervisor {
     bool have_run_dir;   /* SANDBOX_RUN_DIR exists: private tmpfs + trust bundle */
     char ca_dir[64];     /* root-only directory the proxy writes its CA into */
     char ca_out[96];
+    pthread_t trust_tid;     /* install_trust, while the start hooks run */
+    bool trust_on;
+    int trust_rc;
     struct tty_relay *tty;
     int tty_slave;
     int sync_r, sync_w, status_r, status_w, err_r, err_w, ready_r, ready_w;
@@ -355,6 +360,7 @@ static void *fence_thread(void *arg)
     if (rc == 0 && s->fence != FENCE_OFF && (rc = netns_route_out(&s->ns)) < 0)
         log_error("run: cannot add the sandbox's default route: %s", strerror(-rc));
     s->fence_rc = rc;
+    log_debug("run: fence thread done (%s)", fence_mode_name(s->fence));
     return NULL;
 }
 
@@ -427,6 +433,7 @@ static int spawn_init(struct supervisor *s)
         .priv = &s->priv,
         .landlock = &s->ll,
         .filter = &s->filter,
+        .refusals_sock = s->refusals_sock,
     };
     pid_t pid = init_spawn(&plan);
     if (pid < 0) {
@@ -440,6 +447,7 @@ static int spawn_init(struct supervisor *s)
     close_fd(&s->err_w);
     close_fd(&s->ready_w);
     close_fd(&s->tty_slave);
+    close_fd(&s->refusals_sock);
     s->pidfd = (int)syscall(SYS_pidfd_open, pid, 0);
     if (s->pidfd < 0) {
         rc = -errno;
@@ -561,12 +569,41 @@ static int install_trust(struct supervisor *s)
         return rc;
     }
     char p12[96];
+    log_debug("run: trust bundle written");
     snprintf(p12, sizeof(p12), "/proc/%d/root" SANDBOX_TRUSTSTORE_FILE, (int)s->init_pid);
     if ((rc = tls_truststore_write(out, p12, err, sizeof(err))) < 0) {
         log_error("run: %s; the command was not started", err);
         return rc;
     }
     return 0;
+}
+
+static void *trust_thread(void *arg)
+{
+    struct supervisor *s = arg;
+    s->trust_rc = install_trust(s);
+    return NULL;
+}
+
+/* install_trust on a thread of its own (inline if none can be created). */
+static void start_trust(struct supervisor *s)
+{
+    s->trust_on = pthread_create(&s->trust_tid, NULL, trust_thread, s) == 0;
+    if (!s->trust_on) {
+        s->trust_rc = install_trust(s);
+        remove_ca_dir(s);
+    }
+}
+
+/* Waits for the trust files; their result (0 if never started). */
+static int join_trust(struct supervisor *s)
+{
+    if (s->trust_on) {
+        pthread_join(s->trust_tid, NULL);
+        s->trust_on = false;
+        remove_ca_dir(s); /* copied in (or failed): not needed any more */
+    }
+    return s->trust_rc;
 }
 
 /* ---- the loop ---- */
@@ -746,6 +783,7 @@ static void audit_exit(struct supervisor *s, int code, int signo)
     json_object_set_new(o, "exit_code", json_integer(code));
     json_object_set_new(o, "signal", signo ? json_integer(signo) : json_null());
     json_object_set_new(o, "duration_ms", json_integer((json_int_t)(loop_clock_ms() - s->t0_ms)));
+    refusals_summary(s->refusals, o);
     audit_emit("sandbox_exit", o);
 }
 
@@ -787,6 +825,7 @@ static void teardown(struct supervisor *s)
     if (s->tty)
         tty_close(s->tty);
     s->tty = NULL;
+    refusals_detach(s->refusals); /* the counts stay for sandbox_exit */
     bypass_close(s->bypass); /* flushes pending repeat counts */
     s->bypass = NULL;
     policydns_close(s->dns);
@@ -824,6 +863,7 @@ static void teardown(struct supervisor *s)
     close_fd(&s->ready_r);
     close_fd(&s->ready_w);
     close_fd(&s->tty_slave);
+    close_fd(&s->refusals_sock);
 }
 
 int sandbox_run(const struct sandbox_opts *o)
@@ -835,7 +875,7 @@ int sandbox_run(const struct sandbox_opts *o)
     s->tty_slave = s->sync_r = s->sync_w = s->status_r = s->status_w = s->err_r = s->err_w = -1;
     s->ready_r = s->ready_w = -1;
     s->pidfd = s->sigfd = -1;
-    s->lo_proxy_fd = s->capture_fd = -1;
+    s->lo_proxy_fd = s->capture_fd = s->refusals_sock = -1;
     s->t0_ms = loop_clock_ms();
     int code = SANDBOX_EXIT_SETUP, signo = 0, rc;
     bool started = false;
@@ -890,8 +930,13 @@ int sandbox_run(const struct sandbox_opts *o)
         log_error("run: cannot plan the sandbox's filesystem: %s", strerror(-rc));
         goto out;
     }
-    if ((rc = sysfilter_build(&s->filter)) < 0) {
+    bool counting = sysfilter_notify_supported();
+    if ((rc = sysfilter_build(&s->filter, counting)) < 0) {
         log_error("run: cannot build the seccomp filter: %s", strerror(-rc));
+        goto out;
+    }
+    if ((rc = refusals_new(s->name, counting, &s->refusals, &s->refusals_sock)) < 0) {
+        log_error("run: cannot set up the count of refused system calls: %s", strerror(-rc));
         goto out;
     }
     log_debug("run: landlock ruleset and seccomp program ready");
@@ -937,15 +982,21 @@ int sandbox_run(const struct sandbox_opts *o)
         goto out;
     /* Three things at once, all before the command may run: init builds
      * the sandbox's root, a thread installs the fence, we start the proxy;
-     * then the Landlock rules and the trust files go into the new root. */
+     * then the Landlock rules go into the new root, and a thread writes the
+     * trust files there while the start hooks (the enforcement self-test,
+     * which needs the fence and the proxy but not the trust files) run. */
     pthread_t fence_tid;
     bool fence_thread_on = pthread_create(&fence_tid, NULL, fence_thread, s) == 0;
     if (!fence_thread_on)
         fence_thread(s);
-    int rc_proxy = start_proxy(s), rc_ready = wait_init_ready(s);
+    int rc_proxy = start_proxy(s);
+    log_debug("run: proxy started");
+    int rc_ready = wait_init_ready(s);
+    log_debug("run: sandbox root ready, landlock rules added");
     if (rc_ready == 0 && rc_proxy == 0)
-        rc_ready = install_trust(s);
-    remove_ca_dir(s); /* copied in (or failed): not needed any more */
+        start_trust(s);
+    else
+        remove_ca_dir(s);
     if (fence_thread_on)
         pthread_join(fence_tid, NULL);
     if ((rc = rc_ready) < 0 || (rc = s->fence_rc) < 0 || (rc = rc_proxy) < 0)
@@ -968,6 +1019,7 @@ int sandbox_run(const struct sandbox_opts *o)
     if ((rc = loop_io_add(s->loop, &s->sig_io, s->sigfd, EPOLLIN)) < 0 ||
         (rc = loop_io_add(s->loop, &s->pid_io, s->pidfd, EPOLLIN)) < 0 ||
         (s->bypass && (rc = bypass_attach(s->bypass, s->loop, s->init_pid)) < 0) ||
+        (rc = refusals_attach(s->refusals, s->loop, s->init_pid)) < 0 ||
         (s->dns && (rc = policydns_attach(s->dns, s->loop, s->init_pid)) < 0) ||
         (s->tty && (rc = tty_attach(s->tty, s->loop)) < 0)) {
         log_error("run: cannot start the supervisor loop: %s", strerror(-rc));
@@ -981,6 +1033,10 @@ int sandbox_run(const struct sandbox_opts *o)
         if ((rc = o->hooks->started_cb(s->loop, s->proxy, &info, o->hooks->data)) < 0)
             goto out;
     }
+    log_debug("run: start hooks done");
+    if ((rc = join_trust(s)) < 0)
+        goto out;
+    log_debug("run: trust files installed");
     audit_start(s);
     started = true;
     /* Everything is in place: let the command run. */
@@ -997,11 +1053,14 @@ int sandbox_run(const struct sandbox_opts *o)
     log_debug("run: command finished (exit %d)", code);
     audit_limits(s);
 out:
+    (void)join_trust(s); /* before teardown: it writes into the sandbox */
     teardown(s);
     /* Last: the proxy's closes and the bypass monitor's repeat counts are
      * written during teardown; nothing follows sandbox_exit. */
     if (started)
         audit_exit(s, code, signo);
+    refusals_free(s->refusals);
+    s->refusals = NULL;
     if (o->hooks && o->hooks->exited_cb)
         o->hooks->exited_cb(code, o->hooks->data);
     log_debug("run: sandbox %s torn down", s->name);

@@ -240,11 +240,12 @@ static void test_landlock_empty_refused(void **state)
 /* ---- seccomp ---- */
 
 static struct sysfilter g_filter;
+static int g_listener = -1;
 
 static int child_seccomp(void *arg)
 {
     (void)arg;
-    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || sysfilter_apply(&g_filter) < 0)
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || sysfilter_apply(&g_filter, &g_listener) < 0)
         return 10;
     int fd = socket(AF_INET, SOCK_STREAM, 0);
     if (fd < 0)
@@ -300,7 +301,7 @@ static int child_seccomp(void *arg)
 static void test_seccomp(void **state)
 {
     (void)state;
-    assert_int_equal(sysfilter_build(&g_filter), 0);
+    assert_int_equal(sysfilter_build(&g_filter, false), 0);
     assert_true(g_filter.len > 10);
     size_t n;
     const struct sysfilter_rule *r = sysfilter_rules(&n);
