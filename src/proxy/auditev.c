@@ -51,6 +51,18 @@ void auditev_decision(struct conn *c, bool allow, const char *reason_code, const
     audit_emit("decision", o);
 }
 
+void auditev_learn(struct conn *c, const char *reason_code, const char *detail)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "decision", json_string("would_deny"));
+    json_object_set_new(o, "reason_code", json_string(reason_code));
+    json_object_set_new(o, "learn", json_true());
+    add_common(c, o);
+    if (detail && detail[0])
+        json_object_set_new(o, "detail", json_string(detail));
+    audit_emit("decision", o);
+}
+
 void auditev_close(struct conn *c)
 {
     if (!c->head_parsed && !c->target.host[0] && c->cin.len == 0 && !c->close_reason)

@@ -175,6 +175,7 @@ struct conn {
     char upstream_host[TARGET_HOST_MAX + 1]; /* authority of the open upstream */
     uint16_t upstream_port;
     const struct policy_endpoint *ep;
+    bool learned; /* learning mode let this request through (decide.c) */
     const char *policy_key;
     /* REQ_BODY (reqbody.c): the endpoint whose body rules decide, its limit,
      * and the body length (Content-Length) being read */
@@ -262,6 +263,9 @@ struct proxy {
     pthread_mutex_t routes_lock;
     struct inference_routes *routes;
     char *routes_path;
+    atomic_bool learn; /* proxy_set_learn: policy denials become would_deny */
+    struct policy_cidr learn_ips[PROXY_LEARN_IPS_MAX]; /* set once, before learn */
+    size_t n_learn_ips;
 };
 
 /* generation.c: 0 when pol was never registered. */
@@ -460,6 +464,9 @@ enum conn_step local_serve(struct conn *c);
 /* One "inference" event with the connection's common fields. */
 void auditev_inference(struct conn *c, json_t *fields);
 void auditev_decision(struct conn *c, bool allow, const char *reason_code, const char *detail);
+/* Learning mode: the request the policy refused (reason_code) goes on; a
+ * decision event "would_deny" with "learn": true. */
+void auditev_learn(struct conn *c, const char *reason_code, const char *detail);
 void auditev_close(struct conn *c);
 /* A 101 was accepted: the connection is now a raw relay. */
 void auditev_upgrade(struct conn *c);

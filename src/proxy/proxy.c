@@ -139,8 +139,21 @@ struct inference_routes *proxy_routes_get(struct proxy *p)
     return r;
 }
 
+int proxy_set_learn(struct proxy *p, const struct policy_cidr *ips, size_t n)
+{
+    if (n > PROXY_LEARN_IPS_MAX || atomic_load(&p->learn))
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        p->learn_ips[i] = ips[i];
+    p->n_learn_ips = n;
+    atomic_store(&p->learn, true); /* seq_cst: the ranges are visible first */
+    return 0;
+}
+
 bool proxy_intercepts_name(struct proxy *p, const char *host)
 {
+    if (p && atomic_load(&p->learn))
+        return true; /* learning: every name is answered, the proxy decides */
     if (!p || !p->routes_path)
         return false;
     struct inference_routes *r = proxy_routes_get(p);
