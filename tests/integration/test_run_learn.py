@@ -155,3 +155,20 @@ def test_learn_output_the_sandbox_could_plant_is_refused(sandbox):
     r = sandbox.run(["true"], args=["--learn", "--learn-output",
                                     os.path.join(sandbox.work, "learned.yaml")])
     assert r.code == 125 and "--learn-output:" in r.err, r
+
+
+@pytest.mark.timeout(60)
+def test_learn_transparent_client(sandbox, testnet):
+    """A client that ignores the proxy variables: the policy DNS answers the
+    name in learning mode, the captured connection is learned."""
+    out = os.path.join(sandbox.dir, "t.yaml")
+    r = sandbox.run(["sh", "-c", "curl --noproxy '*' -sS -m 10 -o /dev/null "
+                     "-w 't=%{http_code}\\n' http://other.test/echo"],
+                    args=["--learn", "--learn-output", out, "--learn-allowed-ips", "10.231.0.0/16"])
+    assert r.code == 0 and "t=200" in r.out, r
+    ev = [e for e in r.events("decision", decision="would_deny", host="other.test")
+          if e.get("learn")]
+    assert ev and ev[0].get("via") == "transparent", r.audit()
+    with open(out) as f:
+        text = f.read()
+    assert 'host: "other.test"' in text and "port: 80" in text, text
