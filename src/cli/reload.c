@@ -77,6 +77,13 @@ static int do_reload(struct run_reload *r, const char *why, char *reply, size_t 
     }
     json_object_set_new(o, "generation", json_integer(r->generation));
     audit_emit("policy_reload", o);
+    if (rc == 0 && r->revoke && r->proxy) { /* open connections asked again, on their workers */
+        struct policy *cur = policy_current();
+        if (cur) {
+            proxy_revoke(r->proxy, cur);
+            policy_unref(cur);
+        }
+    }
     policy_diag_free(&d);
     /* the terminal: one line per diagnostic, then the verdict */
     if (r->term) {

@@ -4,6 +4,7 @@
 #define CORDON_CLI_RELOAD_H
 
 #include <limits.h>
+#include <stdbool.h>
 
 #include "cli/run_int.h"
 #include "core/loop.h"
@@ -14,6 +15,7 @@ struct run_reload {
     struct run_term *term;   /* where to say what happened, or NULL */
     unsigned generation;     /* 1 = the policy the sandbox started with */
     struct proxy *proxy;     /* numbers each installed policy for its events */
+    bool revoke;             /* --revoke-on-reload: close what the new policy refuses */
     int lfd;
     char ctl[108];
     struct loop_io io;

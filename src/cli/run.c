@@ -41,6 +41,9 @@ static void usage(FILE *f)
         "  --quiet              no denial lines and no exit summary on stderr\n"
         "  --watch-policy       reload the policy when its file changes (also SIGHUP\n"
         "                       and cordon policy reload --sandbox NAME)\n"
+        "  --revoke-on-reload   on reload, close open connections and tunnels the new\n"
+        "                       policy refuses (a `revoked` audit event each); without\n"
+        "                       it they keep the policy they started with\n"
         "  --print-address      print the sandbox's IPv4 address (and the proxy's) on\n"
         "                       stderr before the command starts; the host reaches it\n"
         "  --publish [ADDR:]HOSTPORT:PORT  relay TCP connections to ADDR:HOSTPORT on the\n"
@@ -124,6 +127,7 @@ static const char *const run_options[] = {
     "--no-tty", "--quiet", "--env-keep", "--env-clear", "--print-address", "--watch-policy", "--publish",
     "--no-transparent", "--inference-routes", "--pids-max", "--memory", "--cpus", "--max-conns",
     "--cgroup-inherit", "--learn", "--learn-output", "--learn-allowed-ips",
+    "--revoke-on-reload",
     "--help", NULL};
 
 #define RUN_ENV_KEEP_MAX 64
@@ -283,6 +287,7 @@ int cli_run(int argc, char **argv)
     enum log_level lvl = LOG_WARN;
     enum audit_format fmt = AUDIT_FORMAT_JSON;
     bool quiet = false, print_address = false, watch_policy = false, learn = false;
+    bool revoke = false;
     const char *learn_out = NULL;
     const char *learn_ips[PROXY_LEARN_IPS_MAX];
     size_t n_learn_ips = 0;
@@ -328,6 +333,10 @@ int cli_run(int argc, char **argv)
         }
         if (strcmp(a, "--watch-policy") == 0) {
             watch_policy = true;
+            continue;
+        }
+        if (strcmp(a, "--revoke-on-reload") == 0) {
+            revoke = true;
             continue;
         }
         if (strcmp(a, "--learn") == 0) {
@@ -496,6 +505,7 @@ int cli_run(int argc, char **argv)
     st.reload.name = o.name;
     st.reload.policy_path = o.policy_path;
     st.reload.generation = 1;
+    st.reload.revoke = revoke;
     st.reload.lfd = -1;
     st.reload.wfd = -1;
     struct run_term_opts to = {.fd = STDERR_FILENO, .quiet = quiet, .sandbox = o.name};

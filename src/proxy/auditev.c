@@ -51,6 +51,11 @@ void auditev_decision(struct conn *c, bool allow, const char *reason_code, const
     audit_emit("decision", o);
 }
 
+void auditev_fill(struct conn *c, json_t *o)
+{
+    add_common(c, o);
+}
+
 void auditev_learn(struct conn *c, const char *reason_code, const char *detail)
 {
     json_t *o = json_object();

@@ -214,6 +214,7 @@ struct worker {
     struct dns_resolver *dns;
     pthread_mutex_t ident_mu;
     struct ident_job *ident_done; /* completed lookups (identify.c), under ident_mu */
+    struct policy *revoke_pol;    /* a reload to apply to open connections (revoke.c), under ident_mu */
     int lfd;
     struct loop_io lio;
     struct loop_timer accept_backoff;
@@ -466,6 +467,14 @@ void auditev_inference(struct conn *c, json_t *fields);
 void auditev_decision(struct conn *c, bool allow, const char *reason_code, const char *detail);
 /* Learning mode: the request the policy refused (reason_code) goes on; a
  * decision event "would_deny" with "learn": true. */
+/* The fields every connection event carries (conn, host, binary, ...). */
+void auditev_fill(struct conn *c, json_t *o);
+/* revoke.c: on the worker's thread, closes the connections the policy
+ * proxy_revoke() handed over refuses; revoke_drain drops it at shutdown. */
+void revoke_run(struct worker *w);
+void revoke_drain(struct worker *w);
+/* worker.c: the loop's wake callback (identity lookups, revocations). */
+void worker_on_wake(struct loop *l, void *data);
 void auditev_learn(struct conn *c, const char *reason_code, const char *detail);
 void auditev_close(struct conn *c);
 /* A 101 was accepted: the connection is now a raw relay. */

@@ -184,6 +184,7 @@ static void free_workers(struct proxy *p)
         if (w->loop)
             loop_free(w->loop);
         identify_drain(w);
+        revoke_drain(w);
         pthread_mutex_destroy(&w->ident_mu);
         tunnel_pool_free(w);
     }
@@ -273,7 +274,7 @@ static int make_workers(struct proxy *p)
         w->index = i;
         w->lfd = -1;
         w->loop = loop_new(p->cfg.max_conns + 64);
-        if (!w->loop || loop_set_wake(w->loop, identify_on_wake, w) < 0)
+        if (!w->loop || loop_set_wake(w->loop, worker_on_wake, w) < 0)
             return -ENOMEM;
         w->dns = dns_resolver_new(w->loop, p->resolver, p->cfg.dns_timeout_ms);
         if (!w->dns)

@@ -91,6 +91,13 @@ bool proxy_intercepts_name(struct proxy *p, const char *host);
 #define PROXY_LEARN_IPS_MAX 16
 struct policy_cidr;
 int proxy_set_learn(struct proxy *p, const struct policy_cidr *ips, size_t n);
+/* After policy_install(pol) (cordon run --revoke-on-reload): every worker,
+ * on its own thread, closes the open connections pol refuses (their host,
+ * port and binary asked again), each with a `revoked` audit event naming
+ * the new decision's reason; close reason "revoked". Allowed ones keep the
+ * policy they started with. Takes its own references. Thread-safe. */
+struct policy;
+void proxy_revoke(struct proxy *p, struct policy *pol);
 /* Numbers a policy for the audit: decision events of connections that hold
  * pol carry "policy_generation": gen. Register before policy_install(). */
 struct policy;
