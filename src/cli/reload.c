@@ -127,8 +127,11 @@ static void on_client(struct run_reload *r, int c)
         *nl = '\0';
     if (strcmp(cmd, "reload") == 0)
         (void)do_reload(r, "control socket", reply, sizeof(reply));
+    else if (strcmp(cmd, "status") == 0)
+        run_status_reply(r, reply, sizeof(reply));
     else
-        snprintf(reply, sizeof(reply), "error: unknown request '%.40s' (known: reload)\n", cmd);
+        snprintf(reply, sizeof(reply), "error: unknown request '%.40s' (known: reload, "
+                 "status)\n", cmd);
 answer:;
     size_t len = strlen(reply), off = 0;
     while (off < len) {
@@ -281,6 +284,11 @@ void run_reload_stop(struct run_reload *r)
 
 int run_reload_request(const char *name, char *reply, size_t cap)
 {
+    return run_ctl_request(name, "reload\n", reply, cap);
+}
+
+int run_ctl_request(const char *name, const char *req, char *reply, size_t cap)
+{
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     if (ctl_path(name, path, sizeof(path)) < 0)
         return -ENAMETOOLONG;
@@ -294,8 +302,7 @@ int run_reload_request(const char *name, char *reply, size_t cap)
         rc = -errno;
         goto out;
     }
-    static const char req[] = "reload\n";
-    if (write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
         rc = -errno;
         goto out;
     }

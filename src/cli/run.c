@@ -216,6 +216,10 @@ static int on_started(struct loop *l, struct proxy *p, const struct sandbox_info
         policy_unref(cur);
     }
     st->reload.proxy = p;
+    st->reload.log_path = st->log_path;
+    snprintf(st->reload.address, sizeof(st->reload.address), "%s", info->address);
+    st->reload.started_ms = loop_clock_ms();
+    st->reload.learn = st->learn != NULL;
     int rc = run_selftest(info);
     if (rc < 0)
         return rc;

@@ -141,6 +141,9 @@ void run_term_say(struct run_term *t, const char *fmt, ...) __attribute__((forma
 /* The exit summary: counts, top denied hosts, where the log is. */
 void run_term_summary(struct run_term *t, int code, const char *log_path);
 void run_term_free(struct run_term *t);
+/* The counts so far (the summary's): allowed, denied, would be denied,
+ * bypass attempts. Thread-safe. */
+void run_term_counts(struct run_term *t, unsigned long out[4]);
 /* The fix for a denial event (decision or l7_request), from its reason
  * code: which policy entry would allow it, and the reload command when
  * sandbox is set. */

@@ -139,6 +139,11 @@ struct inference_routes *proxy_routes_get(struct proxy *p)
     return r;
 }
 
+unsigned proxy_active_conns(struct proxy *p)
+{
+    return atomic_load(&p->active);
+}
+
 int proxy_set_learn(struct proxy *p, const struct policy_cidr *ips, size_t n)
 {
     if (n > PROXY_LEARN_IPS_MAX || atomic_load(&p->learn))

@@ -102,6 +102,8 @@ void proxy_revoke(struct proxy *p, struct policy *pol);
  * pol carry "policy_generation": gen. Register before policy_install(). */
 struct policy;
 void proxy_policy_generation(struct proxy *p, const struct policy *pol, unsigned gen);
+/* Connections open now (all workers). Thread-safe. */
+unsigned proxy_active_conns(struct proxy *p);
 /* Stops accepting, closes every connection, joins the workers, frees. */
 void proxy_stop(struct proxy *p);
 /* The bound listen address (useful with port 0). */
