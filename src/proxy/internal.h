@@ -199,6 +199,7 @@ struct conn {
      * head and no 200; until the client speaks HTTP to us inside an
      * inspected session, an answer of our own is a close instead */
     bool transparent;
+    bool local_plain; /* captured connection to cordon.local: an origin-form request follows (local.c) */
     /* inference interception (infer.c owns ir) */
     bool infer;
     struct infer_req *ir;
@@ -461,6 +462,12 @@ void infer_free(struct conn *c);
 /* local.c: http://cordon.local/ */
 bool local_wants(const struct conn *c);
 enum conn_step local_serve(struct conn *c);
+/* A captured connection to cordon.local (the policy DNS handed out its
+ * address): true when c is one; port 80 waits for its request
+ * (c->local_plain), other ports are refused. */
+bool local_wants_transparent(struct conn *c);
+/* The origin-form request of such a connection, parsed: answered. */
+enum conn_step local_serve_plain(struct conn *c);
 
 /* One "inference" event with the connection's common fields. */
 void auditev_inference(struct conn *c, json_t *fields);
