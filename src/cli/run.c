@@ -41,6 +41,9 @@ static void usage(FILE *f)
         "  --quiet              no denial lines and no exit summary on stderr\n"
         "  --watch-policy       reload the policy when its file changes (also SIGHUP\n"
         "                       and cordon policy reload --sandbox NAME)\n"
+        "  --host-home          HOME = the sandbox user's own home (or the workdir) instead\n"
+        "                       of a private, empty, writable " SANDBOX_HOME " (a tmpfs; with\n"
+        "                       certutil installed it holds .pki/nssdb trusting the sandbox CA)\n"
         "  --revoke-on-reload   on reload, close open connections and tunnels the new\n"
         "                       policy refuses (a `revoked` audit event each); without\n"
         "                       it they keep the policy they started with\n"
@@ -127,7 +130,7 @@ static const char *const run_options[] = {
     "--no-tty", "--quiet", "--env-keep", "--env-clear", "--print-address", "--watch-policy", "--publish",
     "--no-transparent", "--inference-routes", "--pids-max", "--memory", "--cpus", "--max-conns",
     "--cgroup-inherit", "--learn", "--learn-output", "--learn-allowed-ips",
-    "--revoke-on-reload",
+    "--revoke-on-reload", "--host-home",
     "--help", NULL};
 
 #define RUN_ENV_KEEP_MAX 64
@@ -337,6 +340,10 @@ int cli_run(int argc, char **argv)
         }
         if (strcmp(a, "--watch-policy") == 0) {
             watch_policy = true;
+            continue;
+        }
+        if (strcmp(a, "--host-home") == 0) {
+            o.host_home = true;
             continue;
         }
         if (strcmp(a, "--revoke-on-reload") == 0) {
