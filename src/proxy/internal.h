@@ -482,6 +482,10 @@ void revoke_run(struct worker *w);
 void revoke_drain(struct worker *w);
 /* worker.c: the loop's wake callback (identity lookups, revocations). */
 void worker_on_wake(struct loop *l, void *data);
+/* A client that ended the inspected TLS handshake with an alert: a
+ * `tls_client_rejected` event (alert number and description, what it means
+ * for the sandbox CA); detail gets the one-line explanation. */
+void auditev_tls_client_rejected(struct conn *c, int alert, char *detail, size_t cap);
 void auditev_learn(struct conn *c, const char *reason_code, const char *detail);
 void auditev_close(struct conn *c);
 /* A 101 was accepted: the connection is now a raw relay. */
