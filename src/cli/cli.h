@@ -12,6 +12,8 @@ int cli_run(int argc, char **argv);
 int cli_execd(int argc, char **argv);
 int cli_ca(int argc, char **argv);
 int cli_server(int argc, char **argv);
+/* `cordon status [--json] [NAME...]` (status.c). */
+int cli_status(int argc, char **argv);
 /* `cordon policy init` (argv[0] = "init"). */
 int cli_policy_init(int argc, char **argv);
 /* `cordon policy suggest LOG` (argv[0] = "suggest"). */

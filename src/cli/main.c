@@ -18,9 +18,11 @@ int cli_run(int argc, char **argv) __attribute__((weak));
 int cli_execd(int argc, char **argv) __attribute__((weak));
 int cli_ca(int argc, char **argv) __attribute__((weak));
 int cli_server(int argc, char **argv) __attribute__((weak));
+int cli_status(int argc, char **argv) __attribute__((weak));
 
 static const struct subcommand commands[] = {
     {"run", cli_run, "run a command in a sandbox: cordon run --policy FILE -- CMD..."},
+    {"status", cli_status, "list running sandboxes: cordon status [--json] [NAME...]"},
     {"policy", cli_policy, "check, evaluate or reload a policy: cordon policy check|eval|reload"},
     {"proxy", cli_proxy, "run the egress proxy: cordon proxy --policy FILE --listen ADDR:PORT"},
     {"execd", cli_execd, "serve shells and commands: cordon execd --listen ADDR:PORT"},
@@ -30,7 +32,7 @@ static const struct subcommand commands[] = {
 };
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
 
-static const char *const command_names[] = {"run", "policy", "proxy", "execd", "ca", "help",
+static const char *const command_names[] = {"run", "status", "policy", "proxy", "execd", "ca", "help",
                                             "--help", "--version", NULL};
 
 static void usage(FILE *f)

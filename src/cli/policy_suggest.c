@@ -32,17 +32,21 @@ struct host_entry {
     size_t n_binaries;
     char *rules[SUGGEST_MAX_ITEMS]; /* "METHOD PATH" */
     size_t n_rules;
+    bool opaque;  /* reached through a tunnel: no rules */
+    bool blocked; /* the address fence refused it */
 };
 
-struct suggest {
+struct psuggest {
     struct host_entry hosts[SUGGEST_MAX_HOSTS];
     size_t n_hosts;
     char *skipped[SUGGEST_MAX_ITEMS];
     size_t n_skipped;
     size_t n_lines, n_used;
+    const char *const *ips; /* allowed_ips for every endpoint */
+    size_t n_ips;
 };
 
-static struct host_entry *host_get(struct suggest *s, const char *host)
+static struct host_entry *host_get(struct psuggest *s, const char *host)
 {
     for (size_t i = 0; i < s->n_hosts; i++)
         if (strcmp(s->hosts[i].host, host) == 0)
@@ -133,13 +137,15 @@ static bool safe(const char *v)
     return true;
 }
 
-static void take(struct suggest *s, json_t *ev)
+void psuggest_take(struct psuggest *s, json_t *ev)
 {
     const char *event = jstr(ev, "event"), *decision = jstr(ev, "decision");
     const char *reason = jstr(ev, "reason_code"), *host = jstr(ev, "host");
     const char *binary = jstr(ev, "binary");
     bool l7 = strcmp(event, "l7_request") == 0;
-    if ((strcmp(event, "decision") != 0 && !l7) || strcmp(decision, "deny") != 0 || !host[0])
+    bool refused = strcmp(decision, "deny") == 0 ||
+                   (strcmp(decision, "would_deny") == 0 && json_is_true(json_object_get(ev, "learn")));
+    if ((strcmp(event, "decision") != 0 && !l7) || !refused || !host[0])
         return;
     if (strcmp(host, RUN_SELFTEST_HOST) == 0)
         return; /* cordon run's own enforcement self-test */
@@ -155,6 +161,11 @@ static void take(struct suggest *s, json_t *ev)
                  (long long)json_integer_value(port), binary[0] ? binary : "?", reason,
                  jstr(ev, "detail"));
         add_str(s->skipped, &s->n_skipped, line);
+        if (strcmp(reason, "address_blocked") == 0) {
+            struct host_entry *b = host_get(s, host);
+            if (b)
+                b->blocked = true;
+        }
         return;
     }
     struct host_entry *h = host_get(s, host);
@@ -164,7 +175,10 @@ static void take(struct suggest *s, json_t *ev)
     add_port(h, (unsigned)json_integer_value(port));
     if (binary[0])
         add_str(h->binaries, &h->n_binaries, binary);
-    if (l7) {
+    bool forward = strcmp(jstr(ev, "kind"), "forward") == 0 && jstr(ev, "method")[0];
+    if (!l7 && !forward)
+        h->opaque = true;
+    if (l7 || forward) {
         char g[1024], rule[1100];
         generalise(jstr(ev, "path"), g, sizeof(g));
         snprintf(rule, sizeof(rule), "%s %s", jstr(ev, "method"), g);
@@ -180,56 +194,80 @@ static void key_for(const char *host, char *out, size_t cap)
     out[o] = '\0';
 }
 
-static void print_policy(const struct suggest *s, const char *log, const char *const *ips,
-                         size_t n_ips)
+size_t psuggest_count(const struct psuggest *s, size_t *n_hosts)
 {
-    printf("# Suggested by `cordon policy suggest %s`: allows exactly the %zu refusal(s)\n"
-           "# recorded there (%zu host(s)). Review it, then: cordon policy check FILE\n"
-           "version: 1\n", log, s->n_used, s->n_hosts);
+    size_t n = 0;
+    for (size_t i = 0; i < s->n_hosts; i++)
+        n += s->hosts[i].n_ports && !s->hosts[i].blocked;
+    if (n_hosts)
+        *n_hosts = n;
+    return s->n_used;
+}
+
+void psuggest_print(const struct psuggest *s, FILE *f)
+{
+    const char *const *ips = s->ips;
+    size_t n_ips = s->n_ips;
     for (size_t i = 0; i < s->n_skipped; i++)
-        printf("# not suggested (a policy entry cannot allow it): %s\n", s->skipped[i]);
-    if (!s->n_hosts) {
-        printf("# nothing to allow\n");
+        fprintf(f, "# not suggested (a policy entry cannot allow it): %s\n", s->skipped[i]);
+    size_t n_hosts;
+    psuggest_count(s, &n_hosts);
+    if (!n_hosts) {
+        fprintf(f, "# nothing to allow\n");
         return;
     }
-    printf("network_policies:\n");
+    fprintf(f, "network_policies:\n");
     for (size_t i = 0; i < s->n_hosts; i++) {
         const struct host_entry *h = &s->hosts[i];
+        if (!h->n_ports || h->blocked)
+            continue; /* the address fence refused it: an entry would not help */
         char key[300];
         key_for(h->host, key, sizeof(key));
-        printf("  %s:\n    endpoints:\n      - host: \"%s\"\n", key, h->host);
+        fprintf(f, "  %s:\n    endpoints:\n      - host: \"%s\"\n", key, h->host);
         if (h->n_ports == 1) {
-            printf("        port: %u\n", h->ports[0]);
+            fprintf(f, "        port: %u\n", h->ports[0]);
         } else {
-            printf("        ports: [");
+            fprintf(f, "        ports: [");
             for (size_t k = 0; k < h->n_ports; k++)
-                printf("%s%u", k ? ", " : "", h->ports[k]);
-            printf("]\n");
+                fprintf(f, "%s%u", k ? ", " : "", h->ports[k]);
+            fprintf(f, "]\n");
         }
         if (n_ips) {
-            printf("        allowed_ips: [");
+            fprintf(f, "        allowed_ips: [");
             for (size_t k = 0; k < n_ips; k++)
-                printf("%s\"%s\"", k ? ", " : "", ips[k]);
-            printf("]\n");
+                fprintf(f, "%s\"%s\"", k ? ", " : "", ips[k]);
+            fprintf(f, "]\n");
         }
-        if (h->n_rules) {
-            printf("        protocol: rest\n        rules:\n");
+        if (h->n_rules && !h->opaque) {
+            fprintf(f, "        protocol: rest\n        rules:\n");
             for (size_t k = 0; k < h->n_rules; k++) {
                 const char *sp = strchr(h->rules[k], ' ');
-                printf("          - allow: {method: %.*s, path: \"%s\"}\n",
-                       (int)(sp - h->rules[k]), h->rules[k], sp + 1);
+                fprintf(f, "          - allow: {method: %.*s, path: \"%s\"}\n",
+                        (int)(sp - h->rules[k]), h->rules[k], sp + 1);
             }
         }
-        printf("    binaries:\n");
+        fprintf(f, "    binaries:\n");
         for (size_t k = 0; k < h->n_binaries; k++)
-            printf("      - path: \"%s\"\n", h->binaries[k]);
+            fprintf(f, "      - path: \"%s\"\n", h->binaries[k]);
         if (!h->n_binaries)
-            printf("      - path: \"/unknown\"  # the log named no binary; fill in\n");
+            fprintf(f, "      - path: \"/unknown\"  # the log named no binary; fill in\n");
     }
 }
 
-static void suggest_free(struct suggest *s)
+struct psuggest *psuggest_new(const char *const *ips, size_t n_ips)
 {
+    struct psuggest *s = calloc(1, sizeof(*s));
+    if (s) {
+        s->ips = ips;
+        s->n_ips = n_ips;
+    }
+    return s;
+}
+
+void psuggest_free(struct psuggest *s)
+{
+    if (!s)
+        return;
     for (size_t i = 0; i < s->n_hosts; i++) {
         for (size_t k = 0; k < s->hosts[i].n_binaries; k++)
             free(s->hosts[i].binaries[k]);
@@ -238,6 +276,7 @@ static void suggest_free(struct suggest *s)
     }
     for (size_t i = 0; i < s->n_skipped; i++)
         free(s->skipped[i]);
+    free(s);
 }
 
 int cli_policy_suggest(int argc, char **argv)
@@ -281,7 +320,7 @@ int cli_policy_suggest(int argc, char **argv)
         fprintf(stderr, "cordon policy suggest: %s: %s\n", log, strerror(errno));
         return 2;
     }
-    struct suggest *s = calloc(1, sizeof(*s));
+    struct psuggest *s = psuggest_new(ips, n_ips);
     char *line = NULL;
     size_t cap = 0;
     ssize_t len;
@@ -300,7 +339,7 @@ int cli_policy_suggest(int argc, char **argv)
             rc = 1;
             break;
         }
-        take(s, ev);
+        psuggest_take(s, ev);
         json_decref(ev);
     }
     free(line);
@@ -309,9 +348,13 @@ int cli_policy_suggest(int argc, char **argv)
         fprintf(stderr, "cordon policy suggest: out of memory\n");
         return 1;
     }
-    if (rc == 0)
-        print_policy(s, log, ips, n_ips);
-    suggest_free(s);
-    free(s);
+    if (rc == 0) {
+        size_t n_hosts, n_used = psuggest_count(s, &n_hosts);
+        printf("# Suggested by `cordon policy suggest %s`: allows exactly the %zu refusal(s)\n"
+               "# recorded there (%zu host(s)). Review it, then: cordon policy check FILE\n"
+               "version: 1\n", log, n_used, n_hosts);
+        psuggest_print(s, stdout);
+    }
+    psuggest_free(s);
     return rc;
 }

@@ -77,6 +77,13 @@ static int do_reload(struct run_reload *r, const char *why, char *reply, size_t 
     }
     json_object_set_new(o, "generation", json_integer(r->generation));
     audit_emit("policy_reload", o);
+    if (rc == 0 && r->revoke && r->proxy) { /* open connections asked again, on their workers */
+        struct policy *cur = policy_current();
+        if (cur) {
+            proxy_revoke(r->proxy, cur);
+            policy_unref(cur);
+        }
+    }
     policy_diag_free(&d);
     /* the terminal: one line per diagnostic, then the verdict */
     if (r->term) {
@@ -120,8 +127,11 @@ static void on_client(struct run_reload *r, int c)
         *nl = '\0';
     if (strcmp(cmd, "reload") == 0)
         (void)do_reload(r, "control socket", reply, sizeof(reply));
+    else if (strcmp(cmd, "status") == 0)
+        run_status_reply(r, reply, sizeof(reply));
     else
-        snprintf(reply, sizeof(reply), "error: unknown request '%.40s' (known: reload)\n", cmd);
+        snprintf(reply, sizeof(reply), "error: unknown request '%.40s' (known: reload, "
+                 "status)\n", cmd);
 answer:;
     size_t len = strlen(reply), off = 0;
     while (off < len) {
@@ -274,6 +284,11 @@ void run_reload_stop(struct run_reload *r)
 
 int run_reload_request(const char *name, char *reply, size_t cap)
 {
+    return run_ctl_request(name, "reload\n", reply, cap);
+}
+
+int run_ctl_request(const char *name, const char *req, char *reply, size_t cap)
+{
     char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
     if (ctl_path(name, path, sizeof(path)) < 0)
         return -ENAMETOOLONG;
@@ -287,8 +302,7 @@ int run_reload_request(const char *name, char *reply, size_t cap)
         rc = -errno;
         goto out;
     }
-    static const char req[] = "reload\n";
-    if (write(fd, req, sizeof(req) - 1) != (ssize_t)(sizeof(req) - 1)) {
+    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
         rc = -errno;
         goto out;
     }

@@ -4,6 +4,8 @@
 #define CORDON_CLI_RELOAD_H
 
 #include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
 
 #include "cli/run_int.h"
 #include "core/loop.h"
@@ -14,6 +16,7 @@ struct run_reload {
     struct run_term *term;   /* where to say what happened, or NULL */
     unsigned generation;     /* 1 = the policy the sandbox started with */
     struct proxy *proxy;     /* numbers each installed policy for its events */
+    bool revoke;             /* --revoke-on-reload: close what the new policy refuses */
     int lfd;
     char ctl[108];
     struct loop_io io;
@@ -22,6 +25,11 @@ struct run_reload {
     struct loop_io wio;
     struct loop_timer settle;
     struct loop *loop;
+    /* for `cordon status` (status.c) */
+    const char *log_path;    /* the audit log */
+    char address[48];        /* the sandbox's IPv4 address */
+    uint64_t started_ms;     /* loop_clock_ms() when the command started */
+    bool learn;              /* --learn */
 };
 
 #define RELOAD_SETTLE_MS 200 /* an editor's burst of writes is one reload */
@@ -37,6 +45,14 @@ int run_reload_watch(struct run_reload *r, struct loop *l) __attribute__((warn_u
 void run_reload_signal(struct run_reload *r);
 /* Closes and removes the control socket. */
 void run_reload_stop(struct run_reload *r);
+
+/* Client side of any request ("reload\n", "status\n"): the answer in
+ * reply. Returns 0 when it answered, or -errno (-ENOENT: no such sandbox). */
+int run_ctl_request(const char *name, const char *req, char *reply, size_t cap)
+    __attribute__((warn_unused_result));
+
+/* status.c: the "status" request's answer: one JSON object and "\n". */
+void run_status_reply(const struct run_reload *r, char *reply, size_t cap);
 
 /* Client side (`cordon policy reload --sandbox NAME`): asks the sandbox to
  * reload; reply gets its answer (the last line "ok ..." or "error: ...").

@@ -41,6 +41,12 @@ static void usage(FILE *f)
         "  --quiet              no denial lines and no exit summary on stderr\n"
         "  --watch-policy       reload the policy when its file changes (also SIGHUP\n"
         "                       and cordon policy reload --sandbox NAME)\n"
+        "  --host-home          HOME = the sandbox user's own home (or the workdir) instead\n"
+        "                       of a private, empty, writable " SANDBOX_HOME " (a tmpfs; with\n"
+        "                       certutil installed it holds .pki/nssdb trusting the sandbox CA)\n"
+        "  --revoke-on-reload   on reload, close open connections and tunnels the new\n"
+        "                       policy refuses (a `revoked` audit event each); without\n"
+        "                       it they keep the policy they started with\n"
         "  --print-address      print the sandbox's IPv4 address (and the proxy's) on\n"
         "                       stderr before the command starts; the host reaches it\n"
         "  --publish [ADDR:]HOSTPORT:PORT  relay TCP connections to ADDR:HOSTPORT on the\n"
@@ -62,6 +68,16 @@ static void usage(FILE *f)
         "  --subnet-pool CIDR   IPv4 range for per-sandbox /30s (default 10.200.0.0/16)\n"
         "  --name NAME          sandbox name in logs, audit events, the log file and the\n"
         "                       control socket (letters, digits, . _ -; default run-<pid>)\n"
+        "  --learn              learning mode: what the policy would refuse is let through\n"
+        "                       and recorded; at exit the policy that allows it is written\n"
+        "                       (see --learn-output). Still refused: loopback, link-local/\n"
+        "                       metadata and the proxy's own addresses, private addresses\n"
+        "                       outside --learn-allowed-ips, unidentified programs, direct\n"
+        "                       connections\n"
+        "  --learn-output FILE  where --learn writes the proposed policy (default\n"
+        "                       " RUN_LOG_DIR "/NAME.learned.yaml; refused like --log)\n"
+        "  --learn-allowed-ips CIDR  private range --learn may reach (repeatable, at\n"
+        "                       most 16); written as allowed_ips in the proposal\n"
         "  --require-fence      refuse to start without the nftables fence and the\n"
         "                       bypass monitor (default: warn and run isolated)\n"
         "  --tty | --no-tty     force or forbid a pty for the command (default: a pty\n"
@@ -113,7 +129,8 @@ static const char *const run_options[] = {
     "--upstream-ca", "--proxy-port", "--subnet-pool", "--name", "--require-fence", "--tty",
     "--no-tty", "--quiet", "--env-keep", "--env-clear", "--print-address", "--watch-policy", "--publish",
     "--no-transparent", "--inference-routes", "--pids-max", "--memory", "--cpus", "--max-conns",
-    "--cgroup-inherit",
+    "--cgroup-inherit", "--learn", "--learn-output", "--learn-allowed-ips",
+    "--revoke-on-reload", "--host-home",
     "--help", NULL};
 
 #define RUN_ENV_KEEP_MAX 64
@@ -132,6 +149,8 @@ struct run_state {
     bool watch_policy;       /* --watch-policy */
     struct run_publish pub[RUN_PUBLISH_MAX];
     size_t n_pub;
+    struct run_learn *learn;    /* --learn, or NULL */
+    const char *learn_out;      /* --learn-output, or NULL */
 };
 
 /* Every audit event: the terminal's lines and cordon.local's memory. */
@@ -142,6 +161,8 @@ static void observe(const char *event, json_t *ev, const char *line, size_t len,
         return;
     run_term_observe(event, ev, line, len, st->term);
     run_local_observe(event, ev, st->local);
+    if (st->learn)
+        run_learn_observe(event, ev, st->learn);
 }
 
 static int on_prepared(const struct sandbox_info *info, void *data)
@@ -173,6 +194,11 @@ static int on_prepared(const struct sandbox_info *info, void *data)
                              : strerror(-rc));
         return rc;
     }
+    if (st->learn && (rc = run_learn_prepare(st->learn, st->learn_out, info, err,
+                                             sizeof(err))) < 0) {
+        fprintf(stderr, "cordon run: --learn-output: %s\n", err);
+        return rc;
+    }
     audit_set_observer(observe, st);
     const struct policy_fs *fs = info->policy ? policy_filesystem(info->policy) : NULL;
     if ((!fs || fs->include_workdir) && !run_dac_writable(info->workdir, info))
@@ -193,9 +219,18 @@ static int on_started(struct loop *l, struct proxy *p, const struct sandbox_info
         policy_unref(cur);
     }
     st->reload.proxy = p;
+    st->reload.log_path = st->log_path;
+    snprintf(st->reload.address, sizeof(st->reload.address), "%s", info->address);
+    st->reload.started_ms = loop_clock_ms();
+    st->reload.learn = st->learn != NULL;
     int rc = run_selftest(info);
     if (rc < 0)
         return rc;
+    if (st->learn && (rc = run_learn_start(st->learn, p)) < 0) {
+        fprintf(stderr, "cordon run: --learn: the proxy refused learning mode: %s\n",
+                strerror(-rc));
+        return rc;
+    }
     if (st->print_address)
         fprintf(stderr, "cordon: sandbox %s address %s (proxy %s:%u)\n", info->name,
                 info->address, info->proxy_addr, info->proxy_port);
@@ -235,6 +270,8 @@ static void on_exited(int code, void *data)
     audit_set_observer(NULL, NULL);
     if (st->term && st->started) /* no summary for a sandbox that never ran */
         run_term_summary(st->term, code, st->log_path[0] ? st->log_path : NULL);
+    if (st->learn && st->started)
+        (void)run_learn_write(st->learn, st->term);
 }
 
 static bool name_ok(const char *n)
@@ -256,7 +293,11 @@ int cli_run(int argc, char **argv)
     const char *audit_path = NULL;
     enum log_level lvl = LOG_WARN;
     enum audit_format fmt = AUDIT_FORMAT_JSON;
-    bool quiet = false, print_address = false, watch_policy = false;
+    bool quiet = false, print_address = false, watch_policy = false, learn = false;
+    bool revoke = false;
+    const char *learn_out = NULL;
+    const char *learn_ips[PROXY_LEARN_IPS_MAX];
+    size_t n_learn_ips = 0;
     const char *keep[RUN_ENV_KEEP_MAX];
     struct run_publish pubs[RUN_PUBLISH_MAX];
     size_t n_pub = 0;
@@ -301,6 +342,18 @@ int cli_run(int argc, char **argv)
             watch_policy = true;
             continue;
         }
+        if (strcmp(a, "--host-home") == 0) {
+            o.host_home = true;
+            continue;
+        }
+        if (strcmp(a, "--revoke-on-reload") == 0) {
+            revoke = true;
+            continue;
+        }
+        if (strcmp(a, "--learn") == 0) {
+            learn = true;
+            continue;
+        }
         if (strcmp(a, "--print-address") == 0) {
             print_address = true;
             continue;
@@ -342,6 +395,16 @@ int cli_run(int argc, char **argv)
             o.env_keep = keep;
         } else if (strcmp(a, "--log") == 0) {
             audit_path = v;
+        } else if (strcmp(a, "--learn-output") == 0) {
+            learn_out = v;
+        } else if (strcmp(a, "--learn-allowed-ips") == 0) {
+            struct policy_cidr cidr;
+            if (n_learn_ips == PROXY_LEARN_IPS_MAX || run_learn_parse_cidr(v, &cidr) < 0) {
+                fprintf(stderr, "cordon run: --learn-allowed-ips '%s': an IPv4 or IPv6 CIDR, "
+                        "e.g. 10.0.0.0/8 (at most %d)\n", v, PROXY_LEARN_IPS_MAX);
+                return SANDBOX_EXIT_SETUP;
+            }
+            learn_ips[n_learn_ips++] = v;
         } else if (strcmp(a, "--log-format") == 0) {
             if (audit_parse_format(v, &fmt) < 0) {
                 fprintf(stderr, "cordon run: --log-format: '%s' (use json|text)\n", v);
@@ -410,6 +473,10 @@ int cli_run(int argc, char **argv)
         }
         close(pfd);
     }
+    if (!learn && (learn_out || n_learn_ips)) {
+        fprintf(stderr, "cordon run: --learn-output and --learn-allowed-ips need --learn\n");
+        return SANDBOX_EXIT_SETUP;
+    }
     if (i >= argc) {
         fprintf(stderr, "cordon run: no command (cordon run --policy FILE -- COMMAND ...)\n");
         return SANDBOX_EXIT_SETUP;
@@ -449,6 +516,7 @@ int cli_run(int argc, char **argv)
     st.reload.name = o.name;
     st.reload.policy_path = o.policy_path;
     st.reload.generation = 1;
+    st.reload.revoke = revoke;
     st.reload.lfd = -1;
     st.reload.wfd = -1;
     struct run_term_opts to = {.fd = STDERR_FILENO, .quiet = quiet, .sandbox = o.name};
@@ -464,6 +532,22 @@ int cli_run(int argc, char **argv)
         run_term_free(st.term);
         return SANDBOX_EXIT_SETUP;
     }
+    if (learn) {
+        st.learn = run_learn_new(o.policy_path, default_policy[0] ? "the built-in default policy"
+                                                                  : o.policy_path,
+                                 learn_ips, n_learn_ips);
+        if (!st.learn) {
+            fprintf(stderr, "cordon run: out of memory\n");
+            run_term_free(st.term);
+            run_local_free(st.local);
+            return SANDBOX_EXIT_SETUP;
+        }
+        st.learn_out = learn_out;
+        fprintf(stderr, "cordon run: --learn: what the policy would refuse is let through and "
+                "recorded (the policy is written at exit). Still refused: loopback, "
+                "link-local/metadata and this host's addresses, private addresses outside "
+                "--learn-allowed-ips, unidentified programs, direct connections.\n");
+    }
     o.local_cb = run_local_answer;
     o.local_data = st.local;
     audit_set_format(fmt);
@@ -475,6 +559,7 @@ int cli_run(int argc, char **argv)
     audit_close();
     run_term_free(st.term);
     run_local_free(st.local);
+    run_learn_free(st.learn);
     if (default_policy[0])
         unlink(default_policy);
     return code;

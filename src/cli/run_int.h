@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
 
 #include <jansson.h>
 
@@ -35,6 +36,50 @@ int run_default_policy_write(const char *name, char *path, size_t cap);
 /* True when the sandbox's user may write the directory path by its mode
  * bits (owner, group, other; supplementary groups are cleared). */
 bool run_dac_writable(const char *path, const struct sandbox_info *info);
+
+/* ---- policy_suggest.c: the policy suggestion engine (policy suggest, --learn) ---- */
+
+struct psuggest;
+/* ips (kept, not copied; may be NULL): allowed_ips for every endpoint.
+ * NULL on OOM. */
+struct psuggest *psuggest_new(const char *const *ips, size_t n_ips);
+/* Takes one audit event: a refused decision or l7_request ("deny", or
+ * "would_deny" with "learn": true); anything else is ignored. */
+void psuggest_take(struct psuggest *s, json_t *ev);
+/* Requests taken; n_hosts (may be NULL) gets the number of entries. */
+size_t psuggest_count(const struct psuggest *s, size_t *n_hosts);
+/* Comments for refusals no entry can lift, then `network_policies:` (or
+ * "# nothing to allow"); no version line. */
+void psuggest_print(const struct psuggest *s, FILE *f);
+void psuggest_free(struct psuggest *s);
+
+/* ---- run_learn.c: cordon run --learn ---- */
+
+struct run_learn;
+struct run_term;
+struct proxy;
+struct policy_cidr;
+/* "ADDR[/PREFIX]" (IPv4 or IPv6). Returns 0 or -EINVAL. */
+int run_learn_parse_cidr(const char *s, struct policy_cidr *out);
+/* policy_path: the policy in force (re-read at exit); label names it in
+ * the proposal's header (NULL = the path); ips (at most
+ * PROXY_LEARN_IPS_MAX, kept): --learn-allowed-ips. NULL on OOM or a bad
+ * CIDR (check them with run_learn_parse_cidr first). */
+struct run_learn *run_learn_new(const char *policy_path, const char *label,
+                                const char *const *ips, size_t n_ips);
+void run_learn_free(struct run_learn *l);
+/* Once the sandbox is known: where the proposal goes (out_arg, or
+ * RUN_LOG_DIR/NAME.learned.yaml), refused like --log when the sandbox could
+ * plant it. Returns 0 or -errno with err set. */
+int run_learn_prepare(struct run_learn *l, const char *out_arg, const struct sandbox_info *info,
+                      char *err, size_t cap);
+/* After the self-test, before the command: the proxy lets through and
+ * records (proxy_set_learn). Returns 0 or -errno. */
+int run_learn_start(struct run_learn *l, struct proxy *p);
+/* Audit observer: learned decisions and requests. Thread-safe. */
+void run_learn_observe(const char *event, json_t *ev, void *data);
+/* At exit: writes the proposal and says where on t. Returns 0 or -errno. */
+int run_learn_write(struct run_learn *l, struct run_term *t);
 
 /* ---- selftest.c: the enforcement self-test ---- */
 
@@ -96,6 +141,9 @@ void run_term_say(struct run_term *t, const char *fmt, ...) __attribute__((forma
 /* The exit summary: counts, top denied hosts, where the log is. */
 void run_term_summary(struct run_term *t, int code, const char *log_path);
 void run_term_free(struct run_term *t);
+/* The counts so far (the summary's): allowed, denied, would be denied,
+ * bypass attempts. Thread-safe. */
+void run_term_counts(struct run_term *t, unsigned long out[4]);
 /* The fix for a denial event (decision or l7_request), from its reason
  * code: which policy entry would allow it, and the reload command when
  * sandbox is set. */

@@ -60,6 +60,16 @@ struct run_term *run_term_new(const struct run_term_opts *o)
     return t;
 }
 
+void run_term_counts(struct run_term *t, unsigned long out[4])
+{
+    pthread_mutex_lock(&t->lock);
+    out[0] = t->allowed;
+    out[1] = t->denied;
+    out[2] = t->would_deny;
+    out[3] = t->bypass;
+    pthread_mutex_unlock(&t->lock);
+}
+
 void run_term_free(struct run_term *t)
 {
     if (!t)

@@ -2,6 +2,8 @@
  * one "close" per connection. */
 #include <arpa/inet.h>
 #include <jansson.h>
+#include <openssl/ssl.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "core/audit.h"
@@ -45,6 +47,47 @@ void auditev_decision(struct conn *c, bool allow, const char *reason_code, const
     json_t *o = json_object();
     json_object_set_new(o, "decision", json_string(allow ? "allow" : "deny"));
     json_object_set_new(o, "reason_code", reason_code ? json_string(reason_code) : json_null());
+    add_common(c, o);
+    if (detail && detail[0])
+        json_object_set_new(o, "detail", json_string(detail));
+    audit_emit("decision", o);
+}
+
+void auditev_fill(struct conn *c, json_t *o)
+{
+    add_common(c, o);
+}
+
+void auditev_tls_client_rejected(struct conn *c, int alert, char *detail, size_t cap)
+{
+    const char *desc = SSL_alert_desc_string_long(alert);
+    const char *exe = c->ident.exe ? c->ident.exe : "";
+    const char *base = strrchr(exe, '/');
+    base = base ? base + 1 : exe[0] ? exe : "the client";
+    bool trust = alert == SSL_AD_UNKNOWN_CA || alert == SSL_AD_BAD_CERTIFICATE ||
+                 alert == SSL_AD_CERTIFICATE_UNKNOWN || alert == SSL_AD_UNSUPPORTED_CERTIFICATE;
+    if (trust)
+        snprintf(detail, cap, "%s: the client (%s) does not trust the sandbox CA - see doc/tls.md "
+                 "for %s (it must read SSL_CERT_FILE, the Java truststore or the NSS db)",
+                 desc, base, base);
+    else
+        snprintf(detail, cap, "%s: the client (%s) ended the TLS handshake with this alert", desc,
+                 base);
+    json_t *o = json_object();
+    add_common(c, o);
+    json_object_set_new(o, "alert", json_string(desc));
+    json_object_set_new(o, "alert_code", json_integer(alert));
+    json_object_set_new(o, "trust", json_boolean(trust));
+    json_object_set_new(o, "detail", json_string(detail));
+    audit_emit("tls_client_rejected", o);
+}
+
+void auditev_learn(struct conn *c, const char *reason_code, const char *detail)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "decision", json_string("would_deny"));
+    json_object_set_new(o, "reason_code", json_string(reason_code));
+    json_object_set_new(o, "learn", json_true());
     add_common(c, o);
     if (detail && detail[0])
         json_object_set_new(o, "detail", json_string(detail));

@@ -197,6 +197,8 @@ static enum conn_step parse_head(struct conn *c)
         return respond_error(c, 400, PROXY_REASON_BAD_REQUEST, d);
     }
     c->head_parsed = true;
+    if (c->local_plain) /* a captured request to cordon.local */
+        return local_serve_plain(c);
     if (c->inspect)
         return CONN_STEP_NEXT; /* DECIDE checks it as a request inside the tunnel */
     return entry_explicit(c);

@@ -96,6 +96,17 @@ enum conn_step decide_enter(struct conn *c)
     struct policy_decision d;
     policy_decide(c->pol, &q, &d);
     c->policy_key = d.policy_key;
+    c->learned = false;
+    if (!d.allow && atomic_load(&c->w->proxy->learn) &&
+        (d.reason_code == POLICY_REASON_NO_ENDPOINT ||
+         d.reason_code == POLICY_REASON_BINARY_NOT_ALLOWED)) {
+        /* learning mode: record, then go on as an opaque tunnel / plain
+         * forward (no endpoint: the address fence still applies in full) */
+        auditev_learn(c, d.reason_code, d.detail);
+        c->ep = NULL;
+        c->learned = true;
+        return CONN_STEP_NEXT;
+    }
     if (!d.allow)
         return respond_deny(c, 403, d.reason_code, d.detail, d.hint);
     c->ep = d.endpoint;

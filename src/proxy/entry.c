@@ -143,6 +143,10 @@ enum conn_step entry_transparent(struct conn *c)
         return refuse(c, PROXY_REASON_ADDRESS_NOT_HANDED_OUT, d);
     }
     snprintf(c->target.host, sizeof(c->target.host), "%s", host);
+    if (local_wants_transparent(c)) /* cordon.local by address: its request follows */
+        return c->local_plain ? CONN_STEP_AGAIN
+                              : refuse(c, PROXY_REASON_CORDON_LOCAL,
+                                       "cordon.local answers plain HTTP on port 80 only");
     if (infer_intercepts(c)) /* inference.local reached by address: the same interception */
         return infer_entry(c);
     return CONN_STEP_NEXT;

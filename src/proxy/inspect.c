@@ -98,6 +98,11 @@ static enum conn_step client_tls_step(struct conn *c)
     if (r == TLS_ERROR) {
         log_info("proxy: conn %llu: client TLS handshake for %s failed: %s",
                  (unsigned long long)c->id, c->target.host, c->ctls->err);
+        if (c->ctls->alert >= 0) { /* the client said why: tls_client_rejected */
+            char detail[512];
+            auditev_tls_client_rejected(c, c->ctls->alert, detail, sizeof(detail));
+            return refuse(c, TLS_REASON_CLIENT_HANDSHAKE, detail);
+        }
         return refuse(c, TLS_REASON_CLIENT_HANDSHAKE, c->ctls->err);
     }
     return CONN_STEP_NEXT; /* TLS_CONNECT */

@@ -175,6 +175,7 @@ struct conn {
     char upstream_host[TARGET_HOST_MAX + 1]; /* authority of the open upstream */
     uint16_t upstream_port;
     const struct policy_endpoint *ep;
+    bool learned; /* learning mode let this request through (decide.c) */
     const char *policy_key;
     /* REQ_BODY (reqbody.c): the endpoint whose body rules decide, its limit,
      * and the body length (Content-Length) being read */
@@ -199,6 +200,7 @@ struct conn {
      * head and no 200; until the client speaks HTTP to us inside an
      * inspected session, an answer of our own is a close instead */
     bool transparent;
+    bool local_plain; /* captured connection to cordon.local: an origin-form request follows (local.c) */
     /* inference interception (infer.c owns ir) */
     bool infer;
     struct infer_req *ir;
@@ -214,6 +216,7 @@ struct worker {
     struct dns_resolver *dns;
     pthread_mutex_t ident_mu;
     struct ident_job *ident_done; /* completed lookups (identify.c), under ident_mu */
+    struct policy *revoke_pol;    /* a reload to apply to open connections (revoke.c), under ident_mu */
     int lfd;
     struct loop_io lio;
     struct loop_timer accept_backoff;
@@ -263,6 +266,9 @@ struct proxy {
     pthread_mutex_t routes_lock;
     struct inference_routes *routes;
     char *routes_path;
+    atomic_bool learn; /* proxy_set_learn: policy denials become would_deny */
+    struct policy_cidr learn_ips[PROXY_LEARN_IPS_MAX]; /* set once, before learn */
+    size_t n_learn_ips;
 };
 
 /* generation.c: 0 when pol was never registered. */
@@ -481,10 +487,31 @@ void infer_free(struct conn *c);
 /* local.c: http://cordon.local/ */
 bool local_wants(const struct conn *c);
 enum conn_step local_serve(struct conn *c);
+/* A captured connection to cordon.local (the policy DNS handed out its
+ * address): true when c is one; port 80 waits for its request
+ * (c->local_plain), other ports are refused. */
+bool local_wants_transparent(struct conn *c);
+/* The origin-form request of such a connection, parsed: answered. */
+enum conn_step local_serve_plain(struct conn *c);
 
 /* One "inference" event with the connection's common fields. */
 void auditev_inference(struct conn *c, json_t *fields);
 void auditev_decision(struct conn *c, bool allow, const char *reason_code, const char *detail);
+/* Learning mode: the request the policy refused (reason_code) goes on; a
+ * decision event "would_deny" with "learn": true. */
+/* The fields every connection event carries (conn, host, binary, ...). */
+void auditev_fill(struct conn *c, json_t *o);
+/* revoke.c: on the worker's thread, closes the connections the policy
+ * proxy_revoke() handed over refuses; revoke_drain drops it at shutdown. */
+void revoke_run(struct worker *w);
+void revoke_drain(struct worker *w);
+/* worker.c: the loop's wake callback (identity lookups, revocations). */
+void worker_on_wake(struct loop *l, void *data);
+/* A client that ended the inspected TLS handshake with an alert: a
+ * `tls_client_rejected` event (alert number and description, what it means
+ * for the sandbox CA); detail gets the one-line explanation. */
+void auditev_tls_client_rejected(struct conn *c, int alert, char *detail, size_t cap);
+void auditev_learn(struct conn *c, const char *reason_code, const char *detail);
 void auditev_close(struct conn *c);
 /* A 101 was accepted: the connection is now a raw relay. */
 void auditev_upgrade(struct conn *c);

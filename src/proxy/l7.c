@@ -2,8 +2,9 @@
  * inside inspected tunnels and absolute-form forward requests to inspected
  * endpoints). enforce: a denied request gets 403 with the JSON body (reason
  * l7_denied), in the JSON-RPC or GraphQL error shape for those protocols;
- * audit: the request goes on and a `would_deny` decision is logged. When
- * the decision needs the body, REQ_BODY (reqbody.c) takes over. */
+ * audit (and learning mode): the request goes on and a `would_deny` decision
+ * is logged. When the decision needs the body, REQ_BODY (reqbody.c) takes
+ * over. */
 #include <jansson.h>
 #include <stdio.h>
 #include <string.h>
@@ -35,6 +36,8 @@ static void audit_l7(struct conn *c, const char *decision, const struct policy_l
         json_object_set_new(o, "rule", json_string(r->rule));
     if (r->detail[0])
         json_object_set_new(o, "detail", json_string(r->detail));
+    if (strcmp(decision, "would_deny") == 0 && atomic_load(&c->w->proxy->learn))
+        json_object_set_new(o, "learn", json_true());
     audit_emit("l7_request", o);
 }
 
@@ -45,8 +48,9 @@ enum conn_step l7_finish(struct conn *c, const struct policy_l7_result *r)
         audit_l7(c, upgrade_offers_websocket(&c->msg->head) ? "allow_upgrade" : "allow", r);
         return CONN_STEP_NEXT;
     }
-    if (policy_endpoint_enforcement(c->ep) == POLICY_AUDIT) {
-        audit_l7(c, "would_deny", r);
+    bool learn = atomic_load(&c->w->proxy->learn);
+    if (policy_endpoint_enforcement(c->ep) == POLICY_AUDIT || learn) {
+        audit_l7(c, "would_deny", r); /* with "learn": true under cordon run --learn */
         return CONN_STEP_NEXT;
     }
     audit_l7(c, "deny", r);

@@ -4,9 +4,13 @@
  * (GET http://cordon.local/denials), what policy is in force (/policy) and
  * what is being enforced (/status). The proxy only routes: the content
  * comes from the embedder's callback (cordon run keeps it; the standalone
- * proxy has none, and cordon.local is then an ordinary, denied host). Only
- * absolute-form requests through the proxy reach it (clients with
- * HTTP_PROXY set); the answer always closes the connection. */
+ * proxy has none, and cordon.local is then an ordinary, denied host).
+ * Absolute-form requests through the proxy reach it (clients with
+ * HTTP_PROXY set), and so do clients that ignore the proxy: the sandbox's
+ * policy DNS answers cordon.local (proxy_intercepts_name), the captured
+ * connection to port 80 is read as one origin-form request (entry.c,
+ * conn.c), other ports are refused. The answer always closes the
+ * connection. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +26,28 @@ bool local_wants(const struct conn *c)
 {
     return c->kind == KIND_FORWARD && c->w->proxy->cfg.local_cb &&
            strcasecmp(c->target.host, LOCAL_HOST) == 0;
+}
+
+bool local_wants_transparent(struct conn *c)
+{
+    if (!c->w->proxy->cfg.local_cb || strcasecmp(c->target.host, LOCAL_HOST) != 0)
+        return false;
+    c->local_plain = c->target.port == 80;
+    return true;
+}
+
+enum conn_step local_serve_plain(struct conn *c)
+{
+    const struct http_head *h = &c->msg->head;
+    c->kind = KIND_FORWARD;
+    size_t ml = h->method_len < sizeof(c->method) - 1 ? h->method_len : sizeof(c->method) - 1;
+    memcpy(c->method, h->method_str, ml);
+    c->method[ml] = '\0';
+    if (h->target_len == 0 || h->target[0] != '/')
+        return respond_error(c, 400, PROXY_REASON_BAD_TARGET,
+                             "cordon.local: send an origin-form request (GET /denials)");
+    entry_log_path(c, h->target, h->target_len);
+    return local_serve(c);
 }
 
 /* Answers the request from the embedder's callback; RESPONDING sends it

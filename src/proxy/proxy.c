@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -139,8 +140,28 @@ struct inference_routes *proxy_routes_get(struct proxy *p)
     return r;
 }
 
+unsigned proxy_active_conns(struct proxy *p)
+{
+    return atomic_load(&p->active);
+}
+
+int proxy_set_learn(struct proxy *p, const struct policy_cidr *ips, size_t n)
+{
+    if (n > PROXY_LEARN_IPS_MAX || atomic_load(&p->learn))
+        return -EINVAL;
+    for (size_t i = 0; i < n; i++)
+        p->learn_ips[i] = ips[i];
+    p->n_learn_ips = n;
+    atomic_store(&p->learn, true); /* seq_cst: the ranges are visible first */
+    return 0;
+}
+
 bool proxy_intercepts_name(struct proxy *p, const char *host)
 {
+    if (p && atomic_load(&p->learn))
+        return true; /* learning: every name is answered, the proxy decides */
+    if (p && p->cfg.local_cb && strcasecmp(host, "cordon.local") == 0)
+        return true; /* answered by the proxy itself (local.c) */
     if (!p || !p->routes_path)
         return false;
     struct inference_routes *r = proxy_routes_get(p);
@@ -171,6 +192,7 @@ static void free_workers(struct proxy *p)
         if (w->loop)
             loop_free(w->loop);
         identify_drain(w);
+        revoke_drain(w);
         pthread_mutex_destroy(&w->ident_mu);
         tunnel_pool_free(w);
     }
@@ -260,7 +282,7 @@ static int make_workers(struct proxy *p)
         w->index = i;
         w->lfd = -1;
         w->loop = loop_new(p->cfg.max_conns + 64);
-        if (!w->loop || loop_set_wake(w->loop, identify_on_wake, w) < 0)
+        if (!w->loop || loop_set_wake(w->loop, worker_on_wake, w) < 0)
             return -ENOMEM;
         w->dns = dns_resolver_new(w->loop, p->resolver, p->cfg.dns_timeout_ms);
         if (!w->dns)

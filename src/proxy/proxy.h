@@ -9,6 +9,7 @@
 #define CORDON_PROXY_PROXY_H
 
 #include <netinet/in.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
@@ -73,14 +74,36 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
  * Returns 0 or -EINVAL. Thread-safe. */
 int proxy_reload(struct proxy *p);
 /* True when the proxy intercepts host itself (inference.local and the
- * routes file's names, only with --inference-routes): the sandbox's policy
- * DNS answers such names so that transparent clients reach them too.
- * Thread-safe. */
+ * routes file's names, only with --inference-routes), or takes any name
+ * (learning mode): the sandbox's policy DNS answers such names so that
+ * transparent clients reach them too. Thread-safe. */
 bool proxy_intercepts_name(struct proxy *p, const char *host);
+/* Learning mode (cordon run --learn): a connection or request the policy
+ * refuses for lack of an endpoint or binary (no_endpoint,
+ * binary_not_allowed) or by an endpoint's L7 rules goes on as an opaque
+ * tunnel / plain forward, and a `decision` (or `l7_request`) event with
+ * decision "would_deny" and "learn": true records it. Identity failures
+ * and the address fence (loopback, link-local/metadata, the proxy's own
+ * host, private ranges) still refuse. proxy_intercepts_name() then answers
+ * every name. ips (n at most PROXY_LEARN_IPS_MAX, copied) are private
+ * ranges such requests may still reach (as an endpoint's allowed_ips).
+ * Call once, before the sandbox's command starts. Returns 0 or -EINVAL. */
+#define PROXY_LEARN_IPS_MAX 16
+struct policy_cidr;
+int proxy_set_learn(struct proxy *p, const struct policy_cidr *ips, size_t n);
+/* After policy_install(pol) (cordon run --revoke-on-reload): every worker,
+ * on its own thread, closes the open connections pol refuses (their host,
+ * port and binary asked again), each with a `revoked` audit event naming
+ * the new decision's reason; close reason "revoked". Allowed ones keep the
+ * policy they started with. Takes its own references. Thread-safe. */
+struct policy;
+void proxy_revoke(struct proxy *p, struct policy *pol);
 /* Numbers a policy for the audit: decision events of connections that hold
  * pol carry "policy_generation": gen. Register before policy_install(). */
 struct policy;
 void proxy_policy_generation(struct proxy *p, const struct policy *pol, unsigned gen);
+/* Connections open now (all workers). Thread-safe. */
+unsigned proxy_active_conns(struct proxy *p);
 /* Stops accepting, closes every connection, joins the workers, frees. */
 void proxy_stop(struct proxy *p);
 /* The bound listen address (useful with port 0). */

@@ -84,6 +84,7 @@
     X(TIMER_FULL, "timer_full")                                              \
     X(TUNNEL_SETUP_FAILED, "tunnel_setup_failed")                            \
     X(PROXY_SHUTDOWN, "proxy_shutdown")                                      \
+    X(REVOKED, "revoked")                                                    \
     X(ILLEGAL_TRANSITION, "illegal_transition")
 
 #define PROXY_REASON_DECLARE(name, text) extern const char PROXY_REASON_##name[];

@@ -45,9 +45,10 @@ static enum conn_step connect_timeout(struct conn *c)
 }
 
 static const struct conn_state_def states[CONN_N_STATES] = {
+    /* REQ_HEAD -> REQ_HEAD: a captured cordon.local connection reads its request (local.c) */
     [CONN_REQ_HEAD] = {"REQ_HEAD", CONN_TIMER_HEAD,
                        BIT(CONN_IDENTIFY) | BIT(CONN_DECIDE) | BIT(CONN_RESPONDING) |
-                           BIT(CONN_INFER) | BIT(CONN_PEEK),
+                           BIT(CONN_INFER) | BIT(CONN_PEEK) | BIT(CONN_REQ_HEAD),
                        conn_enter_req_head, conn_req_head_event, conn_req_head_timer},
     [CONN_IDENTIFY] = {"IDENTIFY", CONN_TIMER_NONE,
                        BIT(CONN_DECIDE) | BIT(CONN_RESPONDING) | BIT(CONN_INFER) | BIT(CONN_PEEK),

@@ -52,6 +52,14 @@ static bool in_allowed_ips(const struct policy_endpoint *ep, const struct sockad
     return false;
 }
 
+static bool learn_allows(const struct proxy *p, const struct sockaddr *sa)
+{
+    for (size_t i = 0; i < p->n_learn_ips; i++)
+        if (policy_cidr_contains(&p->learn_ips[i], sa))
+            return true;
+    return false;
+}
+
 /* Returns NULL when the address may be dialled, else why not (tmp holds
  * the text when it is built). */
 static const char *fence_check(struct conn *c, const struct sockaddr *sa, char *tmp, size_t tmpsz)
@@ -72,6 +80,9 @@ static const char *fence_check(struct conn *c, const struct sockaddr *sa, char *
     case ADDR_ALWAYS_BLOCKED:
         return "is always blocked";
     case ADDR_PRIVATE:
+        if (c->learned) /* learning mode: only the ranges cordon run --learn-allowed-ips names */
+            return learn_allows(c->w->proxy, sa) ? NULL
+                   : "is private and not in --learn-allowed-ips";
         return in_allowed_ips(c->ep, sa) ? NULL : "is private and not covered by the endpoint's allowed_ips";
     case ADDR_PUBLIC:
         return n == 0 || in_allowed_ips(c->ep, sa) ? NULL : "is not in the endpoint's allowed_ips";

@@ -188,6 +188,12 @@ static void trim_check(struct loop *l, struct loop_timer *t)
     (void)loop_timer_start(l, t, TRIM_PERIOD_MS);
 }
 
+void worker_on_wake(struct loop *l, void *data)
+{
+    identify_on_wake(l, data);
+    revoke_run(data);
+}
+
 void *worker_main(void *arg)
 {
     struct worker *w = arg;

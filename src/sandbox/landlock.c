@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "core/log.h"
+#include "sandbox/sandbox.h"
 #include "sandbox/sandbox_int.h"
 #include "core/banned.h"
 
@@ -258,6 +259,20 @@ int landlock_finish(struct landlock_prep *p, const char *root, const char *const
         close(fd);
         if (rc < 0) {
             snprintf(err, errcap, "landlock: cannot add a rule for %s: %s", extra_ro[i],
+                     strerror(-rc));
+            goto out;
+        }
+    }
+    /* the private HOME (home.c), when the sandbox has one */
+    int hfd = open_in_root(root_fd, SANDBOX_HOME);
+    if (hfd >= 0) {
+        struct ll_path_beneath_attr pb = {
+            .allowed_access = landlock_rights(p->used_abi, true, true), .parent_fd = hfd};
+        rc = syscall(SYS_landlock_add_rule, p->ruleset_fd, LL_RULE_PATH_BENEATH, &pb, 0) < 0
+                 ? -errno : 0;
+        close(hfd);
+        if (rc < 0) {
+            snprintf(err, errcap, "landlock: cannot add a rule for %s: %s", SANDBOX_HOME,
                      strerror(-rc));
             goto out;
         }

@@ -22,6 +22,7 @@
  *                     symlinks and a new devpts instance (the host's
  *                     devpts and ptmx when the command gets a pty)
  *   /run/cordon       cordon's private tmpfs (the trust bundle)
+ *   /run/cordon-home  the private HOME, a tmpfs (home.c)
  *
  * The plan is computed by the supervisor (lstat, realpath, sorting: a
  * parent is always mounted before what lies under it); the child only
@@ -73,7 +74,8 @@ static bool under(const char *p, const char *dir)
 static bool provided(const char *p)
 {
     if (under(p, "/proc") || strcmp(p, "/tmp") == 0 || under(p, "/dev/shm") ||
-        under(p, "/dev/pts") || strcmp(p, "/dev") == 0 || under(p, SANDBOX_RUN_DIR))
+        under(p, "/dev/pts") || strcmp(p, "/dev") == 0 || under(p, SANDBOX_RUN_DIR) ||
+        under(p, SANDBOX_HOME))
         return true;
     if (!under(p, "/dev"))
         return false;
@@ -213,7 +215,8 @@ int mountplan_build(const struct policy_fs *fs, const char *workdir, struct moun
         (rc = plan_add(out, MNT_TMPFS, "/tmp", "mode=1777", false, true)) < 0 ||
         (rc = plan_add(out, MNT_DEV, "/dev", "mode=0755", false, true)) < 0 ||
         (rc = plan_add(out, MNT_TMPFS, "/dev/shm", "mode=1777", false, true)) < 0 ||
-        (rc = plan_add(out, MNT_TMPFS, SANDBOX_RUN_DIR, "mode=0755,size=4m", false, true)) < 0)
+        (rc = plan_add(out, MNT_TMPFS, SANDBOX_RUN_DIR, "mode=0755,size=4m", false, true)) < 0 ||
+        (rc = plan_add(out, MNT_TMPFS, SANDBOX_HOME, "mode=0700", false, true)) < 0)
         goto out;
     for (size_t i = 0; i < n_ro + n_rw; i++) {
         bool rw = i >= n_ro;

@@ -25,6 +25,7 @@
 #define SANDBOX_DEFAULT_PROXY_PORT 3128
 #define SANDBOX_LOOPBACK_PROXY_PORT 3128 /* 127.0.0.1:3128 inside the sandbox */
 #define SANDBOX_CAPTURE_PORT 3129        /* 127.0.0.1:3129 inside: redirected TCP */
+#define SANDBOX_HOME "/run/cordon-home" /* the private HOME inside (home.c) */
 #define SANDBOX_DEFAULT_USER "cordon"
 #define SANDBOX_FALLBACK_USER "nobody"
 #define SANDBOX_FALLBACK_GROUP "nogroup"
@@ -81,6 +82,7 @@ struct sandbox_opts {
     uint8_t pool_prefix;      /* its prefix length (8..28) */
     bool require_fence;       /* no nftables fence or bypass monitor = startup error */
     bool no_transparent;      /* no policy DNS, no transparent capture */
+    bool host_home;           /* HOME = the user's own home (or the workdir), not SANDBOX_HOME */
     enum sandbox_tty tty;     /* AUTO: a pty when stdin and stdout are terminals */
     const struct sandbox_hooks *hooks; /* NULL = none */
     const char *const *env_keep; /* allowlist of host variables (NAME or PREFIX*), or NULL */

@@ -444,6 +444,14 @@ int trust_bundle_write(const char *ca_pem, const char *out, char *err, size_t er
 int trust_file_copy(const char *src, const char *out, char *err, size_t errcap)
     __attribute__((warn_unused_result));
 
+/* ---- home.c: the private HOME ---- */
+
+/* Hands SANDBOX_HOME (inside init_pid's root) to uid:gid (0700) and, when
+ * certutil is installed and ca_pem (a host path) is given, creates
+ * .pki/nssdb there trusting ca_pem. Returns 0 or -errno with err set. */
+int home_install(pid_t init_pid, uid_t uid, gid_t gid, const char *ca_pem, char *err, size_t cap)
+    __attribute__((warn_unused_result));
+
 /* ---- mountns.c: the sandbox's filesystem view ---- */
 
 enum mnt_kind { MNT_BIND, MNT_DIR, MNT_SYMLINK, MNT_TMPFS, MNT_PROC, MNT_DEV };

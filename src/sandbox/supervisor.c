@@ -367,7 +367,8 @@ static void *fence_thread(void *arg)
 static int setup_env(struct supervisor *s)
 {
     struct childenv_opts eo = {.proxy_url = s->inside_url, .user = s->priv.user,
-                               .home = s->priv.home[0] ? s->priv.home : s->workdir,
+                               .home = s->mounts.enabled && !s->o->host_home ? SANDBOX_HOME
+                                       : s->priv.home[0] ? s->priv.home : s->workdir,
                                .sandbox_name = s->name,
                                .ca_bundle = s->have_run_dir ? SANDBOX_BUNDLE_FILE : NULL,
                                .keep = s->o->env_keep, .clear = s->o->env_clear,
@@ -572,6 +573,11 @@ static int install_trust(struct supervisor *s)
     log_debug("run: trust bundle written");
     snprintf(p12, sizeof(p12), "/proc/%d/root" SANDBOX_TRUSTSTORE_FILE, (int)s->init_pid);
     if ((rc = tls_truststore_write(out, p12, err, sizeof(err))) < 0) {
+        log_error("run: %s; the command was not started", err);
+        return rc;
+    }
+    if (s->mounts.enabled && (rc = home_install(s->init_pid, s->priv.uid, s->priv.gid, s->ca_out,
+                                                err, sizeof(err))) < 0) {
         log_error("run: %s; the command was not started", err);
         return rc;
     }

@@ -18,6 +18,7 @@ void tls_conn_init(struct tls_conn *c, SSL *ssl)
 {
     memset(c, 0, sizeof(*c));
     c->ssl = ssl;
+    c->alert = -1;
 }
 
 void tls_conn_free(struct tls_conn *c)
@@ -34,6 +35,10 @@ static void note_error(struct tls_conn *c, const char *op, int ssl_err, int sys_
     char buf[128];
 
     c->fatal = true;
+    /* an alert the peer sent shows as reason SSL_AD_REASON_OFFSET + its number */
+    int reason = e ? ERR_GET_REASON(e) : 0;
+    if (reason > SSL_AD_REASON_OFFSET && reason < SSL_AD_REASON_OFFSET + 256)
+        c->alert = reason - SSL_AD_REASON_OFFSET;
     if (e) {
         ERR_error_string_n(e, buf, sizeof(buf));
         snprintf(c->err, sizeof(c->err), "%s: %s", op, buf);

@@ -243,6 +243,7 @@ struct tls_conn {
     bool eof;           /* the peer closed (see eof_abrupt) */
     bool eof_abrupt;    /* ...without close_notify */
     char err[192];      /* what failed, when TLS_ERROR was returned */
+    int alert;          /* the peer's fatal alert (RFC 8446 §6) that failed it, or -1 */
 };
 
 void tls_conn_init(struct tls_conn *c, SSL *ssl);

@@ -3,7 +3,8 @@
  * event, then the suggested policy is printed (to /dev/null) and, when it
  * is not empty, loaded back with the policy loader: whatever the log says,
  * the output must be a policy that loads or is refused with diagnostics,
- * never a crash. Also runs the path generaliser on the raw input. */
+ * never a crash. Also runs the path generaliser and cordon run
+ * --learn-allowed-ips' CIDR parser (run_learn.c) on the raw input. */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -11,7 +12,32 @@
 #include <string.h>
 
 #include "../../src/cli/policy_suggest.c"
+#include "cli/run_int.h"
 #include "policy/policy.h"
+#include "proxy/proxy.h"
+
+/* run_learn.c's CIDR parser alone (the rest needs the CLI's other files). */
+#define run_log_default_path fuzz_unused_log_default_path
+#define run_log_check fuzz_unused_log_check
+#define run_term_say fuzz_unused_term_say
+static int fuzz_unused_log_default_path(const char *n, char *o, size_t c);
+static int fuzz_unused_log_check(const char *p, const struct sandbox_info *i, char *e, size_t c);
+static void fuzz_unused_term_say(struct run_term *t, const char *fmt, ...);
+#include "../../src/cli/run_learn.c"
+static int fuzz_unused_log_default_path(const char *n, char *o, size_t c)
+{
+    (void)n, (void)o, (void)c;
+    return -ENOSYS;
+}
+static int fuzz_unused_log_check(const char *p, const struct sandbox_info *i, char *e, size_t c)
+{
+    (void)p, (void)i, (void)e, (void)c;
+    return -ENOSYS;
+}
+static void fuzz_unused_term_say(struct run_term *t, const char *fmt, ...)
+{
+    (void)t, (void)fmt;
+}
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 int LLVMFuzzerInitialize(int *argc, char ***argv);
@@ -37,13 +63,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     copy[size] = '\0';
     char g[1024];
     generalise(copy, g, sizeof(g));
-    struct suggest *s = calloc(1, sizeof(*s));
+    struct policy_cidr cidr;
+    if (run_learn_parse_cidr(copy, &cidr) == 0 &&
+        cidr.prefix > (cidr.family == AF_INET ? 32 : 128))
+        abort();
+    struct psuggest *s = psuggest_new(NULL, 0);
     char *save = NULL;
     for (char *line = strtok_r(copy, "\n", &save); s && line; line = strtok_r(NULL, "\n", &save)) {
         json_error_t je;
         json_t *ev = json_loads(line, 0, &je);
         if (json_is_object(ev))
-            take(s, ev);
+            psuggest_take(s, ev);
         json_decref(ev);
     }
     if (s) {
@@ -51,10 +81,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         size_t len = 0;
         FILE *f = open_memstream(&out, &len);
         if (f) {
-            FILE *old = stdout;
-            stdout = f;
-            print_policy(s, "fuzz.log", NULL, 0);
-            stdout = old;
+            fprintf(f, "version: 1\n");
+            psuggest_print(s, f);
             fclose(f);
             struct policy_diag d = {0};
             struct policy *p = NULL;
@@ -63,8 +91,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             policy_diag_free(&d);
         }
         free(out);
-        suggest_free(s);
-        free(s);
+        psuggest_free(s);
     }
     free(copy);
     return 0;

@@ -1,0 +1,110 @@
+/* proxy/revoke: closing what a reloaded policy no longer allows
+ * (cordon run --revoke-on-reload).
+ *
+ * A connection keeps the policy it started with across reloads; with
+ * revocation asked for, proxy_revoke() hands the new policy to every worker
+ * (under its ident_mu, like finished identity lookups) and wakes its loop.
+ * On the worker's own thread, revoke_run() walks that worker's connections
+ * and asks the new policy the same L4 question DECIDE asked (host, port,
+ * binary and ancestors); a connection it refuses gets a `revoked` audit
+ * event with the new decision's reason and detail, and is closed (close
+ * reason "revoked"). Connections still allowed keep their own policy (their
+ * L7 rules stay the ones they started with); connections that never got a
+ * decision (still reading the head, identifying), inference routes,
+ * cordon.local answers and learning-mode connections are left alone. */
+#include <jansson.h>
+
+#include "core/audit.h"
+#include "proxy/internal.h"
+#include "core/banned.h"
+
+void proxy_revoke(struct proxy *p, struct policy *pol)
+{
+    for (unsigned i = 0; i < p->n_workers; i++) {
+        struct worker *w = &p->workers[i];
+        pthread_mutex_lock(&w->ident_mu);
+        struct policy *old = w->revoke_pol;
+        w->revoke_pol = policy_ref(pol);
+        pthread_mutex_unlock(&w->ident_mu);
+        if (old)
+            policy_unref(old);
+        if (w->loop)
+            loop_wake(w->loop);
+    }
+}
+
+/* Holds a decision the policy made: past DECIDE, not yet closing. */
+static bool decided(const struct conn *c)
+{
+    switch (c->state) {
+    case CONN_RESOLVE:
+    case CONN_CONNECT:
+    case CONN_PEEK:
+    case CONN_TLS_ACCEPT:
+    case CONN_TLS_CONNECT:
+    case CONN_EXCHANGE:
+    case CONN_TUNNEL:
+    case CONN_KEEPALIVE:
+    case CONN_REQ_BODY:
+    case CONN_REQ_HEAD:
+        return true;
+    case CONN_IDENTIFY:
+    case CONN_DECIDE:
+    case CONN_RESPONDING:
+    case CONN_INFER:
+    case CONN_CLOSED:
+        return false;
+    }
+    return false;
+}
+
+static void audit_revoked(struct conn *c, unsigned gen, const struct policy_decision *d)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "reason_code", json_string(d->reason_code ? d->reason_code : ""));
+    json_object_set_new(o, "detail", json_string(d->detail));
+    json_object_set_new(o, "new_policy_generation", gen ? json_integer(gen) : json_null());
+    json_object_set_new(o, "state", json_string(conn_state_name(c->state)));
+    auditev_fill(c, o);
+    audit_emit("revoked", o);
+}
+
+void revoke_run(struct worker *w)
+{
+    pthread_mutex_lock(&w->ident_mu);
+    struct policy *pol = w->revoke_pol;
+    w->revoke_pol = NULL;
+    pthread_mutex_unlock(&w->ident_mu);
+    if (!pol)
+        return;
+    unsigned gen = proxy_generation_of(w->proxy, pol);
+    struct conn *next;
+    for (struct conn *c = w->conns; c; c = next) {
+        next = c->next;
+        if (!c->pol || c->pol == pol || !c->target.host[0] || c->infer || c->learned ||
+            c->ident.reason_code || !decided(c))
+            continue;
+        struct policy_query q = {
+            .host = c->target.host,
+            .port = c->target.port,
+            .exe = c->ident.exe ? c->ident.exe : "",
+            .ancestors = (const char *const *)c->ident.ancestors,
+            .n_ancestors = c->ident.n_ancestors,
+            .tainted_by = c->ident.tainted_by,
+        };
+        struct policy_decision d;
+        policy_decide(pol, &q, &d);
+        if (d.allow)
+            continue;
+        audit_revoked(c, gen, &d);
+        conn_close(c, PROXY_REASON_REVOKED);
+    }
+    policy_unref(pol);
+}
+
+void revoke_drain(struct worker *w)
+{
+    if (w->revoke_pol)
+        policy_unref(w->revoke_pol);
+    w->revoke_pol = NULL;
+}

@@ -1,0 +1,109 @@
+"""cordon run --revoke-on-reload: after a reload, open tunnels the new policy
+refuses are closed (a `revoked` event each); without the flag they keep the
+policy they started with."""
+import os
+
+import pytest
+
+from sandbox_fixtures import sandbox, BASE_POLICY  # noqa: F401  (fixture)
+from sandbox_fixtures import read_audit
+from test_run_ux import wait_for
+
+PY = "/usr/bin/python3"
+
+ECHO_ENTRY = """\
+  echo:
+    endpoints:
+      - host: echo.test
+        port: 7
+        allowed_ips: ["10.231.0.0/16"]
+    binaries:
+      - path: "/usr/bin/python3*"
+"""
+
+# A CONNECT tunnel to the TCP echo on echo.test:7 through the proxy; one
+# round trip, "open", then (once ./next exists) a second round trip.
+CLIENT = r"""
+import os, socket, time, urllib.parse
+u = urllib.parse.urlsplit(os.environ["HTTP_PROXY"])
+s = socket.create_connection((u.hostname, u.port), timeout=20)
+s.sendall(b"CONNECT echo.test:7 HTTP/1.1\r\nHost: echo.test:7\r\n\r\n")
+head = b""
+while b"\r\n\r\n" not in head:
+    head += s.recv(1)
+print("connect=" + head.split(b" ")[1].decode(), flush=True)
+s.sendall(b"ping1")
+print("first=" + s.recv(16).decode(), flush=True)
+while not os.path.exists("next"):
+    time.sleep(0.02)
+try:
+    s.sendall(b"ping2")
+    got = s.recv(16)
+    print("second=" + (got.decode() or "closed"), flush=True)
+except OSError as e:
+    print("second=closed", e, flush=True)
+"""
+
+
+def _policy(sb, with_echo):
+    return BASE_POLICY.format(ro=sb.ro, rw=sb.work) + (ECHO_ENTRY if with_echo else "")
+
+
+def _run(sandbox, flag):
+    sandbox.write_policy(_policy(sandbox, True))
+    p = sandbox.start([PY, "-c", CLIENT], args=flag)
+    sandbox.wait_output(p, "first=ping1")
+    sandbox.write_policy(_policy(sandbox, False))     # echo.test is gone
+    p.send_signal(1)                                  # SIGHUP: reload
+    return p
+
+
+@pytest.mark.timeout(60)
+def test_revoke_on_reload_closes_the_tunnel(sandbox, testnet):
+    p = _run(sandbox, ["--revoke-on-reload"])
+    wait_for(lambda: [e for e in read_audit(p.audit_path) if e["event"] == "revoked"],
+             what="a revoked event")
+    open(os.path.join(sandbox.work, "next"), "w").close()
+    r = sandbox.finish(p)
+    assert r.code == 0, r
+    assert "connect=200" in r.out and "second=closed" in r.out, r
+    rv = r.events("revoked")
+    assert len(rv) == 1, rv
+    assert rv[0]["host"] == "echo.test" and rv[0]["port"] == 7
+    assert rv[0]["reason_code"] == "no_endpoint" and rv[0]["policy_generation"] == 1
+    assert rv[0]["new_policy_generation"] == 2 and rv[0]["binary"].startswith("/usr/bin/python3")
+    assert rv[0]["state"] == "TUNNEL"
+    closes = r.events("close", host="echo.test")
+    assert closes and closes[0]["reason"] == "revoked", closes
+    # the reload came first
+    ev = [e["event"] for e in r.audit()]
+    assert ev.index("policy_reload") < ev.index("revoked")
+
+
+@pytest.mark.timeout(60)
+def test_without_the_flag_the_tunnel_lives_on(sandbox, testnet):
+    p = _run(sandbox, [])
+    wait_for(lambda: [e for e in read_audit(p.audit_path) if e["event"] == "policy_reload"],
+             what="the policy_reload event")
+    open(os.path.join(sandbox.work, "next"), "w").close()
+    r = sandbox.finish(p)
+    assert r.code == 0, r
+    assert "second=ping2" in r.out, r
+    assert not r.events("revoked")
+    assert r.events("policy_reload")[0]["result"] == "installed"
+
+
+@pytest.mark.timeout(60)
+def test_revoke_keeps_what_the_new_policy_allows(sandbox, testnet):
+    """A reload that still allows the tunnel closes nothing."""
+    sandbox.write_policy(_policy(sandbox, True))
+    p = sandbox.start([PY, "-c", CLIENT], args=["--revoke-on-reload"])
+    sandbox.wait_output(p, "first=ping1")
+    sandbox.write_policy(_policy(sandbox, True) + "# touched\n")
+    p.send_signal(1)
+    wait_for(lambda: [e for e in read_audit(p.audit_path) if e["event"] == "policy_reload"],
+             what="the policy_reload event")
+    open(os.path.join(sandbox.work, "next"), "w").close()
+    r = sandbox.finish(p)
+    assert r.code == 0 and "second=ping2" in r.out, r
+    assert not r.events("revoked")
