@@ -99,6 +99,16 @@ enum http_step http_parse_eof(struct http_parser *hp);
 void http_parser_next(struct http_parser *hp);
 
 bool http_parser_msg_done(const struct http_parser *hp);
+/* The current message's body is chunked and not yet complete. */
+static inline bool http_parser_chunked(const struct http_parser *hp)
+{
+    return hp->guard_chunks && !hp->msg_done;
+}
+/* The current chunked body's first chunk-size line was parsed and is valid. */
+static inline bool http_parser_chunk_sized(const struct http_parser *hp)
+{
+    return hp->guard_chunks && http_chunk_guard_sized(&hp->cg);
+}
 /* Response status of the last parsed head (0 before). */
 static inline int http_parser_status(const struct http_parser *hp) { return hp->status; }
 const char *http_parser_error(const struct http_parser *hp);

@@ -139,6 +139,7 @@ static enum chunk_state chunk_step(struct chunk_guard *g, char ch)
     case CHUNK_SIZE_LF:
         if (ch != '\n')
             return CHUNK_BAD;
+        g->sized = true;
         return g->last ? CHUNK_TRAILER0 : CHUNK_DATA;
     case CHUNK_DATA:
         return --g->left == 0 ? CHUNK_DATA_CR : CHUNK_DATA;
