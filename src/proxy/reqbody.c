@@ -207,15 +207,22 @@ static enum conn_step parse_more(struct conn *c)
     struct http_parser *hp = &c->msg->req;
     size_t at = c->msg->head.len + c->body_held;
     if (c->cin.len > at && !http_parser_msg_done(hp)) {
-        size_t used = 0;
-        enum http_step st = http_parse_body(hp, buf_head(&c->cin) + at, c->cin.len - at, &used);
+        size_t used = 0, n = c->cin.len - at;
+        if (!c->l7_body_ep && n > REQBODY_SIZE_LINE_MAX + 1 - c->body_held)
+            n = REQBODY_SIZE_LINE_MAX + 1 - c->body_held; /* the size line must end in these */
+        enum http_step st = http_parse_body(hp, buf_head(&c->cin) + at, n, &used);
         if (st == HTTP_ERROR)
             return bad_framing(c, http_parser_error(hp));
         c->body_held += used;
     }
     bool done = http_parser_msg_done(hp);
-    if (!c->l7_body_ep) /* held: the first chunk-size line decides */
-        return done || http_parser_chunk_sized(hp) ? CONN_STEP_NEXT : CONN_STEP_WAIT;
+    if (!c->l7_body_ep) { /* held: the first chunk-size line decides */
+        if (done || http_parser_chunk_sized(hp))
+            return CONN_STEP_NEXT;
+        if (c->body_held > REQBODY_SIZE_LINE_MAX)
+            return bad_framing(c, "the first chunk-size line is longer than 4096 bytes");
+        return CONN_STEP_WAIT;
+    }
     if (c->l7_dec_oom) {
         c->l7_body_ep = NULL;
         reqbody_free(c);
