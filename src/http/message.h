@@ -63,6 +63,7 @@ struct http_parser {
     enum http_type type;
     struct http_head *head; /* capture target while parsing a head, else NULL */
     bool header_overflow;
+    char name_last;         /* last byte of the header field name being parsed */
     bool msg_done;
     bool skip_body;       /* response to HEAD */
     int status;           /* response status of the last parsed head */
