@@ -2,6 +2,8 @@
  * endpoint's other fields so that each rule is checked against the
  * endpoint's protocol:
  *   rest, websocket   {method, path, query}
+ *                     (websocket also: GraphQL operation rules, OpenShell's
+ *                     GraphQL-over-WebSocket; loaded, warned, never matched)
  *   graphql           {operation_type, operation_name, fields}
  *   json-rpc          {method}            (exact, or "*")
  *   mcp               {method, tool, params: {name}}
@@ -446,8 +448,19 @@ static void rule_body(struct vctx *c, const struct ynode *n, struct rule_build *
     if (!v_map(c, n, fields, NFIELDS(fields), rb, "a rule is a map such as {method, path}"))
         return;
     switch (rb->ep->proto) {
-    case POLICY_PROTO_REST:
     case POLICY_PROTO_WEBSOCKET:
+        if ((rb->op_type || rb->op_name || rb->fields) && !rb->method && !rb->path) {
+            /* OpenShell: GraphQL-over-WebSocket operation rules */
+            rb->r->ws_graphql = true;
+            graphql_rule(c, n, rb);
+            v_warn(c, n, "GraphQL-over-WebSocket operation rules are not applied: cordon does "
+                         "not inspect WebSocket messages, so upgrades on this endpoint are "
+                         "refused (never wider than checking each message)");
+            break;
+        }
+        http_rule(c, n, rb);
+        break;
+    case POLICY_PROTO_REST:
         http_rule(c, n, rb);
         break;
     case POLICY_PROTO_GRAPHQL:
