@@ -344,11 +344,13 @@ static void jsonrpc_rule(struct vctx *c, const struct ynode *body, struct rule_b
     else if (!rpc_method_ok(s))
         v_error(c, rb->method, "'%.64s' is not a JSON-RPC method name (1-%d printable ASCII "
                                "characters)", s, MAX_RPC_METHOD);
-    else if (strchr(s, '*') && strcmp(s, "*") != 0)
-        v_error(c, rb->method, "'%.64s': JSON-RPC methods are matched exactly; globs are not "
-                               "allowed (use the exact name, or '*' for any)", s);
-    else
+    else {
+        if (strchr(s, '*') && strcmp(s, "*") != 0) /* OpenShell loads it as a literal too */
+            v_warn(c, rb->method, "'%.64s' matches only the method named exactly '%.64s': "
+                                  "JSON-RPC methods are compared exactly, '*' inside a name is "
+                                  "not a glob (use '*' alone for any method)", s, s);
         rb->r->method = v_strdup(s);
+    }
     v_pop(c, mark);
 }
 
