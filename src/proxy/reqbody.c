@@ -22,6 +22,7 @@
  * request is held back: the response (an MCP SSE stream included) is
  * relayed as it arrives by EXCHANGE. */
 #include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +56,16 @@ static void head_rebase(struct http_head *h, const char *from, const char *to)
 #undef MOVE
 }
 
+/* cin's bytes moved from `from` (len bytes): the head's spans and an
+ * absolute-form target's path, which point into them, move too. */
+static void cin_moved(struct conn *c, const char *from, const char *to, size_t len)
+{
+    head_rebase(&c->msg->head, from, to);
+    uintptr_t p = (uintptr_t)c->target.path, f = (uintptr_t)from;
+    if (from != to && c->target.path && p >= f && p < f + len)
+        c->target.path = to + (p - f);
+}
+
 /* Moves cin's bytes into a buffer of at least cap bytes, at its front. */
 static int cin_reserve(struct conn *c, size_t cap)
 {
@@ -66,7 +77,7 @@ static int cin_reserve(struct conn *c, size_t cap)
         return -ENOMEM;
     const char *from = buf_head(b);
     memcpy(d, b->data + b->off, b->len);
-    head_rebase(&c->msg->head, from, d);
+    cin_moved(c, from, d, b->len);
     free(b->data);
     b->data = d;
     b->cap = cap;
@@ -245,8 +256,9 @@ enum conn_step reqbody_event(struct conn *c, enum conn_side s, uint32_t ev)
         if (st != CONN_STEP_WAIT)
             return st;
         const char *base = buf_head(&c->cin);
+        size_t had = c->cin.len;
         long n = side_buf_read(&c->cin, c->cfd, c->ctls);
-        head_rebase(&c->msg->head, base, buf_head(&c->cin));
+        cin_moved(c, base, buf_head(&c->cin), had);
         if (n > 0)
             continue;
         if (n == 0) {
