@@ -32,11 +32,10 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
 {
     struct http_parser *hp = hp_of(p);
     struct http_head *h = hp->head;
-    /* RFC 9112 §5.1: no whitespace between field name and colon (400). */
-    if (http_name_ws_before_colon(at, len)) {
-        hp->error = "whitespace between header field name and colon";
-        return HPE_USER;
-    }
+    /* the name may arrive in pieces (trailers, read by read): its last
+     * byte is judged when the name is complete */
+    if (len)
+        hp->name_last = at[len - 1];
     if (!h)
         return 0;
     if (h->n_headers >= HTTP_MAX_HEADERS) {
@@ -48,6 +47,17 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
     x->name_len = len;
     x->value = at + len;
     x->value_len = 0;
+    return 0;
+}
+
+/* RFC 9112 §5.1: no whitespace between field name and colon (400). */
+static int on_header_field_complete(llhttp_t *p)
+{
+    struct http_parser *hp = hp_of(p);
+    if (http_name_ws_before_colon(&hp->name_last, 1)) {
+        hp->error = "whitespace between header field name and colon";
+        return HPE_USER;
+    }
     return 0;
 }
 
@@ -121,6 +131,7 @@ void http_parser_init(struct http_parser *hp, enum http_type type)
     hp->s.on_method = on_method;
     hp->s.on_url = on_url;
     hp->s.on_header_field = on_header_field;
+    hp->s.on_header_field_complete = on_header_field_complete;
     hp->s.on_header_value = on_header_value;
     hp->s.on_headers_complete = on_headers_complete;
     hp->s.on_message_complete = on_message_complete;

@@ -63,6 +63,7 @@ struct http_parser {
     enum http_type type;
     struct http_head *head; /* capture target while parsing a head, else NULL */
     bool header_overflow;
+    char name_last;         /* last byte of the header field name being parsed */
     bool msg_done;
     bool skip_body;       /* response to HEAD */
     int status;           /* response status of the last parsed head */
@@ -99,6 +100,16 @@ enum http_step http_parse_eof(struct http_parser *hp);
 void http_parser_next(struct http_parser *hp);
 
 bool http_parser_msg_done(const struct http_parser *hp);
+/* The current message's body is chunked and not yet complete. */
+static inline bool http_parser_chunked(const struct http_parser *hp)
+{
+    return hp->guard_chunks && !hp->msg_done;
+}
+/* The current chunked body's first chunk-size line was parsed and is valid. */
+static inline bool http_parser_chunk_sized(const struct http_parser *hp)
+{
+    return hp->guard_chunks && http_chunk_guard_sized(&hp->cg);
+}
 /* Response status of the last parsed head (0 before). */
 static inline int http_parser_status(const struct http_parser *hp) { return hp->status; }
 const char *http_parser_error(const struct http_parser *hp);

@@ -139,6 +139,7 @@ static enum chunk_state chunk_step(struct chunk_guard *g, char ch)
     case CHUNK_SIZE_LF:
         if (ch != '\n')
             return CHUNK_BAD;
+        g->sized = true;
         return g->last ? CHUNK_TRAILER0 : CHUNK_DATA;
     case CHUNK_DATA:
         return --g->left == 0 ? CHUNK_DATA_CR : CHUNK_DATA;
@@ -147,8 +148,9 @@ static enum chunk_state chunk_step(struct chunk_guard *g, char ch)
     case CHUNK_DATA_LF:
         g->digits = 0;
         return ch == '\n' ? CHUNK_SIZE0 : CHUNK_BAD;
-    case CHUNK_TRAILER0:
-        return ch == '\r' ? CHUNK_END_LF : CHUNK_TRAILER;
+    case CHUNK_TRAILER0: /* a trailer line never starts with whitespace (obs-fold, §5.2) */
+        return ch == '\r' ? CHUNK_END_LF : ch == ' ' || ch == '\t' || ch == '\n' ? CHUNK_BAD
+                                                                              : CHUNK_TRAILER;
     case CHUNK_TRAILER:
         return ch == '\r' ? CHUNK_TRAILER_LF : ch == '\n' ? CHUNK_BAD : CHUNK_TRAILER;
     case CHUNK_TRAILER_LF:

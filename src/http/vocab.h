@@ -52,6 +52,7 @@ struct chunk_guard {
     uint64_t left;    /* data bytes left in the current chunk */
     unsigned digits;
     bool last;        /* the size was 0 */
+    bool sized;       /* a whole chunk-size line (size, extensions, CRLF) was seen */
 };
 
 /* Validates bytes of a chunked body (data bytes skipped in bulk). Returns
@@ -60,6 +61,13 @@ bool http_chunk_guard_feed(struct chunk_guard *g, const char *p, size_t n);
 static inline bool http_chunk_guard_done(const struct chunk_guard *g)
 {
     return g->st == CHUNK_DONE;
+}
+/* True once the first chunk-size line is complete and valid: a proxy may
+ * then let the request head go (RFC 9112 §7.1; a bad size is refused
+ * before anything reaches the upstream). */
+static inline bool http_chunk_guard_sized(const struct chunk_guard *g)
+{
+    return g->sized;
 }
 
 /* Hex digit value or -1. */

@@ -48,6 +48,9 @@ static int one_call(const json_t *o, struct policy_rpc_call *c, const char **why
     }
     if (!json_is_string(method))
         return *why = "has a method that is not a string", -EINVAL;
+    if (json_object_get(o, "result") || json_object_get(o, "error")) /* JSON-RPC 2.0 §4, §5 */
+        return *why = "has both a method and a result or error (neither request nor response)",
+               -EINVAL;
     if (copy_str(c->method, sizeof(c->method), json_string_value(method),
                  json_string_length(method)) < 0)
         return *why = "has a method name longer than 256 bytes", -EINVAL;

@@ -154,6 +154,8 @@ static bool path_matches(const char *rule, const char *path)
  * failed (n_query when method or path failed). */
 static int rule_miss(const struct policy_rule *r, const struct l7_req *rq)
 {
+    if (r->ws_graphql) /* a message rule: never matches a request */
+        return (int)r->n_query + 1;
     if (!method_matches(r->method, rq->method) || !path_matches(r->path, rq->path))
         return (int)r->n_query + 1;
     for (size_t i = 0; i < r->n_query; i++)
@@ -540,6 +542,20 @@ static void websocket_messages(const struct policy_endpoint *ep, struct l7_req *
     }
     memcpy(t->path, out->path, sizeof(t->path));
     t->rule_index = -1;
+    for (size_t i = 0; i < ep->n_rules; i++) {
+        if (!ep->rules[i].ws_graphql)
+            continue;
+        free(t);
+        deny(out, POLICY_L7_BY_NO_RULE);
+        tfmt(out->detail, sizeof(out->detail), "the WebSocket upgrade of %.300s is refused: "
+             "%s[%d] is a GraphQL-over-WebSocket operation rule, and cordon does not inspect "
+             "WebSocket messages, so it cannot apply it", out->path,
+             ep->rules[i].in_deny_rules ? "deny_rules" : "rules", ep->rules[i].src_index);
+        tfmt(out->hint, sizeof(out->hint), "remove the operation rules and allow client "
+             "messages explicitly with {allow: {method: WEBSOCKET_TEXT, path: \"%.300s\"}} if "
+             "unchecked GraphQL messages are acceptable", out->path);
+        return;
+    }
     struct l7_req tr = *rq;
     tr.method = "WEBSOCKET_TEXT";
     if (ep->access != POLICY_ACCESS_NONE)

@@ -2,6 +2,8 @@
  * endpoint's other fields so that each rule is checked against the
  * endpoint's protocol:
  *   rest, websocket   {method, path, query}
+ *                     (websocket also: GraphQL operation rules, OpenShell's
+ *                     GraphQL-over-WebSocket; loaded, warned, never matched)
  *   graphql           {operation_type, operation_name, fields}
  *   json-rpc          {method}            (exact, or "*")
  *   mcp               {method, tool, params: {name}}
@@ -342,11 +344,13 @@ static void jsonrpc_rule(struct vctx *c, const struct ynode *body, struct rule_b
     else if (!rpc_method_ok(s))
         v_error(c, rb->method, "'%.64s' is not a JSON-RPC method name (1-%d printable ASCII "
                                "characters)", s, MAX_RPC_METHOD);
-    else if (strchr(s, '*') && strcmp(s, "*") != 0)
-        v_error(c, rb->method, "'%.64s': JSON-RPC methods are matched exactly; globs are not "
-                               "allowed (use the exact name, or '*' for any)", s);
-    else
+    else {
+        if (strchr(s, '*') && strcmp(s, "*") != 0) /* OpenShell loads it as a literal too */
+            v_warn(c, rb->method, "'%.64s' matches only the method named exactly '%.64s': "
+                                  "JSON-RPC methods are compared exactly, '*' inside a name is "
+                                  "not a glob (use '*' alone for any method)", s, s);
         rb->r->method = v_strdup(s);
+    }
     v_pop(c, mark);
 }
 
@@ -446,8 +450,19 @@ static void rule_body(struct vctx *c, const struct ynode *n, struct rule_build *
     if (!v_map(c, n, fields, NFIELDS(fields), rb, "a rule is a map such as {method, path}"))
         return;
     switch (rb->ep->proto) {
-    case POLICY_PROTO_REST:
     case POLICY_PROTO_WEBSOCKET:
+        if ((rb->op_type || rb->op_name || rb->fields) && !rb->method && !rb->path) {
+            /* OpenShell: GraphQL-over-WebSocket operation rules */
+            rb->r->ws_graphql = true;
+            graphql_rule(c, n, rb);
+            v_warn(c, n, "GraphQL-over-WebSocket operation rules are not applied: cordon does "
+                         "not inspect WebSocket messages, so upgrades on this endpoint are "
+                         "refused (never wider than checking each message)");
+            break;
+        }
+        http_rule(c, n, rb);
+        break;
+    case POLICY_PROTO_REST:
         http_rule(c, n, rb);
         break;
     case POLICY_PROTO_GRAPHQL:

@@ -67,6 +67,10 @@ struct policy_rule {
     char **fields;  /* root-field globs; NULL = any */
     size_t n_fields;
     char *pq_id;    /* graphql_persisted_queries: the hash or saved-query id */
+    /* protocol: websocket: an OpenShell GraphQL-over-WebSocket operation
+     * rule (op_type/op_name/fields); validated, never matched (cordon does
+     * not inspect messages), and its presence refuses the upgrade */
+    bool ws_graphql;
     /* MCP tools/call rules: tool-name globs; NULL = any tool */
     char **tools;
     size_t n_tools;

@@ -102,6 +102,7 @@ static void conn_free_deferred(void *arg)
     buf_free(&c->cin);
     buf_free(&c->cout);
     buf_free(&c->uout);
+    reqbody_free(c);
     free(c->msg);
     identify_result_free(&c->ident);
     infer_free(c);

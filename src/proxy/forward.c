@@ -4,7 +4,9 @@
  * The request head is rewritten to origin-form (RFC 9112 §3.2.1) with the
  * proxy's hop-by-hop headers removed and Host set from the URI; the body is
  * streamed to the upstream as it arrives, framed by llhttp (chunked framing
- * passes unchanged). The response is read straight into the client output
+ * passes unchanged; REQ_BODY has already parsed a chunked body's first
+ * chunk-size line, or the whole body it judged, and those bytes go first
+ * as received). The response is read straight into the client output
  * buffer, parsed in place to find its end, and written out. The exchange
  * ends Reusable (next request on the same connections), Consumed (close),
  * or Upgraded (101 after a request that asked for it: raw tunnel). Pipelined
@@ -144,9 +146,11 @@ enum conn_step forward_enter(struct conn *c)
         auditev_decision(c, true, NULL, NULL);
     c->fwd_up += c->msg->head.len;
     buf_consume(&c->cin, c->msg->head.len);
-    c->req_pending = 0;
+    c->req_pending = c->body_held; /* body bytes REQ_BODY parsed: they go as received */
+    c->body_held = 0;
     c->req_done = http_parser_msg_done(&c->msg->req);
 started:
+    c->xdown_start = c->fwd_down;
     c->req_is_head = c->msg->head.method == HTTP_HEAD;
     /* the only upgrade offered (inference: infer.c decided, the head is consumed) */
     c->req_upgrade = c->infer ? c->msg->head.upgrade : upgrade_offers_websocket(&c->msg->head);
@@ -156,6 +160,31 @@ started:
     http_parser_expect_no_body(&c->msg->resp, c->req_is_head);
     c->last_active_ms = loop_now_ms(c->w->loop);
     return forward_event(c, CONN_SIDE_CLIENT, 0);
+}
+
+/* Broken chunked framing after the head and part of the body went
+ * upstream (a bad first chunk size never gets here: REQ_BODY refuses it
+ * before the head goes). The upstream connection is reset, so it cannot
+ * take the truncated request for a complete one; the client gets a 400 if
+ * nothing of a response has reached it yet, else a reset too. */
+static enum conn_step bad_body_midway(struct conn *c)
+{
+    const char *why = http_parser_error(&c->msg->req);
+    log_info("proxy: conn %llu: bad request body framing after the head was forwarded: %s; "
+             "resetting the upstream connection", (unsigned long long)c->id, why);
+    if (c->ufd >= 0) {
+        struct linger lg = {.l_onoff = 1, .l_linger = 0};
+        (void)setsockopt(c->ufd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
+        upstream_close(c);
+    }
+    if (c->fwd_down == c->xdown_start && c->cout.len == 0) {
+        char d[300];
+        snprintf(d, sizeof(d), "the request body's chunked framing is invalid (%s); the upstream "
+                 "connection was reset", why);
+        return respond_error(c, 400, PROXY_REASON_BAD_REQUEST_BODY, d);
+    }
+    c->reset_client = true;
+    return conn_fail(c, PROXY_REASON_BAD_REQUEST_BODY);
 }
 
 /* client → upstream. */
@@ -172,11 +201,8 @@ static enum conn_step pump_request(struct conn *c)
         if (c->req_pending == 0 && c->cin.len) {
             size_t used = 0;
             enum http_step st = http_parse_body(&c->msg->req, buf_head(&c->cin), c->cin.len, &used);
-            if (st == HTTP_ERROR) {
-                log_info("proxy: conn %llu: bad request body framing: %s", (unsigned long long)c->id,
-                         http_parser_error(&c->msg->req));
-                return conn_fail(c, PROXY_REASON_BAD_REQUEST_BODY);
-            }
+            if (st == HTTP_ERROR)
+                return bad_body_midway(c);
             c->req_pending = used;
             c->req_done = st == HTTP_MSG_DONE;
         }

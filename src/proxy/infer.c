@@ -18,7 +18,8 @@
  *     handling on the proxy connection.
  * Per request (state INFER while the body is read):
  *   shape (inference/shape) → headers kept by the allowlist → body read
- *   (Content-Length required, capped) → model → route → model rewrite →
+ *   (Content-Length, or chunked: decoded by the request parser; capped
+ *   either way, and sent on with Content-Length) → model → route → model rewrite →
  *   head + body written to uout → the route's backend dialled (no address
  *   fence: the operator chose it; the sandbox still cannot reach it
  *   directly) → the forward relay streams the response as it arrives.
@@ -60,6 +61,9 @@ struct infer_req {
     bool sent_hdr[8];         /* the client sent route default header i (first 8) */
     char *body;
     size_t body_len, body_got;
+    bool body_chunked;        /* decoded from chunked framing into body (cap body_cap) */
+    bool body_over;           /* the decoded body passed body_cap */
+    size_t body_cap;
     uint64_t start_ms, ttfb_ms;
     bool got_first, in_flight;
     uint64_t up0, down0;      /* connection byte counters at the start */
@@ -415,11 +419,72 @@ static enum conn_step body_complete(struct conn *c)
     return dial_route(c);
 }
 
+/* The request parser's decoded bytes of a chunked body. */
+static void collect_chunked(void *data, const char *at, size_t len)
+{
+    struct infer_req *ir = ((struct conn *)data)->ir;
+    if (ir->body_over || len > ir->body_cap - ir->body_len) {
+        ir->body_over = true;
+        return;
+    }
+    memcpy(ir->body + ir->body_len, at, len);
+    ir->body_len += len;
+}
+
+/* A chunked body: read into cin, decoded by the request parser (llhttp and
+ * the chunk guard) into ir->body, at most the routes' body limit; the
+ * bytes after the message (a pipelined request) stay in cin. */
+static enum conn_step read_chunked(struct conn *c)
+{
+    struct infer_req *ir = c->ir;
+    struct http_parser *hp = &c->msg->req;
+    for (;;) {
+        if (c->cin.len) {
+            size_t used = 0;
+            hp->on_body = collect_chunked;
+            hp->body_data = c;
+            enum http_step st = http_parse_body(hp, buf_head(&c->cin), c->cin.len, &used);
+            hp->on_body = NULL;
+            hp->body_data = NULL;
+            if (st == HTTP_ERROR) {
+                char m[300];
+                snprintf(m, sizeof(m), "the request body's chunked framing is invalid (%s)",
+                         http_parser_error(hp));
+                return fail(c, 400, PROXY_REASON_BAD_REQUEST_BODY, m, false);
+            }
+            buf_consume(&c->cin, used);
+            c->fwd_up += used;
+            if (ir->body_over) {
+                char m[200];
+                snprintf(m, sizeof(m), "the request body exceeds the inference body limit (%zu bytes)",
+                         ir->body_cap);
+                return fail(c, 413, PROXY_REASON_REQUEST_TOO_LARGE, m, false);
+            }
+            if (st == HTTP_MSG_DONE) {
+                ir->body[ir->body_len] = '\0';
+                ir->body_got = ir->body_len;
+                return body_complete(c);
+            }
+        }
+        buf_compact(&c->cin);
+        long n = side_buf_read(&c->cin, c->cfd, c->ctls);
+        if (n == -EAGAIN)
+            return CONN_STEP_WAIT;
+        if (n <= 0) {
+            const char *why = n == 0 ? PROXY_REASON_CLIENT_CLOSED_MID_REQUEST : PROXY_REASON_CLIENT_READ_ERROR;
+            audit_request(c, 0, why);
+            return conn_fail(c, why);
+        }
+    }
+}
+
 /* Reads the rest of the body straight into ir->body (never past it: the
  * next pipelined request stays in the socket). */
 static enum conn_step read_body(struct conn *c)
 {
     struct infer_req *ir = c->ir;
+    if (ir->body_chunked)
+        return read_chunked(c);
     while (ir->body_got < ir->body_len) {
         long n = side_recv(c->cfd, c->ctls, ir->body + ir->body_got, ir->body_len - ir->body_got);
         if (n == -EAGAIN)
@@ -509,12 +574,9 @@ enum conn_step infer_enter(struct conn *c)
         ir->upgrade = false; /* only /v1/responses upgrades; Upgrade is not forwarded */
     }
     uint64_t cl = c->msg->req.p.content_length;
-    bool chunked = (c->msg->req.p.flags & F_CHUNKED) != 0;
-    if (chunked) {
-        return fail(c, 411, PROXY_REASON_LENGTH_REQUIRED, "send the request body with Content-Length (chunked bodies are not routed)", false);
-    }
+    bool chunked = http_parser_chunked(&c->msg->req);
     bool has_body = h->has_body;
-    if (has_body && cl > routes_of(c)->max_body) {
+    if (has_body && !chunked && cl > routes_of(c)->max_body) {
         char m[200];
         snprintf(m, sizeof(m), "the request body (%llu bytes) exceeds the inference body limit (%llu bytes)",
                  (unsigned long long)cl, (unsigned long long)routes_of(c)->max_body);
@@ -529,8 +591,10 @@ enum conn_step infer_enter(struct conn *c)
             return answer_models(c);
         }
     }
-    ir->body_len = has_body ? (size_t)cl : 0;
-    ir->body = malloc(ir->body_len + 1);
+    ir->body_chunked = chunked;
+    ir->body_len = has_body && !chunked ? (size_t)cl : 0;
+    ir->body_cap = chunked ? routes_of(c)->max_body : ir->body_len;
+    ir->body = malloc(ir->body_cap + 1);
     if (!ir->body) {
         return fail(c, 503, PROXY_REASON_OUT_OF_MEMORY, "the proxy is out of memory", false);
     }
@@ -546,12 +610,12 @@ enum conn_step infer_enter(struct conn *c)
             snprintf(m, sizeof(m), "no inference route serves %s", inference_shape_name(ir->shape));
             return fail(c, 404, PROXY_REASON_NO_ROUTE, m, false);
         }
-        if (ir->body_got < ir->body_len) {
+        if (ir->body_got < ir->body_len || chunked) {
             return fail(c, 400, PROXY_REASON_UNEXPECTED_BODY, "this request takes no body", false);
         }
         return dial_route(c);
     }
-    if (ir->body_got < ir->body_len && h->expect_continue) {
+    if ((ir->body_got < ir->body_len || (chunked && c->cin.len == 0)) && h->expect_continue) {
         /* RFC 9110 §10.1.1: the client waits for this before sending the body */
         static const char cont[] = "HTTP/1.1 100 Continue\r\n\r\n";
         if (buf_append(&c->cout, cont, sizeof(cont) - 1) < 0 || conn_flush_client(c) < 0)

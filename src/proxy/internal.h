@@ -177,10 +177,16 @@ struct conn {
     const struct policy_endpoint *ep;
     bool learned; /* learning mode let this request through (decide.c) */
     const char *policy_key;
-    /* REQ_BODY (reqbody.c): the endpoint whose body rules decide, its limit,
-     * and the body length (Content-Length) being read */
+    /* REQ_BODY (reqbody.c): the endpoint whose body rules decide, its
+     * limit, the decoded body read so far (framing removed), and how many
+     * raw body bytes after the head in cin the request parser has passed
+     * (EXCHANGE forwards them first, as received) */
     const struct policy_endpoint *l7_body_ep;
-    size_t l7_body_max, l7_body_len;
+    size_t l7_body_max;
+    char *l7_dec;
+    size_t l7_dec_len, l7_dec_cap;
+    bool l7_dec_over, l7_dec_oom;
+    size_t body_held;
     char method[24];
     char path[512];
 
@@ -195,6 +201,7 @@ struct conn {
     struct splice_dir up, down; /* up: client → upstream; down: upstream → client */
     struct wsrelay *ws;         /* a WebSocket after a 101 (wsrelay.c owns it), else NULL */
     uint64_t fwd_up, fwd_down;  /* bytes relayed in forward mode */
+    uint64_t xdown_start;       /* fwd_down when the current exchange began */
 
     /* entered through transparent capture (entry_transparent): no CONNECT
      * head and no 200; until the client speaks HTTP to us inside an
@@ -439,11 +446,18 @@ enum conn_step l7_check_request(struct conn *c);
 enum conn_step l7_finish(struct conn *c, const struct policy_l7_result *r);
 
 /* reqbody.c: REQ_BODY — for graphql, json-rpc and mcp endpoints the body
- * (Content-Length, at most the endpoint's limit) is read into cin, without
- * consuming it, and judged; then the exchange forwards it as sent. */
+ * (Content-Length or chunked, at most the endpoint's limit decoded) is read
+ * into cin, without consuming it, and judged; any other chunked request
+ * waits here for its first valid chunk-size line. Then the exchange
+ * forwards head and body as sent. */
 enum conn_step reqbody_enter(struct conn *c);
 enum conn_step reqbody_event(struct conn *c, enum conn_side s, uint32_t ev);
 enum conn_step reqbody_timer(struct conn *c);
+/* DECIDE's routing: the request needs REQ_BODY (a judged body, or a
+ * chunked body whose first chunk-size line must be seen first). */
+bool reqbody_wanted(const struct conn *c);
+/* Releases REQ_BODY's decoded copy (conn_free, and after each judgement). */
+void reqbody_free(struct conn *c);
 
 /* forward.c */
 enum conn_step forward_enter(struct conn *c);

@@ -185,7 +185,7 @@ static enum conn_state route(struct conn *c)
     case CONN_INFER:
         return infer_reuses_upstream(c) ? CONN_EXCHANGE : CONN_RESOLVE;
     case CONN_DECIDE:
-        if (c->l7_body_ep) /* the L7 decision needs the body first */
+        if (reqbody_wanted(c)) /* the body (or its first chunk size) is needed first */
             return CONN_REQ_BODY;
         return decide_reuses_upstream(c) ? CONN_EXCHANGE : CONN_RESOLVE;
     case CONN_REQ_BODY:

@@ -484,3 +484,63 @@ def test_https_backend_verified(infer_proxy, fake_llm_tls):
     body = json.loads(text)
     assert code in (403, 502) and body["error"]["code"] == "upstream_tls_invalid", text
     assert len(fake_llm_tls.seen()) == 2
+
+
+@pytest.mark.timeout(90)
+def test_chunked_request_bodies_are_routed(infer_proxy, fake_llm):
+    """A chunked request body is decoded (at most the body limit) and sent to
+    the backend with Content-Length: curl -H 'Transfer-Encoding: chunked'
+    over http and https, python http.client with encode_chunked, and a
+    chunked request pipelined before another in one tunnel. Too large: 413
+    in the API's shape; broken framing: 400; neither reaches the backend."""
+    p, ca = infer_proxy(top="max_body_bytes: 4096\n")
+    for url in ("http://inference.local/v1/chat/completions",
+                "https://inference.local/v1/chat/completions"):
+        code, text, rc = curl(p, ca, url, chat("fast"), headers=["Transfer-Encoding: chunked"])
+        assert (code, rc) == (200, 0), (url, code, text)
+        assert json.loads(text)["choices"][0]["message"]["content"] == "echo:fake-model-1"
+    c = http.client.HTTPConnection(p.addr[0], p.addr[1], timeout=20)
+    raw = json.dumps(chat("fast")).encode()
+    c.request("POST", "http://inference.local/v1/chat/completions",
+              body=iter([raw[:10], raw[10:30], raw[30:]]), encode_chunked=True,
+              headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+    r = c.getresponse()
+    assert r.status == 200 and b"echo:fake-model-1" in r.read()
+    c.close()
+    seen = fake_llm.seen()
+    assert len(seen) == 3
+    for s in seen:
+        assert s["body"]["model"] == "fake-model-1", s
+        assert "transfer-encoding" not in s["headers"], s["headers"]
+        assert int(s["headers"]["content-length"]) > 0, s["headers"]
+    # pipelined: a chunked POST, then a GET, in one plaintext tunnel
+    s = socket.create_connection(p.addr, timeout=10)
+    body = json.dumps({"model": "fast", "input": "x"}).encode()
+    s.sendall(b"CONNECT inference.local:80 HTTP/1.1\r\nHost: inference.local:80\r\n\r\n"
+              b"POST /v1/embeddings HTTP/1.1\r\nHost: inference.local\r\n"
+              b"Transfer-Encoding: chunked\r\n\r\n%x\r\n%s\r\n0\r\n\r\n"
+              b"GET /api/tags HTTP/1.1\r\nHost: inference.local\r\n\r\n" % (len(body), body))
+    data = b""
+    while data.count(b"HTTP/1.1 200") < 3:  # the CONNECT's, then both requests'
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+    s.close()
+    assert [x["path"] for x in fake_llm.seen()[3:]] == ["/v1/embeddings", "/api/tags"]
+    # too large (decoded), and broken framing: never forwarded
+    big = chat("fast")
+    big["messages"][0]["content"] = "x" * 8000
+    code, text, _ = curl(p, ca, "http://inference.local/v1/chat/completions", big,
+                         headers=["Transfer-Encoding: chunked"])
+    assert code == 413 and "body limit" in text, text
+    s = socket.create_connection(p.addr, timeout=10)
+    s.sendall(b"POST http://inference.local/v1/chat/completions HTTP/1.1\r\nHost: inference.local\r\n"
+              b"Transfer-Encoding: chunked\r\n\r\nzz\r\n{}\r\n0\r\n\r\n")
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = s.recv(65536)
+        assert chunk, data
+        data += chunk
+    s.close()
+    assert data.startswith(b"HTTP/1.1 400"), data
+    assert len(fake_llm.seen()) == 5

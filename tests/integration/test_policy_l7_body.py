@@ -5,6 +5,7 @@ behind json-rpc, mcp and graphql endpoints; python urllib as the client
 Allowed and denied methods, tools and operations; a batch with one denied
 element; denials in the JSON-RPC / GraphQL error shape that never reach the
 server; an MCP SSE response that flows before the server has finished it."""
+import http.client
 import json
 import os
 import select
@@ -82,6 +83,7 @@ network_policies:
         rules: [{{allow: {{method: GET, path: /release}}}}]
     binaries:
       - path: "/usr/bin/python3*"
+      - path: /usr/bin/curl
 """
 
 
@@ -260,16 +262,112 @@ def test_jsonrpc_in_an_inspected_tunnel(lproxy, l7net):
     assert not l7net.received("tunnel.secret")
 
 
-def test_chunked_body_is_refused(lproxy, l7net):
-    c = plain_tunnel(lproxy, "rpc.insp.test", RPC_PORT)
+def posted(l7net, ids):
+    """The server's records of POSTs whose JSON-RPC id is in ids."""
+    out = []
+    for x in l7net.received('"POST"'):
+        try:
+            doc = json.loads(x["body"])
+        except ValueError:
+            continue
+        if isinstance(doc, dict) and doc.get("id") in ids:
+            out.append(x)
+    return out
+
+
+def chunked_post(proxy, url, pieces, timeout=20):
+    """python http.client sending the body chunked (one chunk per piece),
+    absolute-form through the forward proxy."""
+    c = http.client.HTTPConnection("127.0.0.1", proxy.port, timeout=timeout)
     try:
-        body = json.dumps(call(1, "reports.search")).encode()
-        chunked = b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
-        r = c.request("POST", "/rpc", "rpc.insp.test:%d" % RPC_PORT,
-                      [("Transfer-Encoding", "chunked")], chunked)
-        assert r.status == 403 and "chunked" in r.json()["error"]["data"]["detail"], r
+        c.request("POST", url, body=iter(pieces), encode_chunked=True,
+                  headers={"Content-Type": "application/json", "Transfer-Encoding": "chunked"})
+        r = c.getresponse()
+        return r.status, r.headers, json.loads(r.read())
     finally:
         c.close()
+
+
+def curl_chunked(url, data, proxy, extra=()):
+    r = subprocess.run(["/usr/bin/curl", "-sS", "--max-time", "20", "-x",
+                        "http://127.0.0.1:%d" % proxy.port, "-H", "Transfer-Encoding: chunked",
+                        "-H", "Content-Type: application/json", "--data-binary", "@-",
+                        "-w", "\n%{http_code}", *extra, url],
+                       input=data, capture_output=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    body, _, code = r.stdout.rpartition(b"\n")
+    return int(code), json.loads(body)
+
+
+def test_chunked_bodies_are_decoded_and_judged(lproxy, l7net):
+    """Chunked request bodies are decoded (framing removed, at most the
+    endpoint's limit), judged like Content-Length bodies, and forwarded as
+    received: the server sees the same chunks. A denied call split across
+    chunks never reaches the server."""
+    ok = json.dumps(call(31, "reports.search")).encode()
+    st, _, body = chunked_post(lproxy, RPC, [ok[:7], ok[7:20], ok[20:]])
+    assert st == 200 and body["id"] == 31, body
+    seen = posted(l7net, [31])
+    assert len(seen) == 1 and seen[0]["body"] == ok.decode(), seen
+    raw = seen[0]["raw_chunked"].encode("latin-1")
+    assert raw == b"".join(b"%X\r\n%s\r\n" % (len(p), p) for p in (ok[:7], ok[7:20], ok[20:])) \
+        + b"0\r\n\r\n", raw
+    bad = json.dumps(call(32, "reports.chunkdelete")).encode()
+    st, hdr, body = chunked_post(lproxy, RPC, [bad[:25], bad[25:]])
+    assert st == 403 and hdr["X-Cordon-Deny"] == "l7_denied" and body["id"] == 32, body
+    assert "reports.chunkdelete" in body["error"]["data"]["detail"], body
+    # MCP: an allowed tool and a denied one; the limit counts decoded bytes
+    st, _, body = chunked_post(lproxy, MCP, [json.dumps(call(33, "tools/call", "search_web"))
+                                             .encode()])
+    assert st == 200 and body["id"] == 33, body
+    st, _, body = chunked_post(lproxy, MCP, [json.dumps(call(34, "tools/call", "send_email"))
+                                             .encode()])
+    assert st == 403 and body["id"] == 34 and "deny_rules[0]" in body["error"]["data"]["detail"]
+    big = json.dumps(dict(call(35, "tools/call", "search_web"), pad="y" * 3000)).encode()
+    st, _, body = chunked_post(lproxy, MCP, [big[i:i + 500] for i in range(0, len(big), 500)])
+    assert st == 403 and "larger than 2048 bytes" in body["error"]["data"]["detail"], body
+    # GraphQL
+    st, _, body = chunked_post(lproxy, GQL, [b'{"query": "query V { vie', b'wer { login } }"}'])
+    assert st == 200 and body["data"]["ok"], body
+    st, _, body = chunked_post(lproxy, GQL, [b'{"query": "mutation IssueX { delete', b'Repo }"}'])
+    assert st == 403 and body["errors"][0]["extensions"]["reason_code"] == "l7_denied", body
+    assert not l7net.received("chunkdelete") and not l7net.received("send_email")
+    assert not l7net.received("deleteRepo")
+
+
+def test_chunked_bodies_from_curl(lproxy, l7net):
+    """curl -H 'Transfer-Encoding: chunked' (forward proxy): allowed and
+    denied JSON-RPC calls, and the same through CONNECT (--proxytunnel)."""
+    st, body = curl_chunked(RPC, json.dumps(call(41, "reports.search")).encode(), lproxy)
+    assert st == 200 and body["id"] == 41, body
+    st, body = curl_chunked(RPC, json.dumps(call(42, "reports.curldelete")).encode(), lproxy)
+    assert st == 403 and body["id"] == 42, body
+    st, body = curl_chunked(RPC, json.dumps(call(43, "reports.search")).encode(), lproxy,
+                            ("--proxytunnel",))
+    assert st == 200 and body["id"] == 43, body
+    st, body = curl_chunked(RPC, json.dumps(call(44, "reports.curldelete")).encode(), lproxy,
+                            ("--proxytunnel",))
+    assert st == 403 and body["id"] == 44, body
+    seen = posted(l7net, [41, 42, 43, 44])
+    assert sorted(json.loads(x["body"])["id"] for x in seen) == [41, 43], seen
+    assert all("raw_chunked" in x for x in seen), seen
+    assert not l7net.received("curldelete")
+
+
+def test_chunked_body_with_bad_framing_is_refused(lproxy, l7net):
+    """A judged chunked body with broken framing: 400, nothing forwarded."""
+    for n, raw in enumerate((b"zz\r\n{}\r\n0\r\n\r\n",
+                             b"5\r\n{\"a\":XX0\r\n\r\n",
+                             b"3;ext\n{}\r\n0\r\n\r\n")):
+        c = plain_tunnel(lproxy, "rpc.insp.test", RPC_PORT)
+        try:
+            c.send(("POST /rpc-badframe-%d HTTP/1.1\r\nHost: rpc.insp.test:%d\r\n"
+                    "Transfer-Encoding: chunked\r\n\r\n" % (n, RPC_PORT)).encode() + raw)
+            r = c.read_response("POST")
+            assert r.status == 400 and r.json()["reason_code"] == "bad_request_body", r
+        finally:
+            c.close()
+    assert not l7net.received("badframe")
 
 
 def test_body_in_pieces_and_larger_than_the_input_buffer(lproxy, l7net):

@@ -61,6 +61,22 @@ static void test_chunk_guard(void **st)
     assert_false(http_chunk_guard_feed(&g, bad, strlen(bad)));
     memset(&g, 0, sizeof(g));
     assert_false(http_chunk_guard_feed(&g, "zz\r\n", 4));
+    /* sized: only once the first size line (extensions included) ended */
+    memset(&g, 0, sizeof(g));
+    assert_true(http_chunk_guard_feed(&g, "1", 1));
+    assert_false(http_chunk_guard_sized(&g));
+    assert_true(http_chunk_guard_feed(&g, "0;a=b\r", 6));
+    assert_false(http_chunk_guard_sized(&g));
+    assert_true(http_chunk_guard_feed(&g, "\n", 1));
+    assert_true(http_chunk_guard_sized(&g));
+    /* a trailer line never starts with whitespace (obs-fold) */
+    memset(&g, 0, sizeof(g));
+    assert_true(http_chunk_guard_feed(&g, "0\r\nX: a\r\n\r\n", 11));
+    assert_true(http_chunk_guard_done(&g));
+    memset(&g, 0, sizeof(g));
+    assert_false(http_chunk_guard_feed(&g, "0\r\n X: a\r\n\r\n", 12));
+    memset(&g, 0, sizeof(g));
+    assert_false(http_chunk_guard_feed(&g, "0\r\n\tX: a\r\n\r\n", 12));
 }
 
 static void test_status_and_names(void **st)

@@ -36,8 +36,33 @@ class Handler(BaseHTTPRequestHandler):
         pass
 
     def body(self):
-        n = int(self.headers.get("Content-Length") or 0)
-        return self.rfile.read(n) if n else b""
+        """The request body, framing removed; a chunked one is decoded
+        strictly and its bytes as received are kept in self.raw."""
+        self.raw = None
+        te = self.headers.get("Transfer-Encoding")
+        if te is None:
+            n = int(self.headers.get("Content-Length") or 0)
+            return self.rfile.read(n) if n else b""
+        assert te.strip().lower() == "chunked", te
+        raw, out = b"", b""
+        while True:
+            line = self.rfile.readline(4096)
+            raw += line
+            assert line.endswith(b"\r\n"), raw
+            size = int(line.split(b";")[0].strip(), 16)
+            if size == 0:
+                break
+            data = self.rfile.read(size + 2)
+            raw += data
+            assert data.endswith(b"\r\n"), raw
+            out += data[:-2]
+        while True:  # trailers, then the empty line
+            line = self.rfile.readline(4096)
+            raw += line
+            if line == b"\r\n":
+                break
+        self.raw = raw
+        return out
 
     def send(self, status, obj, ctype="application/json"):
         data = json.dumps(obj).encode()
@@ -48,8 +73,11 @@ class Handler(BaseHTTPRequestHandler):
         self.wfile.write(data)
 
     def record(self, body):
-        log(self.logfile, {"port": self.server.server_address[1], "method": self.command,
-                           "path": self.path, "body": body.decode("utf-8", "replace")})
+        rec = {"port": self.server.server_address[1], "method": self.command,
+               "path": self.path, "body": body.decode("utf-8", "replace")}
+        if getattr(self, "raw", None) is not None:
+            rec["raw_chunked"] = self.raw.decode("latin-1")
+        log(self.logfile, rec)
 
 
 class RpcHandler(Handler):
