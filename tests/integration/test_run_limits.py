@@ -161,7 +161,8 @@ def test_supervisor_sigkill_cgroup_removed_at_next_start(sandbox):
     p.wait(10)
     # Its processes die with the sandbox's init (PR_SET_PDEATHSIG, PID namespace).
     assert _wait(lambda: pids_matching("sleep\0" + marker) == []), "sandbox processes survived"
-    assert all(os.path.isdir(d) for d in dirs)          # left behind by the dead supervisor
+    # The dead supervisor left them behind; any cordon run starting on this
+    # host (another suite's, too) removes them, so they may already be gone.
     r = sandbox.run(["true"])
     assert r.code == 0, r
     assert [d for d in dirs if os.path.isdir(d)] == [], "stale cgroups were not removed"
