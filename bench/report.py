@@ -9,6 +9,8 @@ spread (min..max) of the main metric, and two ratios computed round by round
 (both measured in the same round, then the median of those ratios):
   "÷ direct"   target / direct
   "cordon ÷"   cordon / target   (> 1 means cordon is faster for throughput)
+and a table of the issue's targets: the same round-by-round ratios, per
+round and their median, against each minimum.
 """
 import statistics
 import sys
@@ -22,7 +24,15 @@ BENCHES = [
     ("tunnel", "tunnels_per_s", "tunnels/s",
      "(c) new tunnel + GET 1 KiB + close, concurrent clients (tunnel_load)"),
 ]
-ORDER = ["direct", "squid", "tinyproxy", "cordon"]
+ORDER = ["direct", "haproxy", "squid", "tinyproxy", "cordon"]
+# The issue's targets (#8 item 5): (bench, numerator, denominator, minimum).
+TARGETS = [
+    ("tunnel", "cordon", "haproxy", 0.9),
+    ("tunnel", "cordon", "tinyproxy", 2.0),
+    ("bulk", "cordon", "haproxy", 1.0),
+    ("forward", "cordon", "direct", 0.6),
+    ("forward", "cordon", "squid", 4.0),
+]
 
 
 def fmt(v, digits=1):
@@ -98,6 +108,24 @@ def main():
                            "'read' errors; not counted as errors here)."
                            % (t, sum(closes.values())))
         out += ["rounds: %d" % len(rounds), ""]
+
+    checks = []
+    for bench, num_t, den_t, minimum in TARGETS:
+        main_metric = [m for b, m, _, _ in BENCHES if b == bench][0]
+        a = data.get((bench, num_t, main_metric), {})
+        b = data.get((bench, den_t, main_metric), {})
+        rounds = sorted(r for r in a if r in b and b[r] > 0)
+        if not rounds:
+            continue
+        ratios = [a[r] / b[r] for r in rounds]
+        med = statistics.median(ratios)
+        checks.append("| %s | %s ÷ %s | %s | **%.2f** | ≥ %.1f | %s |" % (
+            bench, num_t, den_t, " ".join("%.2f" % x for x in ratios), med, minimum,
+            "yes" if med >= minimum else "no"))
+    if checks:
+        out += ["## Targets (ratios from the same round, median over rounds)", "",
+                "| benchmark | ratio | per round | median | target | met |",
+                "|---|---|---|---|---|---|"] + checks + [""]
     print("\n".join(out))
 
 
