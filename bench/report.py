@@ -109,6 +109,24 @@ def main():
                            % (t, sum(closes.values())))
         out += ["rounds: %d" % len(rounds), ""]
 
+    # heavy: p99 of CLIENTS tunnels alone / beside a light client / beside
+    # a client holding many files (cordon only)
+    hv = {m: data.get(("heavy", "cordon", m), {}) for m in (
+        "alone_p99_ms", "light_p99_ms", "heavy_p99_ms", "alone_tunnels_per_s",
+        "light_tunnels_per_s", "heavy_tunnels_per_s", "light_client_tunnels_per_s",
+        "heavy_client_tunnels_per_s", "alone_p50_ms", "light_p50_ms", "heavy_p50_ms")}
+    if hv["alone_p99_ms"]:
+        out += ["## (d) heavy: other clients' tunnels beside a client holding many files (cordon)", "",
+                "| run | tunnels/s (median) | p50 ms | p99 ms | the other client's tunnels/s |",
+                "|---|---|---|---|---|"]
+        for mode in ("alone", "light", "heavy"):
+            def med(m):
+                v = hv.get("%s_%s" % (mode, m), {})
+                return fmt(statistics.median(v.values()), 3) if v else "-"
+            out.append("| %s | %s | %s | %s | %s |" % (mode, med("tunnels_per_s"), med("p50_ms"),
+                                                       med("p99_ms"), med("client_tunnels_per_s")))
+        out += [""]
+
     checks = []
     for bench, num_t, den_t, minimum in TARGETS:
         main_metric = [m for b, m, _, _ in BENCHES if b == bench][0]
@@ -122,6 +140,15 @@ def main():
         checks.append("| %s | %s ÷ %s | %s | **%.2f** | ≥ %.1f | %s |" % (
             bench, num_t, den_t, " ".join("%.2f" % x for x in ratios), med, minimum,
             "yes" if med >= minimum else "no"))
+    for base in ("alone", "light"):
+        a, b = hv["heavy_p99_ms"], hv["%s_p99_ms" % base]
+        rounds = sorted(r for r in a if r in b and b[r] > 0)
+        if rounds:
+            ratios = [a[r] / b[r] for r in rounds]
+            med = statistics.median(ratios)
+            checks.append("| heavy | p99 beside the heavy client ÷ p99 %s | %s | **%.2f** | ≤ 2.0 | %s |" % (
+                "alone" if base == "alone" else "beside a light client",
+                " ".join("%.2f" % x for x in ratios), med, "yes" if med <= 2.0 else "no"))
     if checks:
         out += ["## Targets (ratios from the same round, median over rounds)", "",
                 "| benchmark | ratio | per round | median | target | met |",

@@ -28,7 +28,9 @@ WRK_CONNS=${WRK_CONNS:-50}
 BULK_SIZE=${BULK_SIZE:-1G}         # truncate(1) size of the bulk file
 BULK_REPEAT=${BULK_REPEAT:-3}      # downloads per bulk measurement (median kept)
 TARGETS=${TARGETS:-"direct haproxy squid tinyproxy cordon"}
-BENCHES=${BENCHES:-"forward bulk tunnel"}
+BENCHES=${BENCHES:-"forward bulk tunnel"}  # also: heavy (cordon only, see below)
+HEAVY_FILES=${HEAVY_FILES:-15000}  # heavy: files the heavy client holds
+HEAVY_CLIENTS=${HEAVY_CLIENTS:-4}  # heavy: its concurrent tunnels
 HOSTMODE=${HOSTMODE:-name}         # name: upstream.bench via DNS/hosts; ip: 10.240.X.2 literal
 CORDON=${CORDON:-$REPO/build/cordon}
 CORDON_WORKERS=${CORDON_WORKERS:-}  # empty = cordon's default (one per CPU)
@@ -419,6 +421,45 @@ bench_tunnel() { # round target
   local k
   for k in tunnels_per_s p50_ms p99_ms errors; do
     record "$r" tunnel "$t" "$k" "$(echo "$kv" | tr ' ' '\n' | awk -F= -v k="$k" '$1==k {print $2}')"
+  done
+}
+
+# heavy (#8 item 3): the p99 of the other clients' tunnels while one client
+# that holds HEAVY_FILES open files makes tunnels beside them. Three runs of
+# tunnel_load (CLIENTS clients) per round: alone; beside a second
+# tunnel_load with HEAVY_CLIENTS clients and no extra files (the same load,
+# a small fd table); beside that client holding HEAVY_FILES files. Only
+# cordon identifies its callers, so only cordon is measured.
+bench_heavy() { # round target
+  local r=$1 t=$2 mode out hout hpid kv
+  [ "$t" = cordon ] || return 0
+  local common=(--proxy "127.0.0.1:${PORT[cordon]}" --target "$UP_HOST:$UP_PORT" --path /1k
+                -d "$DURATION" -w "$WARMUP" --timeout 10000)
+  for mode in alone light heavy; do
+    hpid=
+    if [ "$mode" != alone ]; then
+      local files=0
+      [ "$mode" = heavy ] && files=$HEAVY_FILES
+      timeout $((DURATION + WARMUP + 40)) "$TUNNEL_LOAD" "${common[@]}" -c "$HEAVY_CLIENTS" \
+        -w $((WARMUP + 1)) --hold-files "$files" >"$T/heavy-client.out" 2>&1 &
+      hpid=$!
+      sleep 1 # its files are open and its tunnels running before the measured client starts
+    fi
+    out=$(timeout $((DURATION + WARMUP + 30)) "$TUNNEL_LOAD" "${common[@]}" -c "$CLIENTS" 2>&1) || true
+    if [ -n "$hpid" ]; then wait "$hpid" 2>/dev/null || true; fi
+    echo "round $r $mode: $out" >>"$OUT/heavy-$t.log"
+    kv=$(echo "$out" | grep '^mode=' || true)
+    [ -n "$kv" ] || { log "heavy $mode: no tunnel_load result: $out"; record "$r" heavy "$t" errors 1; continue; }
+    for k in tunnels_per_s p50_ms p99_ms errors; do
+      record "$r" heavy "$t" "${mode}_$k" "$(echo "$kv" | tr ' ' '\n' | awk -F= -v k="$k" '$1==k {print $2}')"
+    done
+    if [ -n "$hpid" ]; then
+      hout=$(grep '^mode=' "$T/heavy-client.out" || true)
+      echo "round $r $mode (the other client, $HEAVY_CLIENTS clients): ${hout:-$(cat "$T/heavy-client.out")}" >>"$OUT/heavy-$t.log"
+      record "$r" heavy "$t" "${mode}_client_tunnels_per_s" \
+        "$(echo "$hout" | tr ' ' '\n' | awk -F= '$1=="tunnels_per_s" {print $2}')"
+    fi
+    sleep 1
   done
 }
 

@@ -163,6 +163,8 @@ struct identity_procscan_stats {
     unsigned long long owner_tables; /* ... of them, a recent owner's in step 3 */
     unsigned long long fd_links;    /* fd links read (readlinkat) */
     unsigned long long index_hits;  /* owners confirmed from the socket index */
+    unsigned long long probe_walks; /* owners' tables probed at their socket/free fds */
+    unsigned long long probe_hits;  /* ... that found the socket */
 };
 /* Counters since creation (approximate under concurrency). */
 void identity_procscan_stats(struct identity_procscan *ps, struct identity_procscan_stats *out);
