@@ -49,6 +49,22 @@
  * process that existed at T holds Y now. Sightings are hints: a stale one
  * costs a failed readlink and falls through to the MRU list.
  *
+ * Probing instead of reading (also step 3). A whole read of the owner's
+ * table costs a link per fd, files included: ~23 ms per connection for a
+ * client holding 15,000 files. So a whole read also records the table's
+ * layout: the fd numbers that held a socket or nothing (plus a few past
+ * the highest). A socket the owner made since sits at the lowest number
+ * free when it was made: one of those, unless a file was closed and its
+ * number reused. The next lookup first probes those numbers, one link
+ * each, and believes a hit exactly as an index hit (the link is Y now;
+ * after it, the pidfd or /proc/PID/stat says the pid still names the
+ * tracked owner, started before T). A miss reads whole tables as before
+ * (owners whose probe missed last, since a probed owner can only hold Y
+ * at a file's old number). So the cost follows the sockets an owner
+ * holds, not its files. Where the probe looks changes only the cost:
+ * what is believed, and steps 1 and 2 that find second holders, are the
+ * same as for a whole read.
+ *
  * Why (3) is enough. A process that existed at T and did not hold Y then
  * can hold it now only by creating it (one creator per socket), sharing an
  * fd table with the creator (clone(CLONE_FILES) without exec: same
