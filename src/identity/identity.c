@@ -208,6 +208,11 @@ void identity_cache_stats(struct identity_cache *c, struct identity_stats *out)
     out->probe_hits = ps.probe_hits;
 }
 
+int identity_cache_refresh(struct identity_cache *c)
+{
+    return identity_procscan_refresh(c->scan);
+}
+
 /* ---- the slot table (caller holds c->mu) ---- */
 
 static size_t idc_bucket(const struct identity_cache *c, pid_t pid, unsigned long long start)

@@ -119,4 +119,11 @@ struct identity_stats {
 /* Counters since creation (approximate under concurrency). */
 void identity_cache_stats(struct identity_cache *c, struct identity_stats *out);
 
+/* Background upkeep for callers with spare threads (the proxy's identity
+ * pool calls it when its queue is empty): renews the /proc snapshot before
+ * it expires, so that resolutions do not wait for a full scan. A full
+ * scan's time when it renews, else returns at once. 1 when it scanned, 0
+ * when not needed, -errno. Thread-safe. */
+int identity_cache_refresh(struct identity_cache *c);
+
 #endif

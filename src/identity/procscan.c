@@ -629,26 +629,17 @@ out:
     return 0;
 }
 
-/* A snapshot begun at or after `after_ns`, scanning if needed. The caller
- * owns one reference. */
-static int procscan_full(struct identity_procscan *ps, uint64_t after_ns,
-                         struct procscan_snap **out)
+/* Scans and makes the result the current snapshot; the caller holds
+ * scan_mu and owns one reference to *out. */
+static int procscan_rescan_locked(struct identity_procscan *ps, struct procscan_snap **out)
 {
-    struct procscan_snap *s, *old;
-    int rc;
-
-    pthread_mutex_lock(&ps->scan_mu);
-    s = procscan_snap_get(ps);
-    if (s && s->start_ns >= after_ns) {
-        rc = 0;
-        goto out;
-    }
-    procscan_snap_put(s);
-    s = NULL;
+    struct procscan_snap *s = NULL, *old;
     uint64_t t_scan = procscan_now_ns();
-    rc = procscan_build(ps, &s);
+    int rc = procscan_build(ps, &s);
+
+    *out = NULL;
     if (rc < 0)
-        goto out;
+        return rc;
     atomic_store_explicit(&ps->scan_cost_ns, procscan_now_ns() - t_scan, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed); /* ps->snap's */
     pthread_mutex_lock(&ps->mu);
@@ -656,9 +647,61 @@ static int procscan_full(struct identity_procscan *ps, uint64_t after_ns,
     ps->snap = s;
     pthread_mutex_unlock(&ps->mu);
     procscan_snap_put(old);
-out:
+    *out = s;
+    return 0;
+}
+
+/* A snapshot begun at or after `after_ns`, scanning if needed. The caller
+ * owns one reference. */
+static int procscan_full(struct identity_procscan *ps, uint64_t after_ns,
+                         struct procscan_snap **out)
+{
+    struct procscan_snap *s;
+    int rc = 0;
+
+    pthread_mutex_lock(&ps->scan_mu);
+    s = procscan_snap_get(ps);
+    if (!s || s->start_ns < after_ns) {
+        procscan_snap_put(s);
+        rc = procscan_rescan_locked(ps, &s);
+    }
     pthread_mutex_unlock(&ps->scan_mu);
     *out = rc < 0 ? NULL : s;
+    return rc;
+}
+
+/* Is s still good for the fast path at now_ns? */
+static bool procscan_snap_fresh(struct identity_procscan *ps, const struct procscan_snap *s,
+                                uint64_t now_ns, uint64_t max_age_ns)
+{
+    return s && now_ns - s->start_ns < max_age_ns &&
+           atomic_load_explicit(&s->step2_ns, memory_order_relaxed) <=
+               atomic_load_explicit(&ps->scan_cost_ns, memory_order_relaxed);
+}
+
+int identity_procscan_refresh(struct identity_procscan *ps)
+{
+    struct procscan_snap *s;
+    int rc = 0;
+
+    if (ps->strict)
+        return 0;
+    s = procscan_snap_get(ps);
+    bool due = s && !procscan_snap_fresh(ps, s, procscan_now_ns(),
+                                         (uint64_t)PROCSCAN_MAX_AGE_MS * 750000ull);
+    procscan_snap_put(s);
+    if (!due || pthread_mutex_trylock(&ps->scan_mu) != 0)
+        return 0; /* not yet (or never used), or a scan is running */
+    s = procscan_snap_get(ps);
+    if (!procscan_snap_fresh(ps, s, procscan_now_ns(), (uint64_t)PROCSCAN_MAX_AGE_MS * 750000ull)) {
+        procscan_snap_put(s);
+        s = NULL;
+        rc = procscan_rescan_locked(ps, &s);
+        if (rc == 0)
+            rc = 1;
+    }
+    pthread_mutex_unlock(&ps->scan_mu);
+    procscan_snap_put(s);
     return rc;
 }
 
@@ -1302,9 +1345,7 @@ int identity_procscan_find(struct identity_procscan *ps, uint64_t inode,
     procscan_short = 0;
     if (!ps->strict) {
         s = procscan_snap_get(ps);
-        if (s && t_enter - s->start_ns < (uint64_t)PROCSCAN_MAX_AGE_MS * 1000000ull &&
-            atomic_load_explicit(&s->step2_ns, memory_order_relaxed) <=
-                atomic_load_explicit(&ps->scan_cost_ns, memory_order_relaxed)) {
+        if (procscan_snap_fresh(ps, s, t_enter, (uint64_t)PROCSCAN_MAX_AGE_MS * 1000000ull)) {
             rc = procscan_eval(ps, s, inode, false, &h, &v);
             if (rc < 0)
                 v = PS_NEED_FULL;

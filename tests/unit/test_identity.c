@@ -1456,6 +1456,31 @@ static void test_probe_fork_ambiguous(void **state)
     probe_files_close();
 }
 
+/* identity_cache_refresh renews the snapshot only once it is past 3/4 of
+ * its life (750 ms of 1 s), and never before the first lookup; a lookup
+ * after a renewal needs no scan of its own. */
+static void test_refresh_ahead(void **state)
+{
+    struct identity_cache *c = new_cache();
+    struct identity_stats a, b;
+    struct conn k;
+    assert_int_equal(identity_cache_refresh(c), 0); /* no snapshot yet */
+    self_conn(&k, AF_INET, "127.0.0.1", false, AF_INET, "127.0.0.1");
+    check_self(c, &k);
+    assert_int_equal(identity_cache_refresh(c), 0); /* fresh */
+    struct timespec ts = {0, 800 * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    assert_int_equal(identity_cache_refresh(c), 1);
+    assert_int_equal(identity_cache_refresh(c), 0); /* renewed just now */
+    identity_cache_stats(c, &a);
+    check_self(c, &k); /* cached, or from the renewed snapshot */
+    identity_cache_stats(c, &b);
+    assert_int_equal(b.full_scans, a.full_scans);
+    conn_close(&k);
+    identity_cache_free(c);
+}
+
 static pid_t clone3_with_pid(pid_t want)
 {
 #ifdef SYS_clone3
@@ -1586,6 +1611,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_probe_many_files),
         cmocka_unit_test(test_probe_file_number_reused),
         cmocka_unit_test(test_probe_fork_ambiguous),
+        cmocka_unit_test(test_refresh_ahead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
