@@ -291,10 +291,11 @@ int main(int argc, char **argv)
     printf("  cache hits %llu, misses %llu, owner fast path %llu, full scans %llu, hashes %llu\n",
            st.cache_hits, st.cache_misses, st.fast_owner, st.full_scans, st.hashes);
     printf("  fd tables read %llu (owners' %llu), fd links read %llu (%.1f per resolution), "
-           "socket index hits %llu, probes %llu (found %llu)\n",
+           "socket index hits %llu, probes %llu (found %llu, %.1f links each)\n",
            st.fd_tables, st.owner_tables, st.fd_links,
            ok + fail ? (double)st.fd_links / (double)(ok + fail) : 0, st.index_hits,
-           st.probe_walks, st.probe_hits);
+           st.probe_walks, st.probe_hits,
+           st.probe_walks ? (double)st.probe_links / (double)st.probe_walks : 0);
     identity_cache_free(bench_cache);
     close(bench_lfd);
     return fail ? 1 : 0;

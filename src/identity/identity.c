@@ -206,6 +206,7 @@ void identity_cache_stats(struct identity_cache *c, struct identity_stats *out)
     out->index_hits = ps.index_hits;
     out->probe_walks = ps.probe_walks;
     out->probe_hits = ps.probe_hits;
+    out->probe_links = ps.probe_links;
 }
 
 int identity_cache_refresh(struct identity_cache *c)

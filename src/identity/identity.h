@@ -111,10 +111,10 @@ struct identity_stats {
      * those of recent owners searched for a socket made since the last
      * scan, which fill the socket index), fd links read, and owners
      * confirmed from the socket index (one link read); owners' tables
-     * probed only where the last read found a socket or a free number, and
-     * how many of those probes found the socket. */
+     * probed only where the last read found a socket or a free number, how
+     * many of those probes found the socket, and the links they read. */
     unsigned long long fd_tables, owner_tables, fd_links, index_hits;
-    unsigned long long probe_walks, probe_hits;
+    unsigned long long probe_walks, probe_hits, probe_links;
 };
 /* Counters since creation (approximate under concurrency). */
 void identity_cache_stats(struct identity_cache *c, struct identity_stats *out);

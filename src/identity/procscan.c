@@ -186,10 +186,15 @@ struct procscan_owner {
     int pidfd;
     uint64_t used_ns;
     /* Layout of its fd table at the last whole read: the fds that held a
-     * socket or nothing, ascending, then PROCSCAN_PROBE_ABOVE past the
-     * highest fd (NULL when there were more than PROCSCAN_PROBE_MAX). A
-     * socket made since is in one of them unless it took the number of a
-     * file closed since: probing them finds it without reading the files. */
+     * socket or nothing, then PROCSCAN_PROBE_ABOVE past the highest fd
+     * (NULL when there were more than PROCSCAN_PROBE_MAX). A socket made
+     * since is in one of them unless it took the number of a file closed
+     * since: probing them finds it without reading the files. Probe
+     * order: the last entry (where the last probe found its socket: a
+     * process making one connection at a time reuses it), then from the
+     * front: free numbers, then sockets, ascending; a number where a probe
+     * found the socket moves to the end, so the numbers whose connections
+     * were made longest ago (likely closed and reused by now) come first. */
     int *probe;
     size_t nprobe;
 };
@@ -210,7 +215,7 @@ struct identity_procscan {
     struct procscan_owner owners[PROCSCAN_OWNERS];
     atomic_ullong scan_cost_ns;    /* duration of the last full scan */
     atomic_ullong st_tables, st_owner_tables, st_links, st_idx_hits;
-    atomic_ullong st_probe_walks, st_probe_hits;
+    atomic_ullong st_probe_walks, st_probe_hits, st_probe_links;
 };
 
 enum procscan_verdict { PS_FOUND, PS_AMBIGUOUS, PS_NONE, PS_NEED_FULL };
@@ -407,7 +412,7 @@ static bool procscan_gather_cb(uint64_t ino, int fd, void *arg)
     }
     if (ino == 0)
         return false;
-    procscan_probe_add(g, fd);
+    procscan_probe_add(g, -fd - 1); /* a socket's number: ordered after free ones */
     if (ino == g->want)
         g->found = true;
     if (g->n == g->cap) {
@@ -1013,6 +1018,24 @@ static int procscan_by_owner_read(struct identity_procscan *ps, const struct pro
     }
     for (int i = 0; i < PROCSCAN_PROBE_ABOVE && g.probe; i++)
         procscan_probe_add(&g, g.next_fd + i);
+    if (g.probe) { /* free numbers first, then sockets' (stored as -fd-1), ascending */
+        size_t nfree = 0;
+        int *socks = malloc(g.nprobe * sizeof(int) + 1);
+        size_t nsocks = 0;
+        if (!socks) {
+            free(g.probe);
+            g.probe = NULL;
+        } else {
+            for (size_t i = 0; i < g.nprobe; i++) {
+                if (g.probe[i] >= 0)
+                    g.probe[nfree++] = g.probe[i];
+                else
+                    socks[nsocks++] = -g.probe[i] - 1;
+            }
+            memcpy(&g.probe[nfree], socks, nsocks * sizeof(int));
+            free(socks);
+        }
+    }
     if (!g.found) {
         rc = PS_STEP_DONE;
         goto out;
@@ -1041,6 +1064,27 @@ out:
     free(g.v);
     free(g.probe);
     return rc;
+}
+
+/* The socket of a connection was just found at fd of owner pid: that
+ * number goes to the end of its probe order (see struct procscan_owner). */
+static void procscan_owner_probed(struct identity_procscan *ps, pid_t pid, int fd)
+{
+    pthread_mutex_lock(&ps->own_mu);
+    for (size_t i = 0; i < PROCSCAN_OWNERS; i++) {
+        struct procscan_owner *o = &ps->owners[i];
+        if (o->pid != pid || !o->probe)
+            continue;
+        for (size_t j = 0; j + 1 < o->nprobe; j++) {
+            if (o->probe[j] != fd)
+                continue;
+            memmove(&o->probe[j], &o->probe[j + 1], (o->nprobe - j - 1) * sizeof(int));
+            o->probe[o->nprobe - 1] = fd;
+            break;
+        }
+        break;
+    }
+    pthread_mutex_unlock(&ps->own_mu);
 }
 
 /* Step 3 by probing a tracked owner's fd table where its last whole read
@@ -1080,10 +1124,14 @@ static int procscan_by_probe(struct identity_procscan *ps, const struct procscan
         return PS_STEP_FALLBACK;
 
     atomic_fetch_add_explicit(&ps->st_probe_walks, 1, memory_order_relaxed);
-    for (size_t i = 0; i < nfds && !found; i++) {
+    /* the last number found first (a process that opens one connection at
+     * a time reuses it), then from the longest ago found */
+    for (size_t k = 0; k < nfds && !found; k++) {
+        size_t i = k == 0 ? nfds - 1 : k - 1;
         char path[48], link[64];
         snprintf(path, sizeof(path), "%d/fd/%d", (int)pid, fds[i]);
         atomic_fetch_add_explicit(&ps->st_links, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ps->st_probe_links, 1, memory_order_relaxed);
         ssize_t l = readlinkat(ps->proc_fd, path, link, sizeof(link));
         if (l <= 0 || (size_t)l >= sizeof(link)) {
             if (l < 0 && errno == ESRCH)
@@ -1103,6 +1151,7 @@ static int procscan_by_probe(struct identity_procscan *ps, const struct procscan
             identity_sockidx_put(ps->sidx, pid, start, t_probe, seen, nseen);
         return PS_STEP_DONE;
     }
+    procscan_owner_probed(ps, pid, seen[nseen - 1].fd);
     if (!procscan_candidate(ps, pid) ||
         procscan_whois(ps, pid, &now_start, &ppid, &stale) < 0 || now_start != start)
         return PS_STEP_DONE; /* not the tracked process any more: a whole read decides */
@@ -1296,6 +1345,7 @@ void identity_procscan_stats(struct identity_procscan *ps, struct identity_procs
     out->index_hits = atomic_load_explicit(&ps->st_idx_hits, memory_order_relaxed);
     out->probe_walks = atomic_load_explicit(&ps->st_probe_walks, memory_order_relaxed);
     out->probe_hits = atomic_load_explicit(&ps->st_probe_hits, memory_order_relaxed);
+    out->probe_links = atomic_load_explicit(&ps->st_probe_links, memory_order_relaxed);
 }
 
 void identity_procscan_note(struct identity_procscan *ps, pid_t pid)
