@@ -143,7 +143,7 @@
 #define PROCSCAN_GATHER_MAX PROCSCAN_SOCKIDX_CAP /* sockets indexed per table read */
 #define PROCSCAN_OWNERS 16           /* owners held open as pidfds */
 #define PROCSCAN_PROBE_MAX 512       /* fds an owner's layout may name for probing */
-#define PROCSCAN_PROBE_ABOVE 16      /* ... of them, beyond its highest fd */
+#define PROCSCAN_PROBE_FREE 16       /* ... of them, the lowest free numbers */
 
 struct procscan_ent {
     uint64_t inode;
@@ -186,17 +186,17 @@ struct procscan_owner {
     int pidfd;
     uint64_t used_ns;
     /* Layout of its fd table at the last whole read: the fds that held a
-     * socket or nothing, then PROCSCAN_PROBE_ABOVE past the highest fd
-     * (NULL when there were more than PROCSCAN_PROBE_MAX). A socket made
-     * since is in one of them unless it took the number of a file closed
-     * since: probing them finds it without reading the files. Probe
-     * order: the last entry (where the last probe found its socket: a
-     * process making one connection at a time reuses it), then from the
-     * front: free numbers, then sockets, ascending; a number where a probe
-     * found the socket moves to the end, so the numbers whose connections
-     * were made longest ago (likely closed and reused by now) come first. */
+     * socket, and the PROCSCAN_PROBE_FREE lowest numbers that were free
+     * (NULL when there were more than PROCSCAN_PROBE_MAX sockets). A
+     * socket made since took the lowest free number: one of those, unless
+     * a file was closed and its number reused (or more were made since
+     * than free numbers noted): probing them finds it without reading the
+     * files. Probe order: last_hit (where the last probe found its
+     * socket: a process making one connection at a time reuses it), then
+     * ascending, as the kernel hands out numbers. */
     int *probe;
     size_t nprobe;
+    int last_hit;                /* -1: none yet */
 };
 
 struct identity_procscan {
@@ -383,7 +383,7 @@ struct procscan_gather {
     struct identity_sockfd *v;
     size_t n, cap;
     int *probe;                  /* NULL once over PROCSCAN_PROBE_MAX */
-    size_t nprobe;
+    size_t nprobe, nfree;
     int next_fd;                 /* fds below it were listed or noted */
 };
 
@@ -403,8 +403,10 @@ static bool procscan_gather_cb(uint64_t ino, int fd, void *arg)
 {
     struct procscan_gather *g = arg;
     if (fd >= g->next_fd) { /* ascending: the numbers skipped were free */
-        for (int f = g->next_fd; f < fd && g->probe; f++)
+        for (int f = g->next_fd; f < fd && g->probe && g->nfree < PROCSCAN_PROBE_FREE; f++) {
             procscan_probe_add(g, f);
+            g->nfree++;
+        }
         g->next_fd = fd + 1;
     } else if (g->probe) {
         free(g->probe); /* not ascending: no layout */
@@ -412,7 +414,7 @@ static bool procscan_gather_cb(uint64_t ino, int fd, void *arg)
     }
     if (ino == 0)
         return false;
-    procscan_probe_add(g, -fd - 1); /* a socket's number: ordered after free ones */
+    procscan_probe_add(g, fd);
     if (ino == g->want)
         g->found = true;
     if (g->n == g->cap) {
@@ -911,6 +913,7 @@ static void procscan_owner_track(struct identity_procscan *ps, pid_t pid, unsign
     slot->used_ns = procscan_now_ns();
     slot->probe = probe;
     slot->nprobe = probe ? nprobe : 0;
+    slot->last_hit = -1;
     pthread_mutex_unlock(&ps->own_mu);
     free(old_probe);
     if (old >= 0)
@@ -1016,26 +1019,8 @@ static int procscan_by_owner_read(struct identity_procscan *ps, const struct pro
         free(g.probe); /* an unfinished read gives no layout */
         g.probe = NULL;
     }
-    for (int i = 0; i < PROCSCAN_PROBE_ABOVE && g.probe; i++)
-        procscan_probe_add(&g, g.next_fd + i);
-    if (g.probe) { /* free numbers first, then sockets' (stored as -fd-1), ascending */
-        size_t nfree = 0;
-        int *socks = malloc(g.nprobe * sizeof(int) + 1);
-        size_t nsocks = 0;
-        if (!socks) {
-            free(g.probe);
-            g.probe = NULL;
-        } else {
-            for (size_t i = 0; i < g.nprobe; i++) {
-                if (g.probe[i] >= 0)
-                    g.probe[nfree++] = g.probe[i];
-                else
-                    socks[nsocks++] = -g.probe[i] - 1;
-            }
-            memcpy(&g.probe[nfree], socks, nsocks * sizeof(int));
-            free(socks);
-        }
-    }
+    for (int f = g.next_fd; g.probe && g.nfree < PROCSCAN_PROBE_FREE; f++, g.nfree++)
+        procscan_probe_add(&g, f); /* past the highest fd */
     if (!g.found) {
         rc = PS_STEP_DONE;
         goto out;
@@ -1066,23 +1051,16 @@ out:
     return rc;
 }
 
-/* The socket of a connection was just found at fd of owner pid: that
- * number goes to the end of its probe order (see struct procscan_owner). */
+/* The socket of a connection was just found at fd of owner pid: the
+ * next probe of pid starts there (see struct procscan_owner). */
 static void procscan_owner_probed(struct identity_procscan *ps, pid_t pid, int fd)
 {
     pthread_mutex_lock(&ps->own_mu);
     for (size_t i = 0; i < PROCSCAN_OWNERS; i++) {
-        struct procscan_owner *o = &ps->owners[i];
-        if (o->pid != pid || !o->probe)
-            continue;
-        for (size_t j = 0; j + 1 < o->nprobe; j++) {
-            if (o->probe[j] != fd)
-                continue;
-            memmove(&o->probe[j], &o->probe[j + 1], (o->nprobe - j - 1) * sizeof(int));
-            o->probe[o->nprobe - 1] = fd;
+        if (ps->owners[i].pid == pid) {
+            ps->owners[i].last_hit = fd;
             break;
         }
-        break;
     }
     pthread_mutex_unlock(&ps->own_mu);
 }
@@ -1099,7 +1077,7 @@ static void procscan_owner_probed(struct identity_procscan *ps, pid_t pid, int f
 static int procscan_by_probe(struct identity_procscan *ps, const struct procscan_snap *s,
                              pid_t pid, uint64_t inode, struct procscan_holders *h)
 {
-    int fds[PROCSCAN_PROBE_MAX];
+    int fds[PROCSCAN_PROBE_MAX + 1];
     struct identity_sockfd seen[PROCSCAN_PROBE_MAX];
     size_t nfds = 0, nseen = 0;
     unsigned long long start = 0, now_start = 0;
@@ -1112,8 +1090,11 @@ static int procscan_by_probe(struct identity_procscan *ps, const struct procscan
         struct procscan_owner *o = &ps->owners[i];
         if (o->pid != pid || !o->probe)
             continue;
-        nfds = o->nprobe;
-        memcpy(fds, o->probe, nfds * sizeof(int));
+        if (o->last_hit >= 0)
+            fds[nfds++] = o->last_hit;
+        for (size_t j = 0; j < o->nprobe; j++)
+            if (o->probe[j] != o->last_hit)
+                fds[nfds++] = o->probe[j];
         start = o->start;
         break;
     }
@@ -1124,10 +1105,7 @@ static int procscan_by_probe(struct identity_procscan *ps, const struct procscan
         return PS_STEP_FALLBACK;
 
     atomic_fetch_add_explicit(&ps->st_probe_walks, 1, memory_order_relaxed);
-    /* the last number found first (a process that opens one connection at
-     * a time reuses it), then from the longest ago found */
-    for (size_t k = 0; k < nfds && !found; k++) {
-        size_t i = k == 0 ? nfds - 1 : k - 1;
+    for (size_t i = 0; i < nfds && !found; i++) {
         char path[48], link[64];
         snprintf(path, sizeof(path), "%d/fd/%d", (int)pid, fds[i]);
         atomic_fetch_add_explicit(&ps->st_links, 1, memory_order_relaxed);
