@@ -1083,14 +1083,16 @@ static int procscan_by_probe(struct identity_procscan *ps, const struct procscan
     unsigned long long start = 0, now_start = 0;
     uint64_t t_probe = procscan_now_ns();
     pid_t ppid = 0;
-    bool found = false, stale = false;
+    bool found = false, stale = false, had_last = false;
+    int found_fd = -1;
 
     pthread_mutex_lock(&ps->own_mu);
     for (size_t i = 0; i < PROCSCAN_OWNERS; i++) {
         struct procscan_owner *o = &ps->owners[i];
         if (o->pid != pid || !o->probe)
             continue;
-        if (o->last_hit >= 0)
+        had_last = o->last_hit >= 0;
+        if (had_last)
             fds[nfds++] = o->last_hit;
         for (size_t j = 0; j < o->nprobe; j++)
             if (o->probe[j] != o->last_hit)
@@ -1105,7 +1107,10 @@ static int procscan_by_probe(struct identity_procscan *ps, const struct procscan
         return PS_STEP_FALLBACK;
 
     atomic_fetch_add_explicit(&ps->st_probe_walks, 1, memory_order_relaxed);
-    for (size_t i = 0; i < nfds && !found; i++) {
+    /* Found at the last hit: done (one connection at a time). Found
+     * elsewhere: the rest is probed too, so that connections made in the
+     * same burst (waiting in the accept queue) are then index hits. */
+    for (size_t i = 0; i < nfds && !(found && had_last && found_fd == fds[0]); i++) {
         char path[48], link[64];
         snprintf(path, sizeof(path), "%d/fd/%d", (int)pid, fds[i]);
         atomic_fetch_add_explicit(&ps->st_links, 1, memory_order_relaxed);
@@ -1122,14 +1127,17 @@ static int procscan_by_probe(struct identity_procscan *ps, const struct procscan
         seen[nseen].inode = ino;
         seen[nseen].fd = fds[i];
         nseen++;
-        found = ino == inode;
+        if (ino == inode) {
+            found = true;
+            found_fd = fds[i];
+        }
     }
     if (!found) {
         if (nseen)
             identity_sockidx_put(ps->sidx, pid, start, t_probe, seen, nseen);
         return PS_STEP_DONE;
     }
-    procscan_owner_probed(ps, pid, seen[nseen - 1].fd);
+    procscan_owner_probed(ps, pid, found_fd);
     if (!procscan_candidate(ps, pid) ||
         procscan_whois(ps, pid, &now_start, &ppid, &stale) < 0 || now_start != start)
         return PS_STEP_DONE; /* not the tracked process any more: a whole read decides */
