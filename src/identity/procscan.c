@@ -617,7 +617,11 @@ static int procscan_build(struct identity_procscan *ps, struct procscan_snap **o
         struct procscan_collect c = {.s = s, .pid = s->pids[i], .err = 0};
         if (!procscan_candidate(ps, c.pid))
             continue;
-        (void)procscan_fds(ps, c.pid, procscan_collect_cb, &c);
+        int r = procscan_fds(ps, c.pid, procscan_collect_cb, &c);
+        if (r == -EMFILE || r == -ENFILE || r == -ENOMEM) {
+            rc = r; /* a table we could not read may hold anything: no snapshot */
+            goto out;
+        }
         if (c.err < 0) {
             rc = c.err;
             goto out;
