@@ -1019,8 +1019,8 @@ static int procscan_by_owner_read(struct identity_procscan *ps, const struct pro
 
     atomic_fetch_add_explicit(&ps->st_owner_tables, 1, memory_order_relaxed);
     g.probe = malloc(PROCSCAN_PROBE_MAX * sizeof(int));
-    if (procscan_fds(ps, pid, procscan_gather_cb, &g) < 0 && g.probe) {
-        free(g.probe); /* an unfinished read gives no layout */
+    if (procscan_fds(ps, pid, procscan_gather_cb, &g) != 0 && g.probe) {
+        free(g.probe); /* an unfinished read (error, or stopped) gives no layout */
         g.probe = NULL;
     }
     for (int f = g.next_fd; g.probe && g.nfree < PROCSCAN_PROBE_FREE; f++, g.nfree++)
@@ -1082,7 +1082,7 @@ static int procscan_by_probe(struct identity_procscan *ps, const struct procscan
                              pid_t pid, uint64_t inode, struct procscan_holders *h)
 {
     int fds[PROCSCAN_PROBE_MAX + 1];
-    struct identity_sockfd seen[PROCSCAN_PROBE_MAX];
+    struct identity_sockfd seen[PROCSCAN_PROBE_MAX + 1];
     size_t nfds = 0, nseen = 0;
     unsigned long long start = 0, now_start = 0;
     uint64_t t_probe = procscan_now_ns();
