@@ -14,7 +14,10 @@
  *   make build/libcordon.a
  *   cc -D_GNU_SOURCE -Isrc -O2 -pthread bench/identity_bench.c build/libcordon.a \
  *      -lssl -lcrypto -o build/identity_bench
- *   build/identity_bench [-n conns] [-t seconds] [-w threads] [-f] [-s] [-N]
+ *   build/identity_bench [-n conns] [-t seconds] [-w threads] [-F files] [-f] [-s] [-N]
+ * -F: the client holds that many open files (/dev/null) besides its
+ *    connections, opened before them (the per-connection cost should not
+ *    grow with it; #8 item 3).
  * -s uses strict_owner_scan (a full /proc scan per connection).
  * -N runs in a private network namespace and limits candidates to it
  *    (netns_ino), like the proxy of a sandbox: host processes are skipped. */
@@ -22,7 +25,9 @@
 #include <errno.h>
 #include <net/if.h>
 #include <sched.h>
+#include <fcntl.h>
 #include <sys/ioctl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <netinet/in.h>
 #include <pthread.h>
@@ -182,26 +187,29 @@ static int bench_cmp(const void *a, const void *b)
 
 int main(int argc, char **argv)
 {
-    int n = 64, secs = 3, workers = 1, opt;
+    int n = 64, secs = 3, workers = 1, files = 0, opt;
     bool fresh = false, strict = false, netns = false;
     long netns_ino = -1;
     pthread_t th[BENCH_MAX_THREADS];
     socklen_t len = sizeof(bench_addr);
 
-    while ((opt = getopt(argc, argv, "n:t:w:fsN")) != -1) {
+    while ((opt = getopt(argc, argv, "n:t:w:F:fsN")) != -1) {
         switch (opt) {
         case 'n': n = (int)strtol(optarg, NULL, 10); break;
         case 't': secs = (int)strtol(optarg, NULL, 10); break;
         case 'w': workers = (int)strtol(optarg, NULL, 10); break;
+        case 'F': files = (int)strtol(optarg, NULL, 10); break;
         case 'f': fresh = true; break;
         case 's': strict = true; break;
         case 'N': netns = true; break;
         default:
-            fprintf(stderr, "usage: %s [-n conns] [-t seconds] [-w threads] [-f] [-s] [-N]\n", argv[0]);
+            fprintf(stderr, "usage: %s [-n conns] [-t seconds] [-w threads] [-F files] [-f] [-s] [-N]\n",
+                    argv[0]);
             return 2;
         }
     }
-    if (n < 1 || n > BENCH_MAX_CONNS || secs < 1 || workers < 1 || workers > BENCH_MAX_THREADS) {
+    if (n < 1 || n > BENCH_MAX_CONNS || secs < 1 || workers < 1 || workers > BENCH_MAX_THREADS ||
+        files < 0 || files > 1000000) {
         fprintf(stderr, "identity_bench: -n 1..%d, -t >= 1, -w 1..%d\n", BENCH_MAX_CONNS,
                 BENCH_MAX_THREADS);
         return 2;
@@ -233,6 +241,18 @@ int main(int argc, char **argv)
     pid_t client = fork();
     if (client == 0) {
         close(bench_lfd);
+        if (files > 0) {
+            struct rlimit rl;
+            if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < (rlim_t)(files + n + 64)) {
+                rl.rlim_cur = rl.rlim_max;
+                (void)setrlimit(RLIMIT_NOFILE, &rl);
+            }
+            for (int i = 0; i < files; i++)
+                if (open("/dev/null", O_RDONLY | O_CLOEXEC) < 0) {
+                    perror("identity_bench: client: open /dev/null (-F)");
+                    _exit(1);
+                }
+        }
         if (fresh)
             bench_client_fresh(n);
         else
@@ -259,9 +279,10 @@ int main(int argc, char **argv)
         nl = BENCH_LAT_SAMPLES;
     qsort(bench_lat, nl, sizeof(bench_lat[0]), bench_cmp);
     double avg_us = ok + fail ? (double)atomic_load(&bench_ns) / (double)(ok + fail) / 1e3 : 0;
-    printf("mode=%s%s%s conns=%d workers=%d: %.0f resolutions/s (%llu ok, %llu failed in %.2f s)\n",
+    printf("mode=%s%s%s conns=%d files=%d workers=%d: %.0f resolutions/s (%llu ok, %llu failed in "
+           "%.2f s)\n",
            fresh ? "fresh-process" : "steady", strict ? "+strict" : "", netns ? "+netns" : "",
-           n, workers,
+           n, files, workers,
            (double)ok / wall, ok, fail, wall);
     printf("  resolve latency: avg %.1f us, p50 %.1f us, p99 %.1f us (1 thread busy = %.0f/s)\n",
            avg_us, nl ? (double)bench_lat[nl / 2] / 1e3 : 0,
@@ -270,9 +291,11 @@ int main(int argc, char **argv)
     printf("  cache hits %llu, misses %llu, owner fast path %llu, full scans %llu, hashes %llu\n",
            st.cache_hits, st.cache_misses, st.fast_owner, st.full_scans, st.hashes);
     printf("  fd tables read %llu (owners' %llu), fd links read %llu (%.1f per resolution), "
-           "socket index hits %llu\n",
+           "socket index hits %llu, probes %llu (found %llu, %.1f links each)\n",
            st.fd_tables, st.owner_tables, st.fd_links,
-           ok + fail ? (double)st.fd_links / (double)(ok + fail) : 0, st.index_hits);
+           ok + fail ? (double)st.fd_links / (double)(ok + fail) : 0, st.index_hits,
+           st.probe_walks, st.probe_hits,
+           st.probe_walks ? (double)st.probe_links / (double)st.probe_walks : 0);
     identity_cache_free(bench_cache);
     close(bench_lfd);
     return fail ? 1 : 0;

@@ -9,6 +9,8 @@ spread (min..max) of the main metric, and two ratios computed round by round
 (both measured in the same round, then the median of those ratios):
   "÷ direct"   target / direct
   "cordon ÷"   cordon / target   (> 1 means cordon is faster for throughput)
+and a table of the issue's targets: the same round-by-round ratios, per
+round and their median, against each minimum.
 """
 import statistics
 import sys
@@ -22,7 +24,15 @@ BENCHES = [
     ("tunnel", "tunnels_per_s", "tunnels/s",
      "(c) new tunnel + GET 1 KiB + close, concurrent clients (tunnel_load)"),
 ]
-ORDER = ["direct", "squid", "tinyproxy", "cordon"]
+ORDER = ["direct", "haproxy", "squid", "tinyproxy", "cordon"]
+# The issue's targets (#8 item 5): (bench, numerator, denominator, minimum).
+TARGETS = [
+    ("tunnel", "cordon", "haproxy", 0.9),
+    ("tunnel", "cordon", "tinyproxy", 2.0),
+    ("bulk", "cordon", "haproxy", 1.0),
+    ("forward", "cordon", "direct", 0.6),
+    ("forward", "cordon", "squid", 4.0),
+]
 
 
 def fmt(v, digits=1):
@@ -98,6 +108,51 @@ def main():
                            "'read' errors; not counted as errors here)."
                            % (t, sum(closes.values())))
         out += ["rounds: %d" % len(rounds), ""]
+
+    # heavy: p99 of CLIENTS tunnels alone / beside a light client / beside
+    # a client holding many files (cordon only)
+    hv = {m: data.get(("heavy", "cordon", m), {}) for m in (
+        "alone_p99_ms", "light_p99_ms", "heavy_p99_ms", "alone_tunnels_per_s",
+        "light_tunnels_per_s", "heavy_tunnels_per_s", "light_client_tunnels_per_s",
+        "heavy_client_tunnels_per_s", "alone_p50_ms", "light_p50_ms", "heavy_p50_ms")}
+    if hv["alone_p99_ms"]:
+        out += ["## (d) heavy: other clients' tunnels beside a client holding many files (cordon)", "",
+                "| run | tunnels/s (median) | p50 ms | p99 ms | the other client's tunnels/s |",
+                "|---|---|---|---|---|"]
+        for mode in ("alone", "light", "heavy"):
+            def med(m):
+                v = hv.get("%s_%s" % (mode, m), {})
+                return fmt(statistics.median(v.values()), 3) if v else "-"
+            out.append("| %s | %s | %s | %s | %s |" % (mode, med("tunnels_per_s"), med("p50_ms"),
+                                                       med("p99_ms"), med("client_tunnels_per_s")))
+        out += [""]
+
+    checks = []
+    for bench, num_t, den_t, minimum in TARGETS:
+        main_metric = [m for b, m, _, _ in BENCHES if b == bench][0]
+        a = data.get((bench, num_t, main_metric), {})
+        b = data.get((bench, den_t, main_metric), {})
+        rounds = sorted(r for r in a if r in b and b[r] > 0)
+        if not rounds:
+            continue
+        ratios = [a[r] / b[r] for r in rounds]
+        med = statistics.median(ratios)
+        checks.append("| %s | %s ÷ %s | %s | **%.2f** | ≥ %.1f | %s |" % (
+            bench, num_t, den_t, " ".join("%.2f" % x for x in ratios), med, minimum,
+            "yes" if med >= minimum else "no"))
+    for base in ("alone", "light"):
+        a, b = hv["heavy_p99_ms"], hv["%s_p99_ms" % base]
+        rounds = sorted(r for r in a if r in b and b[r] > 0)
+        if rounds:
+            ratios = [a[r] / b[r] for r in rounds]
+            med = statistics.median(ratios)
+            checks.append("| heavy | p99 beside the heavy client ÷ p99 %s | %s | **%.2f** | ≤ 2.0 | %s |" % (
+                "alone" if base == "alone" else "beside a light client",
+                " ".join("%.2f" % x for x in ratios), med, "yes" if med <= 2.0 else "no"))
+    if checks:
+        out += ["## Targets (ratios from the same round, median over rounds)", "",
+                "| benchmark | ratio | per round | median | target | met |",
+                "|---|---|---|---|---|---|"] + checks + [""]
     print("\n".join(out))
 
 

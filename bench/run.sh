@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# bench/run.sh — cordon against squid, tinyproxy and a direct connection.
+# bench/run.sh — cordon against HAProxy, squid, tinyproxy and a direct connection.
 #
 # Sets everything up itself (as root), runs three benchmarks side by side in
 # every round, and prints medians and ratios. See bench/README.md.
@@ -11,6 +11,7 @@
 # Topology (nothing leaves the machine):
 #   host (root netns)                         netns cbench-PID
 #   clients ─► 127.0.0.1:{cordon,squid,tinyproxy} ─► veth ─► nginx 10.240.X.2:8080
+#   clients ─► 127.0.0.1:{haproxy relay,splice} ───► veth ─┤  (TCP mode, no CONNECT)
 #   clients ─────────────── direct ─────────────────► veth ─┘
 #   dnsmasq 127.0.0.1:P answers upstream.bench → 10.240.X.2 (for cordon);
 #   squid reads the same name from hosts_file, tinyproxy from a private
@@ -26,13 +27,17 @@ WRK_THREADS=${WRK_THREADS:-2}
 WRK_CONNS=${WRK_CONNS:-50}
 BULK_SIZE=${BULK_SIZE:-1G}         # truncate(1) size of the bulk file
 BULK_REPEAT=${BULK_REPEAT:-3}      # downloads per bulk measurement (median kept)
-TARGETS=${TARGETS:-"direct squid tinyproxy cordon"}
-BENCHES=${BENCHES:-"forward bulk tunnel"}
+TARGETS=${TARGETS:-"direct haproxy squid tinyproxy cordon"}
+BENCHES=${BENCHES:-"forward bulk tunnel"}  # also: heavy (cordon only, see below)
+HEAVY_FILES=${HEAVY_FILES:-15000}  # heavy: files the heavy client holds
+HEAVY_CLIENTS=${HEAVY_CLIENTS:-4}  # heavy: its concurrent tunnels
 HOSTMODE=${HOSTMODE:-name}         # name: upstream.bench via DNS/hosts; ip: 10.240.X.2 literal
 CORDON=${CORDON:-$REPO/build/cordon}
 CORDON_WORKERS=${CORDON_WORKERS:-}  # empty = cordon's default (one per CPU)
 CORDON_AUDIT=${CORDON_AUDIT:-/dev/null}
 MAX_SECONDS=${MAX_SECONDS:-3600}   # hard bound for the whole run
+PERF=${PERF:-0}                    # 1: one extra, unrecorded tunnel run on cordon under perf record
+PERF_OPTS=${PERF_OPTS:-"-F 999 -g"}
 OUT=${OUT:-$REPO/build/bench/results-$(date +%Y%m%d-%H%M%S)}
 PY=/usr/bin/python3
 TUNNEL_LOAD=$REPO/build/bench/tunnel_load
@@ -48,9 +53,15 @@ if [ -z "${CORDON_BENCH_BOUNDED:-}" ]; then
 fi
 
 [ "$(id -u)" -eq 0 ] || die "run as root (creates a network namespace and veth pair)"
-for t in ip unshare nginx squid tinyproxy wrk curl dnsmasq truncate timeout "$PY"; do
-  command -v "$t" >/dev/null || die "$t not found; run scripts/setup --bench and apt-get install nginx-light"
+for t in ip unshare nginx wrk curl dnsmasq truncate timeout "$PY"; do
+  command -v "$t" >/dev/null || die "$t not found; run scripts/setup --bench"
 done
+for t in haproxy squid tinyproxy; do
+  case " $TARGETS " in
+    *" $t "*) command -v "$t" >/dev/null || die "$t not found; run scripts/setup --bench (or leave it out of TARGETS)" ;;
+  esac
+done
+[ "$PERF" = 1 ] && { command -v perf >/dev/null || die "PERF=1 needs perf (scripts/setup --bench)"; }
 
 # ---- state and cleanup -------------------------------------------------------
 NS=cbench-$$
@@ -154,6 +165,7 @@ fi
 # ---- proxies -------------------------------------------------------------------------
 declare -A PORT PID_OF
 PORT[direct]=
+HAPROXY_SPLICE_PORT=
 SETTINGS=$OUT/settings.txt
 : >"$SETTINGS"
 
@@ -212,6 +224,38 @@ EOF
     echo "  LogLevel Critical, Via header on (default), getaddrinfo via a private /etc/hosts"; } >>"$SETTINGS"
 }
 
+# HAProxy as the relay limit: TCP mode, no CONNECT, no policy. Two listeners:
+# "relay" (plain, for forward and tunnel) and "splice" (option
+# splice-request/splice-response, for bulk). Clients connect to it as if it
+# were the upstream (tunnel_load --direct, curl without -x).
+start_haproxy() {
+  PORT[haproxy]=$(free_port)
+  HAPROXY_SPLICE_PORT=$(free_port)
+  cat >"$T/haproxy.cfg" <<EOF
+global
+  maxconn 6000
+defaults
+  mode tcp
+  timeout connect 10s
+  timeout client 60s
+  timeout server 60s
+  maxconn 6000
+listen relay
+  bind 127.0.0.1:${PORT[haproxy]}
+  server up $UP_IP:$UP_PORT
+listen splice
+  bind 127.0.0.1:$HAPROXY_SPLICE_PORT
+  option splice-request
+  option splice-response
+  server up $UP_IP:$UP_PORT
+EOF
+  haproxy -db -f "$T/haproxy.cfg" >"$T/haproxy.out" 2>&1 &
+  PIDS+=($!)
+  PID_OF[haproxy]=$!
+  { echo "haproxy $(haproxy -v | head -1 | awk '{print $3}'): mode tcp, threads = CPUs (default), no CONNECT, no policy;"
+    echo "  forward and tunnel via listener 'relay' (plain), bulk via 'splice' (option splice-request/-response)"; } >>"$SETTINGS"
+}
+
 start_cordon() {
   if [ ! -x "$CORDON" ] || "$CORDON" proxy --help 2>&1 | grep -q "not built"; then
     log "cordon: $CORDON has no working 'proxy' subcommand yet; skipping cordon"
@@ -249,10 +293,11 @@ AVAILABLE=()
 for t in $TARGETS; do
   case $t in
     direct) ;;
+    haproxy) start_haproxy ;;
     squid) start_squid ;;
     tinyproxy) start_tinyproxy ;;
     cordon) start_cordon || continue ;;
-    *) die "unknown target $t (direct squid tinyproxy cordon)" ;;
+    *) die "unknown target $t (direct haproxy squid tinyproxy cordon)" ;;
   esac
   AVAILABLE+=("$t")
 done
@@ -265,12 +310,17 @@ done
 wait_ready() { # target
   local t=$1 url px=()
   if [ "$t" = direct ]; then url="http://$UP_IP:$UP_PORT/1k"
+  elif [ "$t" = haproxy ]; then url="http://127.0.0.1:${PORT[haproxy]}/1k"
   else url="http://$UP_HOST:$UP_PORT/1k"; px=(-x "http://127.0.0.1:${PORT[$t]}"); fi
   for _ in $(seq 1 50); do
     local a b
     a=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "${px[@]}" "$url" || true)
     b=$a
-    [ "$t" != direct ] && b=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -p "${px[@]}" "$url" || true)
+    if [ "$t" = haproxy ]; then
+      b=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 "http://127.0.0.1:$HAPROXY_SPLICE_PORT/1k" || true)
+    elif [ "$t" != direct ]; then
+      b=$(curl -s -o /dev/null -w '%{http_code}' --max-time 2 -p "${px[@]}" "$url" || true)
+    fi
     [ "$a" = 200 ] && [ "$b" = 200 ] && return 0
     sleep 0.2
   done
@@ -302,9 +352,11 @@ EOF
 
 bench_forward() { # round target
   local r=$1 t=$2 out
-  if [ "$t" = direct ]; then
+  if [ "$t" = direct ] || [ "$t" = haproxy ]; then
+    local base="http://$UP_IP:$UP_PORT"
+    [ "$t" = haproxy ] && base="http://127.0.0.1:${PORT[haproxy]}"
     out=$(timeout $((DURATION + 30)) wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${DURATION}s" --latency \
-          "http://$UP_IP:$UP_PORT/1k" 2>&1) || true
+          "$base/1k" 2>&1) || true
   else
     out=$(timeout $((DURATION + 30)) wrk -t"$WRK_THREADS" -c"$WRK_CONNS" -d"${DURATION}s" --latency \
           -s "$T/fwd.lua" "http://127.0.0.1:${PORT[$t]}/" 2>&1) || true
@@ -330,6 +382,7 @@ bench_forward() { # round target
 bench_bulk() { # round target
   local r=$1 t=$2 out px=() url="http://$UP_HOST:$UP_PORT/bulk" i speeds=() times=()
   if [ "$t" = direct ]; then url="http://$UP_IP:$UP_PORT/bulk"
+  elif [ "$t" = haproxy ]; then url="http://127.0.0.1:$HAPROXY_SPLICE_PORT/bulk"
   else px=(-p -x "http://127.0.0.1:${PORT[$t]}"); fi
   for i in $(seq 1 "$BULK_REPEAT"); do
     out=$(curl -s -o /dev/null --max-time 300 "${px[@]}" \
@@ -353,8 +406,10 @@ bench_bulk() { # round target
 bench_tunnel() { # round target
   local r=$1 t=$2 out
   local common=(--path /1k -c "$CLIENTS" -d "$DURATION" -w "$WARMUP" --timeout 10000)
-  if [ "$t" = direct ]; then
-    out=$(timeout $((DURATION + WARMUP + 30)) "$TUNNEL_LOAD" --direct "$UP_IP:$UP_PORT" \
+  if [ "$t" = direct ] || [ "$t" = haproxy ]; then
+    local dst="$UP_IP:$UP_PORT"
+    [ "$t" = haproxy ] && dst="127.0.0.1:${PORT[haproxy]}"
+    out=$(timeout $((DURATION + WARMUP + 30)) "$TUNNEL_LOAD" --direct "$dst" \
           --target "$UP_HOST:$UP_PORT" "${common[@]}" 2>&1) || true
   else
     out=$(timeout $((DURATION + WARMUP + 30)) "$TUNNEL_LOAD" --proxy "127.0.0.1:${PORT[$t]}" \
@@ -366,6 +421,45 @@ bench_tunnel() { # round target
   local k
   for k in tunnels_per_s p50_ms p99_ms errors; do
     record "$r" tunnel "$t" "$k" "$(echo "$kv" | tr ' ' '\n' | awk -F= -v k="$k" '$1==k {print $2}')"
+  done
+}
+
+# heavy (#8 item 3): the p99 of the other clients' tunnels while one client
+# that holds HEAVY_FILES open files makes tunnels beside them. Three runs of
+# tunnel_load (CLIENTS clients) per round: alone; beside a second
+# tunnel_load with HEAVY_CLIENTS clients and no extra files (the same load,
+# a small fd table); beside that client holding HEAVY_FILES files. Only
+# cordon identifies its callers, so only cordon is measured.
+bench_heavy() { # round target
+  local r=$1 t=$2 mode out hout hpid kv
+  [ "$t" = cordon ] || return 0
+  local common=(--proxy "127.0.0.1:${PORT[cordon]}" --target "$UP_HOST:$UP_PORT" --path /1k
+                -d "$DURATION" -w "$WARMUP" --timeout 10000)
+  for mode in alone light heavy; do
+    hpid=
+    if [ "$mode" != alone ]; then
+      local files=0
+      [ "$mode" = heavy ] && files=$HEAVY_FILES
+      timeout $((DURATION + WARMUP + 40)) "$TUNNEL_LOAD" "${common[@]}" -c "$HEAVY_CLIENTS" \
+        -w $((WARMUP + 1)) --hold-files "$files" >"$T/heavy-client.out" 2>&1 &
+      hpid=$!
+      sleep 1 # its files are open and its tunnels running before the measured client starts
+    fi
+    out=$(timeout $((DURATION + WARMUP + 30)) "$TUNNEL_LOAD" "${common[@]}" -c "$CLIENTS" 2>&1) || true
+    if [ -n "$hpid" ]; then wait "$hpid" 2>/dev/null || true; fi
+    echo "round $r $mode: $out" >>"$OUT/heavy-$t.log"
+    kv=$(echo "$out" | grep '^mode=' || true)
+    [ -n "$kv" ] || { log "heavy $mode: no tunnel_load result: $out"; record "$r" heavy "$t" errors 1; continue; }
+    for k in tunnels_per_s p50_ms p99_ms errors; do
+      record "$r" heavy "$t" "${mode}_$k" "$(echo "$kv" | tr ' ' '\n' | awk -F= -v k="$k" '$1==k {print $2}')"
+    done
+    if [ -n "$hpid" ]; then
+      hout=$(grep '^mode=' "$T/heavy-client.out" || true)
+      echo "round $r $mode (the other client, $HEAVY_CLIENTS clients): ${hout:-$(cat "$T/heavy-client.out")}" >>"$OUT/heavy-$t.log"
+      record "$r" heavy "$t" "${mode}_client_tunnels_per_s" \
+        "$(echo "$hout" | tr ' ' '\n' | awk -F= '$1=="tunnels_per_s" {print $2}')"
+    fi
+    sleep 1
   done
 }
 
@@ -397,6 +491,24 @@ for r in $(seq 1 "$ROUNDS"); do
   done
 done
 log "done in $(( $(date +%s) - START )) s"
+
+# ---- optional profile: one more tunnel run on cordon under perf (not recorded) -------------
+if [ "$PERF" = 1 ] && [ -n "${PID_OF[cordon]:-}" ]; then
+  log "perf: tunnel run on cordon under perf record $PERF_OPTS"
+  # shellcheck disable=SC2086
+  perf record $PERF_OPTS -p "${PID_OF[cordon]}" -o "$OUT/perf-tunnel.data" \
+    -- sleep $((WARMUP + DURATION)) >"$OUT/perf-record.log" 2>&1 &
+  perf_pid=$!
+  PIDS+=($perf_pid)
+  bench_tunnel 0 cordon
+  wait "$perf_pid" 2>/dev/null || true
+  perf report -i "$OUT/perf-tunnel.data" --no-children --sort dso,sym --stdio 2>/dev/null \
+    | head -n 150 >"$OUT/perf-tunnel-self.txt" || true
+  perf report -i "$OUT/perf-tunnel.data" --children --sort sym --stdio -g none 2>/dev/null \
+    | head -n 150 >"$OUT/perf-tunnel-children.txt" || true
+  awk -F'\t' '$1 != 0' "$RAW" >"$RAW.tmp" && mv "$RAW.tmp" "$RAW"
+  log "perf: $OUT/perf-tunnel.data, perf-tunnel-self.txt, perf-tunnel-children.txt"
+fi
 echo "load average at start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$SETTINGS"
 
 # ---- report ----------------------------------------------------------------------------------
@@ -404,6 +516,6 @@ for t in "${READY[@]}"; do
   [ "$t" = direct ] && continue
   echo "$t RSS after the run: $(ps -o rss= -p "${PID_OF[$t]}" | tr -d ' ') KiB" >>"$SETTINGS"
 done
-cp "$T/cordon-policy.yaml" "$T/squid.conf" "$T/tinyproxy.conf" "$T/nginx.conf" "$OUT/" 2>/dev/null || true
+cp "$T/cordon-policy.yaml" "$T/squid.conf" "$T/tinyproxy.conf" "$T/haproxy.cfg" "$T/nginx.conf" "$OUT/" 2>/dev/null || true
 "$PY" "$REPO/bench/report.py" "$RAW" "$SETTINGS" | tee "$OUT/summary.md"
 log "raw results and logs in $OUT"

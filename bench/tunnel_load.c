@@ -18,6 +18,7 @@
  * Build: make -C bench. Not part of the cordon library. */
 #define _GNU_SOURCE
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <netdb.h>
 #include <netinet/in.h>
@@ -477,6 +478,8 @@ static void usage(FILE *f)
             "  -d, --duration S    measured seconds (default 10)\n"
             "  -w, --warmup S      unmeasured seconds first (default 1)\n"
             "  --timeout MS        per-tunnel bound (default 10000)\n"
+            "  --hold-files N      open N files (/dev/null) first and hold them: a client\n"
+            "                      with a large fd table (cordon's identity cost, #8 item 3)\n"
             "Prints: mode= clients= duration_s= tunnels= tunnels_per_s= errors= err_*=\n"
             "        p50_ms= p90_ms= p99_ms= max_ms= body_bytes=\n",
             TL_MAX_CLIENTS);
@@ -502,11 +505,12 @@ int main(int argc, char **argv)
         {"direct", required_argument, 0, 'D'},  {"path", required_argument, 0, 'P'},
         {"clients", required_argument, 0, 'c'}, {"duration", required_argument, 0, 'd'},
         {"warmup", required_argument, 0, 'w'},  {"timeout", required_argument, 0, 't'},
+        {"hold-files", required_argument, 0, 'H'},
         {"help", no_argument, 0, 'h'},          {0, 0, 0, 0},
     };
     static struct tl t;
     const char *proxy = NULL, *direct = NULL, *path = "/";
-    double clients = 64, timeout_ms = 10000;
+    double clients = 64, timeout_ms = 10000, hold_files = 0;
     int o;
 
     t.duration_s = 10;
@@ -531,6 +535,10 @@ int main(int argc, char **argv)
             break;
         case 't':
             if (tl_parse_num("--timeout", optarg, 1, 600000, &timeout_ms) < 0)
+                return 2;
+            break;
+        case 'H':
+            if (tl_parse_num("--hold-files", optarg, 0, 1000000, &hold_files) < 0)
                 return 2;
             break;
         case 'h': usage(stdout); return 0;
@@ -567,11 +575,18 @@ int main(int argc, char **argv)
     t.nclients = (unsigned)clients;
     t.timeout_us = (uint64_t)(timeout_ms * 1000.0);
 
-    /* room for every client socket plus slack */
+    /* room for every client socket and held file plus slack */
     struct rlimit rl;
-    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < t.nclients + 64u) {
-        rl.rlim_cur = rl.rlim_max < t.nclients + 64u ? rl.rlim_max : t.nclients + 64u;
+    rlim_t need = t.nclients + (rlim_t)hold_files + 64u;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < need) {
+        rl.rlim_cur = rl.rlim_max < need ? rl.rlim_max : need;
         setrlimit(RLIMIT_NOFILE, &rl);
+    }
+    for (unsigned long i = 0; i < (unsigned long)hold_files; i++) {
+        if (open("/dev/null", O_RDONLY | O_CLOEXEC) < 0) {
+            perror("tunnel_load: --hold-files: open /dev/null");
+            return 1;
+        }
     }
     signal(SIGPIPE, SIG_IGN);
     t.ep = epoll_create1(EPOLL_CLOEXEC);

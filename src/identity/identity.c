@@ -204,6 +204,14 @@ void identity_cache_stats(struct identity_cache *c, struct identity_stats *out)
     out->owner_tables = ps.owner_tables;
     out->fd_links = ps.fd_links;
     out->index_hits = ps.index_hits;
+    out->probe_walks = ps.probe_walks;
+    out->probe_hits = ps.probe_hits;
+    out->probe_links = ps.probe_links;
+}
+
+int identity_cache_refresh(struct identity_cache *c)
+{
+    return identity_procscan_refresh(c->scan);
 }
 
 /* ---- the slot table (caller holds c->mu) ---- */

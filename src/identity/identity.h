@@ -110,10 +110,20 @@ struct identity_stats {
     /* Owner search (procscan.c): /proc/PID/fd directories listed (all, and
      * those of recent owners searched for a socket made since the last
      * scan, which fill the socket index), fd links read, and owners
-     * confirmed from the socket index (one link read). */
+     * confirmed from the socket index (one link read); owners' tables
+     * probed only where the last read found a socket or a free number, how
+     * many of those probes found the socket, and the links they read. */
     unsigned long long fd_tables, owner_tables, fd_links, index_hits;
+    unsigned long long probe_walks, probe_hits, probe_links;
 };
 /* Counters since creation (approximate under concurrency). */
 void identity_cache_stats(struct identity_cache *c, struct identity_stats *out);
+
+/* Background upkeep for callers with spare threads (the proxy's identity
+ * pool calls it when its queue is empty): renews the /proc snapshot before
+ * it expires, so that resolutions do not wait for a full scan. A full
+ * scan's time when it renews, else returns at once. 1 when it scanned, 0
+ * when not needed, -errno. Thread-safe. */
+int identity_cache_refresh(struct identity_cache *c);
 
 #endif

@@ -158,11 +158,21 @@ int identity_procscan_find(struct identity_procscan *ps, uint64_t inode,
 /* Records that pid just owned a connection (search order hint). */
 void identity_procscan_note(struct identity_procscan *ps, pid_t pid);
 
+/* Rescans ahead of time when the current snapshot is past 3/4 of its life
+ * (or retired) and no other scan runs, so that lookups keep using a valid
+ * snapshot instead of waiting for the scan. Does nothing before the first
+ * lookup, in strict mode, or while a scan runs. 1 when it scanned, 0 when
+ * not, -errno. Thread-safe; may take as long as a full scan. */
+int identity_procscan_refresh(struct identity_procscan *ps);
+
 struct identity_procscan_stats {
     unsigned long long fd_tables;   /* listings of a /proc/PID/fd directory */
     unsigned long long owner_tables; /* ... of them, a recent owner's in step 3 */
     unsigned long long fd_links;    /* fd links read (readlinkat) */
     unsigned long long index_hits;  /* owners confirmed from the socket index */
+    unsigned long long probe_walks; /* owners' tables probed at their socket/free fds */
+    unsigned long long probe_hits;  /* ... that found the socket */
+    unsigned long long probe_links; /* fd links those probes read */
 };
 /* Counters since creation (approximate under concurrency). */
 void identity_procscan_stats(struct identity_procscan *ps, struct identity_procscan_stats *out);

@@ -49,6 +49,22 @@
  * process that existed at T holds Y now. Sightings are hints: a stale one
  * costs a failed readlink and falls through to the MRU list.
  *
+ * Probing instead of reading (also step 3). A whole read of the owner's
+ * table costs a link per fd, files included: ~23 ms per connection for a
+ * client holding 15,000 files. So a whole read also records the table's
+ * layout: the fd numbers that held a socket or nothing (plus a few past
+ * the highest). A socket the owner made since sits at the lowest number
+ * free when it was made: one of those, unless a file was closed and its
+ * number reused. The next lookup first probes those numbers, one link
+ * each, and believes a hit exactly as an index hit (the link is Y now;
+ * after it, the pidfd or /proc/PID/stat says the pid still names the
+ * tracked owner, started before T). A miss reads whole tables as before
+ * (owners whose probe missed last, since a probed owner can only hold Y
+ * at a file's old number). So the cost follows the sockets an owner
+ * holds, not its files. Where the probe looks changes only the cost:
+ * what is believed, and steps 1 and 2 that find second holders, are the
+ * same as for a whole read.
+ *
  * Why (3) is enough. A process that existed at T and did not hold Y then
  * can hold it now only by creating it (one creator per socket), sharing an
  * fd table with the creator (clone(CLONE_FILES) without exec: same
@@ -126,6 +142,8 @@
 #define PROCSCAN_SOCKIDX_AGE_MS 2000 /* ... and for how long */
 #define PROCSCAN_GATHER_MAX PROCSCAN_SOCKIDX_CAP /* sockets indexed per table read */
 #define PROCSCAN_OWNERS 16           /* owners held open as pidfds */
+#define PROCSCAN_PROBE_MAX 512       /* fds an owner's layout may name for probing */
+#define PROCSCAN_PROBE_FREE 16       /* ... of them, the lowest free numbers */
 
 struct procscan_ent {
     uint64_t inode;
@@ -167,6 +185,18 @@ struct procscan_owner {
     unsigned long long start;
     int pidfd;
     uint64_t used_ns;
+    /* Layout of its fd table at the last whole read: the fds that held a
+     * socket, and the PROCSCAN_PROBE_FREE lowest numbers that were free
+     * (NULL when there were more than PROCSCAN_PROBE_MAX sockets). A
+     * socket made since took the lowest free number: one of those, unless
+     * a file was closed and its number reused (or more were made since
+     * than free numbers noted): probing them finds it without reading the
+     * files. Probe order: last_hit (where the last probe found its
+     * socket: a process making one connection at a time reuses it), then
+     * ascending, as the kernel hands out numbers. */
+    int *probe;
+    size_t nprobe;
+    int last_hit;                /* -1: none yet */
 };
 
 struct identity_procscan {
@@ -185,6 +215,7 @@ struct identity_procscan {
     struct procscan_owner owners[PROCSCAN_OWNERS];
     atomic_ullong scan_cost_ns;    /* duration of the last full scan */
     atomic_ullong st_tables, st_owner_tables, st_links, st_idx_hits;
+    atomic_ullong st_probe_walks, st_probe_hits, st_probe_links;
 };
 
 enum procscan_verdict { PS_FOUND, PS_AMBIGUOUS, PS_NONE, PS_NEED_FULL };
@@ -257,9 +288,10 @@ static uint64_t procscan_link_inode(const char *l, size_t len)
     return v;
 }
 
-/* Visits the socket fds of pid: cb(inode, fd, arg) returns true to stop.
- * Returns 1 when stopped by cb, 0 when done, -errno when the fd table
- * cannot be read. */
+/* Visits the fds of pid in the order the kernel lists them (ascending):
+ * cb(inode, fd, arg), inode 0 for anything but a socket (or a link that
+ * could not be read), returns true to stop. Returns 1 when stopped by cb,
+ * 0 when done, -errno when the fd table cannot be read. */
 /* Set when a lookup on this thread could not open something for lack of
  * descriptors or memory: a table it could not read may hold the socket
  * (a missed second holder would make an ambiguous socket look owned), so
@@ -292,9 +324,9 @@ static int procscan_fds(struct identity_procscan *ps, pid_t pid,
             links++;
             ssize_t l = readlinkat(dfd, d->d_name, link, sizeof(link));
             if (l <= 0 || (size_t)l >= sizeof(link))
-                continue; /* closed meanwhile, or not a socket (long path) */
+                l = 0; /* closed meanwhile, or not a socket (long path) */
             uint64_t ino = procscan_link_inode(link, (size_t)l);
-            if (ino && cb(ino, (int)fdno, arg)) {
+            if (cb(ino, (int)fdno, arg)) {
                 rc = 1;
                 goto out;
             }
@@ -311,7 +343,7 @@ out:
 static bool procscan_match_cb(uint64_t ino, int fd, void *arg)
 {
     (void)fd;
-    return ino == *(const uint64_t *)arg;
+    return ino != 0 && ino == *(const uint64_t *)arg;
 }
 
 /* Does pid hold the socket? Unreadable / gone -> false. */
@@ -342,18 +374,47 @@ static bool procscan_holds_at(struct identity_procscan *ps, pid_t pid, int fd, u
     return procscan_link_is(ps, pid, fd, inode) || procscan_holds(ps, pid, inode);
 }
 
-/* A whole read of one fd table that looks for `want` and keeps every
- * socket it passes (up to PROCSCAN_GATHER_MAX) for the socket index. */
+/* A whole read of one fd table that looks for `want`, keeps every socket
+ * it passes (up to PROCSCAN_GATHER_MAX) for the socket index, and notes
+ * the table's layout for later probes (the fds that were not files). */
 struct procscan_gather {
     uint64_t want;
     bool found;
     struct identity_sockfd *v;
     size_t n, cap;
+    int *probe;                  /* NULL once over PROCSCAN_PROBE_MAX */
+    size_t nprobe, nfree;
+    int next_fd;                 /* fds below it were listed or noted */
 };
+
+static void procscan_probe_add(struct procscan_gather *g, int fd)
+{
+    if (!g->probe)
+        return;
+    if (g->nprobe == PROCSCAN_PROBE_MAX) {
+        free(g->probe);
+        g->probe = NULL;
+        return;
+    }
+    g->probe[g->nprobe++] = fd;
+}
 
 static bool procscan_gather_cb(uint64_t ino, int fd, void *arg)
 {
     struct procscan_gather *g = arg;
+    if (fd >= g->next_fd) { /* ascending: the numbers skipped were free */
+        for (int f = g->next_fd; f < fd && g->probe && g->nfree < PROCSCAN_PROBE_FREE; f++) {
+            procscan_probe_add(g, f);
+            g->nfree++;
+        }
+        g->next_fd = fd + 1;
+    } else if (g->probe) {
+        free(g->probe); /* not ascending: no layout */
+        g->probe = NULL;
+    }
+    if (ino == 0)
+        return false;
+    procscan_probe_add(g, fd);
     if (ino == g->want)
         g->found = true;
     if (g->n == g->cap) {
@@ -382,6 +443,8 @@ static bool procscan_collect_cb(uint64_t ino, int fd, void *arg)
 {
     struct procscan_collect *c = arg;
     struct procscan_snap *s = c->s;
+    if (ino == 0)
+        return false;
     if (s->nidx == s->capidx) {
         size_t ncap = s->capidx ? s->capidx * 2 : 1024;
         if (ncap > PROCSCAN_MAX_INDEX) {
@@ -554,7 +617,11 @@ static int procscan_build(struct identity_procscan *ps, struct procscan_snap **o
         struct procscan_collect c = {.s = s, .pid = s->pids[i], .err = 0};
         if (!procscan_candidate(ps, c.pid))
             continue;
-        (void)procscan_fds(ps, c.pid, procscan_collect_cb, &c);
+        int r = procscan_fds(ps, c.pid, procscan_collect_cb, &c);
+        if (r == -EMFILE || r == -ENFILE || r == -ENOMEM) {
+            rc = r; /* a table we could not read may hold anything: no snapshot */
+            goto out;
+        }
         if (c.err < 0) {
             rc = c.err;
             goto out;
@@ -573,26 +640,17 @@ out:
     return 0;
 }
 
-/* A snapshot begun at or after `after_ns`, scanning if needed. The caller
- * owns one reference. */
-static int procscan_full(struct identity_procscan *ps, uint64_t after_ns,
-                         struct procscan_snap **out)
+/* Scans and makes the result the current snapshot; the caller holds
+ * scan_mu and owns one reference to *out. */
+static int procscan_rescan_locked(struct identity_procscan *ps, struct procscan_snap **out)
 {
-    struct procscan_snap *s, *old;
-    int rc;
-
-    pthread_mutex_lock(&ps->scan_mu);
-    s = procscan_snap_get(ps);
-    if (s && s->start_ns >= after_ns) {
-        rc = 0;
-        goto out;
-    }
-    procscan_snap_put(s);
-    s = NULL;
+    struct procscan_snap *s = NULL, *old;
     uint64_t t_scan = procscan_now_ns();
-    rc = procscan_build(ps, &s);
+    int rc = procscan_build(ps, &s);
+
+    *out = NULL;
     if (rc < 0)
-        goto out;
+        return rc;
     atomic_store_explicit(&ps->scan_cost_ns, procscan_now_ns() - t_scan, memory_order_relaxed);
     atomic_fetch_add_explicit(&s->refs, 1, memory_order_relaxed); /* ps->snap's */
     pthread_mutex_lock(&ps->mu);
@@ -600,9 +658,61 @@ static int procscan_full(struct identity_procscan *ps, uint64_t after_ns,
     ps->snap = s;
     pthread_mutex_unlock(&ps->mu);
     procscan_snap_put(old);
-out:
+    *out = s;
+    return 0;
+}
+
+/* A snapshot begun at or after `after_ns`, scanning if needed. The caller
+ * owns one reference. */
+static int procscan_full(struct identity_procscan *ps, uint64_t after_ns,
+                         struct procscan_snap **out)
+{
+    struct procscan_snap *s;
+    int rc = 0;
+
+    pthread_mutex_lock(&ps->scan_mu);
+    s = procscan_snap_get(ps);
+    if (!s || s->start_ns < after_ns) {
+        procscan_snap_put(s);
+        rc = procscan_rescan_locked(ps, &s);
+    }
     pthread_mutex_unlock(&ps->scan_mu);
     *out = rc < 0 ? NULL : s;
+    return rc;
+}
+
+/* Is s still good for the fast path at now_ns? */
+static bool procscan_snap_fresh(struct identity_procscan *ps, const struct procscan_snap *s,
+                                uint64_t now_ns, uint64_t max_age_ns)
+{
+    return s && now_ns - s->start_ns < max_age_ns &&
+           atomic_load_explicit(&s->step2_ns, memory_order_relaxed) <=
+               atomic_load_explicit(&ps->scan_cost_ns, memory_order_relaxed);
+}
+
+int identity_procscan_refresh(struct identity_procscan *ps)
+{
+    struct procscan_snap *s;
+    int rc = 0;
+
+    if (ps->strict)
+        return 0;
+    s = procscan_snap_get(ps);
+    bool due = s && !procscan_snap_fresh(ps, s, procscan_now_ns(),
+                                         (uint64_t)PROCSCAN_MAX_AGE_MS * 750000ull);
+    procscan_snap_put(s);
+    if (!due || pthread_mutex_trylock(&ps->scan_mu) != 0)
+        return 0; /* not yet (or never used), or a scan is running */
+    s = procscan_snap_get(ps);
+    if (!procscan_snap_fresh(ps, s, procscan_now_ns(), (uint64_t)PROCSCAN_MAX_AGE_MS * 750000ull)) {
+        procscan_snap_put(s);
+        s = NULL;
+        rc = procscan_rescan_locked(ps, &s);
+        if (rc == 0)
+            rc = 1;
+    }
+    pthread_mutex_unlock(&ps->scan_mu);
+    procscan_snap_put(s);
     return rc;
 }
 
@@ -769,13 +879,21 @@ static int procscan_pidfd_alive(int pidfd)
 #endif
 }
 
+static void procscan_owner_clear(struct procscan_owner *o)
+{
+    free(o->probe);
+    memset(o, 0, sizeof(*o));
+}
+
 /* Keeps pidfd (opened on pid before its start time was read) for the
- * owner (pid, start); takes ownership of pidfd. Evicts the least recently
- * used owner when full. */
+ * owner (pid, start), with the layout of its fd table (probe[0..nprobe),
+ * may be NULL); takes ownership of pidfd and probe. Evicts the least
+ * recently used owner when full. */
 static void procscan_owner_track(struct identity_procscan *ps, pid_t pid, unsigned long long start,
-                                 pid_t ppid, int pidfd)
+                                 pid_t ppid, int pidfd, int *probe, size_t nprobe)
 {
     struct procscan_owner *slot = NULL;
+    int *old_probe = NULL;
     int old = -1;
 
     pthread_mutex_lock(&ps->own_mu);
@@ -788,14 +906,20 @@ static void procscan_owner_track(struct identity_procscan *ps, pid_t pid, unsign
         if (!slot || (slot->pid != 0 && (o->pid == 0 || o->used_ns < slot->used_ns)))
             slot = o;
     }
-    if (slot->pid != 0)
+    if (slot->pid != 0) {
         old = slot->pidfd;
+        old_probe = slot->probe;
+    }
     slot->pid = pid;
     slot->ppid = ppid;
     slot->start = start;
     slot->pidfd = pidfd;
     slot->used_ns = procscan_now_ns();
+    slot->probe = probe;
+    slot->nprobe = probe ? nprobe : 0;
+    slot->last_hit = -1;
     pthread_mutex_unlock(&ps->own_mu);
+    free(old_probe);
     if (old >= 0)
         close(old);
 }
@@ -821,7 +945,7 @@ static bool procscan_owner_alive(struct identity_procscan *ps, pid_t pid,
             o->used_ns = procscan_now_ns();
         } else if (rc == -ESRCH) {
             gone = o->pidfd;
-            memset(o, 0, sizeof(*o));
+            procscan_owner_clear(o);
         }
         break;
     }
@@ -894,7 +1018,13 @@ static int procscan_by_owner_read(struct identity_procscan *ps, const struct pro
     int rc, pidfd = -1;
 
     atomic_fetch_add_explicit(&ps->st_owner_tables, 1, memory_order_relaxed);
-    (void)procscan_fds(ps, pid, procscan_gather_cb, &g);
+    g.probe = malloc(PROCSCAN_PROBE_MAX * sizeof(int));
+    if (procscan_fds(ps, pid, procscan_gather_cb, &g) != 0 && g.probe) {
+        free(g.probe); /* an unfinished read (error, or stopped) gives no layout */
+        g.probe = NULL;
+    }
+    for (int f = g.next_fd; g.probe && g.nfree < PROCSCAN_PROBE_FREE; f++, g.nfree++)
+        procscan_probe_add(&g, f); /* past the highest fd */
     if (!g.found) {
         rc = PS_STEP_DONE;
         goto out;
@@ -908,8 +1038,9 @@ static int procscan_by_owner_read(struct identity_procscan *ps, const struct pro
     }
     identity_sockidx_put(ps->sidx, pid, start, t_read, g.v, g.n);
     if (pidfd >= 0) {
-        procscan_owner_track(ps, pid, start, ppid, pidfd);
+        procscan_owner_track(ps, pid, start, ppid, pidfd, g.probe, g.nprobe);
         pidfd = -1;
+        g.probe = NULL;
     }
     procscan_add_holder(h, pid, false);
     h->have_stat = true;
@@ -920,7 +1051,108 @@ out:
     if (pidfd >= 0)
         close(pidfd);
     free(g.v);
+    free(g.probe);
     return rc;
+}
+
+/* The socket of a connection was just found at fd of owner pid: the
+ * next probe of pid starts there (see struct procscan_owner). */
+static void procscan_owner_probed(struct identity_procscan *ps, pid_t pid, int fd)
+{
+    pthread_mutex_lock(&ps->own_mu);
+    for (size_t i = 0; i < PROCSCAN_OWNERS; i++) {
+        if (ps->owners[i].pid == pid) {
+            ps->owners[i].last_hit = fd;
+            break;
+        }
+    }
+    pthread_mutex_unlock(&ps->own_mu);
+}
+
+/* Step 3 by probing a tracked owner's fd table where its last whole read
+ * found a socket or nothing (struct procscan_owner.probe), one link each,
+ * instead of reading every fd: the cost follows the sockets an owner
+ * holds, not its open files. Believed exactly as an index hit is: the
+ * link at that fd is the socket now and, checked after the link, the pid
+ * still names the owner that started at the tracked start time, before T.
+ * Every socket passed goes into the socket index. PS_STEP_FOUND; PS_STEP_DONE
+ * when not found at those fds (a file's number reused, or another owner:
+ * a whole read decides); PS_STEP_FALLBACK when pid has no layout. */
+static int procscan_by_probe(struct identity_procscan *ps, const struct procscan_snap *s,
+                             pid_t pid, uint64_t inode, struct procscan_holders *h)
+{
+    int fds[PROCSCAN_PROBE_MAX + 1];
+    struct identity_sockfd seen[PROCSCAN_PROBE_MAX + 1];
+    size_t nfds = 0, nseen = 0;
+    unsigned long long start = 0, now_start = 0;
+    uint64_t t_probe = procscan_now_ns();
+    pid_t ppid = 0;
+    bool found = false, stale = false, had_last = false;
+    int found_fd = -1;
+
+    pthread_mutex_lock(&ps->own_mu);
+    for (size_t i = 0; i < PROCSCAN_OWNERS; i++) {
+        struct procscan_owner *o = &ps->owners[i];
+        if (o->pid != pid || !o->probe)
+            continue;
+        had_last = o->last_hit >= 0;
+        if (had_last)
+            fds[nfds++] = o->last_hit;
+        for (size_t j = 0; j < o->nprobe; j++)
+            if (o->probe[j] != o->last_hit)
+                fds[nfds++] = o->probe[j];
+        start = o->start;
+        break;
+    }
+    pthread_mutex_unlock(&ps->own_mu);
+    if (nfds == 0)
+        return PS_STEP_FALLBACK;
+    if (start >= s->start_ticks)
+        return PS_STEP_FALLBACK;
+
+    atomic_fetch_add_explicit(&ps->st_probe_walks, 1, memory_order_relaxed);
+    /* Found at the last hit: done (one connection at a time). Found
+     * elsewhere: the rest is probed too, so that connections made in the
+     * same burst (waiting in the accept queue) are then index hits. */
+    for (size_t i = 0; i < nfds && !(found && had_last && found_fd == fds[0]); i++) {
+        char path[48], link[64];
+        snprintf(path, sizeof(path), "%d/fd/%d", (int)pid, fds[i]);
+        atomic_fetch_add_explicit(&ps->st_links, 1, memory_order_relaxed);
+        atomic_fetch_add_explicit(&ps->st_probe_links, 1, memory_order_relaxed);
+        ssize_t l = readlinkat(ps->proc_fd, path, link, sizeof(link));
+        if (l <= 0 || (size_t)l >= sizeof(link)) {
+            if (l < 0 && errno == ESRCH)
+                break; /* gone */
+            continue;
+        }
+        uint64_t ino = procscan_link_inode(link, (size_t)l);
+        if (ino == 0)
+            continue;
+        seen[nseen].inode = ino;
+        seen[nseen].fd = fds[i];
+        nseen++;
+        if (ino == inode) {
+            found = true;
+            found_fd = fds[i];
+        }
+    }
+    if (!found) {
+        if (nseen)
+            identity_sockidx_put(ps->sidx, pid, start, t_probe, seen, nseen);
+        return PS_STEP_DONE;
+    }
+    procscan_owner_probed(ps, pid, found_fd);
+    if (!procscan_candidate(ps, pid) ||
+        procscan_whois(ps, pid, &now_start, &ppid, &stale) < 0 || now_start != start)
+        return PS_STEP_DONE; /* not the tracked process any more: a whole read decides */
+    identity_sockidx_put(ps->sidx, pid, start, t_probe, seen, nseen);
+    procscan_add_holder(h, pid, false);
+    h->have_stat = true;
+    h->ppid_stale = stale;
+    h->ppid = ppid;
+    h->start = start;
+    atomic_fetch_add_explicit(&ps->st_probe_hits, 1, memory_order_relaxed);
+    return PS_STEP_FOUND;
 }
 
 /* Applies the rules at the top of the file to snapshot s. final: s was
@@ -1003,14 +1235,30 @@ static int procscan_eval(struct identity_procscan *ps, struct procscan_snap *s,
     pthread_mutex_lock(&ps->mu);
     memcpy(mru, ps->mru, sizeof(mru));
     pthread_mutex_unlock(&ps->mu);
+    /* Owners with a known layout are probed first (cheap); whole tables are
+     * read after, those of owners whose probe missed last (a probed owner
+     * holds the socket only at the number of a file closed since). */
+    bool probed[PROCSCAN_MRU] = {false};
     for (size_t i = 0; i < PROCSCAN_MRU && mru[i]; i++) {
         if (!procscan_snap_has_pid(s, mru[i]))
             continue;
-        rc = procscan_by_owner_read(ps, s, mru[i], inode, h);
-        if (rc == PS_STEP_DONE)
-            continue;
-        *v = rc == PS_STEP_FOUND ? PS_FOUND : PS_NEED_FULL;
-        return 0;
+        rc = procscan_by_probe(ps, s, mru[i], inode, h);
+        if (rc == PS_STEP_FOUND) {
+            *v = PS_FOUND;
+            return 0;
+        }
+        probed[i] = rc == PS_STEP_DONE;
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (size_t i = 0; i < PROCSCAN_MRU && mru[i]; i++) {
+            if (probed[i] != (pass == 1) || !procscan_snap_has_pid(s, mru[i]))
+                continue;
+            rc = procscan_by_owner_read(ps, s, mru[i], inode, h);
+            if (rc == PS_STEP_DONE)
+                continue;
+            *v = rc == PS_STEP_FOUND ? PS_FOUND : PS_NEED_FULL;
+            return 0;
+        }
     }
     *v = PS_NEED_FULL;
     return 0;
@@ -1065,8 +1313,10 @@ void identity_procscan_free(struct identity_procscan *ps)
     procscan_snap_put(ps->snap);
     identity_sockidx_free(ps->sidx);
     for (size_t i = 0; i < PROCSCAN_OWNERS; i++)
-        if (ps->owners[i].pid != 0)
+        if (ps->owners[i].pid != 0) {
             close(ps->owners[i].pidfd);
+            procscan_owner_clear(&ps->owners[i]);
+        }
     if (ps->loadavg_fd >= 0)
         close(ps->loadavg_fd);
     if (ps->stat_fd >= 0)
@@ -1083,6 +1333,9 @@ void identity_procscan_stats(struct identity_procscan *ps, struct identity_procs
     out->owner_tables = atomic_load_explicit(&ps->st_owner_tables, memory_order_relaxed);
     out->fd_links = atomic_load_explicit(&ps->st_links, memory_order_relaxed);
     out->index_hits = atomic_load_explicit(&ps->st_idx_hits, memory_order_relaxed);
+    out->probe_walks = atomic_load_explicit(&ps->st_probe_walks, memory_order_relaxed);
+    out->probe_hits = atomic_load_explicit(&ps->st_probe_hits, memory_order_relaxed);
+    out->probe_links = atomic_load_explicit(&ps->st_probe_links, memory_order_relaxed);
 }
 
 void identity_procscan_note(struct identity_procscan *ps, pid_t pid)
@@ -1132,9 +1385,7 @@ int identity_procscan_find(struct identity_procscan *ps, uint64_t inode,
     procscan_short = 0;
     if (!ps->strict) {
         s = procscan_snap_get(ps);
-        if (s && t_enter - s->start_ns < (uint64_t)PROCSCAN_MAX_AGE_MS * 1000000ull &&
-            atomic_load_explicit(&s->step2_ns, memory_order_relaxed) <=
-                atomic_load_explicit(&ps->scan_cost_ns, memory_order_relaxed)) {
+        if (procscan_snap_fresh(ps, s, t_enter, (uint64_t)PROCSCAN_MAX_AGE_MS * 1000000ull)) {
             rc = procscan_eval(ps, s, inode, false, &h, &v);
             if (rc < 0)
                 v = PS_NEED_FULL;

@@ -130,6 +130,13 @@ static void *pool_main(void *arg)
         }
         complete(j);
         pthread_mutex_lock(&p->mu);
+        if (!p->head && !p->stop) {
+            /* Nothing queued: renew identity's /proc snapshot before it
+             * expires, here rather than inside a connection's lookup. */
+            pthread_mutex_unlock(&p->mu);
+            (void)identity_cache_refresh(p->cache);
+            pthread_mutex_lock(&p->mu);
+        }
     }
     pthread_mutex_unlock(&p->mu);
     free(scratch);

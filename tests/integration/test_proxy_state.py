@@ -222,9 +222,13 @@ def test_fd_pressure_is_a_retryable_503_not_a_denial(cordon_bin, dns_server, tes
         assert ev[0]["decision"] == "deny"
         assert not p.events(event="decision", decision="deny", reason_code="identity_unresolved")
         assert not p.events(event="decision", decision="deny", reason_code="connect_failed")
+        closed = len(p.events(event="close"))
         for s in idle[:8]:
             s.close()
         idle = idle[8:]
+        # the proxy frees a tunnel's descriptors when it ends it (after both
+        # sides closed), which its "close" event marks: wait for those 8
+        p.wait_events(closed + 8, timeout=30.0, event="close")
         c, r = connect_tunnel(p.port, testnet.ip, 80)
         assert r.status == 200, r
         c.close()

@@ -1307,6 +1307,180 @@ static void test_index_owner_exited(void **state)
     identity_cache_free(c);
 }
 
+/* ---- probing an owner's table where its last read found sockets or nothing ---- */
+
+#define PROBE_FILES 3000
+
+static int probe_files[PROBE_FILES];
+
+static void probe_files_open(void)
+{
+    for (int i = 0; i < PROBE_FILES; i++) {
+        probe_files[i] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+        assert_true(probe_files[i] >= 0);
+    }
+}
+
+static void probe_files_close(void)
+{
+    for (int i = 0; i < PROBE_FILES; i++)
+        if (probe_files[i] >= 0)
+            close(probe_files[i]);
+}
+
+/* A cache whose recent owner is us and whose last whole read of our table
+ * (PROBE_FILES files in it) recorded its layout. */
+static struct identity_cache *probe_cache(int lfd)
+{
+    struct identity_cache *c = warm_cache();
+    struct identity_stats a, b;
+    struct conn k;
+    own_conns(lfd, &k, 1);
+    identity_cache_stats(c, &a);
+    check_self(c, &k); /* made after the snapshot: read our whole table */
+    identity_cache_stats(c, &b);
+    print_message("layout read: %llu owner tables, %llu full scans\n",
+                  b.owner_tables - a.owner_tables, b.full_scans - a.full_scans);
+    own_conns_close(&k, 1);
+    return c;
+}
+
+/* A process holding thousands of files: once its table layout is known,
+ * a connection it makes later is found by probing the fds that held a
+ * socket or nothing (one link each), not by reading every file's link:
+ * the cost no longer grows with its open files (#8 item 3). Under process
+ * churn elsewhere a lookup may rescan instead; such attempts are repeated. */
+static void test_probe_many_files(void **state)
+{
+    struct identity_stats a, b;
+    bool clean = false;
+
+    probe_files_open();
+    for (int attempt = 0; attempt < 8 && !clean; attempt++) {
+        int lfd = listen_on(AF_INET, "127.0.0.1", false);
+        struct identity_cache *c = probe_cache(lfd);
+        identity_cache_stats(c, &a);
+        for (int i = 0; i < 8; i++) {
+            struct conn k;
+            own_conns(lfd, &k, 1);
+            check_self(c, &k);
+            own_conns_close(&k, 1);
+        }
+        identity_cache_stats(c, &b);
+        print_message("attempt %d: 8 connections: %llu probes (%llu found, %llu links), %llu "
+                      "owner tables, %llu links in all, %llu full scans\n",
+                      attempt, b.probe_walks - a.probe_walks, b.probe_hits - a.probe_hits,
+                      b.probe_links - a.probe_links, b.owner_tables - a.owner_tables,
+                      b.fd_links - a.fd_links, b.full_scans - a.full_scans);
+        /* never a whole read of our table; probes read far fewer links than
+         * we hold files (other processes' tables, step 2, are not counted) */
+        assert_int_equal(b.owner_tables - a.owner_tables, 0);
+        assert_true(b.probe_links - a.probe_links < 8 * 64);
+        clean = b.full_scans == a.full_scans;
+        if (clean)
+            assert_int_equal(b.probe_hits - a.probe_hits, 8);
+        close(lfd);
+        identity_cache_free(c);
+    }
+    if (!clean)
+        print_message("every attempt saw a rescan (process churn on this machine)\n");
+    probe_files_close();
+}
+
+/* A socket that took the number of a file closed since the layout was
+ * recorded is not where a probe looks: the probe misses and a whole read
+ * of the table finds it. The answer is the same. */
+static void test_probe_file_number_reused(void **state)
+{
+    struct identity_stats a, b;
+    struct conn k;
+    int lfd = listen_on(AF_INET, "127.0.0.1", false);
+
+    probe_files_open();
+    struct identity_cache *c = probe_cache(lfd);
+    own_conns(lfd, &k, 1);
+    int slot = probe_files[PROBE_FILES / 2];
+    assert_int_equal(dup3(k.cfd, slot, O_CLOEXEC), slot); /* the file at slot is closed */
+    probe_files[PROBE_FILES / 2] = -1;
+    close(k.cfd);
+    k.cfd = slot;
+    identity_cache_stats(c, &a);
+    check_self(c, &k);
+    identity_cache_stats(c, &b);
+    print_message("%llu probes (%llu found), %llu owner tables, %llu full scans\n",
+                  b.probe_walks - a.probe_walks, b.probe_hits - a.probe_hits,
+                  b.owner_tables - a.owner_tables, b.full_scans - a.full_scans);
+    assert_int_equal(b.probe_hits, a.probe_hits);
+    own_conns_close(&k, 1);
+    close(lfd);
+    identity_cache_free(c);
+    probe_files_close();
+}
+
+/* Made after the layout was recorded, then inherited by a child: two
+ * holders -> ambiguous, however cheaply the creator could be found. */
+static void test_probe_fork_ambiguous(void **state)
+{
+    struct identity *id = new_ident();
+    struct conn k;
+    int lfd = listen_on(AF_INET, "127.0.0.1", false), sync[2], st, rc;
+    char want[32], x;
+
+    probe_files_open();
+    struct identity_cache *c = probe_cache(lfd);
+    own_conns(lfd, &k, 1);
+    assert_int_equal(pipe2(sync, O_CLOEXEC), 0);
+    pid_t p = fork();
+    assert_true(p >= 0);
+    if (p == 0) {
+        x = 'k';
+        if (write(sync[1], &x, 1) != 1)
+            _exit(1);
+        for (;;)
+            pause();
+    }
+    assert_int_equal(read(sync[0], &x, 1), 1);
+    rc = identity_resolve(c, (struct sockaddr *)&k.peer, (struct sockaddr *)&k.local, id);
+    assert_int_equal(rc, -ENOTUNIQ);
+    assert_ptr_equal(id->reason_code, IDENTITY_REASON_AMBIGUOUS);
+    snprintf(want, sizeof(want), "pid %d", (int)p);
+    assert_non_null(strstr(id->detail, want));
+    kill(p, SIGKILL);
+    waitpid(p, &st, 0);
+    close(sync[0]);
+    close(sync[1]);
+    own_conns_close(&k, 1);
+    close(lfd);
+    free(id);
+    identity_cache_free(c);
+    probe_files_close();
+}
+
+/* identity_cache_refresh renews the snapshot only once it is past 3/4 of
+ * its life (750 ms of 1 s), and never before the first lookup; a lookup
+ * after a renewal needs no scan of its own. */
+static void test_refresh_ahead(void **state)
+{
+    struct identity_cache *c = new_cache();
+    struct identity_stats a, b;
+    struct conn k;
+    assert_int_equal(identity_cache_refresh(c), 0); /* no snapshot yet */
+    self_conn(&k, AF_INET, "127.0.0.1", false, AF_INET, "127.0.0.1");
+    check_self(c, &k);
+    assert_int_equal(identity_cache_refresh(c), 0); /* fresh */
+    struct timespec ts = {0, 800 * 1000000L};
+    while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+        ;
+    assert_int_equal(identity_cache_refresh(c), 1);
+    assert_int_equal(identity_cache_refresh(c), 0); /* renewed just now */
+    identity_cache_stats(c, &a);
+    check_self(c, &k); /* cached, or from the renewed snapshot */
+    identity_cache_stats(c, &b);
+    assert_int_equal(b.full_scans, a.full_scans);
+    conn_close(&k);
+    identity_cache_free(c);
+}
+
 static pid_t clone3_with_pid(pid_t want)
 {
 #ifdef SYS_clone3
@@ -1434,6 +1608,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_index_fork_after_index),
         cmocka_unit_test(test_index_owner_exited),
         cmocka_unit_test(test_index_pid_reuse),
+        cmocka_unit_test(test_probe_many_files),
+        cmocka_unit_test(test_probe_file_number_reused),
+        cmocka_unit_test(test_probe_fork_ambiguous),
+        cmocka_unit_test(test_refresh_ahead),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
