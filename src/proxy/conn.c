@@ -241,15 +241,47 @@ enum conn_step conn_req_head_timer(struct conn *c)
                          "the request head did not arrive in time");
 }
 
+/* Memory by phase: a connection idling in KEEPALIVE (a forward keep-alive
+ * connection, an inspected tunnel between requests) holds no buffers and no
+ * HTTP state, only struct conn, its sockets and TLS sessions (which release
+ * their own record buffers: SSL_MODE_RELEASE_BUFFERS). They come back when
+ * the client's next bytes do. Nothing is released while a byte is held. */
+static void keepalive_release(struct conn *c)
+{
+    if (c->cin.len || c->cout.len || c->uout.len)
+        return;
+    buf_free(&c->cin);
+    buf_free(&c->cout);
+    buf_free(&c->uout); /* forward.c and infer.c allocate it when they need it */
+    free(c->msg);
+    c->msg = NULL;
+}
+
+static int keepalive_acquire(struct conn *c)
+{
+    if (!c->msg && !(c->msg = calloc(1, sizeof(*c->msg))))
+        return -ENOMEM;
+    if (!c->cin.data && buf_init(&c->cin, CONN_CIN_CAP) < 0)
+        return -ENOMEM;
+    if (!c->cout.data && buf_init(&c->cout, CONN_COUT_CAP) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
 /* KEEPALIVE: no request bytes yet; the idle timer runs until the first. */
 static enum conn_step keepalive_step(struct conn *c)
 {
+    if (keepalive_acquire(c) < 0)
+        return conn_fail(c, PROXY_REASON_OUT_OF_MEMORY);
     enum conn_step s = read_client(c);
     if (s != CONN_STEP_WAIT)
         return s;
     if (c->cin.len)
         return CONN_STEP_NEXT;
-    return c->client_eof ? conn_fail(c, PROXY_REASON_CLIENT_CLOSED) : CONN_STEP_WAIT;
+    if (c->client_eof)
+        return conn_fail(c, PROXY_REASON_CLIENT_CLOSED);
+    keepalive_release(c); /* read_client drained the socket and the TLS layer */
+    return CONN_STEP_WAIT;
 }
 
 enum conn_step conn_enter_keepalive(struct conn *c)

@@ -226,6 +226,8 @@ enum conn_step upstream_connect_timer(struct conn *c)
 
 static enum conn_step connected(struct conn *c)
 {
+    free(c->addrs); /* the address in use stays in c->resolved; a new upstream resolves again */
+    c->addrs = NULL;
     snprintf(c->upstream_host, sizeof(c->upstream_host), "%s", c->target.host);
     c->upstream_port = c->target.port;
     c->idle_ms = c->infer ? infer_idle_ms(c) : c->ep ? policy_endpoint_idle_timeout_ms(c->ep) : 0;
