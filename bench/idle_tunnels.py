@@ -123,6 +123,8 @@ import asyncio, resource, ssl, sys
 resource.setrlimit(resource.RLIMIT_NOFILE, (20000, 20000))
 ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
 ctx.load_cert_chain(sys.argv[2], sys.argv[3])
+import os
+if os.environ.get("UP_TICKETS"): ctx.num_tickets = int(os.environ["UP_TICKETS"])
 async def handle(r, w):
     try:
         while True:
@@ -242,6 +244,7 @@ def run_inspect(port, cp, cafile):
               "%.2f KiB per tunnel; fds %d -> %d: %.2f per tunnel"
               % (r + 1, N, took, base_rss, rss, per[-1], base_fds, fds, (fds - base_fds) / N),
               flush=True)
+        time.sleep(float(os.environ.get("HOLD", "0")))  # time to attach a profiler to the idle proxy
         for t in socks:
             t.close()
         wait_fds(cp.pid, base_fds + 8)

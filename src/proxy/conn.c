@@ -255,13 +255,19 @@ static void keepalive_release(struct conn *c)
     buf_free(&c->uout); /* forward.c and infer.c allocate it when they need it */
     free(c->msg);
     c->msg = NULL;
+    (void)tls_conn_release_buffers(c->ctls);
+    (void)tls_conn_release_buffers(c->utls);
 }
 
-static int keepalive_acquire(struct conn *c)
+/* The input side comes back for a read (which may only find the end); the
+ * output buffer and the HTTP state only once a request has begun. */
+static int keepalive_acquire(struct conn *c, bool request)
 {
-    if (!c->msg && !(c->msg = calloc(1, sizeof(*c->msg))))
-        return -ENOMEM;
     if (!c->cin.data && buf_init(&c->cin, CONN_CIN_CAP) < 0)
+        return -ENOMEM;
+    if (!request)
+        return 0;
+    if (!c->msg && !(c->msg = calloc(1, sizeof(*c->msg))))
         return -ENOMEM;
     if (!c->cout.data && buf_init(&c->cout, CONN_COUT_CAP) < 0)
         return -ENOMEM;
@@ -271,13 +277,14 @@ static int keepalive_acquire(struct conn *c)
 /* KEEPALIVE: no request bytes yet; the idle timer runs until the first. */
 static enum conn_step keepalive_step(struct conn *c)
 {
-    if (keepalive_acquire(c) < 0)
+    if (keepalive_acquire(c, false) < 0)
         return conn_fail(c, PROXY_REASON_OUT_OF_MEMORY);
     enum conn_step s = read_client(c);
     if (s != CONN_STEP_WAIT)
         return s;
     if (c->cin.len)
-        return CONN_STEP_NEXT;
+        return keepalive_acquire(c, true) < 0 ? conn_fail(c, PROXY_REASON_OUT_OF_MEMORY)
+                                              : CONN_STEP_NEXT;
     if (c->client_eof)
         return conn_fail(c, PROXY_REASON_CLIENT_CLOSED);
     keepalive_release(c); /* read_client drained the socket and the TLS layer */
