@@ -291,10 +291,18 @@ static enum conn_step keepalive_step(struct conn *c)
     return CONN_STEP_WAIT;
 }
 
+/* KEEPALIVE's one timer runs in two legs: while an upstream is kept for
+ * the next request, until PROXY_UPSTREAM_IDLE_MS (then the upstream goes);
+ * then until PROXY_KEEPALIVE_IDLE_MS since the last exchange (then the
+ * client's connection goes). */
 enum conn_step conn_enter_keepalive(struct conn *c)
 {
     c->head_parsed = false;
-    return keepalive_step(c);
+    c->last_active_ms = loop_now_ms(c->w->loop);
+    enum conn_step s = keepalive_step(c);
+    if (s == CONN_STEP_WAIT && c->ufd >= 0 && PROXY_UPSTREAM_IDLE_MS < PROXY_KEEPALIVE_IDLE_MS)
+        return conn_timer_rearm(c, PROXY_UPSTREAM_IDLE_MS);
+    return s;
 }
 
 enum conn_step conn_keepalive_event(struct conn *c, enum conn_side s, uint32_t ev)
@@ -310,7 +318,17 @@ enum conn_step conn_keepalive_event(struct conn *c, enum conn_side s, uint32_t e
 
 enum conn_step conn_keepalive_timer(struct conn *c)
 {
-    return conn_fail(c, PROXY_REASON_KEEPALIVE_IDLE);
+    uint64_t idle = loop_now_ms(c->w->loop) - c->last_active_ms;
+    if (idle >= PROXY_KEEPALIVE_IDLE_MS)
+        return conn_fail(c, PROXY_REASON_KEEPALIVE_IDLE);
+    if (c->ufd >= 0) {
+        log_debug("proxy: conn %llu: upstream %s:%u idle for %llu ms; closed (the client's "
+                  "connection stays)", (unsigned long long)c->id, c->upstream_host,
+                  c->upstream_port, (unsigned long long)idle);
+        upstream_close(c);
+        c->w->idle_upstreams_closed++; /* the worker's trim gives the memory back */
+    }
+    return conn_timer_rearm(c, PROXY_KEEPALIVE_IDLE_MS - idle);
 }
 
 enum conn_step conn_waiting_event(struct conn *c, enum conn_side s, uint32_t ev)
