@@ -25,7 +25,12 @@ proxy. Each tunnel: CONNECT idle.bench:443, 200, TLS handshake with the
 proxy (trusting --ca-cert-out), one GET / answered 200, then it idles with
 both TLS sessions open. Per round: the proxy's RSS before the N tunnels and
 1 s after the last answer; the tunnels are closed before the next round.
-Prints KiB per idle inspected tunnel for each round and the median.
+Prints KiB per idle inspected tunnel for each round and the median. The
+"idle" reading waits (bounded by IDLE_WAIT, default 30 s) until the proxy
+holds one descriptor per tunnel: the upstreams kept for the next request
+close after the proxy's 10 s upstream grace. Knobs: HOLD=S keeps the idle
+tunnels open S more seconds (to attach heaptrack or perf), UP_TICKETS=N sets
+how many TLS 1.3 session tickets the HTTPS server sends (Python's default 2).
 """
 import os
 import resource
