@@ -243,9 +243,9 @@ enum conn_step conn_req_head_timer(struct conn *c)
 
 /* Memory by phase: a connection idling in KEEPALIVE (a forward keep-alive
  * connection, an inspected tunnel between requests) holds no buffers and no
- * HTTP state, only struct conn, its sockets and TLS sessions (which release
- * their own record buffers: SSL_MODE_RELEASE_BUFFERS). They come back when
- * the client's next bytes do. Nothing is released while a byte is held. */
+ * HTTP state, only struct conn, its sockets and TLS sessions (whose record
+ * buffers go too: tls_conn_release_buffers). They come back when the
+ * client's next bytes do. Nothing is released while a byte is held. */
 static void keepalive_release(struct conn *c)
 {
     if (c->cin.len || c->cout.len || c->uout.len)
