@@ -26,6 +26,10 @@ static void usage(FILE *f)
             "  --connect-timeout MS   upstream connect timeout (default 10000)\n"
             "  --head-timeout MS      time allowed for a request head (default 30000)\n"
             "  --dns-timeout MS       name resolution timeout (default 5000)\n"
+            "  --dns-cache-ttl SECONDS  keep DNS answers for their TTL, at most this long\n"
+            "                         (default 60; negative answers at most 5 s; 0 = no\n"
+            "                         cache). The policy still decides before any lookup\n"
+            "                         and every connect checks its addresses (fence)\n"
             "  --ca-dir DIR           load the inspection CA from DIR (default: a fresh CA per run)\n"
             "  --ca-cert-out FILE     write the CA certificate to FILE for clients to trust\n"
             "  --upstream-ca FILE     extra CA certificates trusted for upstream TLS\n"
@@ -53,6 +57,7 @@ static int parse_args(int argc, char **argv, struct proxy_config *cfg, const cha
         {"dns-timeout", required_argument, 0, 'd'}, {"log-level", required_argument, 0, 'v'},
         {"ca-dir", required_argument, 0, 'C'},      {"ca-cert-out", required_argument, 0, 'O'},
         {"upstream-ca", required_argument, 0, 'U'}, {"inference-routes", required_argument, 0, 'I'},
+        {"dns-cache-ttl", required_argument, 0, 'T'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
     int o;
@@ -77,6 +82,11 @@ static int parse_args(int argc, char **argv, struct proxy_config *cfg, const cha
         case 'c': if (num_opt("--connect-timeout", optarg, 1, 600000, &v) < 0) return -1; cfg->connect_timeout_ms = v; break;
         case 'H': if (num_opt("--head-timeout", optarg, 1, 600000, &v) < 0) return -1; cfg->head_timeout_ms = v; break;
         case 'd': if (num_opt("--dns-timeout", optarg, 1, 600000, &v) < 0) return -1; cfg->dns_timeout_ms = v; break;
+        case 'T':
+            if (num_opt("--dns-cache-ttl", optarg, 0, PROXY_DNS_CACHE_TTL_MAX, &v) < 0)
+                return -1;
+            cfg->dns_cache_ttl_s = v;
+            break;
         case 'v':
             if (log_parse_level(optarg, &lvl) < 0) {
                 fprintf(stderr, "cordon proxy: --log-level: expected error|warn|info|debug\n");

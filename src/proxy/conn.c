@@ -245,21 +245,68 @@ enum conn_step conn_req_head_timer(struct conn *c)
                          "the request head did not arrive in time");
 }
 
+/* Memory by phase: a connection idling in KEEPALIVE (a forward keep-alive
+ * connection, an inspected tunnel between requests) holds no buffers and no
+ * HTTP state, only struct conn, its sockets and TLS sessions (whose record
+ * buffers go too: tls_conn_release_buffers). They come back when the
+ * client's next bytes do. Nothing is released while a byte is held. */
+static void keepalive_release(struct conn *c)
+{
+    if (c->cin.len || c->cout.len || c->uout.len)
+        return;
+    buf_free(&c->cin);
+    buf_free(&c->cout);
+    buf_free(&c->uout); /* forward.c and infer.c allocate it when they need it */
+    free(c->msg);
+    c->msg = NULL;
+    (void)tls_conn_release_buffers(c->ctls);
+    (void)tls_conn_release_buffers(c->utls);
+}
+
+/* The input side comes back for a read (which may only find the end); the
+ * output buffer and the HTTP state only once a request has begun. */
+static int keepalive_acquire(struct conn *c, bool request)
+{
+    if (!c->cin.data && buf_init(&c->cin, CONN_CIN_CAP) < 0)
+        return -ENOMEM;
+    if (!request)
+        return 0;
+    if (!c->msg && !(c->msg = calloc(1, sizeof(*c->msg))))
+        return -ENOMEM;
+    if (!c->cout.data && buf_init(&c->cout, CONN_COUT_CAP) < 0)
+        return -ENOMEM;
+    return 0;
+}
+
 /* KEEPALIVE: no request bytes yet; the idle timer runs until the first. */
 static enum conn_step keepalive_step(struct conn *c)
 {
+    if (keepalive_acquire(c, false) < 0)
+        return conn_fail(c, PROXY_REASON_OUT_OF_MEMORY);
     enum conn_step s = read_client(c);
     if (s != CONN_STEP_WAIT)
         return s;
     if (c->cin.len)
-        return CONN_STEP_NEXT;
-    return c->client_eof ? conn_fail(c, PROXY_REASON_CLIENT_CLOSED) : CONN_STEP_WAIT;
+        return keepalive_acquire(c, true) < 0 ? conn_fail(c, PROXY_REASON_OUT_OF_MEMORY)
+                                              : CONN_STEP_NEXT;
+    if (c->client_eof)
+        return conn_fail(c, PROXY_REASON_CLIENT_CLOSED);
+    keepalive_release(c); /* read_client drained the socket and the TLS layer */
+    return CONN_STEP_WAIT;
 }
 
+/* KEEPALIVE's one timer runs in two legs: while an upstream is kept for
+ * the next request, until PROXY_UPSTREAM_IDLE_MS (then the upstream goes);
+ * then until PROXY_KEEPALIVE_IDLE_MS since the last exchange (then the
+ * client's connection goes). */
 enum conn_step conn_enter_keepalive(struct conn *c)
 {
     c->head_parsed = false;
-    return keepalive_step(c);
+    c->last_active_ms = loop_now_ms(c->w->loop);
+    enum conn_step s = keepalive_step(c);
+    if (s == CONN_STEP_WAIT && c->ufd >= 0 && PROXY_UPSTREAM_IDLE_MS < PROXY_KEEPALIVE_IDLE_MS)
+        return conn_timer_rearm(c, PROXY_UPSTREAM_IDLE_MS);
+    return s;
 }
 
 enum conn_step conn_keepalive_event(struct conn *c, enum conn_side s, uint32_t ev)
@@ -275,7 +322,17 @@ enum conn_step conn_keepalive_event(struct conn *c, enum conn_side s, uint32_t e
 
 enum conn_step conn_keepalive_timer(struct conn *c)
 {
-    return conn_fail(c, PROXY_REASON_KEEPALIVE_IDLE);
+    uint64_t idle = loop_now_ms(c->w->loop) - c->last_active_ms;
+    if (idle >= PROXY_KEEPALIVE_IDLE_MS)
+        return conn_fail(c, PROXY_REASON_KEEPALIVE_IDLE);
+    if (c->ufd >= 0) {
+        log_debug("proxy: conn %llu: upstream %s:%u idle for %llu ms; closed (the client's "
+                  "connection stays)", (unsigned long long)c->id, c->upstream_host,
+                  c->upstream_port, (unsigned long long)idle);
+        upstream_close(c);
+        c->w->idle_upstreams_closed++; /* the worker's trim gives the memory back */
+    }
+    return conn_timer_rearm(c, PROXY_KEEPALIVE_IDLE_MS - idle);
 }
 
 enum conn_step conn_waiting_event(struct conn *c, enum conn_side s, uint32_t ev)

@@ -50,15 +50,20 @@
 #include <ares.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "core/log.h"
 #include "core/loop.h"
 #include "core/parse.h"
+#include "proxy/dnscache.h"
 #include "core/banned.h"
 
 #define DNS_DEFAULT_TIMEOUT_MS 5000u
@@ -79,6 +84,8 @@ static const char DNS_ERR_CONNREFUSED[] =
     "no usable answer from the DNS server (unreachable, SERVFAIL or REFUSED)";
 static const char DNS_ERR_BADRESP[] = "malformed DNS response";
 static const char DNS_ERR_NOMEM[] = "out of memory while resolving";
+static const char DNS_ERR_NOFD[] =
+    "the proxy is out of file descriptors (or resolver sockets) while resolving";
 
 struct dns_sock {
     struct loop_io io;
@@ -109,6 +116,8 @@ struct dns_query {
     struct dns_half v4, v6;
     bool in_defer;                 /* queued on the loop's deferred list */
     bool finished;                 /* callback called, or cancelled */
+    uint64_t pressure0;            /* r->pressure when the query started */
+    char host[DNS_MAX_NAME + 2];   /* the name asked, for the cache */
     struct dns_result res;
 };
 
@@ -126,6 +135,8 @@ struct dns_resolver {
     struct dns_query *queries;     /* every query object still allocated */
     size_t nqueries;
     bool closing;
+    struct dnscache *cache;        /* NULL: every query goes to DNS */
+    uint64_t pressure;             /* sockets c-ares could not get (EMFILE, cap) */
 };
 
 /* ---- process-wide c-ares init ---- */
@@ -195,6 +206,65 @@ static void dns_sock_io(struct loop *l, struct loop_io *io, uint32_t events)
     dns_update_timer(r);
 }
 
+/* c-ares' socket I/O, ours only to see why a socket could not be had:
+ * c-ares reports a failed socket() as an unreachable server
+ * (ARES_ECONNREFUSED), which would read as a DNS failure (502) when the
+ * proxy is only short of descriptors (a retryable 503). */
+static ares_socket_t dns_asocket(int domain, int type, int protocol, void *data)
+{
+    struct dns_resolver *r = data;
+    /* c-ares configures no socket it did not open itself: non-blocking,
+     * close-on-exec and TCP_NODELAY are ours to set */
+    int fd = socket(domain, type | SOCK_NONBLOCK | SOCK_CLOEXEC, protocol);
+    if (fd >= 0 && type == SOCK_STREAM) {
+        int one = 1;
+        (void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+    }
+    if (fd < 0) {
+        int e = errno;
+        if (e == EMFILE || e == ENFILE || e == ENOBUFS || e == ENOMEM) {
+            r->pressure++;
+            log_debug("dns: no socket for a query: %s", strerror(e));
+        }
+        errno = e;
+        return ARES_SOCKET_BAD;
+    }
+    return fd;
+}
+
+static int dns_aclose(ares_socket_t fd, void *data)
+{
+    (void)data;
+    return close(fd);
+}
+
+static int dns_aconnect(ares_socket_t fd, const struct sockaddr *sa, ares_socklen_t len, void *data)
+{
+    (void)data;
+    return connect(fd, sa, len);
+}
+
+static ares_ssize_t dns_arecvfrom(ares_socket_t fd, void *buf, size_t len, int flags,
+                                  struct sockaddr *from, ares_socklen_t *fromlen, void *data)
+{
+    (void)data;
+    return recvfrom(fd, buf, len, flags, from, fromlen);
+}
+
+static ares_ssize_t dns_asendv(ares_socket_t fd, const struct iovec *iov, int n, void *data)
+{
+    (void)data;
+    return writev(fd, iov, n);
+}
+
+static const struct ares_socket_functions dns_sock_funcs = {
+    .asocket = dns_asocket,
+    .aclose = dns_aclose,
+    .aconnect = dns_aconnect,
+    .arecvfrom = dns_arecvfrom,
+    .asendv = dns_asendv,
+};
+
 /* c-ares: a socket was created (before connect). Refusing it makes c-ares
  * treat the server as failing for this query. */
 static int dns_sock_create_cb(ares_socket_t fd, int type, void *data)
@@ -204,6 +274,7 @@ static int dns_sock_create_cb(ares_socket_t fd, int type, void *data)
     if (r->nsocks >= DNS_MAX_SOCKETS) {
         log_warn("dns: refusing a new resolver socket: %d already open (cap)",
                  DNS_MAX_SOCKETS);
+        r->pressure++;
         return -1;
     }
     if (dns_sock_find(r, fd))
@@ -327,6 +398,7 @@ static void dns_deliver(void *arg)
 }
 
 static void dns_build(struct dns_query *q);
+static void dns_note_pressure(struct dns_query *q);
 
 /* The overall bound passed, or the grace for the second family after the
  * first one answered with addresses: deliver what there is. */
@@ -341,6 +413,7 @@ static void dns_query_timeout(struct loop *l, struct loop_timer *t)
     if (q->res.n == 0) {
         q->res.status = -ETIMEDOUT;
         q->res.error = DNS_ERR_TIMEOUT;
+        dns_note_pressure(q);
     }
     q->cb(&q->res, q->data);
     /* a half may still be held by c-ares; the query is freed from there */
@@ -444,6 +517,37 @@ static bool dns_half_has_addrs(const struct dns_half *h)
     return h->status == ARES_SUCCESS && h->ai && h->ai->nodes;
 }
 
+/* A query that failed while the resolver could not get a socket failed
+ * for want of descriptors, not because of DNS: say so (-EMFILE), so the
+ * caller answers a retryable 503 rather than a DNS error. */
+static void dns_note_pressure(struct dns_query *q)
+{
+    struct dns_result *res = &q->res;
+    if (res->n == 0 && res->status != -ENOENT && q->r->pressure != q->pressure0) {
+        res->status = -EMFILE;
+        res->error = DNS_ERR_NOFD;
+    }
+}
+
+/* The smallest TTL of the answer's records (addresses and CNAMEs of both
+ * families), in seconds; 0 when there is none (e.g. /etc/hosts). */
+static uint32_t dns_answer_ttl(const struct dns_query *q)
+{
+    int ttl = -1;
+    const struct ares_addrinfo *ais[2] = {q->v4.ai, q->v6.ai};
+    for (size_t i = 0; i < 2; i++) {
+        if (!ais[i])
+            continue;
+        for (const struct ares_addrinfo_node *n = ais[i]->nodes; n; n = n->ai_next)
+            if (ttl < 0 || n->ai_ttl < ttl)
+                ttl = n->ai_ttl;
+        for (const struct ares_addrinfo_cname *cn = ais[i]->cnames; cn; cn = cn->next)
+            if (ttl < 0 || cn->ttl < ttl)
+                ttl = cn->ttl;
+    }
+    return ttl > 0 ? (uint32_t)ttl : 0;
+}
+
 /* Builds q->res from the halves that answered: IPv4 first; if both families
  * overflow the slots, IPv6 keeps up to half of them. With no address, the
  * status says why (NXDOMAIN on either side, or NODATA on both, is "not
@@ -497,6 +601,13 @@ static void dns_ares_cb(void *arg, int status, int timeouts, struct ares_addrinf
     if (!q->v4.pending && !q->v6.pending) {
         loop_timer_stop(r->l, &q->timer);
         dns_build(q);
+        dns_note_pressure(q);
+        /* both families answered: a complete answer, worth keeping */
+        if (r->cache) {
+            int rc = dnscache_put(r->cache, q->host, &q->res, dns_answer_ttl(q), loop_now_ms(r->l));
+            if (rc < 0)
+                log_debug("dns: cannot cache the answer for %s: %s", q->host, strerror(-rc));
+        }
         q->in_defer = true;
         loop_defer(r->l, &q->defer, dns_deliver, q);
         return;
@@ -662,6 +773,7 @@ struct dns_resolver *dns_resolver_new(struct loop *l, const char *server, uint32
         goto out;
     }
     ares_set_socket_callback(r->ch, dns_sock_create_cb, r);
+    ares_set_socket_functions(r->ch, &dns_sock_funcs, r);
     if (server) {
         struct ares_addr_port_node node;
         memset(&node, 0, sizeof(node));
@@ -723,7 +835,36 @@ void dns_resolver_free(struct dns_resolver *r)
     }
     r->reap_armed = false;
     dns_reap(r);
+    dnscache_free(r->cache);
     free(r);
+}
+
+/* Keeps answers for up to max_ttl_s seconds (positive: the answer's TTL,
+ * at most that; negative: at most DNSCACHE_NEG_TTL_S), in at most entries
+ * names (0 = DNSCACHE_DEFAULT_ENTRIES). max_ttl_s 0 turns caching off (and
+ * drops what was kept). Call before the loop runs or from its thread.
+ * Returns 0, or -ENOMEM (caching stays as it was). */
+int dns_resolver_set_cache(struct dns_resolver *r, uint32_t max_ttl_s, size_t entries)
+{
+    struct dnscache *c = NULL;
+    if (max_ttl_s > 0) {
+        c = dnscache_new(entries ? entries : DNSCACHE_DEFAULT_ENTRIES, max_ttl_s);
+        if (!c)
+            return -ENOMEM;
+    }
+    dnscache_free(r->cache);
+    r->cache = c;
+    return 0;
+}
+
+/* The cache's counters (all zero when caching is off). */
+void dns_resolver_cache_stats(const struct dns_resolver *r, struct dnscache_stats *out)
+{
+    if (!r->cache) {
+        memset(out, 0, sizeof(*out));
+        return;
+    }
+    dnscache_stats(r->cache, out);
 }
 
 /* Starts resolving host (A and AAAA, or an IP literal) for port. The
@@ -771,6 +912,14 @@ struct dns_query *dns_resolve(struct dns_resolver *r, const char *host, uint16_t
         free(q);
         errno = -lit;
         return NULL;
+    }
+    if (lit == 0) {
+        snprintf(q->host, sizeof(q->host), "%s", host);
+        q->pressure0 = r->pressure;
+        if (r->cache && dnscache_get(r->cache, host, port, loop_now_ms(r->l), &q->res)) {
+            log_debug("dns: %s answered from the cache (%zu addresses)", host, q->res.n);
+            lit = 1;
+        }
     }
     q->v4.q = q;
     q->v6.q = q;

@@ -229,6 +229,7 @@ struct worker {
     struct loop_timer accept_backoff;
     struct loop_timer trim_timer; /* gives freed memory back after bursts */
     size_t peak_conns;            /* since the last trim */
+    size_t idle_upstreams_closed; /* since the last trim (conn.c): memory freed, conns stay */
     uint64_t backoff_ms;
     pthread_t thread;
     size_t n_conns;
@@ -540,6 +541,10 @@ void *worker_main(void *arg);
 
 /* Timeouts (ms) */
 #define PROXY_KEEPALIVE_IDLE_MS 300000u
+/* An upstream connection kept open for the client's next request is closed
+ * after this long without one (the client's connection stays, and its next
+ * request dials again); idle tunnels then hold one descriptor, not two. */
+#define PROXY_UPSTREAM_IDLE_MS 10000u
 #define PROXY_UPGRADE_IDLE_MS 3600000u
 
 #endif

@@ -22,6 +22,7 @@ void proxy_config_init(struct proxy_config *cfg)
     memset(cfg, 0, sizeof(*cfg));
     cfg->client_netns_fd = -1;
     cfg->extra_listen_fd = cfg->transparent_listen_fd = -1;
+    cfg->dns_cache_ttl_s = PROXY_DNS_CACHE_TTL_DEFAULT;
 }
 
 #define PROXY_MAX_CONNS_CAP 16384
@@ -287,6 +288,8 @@ static int make_workers(struct proxy *p)
         w->dns = dns_resolver_new(w->loop, p->resolver, p->cfg.dns_timeout_ms);
         if (!w->dns)
             return -EINVAL;
+        if (dns_resolver_set_cache(w->dns, p->cfg.dns_cache_ttl_s, 0) < 0)
+            return -ENOMEM;
         int r = worker_listen(w, &addr, p->cfg.listen_len);
         if (r < 0 || (r = xlisten_worker_init(w)) < 0)
             return r;

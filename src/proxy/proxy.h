@@ -27,6 +27,9 @@ struct proxy_local_reply {
 typedef void (*proxy_local_cb)(const char *path, const char *accept,
                                struct proxy_local_reply *r, void *data);
 
+#define PROXY_DNS_CACHE_TTL_DEFAULT 60u  /* seconds */
+#define PROXY_DNS_CACHE_TTL_MAX 86400u
+
 struct proxy_config {
     const char *policy_path;          /* reloaded by proxy_reload() */
     struct sockaddr_storage listen;   /* address to listen on */
@@ -37,6 +40,10 @@ struct proxy_config {
     uint32_t connect_timeout_ms;      /* 0 = default 10 s */
     uint32_t head_timeout_ms;         /* 0 = default 30 s */
     uint32_t dns_timeout_ms;          /* 0 = default 5 s */
+    /* DNS answer cache, per worker: positive answers kept for their TTL
+     * up to this many seconds, negative ones up to 5 s; 0 = no cache.
+     * proxy_config_init sets PROXY_DNS_CACHE_TTL_DEFAULT. */
+    uint32_t dns_cache_ttl_s;
     /* Identity scope: the network namespace the clients live in. -1 = the
      * proxy's own namespace (standalone proxy). The sandbox passes an fd of
      * the child's netns (the proxy dups it). */

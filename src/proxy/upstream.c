@@ -115,6 +115,9 @@ static void apply_fence(struct conn *c, struct dns_result *r, char *detail, size
 
 static enum conn_step resolved(struct conn *c, struct dns_result *res)
 {
+    if (res->status == -EMFILE) /* fd pressure, as when dialling: retryable */
+        return respond_error(c, 503, PROXY_REASON_OUT_OF_RESOURCES,
+                             "the proxy is out of file descriptors; retry shortly");
     if (res->status < 0 || res->n == 0) {
         char d[400];
         snprintf(d, sizeof(d), "could not resolve %s: %s", c->target.host,
@@ -188,6 +191,9 @@ enum conn_step upstream_resolve_enter(struct conn *c)
     c->addrs = NULL;
     c->have_resolved = false;
     c->dnsq = dns_resolve(c->w->dns, c->target.host, c->target.port, on_dns, c);
+    if (!c->dnsq && (errno == EAGAIN || errno == ENOMEM || errno == ENOSPC))
+        return respond_error(c, 503, PROXY_REASON_OUT_OF_RESOURCES,
+                             "the proxy has too many name lookups in flight; retry shortly");
     if (!c->dnsq)
         return respond_deny(c, 502, PROXY_REASON_RESOLVE_FAILED, "the resolver refused the query",
                             NULL);
@@ -231,6 +237,8 @@ enum conn_step upstream_connect_timer(struct conn *c)
 
 static enum conn_step connected(struct conn *c)
 {
+    free(c->addrs); /* the address in use stays in c->resolved; a new upstream resolves again */
+    c->addrs = NULL;
     snprintf(c->upstream_host, sizeof(c->upstream_host), "%s", c->target.host);
     c->upstream_port = c->target.port;
     c->idle_ms = c->infer ? infer_idle_ms(c) : c->ep ? policy_endpoint_idle_timeout_ms(c->ep) : 0;

@@ -174,7 +174,10 @@ static atomic_flag trimming = ATOMIC_FLAG_INIT;
 static void trim_check(struct loop *l, struct loop_timer *t)
 {
     struct worker *w = t->data;
-    if (w->peak_conns >= TRIM_MIN_PEAK && w->n_conns <= w->peak_conns / 2 &&
+    /* also after many kept upstreams of idle connections closed (conn.c):
+     * their TLS state is freed while the connections stay */
+    bool idle_freed = w->idle_upstreams_closed >= TRIM_MIN_PEAK;
+    if (((w->peak_conns >= TRIM_MIN_PEAK && w->n_conns <= w->peak_conns / 2) || idle_freed) &&
         !atomic_flag_test_and_set(&trimming)) {
         uint64_t t0 = loop_clock_ms();
         int released = malloc_trim(0);
@@ -184,6 +187,7 @@ static void trim_check(struct loop *l, struct loop_timer *t)
                   w->index, w->n_conns, w->peak_conns, released ? "released" : "found no",
                   (unsigned long long)(loop_clock_ms() - t0));
         w->peak_conns = w->n_conns;
+        w->idle_upstreams_closed = 0;
     }
     (void)loop_timer_start(l, t, TRIM_PERIOD_MS);
 }

@@ -431,7 +431,7 @@ void tls_ca_free(struct tls_ca *ca)
     if (!ca)
         return;
     if (ca->leaves) {
-        tls_lru_free(ca->leaves);
+        lru_free(ca->leaves);
         pthread_mutex_destroy(&ca->lock);
     }
     X509_free(ca->leaf_template);

@@ -20,7 +20,7 @@ static const unsigned char alpn_http11[] = "\x08http/1.1";
 struct tls_client {
     SSL_CTX *ctx;
     pthread_mutex_t lock; /* guards sessions and stats */
-    struct tls_lru *sessions; /* "host:port" -> SSL_SESSION* */
+    struct lru *sessions; /* "host:port" -> SSL_SESSION* */
     struct tls_client_stats stats;
 };
 
@@ -92,7 +92,7 @@ static int new_session_cb(SSL *ssl, SSL_SESSION *sess)
     }
     c = d->owner;
     pthread_mutex_lock(&c->lock);
-    if (tls_lru_put(c->sessions, d->key, copy, &c->stats.evictions) == 0) {
+    if (lru_put(c->sessions, d->key, copy, &c->stats.evictions) == 0) {
         c->stats.sessions_stored++;
         copy = NULL;
     }
@@ -118,7 +118,7 @@ int tls_client_new(const struct tls_client_config *cfg, struct tls_client **out,
     c = calloc(1, sizeof(*c));
     if (!c)
         goto oom;
-    c->sessions = tls_lru_new(cap, session_free);
+    c->sessions = lru_new(cap, session_free);
     if (!c->sessions) {
         free(c);
         c = NULL;
@@ -186,7 +186,7 @@ void tls_client_free(struct tls_client *c)
     if (!c)
         return;
     SSL_CTX_free(c->ctx);
-    tls_lru_free(c->sessions);
+    lru_free(c->sessions);
     pthread_mutex_destroy(&c->lock);
     free(c);
 }
@@ -227,7 +227,7 @@ int tls_client_ssl_new(struct tls_client *c, int fd, const char *host, uint16_t 
         SSL_set_hostflags(ssl, X509_CHECK_FLAG_NO_PARTIAL_WILDCARDS);
     }
     pthread_mutex_lock(&c->lock);
-    sess = tls_lru_get(c->sessions, d->key);
+    sess = lru_get(c->sessions, d->key);
     if (sess && SSL_SESSION_is_resumable(sess) && SSL_set_session(ssl, sess) == 1)
         c->stats.sessions_offered++;
     pthread_mutex_unlock(&c->lock);
@@ -249,7 +249,7 @@ void tls_client_stats(struct tls_client *c, struct tls_client_stats *out)
 {
     pthread_mutex_lock(&c->lock);
     *out = c->stats;
-    out->size = tls_lru_len(c->sessions);
-    out->cap = tls_lru_cap(c->sessions);
+    out->size = lru_len(c->sessions);
+    out->cap = lru_cap(c->sessions);
     pthread_mutex_unlock(&c->lock);
 }

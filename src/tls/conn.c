@@ -27,6 +27,13 @@ void tls_conn_free(struct tls_conn *c)
     c->ssl = NULL;
 }
 
+bool tls_conn_release_buffers(struct tls_conn *c)
+{
+    if (!c || !c->ssl || SSL_pending(c->ssl) > 0 || SSL_has_pending(c->ssl))
+        return false;
+    return SSL_free_buffers(c->ssl) == 1;
+}
+
 /* Records why an SSL call failed (the OpenSSL error queue is per thread
  * and must be read right after the call). */
 static void note_error(struct tls_conn *c, const char *op, int ssl_err, int sys_errno)

@@ -149,7 +149,7 @@ int tls_ca_setup(struct tls_ca *ca, const struct tls_ca_opts *opts, char *err, s
         tls_errf_ssl(err, errlen, "CA: signing the leaf template failed");
         return -EIO;
     }
-    ca->leaves = tls_lru_new(cap, leaf_entry_free);
+    ca->leaves = lru_new(cap, leaf_entry_free);
     if (!ca->leaves) {
         tls_errf(err, errlen, "CA: cannot allocate a leaf cache of %zu entries", cap);
         return -ENOMEM;
@@ -278,7 +278,7 @@ int tls_leaf_get(struct tls_ca *ca, const char *name, X509 **out)
         return -EKEYEXPIRED;
 
     pthread_mutex_lock(&ca->lock);
-    e = tls_lru_get(ca->leaves, key);
+    e = lru_get(ca->leaves, key);
     if (e && time(NULL) < e->renew_at) {
         X509_up_ref(e->cert);
         *out = e->cert;
@@ -306,7 +306,7 @@ int tls_leaf_get(struct tls_ca *ca, const char *name, X509 **out)
     pthread_mutex_lock(&ca->lock);
     ca->stats.mints++;
     ca->stats.mint_ns_total += dt;
-    e = tls_lru_get(ca->leaves, key);
+    e = lru_get(ca->leaves, key);
     if (e && time(NULL) < e->renew_at) {
         /* Another thread minted the same name meanwhile: serve one copy. */
         X509_up_ref(e->cert);
@@ -316,7 +316,7 @@ int tls_leaf_get(struct tls_ca *ca, const char *name, X509 **out)
         return 0;
     }
     X509_up_ref(minted);
-    rc = tls_lru_put(ca->leaves, key, ne, &ca->stats.evictions);
+    rc = lru_put(ca->leaves, key, ne, &ca->stats.evictions);
     pthread_mutex_unlock(&ca->lock);
     if (rc) {
         /* No memory for the entry: still serve the leaf, uncached. */
@@ -331,7 +331,7 @@ void tls_leaf_stats(struct tls_ca *ca, struct tls_leaf_stats *out)
 {
     pthread_mutex_lock(&ca->lock);
     *out = ca->stats;
-    out->size = tls_lru_len(ca->leaves);
-    out->cap = tls_lru_cap(ca->leaves);
+    out->size = lru_len(ca->leaves);
+    out->cap = lru_cap(ca->leaves);
     pthread_mutex_unlock(&ca->lock);
 }

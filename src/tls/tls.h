@@ -250,6 +250,12 @@ void tls_conn_init(struct tls_conn *c, SSL *ssl);
 /* SSL_free; safe on an initialized conn whose ssl is NULL. Does not close
  * the fd. */
 void tls_conn_free(struct tls_conn *c);
+/* For a connection that goes idle: gives back the SSL's record buffers
+ * (about 17 KiB each way) when it holds no unread or unsent bytes; they
+ * are allocated again by the next read or write. SSL_MODE_RELEASE_BUFFERS
+ * alone misses the read buffer when read-ahead left the last record's
+ * buffer in place. Returns true when released. NULL is ignored. */
+bool tls_conn_release_buffers(struct tls_conn *c);
 
 /* Drives the handshake. Returns 0 when complete, TLS_WANT_READ /
  * TLS_WANT_WRITE (retry when the fd is ready), or TLS_ERROR (c->err says

@@ -7,29 +7,8 @@
 #include <sys/types.h>
 #include <time.h>
 
+#include "core/lru.h"
 #include "tls/tls.h"
-
-/* ---- bounded LRU map: string key -> owned value ----
- * O(1) get/put: a chained hash table (random seed, power-of-two buckets,
- * twice the capacity) plus a doubly linked recency list. Not thread-safe;
- * the owner holds its own lock. When full, put() evicts exactly one entry,
- * the least recently used, and frees its value with free_val. */
-struct tls_lru;
-typedef void (*tls_lru_free_cb)(void *val);
-
-struct tls_lru *tls_lru_new(size_t cap, tls_lru_free_cb free_val);
-void tls_lru_free(struct tls_lru *l);
-/* Returns the value (borrowed) and marks it most recently used, or NULL. */
-void *tls_lru_get(struct tls_lru *l, const char *key);
-/* Inserts or replaces (the old value is freed). On success the LRU owns
- * val; on -ENOMEM the caller still does. *evicted is incremented when an
- * entry was evicted (may be NULL). */
-int tls_lru_put(struct tls_lru *l, const char *key, void *val, uint64_t *evicted)
-    __attribute__((warn_unused_result));
-/* Removes and frees key's entry; returns true when there was one. */
-bool tls_lru_del(struct tls_lru *l, const char *key);
-size_t tls_lru_len(const struct tls_lru *l);
-size_t tls_lru_cap(const struct tls_lru *l);
 
 /* ---- the CA ---- */
 
@@ -47,7 +26,7 @@ struct tls_ca {
     X509 *leaf_template;
 
     pthread_mutex_t lock; /* guards leaves and stats */
-    struct tls_lru *leaves;
+    struct lru *leaves;
     struct tls_leaf_stats stats;
 };
 

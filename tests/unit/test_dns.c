@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -23,6 +24,7 @@
 #include "core/loop.h"
 #include "core/parse.h"
 #include "proxy/dns.h"
+#include "proxy/dnscache.h"
 
 /* ------------------------------------------------------------------ */
 /* The responder                                                        */
@@ -653,6 +655,116 @@ static void test_resolve_from_callback(void **state)
     assert_int_equal(c.ok, 6);
 }
 
+/* The answer cache: names asked one after another (each from the previous
+ * one's callback), with the responder's query count after each answer. */
+#define SEQ_MAX 8
+struct seq {
+    struct fx *f;
+    const char *names[SEQ_MAX];
+    int n, at;
+    struct dns_result res[SEQ_MAX];
+    int queries[SEQ_MAX];
+};
+
+static void on_seq(struct dns_result *res, void *data)
+{
+    struct seq *s = data;
+    s->res[s->at] = *res;
+    s->queries[s->at] = atomic_load(&s->f->srv.queries);
+    if (++s->at == s->n) {
+        loop_stop(s->f->l);
+        return;
+    }
+    assert_non_null(dns_resolve(s->f->r, s->names[s->at], 80, on_seq, s));
+}
+
+static void run_seq(struct fx *f, struct seq *s)
+{
+    s->f = f;
+    assert_non_null(dns_resolve(f->r, s->names[0], 80, on_seq, s));
+    run(f, 8000);
+    assert_int_equal(s->at, s->n);
+}
+
+static void test_cache_answers_without_traffic(void **state)
+{
+    struct fx *f = *state;
+    static struct seq s = {.n = 7, .names = {"one.test", "ONE.test.", "nx1.test", "nx1.test",
+                                             "servfail.test", "servfail.test", "one.test"}};
+    char b[64];
+    assert_int_equal(dns_resolver_set_cache(f->r, 60, 0), 0);
+    run_seq(f, &s);
+    assert_int_equal(s.res[0].status, 0);
+    assert_true(s.queries[0] >= 2);                 /* A and AAAA asked */
+    /* the same name again (any case, trailing dot): from the cache */
+    assert_int_equal(s.queries[1], s.queries[0]);
+    assert_int_equal(s.res[1].status, 0);
+    assert_int_equal(s.res[1].n, 1);
+    assert_string_equal(ip(&s.res[1].addrs[0], b, sizeof(b)), "192.0.2.1");
+    assert_int_equal(sockaddr_port((struct sockaddr *)&s.res[1].addrs[0]), 80);
+    /* NXDOMAIN: asked once, then answered from the cache */
+    assert_true(s.queries[2] > s.queries[1]);
+    assert_int_equal(s.res[2].status, -ENOENT);
+    assert_int_equal(s.queries[3], s.queries[2]);
+    assert_int_equal(s.res[3].status, -ENOENT);
+    assert_non_null(s.res[3].error);
+    /* a server failure is never kept */
+    assert_int_equal(s.res[4].status, -EIO);
+    assert_int_equal(s.res[5].status, -EIO);
+    assert_true(s.queries[5] > s.queries[4]);
+    assert_int_equal(s.queries[6], s.queries[5]);
+    struct dnscache_stats st;
+    dns_resolver_cache_stats(f->r, &st);
+    assert_int_equal(st.hits, 3);
+    assert_int_equal(st.size, 2);
+}
+
+static void test_cache_off_asks_every_time(void **state)
+{
+    struct fx *f = *state;
+    static struct seq s = {.n = 3, .names = {"one.test", "one.test", "nx1.test"}};
+    assert_int_equal(dns_resolver_set_cache(f->r, 60, 0), 0);
+    assert_int_equal(dns_resolver_set_cache(f->r, 0, 0), 0); /* 0 turns it off */
+    run_seq(f, &s);
+    assert_true(s.queries[1] >= s.queries[0] + 2);
+    assert_int_equal(s.res[1].status, 0);
+    struct dnscache_stats st;
+    dns_resolver_cache_stats(f->r, &st);
+    assert_int_equal(st.hits + st.size, 0);
+}
+
+/* No descriptor for a resolver socket: the query fails as -EMFILE (the
+ * proxy answers a retryable 503), not as a DNS failure. */
+static void test_no_descriptor_is_emfile(void **state)
+{
+    struct fx *f = *state;
+    struct got g;
+    struct rlimit old, low;
+    static int held[512];
+    int nheld = 0;
+    assert_int_equal(getrlimit(RLIMIT_NOFILE, &old), 0);
+    low = old;
+    low.rlim_cur = 128;
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &low), 0);
+    for (;;) {
+        int fd = dup(0);
+        if (fd < 0) {
+            assert_int_equal(errno, EMFILE);
+            break;
+        }
+        assert_true(nheld < (int)(sizeof(held) / sizeof(held[0])));
+        held[nheld++] = fd;
+    }
+    resolve(f, "one.test", 80, &g);
+    run(f, 4000);
+    for (int i = 0; i < nheld; i++)
+        close(held[i]);
+    assert_int_equal(setrlimit(RLIMIT_NOFILE, &old), 0);
+    assert_int_equal(g.calls, 1);
+    assert_int_equal(g.res.status, -EMFILE);
+    assert_non_null(strstr(g.res.error, "file descriptors"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -671,6 +783,9 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_free_with_queries_outstanding, setup, teardown),
         cmocka_unit_test_setup_teardown(test_many_concurrent, setup, teardown),
         cmocka_unit_test_setup_teardown(test_resolve_from_callback, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_answers_without_traffic, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_cache_off_asks_every_time, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_no_descriptor_is_emfile, setup, teardown),
     };
     return cmocka_run_group_tests_name("proxy/dns", tests, NULL, NULL);
 }

@@ -299,39 +299,39 @@ static void count_free(void *p)
 
 static void test_lru_direct(void **state)
 {
-    struct tls_lru *l = tls_lru_new(2, count_free);
+    struct lru *l = lru_new(2, count_free);
     uint64_t ev = 0;
 
     (void)state;
     freed_count = 0;
     assert_non_null(l);
-    assert_null(tls_lru_new(0, NULL));
-    assert_int_equal(tls_lru_put(l, "x", strdup("1"), &ev), 0);
-    assert_int_equal(tls_lru_put(l, "y", strdup("2"), &ev), 0);
-    assert_string_equal(tls_lru_get(l, "x"), "1"); /* x most recent */
-    assert_int_equal(tls_lru_put(l, "z", strdup("3"), &ev), 0); /* evicts y */
+    assert_null(lru_new(0, NULL));
+    assert_int_equal(lru_put(l, "x", strdup("1"), &ev), 0);
+    assert_int_equal(lru_put(l, "y", strdup("2"), &ev), 0);
+    assert_string_equal(lru_get(l, "x"), "1"); /* x most recent */
+    assert_int_equal(lru_put(l, "z", strdup("3"), &ev), 0); /* evicts y */
     assert_int_equal(ev, 1);
     assert_int_equal(freed_count, 1);
-    assert_null(tls_lru_get(l, "y"));
+    assert_null(lru_get(l, "y"));
     /* replace frees the old value and does not evict */
-    assert_int_equal(tls_lru_put(l, "x", strdup("1b"), &ev), 0);
+    assert_int_equal(lru_put(l, "x", strdup("1b"), &ev), 0);
     assert_int_equal(ev, 1);
     assert_int_equal(freed_count, 2);
-    assert_string_equal(tls_lru_get(l, "x"), "1b");
-    assert_int_equal(tls_lru_len(l), 2);
-    assert_true(tls_lru_del(l, "z"));
-    assert_false(tls_lru_del(l, "z"));
-    assert_int_equal(tls_lru_len(l), 1);
+    assert_string_equal(lru_get(l, "x"), "1b");
+    assert_int_equal(lru_len(l), 2);
+    assert_true(lru_del(l, "z"));
+    assert_false(lru_del(l, "z"));
+    assert_int_equal(lru_len(l), 1);
     /* many inserts through a tiny table keep the cap */
     char k[16];
     for (int i = 0; i < 1000; i++) {
         snprintf(k, sizeof(k), "k%d", i);
-        assert_int_equal(tls_lru_put(l, k, strdup(k), &ev), 0);
-        assert_true(tls_lru_len(l) <= 2);
+        assert_int_equal(lru_put(l, k, strdup(k), &ev), 0);
+        assert_true(lru_len(l) <= 2);
     }
-    assert_string_equal(tls_lru_get(l, "k999"), "k999");
-    assert_string_equal(tls_lru_get(l, "k998"), "k998");
-    tls_lru_free(l);
+    assert_string_equal(lru_get(l, "k999"), "k999");
+    assert_string_equal(lru_get(l, "k998"), "k998");
+    lru_free(l);
     assert_int_equal(freed_count, 4 + 1000); /* every value ever put */
 }
 

@@ -6,11 +6,17 @@
     dns.queries                   # [(name, qtype_str)], in arrival order
     dns.queried("allowed.test")   # True if any query for that name arrived
     dns.set("new.test", "10.0.0.1"); dns.clear_log(); dns.stop()
+    dns.set("cached.test", "10.0.0.1", ttl=300)   # answers carry TTL 300
+    dns.count("cached.test")      # how many queries (any type) arrived for it
 
 A and AAAA are answered from the table (names are case-insensitive, a single
 trailing dot is ignored); a known name without records of the asked type gets
 an empty NOERROR answer; an unknown name gets NXDOMAIN. Special values:
-"SERVFAIL" answers SERVFAIL, "DROP" never answers. TTL is 1 s.
+"SERVFAIL" answers SERVFAIL, "DROP" never answers. Answers carry TTL 0
+unless set() gave the name a TTL: the proxy caches answers by TTL, and TTL 0
+keeps every test that changes a name's answer mid-test deterministic (the
+proxy asks again on every connect). NXDOMAIN/NODATA answers carry no SOA;
+the proxy keeps them at most 5 s whatever the server says.
 Runs in a thread of the test process, or as a script:
     dnsserver.py --bind 127.0.0.1 --port 0 name=addr[,addr] ...
 which prints "PORT <n>" and serves until killed.
@@ -54,6 +60,7 @@ class DnsServer:
     def __init__(self, records=None, bind="127.0.0.1", port=0):
         self._lock = threading.Lock()
         self._records = {}
+        self._ttls = {}
         for k, v in (records or {}).items():
             self.set(k, v)
         self.queries = []
@@ -69,11 +76,13 @@ class DnsServer:
         """"ADDR:PORT", the form `cordon proxy --resolver` takes."""
         return "%s:%d" % (self.addr, self.port)
 
-    def set(self, name, addrs):
+    def set(self, name, addrs, ttl=0):
         """Maps name to one address or a list (A/AAAA by family), or to
-        "SERVFAIL"/"DROP". addrs None removes the name (→ NXDOMAIN)."""
+        "SERVFAIL"/"DROP". addrs None removes the name (→ NXDOMAIN).
+        ttl: the TTL (seconds) its answers carry."""
         key = name.lower().rstrip(".")
         with self._lock:
+            self._ttls[key] = int(ttl)
             if addrs is None:
                 self._records.pop(key, None)
             elif addrs in ("SERVFAIL", "DROP"):
@@ -86,6 +95,12 @@ class DnsServer:
     def clear_log(self):
         with self._lock:
             self.queries = []
+
+    def count(self, name):
+        """Queries (any type) that arrived for name."""
+        key = name.lower().rstrip(".")
+        with self._lock:
+            return sum(1 for q in self.queries if q[0] == key)
 
     def queried(self, name):
         key = name.lower().rstrip(".")
@@ -141,6 +156,7 @@ class DnsServer:
         with self._lock:
             self.queries.append((key, QTYPES.get(qtype, str(qtype))))
             rec = self._records.get(key)
+            ttl = self._ttls.get(key, 0)
         rd = flags & 0x0100
         answers = []
         if rec == "DROP":
@@ -154,7 +170,7 @@ class DnsServer:
             for a in rec:
                 if qtype == 1 and a.version == 4 or qtype == 28 and a.version == 6:
                     rtype = 1 if a.version == 4 else 28
-                    answers.append(b"\xc0\x0c" + struct.pack("!HHIH", rtype, 1, 1, len(a.packed)) + a.packed)
+                    answers.append(b"\xc0\x0c" + struct.pack("!HHIH", rtype, 1, ttl, len(a.packed)) + a.packed)
         hdr = struct.pack("!6H", qid, 0x8000 | 0x0400 | rd | 0x0080 | rcode, 1, len(answers), 0, 0)
         return hdr + question + b"".join(answers)
 

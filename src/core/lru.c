@@ -1,12 +1,12 @@
-/* tls/lru: the bounded string-keyed LRU behind the leaf and session caches.
- * See tls_int.h for the contract. */
+/* core/lru: the bounded string-keyed LRU (TLS leaf and session caches, the
+ * proxy's DNS cache). See lru.h for the contract. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include <openssl/rand.h>
+#include <sys/random.h>
 
-#include "tls/tls_int.h"
+#include "core/lru.h"
 
 #include "core/banned.h"
 
@@ -18,18 +18,18 @@ struct lru_entry {
     char key[];
 };
 
-struct tls_lru {
+struct lru {
     size_t cap, len;
     size_t nbuckets; /* power of two */
     uint64_t seed;
     struct lru_entry **buckets;
     struct lru_entry *head, *tail;
-    tls_lru_free_cb free_val;
+    lru_free_cb free_val;
 };
 
 /* FNV-1a over the key, started from a per-table random seed so a peer
  * cannot pre-compute colliding names (chains are bounded by cap anyway). */
-static uint64_t lru_hash(const struct tls_lru *l, const char *key)
+static uint64_t lru_hash(const struct lru *l, const char *key)
 {
     uint64_t h = 0xcbf29ce484222325ull ^ l->seed;
     for (const unsigned char *p = (const unsigned char *)key; *p; p++) {
@@ -39,9 +39,9 @@ static uint64_t lru_hash(const struct tls_lru *l, const char *key)
     return h ^ (h >> 29);
 }
 
-struct tls_lru *tls_lru_new(size_t cap, tls_lru_free_cb free_val)
+struct lru *lru_new(size_t cap, lru_free_cb free_val)
 {
-    struct tls_lru *l;
+    struct lru *l;
     size_t nb = 16;
 
     if (cap == 0 || cap > (SIZE_MAX / 4) / sizeof(void *))
@@ -56,7 +56,7 @@ struct tls_lru *tls_lru_new(size_t cap, tls_lru_free_cb free_val)
         free(l);
         return NULL;
     }
-    if (RAND_bytes((unsigned char *)&l->seed, sizeof(l->seed)) != 1)
+    if (getrandom(&l->seed, sizeof(l->seed), GRND_NONBLOCK) != (ssize_t)sizeof(l->seed))
         l->seed = (uint64_t)(uintptr_t)l; /* still a valid table, just unseeded */
     l->cap = cap;
     l->nbuckets = nb;
@@ -64,7 +64,7 @@ struct tls_lru *tls_lru_new(size_t cap, tls_lru_free_cb free_val)
     return l;
 }
 
-static void list_unlink(struct tls_lru *l, struct lru_entry *e)
+static void list_unlink(struct lru *l, struct lru_entry *e)
 {
     if (e->prev)
         e->prev->next = e->next;
@@ -77,7 +77,7 @@ static void list_unlink(struct tls_lru *l, struct lru_entry *e)
     e->prev = e->next = NULL;
 }
 
-static void list_push_front(struct tls_lru *l, struct lru_entry *e)
+static void list_push_front(struct lru *l, struct lru_entry *e)
 {
     e->prev = NULL;
     e->next = l->head;
@@ -88,7 +88,7 @@ static void list_push_front(struct tls_lru *l, struct lru_entry *e)
         l->tail = e;
 }
 
-static struct lru_entry **bucket_slot(struct tls_lru *l, const char *key, uint64_t h)
+static struct lru_entry **bucket_slot(struct lru *l, const char *key, uint64_t h)
 {
     struct lru_entry **pp = &l->buckets[h & (l->nbuckets - 1)];
     while (*pp && ((*pp)->hash != h || strcmp((*pp)->key, key) != 0))
@@ -97,7 +97,7 @@ static struct lru_entry **bucket_slot(struct tls_lru *l, const char *key, uint64
 }
 
 /* Unlinks e from both structures and frees it with its value. */
-static void entry_drop(struct tls_lru *l, struct lru_entry *e)
+static void entry_drop(struct lru *l, struct lru_entry *e)
 {
     struct lru_entry **pp = bucket_slot(l, e->key, e->hash);
     if (*pp == e)
@@ -109,7 +109,7 @@ static void entry_drop(struct tls_lru *l, struct lru_entry *e)
     free(e);
 }
 
-void tls_lru_free(struct tls_lru *l)
+void lru_free(struct lru *l)
 {
     if (!l)
         return;
@@ -119,7 +119,7 @@ void tls_lru_free(struct tls_lru *l)
     free(l);
 }
 
-void *tls_lru_get(struct tls_lru *l, const char *key)
+void *lru_get(struct lru *l, const char *key)
 {
     uint64_t h = lru_hash(l, key);
     struct lru_entry *e = *bucket_slot(l, key, h);
@@ -132,7 +132,7 @@ void *tls_lru_get(struct tls_lru *l, const char *key)
     return e->val;
 }
 
-int tls_lru_put(struct tls_lru *l, const char *key, void *val, uint64_t *evicted)
+int lru_put(struct lru *l, const char *key, void *val, uint64_t *evicted)
 {
     uint64_t h = lru_hash(l, key);
     struct lru_entry **pp = bucket_slot(l, key, h);
@@ -169,7 +169,7 @@ int tls_lru_put(struct tls_lru *l, const char *key, void *val, uint64_t *evicted
     return 0;
 }
 
-bool tls_lru_del(struct tls_lru *l, const char *key)
+bool lru_del(struct lru *l, const char *key)
 {
     struct lru_entry *e = *bucket_slot(l, key, lru_hash(l, key));
     if (!e)
@@ -178,5 +178,5 @@ bool tls_lru_del(struct tls_lru *l, const char *key)
     return true;
 }
 
-size_t tls_lru_len(const struct tls_lru *l) { return l->len; }
-size_t tls_lru_cap(const struct tls_lru *l) { return l->cap; }
+size_t lru_len(const struct lru *l) { return l->len; }
+size_t lru_cap(const struct lru *l) { return l->cap; }
