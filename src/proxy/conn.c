@@ -132,7 +132,11 @@ enum conn_step conn_enter_closed(struct conn *c)
     } else if (c->ctls && !c->ctls->fatal && tls_conn_shutdown(c->ctls) != 0) {
         log_debug("proxy: conn %llu: close_notify not sent", (unsigned long long)c->id);
     }
-    /* close() drops the epoll registration: the fd is never shared */
+    /* close() alone would not drop the epoll registration while a copy of
+     * the fd exists: a child forked or cloned by another thread of this
+     * process (the self-test probe, certutil, init) holds one until its
+     * exec, and an event in that window would reach a freed conn. */
+    loop_io_del(l, &c->cio);
     close(c->cfd);
     c->cfd = -1;
     c->w->n_conns--;

@@ -34,6 +34,7 @@ void upstream_close(struct conn *c)
         free(c->utls);
         c->utls = NULL;
     }
+    loop_io_del(c->w->loop, &c->uio); /* see conn_enter_closed: fds can be shared */
     close(c->ufd);
     c->ufd = -1;
     c->uio.fd = -1;
