@@ -93,6 +93,47 @@
  * Sightings also expire after PROCSCAN_SOCKIDX_AGE_MS, and full sets lose
  * their oldest (sockidx.c).
  *
+ * Keeping step 2's reads. Under process churn (compilers, shells of other
+ * users of the machine) step 2 met the same new processes on every lookup
+ * and read their whole tables each time. Now the first lookup that reads
+ * a new process's table (range method only, below) keeps what it saw in
+ * the snapshot: the sockets with their fd numbers, or that the pid is a
+ * thread, or a process outside the candidates' netns. Later lookups in
+ * the snapshot's life answer from that: a socket the read saw is
+ * confirmed with one link at its fd (moved -> whole read, as before); a
+ * socket the read did not see is not looked for. Why that is enough:
+ *  - The pid names the same task. Kept reads exist only for pids of the
+ *    range (last_pid at T, last_pid now], and each lookup first proves
+ *    from the fork counter that the pid space has not wrapped since T: no
+ *    pid in the range was allocated twice, so a kept pid cannot be a
+ *    different process now (no start time check needed). Threads stay
+ *    threads (an exec by a thread frees its pid, it does not become a
+ *    process). A pid that was gone is not kept: it may have been still
+ *    inside fork (allocated, not yet visible), and the next lookup looks
+ *    again, as before.
+ *  - A process P read at t_P that did not hold Y then can hold Y now only
+ *    by the same ways (3) lists for an old process: creating Y, receiving
+ *    it (SCM_RIGHTS, pidfd_getfd), or sharing an fd table with Y's creator
+ *    (clone(CLONE_FILES) without exec). Inheritance is not one of them: P
+ *    inherited its table when it was created, before t_P, and its own
+ *    children are new pids that get their own read. So: if P created Y
+ *    after t_P, Y's creator is a new process: no process that existed at T
+ *    holds Y except by receipt or sharing, step 3 (which believes only
+ *    processes started before T) finds nobody, and a full scan decides
+ *    (finding P and every other holder). A child P forked after making Y
+ *    is read on its own and holds Y (two holders: ambiguous). Receipt and
+ *    table sharing are the gaps (3) already accepts for old processes: the
+ *    receiver runs the sender's code, a sharer the creator's executable.
+ *  - A socket held by two processes is still denied: holders at T are
+ *    found by (1), holders by inheritance by reads of new processes
+ *    (fresh, or kept with Y in them and confirmed by a link), and a new
+ *    holder found alone still sends the lookup to a full scan.
+ * With the listing method (pid space may have wrapped, or more than
+ * PROCSCAN_MAX_RANGE pids since T) pids are not unique, and every table is
+ * read as before. Kept reads are bounded (PROCSCAN_LATE_MAX pids,
+ * PROCSCAN_LATE_SOCKS sockets each; a process with more is read whole on
+ * each lookup) and die with the snapshot.
+ *
  * Retiring a snapshot. Besides its age limit, a snapshot is replaced once
  * the fast-path lookups have spent more time on processes created since T
  * (step 2) than the scan itself took: under process churn, rescanning is
