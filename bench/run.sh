@@ -37,6 +37,7 @@ BENCHES=${BENCHES:-"forward bulk tunnel"}  # also: heavy (cordon only, see below
 HEAVY_FILES=${HEAVY_FILES:-15000}  # heavy: files the heavy client holds
 HEAVY_CLIENTS=${HEAVY_CLIENTS:-4}  # heavy: its concurrent tunnels
 HOSTMODE=${HOSTMODE:-name}         # name: upstream.bench via DNS/hosts; ip: 10.240.X.2 literal
+DNS_TTL=${DNS_TTL:-60}             # TTL of dnsmasq's answer (its default, 0, defeats cordon's DNS cache)
 CORDON=${CORDON:-$REPO/build/cordon}
 CORDON_BASE=${CORDON_BASE:-}        # another cordon binary (a baseline), run as target cordon_base
 CORDON_WORKERS=${CORDON_WORKERS:-}  # empty = cordon's default (one per CPU)
@@ -164,6 +165,7 @@ if [ "$HOSTMODE" = name ]; then
   DNS_PORT=$(free_port)
   dnsmasq -k -C /dev/null --no-resolv --no-hosts --pid-file= --port="$DNS_PORT" \
     --listen-address=127.0.0.1 --bind-interfaces --address="/upstream.bench/$UP_IP" \
+    --local-ttl="$DNS_TTL" \
     --log-facility="$T/dnsmasq.log" >"$T/dnsmasq.out" 2>&1 &
   PIDS+=($!)
 fi
@@ -293,7 +295,7 @@ EOF
   PID_OF[$name]=$!
   { echo "$name ($bin; tree at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)): ${args[*]}"
     echo "  workers: ${CORDON_WORKERS:-default (one per CPU)}; endpoint tls: skip (raw tunnel);"
-    echo "  audit log: $CORDON_AUDIT; DNS: $([ -n "$DNS_PORT" ] && echo "dnsmasq on 127.0.0.1:$DNS_PORT, resolved per tunnel" || echo "IP literal, none")"; } >>"$SETTINGS"
+    echo "  audit log: $CORDON_AUDIT; DNS: $([ -n "$DNS_PORT" ] && echo "dnsmasq on 127.0.0.1:$DNS_PORT, answers with TTL $DNS_TTL s" || echo "IP literal, none")"; } >>"$SETTINGS"
 }
 
 AVAILABLE=()
