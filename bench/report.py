@@ -24,7 +24,7 @@ BENCHES = [
     ("tunnel", "tunnels_per_s", "tunnels/s",
      "(c) new tunnel + GET 1 KiB + close, concurrent clients (tunnel_load)"),
 ]
-ORDER = ["direct", "haproxy", "squid", "tinyproxy", "cordon"]
+ORDER = ["direct", "haproxy", "squid", "tinyproxy", "cordon_base", "cordon"]
 # The targets (#8 item 5): (bench, numerator, denominator, minimum).
 TARGETS = [
     ("tunnel", "cordon", "haproxy", 0.9),

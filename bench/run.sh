@@ -7,6 +7,8 @@
 #   sudo bench/run.sh                      # 5 rounds, 10 s per timed run
 #   ROUNDS=3 DURATION=5 bench/run.sh       # quicker
 #   TARGETS="direct cordon" BENCHES=tunnel bench/run.sh
+#   CORDON_BASE=/path/to/older/cordon bench/run.sh   # adds target cordon_base:
+#                                          # a second cordon build, same rounds
 #
 # Topology (nothing leaves the machine):
 #   host (root netns)                         netns cbench-PID
@@ -28,11 +30,16 @@ WRK_CONNS=${WRK_CONNS:-50}
 BULK_SIZE=${BULK_SIZE:-1G}         # truncate(1) size of the bulk file
 BULK_REPEAT=${BULK_REPEAT:-3}      # downloads per bulk measurement (median kept)
 TARGETS=${TARGETS:-"direct haproxy squid tinyproxy cordon"}
+if [ -n "${CORDON_BASE:-}" ]; then
+  case " $TARGETS " in *" cordon_base "*) ;; *) TARGETS="$TARGETS cordon_base" ;; esac
+fi
 BENCHES=${BENCHES:-"forward bulk tunnel"}  # also: heavy (cordon only, see below)
 HEAVY_FILES=${HEAVY_FILES:-15000}  # heavy: files the heavy client holds
 HEAVY_CLIENTS=${HEAVY_CLIENTS:-4}  # heavy: its concurrent tunnels
 HOSTMODE=${HOSTMODE:-name}         # name: upstream.bench via DNS/hosts; ip: 10.240.X.2 literal
+DNS_TTL=${DNS_TTL:-60}             # TTL of dnsmasq's answer (its default, 0, defeats cordon's DNS cache)
 CORDON=${CORDON:-$REPO/build/cordon}
+CORDON_BASE=${CORDON_BASE:-}        # another cordon binary (a baseline), run as target cordon_base
 CORDON_WORKERS=${CORDON_WORKERS:-}  # empty = cordon's default (one per CPU)
 CORDON_AUDIT=${CORDON_AUDIT:-/dev/null}
 MAX_SECONDS=${MAX_SECONDS:-3600}   # hard bound for the whole run
@@ -158,6 +165,7 @@ if [ "$HOSTMODE" = name ]; then
   DNS_PORT=$(free_port)
   dnsmasq -k -C /dev/null --no-resolv --no-hosts --pid-file= --port="$DNS_PORT" \
     --listen-address=127.0.0.1 --bind-interfaces --address="/upstream.bench/$UP_IP" \
+    --local-ttl="$DNS_TTL" \
     --log-facility="$T/dnsmasq.log" >"$T/dnsmasq.out" 2>&1 &
   PIDS+=($!)
 fi
@@ -256,12 +264,13 @@ EOF
     echo "  forward and tunnel via listener 'relay' (plain), bulk via 'splice' (option splice-request/-response)"; } >>"$SETTINGS"
 }
 
-start_cordon() {
-  if [ ! -x "$CORDON" ] || "$CORDON" proxy --help 2>&1 | grep -q "not built"; then
-    log "cordon: $CORDON has no working 'proxy' subcommand yet; skipping cordon"
+start_cordon() { # name binary
+  local name=$1 bin=$2
+  if [ ! -x "$bin" ] || "$bin" proxy --help 2>&1 | grep -q "not built"; then
+    log "$name: $bin has no working 'proxy' subcommand yet; skipping $name"
     return 1
   fi
-  PORT[cordon]=$(free_port)
+  PORT[$name]=$(free_port)
   local tl; tl=$(readlink -f "$TUNNEL_LOAD")
   cat >"$T/cordon-policy.yaml" <<EOF
 version: 1
@@ -277,16 +286,16 @@ network_policies:
       - path: $(readlink -f "$(command -v curl)")
       - path: $tl
 EOF
-  local args=(proxy --policy "$T/cordon-policy.yaml" --listen "127.0.0.1:${PORT[cordon]}"
+  local args=(proxy --policy "$T/cordon-policy.yaml" --listen "127.0.0.1:${PORT[$name]}"
               --log "$CORDON_AUDIT" --log-level warn)
   [ -n "$DNS_PORT" ] && args+=(--resolver "127.0.0.1:$DNS_PORT")
   [ -n "$CORDON_WORKERS" ] && args+=(--workers "$CORDON_WORKERS")
-  "$CORDON" "${args[@]}" >"$T/cordon.out" 2>&1 &
+  "$bin" "${args[@]}" >"$T/$name.out" 2>&1 &
   PIDS+=($!)
-  PID_OF[cordon]=$!
-  { echo "cordon $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null): ${args[*]}"
+  PID_OF[$name]=$!
+  { echo "$name ($bin; tree at $(git -C "$REPO" rev-parse --short HEAD 2>/dev/null)): ${args[*]}"
     echo "  workers: ${CORDON_WORKERS:-default (one per CPU)}; endpoint tls: skip (raw tunnel);"
-    echo "  audit log: $CORDON_AUDIT; DNS: $([ -n "$DNS_PORT" ] && echo "dnsmasq on 127.0.0.1:$DNS_PORT, resolved per tunnel" || echo "IP literal, none")"; } >>"$SETTINGS"
+    echo "  audit log: $CORDON_AUDIT; DNS: $([ -n "$DNS_PORT" ] && echo "dnsmasq on 127.0.0.1:$DNS_PORT, answers with TTL $DNS_TTL s" || echo "IP literal, none")"; } >>"$SETTINGS"
 }
 
 AVAILABLE=()
@@ -296,8 +305,10 @@ for t in $TARGETS; do
     haproxy) start_haproxy ;;
     squid) start_squid ;;
     tinyproxy) start_tinyproxy ;;
-    cordon) start_cordon || continue ;;
-    *) die "unknown target $t (direct haproxy squid tinyproxy cordon)" ;;
+    cordon) start_cordon cordon "$CORDON" || continue ;;
+    cordon_base) [ -n "$CORDON_BASE" ] || die "target cordon_base needs CORDON_BASE=binary"
+                 start_cordon cordon_base "$CORDON_BASE" || continue ;;
+    *) die "unknown target $t (direct haproxy squid tinyproxy cordon cordon_base)" ;;
   esac
   AVAILABLE+=("$t")
 done
@@ -492,22 +503,26 @@ for r in $(seq 1 "$ROUNDS"); do
 done
 log "done in $(( $(date +%s) - START )) s"
 
-# ---- optional profile: one more tunnel run on cordon under perf (not recorded) -------------
-if [ "$PERF" = 1 ] && [ -n "${PID_OF[cordon]:-}" ]; then
-  log "perf: tunnel run on cordon under perf record $PERF_OPTS"
-  # shellcheck disable=SC2086
-  perf record $PERF_OPTS -p "${PID_OF[cordon]}" -o "$OUT/perf-tunnel.data" \
-    -- sleep $((WARMUP + DURATION)) >"$OUT/perf-record.log" 2>&1 &
-  perf_pid=$!
-  PIDS+=($perf_pid)
-  bench_tunnel 0 cordon
-  wait "$perf_pid" 2>/dev/null || true
-  perf report -i "$OUT/perf-tunnel.data" --no-children --sort dso,sym --stdio 2>/dev/null \
-    | head -n 150 >"$OUT/perf-tunnel-self.txt" || true
-  perf report -i "$OUT/perf-tunnel.data" --children --sort sym --stdio -g none 2>/dev/null \
-    | head -n 150 >"$OUT/perf-tunnel-children.txt" || true
+# ---- optional profile: one more tunnel run per cordon under perf (not recorded) -----------
+if [ "$PERF" = 1 ]; then
+  for pt in cordon cordon_base; do
+    [ -n "${PID_OF[$pt]:-}" ] || continue
+    sfx=; [ "$pt" = cordon ] || sfx="-$pt"
+    log "perf: tunnel run on $pt under perf record $PERF_OPTS"
+    # shellcheck disable=SC2086
+    perf record $PERF_OPTS -p "${PID_OF[$pt]}" -o "$OUT/perf-tunnel$sfx.data" \
+      -- sleep $((WARMUP + DURATION)) >"$OUT/perf-record$sfx.log" 2>&1 &
+    perf_pid=$!
+    PIDS+=($perf_pid)
+    bench_tunnel 0 "$pt"
+    wait "$perf_pid" 2>/dev/null || true
+    perf report -i "$OUT/perf-tunnel$sfx.data" --no-children --sort dso,sym --stdio 2>/dev/null \
+      | head -n 150 >"$OUT/perf-tunnel$sfx-self.txt" || true
+    perf report -i "$OUT/perf-tunnel$sfx.data" --children --sort sym --stdio -g none 2>/dev/null \
+      | head -n 150 >"$OUT/perf-tunnel$sfx-children.txt" || true
+    log "perf: $OUT/perf-tunnel$sfx.data, perf-tunnel$sfx-self.txt, perf-tunnel$sfx-children.txt"
+  done
   awk -F'\t' '$1 != 0' "$RAW" >"$RAW.tmp" && mv "$RAW.tmp" "$RAW"
-  log "perf: $OUT/perf-tunnel.data, perf-tunnel-self.txt, perf-tunnel-children.txt"
 fi
 echo "load average at start: $LOAD_START; at the end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$SETTINGS"
 

@@ -207,6 +207,7 @@ void identity_cache_stats(struct identity_cache *c, struct identity_stats *out)
     out->probe_walks = ps.probe_walks;
     out->probe_hits = ps.probe_hits;
     out->probe_links = ps.probe_links;
+    out->late_kept = ps.late_kept;
 }
 
 int identity_cache_refresh(struct identity_cache *c)

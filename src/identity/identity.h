@@ -112,9 +112,11 @@ struct identity_stats {
      * scan, which fill the socket index), fd links read, and owners
      * confirmed from the socket index (one link read); owners' tables
      * probed only where the last read found a socket or a free number, how
-     * many of those probes found the socket, and the links they read. */
+     * many of those probes found the socket, and the links they read;
+     * processes created since the snapshot answered from the read of their
+     * table that an earlier lookup kept (no listing). */
     unsigned long long fd_tables, owner_tables, fd_links, index_hits;
-    unsigned long long probe_walks, probe_hits, probe_links;
+    unsigned long long probe_walks, probe_hits, probe_links, late_kept;
 };
 /* Counters since creation (approximate under concurrency). */
 void identity_cache_stats(struct identity_cache *c, struct identity_stats *out);

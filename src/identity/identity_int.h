@@ -173,6 +173,7 @@ struct identity_procscan_stats {
     unsigned long long probe_walks; /* owners' tables probed at their socket/free fds */
     unsigned long long probe_hits;  /* ... that found the socket */
     unsigned long long probe_links; /* fd links those probes read */
+    unsigned long long late_kept;   /* step 2: new processes answered from a kept read */
 };
 /* Counters since creation (approximate under concurrency). */
 void identity_procscan_stats(struct identity_procscan *ps, struct identity_procscan_stats *out);

@@ -93,6 +93,47 @@
  * Sightings also expire after PROCSCAN_SOCKIDX_AGE_MS, and full sets lose
  * their oldest (sockidx.c).
  *
+ * Keeping step 2's reads. Under process churn (compilers, shells of other
+ * users of the machine) step 2 met the same new processes on every lookup
+ * and read their whole tables each time. Now the first lookup that reads
+ * a new process's table (range method only, below) keeps what it saw in
+ * the snapshot: the sockets with their fd numbers, or that the pid is a
+ * thread, or a process outside the candidates' netns. Later lookups in
+ * the snapshot's life answer from that: a socket the read saw is
+ * confirmed with one link at its fd (moved -> whole read, as before); a
+ * socket the read did not see is not looked for. Why that is enough:
+ *  - The pid names the same task. Kept reads exist only for pids of the
+ *    range (last_pid at T, last_pid now], and each lookup first proves
+ *    from the fork counter that the pid space has not wrapped since T: no
+ *    pid in the range was allocated twice, so a kept pid cannot be a
+ *    different process now (no start time check needed). Threads stay
+ *    threads (an exec by a thread frees its pid, it does not become a
+ *    process). A pid that was gone is not kept: it may have been still
+ *    inside fork (allocated, not yet visible), and the next lookup looks
+ *    again, as before.
+ *  - A process P read at t_P that did not hold Y then can hold Y now only
+ *    by the same ways (3) lists for an old process: creating Y, receiving
+ *    it (SCM_RIGHTS, pidfd_getfd), or sharing an fd table with Y's creator
+ *    (clone(CLONE_FILES) without exec). Inheritance is not one of them: P
+ *    inherited its table when it was created, before t_P, and its own
+ *    children are new pids that get their own read. So: if P created Y
+ *    after t_P, Y's creator is a new process: no process that existed at T
+ *    holds Y except by receipt or sharing, step 3 (which believes only
+ *    processes started before T) finds nobody, and a full scan decides
+ *    (finding P and every other holder). A child P forked after making Y
+ *    is read on its own and holds Y (two holders: ambiguous). Receipt and
+ *    table sharing are the gaps (3) already accepts for old processes: the
+ *    receiver runs the sender's code, a sharer the creator's executable.
+ *  - A socket held by two processes is still denied: holders at T are
+ *    found by (1), holders by inheritance by reads of new processes
+ *    (fresh, or kept with Y in them and confirmed by a link), and a new
+ *    holder found alone still sends the lookup to a full scan.
+ * With the listing method (pid space may have wrapped, or more than
+ * PROCSCAN_MAX_RANGE pids since T) pids are not unique, and every table is
+ * read as before. Kept reads are bounded (PROCSCAN_LATE_MAX pids,
+ * PROCSCAN_LATE_SOCKS sockets each; a process with more is read whole on
+ * each lookup) and die with the snapshot.
+ *
  * Retiring a snapshot. Besides its age limit, a snapshot is replaced once
  * the fast-path lookups have spent more time on processes created since T
  * (step 2) than the scan itself took: under process churn, rescanning is
@@ -130,7 +171,7 @@
 
 #define PROCSCAN_MAX_AGE_MS 1000
 #define PROCSCAN_MAX_NEW 16          /* new pids checked on the fast path */
-#define PROCSCAN_MAX_RANGE 64        /* pids allocated since the snapshot */
+#define PROCSCAN_MAX_RANGE 256       /* pids allocated since the snapshot */
 #define PROCSCAN_RESERVED_PIDS 300   /* the kernel's first pid after a wrap */
 #define PROCSCAN_MAX_NEW_FINAL 1024  /* after a full scan */
 #define PROCSCAN_MAX_PIDS (1u << 22) /* /proc entries per scan */
@@ -144,6 +185,23 @@
 #define PROCSCAN_OWNERS 16           /* owners held open as pidfds */
 #define PROCSCAN_PROBE_MAX 512       /* fds an owner's layout may name for probing */
 #define PROCSCAN_PROBE_FREE 16       /* ... of them, the lowest free numbers */
+#define PROCSCAN_LATE_MAX 1024       /* new pids whose step-2 read a snapshot keeps */
+#define PROCSCAN_LATE_SOCKS 256      /* sockets kept per read (more: re-read each time) */
+
+/* What step 2 learnt about a pid allocated since T. */
+enum procscan_late_kind {
+    PS_LATE_THREAD,   /* a thread, not a process: never a holder of its own */
+    PS_LATE_OTHER_NS, /* a process outside the candidates' netns */
+    PS_LATE_READ,     /* a process whose fd table was read: socks */
+};
+
+struct procscan_late {
+    pid_t pid;
+    enum procscan_late_kind kind;
+    bool complete;                 /* socks holds every socket the read passed */
+    size_t nsocks;
+    struct identity_sockfd *socks; /* (inode, fd) at the read */
+};
 
 struct procscan_ent {
     uint64_t inode;
@@ -174,6 +232,11 @@ struct procscan_snap {
      * beyond the counter read). Once it exceeds what the scan itself cost,
      * a new scan is cheaper than going on: the snapshot is retired. */
     atomic_ullong step2_ns;
+    /* Step 2's reads of pids allocated since T, kept for the snapshot's
+     * life (see "Keeping step 2's reads" at the top of the file). */
+    pthread_mutex_t late_mu;
+    struct procscan_late *late;      /* unsorted; small */
+    size_t nlate, caplate;
 };
 
 /* An owner whose table read filled the socket index, held by a pidfd: as
@@ -216,6 +279,7 @@ struct identity_procscan {
     atomic_ullong scan_cost_ns;    /* duration of the last full scan */
     atomic_ullong st_tables, st_owner_tables, st_links, st_idx_hits;
     atomic_ullong st_probe_walks, st_probe_hits, st_probe_links;
+    atomic_ullong st_late_kept;    /* step-2 table reads saved by a kept read */
 };
 
 enum procscan_verdict { PS_FOUND, PS_AMBIGUOUS, PS_NONE, PS_NEED_FULL };
@@ -255,6 +319,10 @@ static void procscan_snap_put(struct procscan_snap *s)
         return;
     free(s->pids);
     free(s->idx);
+    for (size_t i = 0; i < s->nlate; i++)
+        free(s->late[i].socks);
+    free(s->late);
+    pthread_mutex_destroy(&s->late_mu);
     free(s);
 }
 
@@ -566,6 +634,7 @@ static int procscan_build(struct identity_procscan *ps, struct procscan_snap **o
     if (!s)
         return -ENOMEM;
     atomic_init(&s->refs, 1);
+    pthread_mutex_init(&s->late_mu, NULL);
     s->pids = malloc(cappids * sizeof(pid_t));
     if (!s->pids) {
         rc = -ENOMEM;
@@ -730,23 +799,27 @@ static void procscan_add_holder(struct procscan_holders *h, pid_t pid, bool is_n
 
 static int procscan_pidfd_open(pid_t pid);
 
-/* Is pid a process (a thread-group leader) rather than a thread, now?
- * pidfd_open() refuses threads (EINVAL) without reading /proc/PID/status
- * (when pidfds are usable, see identity_procscan_new); /proc is the
- * fallback. Gone -> false. */
-static bool procscan_is_process(struct identity_procscan *ps, pid_t pid)
+/* Is pid a process (a thread-group leader) or a thread, now? pidfd_open()
+ * refuses threads (EINVAL) without reading /proc/PID/status (when pidfds
+ * are usable, see identity_procscan_new); /proc is the fallback. 1: a
+ * process, 0: a thread, -1: gone (or not yet visible: still in fork). */
+static int procscan_pid_kind(struct identity_procscan *ps, pid_t pid)
 {
     pid_t tgid;
     if (ps->use_pidfd) {
         int fd = procscan_pidfd_open(pid);
         if (fd >= 0) {
             close(fd);
-            return true;
+            return 1;
         }
-        if (errno == EINVAL || errno == ESRCH)
-            return false;
+        if (errno == EINVAL)
+            return 0;
+        if (errno == ESRCH)
+            return -1;
     }
-    return identity_proc_tgid(ps->proc_fd, pid, &tgid) == 0 && tgid == pid;
+    if (identity_proc_tgid(ps->proc_fd, pid, &tgid) < 0)
+        return -1;
+    return tgid == pid ? 1 : 0;
 }
 
 /* Outcomes of one step of procscan_eval (or -errno). */
@@ -758,12 +831,166 @@ enum {
     PS_STEP_RESCAN = 4,   /* doubt: decide on a fresh full scan */
 };
 
+/* ---- step 2's reads, kept for the snapshot's life ---- */
+
+static size_t procscan_late_pos(const struct procscan_snap *s, pid_t pid)
+{
+    size_t lo = 0, hi = s->nlate;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (s->late[mid].pid < pid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* What s keeps about pid: false when nothing. Else *kind, *complete, and
+ * *fd: where the read saw `inode` (-1: not seen). */
+static bool procscan_late_find(struct procscan_snap *s, pid_t pid, uint64_t inode,
+                               enum procscan_late_kind *kind, bool *complete, int *fd)
+{
+    bool found = false;
+    *fd = -1;
+    pthread_mutex_lock(&s->late_mu);
+    size_t i = procscan_late_pos(s, pid);
+    if (i < s->nlate && s->late[i].pid == pid) {
+        const struct procscan_late *l = &s->late[i];
+        found = true;
+        *kind = l->kind;
+        *complete = l->complete;
+        for (size_t j = 0; j < l->nsocks; j++)
+            if (l->socks[j].inode == inode) {
+                *fd = l->socks[j].fd;
+                break;
+            }
+    }
+    pthread_mutex_unlock(&s->late_mu);
+    return found;
+}
+
+/* Keeps what step 2 learnt about pid; takes socks (freed when not kept:
+ * full, or another lookup kept the same pid first). */
+static void procscan_late_keep(struct procscan_snap *s, pid_t pid, enum procscan_late_kind kind,
+                               bool complete, struct identity_sockfd *socks, size_t n)
+{
+    pthread_mutex_lock(&s->late_mu);
+    size_t i = procscan_late_pos(s, pid);
+    if (i < s->nlate && s->late[i].pid == pid)
+        goto out;
+    if (s->nlate == s->caplate) {
+        size_t ncap = s->caplate ? s->caplate * 2 : 32;
+        struct procscan_late *nl = NULL;
+        if (ncap <= PROCSCAN_LATE_MAX)
+            nl = realloc(s->late, ncap * sizeof(*nl));
+        if (!nl)
+            goto out;
+        s->late = nl;
+        s->caplate = ncap;
+    }
+    memmove(&s->late[i + 1], &s->late[i], (s->nlate - i) * sizeof(*s->late));
+    s->late[i] = (struct procscan_late){
+        .pid = pid, .kind = kind, .complete = complete, .nsocks = n, .socks = socks};
+    s->nlate++;
+    socks = NULL;
+out:
+    pthread_mutex_unlock(&s->late_mu);
+    free(socks);
+}
+
+/* A whole read of a new process's table for step 2: looks for `want` and
+ * keeps every socket it passes (complete unless over PROCSCAN_LATE_SOCKS
+ * or out of memory). */
+struct procscan_late_read {
+    uint64_t want;
+    bool found, complete;
+    struct identity_sockfd *v;
+    size_t n, cap;
+};
+
+static bool procscan_late_cb(uint64_t ino, int fd, void *arg)
+{
+    struct procscan_late_read *r = arg;
+    if (ino == 0)
+        return false;
+    if (ino == r->want)
+        r->found = true;
+    if (!r->complete)
+        return false;
+    if (r->n == r->cap) {
+        size_t ncap = r->cap ? r->cap * 2 : 8;
+        struct identity_sockfd *nv = NULL;
+        if (ncap <= PROCSCAN_LATE_SOCKS)
+            nv = realloc(r->v, ncap * sizeof(*nv));
+        if (!nv) {
+            r->complete = false; /* kept as "read again every time" */
+            return false;
+        }
+        r->v = nv;
+        r->cap = ncap;
+    }
+    r->v[r->n].inode = ino;
+    r->v[r->n].fd = fd;
+    r->n++;
+    return false;
+}
+
+/* Is the new process pid a holder of inode? Answers from s's kept read of
+ * its table when there is one (1 or 0), else -1: not kept. */
+static int procscan_late_holds(struct identity_procscan *ps, struct procscan_snap *s, pid_t pid,
+                               uint64_t inode)
+{
+    enum procscan_late_kind kind;
+    bool complete;
+    int at;
+    if (!procscan_late_find(s, pid, inode, &kind, &complete, &at))
+        return -1;
+    if (kind != PS_LATE_READ)
+        return 0; /* a thread, or outside the netns */
+    if (complete) {
+        atomic_fetch_add_explicit(&ps->st_late_kept, 1, memory_order_relaxed);
+        if (at < 0)
+            return 0; /* not in its table when read: see the top of the file */
+        if (procscan_link_is(ps, pid, at, inode))
+            return 1;
+    }
+    return procscan_holds(ps, pid, inode); /* moved, or too many sockets to keep */
+}
+
+/* Reads the new process pid's table for step 2 and keeps what it saw.
+ * Returns 1 when it holds inode, 0 when not (or gone). */
+static int procscan_late_read(struct identity_procscan *ps, struct procscan_snap *s, pid_t pid,
+                              uint64_t inode)
+{
+    struct procscan_late_read r = {.want = inode, .complete = true};
+    if (ps->netns_ino >= 0) {
+        unsigned long ino;
+        if (identity_proc_netns(ps->proc_fd, pid, &ino) < 0)
+            return 0; /* gone: not kept */
+        if (ino != (unsigned long)ps->netns_ino) {
+            procscan_late_keep(s, pid, PS_LATE_OTHER_NS, true, NULL, 0);
+            return 0;
+        }
+    }
+    if (procscan_fds(ps, pid, procscan_late_cb, &r) < 0) {
+        free(r.v);
+        return 0; /* gone or unreadable: not a candidate, not kept */
+    }
+    procscan_late_keep(s, pid, PS_LATE_READ, r.complete, r.complete ? r.v : NULL,
+                       r.complete ? r.n : 0);
+    if (!r.complete)
+        free(r.v);
+    return r.found ? 1 : 0;
+}
+
 /* New processes, found from the pids allocated since the snapshot: the
  * range (last_pid at T, last_pid now], walked only when the fork counter
  * proves the pid space cannot have wrapped in between. Threads in the
  * range are skipped (a new thread of an old process adds no holder; a new
  * process's threads follow its own pid, which is in the range). Cheap:
- * two preads instead of listing /proc. */
+ * two preads instead of listing /proc; a pid whose table an earlier
+ * lookup read in s's life is answered from that read. */
 static int procscan_new_by_range(struct identity_procscan *ps, struct procscan_snap *s,
                                  uint64_t inode, bool final, struct procscan_holders *h)
 {
@@ -774,7 +1001,8 @@ static int procscan_new_by_range(struct identity_procscan *ps, struct procscan_s
     if (!s->ctr_ok || procscan_read_ctr(ps, true, &now) < 0)
         return PS_STEP_FALLBACK;
     hi = now.last_pid;
-    if (now.forks < s->ctr.forks || now.forks - s->ctr.forks + 64 >= (unsigned long long)span / 2)
+    if (now.forks < s->ctr.forks ||
+        now.forks - s->ctr.forks + PROCSCAN_MAX_RANGE >= (unsigned long long)span / 2)
         return PS_STEP_FALLBACK; /* a wrap cannot be excluded */
     if (lo < 1 || lo >= s->pid_max || hi < 1 || hi >= s->pid_max)
         return PS_STEP_FALLBACK;
@@ -792,6 +1020,14 @@ static int procscan_new_by_range(struct identity_procscan *ps, struct procscan_s
     long pid = lo;
     for (long i = 0; i < dist; i++) {
         pid = pid + 1 >= s->pid_max ? PROCSCAN_RESERVED_PIDS : pid + 1;
+        /* No pid in the range was allocated twice since T (no wrap, just
+         * checked): what was kept about it is about the same task. */
+        int kept = procscan_late_holds(ps, s, (pid_t)pid, inode);
+        if (kept >= 0) {
+            if (kept)
+                procscan_add_holder(h, (pid_t)pid, true);
+            continue;
+        }
         if (procscan_snap_has_pid(s, (pid_t)pid)) {
             /* Listed (and read) by the snapshot: skip it, unless that
              * process has exited and the pid was allocated again since
@@ -801,13 +1037,16 @@ static int procscan_new_by_range(struct identity_procscan *ps, struct procscan_s
                 start < s->start_ticks)
                 continue;
         }
-        if (!procscan_is_process(ps, (pid_t)pid))
-            continue; /* gone, or a thread */
+        int kind = procscan_pid_kind(ps, (pid_t)pid);
+        if (kind == 0)
+            procscan_late_keep(s, (pid_t)pid, PS_LATE_THREAD, true, NULL, 0);
+        if (kind <= 0)
+            continue; /* a thread; or gone (not kept: it may still be in fork) */
         if (++nnew > (final ? PROCSCAN_MAX_NEW_FINAL : PROCSCAN_MAX_NEW)) {
             rc = PS_STEP_TOO_MANY;
             break;
         }
-        if (procscan_candidate(ps, (pid_t)pid) && procscan_holds(ps, (pid_t)pid, inode))
+        if (procscan_late_read(ps, s, (pid_t)pid, inode))
             procscan_add_holder(h, (pid_t)pid, true);
     }
     if (dist && !final)
@@ -1336,6 +1575,7 @@ void identity_procscan_stats(struct identity_procscan *ps, struct identity_procs
     out->probe_walks = atomic_load_explicit(&ps->st_probe_walks, memory_order_relaxed);
     out->probe_hits = atomic_load_explicit(&ps->st_probe_hits, memory_order_relaxed);
     out->probe_links = atomic_load_explicit(&ps->st_probe_links, memory_order_relaxed);
+    out->late_kept = atomic_load_explicit(&ps->st_late_kept, memory_order_relaxed);
 }
 
 void identity_procscan_note(struct identity_procscan *ps, pid_t pid)

@@ -1579,6 +1579,252 @@ static void test_index_pid_reuse(void **state)
     identity_cache_free(c);
 }
 
+/* ---- step 2: reads of processes created since the snapshot, kept ---- */
+
+/* A child forked after the snapshot (so a "new" process for step 2) that
+ * obeys commands on a unix socket: 'c' connect to the listener and write
+ * 'k'; 'f' fork a grandchild that inherits everything and pauses, write
+ * its pid; 'x' exit. */
+struct late {
+    pid_t pid;
+    int us;
+};
+
+static void late_start(struct late *l, int lfd)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof(ss);
+    int sp[2], keep[64], nkeep = 0;
+    char r = 0;
+    assert_int_equal(getsockname(lfd, (struct sockaddr *)&ss, &len), 0);
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sp), 0);
+    l->pid = fork();
+    assert_true(l->pid >= 0);
+    if (l->pid == 0) {
+        unsigned char cmd;
+        close(sp[0]);
+        if (write(sp[1], "r", 1) != 1)
+            _exit(1);
+        while (read(sp[1], &cmd, 1) == 1) {
+            if (cmd == 'c') {
+                int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+                if (fd < 0 || connect(fd, (struct sockaddr *)&ss, len) < 0 || nkeep == 64)
+                    _exit(2);
+                keep[nkeep++] = fd;
+                if (write(sp[1], "k", 1) != 1)
+                    _exit(2);
+            } else if (cmd == 'f') {
+                pid_t g = fork();
+                if (g == 0) {
+                    for (;;)
+                        pause();
+                }
+                if (write(sp[1], &g, sizeof(g)) != (ssize_t)sizeof(g))
+                    _exit(2);
+            } else {
+                break;
+            }
+        }
+        for (int i = 0; i < nkeep; i++)
+            close(keep[i]);
+        _exit(0);
+    }
+    close(sp[1]);
+    l->us = sp[0];
+    assert_int_equal(read(l->us, &r, 1), 1);
+    assert_int_equal(r, 'r');
+}
+
+/* The child connects; we accept: k->peer is the child's socket. */
+static void late_connect(struct late *l, int lfd, struct conn *k)
+{
+    char r = 0;
+    memset(k, 0, sizeof(*k));
+    k->lfd = lfd;
+    assert_int_equal(write(l->us, "c", 1), 1);
+    assert_int_equal(read(l->us, &r, 1), 1);
+    assert_int_equal(r, 'k');
+    accept_conn(k);
+    k->lfd = -1;
+    k->cfd = -1;
+}
+
+static pid_t late_fork(struct late *l)
+{
+    pid_t g = 0;
+    assert_int_equal(write(l->us, "f", 1), 1);
+    assert_int_equal(read(l->us, &g, sizeof(g)), (ssize_t)sizeof(g));
+    assert_true(g > 0);
+    return g;
+}
+
+static void late_kill(pid_t p)
+{
+    int st;
+    kill(p, SIGKILL);
+    waitpid(p, &st, 0); /* a grandchild is reaped by init: kill is enough */
+}
+
+static void late_stop(struct late *l)
+{
+    late_kill(l->pid);
+    close(l->us);
+}
+
+static void assert_holders(const struct identity *id, pid_t a, pid_t b)
+{
+    char want[32];
+    snprintf(want, sizeof(want), "pid %d", (int)a);
+    assert_non_null(strstr(id->detail, want));
+    snprintf(want, sizeof(want), "pid %d", (int)b);
+    assert_non_null(strstr(id->detail, want));
+}
+
+/* A process started after the snapshot has its table read by the first
+ * lookup that meets it, and later lookups use that read instead of
+ * reading it again: a socket it did not hold then is not looked for in
+ * it. The answers are the same: our sockets are ours, and a socket the
+ * child made after its read is found as the child's (by a full scan, as a
+ * new process's socket always is). */
+static void test_late_kept_read(void **state)
+{
+    struct identity *id = new_ident();
+    struct identity_stats a, b;
+    struct conn k[4], kz;
+    struct late l;
+    bool clean = false;
+    int rc;
+
+    for (int attempt = 0; attempt < 8 && !clean; attempt++) {
+        struct identity_cache *c = warm_cache();
+        int lfd = listen_on(AF_INET, "127.0.0.1", false);
+        late_start(&l, lfd);
+        own_conns(lfd, &k[0], 1); /* made after the fork: the child does not hold it */
+        check_self(c, &k[0]);     /* reads the child's table, keeps it */
+        identity_cache_stats(c, &a);
+        for (int i = 1; i < 4; i++) {
+            own_conns(lfd, &k[i], 1);
+            check_self(c, &k[i]);
+        }
+        identity_cache_stats(c, &b);
+        clean = b.full_scans == a.full_scans;
+        print_message("attempt %d: %llu kept reads used, %llu full scans, %llu fd tables\n",
+                      attempt, b.late_kept - a.late_kept, b.full_scans - a.full_scans,
+                      b.fd_tables - a.fd_tables);
+        if (clean)
+            assert_true(b.late_kept - a.late_kept >= 3); /* the child, once per lookup */
+
+        late_connect(&l, lfd, &kz); /* made after the child's table was read */
+        rc = identity_resolve(c, (struct sockaddr *)&kz.peer, (struct sockaddr *)&kz.local, id);
+        if (rc != 0)
+            print_error("resolve: %d %s\n", rc, id->detail);
+        assert_int_equal(rc, 0);
+        assert_int_equal(id->pid, l.pid);
+
+        late_stop(&l);
+        conn_close(&kz);
+        own_conns_close(k, 4);
+        close(lfd);
+        identity_cache_free(c);
+    }
+    if (!clean)
+        print_message("every attempt saw a rescan (process churn on this machine)\n");
+    free(id);
+}
+
+/* The child's table was read (and kept) while it held a socket alone;
+ * then it forks: the grandchild, new too, is read and holds the same
+ * socket -> two holders, ambiguous, although the kept read of the child
+ * is used. Once the grandchild is gone the child alone holds it again. */
+static void test_late_second_holder(void **state)
+{
+    struct identity *id = new_ident();
+    struct identity_stats a, b;
+    struct conn k0, kz;
+    struct late l;
+    int rc;
+
+    struct identity_cache *c = warm_cache();
+    int lfd = listen_on(AF_INET, "127.0.0.1", false);
+    late_start(&l, lfd);
+    late_connect(&l, lfd, &kz); /* the child's socket, made before its read */
+    own_conns(lfd, &k0, 1);
+    check_self(c, &k0); /* reads the child's table (kz's peer in it), keeps it */
+    pid_t g = late_fork(&l);
+    identity_cache_stats(c, &a);
+    rc = identity_resolve(c, (struct sockaddr *)&kz.peer, (struct sockaddr *)&kz.local, id);
+    identity_cache_stats(c, &b);
+    print_message("%llu kept reads used\n", b.late_kept - a.late_kept);
+    if (rc != -ENOTUNIQ)
+        print_error("resolve: %d %s\n", rc, id->detail);
+    assert_int_equal(rc, -ENOTUNIQ);
+    assert_ptr_equal(id->reason_code, IDENTITY_REASON_AMBIGUOUS);
+    assert_holders(id, l.pid, g);
+
+    /* and again, now that both reads are kept */
+    rc = identity_resolve(c, (struct sockaddr *)&kz.peer, (struct sockaddr *)&kz.local, id);
+    assert_int_equal(rc, -ENOTUNIQ);
+    assert_holders(id, l.pid, g);
+
+    late_kill(g);
+    for (int i = 0; i < 500; i++) { /* reaped by init, not by us: wait until gone */
+        if (kill(g, 0) < 0 && errno == ESRCH)
+            break;
+        struct timespec ts = {0, 10000000};
+        nanosleep(&ts, NULL);
+    }
+    rc = identity_resolve(c, (struct sockaddr *)&kz.peer, (struct sockaddr *)&kz.local, id);
+    if (rc != 0)
+        print_error("resolve: %d %s\n", rc, id->detail);
+    assert_int_equal(rc, 0);
+    assert_int_equal(id->pid, l.pid);
+
+    late_stop(&l);
+    conn_close(&kz);
+    own_conns_close(&k0, 1);
+    close(lfd);
+    free(id);
+    identity_cache_free(c);
+}
+
+/* A socket of ours inherited by a child forked after the snapshot: the
+ * child's kept read holds it, so every lookup finds both holders, the
+ * first (fresh read) and the next (kept read) alike. */
+static void test_late_inherited(void **state)
+{
+    struct identity *id = new_ident();
+    struct identity_stats a, b;
+    struct conn k;
+    struct late l;
+    int rc;
+
+    struct identity_cache *c = warm_cache();
+    int lfd = listen_on(AF_INET, "127.0.0.1", false);
+    own_conns(lfd, &k, 1);
+    late_start(&l, lfd); /* inherits k.cfd */
+    struct conn k0;
+    own_conns(lfd, &k0, 1);
+    check_self(c, &k0); /* reads the child's table (k.cfd in it), keeps it */
+    for (int i = 0; i < 3; i++) {
+        identity_cache_stats(c, &a);
+        rc = identity_resolve(c, (struct sockaddr *)&k.peer, (struct sockaddr *)&k.local, id);
+        identity_cache_stats(c, &b);
+        if (rc != -ENOTUNIQ)
+            print_error("resolve %d: %d %s\n", i, rc, id->detail);
+        assert_int_equal(rc, -ENOTUNIQ);
+        assert_holders(id, l.pid, getpid());
+        print_message("lookup %d: %llu kept reads used, %llu full scans\n", i,
+                      b.late_kept - a.late_kept, b.full_scans - a.full_scans);
+    }
+    late_stop(&l);
+    check_self(c, &k);
+    own_conns_close(&k0, 1);
+    own_conns_close(&k, 1);
+    close(lfd);
+    free(id);
+    identity_cache_free(c);
+}
+
 int main(int argc, char **argv)
 {
     if (argc >= 2 && strncmp(argv[1], "--", 2) == 0)
@@ -1612,6 +1858,9 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_probe_file_number_reused),
         cmocka_unit_test(test_probe_fork_ambiguous),
         cmocka_unit_test(test_refresh_ahead),
+        cmocka_unit_test(test_late_kept_read),
+        cmocka_unit_test(test_late_second_holder),
+        cmocka_unit_test(test_late_inherited),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
