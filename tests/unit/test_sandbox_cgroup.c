@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "sandbox/sandbox_int.h"
+#include "sandbox/cgroup.h"
 
 static char g_root[64];
 
