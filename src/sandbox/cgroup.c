@@ -228,26 +228,29 @@ static int create_v1(struct cgroup *cg, const char *root, const char *parent, co
 {
     char val[64];
     int rc;
+    bool want[4] = {lim->pids != 0, lim->memory != 0, lim->cpu_millis != 0, true};
+    /* Every controller needed is there before anything is made. */
     for (size_t i = 0; i < sizeof(v1_ctrls) / sizeof(v1_ctrls[0]); i++) {
-        const char *c = v1_ctrls[i];
-        bool want = (i == 0 && lim->pids) || (i == 1 && lim->memory) ||
-                    (i == 2 && lim->cpu_millis) || i == 3;
-        if (!want)
-            continue;
         char base[PATH_MAX];
         struct stat st;
-        snprintf(base, sizeof(base), "%s/%s", root, c);
-        if (stat(base, &st) < 0 || !S_ISDIR(st.st_mode)) {
-            if (i == 3 && !(flags & CGROUP_NEED_FREEZER)) {
-                log_warn("cgroup: no v1 freezer at %s: teardown kills without freezing", base);
-                continue;
-            }
-            snprintf(err, errcap, "cgroup: the %s controller is not mounted at %s (needed %s)",
-                     c, base, i == 3 ? "to freeze and thaw the group" : i == 0 ?
-                     "for the pids limit" : i == 1 ? "for the memory limit" :
-                     "for the cpu limit");
-            return -EOPNOTSUPP;
+        snprintf(base, sizeof(base), "%s/%s", root, v1_ctrls[i]);
+        if (!want[i] || (stat(base, &st) == 0 && S_ISDIR(st.st_mode)))
+            continue;
+        if (i == 3 && !(flags & CGROUP_NEED_FREEZER)) {
+            log_warn("cgroup: no v1 freezer at %s: teardown kills without freezing", base);
+            want[i] = false;
+            continue;
         }
+        snprintf(err, errcap, "cgroup: the %s controller is not mounted at %s (needed %s)",
+                 v1_ctrls[i], base, i == 3 ? "to freeze and thaw the group" : i == 0 ?
+                 "for the pids limit" : i == 1 ? "for the memory limit" : "for the cpu limit");
+        return -EOPNOTSUPP;
+    }
+    for (size_t i = 0; i < sizeof(v1_ctrls) / sizeof(v1_ctrls[0]); i++) {
+        if (!want[i])
+            continue;
+        char base[PATH_MAX];
+        snprintf(base, sizeof(base), "%s/%s", root, v1_ctrls[i]);
         size_t idx = cg->n;
         if ((rc = add_dir(cg, base, parent, name, err, errcap)) < 0)
             return rc;
