@@ -375,6 +375,25 @@ int cgroup_create(const char *root, bool v2, const char *parent, const char *nam
     return rc;
 }
 
+/* rel (below the hierarchy's root) is [<v1 controller>/]cordon/<more>,
+ * plain components only: never a controller's root or the host's groups. */
+static bool below_parent(const char *rel, bool v2)
+{
+    if (!parent_ok(rel))
+        return false;
+    if (!v2) {
+        size_t l = strcspn(rel, "/");
+        bool known = false;
+        for (size_t i = 0; i < sizeof(v1_ctrls) / sizeof(v1_ctrls[0]); i++)
+            known |= strlen(v1_ctrls[i]) == l && strncmp(rel, v1_ctrls[i], l) == 0;
+        if (!known || !rel[l])
+            return false;
+        rel += l + 1;
+    }
+    size_t pl = strlen(CGROUP_PARENT);
+    return strncmp(rel, CGROUP_PARENT, pl) == 0 && rel[pl] == '/' && rel[pl + 1];
+}
+
 int cgroup_attach(const char *root, bool v2, const char *const *dirs, size_t n,
                   struct cgroup *out, char *err, size_t errcap)
 {
@@ -389,16 +408,19 @@ int cgroup_attach(const char *root, bool v2, const char *const *dirs, size_t n,
         const char *d = dirs[i];
         struct stat st;
         if (strlen(d) >= sizeof(out->dir[0]) || strncmp(d, root, rl) != 0 || d[rl] != '/' ||
-            strstr(d, "/../") || strstr(d, "/./")) {
-            snprintf(err, errcap, "cgroup: '%.300s' is not a group below %s", d, root);
+            !below_parent(d + rl + 1, v2)) {
+            snprintf(err, errcap, "cgroup: '%.300s' is not a cordon group (%s/%s" CGROUP_PARENT
+                     "/...)", d, root, v2 ? "" : "<controller>/");
             return -EINVAL;
         }
-        if (stat(d, &st) < 0 || !S_ISDIR(st.st_mode)) {
-            int rc = errno ? -errno : -ENOTDIR;
-            snprintf(err, errcap, "cgroup: %.300s: %s", d, strerror(-rc));
-            return rc;
-        }
         snprintf(out->dir[i], sizeof(out->dir[0]), "%s", d);
+        int sr = stat(d, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+        if (sr == -ENOENT)
+            continue; /* already removed: an empty part of the group */
+        if (sr < 0) {
+            snprintf(err, errcap, "cgroup: %.300s: %s", d, strerror(-sr));
+            return sr;
+        }
         char probe[PATH_MAX + 32];
         if (v2) {
             out->freezer_idx = 0;

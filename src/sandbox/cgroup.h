@@ -73,10 +73,12 @@ int cgroup_create(const char *root, bool v2, const char *parent, const char *nam
                   const struct cgroup_limits *lim, unsigned flags, struct cgroup *out, char *err,
                   size_t errcap) __attribute__((warn_unused_result));
 /* Takes hold of an existing group from its directories (as create made
- * them; e.g. a restarted server's record): each must be a directory below
- * root/ without "..". The controller of each v1 directory is found from
- * its files. Limits are not read back (lim stays zero). Returns 0 or
- * -errno (err says which directory and why). */
+ * them; e.g. a restarted server's record): each must be below
+ * root/[<v1 controller>/]cordon/, plain components (no "." or ".."). The controller of each v1
+ * directory is found from its files; a directory that no longer exists is
+ * kept as an empty part of the group (members 0, removal succeeds).
+ * Limits are not read back (lim stays zero). Returns 0 or -errno (err says
+ * which directory and why). */
 int cgroup_attach(const char *root, bool v2, const char *const *dirs, size_t n,
                   struct cgroup *out, char *err, size_t errcap)
     __attribute__((warn_unused_result));

@@ -190,6 +190,23 @@ static void test_v1_server_lifecycle(void **state)
     snprintf(dotdot, sizeof(dotdot), "%s/memory/../../etc", g_root);
     const char *esc[1] = {dotdot};
     assert_int_equal(cgroup_attach(g_root, false, esc, 1, &back, err, sizeof(err)), -EINVAL);
+    /* never a controller's root or a group outside cordon/ */
+    char ctl_root[PATH_MAX + 16], host[PATH_MAX + 32], tail[PATH_MAX + 32];
+    snprintf(ctl_root, sizeof(ctl_root), "%s/memory", g_root);
+    snprintf(host, sizeof(host), "%s/memory/system.slice", g_root);
+    snprintf(tail, sizeof(tail), "%s/memory/cordon/..", g_root);
+    const char *bad[3] = {ctl_root, host, tail};
+    for (size_t i = 0; i < 3; i++)
+        assert_int_equal(cgroup_attach(g_root, false, &bad[i], 1, &back, err, sizeof(err)),
+                         -EINVAL);
+    /* a directory already gone is an empty part of the group */
+    char gone[PATH_MAX + 32];
+    snprintf(gone, sizeof(gone), "%s/pids/cordon/srv/sbx-gone", g_root);
+    const char *g1[1] = {gone};
+    assert_int_equal(cgroup_attach(g_root, false, g1, 1, &back, err, sizeof(err)), 0);
+    pid_t none[1];
+    assert_int_equal(cgroup_members(&back, none, 1), 0);
+    assert_int_equal(cgroup_remove(&back), 0);
 
     /* freeze / thaw */
     assert_int_equal(cgroup_freeze(&cg, true), 0);
