@@ -10,12 +10,18 @@
  * the sandbox's cgroup as "/"; the cgroup filesystem is not in the
  * sandbox's tree and its files belong to root, so nothing can leave.
  *
- * Teardown (cgroup_kill): v2 writes cgroup.kill; v1 freezes the cgroup,
- * SIGKILLs every task and thaws it. Both then wait, on pidfds, until the
- * cgroup is empty and remove the directories. A supervisor killed with
- * SIGKILL leaves its directories behind (their processes die with the
- * sandbox's init): the next `cordon run` removes the directories of
- * supervisors that no longer exist (cgroup_reap_stale). */
+ * cordon server's local driver makes cordon/sbx-<id> the same way and
+ * drives it from its event loop: cgroup_join in the fork child, freeze and
+ * thaw for pause/resume, cgroup_kill (one pass, no waiting) repeated until
+ * cgroup_members is empty, then cgroup_remove.
+ *
+ * Teardown of cordon run (cgroup_kill_wait): v2 writes cgroup.kill; v1
+ * freezes the cgroup, SIGKILLs every task and thaws it. Both then wait, on
+ * pidfds, until the cgroup is empty and remove the directories
+ * (cgroup_destroy). A supervisor killed with SIGKILL leaves its
+ * directories behind (their processes die with the sandbox's init): the
+ * next `cordon run` removes the directories of supervisors that no longer
+ * exist (cgroup_reap_stale). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>

@@ -68,7 +68,8 @@ static void test_v2_files(void **state)
     struct cgroup_limits lim = {.pids = 100, .memory = 64ULL << 20, .cpu_millis = 500};
     struct cgroup cg;
     char err[256] = "";
-    assert_int_equal(cgroup_create(g_root, true, CGROUP_PARENT, "run-1-2", &lim, 0, &cg, err, sizeof(err)), 0);
+    assert_int_equal(cgroup_create(g_root, true, CGROUP_PARENT, "run-1-2", &lim, 0, &cg,
+                                   err, sizeof(err)), 0);
     assert_int_equal(cg.n, 1);
     assert_true(cg.procs_fd[0] >= 0);
     expect("cgroup.subtree_control", "+pids +memory +cpu");
@@ -97,14 +98,16 @@ static void test_v2_missing_controller(void **state)
     char err[256] = "";
     /* The default pids limit only warns... */
     struct cgroup_limits def = {.pids = 1024, .pids_default = true};
-    assert_int_equal(cgroup_create(g_root, true, CGROUP_PARENT, "run-3-4", &def, 0, &cg, err, sizeof(err)), 0);
+    assert_int_equal(cgroup_create(g_root, true, CGROUP_PARENT, "run-3-4", &def, 0, &cg,
+                                   err, sizeof(err)), 0);
     char p[PATH_MAX + 16];
     snprintf(p, sizeof(p), "%s/pids.max", cg.dir[0]);
     assert_int_equal(access(p, F_OK), -1);
     cgroup_close_procs(&cg);
     /* ...an explicit one is an error, and nothing is left. */
     struct cgroup_limits lim = {.pids = 50};
-    assert_int_equal(cgroup_create(g_root, true, CGROUP_PARENT, "run-5-6", &lim, 0, &cg, err, sizeof(err)),
+    assert_int_equal(cgroup_create(g_root, true, CGROUP_PARENT, "run-5-6", &lim, 0, &cg,
+                                   err, sizeof(err)),
                      -EOPNOTSUPP);
     assert_non_null(strstr(err, "pids"));
     snprintf(p, sizeof(p), "%s/cordon/run-5-6", g_root);
@@ -123,7 +126,8 @@ static void test_v1_files(void **state)
     struct cgroup_limits lim = {.pids = 64, .memory = 1ULL << 30, .cpu_millis = 1500};
     struct cgroup cg;
     char err[256] = "";
-    assert_int_equal(cgroup_create(g_root, false, CGROUP_PARENT, "run-7-8", &lim, 0, &cg, err, sizeof(err)), 0);
+    assert_int_equal(cgroup_create(g_root, false, CGROUP_PARENT, "run-7-8", &lim, 0, &cg,
+                                   err, sizeof(err)), 0);
     assert_int_equal(cg.n, 4);
     expect("pids/cordon/run-7-8/pids.max", "64");
     expect("memory/cordon/run-7-8/memory.limit_in_bytes", "1073741824");
@@ -137,7 +141,8 @@ static void test_v1_files(void **state)
     cgroup_close_procs(&cg);
     /* Only the limits asked for: no memory or cpu directory without them. */
     struct cgroup_limits pids_only = {.pids = 10};
-    assert_int_equal(cgroup_create(g_root, false, CGROUP_PARENT, "run-9-9", &pids_only, 0, &cg, err, sizeof(err)),
+    assert_int_equal(cgroup_create(g_root, false, CGROUP_PARENT, "run-9-9", &pids_only, 0, &cg,
+                                   err, sizeof(err)),
                      0);
     assert_int_equal(cg.n, 2); /* pids + freezer */
     cgroup_close_procs(&cg);
