@@ -1,7 +1,7 @@
-/* sandbox/cgroup: the sandbox's own cgroup (process, memory and CPU limits;
- * a teardown that kills everything in it).
+/* sandbox/cgroup: cordon's cgroups (see cgroup.h): process, memory and CPU
+ * limits, freeze/thaw, membership, a teardown that kills everything in one.
  *
- * Layout: <hierarchy>/cordon/run-<supervisor pid>-<its start time>/, one
+ * cordon run's layout: <hierarchy>/cordon/run-<supervisor pid>-<its start time>/, one
  * directory per v1 controller (pids, memory, cpu, freezer) on a v1 or
  * hybrid host, one directory on the unified hierarchy (v2) when that
  * hierarchy has the pids controller. The sandbox's init writes itself into
@@ -10,12 +10,18 @@
  * the sandbox's cgroup as "/"; the cgroup filesystem is not in the
  * sandbox's tree and its files belong to root, so nothing can leave.
  *
- * Teardown (cgroup_kill): v2 writes cgroup.kill; v1 freezes the cgroup,
- * SIGKILLs every task and thaws it. Both then wait, on pidfds, until the
- * cgroup is empty and remove the directories. A supervisor killed with
- * SIGKILL leaves its directories behind (their processes die with the
- * sandbox's init): the next `cordon run` removes the directories of
- * supervisors that no longer exist (cgroup_reap_stale). */
+ * cordon server's local driver makes cordon/sbx-<id> the same way and
+ * drives it from its event loop: cgroup_join in the fork child, freeze and
+ * thaw for pause/resume, cgroup_kill (one pass, no waiting) repeated until
+ * cgroup_members is empty, then cgroup_remove.
+ *
+ * Teardown of cordon run (cgroup_kill_wait): v2 writes cgroup.kill; v1
+ * freezes the cgroup, SIGKILLs every task and thaws it. Both then wait, on
+ * pidfds, until the cgroup is empty and remove the directories
+ * (cgroup_destroy). A supervisor killed with SIGKILL leaves its
+ * directories behind (their processes die with the sandbox's init): the
+ * next `cordon run` removes the directories of supervisors that no longer
+ * exist (cgroup_reap_stale). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -34,10 +40,8 @@
 #include "core/log.h"
 #include "core/parse.h"
 #include "identity/identity_int.h"
-#include "sandbox/sandbox_int.h"
+#include "sandbox/cgroup.h"
 #include "core/banned.h"
-
-#define CG_PARENT "cordon"
 
 static const char *const v1_ctrls[] = {"pids", "memory", "cpu", "freezer"};
 
@@ -124,7 +128,7 @@ int cgroup_detect(char *v2_root, size_t cap)
             return 1;
         }
     }
-    v2_root[0] = '\0';
+    snprintf(v2_root, cap, "/sys/fs/cgroup");
     return 0;
 }
 
@@ -133,18 +137,70 @@ static int mkdir_ok(const char *path)
     return mkdir(path, 0755) == 0 || errno == EEXIST ? 0 : -errno;
 }
 
-static int add_dir(struct sandbox_cgroup *cg, const char *base, const char *id, char *err,
-                   size_t errcap)
+/* True when parent is one or more plain path components. */
+static bool parent_ok(const char *parent)
+{
+    if (!parent[0] || parent[0] == '/')
+        return false;
+    for (const char *c = parent; *c;) {
+        size_t l = strcspn(c, "/");
+        if (l == 0 || (l == 1 && c[0] == '.') || (l == 2 && c[0] == '.' && c[1] == '.'))
+            return false;
+        c += l;
+        if (*c == '/')
+            c++;
+    }
+    return parent[strlen(parent) - 1] != '/';
+}
+
+/* Makes base/parent, one component at a time; with enable (v2) writes it
+ * into cgroup.subtree_control of base and of each component, so that the
+ * group made below has those controllers. */
+static int make_parent(const char *base, const char *parent, const char *enable, char *err,
+                       size_t errcap)
 {
     char path[PATH_MAX];
     int rc;
-    snprintf(path, sizeof(path), "%s/" CG_PARENT, base);
-    if ((rc = mkdir_ok(path)) < 0) {
-        snprintf(err, errcap, "cgroup: cannot create %s: %s", path, strerror(-rc));
+    if (enable && (rc = write_file(base, "cgroup.subtree_control", enable)) < 0) {
+        snprintf(err, errcap, "cgroup: cannot write %s to %s/cgroup.subtree_control: %s",
+                 enable, base, strerror(-rc));
         return rc;
     }
+    size_t bl = strlen(base);
+    if (bl + 1 + strlen(parent) >= sizeof(path))
+        return -ENAMETOOLONG;
+    memcpy(path, base, bl);
+    path[bl] = '/';
+    for (const char *c = parent;;) {
+        size_t l = strcspn(c, "/");
+        size_t pl = (size_t)(c - parent) + l;
+        memcpy(path + bl + 1, parent, pl);
+        path[bl + 1 + pl] = '\0';
+        if ((rc = mkdir_ok(path)) < 0) {
+            snprintf(err, errcap, "cgroup: cannot create %s: %s", path, strerror(-rc));
+            return rc;
+        }
+        if (enable && (rc = write_file(path, "cgroup.subtree_control", enable)) < 0) {
+            snprintf(err, errcap, "cgroup: cannot write %s to %s/cgroup.subtree_control: %s",
+                     enable, path, strerror(-rc));
+            return rc;
+        }
+        if (!c[l])
+            return 0;
+        c += l + 1;
+    }
+}
+
+static int add_dir(struct cgroup *cg, const char *base, const char *parent, const char *name,
+                   char *err, size_t errcap)
+{
+    char path[PATH_MAX];
+    int rc;
+    if (!cg->v2 && (rc = make_parent(base, parent, NULL, err, errcap)) < 0)
+        return rc;
     char *dir = cg->dir[cg->n];
-    if ((size_t)snprintf(dir, sizeof(cg->dir[0]), "%s/%s", path, id) >= sizeof(cg->dir[0]))
+    if ((size_t)snprintf(dir, sizeof(cg->dir[0]), "%s/%s/%s", base, parent, name) >=
+        sizeof(cg->dir[0]))
         return -ENAMETOOLONG;
     if (mkdir(dir, 0755) < 0) {
         rc = -errno;
@@ -173,31 +229,36 @@ static int set_limit(const char *dir, const char *file, const char *val, char *e
     return rc;
 }
 
-static int create_v1(struct sandbox_cgroup *cg, const char *root, const char *id,
-                     const struct cgroup_limits *lim, char *err, size_t errcap)
+static int create_v1(struct cgroup *cg, const char *root, const char *parent, const char *name,
+                     const struct cgroup_limits *lim, unsigned flags, char *err, size_t errcap)
 {
     char val[64];
     int rc;
+    bool want[4] = {lim->pids != 0, lim->memory != 0, lim->cpu_millis != 0, true};
+    /* Every controller needed is there before anything is made. */
     for (size_t i = 0; i < sizeof(v1_ctrls) / sizeof(v1_ctrls[0]); i++) {
-        const char *c = v1_ctrls[i];
-        bool want = (i == 0 && lim->pids) || (i == 1 && lim->memory) ||
-                    (i == 2 && lim->cpu_millis) || i == 3;
-        if (!want)
-            continue;
         char base[PATH_MAX];
         struct stat st;
-        snprintf(base, sizeof(base), "%s/%s", root, c);
-        if (stat(base, &st) < 0 || !S_ISDIR(st.st_mode)) {
-            if (i == 3) {
-                log_warn("cgroup: no v1 freezer at %s: teardown kills without freezing", base);
-                continue;
-            }
-            snprintf(err, errcap, "cgroup: the %s controller is not mounted at %s (needed for "
-                     "the %s limit)", c, base, c);
-            return -EOPNOTSUPP;
+        snprintf(base, sizeof(base), "%s/%s", root, v1_ctrls[i]);
+        if (!want[i] || (stat(base, &st) == 0 && S_ISDIR(st.st_mode)))
+            continue;
+        if (i == 3 && !(flags & CGROUP_NEED_FREEZER)) {
+            log_warn("cgroup: no v1 freezer at %s: teardown kills without freezing", base);
+            want[i] = false;
+            continue;
         }
+        snprintf(err, errcap, "cgroup: the %s controller is not mounted at %s (needed %s)",
+                 v1_ctrls[i], base, i == 3 ? "to freeze and thaw the group" : i == 0 ?
+                 "for the pids limit" : i == 1 ? "for the memory limit" : "for the cpu limit");
+        return -EOPNOTSUPP;
+    }
+    for (size_t i = 0; i < sizeof(v1_ctrls) / sizeof(v1_ctrls[0]); i++) {
+        if (!want[i])
+            continue;
+        char base[PATH_MAX];
+        snprintf(base, sizeof(base), "%s/%s", root, v1_ctrls[i]);
         size_t idx = cg->n;
-        if ((rc = add_dir(cg, base, id, err, errcap)) < 0)
+        if ((rc = add_dir(cg, base, parent, name, err, errcap)) < 0)
             return rc;
         const char *dir = cg->dir[idx];
         if (i == 0) {
@@ -225,10 +286,10 @@ static int create_v1(struct sandbox_cgroup *cg, const char *root, const char *id
     return 0;
 }
 
-static int create_v2(struct sandbox_cgroup *cg, const char *root, const char *id,
+static int create_v2(struct cgroup *cg, const char *root, const char *parent, const char *name,
                      const struct cgroup_limits *lim, char *err, size_t errcap)
 {
-    char avail[512] = "", val[64], parent[PATH_MAX];
+    char avail[512] = "", val[64];
     int rc;
     (void)read_file(root, "cgroup.controllers", avail, sizeof(avail));
     static const char *const ctrls[] = {"pids", "memory", "cpu"};
@@ -251,22 +312,14 @@ static int create_v2(struct sandbox_cgroup *cg, const char *root, const char *id
         size_t l = strlen(enable);
         snprintf(enable + l, sizeof(enable) - l, "%s+%s", l ? " " : "", ctrls[i]);
     }
-    snprintf(parent, sizeof(parent), "%s/" CG_PARENT, root);
-    if (enable[0]) {
-        if ((rc = set_limit(root, "cgroup.subtree_control", enable, err, errcap)) < 0)
-            return rc;
-        if ((rc = mkdir_ok(parent)) < 0) {
-            snprintf(err, errcap, "cgroup: cannot create %s: %s", parent, strerror(-rc));
-            return rc;
-        }
-        if ((rc = set_limit(parent, "cgroup.subtree_control", enable, err, errcap)) < 0)
-            return rc;
-    }
-    if ((rc = add_dir(cg, root, id, err, errcap)) < 0)
+    if ((rc = make_parent(root, parent, enable[0] ? enable : NULL, err, errcap)) < 0)
+        return rc;
+    if ((rc = add_dir(cg, root, parent, name, err, errcap)) < 0)
         return rc;
     const char *dir = cg->dir[0];
     cg->pids_idx = use[0] ? 0 : -1;
     cg->mem_idx = use[1] ? 0 : -1;
+    cg->freezer_idx = 0; /* cgroup.freeze is in every non-root v2 group */
     if (use[0]) {
         snprintf(val, sizeof(val), "%" PRIu32, lim->pids);
         if ((rc = set_limit(dir, "pids.max", val, err, errcap)) < 0)
@@ -300,23 +353,148 @@ int cgroup_id(char *out, size_t cap)
     return 0;
 }
 
-int cgroup_create(const char *root, bool v2, const char *id, const struct cgroup_limits *lim,
-                  struct sandbox_cgroup *out, char *err, size_t errcap)
+void cgroup_init(struct cgroup *cg)
 {
-    memset(out, 0, sizeof(*out));
+    memset(cg, 0, sizeof(*cg));
     for (size_t i = 0; i < CGROUP_MAX_DIRS; i++)
-        out->procs_fd[i] = -1;
+        cg->procs_fd[i] = -1;
+    cg->pids_idx = cg->mem_idx = cg->freezer_idx = -1;
+}
+
+int cgroup_create(const char *root, bool v2, const char *parent, const char *name,
+                  const struct cgroup_limits *lim, unsigned flags, struct cgroup *out, char *err,
+                  size_t errcap)
+{
+    cgroup_init(out);
     out->v2 = v2;
-    out->pids_idx = out->mem_idx = out->freezer_idx = -1;
     out->lim = *lim;
-    int rc = v2 ? create_v2(out, root, id, lim, err, errcap)
-                : create_v1(out, root, id, lim, err, errcap);
+    if (!parent_ok(parent) || !name[0] || strchr(name, '/') || strcmp(name, "..") == 0 ||
+        strcmp(name, ".") == 0) {
+        snprintf(err, errcap, "cgroup: '%s/%s' is not a group name (plain path components, "
+                 "no '..')", parent, name);
+        return -EINVAL;
+    }
+    int rc = v2 ? create_v2(out, root, parent, name, lim, err, errcap)
+                : create_v1(out, root, parent, name, lim, flags, err, errcap);
     if (rc < 0)
         cgroup_destroy(out);
     return rc;
 }
 
-void cgroup_close_procs(struct sandbox_cgroup *cg)
+/* rel (below the hierarchy's root) is [<v1 controller>/]cordon/<more>,
+ * plain components only: never a controller's root or the host's groups. */
+static bool below_parent(const char *rel, bool v2)
+{
+    if (!parent_ok(rel))
+        return false;
+    if (!v2) {
+        size_t l = strcspn(rel, "/");
+        bool known = false;
+        for (size_t i = 0; i < sizeof(v1_ctrls) / sizeof(v1_ctrls[0]); i++)
+            known |= strlen(v1_ctrls[i]) == l && strncmp(rel, v1_ctrls[i], l) == 0;
+        if (!known || !rel[l])
+            return false;
+        rel += l + 1;
+    }
+    size_t pl = strlen(CGROUP_PARENT);
+    return strncmp(rel, CGROUP_PARENT, pl) == 0 && rel[pl] == '/' && rel[pl + 1];
+}
+
+int cgroup_attach(const char *root, bool v2, const char *const *dirs, size_t n,
+                  struct cgroup *out, char *err, size_t errcap)
+{
+    cgroup_init(out);
+    out->v2 = v2;
+    size_t rl = strlen(root);
+    if (n == 0 || n > (v2 ? 1 : CGROUP_MAX_DIRS)) {
+        snprintf(err, errcap, "cgroup: %zu directories for one %s group", n, v2 ? "v2" : "v1");
+        return -EINVAL;
+    }
+    for (size_t i = 0; i < n; i++) {
+        const char *d = dirs[i];
+        struct stat st;
+        if (strlen(d) >= sizeof(out->dir[0]) || strncmp(d, root, rl) != 0 || d[rl] != '/' ||
+            !below_parent(d + rl + 1, v2)) {
+            snprintf(err, errcap, "cgroup: '%.300s' is not a cordon group (%s/%s" CGROUP_PARENT
+                     "/...)", d, root, v2 ? "" : "<controller>/");
+            return -EINVAL;
+        }
+        snprintf(out->dir[i], sizeof(out->dir[0]), "%s", d);
+        int sr = stat(d, &st) < 0 ? -errno : S_ISDIR(st.st_mode) ? 0 : -ENOTDIR;
+        if (sr == -ENOENT)
+            continue; /* already removed: an empty part of the group */
+        if (sr < 0) {
+            snprintf(err, errcap, "cgroup: %.300s: %s", d, strerror(-sr));
+            return sr;
+        }
+        char probe[PATH_MAX + 32];
+        if (v2) {
+            out->freezer_idx = 0;
+            snprintf(probe, sizeof(probe), "%s/pids.max", d);
+            if (access(probe, F_OK) == 0)
+                out->pids_idx = 0;
+            snprintf(probe, sizeof(probe), "%s/memory.max", d);
+            if (access(probe, F_OK) == 0)
+                out->mem_idx = 0;
+            continue;
+        }
+        static const char *const marks[] = {"pids.max", "memory.limit_in_bytes",
+                                            "freezer.state"};
+        int *idx[] = {&out->pids_idx, &out->mem_idx, &out->freezer_idx};
+        for (size_t k = 0; k < 3; k++) {
+            snprintf(probe, sizeof(probe), "%s/%s", d, marks[k]);
+            if (access(probe, F_OK) == 0)
+                *idx[k] = (int)i;
+        }
+    }
+    out->n = n;
+    return 0;
+}
+
+/* Async-signal-safe: dir + "/cgroup.procs" into out. */
+static int procs_path(const char *dir, char *out, size_t cap)
+{
+    static const char tail[] = "/cgroup.procs";
+    size_t l = 0;
+    while (dir[l])
+        l++;
+    if (l + sizeof(tail) > cap)
+        return -ENAMETOOLONG;
+    memcpy(out, dir, l);
+    memcpy(out + l, tail, sizeof(tail));
+    return 0;
+}
+
+int cgroup_join(const struct cgroup *cg, pid_t pid)
+{
+    char num[24], tmp[24];
+    size_t n = 0, k = 0;
+    unsigned long v = pid > 0 ? (unsigned long)pid : 0;
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v && n < sizeof(tmp));
+    while (n)
+        num[k++] = tmp[--n];
+    if (cg->n == 0)
+        return -ENOENT;
+    for (size_t i = 0; i < cg->n; i++) {
+        char path[PATH_MAX + 16];
+        if (procs_path(cg->dir[i], path, sizeof(path)) < 0)
+            return -ENAMETOOLONG;
+        int fd = open(path, O_WRONLY | O_CLOEXEC);
+        if (fd < 0)
+            return -errno;
+        ssize_t w = write(fd, num, k);
+        int rc = w == (ssize_t)k ? 0 : w < 0 ? -errno : -EIO;
+        close(fd);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+void cgroup_close_procs(struct cgroup *cg)
 {
     for (size_t i = 0; i < CGROUP_MAX_DIRS; i++) {
         if (cg->procs_fd[i] >= 0)
@@ -346,11 +524,32 @@ static int read_pids(const char *dir, pid_t *pids, size_t cap)
     return (int)k;
 }
 
-static void freeze(const char *dir, bool on)
+int cgroup_freeze(const struct cgroup *cg, bool frozen)
+{
+    if (cg->n == 0 || cg->freezer_idx < 0)
+        return -EOPNOTSUPP;
+    const char *dir = cg->dir[cg->freezer_idx];
+    if (cg->v2)
+        return write_file(dir, "cgroup.freeze", frozen ? "1" : "0");
+    return write_file(dir, "freezer.state", frozen ? "FROZEN" : "THAWED");
+}
+
+int cgroup_members(const struct cgroup *cg, pid_t *out, size_t cap)
+{
+    if (cg->n == 0)
+        return 0;
+    /* Every member joined every directory; the freezer's (or v2's) is the
+     * one nothing else writes. */
+    int n = read_pids(cg->dir[cg->freezer_idx >= 0 ? cg->freezer_idx : 0], out, cap);
+    return n == -ENOENT ? 0 : n;
+}
+
+/* v1 freezer: freezing completes asynchronously; wait (bounded) until the
+ * state says so. */
+static void freeze_wait(const char *dir, bool on)
 {
     if (write_file(dir, "freezer.state", on ? "FROZEN" : "THAWED") < 0 || !on)
         return;
-    /* Freezing completes asynchronously: wait until the state says so. */
     for (int i = 0; i < 1000; i++) {
         char st[32];
         if (read_file(dir, "freezer.state", st, sizeof(st)) <= 0 || strncmp(st, "FROZEN", 6) == 0)
@@ -360,34 +559,52 @@ static void freeze(const char *dir, bool on)
     }
 }
 
+/* One pass over procs_dir: SIGKILL each member (v1 freezer_dir frozen
+ * around it, waited for when wait). pf/npf (may be NULL): pidfds of the
+ * members signalled, to wait on. Returns the number signalled or -errno. */
+static int kill_pass(const char *procs_dir, const char *freezer_dir, bool wait,
+                     struct pollfd *pf, size_t *npf)
+{
+    pid_t pids[512];
+    int n = read_pids(procs_dir, pids, 512), killed = 0;
+    if (n <= 0)
+        return n == -ENOENT ? 0 : n;
+    if (freezer_dir) {
+        if (wait)
+            freeze_wait(freezer_dir, true);
+        else
+            (void)write_file(freezer_dir, "freezer.state", "FROZEN");
+    }
+    for (int i = 0; i < n; i++) {
+        int fd = pf ? (int)syscall(SYS_pidfd_open, pids[i], 0) : -1;
+        if (kill(pids[i], SIGKILL) == 0)
+            killed++;
+        if (fd >= 0) {
+            pf[*npf].fd = fd;
+            pf[*npf].events = POLLIN;
+            (*npf)++;
+        }
+    }
+    /* SIGKILL reaches a frozen task once it is thawed. */
+    if (freezer_dir)
+        (void)write_file(freezer_dir, "freezer.state", "THAWED");
+    return killed ? killed : n;
+}
+
 /* Kills what is in the cgroup and waits (on pidfds, bounded) until it is
  * empty. Returns the number of processes killed, or -errno. */
-static int kill_all(const char *procs_dir, const char *freezer_dir, bool v2)
+static int kill_all_wait(const char *procs_dir, const char *freezer_dir, bool v2)
 {
     int killed = 0;
     if (v2 && write_file(procs_dir, "cgroup.kill", "1") == 0)
         freezer_dir = NULL; /* the kernel kills them all at once */
     for (int round = 0; round < 20; round++) {
-        pid_t pids[512];
-        int n = read_pids(procs_dir, pids, 512);
-        if (n <= 0)
-            return n < 0 && n != -ENOENT ? n : killed;
-        if (freezer_dir)
-            freeze(freezer_dir, true);
         struct pollfd pf[512];
         size_t npf = 0;
-        for (int i = 0; i < n; i++) {
-            int fd = (int)syscall(SYS_pidfd_open, pids[i], 0);
-            if (kill(pids[i], SIGKILL) == 0)
-                killed++;
-            if (fd >= 0) {
-                pf[npf].fd = fd;
-                pf[npf].events = POLLIN;
-                npf++;
-            }
-        }
-        if (freezer_dir)
-            freeze(freezer_dir, false);
+        int n = kill_pass(procs_dir, freezer_dir, true, pf, &npf);
+        if (n <= 0)
+            return n < 0 ? n : killed;
+        killed += n;
         /* Each pidfd becomes readable when its process has exited. */
         for (size_t i = 0; i < npf; i++) {
             (void)poll(&pf[i], 1, 1000);
@@ -412,14 +629,36 @@ static int remove_dir(const char *dir)
     return -EBUSY;
 }
 
-int cgroup_kill(struct sandbox_cgroup *cg)
+static const char *freezer_dir_of(const struct cgroup *cg)
+{
+    return !cg->v2 && cg->freezer_idx >= 0 ? cg->dir[cg->freezer_idx] : NULL;
+}
+
+int cgroup_kill(const struct cgroup *cg)
 {
     if (cg->n == 0)
         return 0;
-    return kill_all(cg->dir[0], cg->freezer_idx >= 0 ? cg->dir[cg->freezer_idx] : NULL, cg->v2);
+    const char *dir = cg->dir[cg->freezer_idx >= 0 ? cg->freezer_idx : 0];
+    if (cg->v2) {
+        pid_t pids[512];
+        int n = read_pids(dir, pids, 512);
+        if (n <= 0)
+            return n == -ENOENT ? 0 : n;
+        if (write_file(dir, "cgroup.kill", "1") == 0)
+            return n; /* the kernel kills them all at once */
+    }
+    return kill_pass(dir, freezer_dir_of(cg), false, NULL, NULL);
 }
 
-void cgroup_counters(const struct sandbox_cgroup *cg, struct cgroup_counters *out)
+int cgroup_kill_wait(const struct cgroup *cg)
+{
+    if (cg->n == 0)
+        return 0;
+    return kill_all_wait(cg->dir[cg->freezer_idx >= 0 ? cg->freezer_idx : 0], freezer_dir_of(cg),
+                         cg->v2);
+}
+
+void cgroup_counters(const struct cgroup *cg, struct cgroup_counters *out)
 {
     memset(out, 0, sizeof(*out));
     if (cg->pids_idx >= 0)
@@ -430,7 +669,17 @@ void cgroup_counters(const struct sandbox_cgroup *cg, struct cgroup_counters *ou
                                      "oom_kill");
 }
 
-void cgroup_destroy(struct sandbox_cgroup *cg)
+int cgroup_remove(struct cgroup *cg)
+{
+    int rc = 0;
+    cgroup_close_procs(cg);
+    for (size_t i = cg->n; i-- > 0;)
+        if (rmdir(cg->dir[i]) < 0 && errno != ENOENT && rc == 0)
+            rc = -errno;
+    return rc;
+}
+
+void cgroup_destroy(struct cgroup *cg)
 {
     cgroup_close_procs(cg);
     for (size_t i = cg->n; i-- > 0;) {
@@ -463,9 +712,9 @@ void cgroup_reap_stale(const char *root, bool v2)
     for (size_t b = 0; b < nbases; b++) {
         char parent[PATH_MAX];
         if (v2)
-            snprintf(parent, sizeof(parent), "%s/" CG_PARENT, root);
+            snprintf(parent, sizeof(parent), "%s/" CGROUP_PARENT, root);
         else
-            snprintf(parent, sizeof(parent), "%s/%s/" CG_PARENT, root, v1_ctrls[b]);
+            snprintf(parent, sizeof(parent), "%s/%s/" CGROUP_PARENT, root, v1_ctrls[b]);
         DIR *d = opendir(parent);
         if (!d)
             continue;
@@ -476,7 +725,7 @@ void cgroup_reap_stale(const char *root, bool v2)
                 continue;
             char dir[PATH_MAX + 256];
             snprintf(dir, sizeof(dir), "%s/%s", parent, e->d_name);
-            int killed = kill_all(dir, NULL, v2);
+            int killed = kill_all_wait(dir, NULL, v2);
             int rc = remove_dir(dir);
             log_info("cgroup: removed the cgroup %s of a supervisor that is gone "
                      "(%d process(es) killed)%s", dir, killed > 0 ? killed : 0,

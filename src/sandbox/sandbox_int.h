@@ -15,6 +15,7 @@
 #include <sys/types.h>
 
 #include "policy/policy.h"
+#include "sandbox/cgroup.h"
 
 struct loop;
 struct json_t;
@@ -482,57 +483,7 @@ int mountplan_build(const struct policy_fs *fs, const char *workdir, struct moun
 int mountplan_apply(const struct mountplan *p, const char *base, size_t *failed);
 void mountplan_free(struct mountplan *p);
 
-/* ---- cgroup.c: the sandbox's cgroup (limits, teardown) ---- */
-
-#define CGROUP_MAX_DIRS 4
-#define CGROUP_DEFAULT_PIDS 1024
-
-struct cgroup_limits {
-    uint32_t pids;         /* 0 = no limit */
-    uint64_t memory;       /* bytes, 0 = no limit */
-    uint32_t cpu_millis;   /* thousandths of a CPU, 0 = no limit */
-    bool pids_default;     /* pids is the default (a v2 host without the
-                              pids controller only warns) */
-};
-
-struct sandbox_cgroup {
-    bool v2;
-    size_t n;                              /* directories (v1: one per controller) */
-    char dir[CGROUP_MAX_DIRS][PATH_MAX];
-    int procs_fd[CGROUP_MAX_DIRS];         /* cgroup.procs, for init to join */
-    int pids_idx, mem_idx, freezer_idx;    /* into dir, -1 = none */
-    struct cgroup_limits lim;
-};
-
-struct cgroup_counters {
-    uint64_t pids_refused;  /* forks refused at pids.max */
-    uint64_t oom_kills;     /* processes killed at the memory limit */
-};
-
-/* Which hierarchy to use: 1 with v2_root set when a cgroup2 mount has the
- * pids controller (/sys/fs/cgroup, /sys/fs/cgroup/unified; or the one
- * CORDON_CGROUP_V2 names), else 0 (v1 controllers under /sys/fs/cgroup). */
-int cgroup_detect(char *v2_root, size_t cap);
-/* "run-<pid>-<start time>" of this process (the cgroup's name). */
-int cgroup_id(char *out, size_t cap) __attribute__((warn_unused_result));
-/* Creates root/cordon/<id> (v2) or root/<ctrl>/cordon/<id> for the v1
- * controllers the limits need plus the freezer, writes the limits, opens
- * cgroup.procs of each. A missing controller a limit needs is an error.
- * Returns 0 or -errno (err says why); on failure nothing is left. */
-int cgroup_create(const char *root, bool v2, const char *id, const struct cgroup_limits *lim,
-                  struct sandbox_cgroup *out, char *err, size_t errcap)
-    __attribute__((warn_unused_result));
-void cgroup_close_procs(struct sandbox_cgroup *cg);
-/* Kills every process in the cgroup (v2 cgroup.kill; v1 freeze, SIGKILL
- * each, thaw) and waits until it is empty. Returns the number killed or
- * -errno. */
-int cgroup_kill(struct sandbox_cgroup *cg);
-void cgroup_counters(const struct sandbox_cgroup *cg, struct cgroup_counters *out);
-/* Removes the directories (after cgroup_kill). Idempotent. */
-void cgroup_destroy(struct sandbox_cgroup *cg);
-/* Removes cordon cgroups whose supervisor is gone (killed with SIGKILL),
- * killing anything still in them. */
-void cgroup_reap_stale(const char *root, bool v2);
+/* ---- cgroup.c: see sandbox/cgroup.h ---- */
 
 /* ---- init.c: pid 1 of the sandbox, and the command's last steps ---- */
 

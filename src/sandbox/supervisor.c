@@ -62,7 +62,7 @@ struct supervisor {
     struct privdrop priv;
     struct landlock_prep ll;
     struct mountplan mounts;
-    struct sandbox_cgroup cg;
+    struct cgroup cg;
     bool cg_made;
     int fence_rc;
     struct sysfilter filter;
@@ -214,7 +214,7 @@ static int setup_cgroup(struct supervisor *s)
     cgroup_reap_stale(root, v2);
     int rc = cgroup_id(id, sizeof(id));
     if (rc == 0)
-        rc = cgroup_create(root, v2, id, &lim, &s->cg, err, sizeof(err));
+        rc = cgroup_create(root, v2, CGROUP_PARENT, id, &lim, 0, &s->cg, err, sizeof(err));
     if (rc < 0) {
         log_error("run: %s; the command was not started", err[0] ? err : strerror(-rc));
         return rc;
@@ -822,7 +822,7 @@ static void teardown(struct supervisor *s)
         s->init_done = true;
     }
     if (s->cg_made) {
-        int k = cgroup_kill(&s->cg);
+        int k = cgroup_kill_wait(&s->cg);
         if (k > 0)
             log_debug("run: %d process(es) left in the sandbox's cgroup killed", k);
         cgroup_destroy(&s->cg);

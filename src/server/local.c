@@ -21,7 +21,8 @@
 
 #include "core/log.h"
 #include "core/loop.h"
-#include "server/cgroup.h"
+#include "sandbox/cgroup.h"
+#include "server/limits.h"
 #include "server/store.h"
 #include "server/timefmt.h"
 #include "tls/tls.h"
@@ -41,7 +42,7 @@ struct lsbx {
     struct lsbx *prev, *next;
     struct local *drv;
     struct store_row row;
-    struct sbx_cgroup cg;
+    struct cgroup cg; /* sandbox/cgroup: <hierarchy>/cordon/sbx-<id> */
     struct in_addr addr;
     int have_addr;
     int pidfd;
@@ -70,16 +71,48 @@ struct local {
     struct store *store;
     struct lsbx *list;
     char netns_self[64];
+    char cg_root[PATH_MAX]; /* cgroup_detect(): the hierarchy sandboxes' groups go in */
+    bool cg_v2;
     char ca_dir[600];
     struct loop_timer pool_timer; /* refills the pool */
 };
 
 static struct local *L(struct sbx_driver *d) { return (struct local *)d; }
 
+/* The group in the store: {"v2": bool, "dirs": [path, ...]}. */
+static json_t *cg_to_json(const struct cgroup *cg)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < cg->n; i++)
+        json_array_append_new(a, json_string(cg->dir[i]));
+    return json_pack("{s:b,s:o}", "v2", cg->v2, "dirs", a);
+}
+
+/* Back from the store: the directories must be below this server's
+ * hierarchy (sandbox/cgroup checks); a row written under another hierarchy
+ * (v1 <-> v2) is not taken. Returns 0 or -errno. */
+static int cg_from_json(struct local *d, const json_t *j, struct cgroup *cg)
+{
+    const char *dirs[CGROUP_MAX_DIRS];
+    char err[512] = "";
+    json_t *a = json_object_get(j, "dirs");
+    cgroup_init(cg);
+    if (!json_is_array(a) || json_array_size(a) > CGROUP_MAX_DIRS ||
+        json_is_true(json_object_get(j, "v2")) != d->cg_v2)
+        return -EINVAL;
+    for (size_t i = 0; i < json_array_size(a); i++)
+        if (!(dirs[i] = json_string_value(json_array_get(a, i))))
+            return -EINVAL;
+    int r = cgroup_attach(d->cg_root, d->cg_v2, dirs, json_array_size(a), cg, err, sizeof(err));
+    if (r < 0)
+        log_warn("server: %s", err);
+    return r;
+}
+
 static void sbx_save(struct lsbx *s)
 {
     json_decref(s->row.cgroup);
-    s->row.cgroup = server_cgroup_to_json(&s->cg);
+    s->row.cgroup = cg_to_json(&s->cg);
     (void)store_put(s->drv->store, &s->row);
 }
 
@@ -240,8 +273,9 @@ static void sbx_fail(struct lsbx *s, const char *reason, const char *msg)
     probe_stop(s);
     loop_timer_stop(s->drv->loop, &s->poll);
     loop_timer_stop(s->drv->loop, &s->expiry);
-    if (server_cgroup_kill(&s->cg) < 0)
-        log_warn("server: sandbox %s: cannot kill its cgroup", s->row.rec.id);
+    int k = cgroup_kill(&s->cg);
+    if (k < 0)
+        log_warn("server: sandbox %s: cannot kill its cgroup: %s", s->row.rec.id, strerror(-k));
     set_state(s, SBX_FAILED, reason, msg);
     log_warn("server: sandbox %s failed: %s: %s", s->row.rec.id, reason, msg);
     create_finish(s, -EIO, msg);
@@ -262,10 +296,13 @@ static void remove_step(struct lsbx *s)
 {
     struct local *d = s->drv;
     pid_t pids[8];
-    int n = server_cgroup_pids(&s->cg, pids, 8);
-    if (n > 0 || (!s->exited && s->pidfd >= 0)) {
+    int n = cgroup_members(&s->cg, pids, 8);
+    int gone = n <= 0 && (s->exited || s->pidfd < 0);
+    int rr = gone ? cgroup_remove(&s->cg) : 0;
+    if (!gone || rr == -EBUSY) {
+        /* members left, or the last one still being unlinked from the group */
         if (n > 0)
-            (void)server_cgroup_kill(&s->cg);
+            (void)cgroup_kill(&s->cg);
         if (loop_now_ms(d->loop) > s->deadline) {
             log_error("server: sandbox %s: processes still alive after %d ms of SIGKILL",
                       s->row.rec.id, REMOVE_TIMEOUT_MS);
@@ -280,8 +317,9 @@ static void remove_step(struct lsbx *s)
         start_poll(s, POLL_MS / 2);
         return;
     }
-    if (server_cgroup_remove(&s->cg) < 0)
-        log_warn("server: sandbox %s: cannot remove cgroup %s", s->row.rec.id, s->cg.dirs[0]);
+    if (rr < 0)
+        log_warn("server: sandbox %s: cannot remove cgroup %s: %s", s->row.rec.id, s->cg.dir[0],
+                 strerror(-rr));
     char dir[600], f[700];
     sbx_dir(d, s->row.rec.id, dir, sizeof(dir));
     snprintf(f, sizeof(f), "%s/run.log", dir);
@@ -314,7 +352,7 @@ static void remove_begin(struct lsbx *s, sbx_done_cb cb, void *data)
         create_finish(s, -ECANCELED, "the sandbox was deleted while starting");
     set_state(s, SBX_STOPPING, NULL, NULL);
     s->deadline = loop_now_ms(d->loop) + REMOVE_TIMEOUT_MS;
-    (void)server_cgroup_kill(&s->cg);
+    (void)cgroup_kill(&s->cg);
     loop_timer_stop(d->loop, &s->poll);
     start_poll(s, 0);
 }
@@ -327,7 +365,7 @@ static void remove_begin(struct lsbx *s, sbx_done_cb cb, void *data)
 static int discover_addr(struct lsbx *s)
 {
     pid_t pids[64];
-    int n = server_cgroup_pids(&s->cg, pids, 64);
+    int n = cgroup_members(&s->cg, pids, 64);
     for (int i = 0; i < n; i++) {
         char p[64], ns[64];
         snprintf(p, sizeof(p), "/proc/%d/ns/net", (int)pids[i]);
@@ -513,6 +551,7 @@ static struct lsbx *sbx_new(struct local *d)
     s->pidfd = -1;
     s->probe_fd = -1;
     s->start_fd = -1;
+    cgroup_init(&s->cg);
     s->expiry.cb = expiry_cb;
     s->expiry.data = s;
     s->poll.cb = poll_cb;
@@ -746,7 +785,7 @@ static int spawn(struct lsbx *s, struct spawn_plan *p)
         sigset_t none;
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
-        if (server_cgroup_enter(&s->cg) < 0)
+        if (cgroup_join(&s->cg, 0) < 0)
             _exit(125);
         int nul = open("/dev/null", O_RDONLY);
         if (nul < 0 || dup2(nul, 0) < 0 || dup2(logfd, 1) < 0 || dup2(logfd, 2) < 0)
@@ -855,8 +894,18 @@ static int create_sbx(struct local *d, const struct sbx_spec *spec, int pooled,
         }
         s->pooled = 1;
     }
-    if ((r = server_cgroup_create(rec->id, spec->limits, &s->cg, d->base.err, sizeof(d->base.err))) < 0)
+    struct cgroup_limits lim;
+    char cgname[SBX_ID_LEN + 8];
+    if ((r = server_limits_parse(spec->limits, &lim, d->base.err, sizeof(d->base.err))) < 0)
         goto fail_dir;
+    snprintf(cgname, sizeof(cgname), "sbx-%s", rec->id);
+    if ((r = cgroup_create(d->cg_root, d->cg_v2, CGROUP_PARENT, cgname, &lim, CGROUP_NEED_FREEZER,
+                           &s->cg, d->base.err, sizeof(d->base.err))) < 0) {
+        if (r == -EINVAL)
+            r = -EIO; /* not the request's fault */
+        goto fail_dir;
+    }
+    cgroup_close_procs(&s->cg); /* the child joins by path (cgroup_join) */
     make_token(s->row.token);
     if ((r = build_plan(d, rec->id, s->row.token, spec, pooled, p)) < 0) {
         snprintf(d->base.err, sizeof(d->base.err), "entrypoint or env too large (%s)",
@@ -881,7 +930,7 @@ static int create_sbx(struct local *d, const struct sbx_spec *spec, int pooled,
     start_poll(s, 0);
     return 0;
 fail_cg:
-    (void)server_cgroup_remove(&s->cg);
+    (void)cgroup_remove(&s->cg);
 fail_dir:
     rm_work(dir);
     rmdir(dir);
@@ -1127,10 +1176,10 @@ static int freeze_to(struct sbx_driver *drv, const char *id, enum sbx_state from
                  sbx_state_name(s->row.rec.state), sbx_state_name(from));
         return -EBUSY;
     }
-    int r = server_cgroup_freeze(&s->cg, frozen);
+    int r = cgroup_freeze(&s->cg, frozen);
     if (r < 0) {
         snprintf(drv->err, sizeof(drv->err), "cannot %s cgroup %.300s: %s",
-                 frozen ? "freeze" : "thaw", s->cg.dirs[0], strerror(-r));
+                 frozen ? "freeze" : "thaw", s->cg.dir[0], strerror(-r));
         return r;
     }
     set_state(s, to, NULL, NULL);
@@ -1211,7 +1260,7 @@ static void pool_drain(struct local *d)
     int left = 0;
     for (struct lsbx *s = d->list; s; s = s->next)
         if (s->pooled) {
-            (void)server_cgroup_kill(&s->cg);
+            (void)cgroup_kill(&s->cg);
             left++;
         }
     for (int i = 0; left && i < 200; i++) {
@@ -1223,8 +1272,8 @@ static void pool_drain(struct local *d)
                 continue;
             if (s->row.run_pid > 0)
                 (void)waitpid(s->row.run_pid, NULL, WNOHANG);
-            if (server_cgroup_pids(&s->cg, pids, 4) > 0) {
-                (void)server_cgroup_kill(&s->cg);
+            if (cgroup_members(&s->cg, pids, 4) > 0) {
+                (void)cgroup_kill(&s->cg);
                 left++;
             }
         }
@@ -1234,8 +1283,7 @@ static void pool_drain(struct local *d)
     for (struct lsbx *s = d->list; s; s = s->next) {
         pid_t pids[4];
         char dir[600];
-        if (!s->pooled || server_cgroup_pids(&s->cg, pids, 4) > 0 ||
-            server_cgroup_remove(&s->cg) < 0)
+        if (!s->pooled || cgroup_members(&s->cg, pids, 4) != 0 || cgroup_remove(&s->cg) < 0)
             continue; /* the row stays: the next start removes it */
         sbx_dir(d, s->row.rec.id, dir, sizeof(dir));
         rm_work(dir);
@@ -1301,7 +1349,7 @@ static void adopt(void *data, const struct store_row *row)
     s->row.run_start = row->run_start;
     snprintf(s->row.ip, sizeof(s->row.ip), "%s", row->ip);
     snprintf(s->row.token, sizeof(s->row.token), "%s", row->token);
-    int have_cg = row->cgroup && server_cgroup_from_json(row->cgroup, &s->cg) == 0;
+    int have_cg = row->cgroup && cg_from_json(d, row->cgroup, &s->cg) == 0;
     enum sbx_state st = row->rec.state;
     if (json_object_get(row->rec.metadata, POOL_KEY)) {
         /* an idle pool sandbox: its start FIFO's writer (the old server) is
@@ -1318,7 +1366,7 @@ static void adopt(void *data, const struct store_row *row)
     }
     pid_t members[4];
     int alive = row->run_pid > 0 && row->run_start && proc_start(row->run_pid) == row->run_start &&
-                have_cg && server_cgroup_pids(&s->cg, members, 4) > 0;
+                have_cg && cgroup_members(&s->cg, members, 4) > 0;
     if (st == SBX_STOPPING) {
         log_info("server: sandbox %s was being deleted; finishing that", row->rec.id);
         remove_begin(s, NULL, NULL);
@@ -1333,9 +1381,8 @@ static void adopt(void *data, const struct store_row *row)
         else
             snprintf(msg, sizeof(msg), "the server restarted while the sandbox was %s; its "
                      "processes were killed", sbx_state_name(st));
-        if (have_cg) {
-            (void)server_cgroup_kill(&s->cg);
-        }
+        if (have_cg)
+            (void)cgroup_kill(&s->cg);
         set_state(s, SBX_FAILED, alive ? "SERVER_RESTARTED" : "SANDBOX_LOST", msg);
         log_warn("server: sandbox %s: %s", row->rec.id, msg);
         return;
@@ -1389,6 +1436,7 @@ int local_driver_new(struct loop *l, const struct local_cfg *cfg, struct sbx_dri
     ssize_t nl = readlink("/proc/self/ns/net", d->netns_self, sizeof(d->netns_self) - 1);
     if (nl > 0)
         d->netns_self[nl] = '\0';
+    d->cg_v2 = cgroup_detect(d->cg_root, sizeof(d->cg_root)) == 1;
     if (mkdir(cfg->data_dir, 0700) < 0 && errno != EEXIST) {
         r = -errno;
         snprintf(err, cap, "--data %s: cannot create: %s", cfg->data_dir, strerror(-r));

@@ -3,14 +3,16 @@
  * Each sandbox is a `cordon run` child of the server (netns, fence,
  * Landlock, seccomp, egress proxy) running `cordon execd` on the execd port
  * (OpenSandbox's 44772) with the entrypoint started beside it, all inside a
- * cgroup of its own (server/cgroup) for pause, resume, kill-all and limits.
+ * cgroup of its own (sandbox/cgroup.h: cordon/sbx-<id>, created here; `cordon
+ * run --cgroup-inherit` stays in it) for pause, resume, kill-all and limits.
  *
  *   create   spawn -> Pending -> (sandbox address found in its network
  *            namespace, execd accepts a connection) -> Running, or Failed
  *            with the reason (cordon run's exit and its last log line, or
  *            the create timeout) and every process killed
  *   expiry   a timer per sandbox; at expiry the sandbox is removed
- *   remove   cgroup frozen, every member SIGKILLed, thawed; done when the
+ *   remove   cgroup_kill (v2 cgroup.kill; v1 freeze, SIGKILL all, thaw)
+ *            repeated from the loop without blocking; done when the
  *            group is empty (the network namespace goes with its last
  *            process); then the row and DATA/sandboxes/ID are removed
  *   restart  every row is checked: a sandbox whose supervisor still runs

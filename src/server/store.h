@@ -21,7 +21,7 @@ struct store_row {
     pid_t run_pid;
     uint64_t run_start; /* /proc/PID/stat starttime, against pid reuse */
     char ip[16];        /* sandbox address, "" before it is known */
-    json_t *cgroup;     /* server_cgroup_to_json() */
+    json_t *cgroup;     /* the local driver's {"v2", "dirs"} of its sandbox/cgroup group */
     char token[65];     /* execd's access token (hex) */
 };
 

@@ -5,9 +5,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <jansson.h>
+
 #include "http/vocab.h"
 #include "server/auth.h"
-#include "server/cgroup.h"
+#include "server/limits.h"
 #include "server/timefmt.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -25,8 +27,20 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         char out[64];
         timefmt_format(ms, out, sizeof(out));
     }
-    (void)server_cgroup_parse_cpu(s, &v);
-    (void)server_cgroup_parse_memory(s, &v);
+    volatile unsigned long long sink = 0;
+    if (server_limits_cpu(s, &v) == 0)
+        sink += v;
+    if (server_limits_memory(s, &v) == 0)
+        sink += v;
+    json_t *lim = json_pack("{s:s,s:s,s:s}", "cpu", s, "memory", s, "pids", s);
+    if (lim) {
+        struct cgroup_limits cl;
+        char lerr[256];
+        if (server_limits_parse(lim, &cl, lerr, sizeof(lerr)) == 0)
+            sink += cl.memory + cl.pids + cl.cpu_millis;
+        json_decref(lim);
+    }
+    (void)sink;
     (void)auth_verify("key", "id", 44772, s, size, 0);
     struct http_head_guard g;
     const char *why;

@@ -79,17 +79,34 @@ http.server.ThreadingHTTPServer(("0.0.0.0", int(sys.argv[1])), H).serve_forever(
 """
 
 
-def cgroup_procs_path(server_pid, sid):
-    """cgroup.procs of a sandbox's group (v2 unified, else the v1 freezer)."""
-    v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
-    with open("/proc/%d/cgroup" % server_pid) as f:
-        for line in f:
-            _, ctrls, path = line.rstrip("\n").split(":", 2)
-            if (v2 and ctrls == "") or (not v2 and "freezer" in ctrls.split(",")):
-                base = "/sys/fs/cgroup" + ("" if v2 else "/freezer")
-                path = "" if path == "/" else path
-                return "%s%s/cordon-%s/cgroup.procs" % (base, path, sid)
-    raise AssertionError("no freezer cgroup for pid %d" % server_pid)
+def cgroup_v2_root(env=None):
+    """The hierarchy sandbox/cgroup.c picks (cgroup_detect): CORDON_CGROUP_V2,
+    else a cgroup2 mount with the pids controller, else None (v1)."""
+    forced = (env or {}).get("CORDON_CGROUP_V2")
+    if forced:
+        return forced
+    for root in ("/sys/fs/cgroup", "/sys/fs/cgroup/unified"):
+        try:
+            with open(os.path.join(root, "cgroup.controllers")) as f:
+                if "pids" in f.read().split():
+                    return root
+        except OSError:
+            pass
+    return None
+
+
+def cgroup_dir(srv, sid, ctrl="freezer"):
+    """A sandbox's group: <v2 root>/cordon/sbx-ID, or the v1 controller's
+    /sys/fs/cgroup/<ctrl>/cordon/sbx-ID."""
+    root = cgroup_v2_root(srv.env)
+    if root:
+        return os.path.join(root, "cordon", "sbx-" + sid)
+    return os.path.join("/sys/fs/cgroup", ctrl, "cordon", "sbx-" + sid)
+
+
+def cgroup_procs_path(srv, sid):
+    """cgroup.procs of a sandbox's group (v2, else the v1 freezer)."""
+    return os.path.join(cgroup_dir(srv, sid), "cgroup.procs")
 
 
 def alive(pid):
@@ -101,8 +118,9 @@ def alive(pid):
 
 
 class Server:
-    def __init__(self, binary, workdir, args=(), key=KEY, name="server"):
+    def __init__(self, binary, workdir, args=(), key=KEY, name="server", env=None):
         self.binary = binary
+        self.env = dict(env or {})   # added to the server's environment
         self.workdir = str(workdir)
         self.key = key
         self.args = [str(a) for a in args]
@@ -129,7 +147,8 @@ class Server:
     def start(self, timeout=10.0):
         err = open(self.stderr_path, "ab")
         self.proc = subprocess.Popen(self.argv(), stdout=subprocess.PIPE, stderr=err,
-                                     stdin=subprocess.DEVNULL, start_new_session=True)
+                                     stdin=subprocess.DEVNULL, start_new_session=True,
+                                     env=dict(os.environ, **self.env))
         err.close()
         self.pid_seen = self.proc.pid
         deadline = time.monotonic() + timeout
@@ -208,7 +227,7 @@ class Server:
 
     def pids(self, sid):
         try:
-            with open(cgroup_procs_path(self.pid_seen, sid)) as f:
+            with open(cgroup_procs_path(self, sid)) as f:
                 return [int(x) for x in f.read().split()]
         except FileNotFoundError:
             return []
@@ -231,8 +250,9 @@ def cordon_server(cordon_bin, tmp_path):
         pytest.skip("needs root (cordon run)")
     servers = []
 
-    def factory(*args, key=KEY, name=None, start=True):
-        s = Server(cordon_bin, tmp_path, args, key=key, name=name or "server%d" % len(servers))
+    def factory(*args, key=KEY, name=None, start=True, env=None):
+        s = Server(cordon_bin, tmp_path, args, key=key, name=name or "server%d" % len(servers),
+                   env=env)
         servers.append(s)
         return s.start() if start else s
 

@@ -11,7 +11,15 @@ import urllib.request
 import pytest
 
 from lib import util
-from server_fixtures import KEY, alive, cordon_server, cgroup_procs_path  # noqa: F401
+from server_fixtures import (KEY, alive, cordon_server, cgroup_dir, cgroup_procs_path,  # noqa: F401
+                             cgroup_v2_root)
+
+UNIFIED = "/sys/fs/cgroup/unified"
+
+
+def _read(path):
+    with open(path) as f:
+        return f.read()
 
 
 def test_refuses_to_start_without_a_key(cordon_bin, tmp_path):
@@ -102,11 +110,12 @@ def test_lifecycle(cordon_server):
     assert st == 409
     st, _, body = srv.request("GET", "/v1/sandboxes/%s/proxy/44772/ping" % a["id"])
     assert st == 409 and json.loads(body)["code"] == "SANDBOX::NOT_RUNNING"
-    procs = cgroup_procs_path(srv.pid_seen, a["id"])
-    state_file = os.path.join(os.path.dirname(procs), "freezer.state")
-    if os.path.exists(state_file):
-        with open(state_file) as f:
-            assert f.read().strip() in ("FROZEN", "FREEZING")
+    procs = cgroup_procs_path(srv, a["id"])
+    group = os.path.dirname(procs)
+    if cgroup_v2_root(srv.env):
+        assert _read(os.path.join(group, "cgroup.freeze")).strip() == "1"
+    else:
+        assert _read(os.path.join(group, "freezer.state")).strip() in ("FROZEN", "FREEZING")
     st, _, _ = srv.request("POST", "/v1/sandboxes/%s/resume" % a["id"])
     assert st == 202
     st, _, _ = srv.request("POST", "/v1/sandboxes/%s/resume" % a["id"])
@@ -279,19 +288,10 @@ def test_signed_url_opens_only_that_proxy_route(cordon_server):
 def test_resource_limits_are_the_sandbox_cgroup(cordon_server):
     srv = cordon_server()
     sbx = srv.create(resourceLimits={"pids": "40", "memory": "256Mi", "cpu": "500m"})
-    procs = cgroup_procs_path(srv.pid_seen, sbx["id"])
-    v2 = os.path.exists("/sys/fs/cgroup/cgroup.controllers")
+    v2 = cgroup_v2_root(srv.env) is not None
 
     def limit(ctrl, v1file, v2file):
-        if v2:
-            path = os.path.join(os.path.dirname(procs), v2file)
-        else:
-            path = os.path.dirname(procs).replace("/freezer", "/" + ctrl, 1)
-            base, name = os.path.split(path)
-            with open("/proc/%d/cgroup" % srv.pid_seen) as f:
-                own = [l.split(":", 2)[2].strip() for l in f if ctrl in l.split(":")[1].split(",")]
-            path = "/sys/fs/cgroup/%s%s/%s/%s" % (ctrl, "" if own[0] == "/" else own[0], name, v1file)
-        with open(path) as f:
+        with open(os.path.join(cgroup_dir(srv, sbx["id"], ctrl), v2file if v2 else v1file)) as f:
             return f.read().strip()
     assert limit("pids", "pids.max", "pids.max") == "40"
     assert limit("memory", "memory.limit_in_bytes", "memory.max") == str(256 << 20)
@@ -305,3 +305,45 @@ def test_resource_limits_are_the_sandbox_cgroup(cordon_server):
         "command": "/bin/dash -c 'i=0; while [ $i -lt 60 ]; do sleep 30 & i=$((i+1)); done' 2>&1"})
     assert st == 200
     assert b"Cannot fork" in out, out[-600:]
+
+
+@pytest.mark.timeout(90)
+def test_v2_hierarchy_pause_resume_delete(cordon_server):
+    """The server's v2 path (sandbox/cgroup.c on a cgroup2 mount): the group
+    <root>/cordon/sbx-ID holds every process, pause writes cgroup.freeze and
+    the kernel reports the group frozen, resume thaws it, delete kills all
+    (cgroup.kill) and removes the group. On this v1-hybrid host the unified
+    mount has no controllers, so a resource limit there is refused."""
+    if not os.path.exists(os.path.join(UNIFIED, "cgroup.procs")):
+        pytest.skip("no cgroup2 mount at %s" % UNIFIED)
+    srv = cordon_server(env={"CORDON_CGROUP_V2": UNIFIED})
+    sbx = srv.create(resourceLimits=None)
+    group = cgroup_dir(srv, sbx["id"])
+    assert group == os.path.join(UNIFIED, "cordon", "sbx-" + sbx["id"])
+    pids = srv.pids(sbx["id"])
+    assert len(pids) >= 3, pids
+    for p in pids:
+        assert "0::/cordon/sbx-%s\n" % sbx["id"] in _read("/proc/%d/cgroup" % p)
+    st, _, _ = srv.request("POST", "/v1/sandboxes/%s/pause" % sbx["id"])
+    assert st == 202
+    assert _read(os.path.join(group, "cgroup.freeze")).strip() == "1"
+    util.wait_until(lambda: "frozen 1" in _read(os.path.join(group, "cgroup.events")), 10,
+                    what="the group frozen")
+    st, _, body = srv.request("GET", "/v1/sandboxes/%s/proxy/44772/ping" % sbx["id"])
+    assert st == 409
+    st, _, _ = srv.request("POST", "/v1/sandboxes/%s/resume" % sbx["id"])
+    assert st == 202
+    assert _read(os.path.join(group, "cgroup.freeze")).strip() == "0"
+    st, _, _ = srv.request("GET", "/v1/sandboxes/%s/proxy/44772/ping" % sbx["id"])
+    assert st == 200
+    # a limit needs a controller the unified mount does not have here
+    st, _, body = srv.request("POST", "/v1/sandboxes", {
+        "image": {"uri": "cordon-host"}, "entrypoint": ["sleep", "100"],
+        "resourceLimits": {"pids": "10"}})
+    assert st == 500 and "pids controller is not available on " + UNIFIED in \
+        json.loads(body)["message"], (st, body)
+    # delete: every process killed, the group removed
+    st, _, _ = srv.request("DELETE", "/v1/sandboxes/" + sbx["id"])
+    assert st == 204
+    assert [p for p in pids if alive(p)] == []
+    assert not os.path.exists(group)

@@ -103,8 +103,7 @@ def test_stopping_the_server_removes_idle_pool_sandboxes(cordon_server):
     pool_ready(srv, 2)
     idle = pool_ids(srv)[1]
     assert srv.pids(idle) and srv.pids(claimed)
-    # the groups' paths while the server (whose cgroup they are under) runs
-    paths = {k: cgroup_procs_path(srv.pid_seen, k) for k in (idle, claimed)}
+    paths = {k: cgroup_procs_path(srv, k) for k in (idle, claimed)}
     assert srv.stop() == 0
     assert not os.path.exists(paths[idle])  # killed, waited for, its cgroup removed
     assert not os.path.exists(os.path.join(srv.data, "sandboxes", idle))

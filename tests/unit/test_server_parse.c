@@ -8,7 +8,7 @@
 #include <cmocka.h>
 
 #include "server/auth.h"
-#include "server/cgroup.h"
+#include "server/limits.h"
 #include "server/driver.h"
 #include "server/timefmt.h"
 
@@ -33,21 +33,21 @@ static void test_time(void **st)
 static void test_limits(void **st)
 {
     unsigned long long v;
-    assert_int_equal(server_cgroup_parse_cpu("500m", &v), 0);
+    assert_int_equal(server_limits_cpu("500m", &v), 0);
     assert_int_equal(v, 500);
-    assert_int_equal(server_cgroup_parse_cpu("2", &v), 0);
+    assert_int_equal(server_limits_cpu("2", &v), 0);
     assert_int_equal(v, 2000);
-    assert_int_equal(server_cgroup_parse_cpu("0.25", &v), 0);
+    assert_int_equal(server_limits_cpu("0.25", &v), 0);
     assert_int_equal(v, 250);
-    assert_int_equal(server_cgroup_parse_cpu("-1", &v), -EINVAL);
-    assert_int_equal(server_cgroup_parse_cpu("1x", &v), -EINVAL);
-    assert_int_equal(server_cgroup_parse_memory("512Mi", &v), 0);
+    assert_int_equal(server_limits_cpu("-1", &v), -EINVAL);
+    assert_int_equal(server_limits_cpu("1x", &v), -EINVAL);
+    assert_int_equal(server_limits_memory("512Mi", &v), 0);
     assert_int_equal(v, 512ull << 20);
-    assert_int_equal(server_cgroup_parse_memory("1G", &v), 0);
+    assert_int_equal(server_limits_memory("1G", &v), 0);
     assert_int_equal(v, 1000000000ull);
-    assert_int_equal(server_cgroup_parse_memory("100", &v), -EINVAL); /* below 4096 */
-    assert_int_equal(server_cgroup_parse_memory("-5Mi", &v), -EINVAL);
-    assert_int_equal(server_cgroup_parse_memory("99999999999999Ti", &v), -EINVAL);
+    assert_int_equal(server_limits_memory("100", &v), -EINVAL); /* below 4096 */
+    assert_int_equal(server_limits_memory("-5Mi", &v), -EINVAL);
+    assert_int_equal(server_limits_memory("99999999999999Ti", &v), -EINVAL);
 }
 
 static void test_auth(void **st)
