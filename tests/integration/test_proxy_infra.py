@@ -117,7 +117,8 @@ def test_runner_detects_sanitizer_reports(tmp_path):
         try:
             util.wait_until(lambda: p.problems(), 3, what="stderr")
             p.reload()
-            assert "reloaded" in p.stderr
+            # reload() settles on a clock; wait for the fake's answer itself
+            util.wait_until(lambda: "reloaded" in p.stderr, 30, what="reloaded")
         finally:
             assert p.stop() == 0
         assert p.problems() == [msg.strip()]
