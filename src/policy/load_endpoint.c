@@ -781,6 +781,8 @@ void v_endpoint(struct vctx *c, const struct ynode *n, struct policy_endpoint *e
     };
     struct ep_build b = {.ep = ep};
     ep->host = NULL;
+    ep->line = n->line;
+    ep->col = n->col;
     ep->mcp_strict_tools = true;
     ep->enforcement = POLICY_ENFORCE;
     ep->upgrade_idle_timeout_ms = POLICY_DEFAULT_UPGRADE_IDLE_MS;

@@ -81,6 +81,7 @@ struct policy_entry;
 struct policy_endpoint {
     const struct policy_entry *entry;
     int index; /* in entry->endpoints */
+    unsigned line, col; /* of the endpoint map in the file */
     enum policy_host_kind host_kind;
     char *host;          /* as written, lowercased; "" when hostless */
     const char *suffix;  /* POLICY_HOST_WILDCARD: points into host at ".suffix" */

@@ -104,6 +104,9 @@ void v_endpoint_rules(struct vctx *c, struct policy_endpoint *ep, const struct y
  * (graphql_persisted_queries values; load_rules.c). */
 void v_graphql_operation(struct vctx *c, const struct policy_endpoint *ep, const struct ynode *n,
                          struct policy_rule *r);
+/* Refuses endpoints that can match the same host and port but disagree on
+ * tls (ambiguity.c); run on a policy loaded without errors. */
+void v_ambiguity(struct vctx *c, const struct policy *p);
 /* network_middlewares, checked and reported as not applied (load_unapplied.c). */
 void v_network_middlewares(struct vctx *c, const struct ynode *n);
 /* One credential field of an endpoint (credential_binding, ...), checked

@@ -534,6 +534,68 @@ static void test_peer_policy_shapes(void **state)
     policy_unref(p);
 }
 
+/* ---- endpoints that overlap but disagree on tls (OpenShell ambiguity.rs) ---- */
+
+#define TWO(a, b) "version: 1\nnetwork_policies:\n" \
+    "  one:\n    binaries: [{path: /usr/bin/curl}]\n    endpoints:\n      - " a "\n" \
+    "  two:\n    binaries: [{path: /usr/bin/curl}]\n    endpoints:\n      - " b "\n"
+
+static void test_tls_ambiguity(void **state)
+{
+    (void)state;
+    /* exact vs wildcard for the same host: refused, at the later endpoint */
+    expect_error(TWO("{host: api.example.com, port: 443}",
+                     "{host: \"*.example.com\", port: 443, tls: skip}"),
+                 "t.yaml:10:9: error: network_policies.two.endpoints[0]: host '*.example.com' "
+                 "overlaps network_policies.one.endpoints[0] (host 'api.example.com', line 6) "
+                 "on port 443, but tls differs (skip here, automatic there)");
+    /* key order does not hide it: the later endpoint in the file is named */
+    expect_error(TWO("{host: \"*.example.com\", port: 443, tls: skip}",
+                     "{host: api.example.com, port: 443, protocol: rest, access: full}"),
+                 "t.yaml:10:9: error: network_policies.two.endpoints[0]: host 'api.example.com'");
+    /* same exact host twice; within one entry too */
+    expect_error(TWO("{host: a.example.com, ports: [80, 443], tls: skip}",
+                     "{host: A.EXAMPLE.COM, port: 443}"), "on port 443, but tls differs");
+    expect_error(HDR "      - {host: a.example.com, port: 443}\n"
+                     "      - {host: a.example.com, port: 443, tls: skip}\n",
+                 "network_policies.a.endpoints[1]: host 'a.example.com' overlaps "
+                 "network_policies.a.endpoints[0]");
+    /* intersecting wildcards; '**' against a deeper pattern; hostless */
+    expect_error(TWO("{host: \"api-*.example.com\", port: 443}",
+                     "{host: \"*-v2.example.com\", port: 443, tls: skip}"), "tls differs");
+    expect_error(TWO("{host: \"**.example.com\", port: 443}",
+                     "{host: \"*.s3.example.com\", port: 443, tls: skip}"), "tls differs");
+    expect_error(TWO("{host: 10.0.0.5, port: 443}",
+                     "{port: 443, allowed_ips: [10.0.0.0/8], tls: skip}"), "<any host>");
+    /* `terminate` is automatic: it conflicts with skip, not with an omitted tls */
+    expect_error(TWO("{host: x.example.com, port: 443, tls: terminate}",
+                     "{host: x.example.com, port: 443, tls: skip}"), "tls differs");
+    struct policy *p = load_warn(TWO("{host: x.example.com, port: 443, tls: terminate}",
+                                     "{host: x.example.com, port: 443}"), NULL);
+    policy_unref(p);
+    /* no overlap: disjoint ports, one label vs two, disjoint label globs,
+     * different IPs, or the same tls */
+    const char *fine[] = {
+        TWO("{host: api.example.com, port: 443}",
+            "{host: \"*.example.com\", port: 8443, tls: skip}"),
+        TWO("{host: a.b.example.com, port: 443}",
+            "{host: \"*.example.com\", port: 443, tls: skip}"),
+        TWO("{host: \"api-*.example.com\", port: 443}",
+            "{host: \"web-*.example.com\", port: 443, tls: skip}"),
+        TWO("{host: \"*.s3.*.amazonaws.com\", port: 443}",
+            "{host: \"*.ec2.amazonaws.com\", port: 443, tls: skip}"),
+        TWO("{host: 10.0.0.5, port: 443}", "{host: 10.0.0.6, port: 443, tls: skip}"),
+        TWO("{host: api.example.com, port: 443, tls: skip}",
+            "{host: \"*.example.com\", port: 443, tls: skip}"),
+        TWO("{host: example.com, port: 443}",
+            "{host: \"**.example.com\", port: 443, tls: skip}"),
+    };
+    for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+        p = load_warn(fine[i], NULL);
+        policy_unref(p);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -546,6 +608,7 @@ int main(void)
         cmocka_unit_test(test_protocols_tcp_sql_websocket),
         cmocka_unit_test(test_unapplied_fields_warn),
         cmocka_unit_test(test_peer_policy_shapes),
+        cmocka_unit_test(test_tls_ambiguity),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
