@@ -792,6 +792,7 @@ void v_endpoint(struct vctx *c, const struct ynode *n, struct policy_endpoint *e
     endpoint_cross_checks(c, n, &b);
     if (!ep->host && ep->host_kind == POLICY_HOST_NONE)
         ep->host = v_strdup("");
+    ep->n_allowed_ips = ep->n_ips;
     if (ep->host_kind == POLICY_HOST_IP) {
         if (!ep->ips)
             ep->ips = v_calloc(1, sizeof(*ep->ips));

@@ -106,6 +106,7 @@ struct policy_endpoint {
     size_t n_rules;
     struct policy_cidr *ips;
     size_t n_ips;
+    size_t n_allowed_ips; /* ips[0..n) written in allowed_ips (the rest: the host's IP) */
     uint64_t idle_timeout_ms;
     uint64_t upgrade_idle_timeout_ms;
 };

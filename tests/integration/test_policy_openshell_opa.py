@@ -232,13 +232,15 @@ FIXTURES = {
           - {method: POST, path: "/admin/**", query: {force: "true"}}
     binaries: [{path: /usr/bin/curl}]
 """,
-    # upstream's test data also gives the second entry `tls: skip`; its
-    # engine test skips the load-time ambiguity check, which refuses that
-    # (as cordon now does: see "ambiguous_tls" below), so both agree on tls
+    # upstream's test data gives only the second entry `tls: skip` and
+    # allowed_ips; its engine test skips the load-time ambiguity check,
+    # which refuses that (as cordon now does: see "ambiguous_tls" below), so
+    # here both agree on tls and allowed_ips
     "overlapping": HEAD + """\
   test_server:
     endpoints:
-      - {host: 192.168.1.100, port: 8567, protocol: rest, rules: [{allow: {method: GET, path: "**"}}]}
+      - {host: 192.168.1.100, port: 8567, protocol: rest, allowed_ips: [192.168.1.100],
+         rules: [{allow: {method: GET, path: "**"}}]}
     binaries: [{path: /usr/bin/curl}]
   allow_192_168_1_100_8567:
     endpoints:
@@ -530,7 +532,8 @@ case("l7_deny_rule_without_matching_query_key_allows", "l7_deny", "api.restricte
      method="POST", target="/admin/settings")
 case("proto_load_rejects_ambiguous_endpoint_metadata_with_rationale", "ambiguous_tls", None, None,
      allow="error", needle="ambiguous_tls.yaml:7:17: error: network_policies.wildcard.endpoints[0]: "
-     "host '*.example.com' overlaps network_policies.exact.endpoints[0]")
+     "host '*.example.com' overlaps network_policies.exact.endpoints[0] (host 'api.example.com', "
+     "line 4) on port 443, but they differ in tls")
 case("l7_overlapping_policies_allow_request_does_not_crash", "overlapping", "192.168.1.100", 8567,
      method="GET", target="/test")
 case("l7_overlapping_policies_deny_request_does_not_crash", "overlapping", "192.168.1.100", 8567,

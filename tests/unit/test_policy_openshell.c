@@ -548,28 +548,28 @@ static void test_tls_ambiguity(void **state)
                      "{host: \"*.example.com\", port: 443, tls: skip}"),
                  "t.yaml:10:9: error: network_policies.two.endpoints[0]: host '*.example.com' "
                  "overlaps network_policies.one.endpoints[0] (host 'api.example.com', line 6) "
-                 "on port 443, but tls differs (skip here, automatic there)");
+                 "on port 443, but they differ in tls");
     /* key order does not hide it: the later endpoint in the file is named */
     expect_error(TWO("{host: \"*.example.com\", port: 443, tls: skip}",
                      "{host: api.example.com, port: 443, protocol: rest, access: full}"),
                  "t.yaml:10:9: error: network_policies.two.endpoints[0]: host 'api.example.com'");
     /* same exact host twice; within one entry too */
     expect_error(TWO("{host: a.example.com, ports: [80, 443], tls: skip}",
-                     "{host: A.EXAMPLE.COM, port: 443}"), "on port 443, but tls differs");
+                     "{host: A.EXAMPLE.COM, port: 443}"), "on port 443, but they differ in tls");
     expect_error(HDR "      - {host: a.example.com, port: 443}\n"
                      "      - {host: a.example.com, port: 443, tls: skip}\n",
                  "network_policies.a.endpoints[1]: host 'a.example.com' overlaps "
                  "network_policies.a.endpoints[0]");
     /* intersecting wildcards; '**' against a deeper pattern; hostless */
     expect_error(TWO("{host: \"api-*.example.com\", port: 443}",
-                     "{host: \"*-v2.example.com\", port: 443, tls: skip}"), "tls differs");
+                     "{host: \"*-v2.example.com\", port: 443, tls: skip}"), "differ in tls");
     expect_error(TWO("{host: \"**.example.com\", port: 443}",
-                     "{host: \"*.s3.example.com\", port: 443, tls: skip}"), "tls differs");
+                     "{host: \"*.s3.example.com\", port: 443, tls: skip}"), "differ in tls");
     expect_error(TWO("{host: 10.0.0.5, port: 443}",
                      "{port: 443, allowed_ips: [10.0.0.0/8], tls: skip}"), "<any host>");
     /* `terminate` is automatic: it conflicts with skip, not with an omitted tls */
     expect_error(TWO("{host: x.example.com, port: 443, tls: terminate}",
-                     "{host: x.example.com, port: 443, tls: skip}"), "tls differs");
+                     "{host: x.example.com, port: 443, tls: skip}"), "differ in tls");
     struct policy *p = load_warn(TWO("{host: x.example.com, port: 443, tls: terminate}",
                                      "{host: x.example.com, port: 443}"), NULL);
     policy_unref(p);
