@@ -227,7 +227,7 @@ static void f_protocol(struct vctx *c, const struct ynode *n, void *obj)
                                             POLICY_PROTO_SQL};
     struct ep_build *b = obj;
     b->protocol = n;
-    int i = v_enum(c, n, vals);
+    int i = v_enum_nocase(c, n, vals);
     if (i >= 0)
         b->ep->proto = map[i];
 }

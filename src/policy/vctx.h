@@ -80,6 +80,8 @@ bool v_seq(struct vctx *c, const struct ynode *n, const char *allowed);
  * reports "'x' is not allowed (allowed: a, b; did you mean 'a'?)". Returns
  * the index or -1. */
 int v_enum(struct vctx *c, const struct ynode *n, const char *const *allowed);
+/* The same, ignoring ASCII case (OpenShell reads protocol names so). */
+int v_enum_nocase(struct vctx *c, const struct ynode *n, const char *const *allowed);
 
 /* The closest candidate within edit distance 2, or NULL. */
 const char *v_suggest(const char *s, const char *const *cands, size_t n);
