@@ -40,6 +40,8 @@
  * pairs. */
 static bool globs_overlap(const char *a, size_t la, const char *b, size_t lb, char delim)
 {
+    if (!memchr(a, '*', la) && !memchr(b, '*', lb))
+        return la == lb && memcmp(a, b, la) == 0;
     size_t w = lb + 1, n = (la + 1) * w;
     bool *seen = v_calloc(n, sizeof(*seen));
     size_t *stack = v_calloc(n, sizeof(*stack));
@@ -142,6 +144,8 @@ static bool hosts_overlap(const struct policy_endpoint *a, const struct policy_e
         const struct policy_endpoint *ip = w == a ? b : a;
         return w->host_kind == POLICY_HOST_WILDCARD && policy_host_glob_match(w->host, ip->host);
     }
+    if (a->host_kind == POLICY_HOST_EXACT && b->host_kind == POLICY_HOST_EXACT)
+        return strcmp(a->host, b->host) == 0;
     return patterns_overlap(a->host, b->host);
 }
 
@@ -285,25 +289,54 @@ static void report(struct vctx *c, const struct policy_endpoint *a,
     v_pop(c, mark);
 }
 
+/* One endpoint and the literal text every host it matches ends with (after
+ * its last '*', or the whole exact host; NULL for hostless and IPs). Two
+ * hosts can only overlap when one tail ends the other: a cheap test that
+ * keeps the pairwise walk fast on large files. */
+struct amb_ep {
+    const struct policy_endpoint *ep;
+    const char *tail;
+    size_t tail_len;
+};
+
+static bool tails_meet(const struct amb_ep *a, const struct amb_ep *b)
+{
+    if (!a->tail || !b->tail)
+        return true;
+    const struct amb_ep *s = a->tail_len <= b->tail_len ? a : b, *l = s == a ? b : a;
+    return memcmp(l->tail + l->tail_len - s->tail_len, s->tail, s->tail_len) == 0;
+}
+
 void v_ambiguity(struct vctx *c, const struct policy *p)
 {
     char what[256];
-    for (size_t ea = 0; ea < p->n_entries; ea++) {
-        const struct policy_entry *A = &p->entries[ea];
-        for (size_t ia = 0; ia < A->n_endpoints; ia++) {
-            const struct policy_endpoint *a = &A->endpoints[ia];
-            for (size_t eb = ea; eb < p->n_entries; eb++) {
-                const struct policy_entry *B = &p->entries[eb];
-                for (size_t ib = eb == ea ? ia + 1 : 0; ib < B->n_endpoints; ib++) {
-                    const struct policy_endpoint *b = &B->endpoints[ib];
-                    uint16_t port = common_port(a, b);
-                    if (port == 0 || !hosts_overlap(a, b))
-                        continue;
-                    conflicts(a, b, what, sizeof(what));
-                    if (what[0])
-                        report(c, a, b, port, what);
-                }
+    size_t n = 0, k = 0;
+    for (size_t e = 0; e < p->n_entries; e++)
+        n += p->entries[e].n_endpoints;
+    if (n < 2)
+        return;
+    struct amb_ep *v = v_calloc(n, sizeof(*v));
+    for (size_t e = 0; e < p->n_entries; e++)
+        for (size_t i = 0; i < p->entries[e].n_endpoints; i++, k++) {
+            const struct policy_endpoint *ep = &p->entries[e].endpoints[i];
+            v[k].ep = ep;
+            if (ep->host_kind == POLICY_HOST_EXACT || ep->host_kind == POLICY_HOST_WILDCARD) {
+                const char *star = strrchr(ep->host, '*');
+                v[k].tail = star ? star + 1 : ep->host;
+                v[k].tail_len = strlen(v[k].tail);
             }
         }
-    }
+    for (size_t i = 0; i < n; i++)
+        for (size_t j = i + 1; j < n; j++) {
+            const struct policy_endpoint *a = v[i].ep, *b = v[j].ep;
+            if (!tails_meet(&v[i], &v[j]))
+                continue;
+            uint16_t port = common_port(a, b);
+            if (port == 0 || !hosts_overlap(a, b))
+                continue;
+            conflicts(a, b, what, sizeof(what));
+            if (what[0])
+                report(c, a, b, port, what);
+        }
+    free(v);
 }
