@@ -552,6 +552,8 @@ static int load_buffer(const char *name, const char *data, size_t len, struct po
         default_fs(p);
     for (size_t i = 0; i < p->n_entries; i++)
         p->n_endpoints += p->entries[i].n_endpoints;
+    if (c.n_errors == 0)
+        v_ambiguity(&c, p);
     rc = c.n_errors ? -EINVAL : 0;
     v_flush(&c, diag);
     if (rc == 0) {

@@ -227,7 +227,7 @@ static void f_protocol(struct vctx *c, const struct ynode *n, void *obj)
                                             POLICY_PROTO_SQL};
     struct ep_build *b = obj;
     b->protocol = n;
-    int i = v_enum(c, n, vals);
+    int i = v_enum_nocase(c, n, vals);
     if (i >= 0)
         b->ep->proto = map[i];
 }
@@ -781,6 +781,8 @@ void v_endpoint(struct vctx *c, const struct ynode *n, struct policy_endpoint *e
     };
     struct ep_build b = {.ep = ep};
     ep->host = NULL;
+    ep->line = n->line;
+    ep->col = n->col;
     ep->mcp_strict_tools = true;
     ep->enforcement = POLICY_ENFORCE;
     ep->upgrade_idle_timeout_ms = POLICY_DEFAULT_UPGRADE_IDLE_MS;
@@ -790,6 +792,7 @@ void v_endpoint(struct vctx *c, const struct ynode *n, struct policy_endpoint *e
     endpoint_cross_checks(c, n, &b);
     if (!ep->host && ep->host_kind == POLICY_HOST_NONE)
         ep->host = v_strdup("");
+    ep->n_allowed_ips = ep->n_ips;
     if (ep->host_kind == POLICY_HOST_IP) {
         if (!ep->ips)
             ep->ips = v_calloc(1, sizeof(*ep->ips));

@@ -81,6 +81,7 @@ struct policy_entry;
 struct policy_endpoint {
     const struct policy_entry *entry;
     int index; /* in entry->endpoints */
+    unsigned line, col; /* of the endpoint map in the file */
     enum policy_host_kind host_kind;
     char *host;          /* as written, lowercased; "" when hostless */
     const char *suffix;  /* POLICY_HOST_WILDCARD: points into host at ".suffix" */
@@ -105,6 +106,7 @@ struct policy_endpoint {
     size_t n_rules;
     struct policy_cidr *ips;
     size_t n_ips;
+    size_t n_allowed_ips; /* ips[0..n) written in allowed_ips (the rest: the host's IP) */
     uint64_t idle_timeout_ms;
     uint64_t upgrade_idle_timeout_ms;
 };

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "core/banned.h"
 
@@ -215,7 +216,8 @@ bool v_seq(struct vctx *c, const struct ynode *n, const char *allowed)
     return true;
 }
 
-int v_enum(struct vctx *c, const struct ynode *n, const char *const *allowed)
+static int enum_match(struct vctx *c, const struct ynode *n, const char *const *allowed,
+                      bool nocase)
 {
     char list[256] = "";
     size_t cnt = 0, used = 0;
@@ -231,7 +233,7 @@ int v_enum(struct vctx *c, const struct ynode *n, const char *const *allowed)
     if (!v_str(c, n, &s, what))
         return -1;
     for (size_t i = 0; i < cnt; i++)
-        if (strcmp(s, allowed[i]) == 0)
+        if ((nocase ? strcasecmp(s, allowed[i]) : strcmp(s, allowed[i])) == 0)
             return (int)i;
     const char *sug = v_suggest(s, allowed, cnt);
     if (sug)
@@ -239,6 +241,16 @@ int v_enum(struct vctx *c, const struct ynode *n, const char *const *allowed)
     else
         v_error(c, n, "'%s' is not allowed (allowed: %s)", s, list);
     return -1;
+}
+
+int v_enum(struct vctx *c, const struct ynode *n, const char *const *allowed)
+{
+    return enum_match(c, n, allowed, false);
+}
+
+int v_enum_nocase(struct vctx *c, const struct ynode *n, const char *const *allowed)
+{
+    return enum_match(c, n, allowed, true);
 }
 
 /* ---- maps ---- */

@@ -80,6 +80,8 @@ bool v_seq(struct vctx *c, const struct ynode *n, const char *allowed);
  * reports "'x' is not allowed (allowed: a, b; did you mean 'a'?)". Returns
  * the index or -1. */
 int v_enum(struct vctx *c, const struct ynode *n, const char *const *allowed);
+/* The same, ignoring ASCII case (OpenShell reads protocol names so). */
+int v_enum_nocase(struct vctx *c, const struct ynode *n, const char *const *allowed);
 
 /* The closest candidate within edit distance 2, or NULL. */
 const char *v_suggest(const char *s, const char *const *cands, size_t n);
@@ -104,6 +106,9 @@ void v_endpoint_rules(struct vctx *c, struct policy_endpoint *ep, const struct y
  * (graphql_persisted_queries values; load_rules.c). */
 void v_graphql_operation(struct vctx *c, const struct policy_endpoint *ep, const struct ynode *n,
                          struct policy_rule *r);
+/* Refuses endpoints that can match the same host and port but disagree on
+ * tls (ambiguity.c); run on a policy loaded without errors. */
+void v_ambiguity(struct vctx *c, const struct policy *p);
 /* network_middlewares, checked and reported as not applied (load_unapplied.c). */
 void v_network_middlewares(struct vctx *c, const struct ynode *n);
 /* One credential field of an endpoint (credential_binding, ...), checked

@@ -232,15 +232,28 @@ FIXTURES = {
           - {method: POST, path: "/admin/**", query: {force: "true"}}
     binaries: [{path: /usr/bin/curl}]
 """,
+    # upstream's test data gives only the second entry `tls: skip` and
+    # allowed_ips; its engine test skips the load-time ambiguity check,
+    # which refuses that (as cordon now does: see "ambiguous_tls" below), so
+    # here both agree on tls and allowed_ips
     "overlapping": HEAD + """\
   test_server:
     endpoints:
-      - {host: 192.168.1.100, port: 8567, protocol: rest, rules: [{allow: {method: GET, path: "**"}}]}
+      - {host: 192.168.1.100, port: 8567, protocol: rest, allowed_ips: [192.168.1.100],
+         rules: [{allow: {method: GET, path: "**"}}]}
     binaries: [{path: /usr/bin/curl}]
   allow_192_168_1_100_8567:
     endpoints:
-      - {host: 192.168.1.100, port: 8567, protocol: rest, tls: skip, allowed_ips: [192.168.1.100],
+      - {host: 192.168.1.100, port: 8567, protocol: rest, allowed_ips: [192.168.1.100],
          rules: [{allow: {method: GET, path: "**"}}]}
+    binaries: [{path: /usr/bin/curl}]
+""",
+    "ambiguous_tls": HEAD + """\
+  exact:
+    endpoints: [{host: api.example.com, port: 443, protocol: rest, access: read-only}]
+    binaries: [{path: /usr/bin/curl}]
+  wildcard:
+    endpoints: [{host: "*.example.com", port: 443, tls: skip}]
     binaries: [{path: /usr/bin/curl}]
 """,
     "allowed_ips": HEAD + """\
@@ -517,6 +530,10 @@ case("l7_deny_rule_with_query_blocks_when_any_value_matches", "l7_deny", "api.re
      443, method="POST", target="/admin/settings?force=true&force=false", allow=False)
 case("l7_deny_rule_without_matching_query_key_allows", "l7_deny", "api.restricted.com", 443,
      method="POST", target="/admin/settings")
+case("proto_load_rejects_ambiguous_endpoint_metadata_with_rationale", "ambiguous_tls", None, None,
+     allow="error", needle="ambiguous_tls.yaml:7:17: error: network_policies.wildcard.endpoints[0]: "
+     "host '*.example.com' overlaps network_policies.exact.endpoints[0] (host 'api.example.com', "
+     "line 4) on port 443, but they differ in tls")
 case("l7_overlapping_policies_allow_request_does_not_crash", "overlapping", "192.168.1.100", 8567,
      method="GET", target="/test")
 case("l7_overlapping_policies_deny_request_does_not_crash", "overlapping", "192.168.1.100", 8567,
@@ -784,10 +801,6 @@ DIFFERS = {
     "l7_mcp_response_post_is_allowed_for_matching_endpoint":
         "cordon refuses JSON-RPC responses sent by the client on MCP endpoints too (stricter; "
         "MCP server-to-client requests such as sampling are not answered through cordon)",
-    "proto_load_rejects_ambiguous_endpoint_metadata_with_rationale":
-        "OpenShell refuses a wildcard and an exact endpoint for the same host whose inspection "
-        "metadata (tls) disagree; cordon loads it and judges each request by the first entry "
-        "in key order that allows it — not yet an error (open item)",
 }
 
 UPSTREAM = open(__file__.replace("test_policy_openshell_opa.py",

@@ -534,6 +534,142 @@ static void test_peer_policy_shapes(void **state)
     policy_unref(p);
 }
 
+/* ---- endpoints that overlap but disagree on tls (OpenShell ambiguity.rs) ---- */
+
+#define TWO(a, b) "version: 1\nnetwork_policies:\n" \
+    "  one:\n    binaries: [{path: /usr/bin/curl}]\n    endpoints:\n      - " a "\n" \
+    "  two:\n    binaries: [{path: /usr/bin/curl}]\n    endpoints:\n      - " b "\n"
+
+static void test_tls_ambiguity(void **state)
+{
+    (void)state;
+    /* exact vs wildcard for the same host: refused, at the later endpoint */
+    expect_error(TWO("{host: api.example.com, port: 443}",
+                     "{host: \"*.example.com\", port: 443, tls: skip}"),
+                 "t.yaml:10:9: error: network_policies.two.endpoints[0]: host '*.example.com' "
+                 "overlaps network_policies.one.endpoints[0] (host 'api.example.com', line 6) "
+                 "on port 443, but they differ in tls");
+    /* key order does not hide it: the later endpoint in the file is named */
+    expect_error(TWO("{host: \"*.example.com\", port: 443, tls: skip}",
+                     "{host: api.example.com, port: 443, protocol: rest, access: full}"),
+                 "t.yaml:10:9: error: network_policies.two.endpoints[0]: host 'api.example.com'");
+    /* same exact host twice; within one entry too */
+    expect_error(TWO("{host: a.example.com, ports: [80, 443], tls: skip}",
+                     "{host: A.EXAMPLE.COM, port: 443}"), "on port 443, but they differ in tls");
+    expect_error(HDR "      - {host: a.example.com, port: 443}\n"
+                     "      - {host: a.example.com, port: 443, tls: skip}\n",
+                 "network_policies.a.endpoints[1]: host 'a.example.com' overlaps "
+                 "network_policies.a.endpoints[0]");
+    /* intersecting wildcards; '**' against a deeper pattern; hostless */
+    expect_error(TWO("{host: \"api-*.example.com\", port: 443}",
+                     "{host: \"*-v2.example.com\", port: 443, tls: skip}"), "differ in tls");
+    expect_error(TWO("{host: \"**.example.com\", port: 443}",
+                     "{host: \"*.s3.example.com\", port: 443, tls: skip}"), "differ in tls");
+    expect_error(TWO("{host: 10.0.0.5, port: 443}",
+                     "{port: 443, allowed_ips: [10.0.0.0/8], tls: skip}"), "<any host>");
+    /* `terminate` is automatic: it conflicts with skip, not with an omitted tls */
+    expect_error(TWO("{host: x.example.com, port: 443, tls: terminate}",
+                     "{host: x.example.com, port: 443, tls: skip}"), "differ in tls");
+    struct policy *p = load_warn(TWO("{host: x.example.com, port: 443, tls: terminate}",
+                                     "{host: x.example.com, port: 443}"), NULL);
+    policy_unref(p);
+    /* no overlap: disjoint ports, one label vs two, disjoint label globs,
+     * different IPs, or the same tls */
+    const char *fine[] = {
+        TWO("{host: api.example.com, port: 443}",
+            "{host: \"*.example.com\", port: 8443, tls: skip}"),
+        TWO("{host: a.b.example.com, port: 443}",
+            "{host: \"*.example.com\", port: 443, tls: skip}"),
+        TWO("{host: \"api-*.example.com\", port: 443}",
+            "{host: \"web-*.example.com\", port: 443, tls: skip}"),
+        TWO("{host: \"*.s3.*.amazonaws.com\", port: 443}",
+            "{host: \"*.ec2.amazonaws.com\", port: 443, tls: skip}"),
+        TWO("{host: 10.0.0.5, port: 443}", "{host: 10.0.0.6, port: 443, tls: skip}"),
+        TWO("{host: api.example.com, port: 443, tls: skip}",
+            "{host: \"*.example.com\", port: 443, tls: skip}"),
+        TWO("{host: example.com, port: 443}",
+            "{host: \"**.example.com\", port: 443, tls: skip}"),
+    };
+    for (size_t i = 0; i < sizeof(fine) / sizeof(fine[0]); i++) {
+        p = load_warn(fine[i], NULL);
+        policy_unref(p);
+    }
+}
+
+/* ---- the other conflicts OpenShell refuses (ambiguity.rs) ---- */
+
+static void test_other_ambiguities(void **state)
+{
+    (void)state;
+    /* allowed_ips compared as a set, whatever the order */
+    struct policy *p = load_warn(TWO("{host: api.example.com, port: 443, allowed_ips: [10.0.1.0/24, 10.0.0.0/24]}",
+                                     "{host: api.example.com, port: 443, allowed_ips: [10.0.0.0/24, 10.0.1.0/24]}"),
+                                 NULL);
+    policy_unref(p);
+    expect_error(TWO("{host: api.example.com, port: 443, allowed_ips: [10.0.1.0/24]}",
+                     "{host: api.example.com, port: 443, allowed_ips: [10.0.2.0/24]}"),
+                 "differ in allowed_ips");
+    /* explicit tcp vs omitted protocol */
+    expect_error(TWO("{host: api.example.com, port: 443, protocol: tcp}",
+                     "{host: api.example.com, port: 443}"), "differ in protocol: tcp");
+    /* request pipeline: protocol on the same (or no) path */
+    expect_error(TWO("{host: api.example.com, port: 443, protocol: rest, access: full}",
+                     "{host: api.example.com, port: 443, protocol: graphql, access: read-only}"),
+                 "differ in protocol");
+    expect_error(TWO("{host: api.example.com, port: 443, path: \"/v1/*\", protocol: rest, access: full}",
+                     "{host: api.example.com, port: 443, path: \"/v*/x\", protocol: graphql, access: full}"),
+                 "differ in protocol");
+    /* a more specific path overrides; disjoint paths do not meet */
+    p = load_warn(TWO("{host: api.example.com, port: 443, protocol: rest, access: full}",
+                      "{host: api.example.com, port: 443, path: /graphql, protocol: graphql, access: full}"),
+                  NULL);
+    policy_unref(p);
+    p = load_warn(TWO("{host: api.example.com, port: 443, path: /graphql, protocol: graphql, access: full}",
+                      "{host: api.example.com, port: 443, path: \"/repos/**\", protocol: rest, access: full}"),
+                  NULL);
+    policy_unref(p);
+    /* access and rules add up: no conflict */
+    p = load_warn(TWO("{host: api.example.com, port: 443, protocol: rest, access: read-only}",
+                      "{host: api.example.com, port: 443, protocol: rest, access: read-write}"),
+                  NULL);
+    policy_unref(p);
+    /* a plain L4 endpoint does not compete with an inspected one */
+    p = load_warn(TWO("{host: api.example.com, port: 443}",
+                      "{host: api.example.com, port: 443, protocol: rest, access: full}"), NULL);
+    policy_unref(p);
+    expect_error(TWO("{host: api.example.com, port: 443, protocol: rest, access: full}",
+                     "{host: api.example.com, port: 443, protocol: rest, access: full, "
+                     "allow_encoded_slash: true}"), "differ in allow_encoded_slash");
+    expect_error(TWO("{host: api.example.com, port: 443, protocol: rest, access: full}",
+                     "{host: api.example.com, port: 443, protocol: rest, access: full, "
+                     "enforcement: audit}"), "differ in enforcement");
+    /* body limits only within one protocol family */
+    expect_error(TWO("{host: a.example.com, port: 443, protocol: mcp, mcp: {allow_all_known_mcp_methods: true, max_body_bytes: 2048}}",
+                     "{host: a.example.com, port: 443, protocol: mcp, mcp: {allow_all_known_mcp_methods: true, max_body_bytes: 4096}}"),
+                 "differ in max_body_bytes");
+    expect_error(TWO("{host: a.example.com, port: 443, protocol: websocket, rules: [{allow: {method: GET, path: /}}, "
+                     "{allow: {operation_type: subscription}}]}",
+                     "{host: a.example.com, port: 443, protocol: websocket, rules: [{allow: {method: GET, path: /}}]}"),
+                 "differ in GraphQL-over-WebSocket rules");
+}
+
+/* protocol names are read without regard to case, as OpenShell does */
+static void test_protocol_case(void **state)
+{
+    (void)state;
+    struct policy *p = load_warn(HDR "      - {host: a.example.com, port: 443, protocol: REST, "
+                                     "access: read-only}\n", NULL);
+    assert_true(l7(p, "a.example.com", "GET", "/x")->allow);
+    assert_false(l7(p, "a.example.com", "POST", "/x")->allow);
+    policy_unref(p);
+    p = load_warn(HDR "      - {host: a.example.com, port: 443, protocol: Mcp, "
+                      "rules: [{allow: {method: initialize}}]}\n", NULL);
+    assert_true(body(p, "a.example.com", "/", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"initialize\"}")->allow);
+    assert_false(body(p, "a.example.com", "/", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"tools/list\"}")->allow);
+    policy_unref(p);
+    expect_error(HDR "      - {host: a.example.com, port: 443, protocol: FTP}\n", "'FTP' is not allowed");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -546,6 +682,9 @@ int main(void)
         cmocka_unit_test(test_protocols_tcp_sql_websocket),
         cmocka_unit_test(test_unapplied_fields_warn),
         cmocka_unit_test(test_peer_policy_shapes),
+        cmocka_unit_test(test_tls_ambiguity),
+        cmocka_unit_test(test_other_ambiguities),
+        cmocka_unit_test(test_protocol_case),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
