@@ -76,8 +76,10 @@ struct supervisor {
     struct proxy *proxy;
     struct childenv env;
     bool have_run_dir;   /* SANDBOX_RUN_DIR exists: private tmpfs + trust bundle */
-    char ca_dir[64];     /* root-only directory the proxy writes its CA into */
+    char ca_dir[64];     /* root-only directory the CA certificate is written to */
     char ca_out[96];
+    struct tls_ca *ca;   /* the proxy's CA until start_proxy hands it over */
+    struct home_nss nss;     /* certutil building HOME's NSS database */
     pthread_t trust_tid;     /* install_trust, while the start hooks run */
     bool trust_on;
     int trust_rc;
@@ -491,6 +493,39 @@ static int wait_init_ready(struct supervisor *s)
     return 0;
 }
 
+/* The proxy's CA, made (or loaded from --ca-dir) before the proxy starts:
+ * its certificate goes into a root-only directory of ours, copied into the
+ * sandbox once its root exists (install_trust), and certutil starts
+ * building HOME's NSS database from it right away, while the proxy, the
+ * fence and the sandbox's root are being set up. The key stays in memory
+ * and goes to the proxy (start_proxy). */
+static int make_ca(struct supervisor *s)
+{
+    char err[512] = "";
+    int rc = s->o->ca_dir ? tls_ca_load(s->o->ca_dir, NULL, &s->ca, err, sizeof(err))
+                          : tls_ca_generate(NULL, &s->ca, err, sizeof(err));
+    if (rc < 0) {
+        log_error("run: proxy CA: %s; the command was not started", err[0] ? err : strerror(-rc));
+        return rc;
+    }
+    snprintf(s->ca_dir, sizeof(s->ca_dir), "/run/cordon-ca.XXXXXX");
+    if (!mkdtemp(s->ca_dir)) {
+        rc = -errno;
+        s->ca_dir[0] = '\0';
+        log_error("run: cannot create a directory for the proxy's CA: %s", strerror(-rc));
+        return rc;
+    }
+    snprintf(s->ca_out, sizeof(s->ca_out), "%s/ca.pem", s->ca_dir);
+    if ((rc = tls_ca_cert_write(s->ca, s->ca_out, err, sizeof(err))) < 0) {
+        log_error("run: proxy CA certificate: %s; the command was not started", err);
+        return rc;
+    }
+    if (s->mounts.enabled && (rc = home_nss_start(&s->nss, s->ca_out)) < 0)
+        log_warn("run: cannot start certutil for the NSS database (%s): Chromium and Firefox "
+                 "will not trust the sandbox CA", strerror(-rc));
+    return 0;
+}
+
 static int start_proxy(struct supervisor *s)
 {
     struct proxy_config cfg;
@@ -519,20 +554,8 @@ static int start_proxy(struct supervisor *s)
     uint32_t mc = s->o->max_conns ? s->o->max_conns : policy_limits(s->policy)->max_conns;
     if (mc)
         cfg.max_conns = mc;
-    if (s->have_run_dir) {
-        /* The proxy starts while init builds the sandbox's root: it writes
-         * its CA certificate into a root-only directory of ours, copied
-         * into the sandbox once its root exists (install_trust). */
-        snprintf(s->ca_dir, sizeof(s->ca_dir), "/run/cordon-ca.XXXXXX");
-        if (!mkdtemp(s->ca_dir)) {
-            int e = errno;
-            s->ca_dir[0] = '\0';
-            log_error("run: cannot create a directory for the proxy's CA: %s", strerror(e));
-            return -e;
-        }
-        snprintf(s->ca_out, sizeof(s->ca_out), "%s/ca.pem", s->ca_dir);
-        cfg.ca_cert_out = s->ca_out;
-    }
+    cfg.ca = s->ca; /* make_ca: the proxy takes it over */
+    s->ca = NULL;
     int rc = proxy_start(&cfg, &s->proxy);
     if (rc < 0) {
         log_error("run: cannot start the egress proxy on %s: %s; the command was not started",
@@ -576,7 +599,7 @@ static int install_trust(struct supervisor *s)
         log_error("run: %s; the command was not started", err);
         return rc;
     }
-    if (s->mounts.enabled && (rc = home_install(s->init_pid, s->priv.uid, s->priv.gid, s->ca_out,
+    if (s->mounts.enabled && (rc = home_install(s->init_pid, s->priv.uid, s->priv.gid, &s->nss,
                                                 err, sizeof(err))) < 0) {
         log_error("run: %s; the command was not started", err);
         return rc;
@@ -844,6 +867,9 @@ static void teardown(struct supervisor *s)
     close_fd(&s->lo_proxy_fd);
     close_fd(&s->capture_fd);
     remove_ca_dir(s);
+    tls_ca_free(s->ca); /* not handed to the proxy (a failure before start_proxy) */
+    s->ca = NULL;
+    home_nss_discard(&s->nss);
     log_debug("run: proxy stopped");
     if (s->ns_made)
         netns_destroy(&s->ns);
@@ -982,6 +1008,9 @@ int sandbox_run(const struct sandbox_opts *o)
         goto out;
     }
     s->have_run_dir = true;
+    if ((rc = make_ca(s)) < 0)
+        goto out;
+    log_debug("run: proxy CA ready");
     if ((rc = setup_cgroup(s)) < 0)
         goto out;
     if ((rc = setup_env(s)) < 0 || (rc = setup_tty(s)) < 0 || (rc = spawn_init(s)) < 0)
