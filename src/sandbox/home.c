@@ -109,12 +109,12 @@ done:
  * objects are public, read without a login) and adds the CA to it; it
  * runs while the proxy, the fence and the sandbox's root are being set
  * up (sandbox_run), not after them. */
-int home_nss_start(struct home_nss *n, const char *ca_pem)
+int home_nss_start(struct home_nss *n, const char *ca_pem, const char *scratch)
 {
     memset(n, 0, sizeof(*n));
     if (access(HOME_CERTUTIL, X_OK) < 0)
         return 0; /* not installed: no NSS database, nothing to wait for */
-    snprintf(n->dir, sizeof(n->dir), "/run/cordon-nss.XXXXXX");
+    snprintf(n->dir, sizeof(n->dir), "%s/cordon-nss.XXXXXX", scratch);
     if (!mkdtemp(n->dir)) {
         int e = errno;
         n->dir[0] = '\0';

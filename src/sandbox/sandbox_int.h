@@ -451,11 +451,14 @@ int trust_file_copy(const char *src, const char *out, char *err, size_t errcap)
 struct home_nss {
     pid_t pid;    /* certutil still to be waited for, or 0 */
     int rc;       /* its result once waited for */
-    char dir[32]; /* where it builds the database, "" when none */
+    char dir[48]; /* where it builds the database, "" when none */
 };
 /* Starts certutil (when installed; else n->dir stays "") building a
- * database that trusts ca_pem (a host path). Returns 0 or -errno. */
-int home_nss_start(struct home_nss *n, const char *ca_pem) __attribute__((warn_unused_result));
+ * database that trusts ca_pem (a host path) in a new root-only directory
+ * under scratch (a root-owned or sticky directory, preferably a tmpfs:
+ * certutil syncs the database ~20 times). Returns 0 or -errno. */
+int home_nss_start(struct home_nss *n, const char *ca_pem, const char *scratch)
+    __attribute__((warn_unused_result));
 /* Waits for certutil if it runs and removes its directory (idempotent). */
 void home_nss_discard(struct home_nss *n);
 /* Hands SANDBOX_HOME (inside init_pid's root) to uid:gid (0700) and, when

@@ -26,7 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -499,6 +501,19 @@ static int wait_init_ready(struct supervisor *s)
  * building HOME's NSS database from it right away, while the proxy, the
  * fence and the sandbox's root are being set up. The key stays in memory
  * and goes to the proxy (start_proxy). */
+/* Where the CA certificate and certutil's database are made before they
+ * are copied in: /run, or /dev/shm when /run is not a tmpfs (both files are
+ * synced when written: on a disk, that is I/O for throwaway files). */
+static const char *scratch_dir(void)
+{
+    struct statfs f;
+    if (statfs("/run", &f) == 0 && f.f_type == TMPFS_MAGIC)
+        return "/run";
+    if (statfs("/dev/shm", &f) == 0 && f.f_type == TMPFS_MAGIC)
+        return "/dev/shm";
+    return "/run";
+}
+
 static int make_ca(struct supervisor *s)
 {
     char err[512] = "";
@@ -508,7 +523,8 @@ static int make_ca(struct supervisor *s)
         log_error("run: proxy CA: %s; the command was not started", err[0] ? err : strerror(-rc));
         return rc;
     }
-    snprintf(s->ca_dir, sizeof(s->ca_dir), "/run/cordon-ca.XXXXXX");
+    const char *scratch = scratch_dir();
+    snprintf(s->ca_dir, sizeof(s->ca_dir), "%s/cordon-ca.XXXXXX", scratch);
     if (!mkdtemp(s->ca_dir)) {
         rc = -errno;
         s->ca_dir[0] = '\0';
@@ -520,7 +536,7 @@ static int make_ca(struct supervisor *s)
         log_error("run: proxy CA certificate: %s; the command was not started", err);
         return rc;
     }
-    if (s->mounts.enabled && (rc = home_nss_start(&s->nss, s->ca_out)) < 0)
+    if (s->mounts.enabled && (rc = home_nss_start(&s->nss, s->ca_out, scratch)) < 0)
         log_warn("run: cannot start certutil for the NSS database (%s): Chromium and Firefox "
                  "will not trust the sandbox CA", strerror(-rc));
     return 0;
