@@ -9,7 +9,7 @@
  *
  * home_nss_start() runs in the supervisor as soon as the proxy's CA
  * exists: when Debian's certutil (libnss3-tools) is installed, it starts
- * building the NSS database Chromium and Firefox read (sql format, no
+ * building the NSS database Chromium and Firefox read (sql format, empty
  * password) with the sandbox CA trusted for TLS servers ("C,,").
  * home_install() runs once the sandbox's root exists, before the command:
  * it copies that database to $HOME/.pki/nssdb and hands the directory to
@@ -105,8 +105,8 @@ done:
 
 /* NSS cannot create its sqlite database through /proc/PID/root (bad
  * database): it is made in a root-only directory of ours, then copied in.
- * One `certutil -A` creates the database (no password set: the trust
- * objects are public, read without a login) and adds the CA to it; it
+ * One `certutil -A` creates the database (initialized with an empty
+ * password, as `-N --empty-password` would) and adds the CA to it; it
  * runs while the proxy, the fence and the sandbox's root are being set
  * up (sandbox_run), not after them. */
 int home_nss_start(struct home_nss *n, const char *ca_pem, const char *scratch)
