@@ -546,7 +546,6 @@ static int make_ca(struct supervisor *s)
         log_error("run: proxy CA certificate: %s; the command was not started", err);
         return rc;
     }
-    start_prepare(s);
     if (s->mounts.enabled && (rc = home_nss_start(&s->nss, s->ca_out, scratch)) < 0)
         log_warn("run: cannot start certutil for the NSS database (%s): Chromium and Firefox "
                  "will not trust the sandbox CA", strerror(-rc));
@@ -607,7 +606,8 @@ static void remove_ca_dir(struct supervisor *s)
 
 /* The trust bundle and the Java truststore, made from the CA certificate
  * in the root-only scratch directory (make_ca) while the proxy, the fence
- * and the sandbox's root are being set up; install_trust copies them in. */
+ * and the sandbox's root are being set up (started after spawn_init: no
+ * thread may run when init is cloned); install_trust copies them in. */
 static int prepare_trust(struct supervisor *s)
 {
     char err[256];
@@ -1089,6 +1089,10 @@ int sandbox_run(const struct sandbox_opts *o)
      * then the Landlock rules go into the new root, and a thread writes the
      * trust files there while the start hooks (the enforcement self-test,
      * which needs the fence and the proxy but not the trust files) run. */
+    /* No thread may run before spawn_init: init is a raw clone of this
+     * process (no atfork handlers), a lock another thread held then (malloc,
+     * OpenSSL, the log) would stay held in init forever. */
+    start_prepare(s);
     pthread_t fence_tid;
     bool fence_thread_on = pthread_create(&fence_tid, NULL, fence_thread, s) == 0;
     if (!fence_thread_on)
