@@ -475,30 +475,28 @@ static int collect(const struct gq *g, int def, bool *visited, struct policy_gql
 
 static int cmp_field(const void *a, const void *b) { return strcmp(a, b); }
 
-int policy_graphql_parse(const char *doc, size_t len, const char *op_name,
-                         struct policy_gql_op *out, const char **why)
+static int parse(struct gq *g, const char *doc, size_t len, const char *op_name,
+                 struct policy_gql_op *out, const char **why)
 {
-    static __thread struct gq g; /* ~40 KiB: kept off the worker's stack */
     bool visited[MAX_DEFS] = {0};
     int op = -1;
     size_t n_ops = 0;
 
-    memset(out, 0, sizeof(*out));
-    memset(&g, 0, offsetof(struct gq, defs));
-    g.n_defs = g.n_items = 0;
-    g.p = doc;
-    g.end = doc + len;
+    memset(g, 0, offsetof(struct gq, defs));
+    g->n_defs = g->n_items = 0;
+    g->p = doc;
+    g->end = doc + len;
     if (memchr(doc, '\0', len))
         return *why = "contains a NUL byte", -EINVAL;
-    next(&g);
-    if (g.t == T_EOF)
+    next(g);
+    if (g->t == T_EOF)
         return *why = "is empty", -EINVAL;
-    while (g.t != T_EOF && g.t != T_ERROR)
-        (void)definition(&g);
-    if (g.t == T_ERROR)
-        return *why = g.why ? g.why : "has a syntax error", -EINVAL;
-    for (size_t i = 0; i < g.n_defs; i++) {
-        const struct def *d = &g.defs[i];
+    while (g->t != T_EOF && g->t != T_ERROR)
+        (void)definition(g);
+    if (g->t == T_ERROR)
+        return *why = g->why ? g->why : "has a syntax error", -EINVAL;
+    for (size_t i = 0; i < g->n_defs; i++) {
+        const struct def *d = &g->defs[i];
         if (d->fragment)
             continue;
         n_ops++;
@@ -516,15 +514,29 @@ int policy_graphql_parse(const char *doc, size_t len, const char *op_name,
         return *why = "has no operation named by operationName", -EINVAL;
     if ((!op_name || !*op_name) && n_ops > 1)
         return *why = "has multiple operations but no operationName", -EINVAL;
-    const struct def *d = &g.defs[op];
+    const struct def *d = &g->defs[op];
     memcpy(out->type, d->type, strlen(d->type) + 1);
     if (d->name) {
         memcpy(out->name, d->name, d->name_len);
         out->name[d->name_len] = '\0';
     }
-    int rc = collect(&g, op, visited, out, why);
+    int rc = collect(g, op, visited, out, why);
     if (rc < 0)
         return rc;
     qsort(out->fields, out->n_fields, sizeof(out->fields[0]), cmp_field);
     return 0;
+}
+
+int policy_graphql_parse(const char *doc, size_t len, const char *op_name,
+                         struct policy_gql_op *out, const char **why)
+{
+    memset(out, 0, sizeof(*out));
+    /* ~40 KiB: on the heap for the parse, not in every thread's static TLS
+     * (zeroed at each thread's creation) nor on a worker's stack */
+    struct gq *g = malloc(sizeof(*g));
+    if (!g)
+        return *why = "could not be parsed (out of memory)", -ENOMEM;
+    int rc = parse(g, doc, len, op_name, out, why);
+    free(g);
+    return rc;
 }

@@ -147,7 +147,7 @@ static enum conn_step start_client_tls(struct conn *c, const char *sni)
 
 static enum conn_step peek_step(struct conn *c)
 {
-    static __thread char peek[PEEK_MAX];
+    char peek[PEEK_MAX]; /* the worker's stack, not static TLS (zeroed per thread) */
     int f = conn_flush_client(c); /* our 200 first */
     if (f <= 0)
         return f < 0 ? CONN_STEP_CLOSE : CONN_STEP_WAIT;

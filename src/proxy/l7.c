@@ -65,8 +65,10 @@ enum conn_step l7_check_request(struct conn *c)
     c->l7_body_ep = NULL;
     if (!c->ep || !policy_endpoint_is_rest(c->ep))
         return CONN_STEP_NEXT;
-    static __thread char target[HTTP_HEAD_MAX + 1];
-    static __thread struct policy_l7_result r;
+    /* on the worker's stack (~22 KiB), not in static TLS: that is zeroed
+     * at every thread's creation, in every thread of the process */
+    char target[HTTP_HEAD_MAX + 1];
+    struct policy_l7_result r;
     /* the whole request-target as sent (c->path is a truncated copy for logs) */
     const char *t = c->inspect ? c->msg->head.target : c->target.path;
     size_t tl = c->inspect ? c->msg->head.target_len : c->target.path_len;

@@ -246,7 +246,8 @@ static int make_identity(struct proxy *p)
 static int make_tls(struct proxy *p)
 {
     char err[512] = "";
-    int r = p->cfg.ca_dir ? tls_ca_load(p->cfg.ca_dir, NULL, &p->tls_ca, err, sizeof(err))
+    int r = p->tls_ca    ? 0 /* given by the caller (proxy_config.ca) */
+            : p->cfg.ca_dir ? tls_ca_load(p->cfg.ca_dir, NULL, &p->tls_ca, err, sizeof(err))
                           : tls_ca_generate(NULL, &p->tls_ca, err, sizeof(err));
     if (r < 0) {
         log_error("proxy: CA: %s", err[0] ? err : strerror(-r));
@@ -321,9 +322,13 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
 {
     struct proxy *p = calloc(1, sizeof(*p));
     int r = -ENOMEM;
-    if (!p)
+    if (!p) {
+        tls_ca_free(cfg->ca);
         return -ENOMEM;
+    }
     p->cfg = *cfg;
+    p->tls_ca = cfg->ca;
+    p->cfg.ca = NULL;
     pthread_mutex_init(&p->routes_lock, NULL);
     raise_nofile();
     p->extra_fd = cfg->extra_listen_fd >= 0 ? fcntl(cfg->extra_listen_fd, F_DUPFD_CLOEXEC, 3) : -1;

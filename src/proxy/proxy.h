@@ -30,6 +30,8 @@ typedef void (*proxy_local_cb)(const char *path, const char *accept,
 #define PROXY_DNS_CACHE_TTL_DEFAULT 60u  /* seconds */
 #define PROXY_DNS_CACHE_TTL_MAX 86400u
 
+struct tls_ca;
+
 struct proxy_config {
     const char *policy_path;          /* reloaded by proxy_reload() */
     struct sockaddr_storage listen;   /* address to listen on */
@@ -50,6 +52,10 @@ struct proxy_config {
     int client_netns_fd;
     const char *sandbox_name;         /* added to audit events when set */
     const char *ca_dir;               /* load the CA from here (ca.pem, ca.key); NULL = generate */
+    /* A CA the caller made (cordon run makes it before the proxy starts,
+     * so its certificate can be used meanwhile): the proxy takes it over,
+     * also when proxy_start fails; NULL = ca_dir or generate. */
+    struct tls_ca *ca;
     const char *ca_cert_out;          /* write the CA certificate here (for clients), or NULL */
     const char *upstream_ca;          /* extra trust anchors for upstream TLS, or NULL */
     /* Listening sockets the caller opened elsewhere (the sandbox opens them

@@ -128,7 +128,7 @@ static void collect(void *data, const char *at, size_t len)
 
 static enum conn_step judge(struct conn *c, bool complete)
 {
-    static __thread struct policy_l7_result r;
+    struct policy_l7_result r; /* the worker's stack, not static TLS */
     memset(&r, 0, sizeof(r));
     r.endpoint = c->l7_body_ep;
     r.need_body = true;
@@ -143,7 +143,7 @@ static enum conn_step judge(struct conn *c, bool complete)
 
 static enum conn_step refuse(struct conn *c, const char *detail)
 {
-    static __thread struct policy_l7_result r;
+    struct policy_l7_result r; /* the worker's stack, not static TLS */
     memset(&r, 0, sizeof(r));
     r.reason_code = POLICY_REASON_L7_DENIED;
     r.by = POLICY_L7_BY_BAD_BODY;

@@ -7,11 +7,13 @@
  * workdir). Nothing of the host user's dotfiles is there: the agent starts
  * from an empty, writable HOME that disappears with the sandbox.
  *
- * home_install() runs in the supervisor once the sandbox's root exists,
- * before the command: it hands the directory to the sandbox's user and,
- * when Debian's certutil (libnss3-tools) is installed, creates the NSS
- * database Chromium and Firefox read ($HOME/.pki/nssdb, sql format, empty
- * password) with the sandbox CA trusted for TLS servers ("C,,"). */
+ * home_nss_start() runs in the supervisor as soon as the proxy's CA
+ * exists: when Debian's certutil (libnss3-tools) is installed, it starts
+ * building the NSS database Chromium and Firefox read (sql format, empty
+ * password) with the sandbox CA trusted for TLS servers ("C,,").
+ * home_install() runs once the sandbox's root exists, before the command:
+ * it copies that database to $HOME/.pki/nssdb and hands the directory to
+ * the sandbox's user. */
 #include <errno.h>
 #include <fcntl.h>
 #include <spawn.h>
@@ -31,9 +33,9 @@
 #define HOME_NSS_NICK "cordon sandbox CA"
 
 
-/* Runs argv (certutil) with stdin/stdout/stderr on /dev/null; 0 when it
- * exited 0, else -EIO (or the spawn error). */
-static int run_quiet(char *const argv[])
+/* Starts argv (certutil) with stdin/stdout/stderr on /dev/null; its pid
+ * in *pid. 0 or -errno. */
+static int spawn_quiet(char *const argv[], pid_t *pid)
 {
     posix_spawn_file_actions_t fa;
     posix_spawn_file_actions_init(&fa);
@@ -41,11 +43,14 @@ static int run_quiet(char *const argv[])
     posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0);
     posix_spawn_file_actions_addopen(&fa, 2, "/dev/null", O_WRONLY, 0);
     char *const envp[] = {"PATH=/usr/bin:/bin", NULL};
-    pid_t pid;
-    int rc = posix_spawn(&pid, argv[0], &fa, NULL, argv, envp);
+    int rc = posix_spawn(pid, argv[0], &fa, NULL, argv, envp);
     posix_spawn_file_actions_destroy(&fa);
-    if (rc != 0)
-        return -rc;
+    return -rc;
+}
+
+/* Waits for pid; 0 when it exited 0, else -EIO (or the wait's error). */
+static int wait_quiet(pid_t pid)
+{
     int st;
     while (waitpid(pid, &st, 0) < 0)
         if (errno != EINTR)
@@ -99,22 +104,65 @@ done:
 }
 
 /* NSS cannot create its sqlite database through /proc/PID/root (bad
- * database): it is made in a root-only directory of ours, then copied in. */
-static int make_nssdb(const char *home, const char *ca_pem, uid_t uid, gid_t gid, char *err,
-                      size_t cap)
+ * database): it is made in a root-only directory of ours, then copied in.
+ * One `certutil -A` creates the database (initialized with an empty
+ * password, as `-N --empty-password` would) and adds the CA to it; it
+ * runs while the proxy, the fence and the sandbox's root are being set
+ * up (sandbox_run), not after them. */
+int home_nss_start(struct home_nss *n, const char *ca_pem, const char *scratch)
 {
-    char tmp[] = "/run/cordon-nss.XXXXXX", dbarg[64], pki[4096], db[4096];
-    if (!mkdtemp(tmp)) {
-        snprintf(err, cap, "cannot create a directory for the NSS database: %s",
-                 strerror(errno));
-        return -errno;
+    memset(n, 0, sizeof(*n));
+    if (access(HOME_CERTUTIL, X_OK) < 0)
+        return 0; /* not installed: no NSS database, nothing to wait for */
+    snprintf(n->dir, sizeof(n->dir), "%s/cordon-nss.XXXXXX", scratch);
+    if (!mkdtemp(n->dir)) {
+        int e = errno;
+        n->dir[0] = '\0';
+        return -e;
     }
-    snprintf(dbarg, sizeof(dbarg), "sql:%s", tmp);
-    char *const init[] = {HOME_CERTUTIL, "-N", "-d", dbarg, "--empty-password", NULL};
+    char dbarg[64];
+    snprintf(dbarg, sizeof(dbarg), "sql:%s", n->dir);
     char *const add[] = {HOME_CERTUTIL, "-A", "-d", dbarg, "-n", HOME_NSS_NICK, "-t", "C,,",
                          "-i", (char *)ca_pem, NULL};
+    int rc = spawn_quiet(add, &n->pid);
+    if (rc < 0) {
+        n->pid = 0;
+        home_nss_discard(n);
+    }
+    return rc;
+}
+
+/* Waits for certutil (once); 0 or -errno. */
+static int nss_wait(struct home_nss *n)
+{
+    if (n->pid > 0) {
+        n->rc = wait_quiet(n->pid);
+        n->pid = 0;
+    }
+    return n->rc;
+}
+
+void home_nss_discard(struct home_nss *n)
+{
+    (void)nss_wait(n);
+    if (!n->dir[0])
+        return;
+    for (size_t i = 0; i < sizeof(nss_files) / sizeof(nss_files[0]); i++) {
+        char f[128];
+        snprintf(f, sizeof(f), "%s/%s", n->dir, nss_files[i]);
+        unlink(f);
+    }
+    rmdir(n->dir);
+    n->dir[0] = '\0';
+}
+
+/* Copies the database certutil made into home/.pki/nssdb. */
+static int install_nssdb(const char *home, struct home_nss *n, uid_t uid, gid_t gid, char *err,
+                         size_t cap)
+{
+    char pki[4096], db[4096];
     int rc;
-    if ((rc = run_quiet(init)) < 0 || (rc = run_quiet(add)) < 0) {
+    if ((rc = nss_wait(n)) < 0) {
         snprintf(err, cap, "certutil could not create the NSS database (%s)", strerror(-rc));
         goto out;
     }
@@ -128,7 +176,7 @@ static int make_nssdb(const char *home, const char *ca_pem, uid_t uid, gid_t gid
     }
     for (size_t i = 0; i < sizeof(nss_files) / sizeof(nss_files[0]); i++) {
         char from[128], to[4200];
-        snprintf(from, sizeof(from), "%s/%s", tmp, nss_files[i]);
+        snprintf(from, sizeof(from), "%s/%s", n->dir, nss_files[i]);
         snprintf(to, sizeof(to), "%s/%s", db, nss_files[i]);
         if ((rc = copy_file(from, to, uid, gid)) < 0) {
             snprintf(err, cap, "cannot copy the NSS database into %s: %s", db, strerror(-rc));
@@ -137,16 +185,12 @@ static int make_nssdb(const char *home, const char *ca_pem, uid_t uid, gid_t gid
     }
     rc = 0;
 out:
-    for (size_t i = 0; i < sizeof(nss_files) / sizeof(nss_files[0]); i++) {
-        char f[128];
-        snprintf(f, sizeof(f), "%s/%s", tmp, nss_files[i]);
-        unlink(f);
-    }
-    rmdir(tmp);
+    home_nss_discard(n);
     return rc;
 }
 
-int home_install(pid_t init_pid, uid_t uid, gid_t gid, const char *ca_pem, char *err, size_t cap)
+int home_install(pid_t init_pid, uid_t uid, gid_t gid, struct home_nss *nss, char *err,
+                 size_t cap)
 {
     char home[128];
     snprintf(home, sizeof(home), "/proc/%d/root" SANDBOX_HOME, (int)init_pid);
@@ -156,8 +200,7 @@ int home_install(pid_t init_pid, uid_t uid, gid_t gid, const char *ca_pem, char 
         return -ENOENT;
     }
     int rc;
-    if (ca_pem && access(HOME_CERTUTIL, X_OK) == 0 &&
-        (rc = make_nssdb(home, ca_pem, uid, gid, err, cap)) < 0)
+    if (nss && nss->dir[0] && (rc = install_nssdb(home, nss, uid, gid, err, cap)) < 0)
         log_warn("run: %s: Chromium and Firefox will not trust the sandbox CA", err);
     if (lchown(home, uid, gid) < 0 || chmod(home, 0700) < 0) {
         rc = -errno;

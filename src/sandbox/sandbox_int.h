@@ -447,11 +447,26 @@ int trust_file_copy(const char *src, const char *out, char *err, size_t errcap)
 
 /* ---- home.c: the private HOME ---- */
 
-/* Hands SANDBOX_HOME (inside init_pid's root) to uid:gid (0700) and, when
- * certutil is installed and ca_pem (a host path) is given, creates
- * .pki/nssdb there trusting ca_pem. Returns 0 or -errno with err set. */
-int home_install(pid_t init_pid, uid_t uid, gid_t gid, const char *ca_pem, char *err, size_t cap)
+/* The NSS database trusting the sandbox CA, built by certutil in a
+ * root-only directory while the sandbox is being set up. */
+struct home_nss {
+    pid_t pid;    /* certutil still to be waited for, or 0 */
+    int rc;       /* its result once waited for */
+    char dir[48]; /* where it builds the database, "" when none */
+};
+/* Starts certutil (when installed; else n->dir stays "") building a
+ * database that trusts ca_pem (a host path) in a new root-only directory
+ * under scratch (a root-owned or sticky directory, preferably a tmpfs:
+ * certutil syncs the database ~20 times). Returns 0 or -errno. */
+int home_nss_start(struct home_nss *n, const char *ca_pem, const char *scratch)
     __attribute__((warn_unused_result));
+/* Waits for certutil if it runs and removes its directory (idempotent). */
+void home_nss_discard(struct home_nss *n);
+/* Hands SANDBOX_HOME (inside init_pid's root) to uid:gid (0700) and, when
+ * nss holds a database (home_nss_start), copies it to .pki/nssdb there
+ * (a failure there is a warning). Returns 0 or -errno with err set. */
+int home_install(pid_t init_pid, uid_t uid, gid_t gid, struct home_nss *nss, char *err,
+                 size_t cap) __attribute__((warn_unused_result));
 
 /* ---- mountns.c: the sandbox's filesystem view ---- */
 

@@ -26,7 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
+#include <linux/magic.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -76,8 +78,15 @@ struct supervisor {
     struct proxy *proxy;
     struct childenv env;
     bool have_run_dir;   /* SANDBOX_RUN_DIR exists: private tmpfs + trust bundle */
-    char ca_dir[64];     /* root-only directory the proxy writes its CA into */
+    char ca_dir[64];     /* root-only directory the CA certificate is written to */
     char ca_out[96];
+    char bundle_out[96]; /* prepare_trust's bundle, there */
+    char p12_out[96];    /* and its Java truststore */
+    pthread_t prep_tid;  /* prepare_trust, while the proxy starts */
+    bool prep_on;
+    int prep_rc;
+    struct tls_ca *ca;   /* the proxy's CA until start_proxy hands it over */
+    struct home_nss nss;     /* certutil building HOME's NSS database */
     pthread_t trust_tid;     /* install_trust, while the start hooks run */
     bool trust_on;
     int trust_rc;
@@ -491,6 +500,58 @@ static int wait_init_ready(struct supervisor *s)
     return 0;
 }
 
+/* The proxy's CA, made (or loaded from --ca-dir) before the proxy starts:
+ * its certificate goes into a root-only directory of ours, copied into the
+ * sandbox once its root exists (install_trust), and certutil starts
+ * building HOME's NSS database from it right away, while the proxy, the
+ * fence and the sandbox's root are being set up. The key stays in memory
+ * and goes to the proxy (start_proxy). */
+static void start_prepare(struct supervisor *s);
+static int join_prepare(struct supervisor *s);
+
+/* Where the CA certificate and certutil's database are made before they
+ * are copied in: /run, or /dev/shm when /run is not a tmpfs (both files are
+ * synced when written: on a disk, that is I/O for throwaway files). */
+static const char *scratch_dir(void)
+{
+    struct statfs f;
+    if (statfs("/run", &f) == 0 && f.f_type == TMPFS_MAGIC)
+        return "/run";
+    if (statfs("/dev/shm", &f) == 0 && f.f_type == TMPFS_MAGIC)
+        return "/dev/shm";
+    return "/run";
+}
+
+static int make_ca(struct supervisor *s)
+{
+    char err[512] = "";
+    int rc = s->o->ca_dir ? tls_ca_load(s->o->ca_dir, NULL, &s->ca, err, sizeof(err))
+                          : tls_ca_generate(NULL, &s->ca, err, sizeof(err));
+    if (rc < 0) {
+        log_error("run: proxy CA: %s; the command was not started", err[0] ? err : strerror(-rc));
+        return rc;
+    }
+    const char *scratch = scratch_dir();
+    snprintf(s->ca_dir, sizeof(s->ca_dir), "%s/cordon-ca.XXXXXX", scratch);
+    if (!mkdtemp(s->ca_dir)) {
+        rc = -errno;
+        s->ca_dir[0] = '\0';
+        log_error("run: cannot create a directory for the proxy's CA: %s", strerror(-rc));
+        return rc;
+    }
+    snprintf(s->ca_out, sizeof(s->ca_out), "%s/ca.pem", s->ca_dir);
+    snprintf(s->bundle_out, sizeof(s->bundle_out), "%s/ca-bundle.pem", s->ca_dir);
+    snprintf(s->p12_out, sizeof(s->p12_out), "%s/truststore.p12", s->ca_dir);
+    if ((rc = tls_ca_cert_write(s->ca, s->ca_out, err, sizeof(err))) < 0) {
+        log_error("run: proxy CA certificate: %s; the command was not started", err);
+        return rc;
+    }
+    if (s->mounts.enabled && (rc = home_nss_start(&s->nss, s->ca_out, scratch)) < 0)
+        log_warn("run: cannot start certutil for the NSS database (%s): Chromium and Firefox "
+                 "will not trust the sandbox CA", strerror(-rc));
+    return 0;
+}
+
 static int start_proxy(struct supervisor *s)
 {
     struct proxy_config cfg;
@@ -519,20 +580,8 @@ static int start_proxy(struct supervisor *s)
     uint32_t mc = s->o->max_conns ? s->o->max_conns : policy_limits(s->policy)->max_conns;
     if (mc)
         cfg.max_conns = mc;
-    if (s->have_run_dir) {
-        /* The proxy starts while init builds the sandbox's root: it writes
-         * its CA certificate into a root-only directory of ours, copied
-         * into the sandbox once its root exists (install_trust). */
-        snprintf(s->ca_dir, sizeof(s->ca_dir), "/run/cordon-ca.XXXXXX");
-        if (!mkdtemp(s->ca_dir)) {
-            int e = errno;
-            s->ca_dir[0] = '\0';
-            log_error("run: cannot create a directory for the proxy's CA: %s", strerror(e));
-            return -e;
-        }
-        snprintf(s->ca_out, sizeof(s->ca_out), "%s/ca.pem", s->ca_dir);
-        cfg.ca_cert_out = s->ca_out;
-    }
+    cfg.ca = s->ca; /* make_ca: the proxy takes it over */
+    s->ca = NULL;
     int rc = proxy_start(&cfg, &s->proxy);
     if (rc < 0) {
         log_error("run: cannot start the egress proxy on %s: %s; the command was not started",
@@ -542,41 +591,84 @@ static int start_proxy(struct supervisor *s)
     return 0;
 }
 
+
 static void remove_ca_dir(struct supervisor *s)
 {
     if (!s->ca_dir[0])
         return;
+    (void)join_prepare(s); /* it writes there */
     unlink(s->ca_out);
+    unlink(s->bundle_out);
+    unlink(s->p12_out);
     rmdir(s->ca_dir);
     s->ca_dir[0] = '\0';
 }
 
-/* The proxy's CA certificate and the trust bundle, into the sandbox's
- * private tmpfs through its init's root. */
+/* The trust bundle and the Java truststore, made from the CA certificate
+ * in the root-only scratch directory (make_ca) while the proxy, the fence
+ * and the sandbox's root are being set up (started after spawn_init: no
+ * thread may run when init is cloned); install_trust copies them in. */
+static int prepare_trust(struct supervisor *s)
+{
+    char err[256];
+    int rc;
+    if ((rc = trust_bundle_write(s->ca_out, s->bundle_out, err, sizeof(err))) < 0) {
+        log_error("run: %s; the command was not started", err);
+        return rc;
+    }
+    if ((rc = tls_truststore_write(s->bundle_out, s->p12_out, err, sizeof(err))) < 0) {
+        log_error("run: %s; the command was not started", err);
+        return rc;
+    }
+    log_debug("run: trust bundle and truststore made");
+    return 0;
+}
+
+static void *prepare_thread(void *arg)
+{
+    struct supervisor *s = arg;
+    s->prep_rc = prepare_trust(s);
+    return NULL;
+}
+
+/* prepare_trust on a thread of its own (inline if none can be created). */
+static void start_prepare(struct supervisor *s)
+{
+    s->prep_on = pthread_create(&s->prep_tid, NULL, prepare_thread, s) == 0;
+    if (!s->prep_on)
+        s->prep_rc = prepare_trust(s);
+}
+
+/* Waits for prepare_trust; its result. */
+static int join_prepare(struct supervisor *s)
+{
+    if (s->prep_on) {
+        pthread_join(s->prep_tid, NULL);
+        s->prep_on = false;
+    }
+    return s->prep_rc;
+}
+
+/* The proxy's CA certificate, the trust bundle and the truststore, into
+ * the sandbox's private tmpfs through its init's root. */
 static int install_trust(struct supervisor *s)
 {
     if (!s->have_run_dir)
         return 0;
     char out[96], err[256];
     int rc;
-    snprintf(out, sizeof(out), "/proc/%d/root" SANDBOX_CA_FILE, (int)s->init_pid);
-    if ((rc = trust_file_copy(s->ca_out, out, err, sizeof(err))) < 0) {
-        log_error("run: %s; the command was not started", err);
-        return rc;
+    const char *const files[][2] = {{s->ca_out, SANDBOX_CA_FILE},
+                                    {s->bundle_out, SANDBOX_BUNDLE_FILE},
+                                    {s->p12_out, SANDBOX_TRUSTSTORE_FILE}};
+    for (size_t i = 0; i < sizeof(files) / sizeof(files[0]); i++) {
+        snprintf(out, sizeof(out), "/proc/%d/root%s", (int)s->init_pid, files[i][1]);
+        if ((rc = trust_file_copy(files[i][0], out, err, sizeof(err))) < 0) {
+            log_error("run: %s; the command was not started", err);
+            return rc;
+        }
     }
-    snprintf(out, sizeof(out), "/proc/%d/root" SANDBOX_BUNDLE_FILE, (int)s->init_pid);
-    if ((rc = trust_bundle_write(s->ca_out, out, err, sizeof(err))) < 0) {
-        log_error("run: %s; the command was not started", err);
-        return rc;
-    }
-    char p12[96];
-    log_debug("run: trust bundle written");
-    snprintf(p12, sizeof(p12), "/proc/%d/root" SANDBOX_TRUSTSTORE_FILE, (int)s->init_pid);
-    if ((rc = tls_truststore_write(out, p12, err, sizeof(err))) < 0) {
-        log_error("run: %s; the command was not started", err);
-        return rc;
-    }
-    if (s->mounts.enabled && (rc = home_install(s->init_pid, s->priv.uid, s->priv.gid, s->ca_out,
+    log_debug("run: trust files copied in");
+    if (s->mounts.enabled && (rc = home_install(s->init_pid, s->priv.uid, s->priv.gid, &s->nss,
                                                 err, sizeof(err))) < 0) {
         log_error("run: %s; the command was not started", err);
         return rc;
@@ -844,6 +936,9 @@ static void teardown(struct supervisor *s)
     close_fd(&s->lo_proxy_fd);
     close_fd(&s->capture_fd);
     remove_ca_dir(s);
+    tls_ca_free(s->ca); /* not handed to the proxy (a failure before start_proxy) */
+    s->ca = NULL;
+    home_nss_discard(&s->nss);
     log_debug("run: proxy stopped");
     if (s->ns_made)
         netns_destroy(&s->ns);
@@ -982,6 +1077,9 @@ int sandbox_run(const struct sandbox_opts *o)
         goto out;
     }
     s->have_run_dir = true;
+    if ((rc = make_ca(s)) < 0)
+        goto out;
+    log_debug("run: proxy CA ready");
     if ((rc = setup_cgroup(s)) < 0)
         goto out;
     if ((rc = setup_env(s)) < 0 || (rc = setup_tty(s)) < 0 || (rc = spawn_init(s)) < 0)
@@ -991,6 +1089,10 @@ int sandbox_run(const struct sandbox_opts *o)
      * then the Landlock rules go into the new root, and a thread writes the
      * trust files there while the start hooks (the enforcement self-test,
      * which needs the fence and the proxy but not the trust files) run. */
+    /* No thread may run before spawn_init: init is a raw clone of this
+     * process (no atfork handlers), a lock another thread held then (malloc,
+     * OpenSSL, the log) would stay held in init forever. */
+    start_prepare(s);
     pthread_t fence_tid;
     bool fence_thread_on = pthread_create(&fence_tid, NULL, fence_thread, s) == 0;
     if (!fence_thread_on)
@@ -999,13 +1101,15 @@ int sandbox_run(const struct sandbox_opts *o)
     log_debug("run: proxy started");
     int rc_ready = wait_init_ready(s);
     log_debug("run: sandbox root ready, landlock rules added");
-    if (rc_ready == 0 && rc_proxy == 0)
+    int rc_prep = join_prepare(s);
+    if (rc_ready == 0 && rc_proxy == 0 && rc_prep == 0)
         start_trust(s);
     else
         remove_ca_dir(s);
     if (fence_thread_on)
         pthread_join(fence_tid, NULL);
-    if ((rc = rc_ready) < 0 || (rc = s->fence_rc) < 0 || (rc = rc_proxy) < 0)
+    if ((rc = rc_ready) < 0 || (rc = s->fence_rc) < 0 || (rc = rc_proxy) < 0 ||
+        (rc = rc_prep) < 0)
         goto out;
     if (s->fence == FENCE_OFF)
         drop_transparent(s); /* nothing can be redirected without the fence */

@@ -1,9 +1,10 @@
 /* sandbox/trust: the TLS trust bundle the command sees.
  *
- * The proxy writes its (per-sandbox) CA certificate into the sandbox's
+ * The supervisor copies the (per-sandbox) CA certificate into the sandbox's
  * private tmpfs; this file appends it to the host's CA bundle so clients
  * that read SSL_CERT_FILE & co. (childenv.c) trust both real servers and
- * the proxy's inspection. The CA key never leaves the proxy. */
+ * the proxy's inspection. The CA key never leaves memory: the supervisor
+ * makes the CA and hands it to the proxy (make_ca). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>

@@ -43,19 +43,22 @@ def test_trust_bundle(sandbox):
     assert "touch=1" in r.out                         # read-only for the command
     # The tmpfs exists only inside: this run left nothing on the host.
     assert listing() - before == set(), listing() - before
-    # and the root-only directory the proxy wrote its CA into is gone. Other
-    # cordon runs on this host may be starting (their own directories exist
-    # for a moment): look for this run's CA certificate, not for the name.
+    # and the root-only directory the supervisor wrote the CA certificate,
+    # bundle and truststore into (/run, or /dev/shm when /run is not a
+    # tmpfs) is gone. Other cordon runs on this host may be starting (their
+    # own directories exist for a moment): look for this run's CA
+    # certificate, not for the name.
     ca = r.out[r.out.index("-----BEGIN CERTIFICATE-----"):]
     left = []
-    for d in os.listdir("/run"):
-        if d.startswith("cordon-ca."):
-            try:
-                with open(os.path.join("/run", d, "ca.pem")) as f:
-                    if f.read().strip() == ca.strip():
-                        left.append(d)
-            except OSError:
-                pass        # another run's directory, removed meanwhile
+    for top in ("/run", "/dev/shm"):
+        for d in os.listdir(top):
+            if d.startswith("cordon-ca."):
+                try:
+                    with open(os.path.join(top, d, "ca.pem")) as f:
+                        if f.read().strip() == ca.strip():
+                            left.append(os.path.join(top, d))
+                except OSError:
+                    pass        # another run's directory, removed meanwhile
     assert not left, left
 
 
