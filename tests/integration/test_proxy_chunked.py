@@ -190,3 +190,26 @@ def test_connection_naming_a_framing_header_is_refused(iproxy, inet, framing):
         c.close()
     assert not seen_after_probe(p, inet, "forward", m)
     assert not inet.seen(hidden)
+
+
+@pytest.mark.parametrize("kind", ["forward", "tunnel"])
+def test_chunked_http10_request_is_refused(iproxy, inet, kind):
+    """Transfer-Encoding in an HTTP/1.0 request is faulty framing (RFC 9112
+    §6.1): an HTTP/1.0 upstream may ignore it and, on a kept connection,
+    read the chunks as a request of its own. Refused with 400 before
+    anything goes upstream."""
+    p = iproxy()
+    m = mark()
+    target = "/sink?m=%s" % m
+    if kind == "forward":
+        target = "http://%s%s" % (HOST, target)
+    c = open_kind(p, kind)
+    try:
+        c.send(("POST %s HTTP/1.0\r\nHost: %s\r\nConnection: keep-alive\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n" % (target, HOST)).encode()
+               + b"3\r\nabc\r\n0\r\n\r\n")
+        r = c.read_response("POST")
+        assert r.status == 400, r
+    finally:
+        c.close()
+    assert not seen_after_probe(p, inet, kind, m)
