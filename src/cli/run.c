@@ -219,6 +219,8 @@ static int on_started(struct loop *l, struct proxy *p, const struct sandbox_info
         policy_unref(cur);
     }
     st->reload.proxy = p;
+    if (st->reload.revoke)
+        proxy_set_revoke(p);
     st->reload.log_path = st->log_path;
     snprintf(st->reload.address, sizeof(st->reload.address), "%s", info->address);
     st->reload.started_ms = loop_clock_ms();

@@ -206,6 +206,11 @@ enum http_step http_parse_head(struct http_parser *hp, const char *buf, size_t l
         return head_error(hp, "incomplete request head");
     if (hp->type == HTTP_REQUEST_PARSER && head->http_major != 1)
         return head_error(hp, "unsupported HTTP version (HTTP/1.0 or HTTP/1.1 required)");
+    /* RFC 9112 §6.1: faulty framing; an HTTP/1.0 upstream may ignore the
+     * coding and read the chunks as a request of its own */
+    if (hp->type == HTTP_REQUEST_PARSER && head->http_minor == 0 && (hp->p.flags & F_CHUNKED))
+        return head_error(hp, "Transfer-Encoding in an HTTP/1.0 request (send HTTP/1.1, or "
+                              "the body with Content-Length)");
     head->len = hlen;
     derive_flags(head);
     if (e == HPE_PAUSED_UPGRADE)

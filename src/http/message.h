@@ -10,8 +10,9 @@
  * Responses: http_parse_body() is used from the first byte (heads are not
  * captured); status and upgrade are available once the head is parsed.
  *
- * Refused (RFC 9112 §6.3, §11.2): Content-Length with Transfer-Encoding,
- * duplicate or invalid Content-Length, invalid chunk framing, obs-fold. */
+ * Refused (RFC 9112 §6.1, §6.3, §11.2): Content-Length with Transfer-Encoding,
+ * duplicate or invalid Content-Length, invalid chunk framing, obs-fold,
+ * Transfer-Encoding in an HTTP/1.0 request. */
 #ifndef CORDON_HTTP_MESSAGE_H
 #define CORDON_HTTP_MESSAGE_H
 

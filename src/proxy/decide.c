@@ -79,6 +79,19 @@ enum conn_step decide_enter(struct conn *c)
 {
     if (c->inspect)
         return decide_inspected(c);
+    if (c->pol && atomic_load(&c->w->proxy->revoke)) {
+        /* --revoke-on-reload: a keep-alive connection's next request is a
+         * new decision, by the policy in force (revoke.c only re-asks the
+         * previous request's host) */
+        struct policy *cur = policy_current();
+        if (cur && cur != c->pol) {
+            c->ep = NULL; /* pointed into the old policy */
+            policy_unref(c->pol);
+            c->pol = cur;
+        } else {
+            policy_unref(cur);
+        }
+    }
     if (!c->pol)
         c->pol = policy_current();
     if (!c->pol)

@@ -30,6 +30,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 
 #include "proxy/internal.h"
@@ -73,12 +74,32 @@ static enum conn_step entry_connect(struct conn *c)
     return CONN_STEP_NEXT;
 }
 
+/* A Connection option naming Content-Length or Transfer-Encoding: the
+ * forward head drops the fields Connection names (hop-by-hop, RFC 9110
+ * §7.6.1) while the proxy frames the body by them, so the upstream would
+ * read the body as a request of its own that no rule saw. */
+static bool connection_names_framing(const struct http_head *h)
+{
+    for (size_t i = 0; i < h->n_headers; i++) {
+        const struct http_hdr *x = &h->headers[i];
+        if (x->name_len == 10 && strncasecmp(x->name, "connection", 10) == 0 &&
+            (http_value_has_token(x->value, x->value_len, "content-length") ||
+             http_value_has_token(x->value, x->value_len, "transfer-encoding")))
+            return true;
+    }
+    return false;
+}
+
 /* GET http://host/path (RFC 9112 §3.2.2): one forwarded exchange. */
 static enum conn_step entry_absolute(struct conn *c)
 {
     const char *why = NULL;
     const struct http_head *h = &c->msg->head;
     c->kind = KIND_FORWARD;
+    if (connection_names_framing(h))
+        return respond_error(c, 400, PROXY_REASON_BAD_REQUEST,
+                             "the Connection header names Content-Length or Transfer-Encoding: "
+                             "the body's framing cannot be hop-by-hop; drop that option");
     if (h->target_len > 0 && h->target[0] == '/')
         return respond_error(c, 400, PROXY_REASON_NOT_A_PROXY_REQUEST,
                              "cordon is a proxy: send CONNECT host:port, or an absolute-form "

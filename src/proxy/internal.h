@@ -277,6 +277,7 @@ struct proxy {
     atomic_bool learn; /* proxy_set_learn: policy denials become would_deny */
     struct policy_cidr learn_ips[PROXY_LEARN_IPS_MAX]; /* set once, before learn */
     size_t n_learn_ips;
+    atomic_bool revoke; /* proxy_set_revoke: forward requests take the policy in force */
 };
 
 /* generation.c: 0 when pol was never registered. */

@@ -157,6 +157,11 @@ int proxy_set_learn(struct proxy *p, const struct policy_cidr *ips, size_t n)
     return 0;
 }
 
+void proxy_set_revoke(struct proxy *p)
+{
+    atomic_store(&p->revoke, true);
+}
+
 bool proxy_intercepts_name(struct proxy *p, const char *host)
 {
     if (p && atomic_load(&p->learn))

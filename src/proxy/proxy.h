@@ -111,6 +111,11 @@ int proxy_set_learn(struct proxy *p, const struct policy_cidr *ips, size_t n);
  * policy they started with. Takes its own references. Thread-safe. */
 struct policy;
 void proxy_revoke(struct proxy *p, struct policy *pol);
+/* cordon run --revoke-on-reload: besides proxy_revoke(), the next request
+ * of a keep-alive forward connection is decided by the policy in force,
+ * not the one the connection started with (a new host is a new decision;
+ * inspected tunnels keep theirs). Call before the command starts. */
+void proxy_set_revoke(struct proxy *p);
 /* Numbers a policy for the audit: decision events of connections that hold
  * pol carry "policy_generation": gen. Register before policy_install(). */
 struct policy;

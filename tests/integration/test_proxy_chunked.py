@@ -162,3 +162,54 @@ def test_long_first_size_line_is_refused(iproxy, inet):
     finally:
         c.close()
     assert not seen_after_probe(p, inet, "tls", m)
+
+
+@pytest.mark.parametrize("framing", ["content-length", "transfer-encoding"])
+def test_connection_naming_a_framing_header_is_refused(iproxy, inet, framing):
+    """`Connection: content-length` (or transfer-encoding) would have the
+    forward proxy drop that header as hop-by-hop while it still frames the
+    body by it: the upstream would then read the body as the next request,
+    one the L7 rules never saw (GET /secret is not allowed). Refused with
+    400 before anything goes upstream."""
+    p = iproxy()
+    m, hidden = mark(), mark()
+    smuggled = ("GET /secret?m=%s HTTP/1.1\r\nHost: %s\r\n\r\n" % (hidden, HOST)).encode()
+    if framing == "content-length":
+        body = smuggled
+        extra = "Content-Length: %d\r\n" % len(body)
+    else:
+        body = b"%x\r\n%s\r\n0\r\n\r\n" % (len(smuggled), smuggled)
+        extra = "Transfer-Encoding: chunked\r\n"
+    c = forward_conn(p)
+    try:
+        c.send(("POST http://%s/sink?m=%s HTTP/1.1\r\nHost: %s\r\nConnection: %s\r\n%s\r\n"
+                % (HOST, m, HOST, framing, extra)).encode() + body)
+        r = c.read_response("POST")
+        assert r.status == 400, r
+    finally:
+        c.close()
+    assert not seen_after_probe(p, inet, "forward", m)
+    assert not inet.seen(hidden)
+
+
+@pytest.mark.parametrize("kind", ["forward", "tunnel"])
+def test_chunked_http10_request_is_refused(iproxy, inet, kind):
+    """Transfer-Encoding in an HTTP/1.0 request is faulty framing (RFC 9112
+    §6.1): an HTTP/1.0 upstream may ignore it and, on a kept connection,
+    read the chunks as a request of its own. Refused with 400 before
+    anything goes upstream."""
+    p = iproxy()
+    m = mark()
+    target = "/sink?m=%s" % m
+    if kind == "forward":
+        target = "http://%s%s" % (HOST, target)
+    c = open_kind(p, kind)
+    try:
+        c.send(("POST %s HTTP/1.0\r\nHost: %s\r\nConnection: keep-alive\r\n"
+                "Transfer-Encoding: chunked\r\n\r\n" % (target, HOST)).encode()
+               + b"3\r\nabc\r\n0\r\n\r\n")
+        r = c.read_response("POST")
+        assert r.status == 400, r
+    finally:
+        c.close()
+    assert not seen_after_probe(p, inet, kind, m)

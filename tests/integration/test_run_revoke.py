@@ -107,3 +107,61 @@ def test_revoke_keeps_what_the_new_policy_allows(sandbox, testnet):
     r = sandbox.finish(p)
     assert r.code == 0 and "second=ping2" in r.out, r
     assert not r.events("revoked")
+
+
+OTHER_ENTRY = """\
+  other:
+    endpoints:
+      - host: other.test
+        port: 80
+        allowed_ips: ["10.231.0.0/16"]
+    binaries:
+      - path: "/usr/bin/python3*"
+"""
+
+# Forward-proxy requests on one keep-alive connection: allowed.test (allowed
+# by both policies), then, once ./next exists, other.test (gone from the new one).
+KEEPALIVE_CLIENT = r"""
+import os, socket, time, urllib.parse
+u = urllib.parse.urlsplit(os.environ["HTTP_PROXY"])
+s = socket.create_connection((u.hostname, u.port), timeout=20)
+f = s.makefile("rb")
+def get(host):
+    s.sendall(("GET http://%s/ HTTP/1.1\r\nHost: %s\r\n\r\n" % (host, host)).encode())
+    status = f.readline().split(b" ")[1].decode()
+    n = 0
+    while True:
+        line = f.readline()
+        if line.lower().startswith(b"content-length:"):
+            n = int(line.split(b":")[1])
+        if line in (b"\r\n", b""):
+            break
+    f.read(n)
+    return status
+print("first=" + get("allowed.test"), flush=True)
+while not os.path.exists("next"):
+    time.sleep(0.02)
+try:
+    print("second=" + get("other.test"), flush=True)
+except OSError as e:
+    print("second=closed", e, flush=True)
+"""
+
+
+@pytest.mark.timeout(60)
+def test_revoke_on_reload_keepalive_next_request_uses_new_policy(sandbox, testnet):
+    """A keep-alive forward connection whose last host the new policy still
+    allows stays open; its next request is decided by the new policy, not
+    the one the connection started with (review: it went to other.test)."""
+    sandbox.write_policy(_policy(sandbox, False) + OTHER_ENTRY)
+    p = sandbox.start([PY, "-c", KEEPALIVE_CLIENT], args=["--revoke-on-reload"])
+    sandbox.wait_output(p, "first=200")
+    sandbox.write_policy(_policy(sandbox, False))     # other.test is gone
+    p.send_signal(1)
+    wait_for(lambda: [e for e in read_audit(p.audit_path) if e["event"] == "policy_reload"],
+             what="the policy_reload event")
+    open(os.path.join(sandbox.work, "next"), "w").close()
+    r = sandbox.finish(p)
+    assert r.code == 0, r
+    assert "second=403" in r.out or "second=closed" in r.out, r
+    assert not [e for e in r.events("decision", host="other.test") if e.get("decision") == "allow"]

@@ -62,6 +62,11 @@ static void test_smuggling_refused(void **st)
     assert_int_equal(head_of("POST http://a/ HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", &hp, &h), HTTP_ERROR);
     /* space before colon */
     assert_int_equal(head_of("GET / HTTP/1.1\r\nHost : a\r\n\r\n", &hp, &h), HTTP_ERROR);
+    /* Transfer-Encoding in HTTP/1.0 (RFC 9112 §6.1) */
+    assert_int_equal(head_of("POST http://a/ HTTP/1.0\r\nHost: a\r\nTransfer-Encoding: chunked"
+                             "\r\n\r\n", &hp, &h), HTTP_ERROR);
+    assert_int_equal(head_of("POST http://a/ HTTP/1.0\r\nHost: a\r\nContent-Length: 1\r\n\r\n",
+                             &hp, &h), HTTP_HEAD_DONE);
 }
 
 static void test_chunked_body_and_pipelining(void **st)
