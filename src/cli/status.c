@@ -23,8 +23,6 @@
 #include "proxy/proxy.h"
 #include "core/banned.h"
 
-#define STATUS_MAX_SANDBOXES 1024
-
 void run_status_reply(const struct run_reload *r, char *reply, size_t cap)
 {
     unsigned long n[4] = {0, 0, 0, 0};
@@ -79,19 +77,42 @@ static int list_names(char ***out, size_t *n)
     *n = 0;
     if (!d)
         return errno == ENOENT ? 0 : -errno;
-    char **v = calloc(STATUS_MAX_SANDBOXES, sizeof(*v));
-    if (!v) {
-        closedir(d);
-        return -ENOMEM;
-    }
+    /* No cap: sockets left by killed supervisors stay in the directory, and
+     * a running sandbox must never fall beyond a count of them. */
+    char **v = NULL;
+    size_t cap = 0;
+    int rc = 0;
     struct dirent *e;
-    while ((e = readdir(d)) && *n < STATUS_MAX_SANDBOXES) {
+    while ((e = readdir(d))) {
         size_t l = strlen(e->d_name);
-        if (l > 4 && strcmp(e->d_name + l - 4, ".ctl") == 0 && (v[*n] = strndup(e->d_name, l - 4)))
-            (*n)++;
+        if (l <= 4 || strcmp(e->d_name + l - 4, ".ctl") != 0)
+            continue;
+        if (*n == cap) {
+            size_t ncap = cap ? cap * 2 : 64;
+            char **nv = realloc(v, ncap * sizeof(*nv));
+            if (!nv) {
+                rc = -ENOMEM;
+                break;
+            }
+            v = nv;
+            cap = ncap;
+        }
+        if (!(v[*n] = strndup(e->d_name, l - 4))) {
+            rc = -ENOMEM;
+            break;
+        }
+        (*n)++;
     }
     closedir(d);
-    qsort(v, *n, sizeof(*v), cmp);
+    if (rc < 0) {
+        for (size_t k = 0; k < *n; k++)
+            free(v[k]);
+        free(v);
+        *n = 0;
+        return rc;
+    }
+    if (*n)
+        qsort(v, *n, sizeof(*v), cmp);
     *out = v;
     return 0;
 }

@@ -62,3 +62,31 @@ def test_status_options(cordon_bin):
     assert r.returncode == 0 and "--json" in r.stdout
     r = subprocess.run([cordon_bin, "help"], capture_output=True, text=True)
     assert "status" in r.stdout
+
+
+@pytest.mark.timeout(60)
+def test_status_finds_a_sandbox_among_many_dead_sockets(sandbox, cordon_bin):
+    """Sockets left by killed supervisors stay in the control directory; a
+    running sandbox is listed however many there are (a cap of 1024 once hid
+    it)."""
+    import socket
+    ctl = "/run/cordon/ctl"
+    os.makedirs(ctl, mode=0o700, exist_ok=True)
+    dead = []
+    try:
+        for i in range(1100):
+            path = os.path.join(ctl, "dead-%d-%d.ctl" % (os.getpid(), i))
+            s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            s.bind(path)     # bound, never listening, closed: nobody answers
+            s.close()
+            dead.append(path)
+        name = sandbox.name()
+        p = sandbox.start(["sh", "-c", "echo ready; while [ ! -e next ]; do sleep 0.05; done"],
+                          args=["--name", name])
+        sandbox.wait_output(p, "ready")
+        assert _mine(cordon_bin, name), "the running sandbox is not listed"
+        open(os.path.join(sandbox.work, "next"), "w").close()
+        assert sandbox.finish(p).code == 0
+    finally:
+        for path in dead:
+            os.unlink(path)
