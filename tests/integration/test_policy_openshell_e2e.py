@@ -225,6 +225,14 @@ CHECKS = [
             "allowed_ips: [10.0.0.0/8]}]\n    binaries: [{path: \"/**\"}]\n", 1, "tls"),
     # OVL-2: two identical L7 entries load (and their CONNECT is allowed: EVAL below)
     (SP + "test_overlapping_policies_l7_connect_does_not_crash", FIXTURES["ovl_l7"], 0, None),
+    # SSRF-1/2 with the address itself as host: OpenShell loads the file and refuses each
+    # connection; cordon refuses the file at load (deliberate, doc/policy.md)
+    (SP + "test_ssrf_blocks_loopback_despite_policy_allow",
+     HEAD + "  i:\n    endpoints: [{host: 127.0.0.1, port: 80}]\n    binaries: [{path: \"/**\"}]\n",
+     1, "loopback"),
+    (SP + "test_ssrf_blocks_metadata_endpoint_despite_policy_allow",
+     HEAD + "  i:\n    endpoints: [{host: 169.254.169.254, port: 80}]\n"
+            "    binaries: [{path: \"/**\"}]\n", 1, "link-local"),
     # landlock.rs: hard_requirement with the enriched /dev/urandom loads
     ("rust/tests/landlock.rs::hard_requirement_accepts_enriched_device_path",
      "version: 1\nfilesystem_policy:\n  read_only: [/usr, /lib, /etc, /proc, /dev/urandom]\n"
@@ -395,10 +403,12 @@ for n in ("test_policy_blocks_unauthorized_proxy_connect test_l4_no_policy_denie
 for n in ("test_ssrf_blocks_loopback_despite_policy_allow "
           "test_ssrf_blocks_metadata_endpoint_despite_policy_allow "
           "test_ssrf_allowed_ips_permits_private_ip test_ssrf_allowed_ips_hostless_permits_private_ip "
-          "test_ssrf_loopback_blocked_even_with_allowed_ips").split():
+          "test_ssrf_loopback_blocked_even_with_allowed_ips "
+          "test_ssrf_private_ip_allowed_with_literal_ip_host "
+          "test_forward_proxy_allows_private_ip_host_without_allowed_ips").split():
     REAL[SP + n] = "test_real_ssrf_decisions"
 for n in ("test_forward_proxy_allows_private_ip_with_allowed_ips "
-          "test_forward_proxy_rejects_https_scheme test_forward_proxy_denied_no_policy_match "
+          "test_forward_proxy_denied_no_policy_match "
           "test_forward_proxy_public_ip_denied").split():
     REAL[SP + n] = "test_real_forward_decisions"
 REAL["rust/tests/proxy_egress_pipeline.rs::destination_denial_modes_match_across_connect_and_"
@@ -454,14 +464,12 @@ OPEN = {
 
 # DIFFERS: decided differently on purpose, never wider
 DIFFERS = {
-    SP + "test_ssrf_private_ip_allowed_with_literal_ip_host":
-        "a literal private IP as host without allowed_ips: OpenShell synthesises allowed_ips "
-        "from the host and connects; cordon refuses (403 address_blocked) until allowed_ips "
-        "covers it (stricter; doc/policy.md 'an exact declared host ...'); "
-        "test_real_ssrf_decisions",
-    SP + "test_forward_proxy_allows_private_ip_host_without_allowed_ips":
-        "as test_ssrf_private_ip_allowed_with_literal_ip_host, for a forward request; "
-        "test_real_ssrf_decisions",
+    SP + "test_forward_proxy_rejects_https_scheme":
+        "a forward request with an https:// URI: OpenShell answers 400 (use CONNECT); cordon "
+        "decides it by the same policy as any request (403 when no entry allows host:port, "
+        "L7 rules on the request it reads) and then opens a verified TLS connection to the "
+        "origin itself — not wider: the same host:port and rules decide it; "
+        "test_real_forward_decisions",
     "python/test_inference_routing.py::test_unsupported_protocol_returns_400":
         "an Anthropic-shaped call when only an OpenAI route exists: OpenShell answers 400, "
         "cordon routes by request shape and model and answers 404 unknown_inference_path in the "
@@ -696,10 +704,8 @@ def test_real_ssrf_decisions(testnet, cordon_proxy, cordon_bin, tmp_path):
     p = cordon_proxy(_pol(testnet.cidr, [
         ("internal", ["{host: loop.test, port: 80}", "{host: meta.test, port: 80}"], ["/**"]),
         ("private", ["{host: allowed.test, port: 80, allowed_ips: [CIDR]}",
-                     "{port: 8080, allowed_ips: [CIDR]}",
-                     "{host: %s, port: 80, allowed_ips: [\"%s/32\"]}" % (testnet.ip, testnet.ip)],
-         ["/**"]),
-        ("literal", ["{host: %s, port: 8080}" % testnet.ip], ["/**"]),
+                     "{port: 8080, allowed_ips: [CIDR]}"], ["/**"]),
+        ("literal", ["{host: %s, port: 80}" % testnet.ip], ["/**"]),
     ]))
     for host in ("loop.test", "meta.test"):
         c, r = connect_tunnel(p.port, host, 80)
@@ -707,13 +713,12 @@ def test_real_ssrf_decisions(testnet, cordon_proxy, cordon_bin, tmp_path):
         assert r.status == 403 and r.header("x-cordon-deny") == "address_blocked", r
     assert _status(p, "allowed.test", 80) == 200          # SSRF-4: allowed_ips covers it
     assert _status(p, "other.test", 8080) == 200          # SSRF-5: hostless allowed_ips
-    assert _status(p, testnet.ip, 80) == 200              # explicit allowed_ips on an IP host
-    assert forward_once(p.port, "http://%s/" % testnet.ip).status == 200
-    # SSRF-6 / FWD-2 (a deliberate difference): a literal private IP host without
-    # allowed_ips is refused by cordon
-    c, r = connect_tunnel(p.port, testnet.ip, 8080)
-    c.close()
-    assert r.status == 403 and r.header("x-cordon-deny") == "address_blocked", r
+    # SSRF-6 / FWD-2: a literal private IP as host is its own allowed_ips, both adapters
+    assert _status(p, testnet.ip, 80) == 200
+    r = forward_once(p.port, "http://%s/" % testnet.ip)
+    assert r.status == 200 and b"hello from upstream" in r.body, r
+    # ... that address only: the same private address on another port has no entry
+    assert _status(p, testnet.ip, 7) == 403
     # SSRF-7: loopback with allowed_ips covering it: cordon refuses the file at load
     bad = tmp_path / "loop.yaml"
     bad.write_text(_pol(testnet.cidr, [("i", ["{host: loop.test, port: 80, "
@@ -730,8 +735,12 @@ def test_real_forward_decisions(testnet, cordon_proxy):
     ]))
     r = forward_once(p.port, "http://allowed.test/")      # FWD-1
     assert r.status == 200 and b"hello from upstream" in r.body, r
-    r = forward_once(p.port, "https://allowed.test:80/")  # FWD-3: https needs CONNECT
-    assert r.status == 400, r
+    # FWD-3 (a deliberate difference): an https:// absolute-form request is decided like any
+    # other (cordon then speaks TLS to the origin itself; here port 80 answers plain HTTP)
+    r = forward_once(p.port, "https://denied.test/")
+    assert r.status == 403 and r.header("x-cordon-deny") == "no_endpoint", r
+    r = forward_once(p.port, "https://allowed.test:80/")
+    assert r.status == 502 and r.header("x-cordon-deny") == "upstream_tls_handshake", r
     r = forward_once(p.port, "http://denied.test/")       # FWD-4: no entry
     assert r.status == 403 and r.header("x-cordon-deny") == "no_endpoint", r
     # FWD-5 / destination_denial_modes: the address is outside allowed_ips, both adapters
@@ -808,7 +817,8 @@ def test_real_l7_rest_decisions(testnet, cordon_proxy):
         # L7-T1 full access
         assert reached(req("ws.test", "POST", "/echo", b"{}"))
     # the audit-mode request was recorded as one that enforce would refuse
-    assert p.events("l7", host="closed.test"), p.events("l7")
+    ev = p.events("l7_request", host="closed.test", method="POST")
+    assert ev and all(e["l7_decision"] == "would_deny" for e in ev), p.events("l7_request")
 
 
 def test_real_tls_skip_relays_opaque_bytes(testnet, cordon_proxy):
