@@ -481,7 +481,14 @@ DIFFERS = {
         "L7 rules on the request it reads) and then opens a verified TLS connection to the "
         "origin itself — not wider: the same host:port and rules decide it; "
         "test_real_forward_decisions",
-    # partly different: the decision is the same, one status or default differs
+    # partly different: the decision is the same, one status, default or load step differs
+    SP + "test_ssrf_blocks_loopback_despite_policy_allow":
+        "with the address itself as host (`host: 127.0.0.1`) OpenShell loads the file and "
+        "refuses each connection; cordon refuses the file at load, at the host's line:column; "
+        "a name resolving to loopback loads and is refused per connection in both "
+        "(test_real_ssrf_decisions)",
+    SP + "test_ssrf_blocks_metadata_endpoint_despite_policy_allow":
+        "as test_ssrf_blocks_loopback_despite_policy_allow, for 169.254.169.254",
     "python/test_inference_routing.py::test_non_inference_request_denied":
         "a path on inference.local that is no inference call: refused and never forwarded in "
         "both; OpenShell answers 403, cordon 404 unknown_inference_path in the caller's API "
