@@ -595,16 +595,15 @@ nad("the CLI's inference-route verification (`inference set --no-verify`); cordo
 nad("rootless Podman's musl getaddrinfo over policy DNS; cordon answers DNS in the sandbox "
     "with its own resolver (test_dns_policy.py)",
     TT + "rootless_podman_musl_getaddrinfo_uses_udp_policy_dns")
-nad("policy versions and hashes kept by the gateway (policy get/list/set); cordon reloads "
-    "the file (`cordon policy reload`, test_run_revoke.py) — the decisions of policies A and "
-    "B are EVAL rows", LV + "live_policy_update_round_trip",
-    LV + "live_policy_update_from_empty_network_policies",
+nad("policy versions, hashes and gateway polls (policy get/list/set); cordon reloads the "
+    "file it was given (SIGHUP, `cordon policy reload`); the decisions before and after are "
+    "REAL (test_real_reload_decisions) and EVAL rows",
     LV + "initial_sparse_policy_is_acknowledged_as_loaded",
     LV + "local_policy_override_survives_gateway_policy_polls")
-nad("the update RPC keeps the active policy when the new one is refused; cordon policy reload "
-    "does the same (test_run_revoke.py); the refusal itself is a CHECKS row",
-    "rust/tests/proxy_egress_pipeline.rs::ambiguous_policy_update_is_rejected_without_replacing_"
-    "active_policy")
+for n in (LV + "live_policy_update_round_trip", LV + "live_policy_update_from_empty_network_policies",
+          "rust/tests/proxy_egress_pipeline.rs::ambiguous_policy_update_is_rejected_without_"
+          "replacing_active_policy"):
+    REAL[n] = "test_real_reload_decisions"
 nad("UpdateConfig refusing to remove filesystem paths from a live sandbox: cordon never "
     "changes the filesystem of a running sandbox (reload re-reads network_policies only, "
     "doc/policy.md Runtime); the unsafe content it carries is a CHECKS row",
@@ -1128,3 +1127,26 @@ def test_real_l7_tls_decisions(iproxy, inet):
     assert refused("api.insp.test", "GET", "/v2/anything-") is not None
     assert reached("deny.insp.test", "GET", "/v1/models-")                 # OVL-2
     assert refused("deny.insp.test", "POST", "/v1/messages-") is not None
+
+
+# -- live policy updates: live_policy_update.rs, proxy_egress_pipeline.rs ---------------------
+def test_real_reload_decisions(testnet, cordon_proxy):
+    from lib.util import wait_until
+    ep = "{host: %s, port: 80, allowed_ips: [CIDR]}"
+    a = _pol(testnet.cidr, [("p", [ep % "allowed.test"], ["/usr/bin/python3*"])])
+    b = _pol(testnet.cidr, [("p", [ep % "allowed.test", ep % "other.test"], ["/usr/bin/python3*"])])
+    p = cordon_proxy("version: 1\nnetwork_policies: {}\n")     # from empty network_policies
+    assert _status(p, "allowed.test", 80) == 403
+    p.reload(a)
+    wait_until(lambda: _status(p, "allowed.test", 80) == 200, 5, what="policy A in force")
+    assert _status(p, "other.test", 80) == 403
+    p.reload(b)                                                 # A -> B adds a host
+    wait_until(lambda: _status(p, "other.test", 80) == 200, 5, what="policy B in force")
+    # an ambiguous update is refused and B stays in force
+    before = len(p.stderr)
+    p.reload(b + "  q:\n    endpoints:\n      - {host: other.test, port: 80, tls: skip, "
+                 "allowed_ips: [%s]}\n    binaries: [{path: \"/**\"}]\n" % testnet.cidr)
+    wait_until(lambda: "error" in p.stderr[before:], 5, what="the reload refusal on stderr")
+    assert "tls" in p.stderr[before:], p.stderr[before:]
+    assert _status(p, "other.test", 80) == 200 and _status(p, "allowed.test", 80) == 200
+    assert p.alive()
