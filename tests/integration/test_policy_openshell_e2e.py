@@ -442,6 +442,10 @@ for n in ("test_landlock_blocks_write_to_read_only_path test_landlock_allows_wri
           "test_landlock_blocks_user_owned_path_outside_policy").split():
     REAL["python/test_sandbox_landlock.py::" + n] = "test_real_landlock_outcomes"
 REAL[SP + "test_policy_applies_to_exec_commands"] = "test_real_landlock_outcomes"
+REAL[SP + "test_baseline_enrichment_missing_filesystem_policy"] = \
+    "test_real_baseline_without_filesystem_paths"
+REAL[SP + "test_baseline_enrichment_incomplete_filesystem_policy"] = \
+    "test_real_baseline_without_filesystem_paths"
 for n in ("test_model_discovery_call_routed_to_backend test_inference_call_routed_to_backend "
           "test_unsupported_protocol_returns_400 "
           "test_non_inference_request_denied test_non_inference_host_is_not_intercepted").split():
@@ -489,6 +493,12 @@ DIFFERS = {
         "(test_real_ssrf_decisions)",
     SP + "test_ssrf_blocks_metadata_endpoint_despite_policy_allow":
         "as test_ssrf_blocks_loopback_despite_policy_allow, for 169.254.169.254",
+    SP + "test_baseline_enrichment_incomplete_filesystem_policy":
+        "a filesystem_policy without the system paths: OpenShell adds its baseline (/usr /lib "
+        "/etc /app /var/log /proc /dev/urandom read-only, /tmp read-write); cordon grants what "
+        "the section lists (plus the workdir), so the program cannot start until they are "
+        "listed — stricter (doc/policy.md Static sections); "
+        "test_real_baseline_without_filesystem_paths",
     "python/test_inference_routing.py::test_non_inference_request_denied":
         "a path on inference.local that is no inference call: refused and never forwarded in "
         "both; OpenShell answers 403, cordon 404 unknown_inference_path in the caller's API "
@@ -1150,3 +1160,48 @@ def test_real_reload_decisions(testnet, cordon_proxy):
     assert "tls" in p.stderr[before:], p.stderr[before:]
     assert _status(p, "other.test", 80) == 200 and _status(p, "allowed.test", 80) == 200
     assert p.alive()
+
+
+BASELINE_PROBE = r"""
+import json, os, sys
+def w(d):
+    p = os.path.join(d, "enrichment-%d.txt" % os.getpid())
+    try:
+        with open(p, "w") as f:
+            f.write("ok")
+        ok = open(p).read() == "ok"
+        os.unlink(p)
+        return ok
+    except OSError as e:
+        return "E%d" % e.errno
+print(json.dumps({"resolv_conf": os.path.exists("/etc/resolv.conf"),
+                  "lib": os.path.isdir("/usr/lib"), "tmp": w("/tmp"), "work": w(sys.argv[1])}))
+"""
+
+
+BASELINE_FS = ("filesystem_policy:\n  include_workdir: true\n  read_only: %s\n  read_write: %s\n"
+               "landlock: {compatibility: best_effort}\n")
+
+
+@pytest.mark.parametrize("fs,runs", [
+    ("", True),                                         # BFS-1: no filesystem_policy
+    (BASELINE_FS % ("[]", "[]"), False),                # BFS-2 as written: cordon adds nothing
+    (BASELINE_FS % ("[/usr, /lib, /lib64, /etc, /proc, /dev/urandom]", "[/tmp]"), True),
+], ids=["no_filesystem_policy", "workdir_only", "workdir_and_openshell_baseline_listed"])
+def test_real_baseline_without_filesystem_paths(sandbox, fs, runs):  # noqa: F811
+    """BFS-1/2: a policy with network entries and no (or almost no) filesystem paths.
+    Without the section cordon's default runs the usual tools (libraries and /etc readable,
+    /tmp and the workdir writable). OpenShell adds its baseline paths to a section that
+    lacks them; cordon does not (a deliberate difference): the section is what is granted,
+    so listing the same baseline paths gives the same result."""
+    pol = sandbox.write_policy("version: 1\n" + fs + "network_policies:\n  t:\n    endpoints: "
+                               "[{host: allowed.test, port: 80, allowed_ips: [\"%s\"]}]\n"
+                               "    binaries: [{path: /usr/bin/curl}]\n" % sandbox.net.cidr,
+                               name="baseline.yaml")
+    r = sandbox.run([PY3, "-c", BASELINE_PROBE, sandbox.work], policy=pol)
+    if not runs:
+        assert r.code == 127 and "cannot execute the command /usr/bin/python3" in r.err, r
+        return
+    assert r.code == 0, r
+    out = json.loads(r.out.strip().splitlines()[-1])
+    assert out == {"resolv_conf": True, "lib": True, "tmp": True, "work": True}, out
