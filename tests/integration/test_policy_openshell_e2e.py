@@ -2,7 +2,7 @@
 
 Every test of NVIDIA/OpenShell e2e/python/**/*.py and e2e/rust/tests/**/*.rs
 (292 at the revision walked, 2f7fb65 of 2026-08-21; names as FILE::TEST in
-openshell_e2e_tests.txt) is in exactly one of:
+openshell_e2e_tests.txt) is classified under at least one of:
 
   REAL            the client action the e2e test takes inside its sandbox,
                   taken here against a real `cordon proxy` or inside a real
@@ -23,7 +23,9 @@ openshell_e2e_tests.txt) is in exactly one of:
   OPEN            a disagreement this walk found and did not fix (reported; one: kept
                   tunnels after a reload without --revoke-on-reload).
 
-A test may have REAL and EVAL rows both. We write our own cases; nothing of
+A test may be in several lists (REAL and EVAL rows both; an infrastructure test whose
+policy decisions are also checked); one listed only under NOT_A_DECISION asserts no
+decision of a policy. 71 tests assert decisions, 221 only infrastructure. We write our own cases; nothing of
 OpenShell's is copied. test_every_upstream_test_is_accounted_for keeps the
 lists and the names file in step: the classified names == the 292 upstream.
 Hosts: the session namespace's names (allowed.test, other.test, ...; see
