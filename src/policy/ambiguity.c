@@ -33,7 +33,7 @@
 
 #include "core/banned.h"
 
-#define MAX_LABELS 128
+#define MAX_LABELS POLICY_HOST_MAX_LABELS
 
 /* Whether two globs over one alphabet ('*' = a run without delim, '**' = a
  * run of anything) match a common string: reachability over position
@@ -94,27 +94,12 @@ static bool globs_overlap(const char *a, size_t la, const char *b, size_t lb, ch
     return found;
 }
 
-static size_t split(const char *s, const char **lab, size_t *len)
-{
-    size_t n = 0;
-    for (const char *p = s;; n++) {
-        if (n == MAX_LABELS)
-            return 0;
-        size_t l = strcspn(p, ".");
-        lab[n] = p;
-        len[n] = l;
-        if (p[l] == '\0')
-            return n + 1;
-        p += l + 1;
-    }
-}
-
 /* Two host patterns (lowercase; either may be exact). */
 static bool patterns_overlap(const char *a, const char *b)
 {
     const char *la[MAX_LABELS], *lb[MAX_LABELS];
     size_t sa[MAX_LABELS], sb[MAX_LABELS];
-    size_t na = split(a, la, sa), nb = split(b, lb, sb);
+    size_t na = policy_host_labels(a, la, sa), nb = policy_host_labels(b, lb, sb);
     if (na == 0 || nb == 0)
         return true;
     bool ma = sa[0] == 2 && strncmp(la[0], "**", 2) == 0;
