@@ -95,7 +95,7 @@ static bool globs_overlap(const char *a, size_t la, const char *b, size_t lb, ch
 }
 
 /* Two host patterns (lowercase; either may be exact). */
-static bool patterns_overlap(const char *a, const char *b)
+bool policy_host_patterns_overlap(const char *a, const char *b)
 {
     const char *la[MAX_LABELS], *lb[MAX_LABELS];
     size_t sa[MAX_LABELS], sb[MAX_LABELS];
@@ -131,7 +131,7 @@ static bool hosts_overlap(const struct policy_endpoint *a, const struct policy_e
     }
     if (a->host_kind == POLICY_HOST_EXACT && b->host_kind == POLICY_HOST_EXACT)
         return strcmp(a->host, b->host) == 0;
-    return patterns_overlap(a->host, b->host);
+    return policy_host_patterns_overlap(a->host, b->host);
 }
 
 /* Path selectors; NULL (every path) overlaps everything. */

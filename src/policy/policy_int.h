@@ -173,5 +173,8 @@ bool policy_host_glob_match(const char *pattern, const char *host);
  * hold POLICY_HOST_MAX_LABELS entries. */
 #define POLICY_HOST_MAX_LABELS 128
 size_t policy_host_labels(const char *s, const char **lab, size_t *len);
+/* Whether two lowercase host patterns (either may be an exact name) can
+ * match a common host name (ambiguity.c). */
+bool policy_host_patterns_overlap(const char *a, const char *b);
 
 #endif
