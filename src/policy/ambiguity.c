@@ -244,6 +244,16 @@ static void conflicts(const struct policy_endpoint *a, const struct policy_endpo
             a->mcp_strict_tools != b->mcp_strict_tools)
             c[n++] = "mcp.strict_tool_names";
     }
+    /* MCP rules name methods and tools, other protocols' rules do not: an
+     * inspected endpoint of another protocol whose path covers the MCP
+     * endpoint's (a broader REST path such as all paths) could allow a tool call the
+     * MCP endpoint refuses. OpenShell's policy merge refuses this too
+     * (merge.rs, ConflictingInspectionContracts). */
+    if (a->rest && b->rest && (a->proto == POLICY_PROTO_MCP) != (b->proto == POLICY_PROTO_MCP) &&
+        paths_overlap(a->path_sel, b->path_sel) &&
+        specificity(a->path_sel) != specificity(b->path_sel))
+        c[n++] = "protocol (mcp beside another inspected protocol on overlapping paths: that "
+                 "endpoint's rules could allow tool calls the mcp endpoint refuses)";
     out[0] = '\0';
     for (size_t i = 0, len = 0; i < n && len < cap; i++) {
         int k = snprintf(out + len, cap - len, "%s%s", i ? ", " : "", c[i]);
@@ -294,7 +304,7 @@ static bool tails_meet(const struct amb_ep *a, const struct amb_ep *b)
 
 void v_ambiguity(struct vctx *c, const struct policy *p)
 {
-    char what[256];
+    char what[512];
     size_t n = 0, k = 0;
     for (size_t e = 0; e < p->n_entries; e++)
         n += p->entries[e].n_endpoints;

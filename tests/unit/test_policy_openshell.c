@@ -428,7 +428,7 @@ static void test_unapplied_fields_warn(void **state)
         "        credential_signing: sigv4\n"
         "        signing_service: bedrock\n"
         "        credential_binding: {provider: work-aws}\n"
-        "        request_body_credential_rewrite: true\n"
+        "        websocket_credential_rewrite: true\n"
         "        allow_uninspected_credentials: true\n"
         "    binaries: [{path: /usr/bin/curl}]\n"
         "network_middlewares:\n"
@@ -445,7 +445,7 @@ static void test_unapplied_fields_warn(void **state)
         "signing_service is not applied",
         "t.yaml:11:29: warning: network_policies.aws.endpoints[0].credential_binding: "
         "credential_binding is not applied",
-        "request_body_credential_rewrite is not applied",
+        "websocket_credential_rewrite is not applied",
         "allow_uninspected_credentials has no effect",
         "t.yaml:16:3: warning: network_middlewares.guard: network_middlewares.guard "
         "(openshell/regex) is not applied: cordon runs no supervisor middleware", NULL);
@@ -454,6 +454,15 @@ static void test_unapplied_fields_warn(void **state)
                  "network_middlewares.g: middleware is required");
     expect_error(HDR "      - {host: a.example.com, port: 443, credential_signing: sigv5}\n",
                  "'sigv5' is not allowed (allowed: sigv4, sigv4:body, sigv4:no_body");
+    /* the combinations OpenShell refuses */
+    expect_error(HDR "      - {host: a.example.com, port: 443, credential_signing: sigv4}\n",
+                 "credential_signing needs signing_service");
+    expect_error(HDR "      - {host: a.example.com, port: 443, credential_signing: sigv4, "
+                 "signing_service: s3, request_body_credential_rewrite: true}\n",
+                 "request_body_credential_rewrite and credential_signing are mutually exclusive");
+    expect_error("version: 1\nnetwork_middlewares:\n  a: {middleware: x, endpoints: {include: "
+                 "[a.example.com]}}\n  b: {middleware: x, endpoints: {include: [a.example.com]}}\n",
+                 "network_middlewares.b: order 0 is also network_middlewares.a's");
 }
 
 /* The peers' real policies, as shapes: NemoClaw's blueprint with a preset
