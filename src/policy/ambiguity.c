@@ -151,7 +151,7 @@ static bool paths_overlap(const char *a, const char *b)
            strcmp(b + lb - 3, "/**") == 0 && globs_overlap(a, la - 3, b, lb - 3, '/');
 }
 
-static size_t specificity(const char *path)
+size_t policy_path_specificity(const char *path)
 {
     size_t n = 0;
     for (const char *p = path; p && *p; p++)
@@ -225,7 +225,7 @@ static void conflicts(const struct policy_endpoint *a, const struct policy_endpo
     if ((a->proto == POLICY_PROTO_TCP) != (b->proto == POLICY_PROTO_TCP))
         c[n++] = "protocol: tcp (explicit vs not)";
     if (shapes_requests(a) && shapes_requests(b) && paths_overlap(a->path_sel, b->path_sel) &&
-        specificity(a->path_sel) == specificity(b->path_sel)) {
+        policy_path_specificity(a->path_sel) == policy_path_specificity(b->path_sel)) {
         if (req_proto(a) != req_proto(b))
             c[n++] = "protocol";
         if (a->enforcement != b->enforcement)
@@ -251,7 +251,7 @@ static void conflicts(const struct policy_endpoint *a, const struct policy_endpo
      * (merge.rs, ConflictingInspectionContracts). */
     if (a->rest && b->rest && (a->proto == POLICY_PROTO_MCP) != (b->proto == POLICY_PROTO_MCP) &&
         paths_overlap(a->path_sel, b->path_sel) &&
-        specificity(a->path_sel) != specificity(b->path_sel))
+        policy_path_specificity(a->path_sel) != policy_path_specificity(b->path_sel))
         c[n++] = "protocol (mcp beside another inspected protocol on overlapping paths: that "
                  "endpoint's rules could allow tool calls the mcp endpoint refuses)";
     out[0] = '\0';

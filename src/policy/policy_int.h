@@ -176,5 +176,9 @@ size_t policy_host_labels(const char *s, const char **lab, size_t *len);
 /* Whether two lowercase host patterns (either may be an exact name) can
  * match a common host name (ambiguity.c). */
 bool policy_host_patterns_overlap(const char *a, const char *b);
+/* How specific an endpoint `path` selector is: its characters other than
+ * '*' (NULL, every path: 0). Of two selectors matching a request, the more
+ * specific one judges it (ambiguity.c; used by l7.c). */
+size_t policy_path_specificity(const char *path);
 
 #endif
