@@ -644,6 +644,11 @@ static void l4_checks(struct vctx *c, struct ep_build *b)
         return;
     }
     if (ep->proto == POLICY_PROTO_SQL) {
+        if (!b->rules && !b->access)
+            v_error(c, b->deny_rules ? b->deny_rules : b->protocol,
+                    "protocol: sql needs rules or access%s, as OpenShell requires (cordon "
+                    "applies neither: it relays SQL as a TCP passthrough)",
+                    b->deny_rules ? " (deny_rules alone deny from nothing)" : "");
         if (b->enforcement && ep->enforcement == POLICY_ENFORCE)
             v_error(c, b->enforcement, "SQL enforcement needs SQL parsing, which neither "
                                        "cordon nor OpenShell has (use enforcement: audit)");

@@ -21,6 +21,8 @@ import subprocess
 import pytest
 
 HEAD = "version: 1\nnetwork_policies:\n"
+PROVIDERS = ("OpenShell composes provider policy layers under reserved _provider_* keys; cordon "
+             "has no providers (no credentials), so a policy is exactly the file")
 
 
 def two(left, right, right_bin="/usr/bin/curl"):
@@ -174,7 +176,7 @@ case(L7V + "explicit_tcp_rejects_additional_l7_fields", one(E + "protocol: tcp, 
      "enforcement is not valid with protocol: tcp")
 case(L7V + "explicit_tcp_rejects_additional_l7_fields", one(E + "protocol: rest, enforcement: enforce, access: full}"))
 for proto, extra in (("rest", "access: full"), ("websocket", "access: full"),
-                     ("graphql", "access: read-only"), ("sql", "enforcement: audit"),
+                     ("graphql", "access: read-only"), ("sql", "enforcement: audit, access: full"),
                      ("json-rpc", "rules: [{allow: {method: x}}]"),
                      ("mcp", "rules: [{allow: {method: x}}]"),
                      ("REST", "access: full"), ("Mcp", "rules: [{allow: {method: x}}]"),
@@ -542,8 +544,310 @@ case(LIB + "parse_rejects_unknown_fields_in_deny_rule",
 case(LIB + "rejects_port_above_65535", entry("test", ["{host: example.com, port: 70000}"]),
      "port: 70000 is out of range")
 
-PROVIDERS = ("OpenShell composes provider policy layers under reserved _provider_* keys; cordon "
-             "has no providers (no credentials), so a policy is exactly the file")
+
+# ---- merge.rs: the gateway's policy merge (advisor proposals and `policy
+# update` operations folded into a live policy) ----
+# cordon has no merge operation: `cordon policy suggest` and `run --learn`
+# print proposed entries for a person to add to the file (as their own
+# entries), the server replaces network_policies with OpenSandbox's
+# networkPolicy, and NemoClaw presets are added as entries of their own.
+# Where merge.rs guards what the merged file means, the hand-merged file is
+# checked here: the proposal as its own entry (entries never combine, so a
+# binary never inherits another entry's endpoint), or, where upstream
+# merges into the same rule, both endpoints in one entry.
+MRG = "merge.rs::"
+
+
+def ents(*items):
+    """items: (key, [endpoints], [binaries])"""
+    out = HEAD
+    for key, eps, bins in items:
+        out += "  %s:\n    endpoints:\n" % key + "".join("      - %s\n" % e for e in eps)
+        out += "    binaries: [%s]\n" % ", ".join("{path: %s}" % b for b in bins)
+    return out
+
+
+def at(host, port, binary, *l7):
+    return ["--host", host, "--port", str(port), "--binary", binary] + list(l7)
+
+
+def mcp_call(path, tool):
+    return ["--method", "POST", "--path", path, "--body",
+            '{"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {"name": "%s"}}' % tool]
+
+
+def mcp_ep(host, ports, tool, extra=""):
+    return ("{host: %s, ports: %s, protocol: mcp, %srules: [{allow: {method: tools/call, tool: %s}}]}"
+            % (host, ports, extra, tool))
+
+
+# a new binary never inherits an existing endpoint it did not declare
+INH = ents(("existing", ["{host: admin.example.com, port: 443, protocol: rest, rules: "
+                         "[{allow: {method: GET, path: /admin}}]}"], ["/usr/bin/trusted"]),
+           ("proposal", ["{host: public.example.com, port: 443}"], ["/usr/bin/untrusted"]))
+case(MRG + "new_binary_cannot_inherit_an_undeclared_existing_rest_endpoint", INH)
+for b, h, ok in (("/usr/bin/untrusted", "admin.example.com", False), ("/usr/bin/untrusted", "public.example.com", True),
+                 ("/usr/bin/trusted", "public.example.com", False)):
+    ev(MRG + "new_binary_cannot_inherit_an_undeclared_existing_rest_endpoint", INH, at(h, 443, b), ok)
+INHM = ents(("existing", [mcp_ep("mcp.example.com", "[443]", "tool")], ["/usr/bin/trusted"]),
+            ("proposal", ["{host: public.example.com, port: 443}"], ["/usr/bin/untrusted"]))
+case(MRG + "new_binary_cannot_inherit_an_undeclared_existing_mcp_endpoint", INHM)
+ev(MRG + "new_binary_cannot_inherit_an_undeclared_existing_mcp_endpoint", INHM,
+   at("mcp.example.com", 443, "/usr/bin/untrusted"), False)
+ev(MRG + "new_binary_cannot_inherit_an_undeclared_existing_mcp_endpoint", INHM,
+   at("mcp.example.com", 443, "/usr/bin/trusted", *mcp_call("/", "tool")), True)
+INHM2 = ents(("existing", [mcp_ep("a.example.com", "[443]", "tool"), mcp_ep("b.example.com", "[443]", "tool")],
+              ["/usr/bin/trusted"]),
+             ("proposal", [mcp_ep("a.example.com", "[443]", "tool")], ["/usr/bin/new"]))
+case(MRG + "new_binary_must_declare_every_existing_mcp_endpoint", INHM2)
+ev(MRG + "new_binary_must_declare_every_existing_mcp_endpoint", INHM2, at("b.example.com", 443, "/usr/bin/new"), False)
+ev(MRG + "new_binary_must_declare_every_existing_mcp_endpoint", INHM2,
+   at("a.example.com", 443, "/usr/bin/new", *mcp_call("/", "tool")), True)
+NEWM = ents(("existing", ["{host: rest.example.com, port: 443}"], ["/usr/bin/first", "/usr/bin/second"]),
+            ("proposal", [mcp_ep("mcp.example.com", "[443]", "new-tool")], ["/usr/bin/first"]))
+case(MRG + "existing_binary_scope_must_be_declared_for_a_new_mcp_endpoint", NEWM)
+ev(MRG + "existing_binary_scope_must_be_declared_for_a_new_mcp_endpoint", NEWM,
+   at("mcp.example.com", 443, "/usr/bin/second"), False)
+ev(MRG + "existing_binary_scope_must_be_declared_for_a_new_mcp_endpoint", NEWM,
+   at("mcp.example.com", 443, "/usr/bin/first", *mcp_call("/", "new-tool")), True)
+# upstream's "any binary" is an empty binaries list; in cordon such an
+# entry allows nothing (doc/policy.md "Binaries")
+ANY = HEAD + "  existing:\n    endpoints: [{host: api.example.com, port: 443}]\n"
+case(MRG + "existing_any_binary_scope_requires_an_incoming_any_binary_declaration", ANY, warn="no binaries")
+ev(MRG + "existing_any_binary_scope_requires_an_incoming_any_binary_declaration", ANY,
+   at("api.example.com", 443, "/usr/bin/curl"), False)
+# widening one port of a multi-port endpoint: the proposal as its own entry
+# carries only the port it declared
+PORTW = ents(("existing", ["{host: api.example.com, ports: [443, 8443], protocol: rest, rules: "
+                           "[{allow: {method: GET, path: /x}}]}"], ["/usr/bin/only"]),
+             ("proposal", ["{host: api.example.com, port: 443, protocol: rest, rules: "
+                           "[{allow: {method: POST, path: /y}}]}"], ["/usr/bin/only"]))
+case(MRG + "declaring_every_binary_does_not_license_an_undeclared_port", PORTW)
+ev(MRG + "declaring_every_binary_does_not_license_an_undeclared_port", PORTW,
+   at("api.example.com", 8443, "/usr/bin/only", "--method", "POST", "--path", "/y"), False)
+ev(MRG + "declaring_every_binary_does_not_license_an_undeclared_port", PORTW,
+   at("api.example.com", 8443, "/usr/bin/only", "--method", "GET", "--path", "/x"), True)
+BOTHP = ents(("existing", ["{host: api.example.com, ports: [443, 8443], protocol: rest, rules: "
+                           "[{allow: {method: GET, path: /x}}, {allow: {method: POST, path: /y}}]}"], ["/usr/bin/only"]))
+case(MRG + "naming_every_changed_port_is_accepted", BOTHP)
+for port in (443, 8443):
+    ev(MRG + "naming_every_changed_port_is_accepted", BOTHP,
+       at("api.example.com", port, "/usr/bin/only", "--method", "POST", "--path", "/y"), True)
+SPLIT = ents(("existing", ["{host: api.example.com, ports: [443, 8443]}"], ["/usr/bin/trusted"]),
+             ("proposal", ["{host: api.example.com, port: 443}", "{host: api.example.com, port: 8443}"],
+              ["/usr/bin/trusted", "/usr/bin/second"]))
+case(MRG + "new_binary_may_declare_one_endpoints_ports_across_several_declarations", SPLIT)
+for port in (443, 8443):
+    ev(MRG + "new_binary_may_declare_one_endpoints_ports_across_several_declarations", SPLIT,
+       at("api.example.com", port, "/usr/bin/second"), True)
+SPLIT2 = ents(("existing", ["{host: api.example.com, ports: [443, 8443]}"], ["/usr/bin/trusted"]),
+              ("proposal", ["{host: api.example.com, port: 443}"], ["/usr/bin/second"]))
+case(MRG + "new_binary_split_declaration_must_still_cover_every_port", SPLIT2)
+ev(MRG + "new_binary_split_declaration_must_still_cover_every_port", SPLIT2,
+   at("api.example.com", 8443, "/usr/bin/second"), False)
+ANYP = ents(("existing", ["{host: api.example.com, port: 443}", "{host: admin.example.com, port: 443}"],
+             ["/usr/bin/trusted"]),
+            ("proposal", ["{host: api.example.com, port: 443}"], ["/usr/bin/other"]))
+case(MRG + "any_binary_proposal_cannot_inherit_undeclared_endpoints", ANYP)
+ev(MRG + "any_binary_proposal_cannot_inherit_undeclared_endpoints", ANYP,
+   at("admin.example.com", 443, "/usr/bin/other"), False)
+OVP = ents(("existing", ["{host: api.example.com, port: 443}", "{host: admin.example.com, port: 443}"],
+            ["/usr/bin/trusted"]),
+           ("requested", ["{host: api.example.com, port: 443}"], ["/usr/bin/new"]))
+case(MRG + "overlapping_partial_authorization_keeps_its_requested_rule_name", OVP)
+ev(MRG + "overlapping_partial_authorization_keeps_its_requested_rule_name", OVP,
+   at("admin.example.com", 443, "/usr/bin/new"), False)
+ev(MRG + "overlapping_partial_authorization_keeps_its_requested_rule_name", OVP,
+   at("api.example.com", 443, "/usr/bin/new"), True)
+UPC = ents(("existing", ["{host: api.example.com, ports: [443, 8443], protocol: rest, rules: "
+                         "[{allow: {method: GET, path: /x}}]}"], ["/usr/bin/only"]),
+           ("narrow", ["{host: api.example.com, port: 443, protocol: rest, rules: "
+                       "[{allow: {method: POST, path: /y}}]}"], ["/usr/bin/only"]))
+case(MRG + "undeclared_port_conflict_keeps_a_differently_named_rule_separate", UPC)
+ev(MRG + "undeclared_port_conflict_keeps_a_differently_named_rule_separate", UPC,
+   at("api.example.com", 8443, "/usr/bin/only", "--method", "POST", "--path", "/y"), False)
+
+# inspection contracts on one host and port (ConflictingInspectionContracts,
+# McpContractConflict): the merged file, loaded
+REST_THEN_MCP = ("{host: api.example.com, port: 443, protocol: rest, rules: [{allow: {method: GET, path: /}}]}",
+                 mcp_ep("api.example.com", "[443]", "tool"))
+case(MRG + "established_rest_endpoint_cannot_be_reinterpreted_as_mcp",
+     ents(("existing", list(REST_THEN_MCP), ["/usr/bin/client"])), "but they differ in protocol")
+case(MRG + "mcp_overlap_uses_effective_defaults_and_rejects_body_limit_changes",
+     ents(("existing", [mcp_ep("mcp.example.com", "[443, 8443]", "tool")], ["/usr/bin/client"]),
+          ("incoming", [mcp_ep("mcp.example.com", "[8443]", "tool",
+                               "mcp: {strict_tool_names: true, allow_all_known_mcp_methods: false}, ")],
+           ["/usr/bin/client"])))
+case(MRG + "mcp_overlap_uses_effective_defaults_and_rejects_body_limit_changes",
+     ents(("existing", [mcp_ep("mcp.example.com", "[443, 8443]", "tool")], ["/usr/bin/client"]),
+          ("incoming", [mcp_ep("mcp.example.com", "[8443]", "tool", "mcp: {max_body_bytes: 131072}, ")],
+           ["/usr/bin/client"])), "differ in max_body_bytes")
+case(MRG + "non_overlapping_mcp_endpoints_may_use_different_contracts",
+     ents(("existing", [mcp_ep("first.example.com", "[443, 8443]", "first-tool"),
+                        mcp_ep("second.example.com", "[443]", "second-tool",
+                               "mcp: {strict_tool_names: false, allow_all_known_mcp_methods: true, "
+                               "max_body_bytes: 131072}, ")], ["/usr/bin/client"])))
+# two MCP endpoints on one host:port under different paths: OpenShell's
+# supervisor keeps one MCP contract per host and port, so its merge refuses
+# differing ones; cordon picks the endpoint by path and applies that
+# endpoint's own options, and OpenShell's loader accepts the same file too
+TWO = ents(("existing", ['{host: mcp.example.com, port: 443, path: /a, protocol: mcp, '
+                         'rules: [{allow: {method: tools/call, tool: first}}]}',
+                         '{host: mcp.example.com, port: 443, path: /b, protocol: mcp, '
+                         'mcp: {max_body_bytes: 131072}, rules: [{allow: {method: tools/call, tool: second}}]}'],
+            ["/usr/bin/only"]))
+case(MRG + "two_mcp_contracts_on_one_host_and_port_are_rejected_across_paths", TWO)
+for path, tool, ok in (("/a", "first", True), ("/a", "second", False), ("/b", "second", True), ("/b", "first", False)):
+    ev(MRG + "two_mcp_contracts_on_one_host_and_port_are_rejected_across_paths", TWO,
+       at("mcp.example.com", 443, "/usr/bin/only", *mcp_call(path, tool)), ok)
+SAME = TWO.replace("mcp: {max_body_bytes: 131072}, ", "")
+case(MRG + "matching_mcp_contracts_on_one_host_and_port_are_accepted", SAME)
+case(MRG + "a_preexisting_mcp_conflict_does_not_block_an_unrelated_update",
+     TWO + "  unrelated:\n    endpoints: [{host: other.example.com, port: 443}]\n    binaries: [{path: /usr/bin/c}]\n")
+V12 = ents(("existing", ["{host: api.example.com, port: 443, path: /v1, protocol: rest, rules: [{allow: {method: GET, path: /x}}]}",
+                         "{host: api.example.com, port: 443, path: /v2, protocol: rest, rules: [{allow: {method: GET, path: /y}}]}"],
+            ["/usr/bin/only"]))
+case(MRG + "same_protocol_on_one_host_and_port_across_paths_is_accepted", V12)
+# the broad REST endpoint and the narrow GraphQL endpoint: the more specific
+# path judges (upstream's GraphQL endpoint has no rules, which its loader
+# refuses as we do; read-only stands in)
+PD = ents(("existing", ['{host: api.github.com, port: 443, path: "/**", protocol: rest, '
+                        'rules: [{allow: {method: GET, path: "/repos/**"}}]}',
+                        "{host: api.github.com, port: 443, path: /graphql, protocol: graphql, access: read-only}"],
+           ["/usr/bin/only"]))
+case(MRG + "path_disambiguated_protocols_on_one_host_and_port_are_accepted", PD)
+GQ = ["--method", "POST", "--path", "/graphql", "--body"]
+ev(MRG + "path_disambiguated_protocols_on_one_host_and_port_are_accepted", PD,
+   at("api.github.com", 443, "/usr/bin/only", *(GQ + ['{"query": "query { viewer { login } }"}'])), True)
+ev(MRG + "path_disambiguated_protocols_on_one_host_and_port_are_accepted", PD,
+   at("api.github.com", 443, "/usr/bin/only", *(GQ + ['{"query": "mutation { addStar { id } }"}'])), False)
+ev(MRG + "path_disambiguated_protocols_on_one_host_and_port_are_accepted", PD,
+   at("api.github.com", 443, "/usr/bin/only", "--method", "GET", "--path", "/repos/a/b"), True)
+# the same, listed the other way round: the most specific path still judges
+PDR = ents(("existing", ["{host: api.github.com, port: 443, path: /graphql, protocol: graphql, access: read-only}",
+                         '{host: api.github.com, port: 443, path: "/**", protocol: rest, '
+                         'rules: [{allow: {method: GET, path: "/repos/**"}}]}'], ["/usr/bin/only"]))
+ev(MRG + "path_disambiguated_protocols_on_one_host_and_port_are_accepted", PDR,
+   at("api.github.com", 443, "/usr/bin/only", "--method", "GET", "--path", "/repos/a/b"), True)
+ev(MRG + "path_disambiguated_protocols_on_one_host_and_port_are_accepted", PDR,
+   at("api.github.com", 443, "/usr/bin/only", *(GQ + ['{"query": "query { viewer { login } }"}'])), True)
+BROAD = ('{host: svc.example.com, port: 443, path: "/**", protocol: rest, enforcement: enforce, '
+         'rules: [{allow: {method: POST, path: "/**"}}]}')
+NARROW = "{host: svc.example.com, port: 443, path: /mcp, protocol: mcp, rules: [{allow: {method: tools/call, tool: safe}}]}"
+case(MRG + "mcp_alongside_a_broader_rest_endpoint_is_rejected",
+     ents(("existing", [BROAD, NARROW], ["/usr/bin/agent"])), "mcp beside another inspected protocol")
+case(MRG + "mcp_alongside_a_broader_rest_endpoint_in_another_rule_is_rejected",
+     ents(("existing", [BROAD], ["/usr/bin/agent"]), ("incoming", [NARROW], ["/usr/bin/agent"])),
+     "mcp beside another inspected protocol")
+case(MRG + "overlapping_mcp_contract_conflict_is_not_deflected_to_a_separate_rule",
+     ents(("existing", [mcp_ep("mcp.example.com", "[443]", "tool")], ["/usr/bin/client"]),
+          ("fallback", [mcp_ep("mcp.example.com", "[443]", "tool", "mcp: {strict_tool_names: false}, ")],
+           ["/usr/bin/client"])), "differ in mcp.strict_tool_names")
+# merged L7 rules: the result a merge produces, as a file
+MERGED = ents(("github", ["{host: api.github.com, port: 443, protocol: rest, rules: [{allow: {method: GET, path: \"/**\"}}, "
+                          "{allow: {method: HEAD, path: \"/**\"}}, {allow: {method: OPTIONS, path: \"/**\"}}, "
+                          "{allow: {method: POST, path: \"/repos/*/issues\"}}]}"], ["/usr/bin/curl"]))
+case(MRG + "add_allow_expands_access_preset", MERGED)
+ev(MRG + "add_allow_expands_access_preset", MERGED,
+   at("api.github.com", 443, "/usr/bin/curl", "--method", "POST", "--path", "/repos/o/issues"), True)
+ev(MRG + "add_allow_expands_access_preset", MERGED,
+   at("api.github.com", 443, "/usr/bin/curl", "--method", "DELETE", "--path", "/repos/o"), False)
+WSD = ents(("chat", ["{host: chat.example.com, port: 443, protocol: websocket, access: full, "
+                     "deny_rules: [{method: GET, path: /admin}]}"], ["/usr/bin/node"]))
+case(MRG + "add_deny_accepts_websocket_protocol", WSD)
+ev(MRG + "add_deny_accepts_websocket_protocol", WSD,
+   at("chat.example.com", 443, "/usr/bin/node", "--method", "GET", "--path", "/admin"), False)
+# upstream refuses to add deny rules to a sql endpoint; cordon relays sql as
+# TCP and applies no L7 rules there, so the merged file is refused too
+case(MRG + "add_deny_rejects_unsupported_protocol",
+     ents(("db", ["{host: db.example.com, port: 5432, protocol: sql, enforcement: audit, "
+                  "deny_rules: [{method: POST, path: /admin}]}"], ["/usr/bin/psql"])),
+     "protocol: sql needs rules or access (deny_rules alone deny from nothing)")
+RM = ents(("multi", ["{host: api.example.com, ports: [443]}"], ["/usr/bin/curl"]))
+case(MRG + "remove_endpoint_drops_only_requested_port", RM)
+ev(MRG + "remove_endpoint_drops_only_requested_port", RM, at("api.example.com", 8443, "/usr/bin/curl"), False)
+ev(MRG + "remove_endpoint_drops_only_requested_port", RM, at("api.example.com", 443, "/usr/bin/curl"), True)
+
+NO_MERGE = ("cordon has no merge operation (no gateway, no advisor approvals): a proposal from "
+            "`cordon policy suggest`/`run --learn` is added to the file by hand as its own entry, "
+            "then `cordon policy check` and `cordon policy reload`; ")
+MERGE_NOT = {
+    "canonicalize_advisor_expands_existing_inspected_rule_without_l7_downgrade":
+        NO_MERGE + "a suggested entry for a host:port that an inspected endpoint already has is "
+        "refused at load if it would change the connection metadata (ambiguity check, rows above)",
+    "canonicalize_advisor_mirrors_provider_contract_into_sandbox_overlay": NO_MERGE + PROVIDERS,
+    "canonicalize_advisor_narrows_multi_port_contract_and_keeps_overlay": NO_MERGE +
+        "suggest writes only the ports it saw refused (tests/integration/test_run_learn.py)",
+    "generated_rule_name_sanitizes_host": "the merge's key for an advisor rule "
+        "(allow_api_github_com_443); `cordon policy suggest` writes keys the same way without the "
+        "prefix (api_github_com; tests/integration/test_run_learn.py)",
+    "add_rule_rejects_empty_endpoints_at_the_library_boundary": NO_MERGE +
+        "an entry without endpoints loads and allows nothing",
+    "merge_reports_the_first_failing_operation_in_request_order": NO_MERGE +
+        "the loader reports every problem, in file order",
+    "l4_endpoint_promotion_to_mcp_requires_the_complete_existing_binary_scope": NO_MERGE +
+        "nothing changes an existing endpoint's protocol in place; a new mcp entry is its own entry",
+    "l4_endpoint_promotion_to_mcp_preserves_the_declared_contract": NO_MERGE +
+        "nothing changes an existing endpoint's protocol in place",
+    "merged_policy_covers_the_rule_it_merged": NO_MERGE + "no policy_covers_rule long-poll either",
+    "add_rule_merges_l7_fields_into_existing_endpoint": NO_MERGE + "fields are written where they apply",
+    "add_rule_user_binary_clears_advisor_marker_for_same_path": NO_MERGE + "no advisor provenance markers",
+    "add_rule_duplicate_binaries_prefer_user_declared_marker": NO_MERGE + "no advisor provenance markers",
+    "add_rule_preserves_advisor_endpoint_marker_when_binary_is_deduped": NO_MERGE + "no advisor provenance markers",
+    "add_rule_merges_websocket_credential_rewrite_flag": NO_MERGE + "and credential fields are not applied",
+    "add_rule_merges_request_body_credential_rewrite_flag": NO_MERGE + "and credential fields are not applied",
+    "add_rule_merges_allow_uninspected_credentials_flag": NO_MERGE + "and credential fields are not applied",
+    "add_allow_expands_websocket_access_preset": NO_MERGE + "(the REST case is re-expressed above)",
+    "remove_binary_removes_rule_when_last_binary_is_deleted": NO_MERGE +
+        "an entry whose binaries are all removed allows nothing (existing_any_binary_scope row)",
+    "add_rule_without_existing_match_inserts_requested_key": NO_MERGE + "a new entry keeps its key",
+    "add_rule_does_not_merge_agent_chunk_into_provider_rule": NO_MERGE + PROVIDERS,
+    "add_rule_still_merges_user_chunk_into_user_rule_by_endpoint_overlap": NO_MERGE +
+        "entries are never folded into each other",
+    "overlapping_complete_authorization_still_folds_into_the_existing_rule": NO_MERGE +
+        "entries are never folded into each other",
+    "declaration_may_omit_retained_fields_it_does_not_change": NO_MERGE +
+        "an omitted field takes its default in the entry that omits it",
+    "declaration_that_contradicts_a_retained_field_is_still_rejected": NO_MERGE +
+        "two endpoints of one host:port that disagree on protocol are refused at load "
+        "(established_rest_endpoint_cannot_be_reinterpreted_as_mcp row)",
+    "l7_operations_reject_an_endpoint_carried_by_several_rules": NO_MERGE +
+        "rules are written into the endpoint they belong to",
+    "l7_operations_reject_two_paths_on_one_host_and_port_within_a_rule": NO_MERGE +
+        "rules are written into the endpoint they belong to",
+    "l7_operations_still_apply_when_one_rule_carries_the_endpoint": NO_MERGE +
+        "rules are written into the endpoint they belong to",
+    "remove_binary_rejects_an_any_binary_rule_instead_of_doing_nothing": NO_MERGE +
+        "and no any-binary scope (existing_any_binary_scope row)",
+    "remove_binary_deletes_the_rule_rather_than_widening_it": NO_MERGE +
+        "and an entry without binaries allows nothing, so removing the last one never widens",
+    "naming_binaries_does_not_narrow_an_any_binary_rule": NO_MERGE + "and no any-binary scope",
+    "any_binary_proposal_replaces_a_restricted_scope_once_fully_declared": NO_MERGE + "and no any-binary scope",
+    "undeclared_port_conflict_still_fails_on_a_same_key_update": NO_MERGE +
+        "a widened rule is written into the endpoint (and ports) it is meant for",
+    "every_accepted_merge_reads_back_as_covered": NO_MERGE + "no coverage check",
+}
+COVERAGE = ("policy_covers_rule, the gateway's 'is my approved rule loaded yet?' check for the "
+            "sandbox's /wait long-poll; cordon has no such check: `cordon policy reload` answers "
+            "with the load result directly (test_run_ux.py reload tests)")
+for n in ("policy_coverage_checks_full_mcp_matchers_ports_contract_and_defaults",
+          "policy_coverage_requires_proposed_denies_but_allows_loaded_only_denies",
+          "policy_coverage_requires_endpoint_advisor_provenance_to_be_loaded",
+          "policy_coverage_checks_every_binary_endpoint_pair_across_rule_union",
+          "policy_covers_rule_returns_true_when_merged_rule_present",
+          "policy_covers_rule_returns_false_when_unrelated_rule_present",
+          "policy_covers_rule_handles_merge_into_existing_endpoint",
+          "policy_covers_rule_returns_false_when_binary_missing",
+          "policy_covers_rule_returns_false_for_empty_proposed_endpoints",
+          "policy_covers_rule_returns_false_when_proposed_l7_method_not_loaded",
+          "policy_covers_rule_returns_true_after_l7_merge_lands",
+          "policy_covers_rule_returns_true_for_l4_only_proposed_when_endpoint_present",
+          "policy_covers_rule_requires_loaded_any_binary_scope_for_any_binary_proposal",
+          "coverage_treats_an_omitted_retained_field_as_unspecified",
+          "coverage_resolves_each_port_across_the_loaded_rule_union",
+          "coverage_rejects_a_portless_endpoint_no_loaded_rule_matches"):
+    MERGE_NOT[n] = COVERAGE
+
 NOT_A_DECISION = {
     AMB + "negated_character_class_paths_follow_runtime_glob_semantics":
         "the character-class glob helper; cordon has no character classes in paths ('[' is "
@@ -584,10 +888,21 @@ NOT_A_DECISION = {
         "(validate_accepts_omitted_process_fields rows)",
 }
 
+NOT_A_DECISION.update({MRG + k: v for k, v in MERGE_NOT.items()})
+
 NAMES = ("cordon runs on a host whose users have names, so run_as_user/run_as_group may be any "
          "non-root user or group name or id, not only 'sandbox' (doc/policy.md 'Where we differ'); "
          "root and 0 are refused in both")
 DIFFERS = {
+    MRG + "two_mcp_contracts_on_one_host_and_port_are_rejected_across_rules":
+        "the two MCP endpoints in two entries (/a and /b, one binary): OpenShell's loader accepts "
+        "the file and authorizes a request by any matching endpoint; cordon binds a connection "
+        "to the first entry (by key) that allows it and judges its requests by that entry's "
+        "endpoints only, so a call to /b is refused (stricter; test_entries_do_not_combine_for_requests)",
+    MRG + "an_l4_endpoint_does_not_conflict_with_an_inspected_one":
+        "upstream's L4 endpoint carries `path: /raw`; cordon refuses `path` without an inspected "
+        "protocol (it could never be applied to a tunnel), stricter; without the path the two "
+        "load (test_entries_do_not_combine_for_requests)",
     LIB + "validate_rejects_non_sandbox_user": NAMES,
     LIB + "validate_rejects_nobody_string": NAMES,
     LIB + "valid_identity_rejects_non_numeric_names": NAMES,
@@ -682,3 +997,29 @@ def test_credential_only_conflict_loads(cordon_bin, tmp_path):
         "{host: api.example.com, port: 443, credential_binding: {provider: provider-b}}"))
     assert r.returncode == 0, r.stderr
     assert "credential_binding" in r.stderr and "warning" in r.stderr, r.stderr
+
+
+def test_entries_do_not_combine_for_requests(cordon_bin, tmp_path):
+    """A connection is judged by the first entry (by key) that allows it,
+    and its requests by that entry's endpoints only (the merge.rs
+    differences above)."""
+    text = ents(("existing", ["{host: mcp.example.com, port: 443, path: /a, protocol: mcp, "
+                              "rules: [{allow: {method: tools/call, tool: first}}]}"], ["/usr/bin/only"]),
+                ("incoming", ["{host: mcp.example.com, port: 443, path: /b, protocol: mcp, "
+                              "rules: [{allow: {method: tools/call, tool: second}}]}"], ["/usr/bin/only"]))
+    assert _check(cordon_bin, tmp_path, text).returncode == 0
+    p = tmp_path / "policy.yaml"
+    r = subprocess.run([cordon_bin, "policy", "eval", str(p)] +
+                       at("mcp.example.com", 443, "/usr/bin/only", *mcp_call("/b", "second")),
+                       capture_output=True, text=True, timeout=20)
+    assert r.returncode == 1 and "outside the path" in r.stdout, r.stdout
+    # an L4 endpoint with a path is refused; without it, it loads beside
+    # the inspected one
+    r = _check(cordon_bin, tmp_path, ents(("existing", [
+        "{host: api.example.com, port: 443, protocol: rest, rules: [{allow: {method: GET, path: /x}}]}",
+        "{host: api.example.com, port: 443, path: /raw}"], ["/usr/bin/only"])))
+    assert r.returncode == 1 and "path needs an inspected protocol" in r.stderr, r.stderr
+    r = _check(cordon_bin, tmp_path, ents(("existing", [
+        "{host: api.example.com, port: 443, protocol: rest, rules: [{allow: {method: GET, path: /x}}]}",
+        "{host: api.example.com, port: 443}"], ["/usr/bin/only"])))
+    assert r.returncode == 0, r.stderr

@@ -378,7 +378,8 @@ static void test_protocols_tcp_sql_websocket(void **state)
     (void)state;
     struct policy *p = load_warn(HDR
         "      - {host: redis.example.com, port: 6379, protocol: tcp}\n"
-        "      - {host: db.example.com, port: 5432, protocol: sql, enforcement: audit}\n"
+        "      - {host: db.example.com, port: 5432, protocol: sql, enforcement: audit, "
+        "access: full}\n"
         "      - host: rt.example.com\n"
         "        port: 443\n"
         "        protocol: websocket\n"
@@ -389,7 +390,10 @@ static void test_protocols_tcp_sql_websocket(void **state)
         "      - {host: ws-ro.example.com, port: 443, protocol: websocket, access: read-only}\n"
         "      - {host: ws-rw.example.com, port: 443, protocol: websocket, access: read-write}\n",
         "t.yaml:7:54: warning: network_policies.a.endpoints[1]: protocol: sql is relayed as a TCP "
-        "passthrough", NULL);
+        "passthrough: cordon does not parse or log SQL statements; rules and access are not "
+        "applied", NULL);
+    expect_error(HDR "      - {host: db.example.com, port: 5432, protocol: sql}\n",
+                 "protocol: sql needs rules or access, as OpenShell requires");
     assert_false(policy_endpoint_is_rest(ep_of(p, "redis.example.com", 6379)));
     assert_true(allows(p, "db.example.com", 5432));
     assert_false(policy_endpoint_is_rest(ep_of(p, "db.example.com", 5432)));
