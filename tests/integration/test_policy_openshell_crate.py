@@ -1,20 +1,20 @@
-"""OpenShell's policy crate tests, walked one by one (#13): so far
-ambiguity.rs (20), l7_validate.rs (21) and compose.rs (4) of
+"""OpenShell's policy crate tests, walked one by one (#13): ambiguity.rs (20),
+l7_validate.rs (21), compose.rs (4), lib.rs (110) and merge.rs (78) of
 NVIDIA/OpenShell crates/openshell-policy/src at 2f7fb65 (2026-08-21); names,
-as FILE::TEST, in openshell_policy_crate_tests.txt. lib.rs (110) and
-merge.rs (78) are not walked yet (doc/policy.md says so).
+as FILE::TEST, in openshell_policy_crate_tests.txt.
 
 Each test is one of
-  CASES           what it asserts about loading a policy (refused, with the
-                  reason, or accepted), re-expressed as our own policy text
-                  and asked of the real binary with `cordon policy check`;
+  CASES / EV      what it asserts about loading a policy (refused, with the
+                  reason, or accepted) or about a decision, re-expressed as
+                  our own policy text and asked of the real binary with
+                  `cordon policy check` (C) or `cordon policy eval` (EV);
   NOT_A_DECISION  a test of a helper that decides nothing about a policy
                   file, with where cordon covers the concern;
   DIFFERS         a load decision cordon makes differently on purpose (also
                   in doc/policy.md "Where we differ").
 
 test_every_upstream_test_is_accounted_for keeps the lists and the name file
-in step: len(CASES by name) + len(NOT_A_DECISION) + len(DIFFERS) == 45."""
+in step: len(named) + len(NOT_A_DECISION) + len(DIFFERS) == 233."""
 import re
 import subprocess
 
