@@ -659,10 +659,7 @@ ev(MRG + "overlapping_partial_authorization_keeps_its_requested_rule_name", OVP,
    at("admin.example.com", 443, "/usr/bin/new"), False)
 ev(MRG + "overlapping_partial_authorization_keeps_its_requested_rule_name", OVP,
    at("api.example.com", 443, "/usr/bin/new"), True)
-UPC = ents(("existing", ["{host: api.example.com, ports: [443, 8443], protocol: rest, rules: "
-                         "[{allow: {method: GET, path: /x}}]}"], ["/usr/bin/only"]),
-           ("narrow", ["{host: api.example.com, port: 443, protocol: rest, rules: "
-                       "[{allow: {method: POST, path: /y}}]}"], ["/usr/bin/only"]))
+UPC = PORTW.replace("  proposal:", "  narrow:")
 case(MRG + "undeclared_port_conflict_keeps_a_differently_named_rule_separate", UPC)
 ev(MRG + "undeclared_port_conflict_keeps_a_differently_named_rule_separate", UPC,
    at("api.example.com", 8443, "/usr/bin/only", "--method", "POST", "--path", "/y"), False)
