@@ -33,7 +33,7 @@
 
 #include "core/banned.h"
 
-#define MAX_LABELS 128
+#define MAX_LABELS POLICY_HOST_MAX_LABELS
 
 /* Whether two globs over one alphabet ('*' = a run without delim, '**' = a
  * run of anything) match a common string: reachability over position
@@ -94,27 +94,12 @@ static bool globs_overlap(const char *a, size_t la, const char *b, size_t lb, ch
     return found;
 }
 
-static size_t split(const char *s, const char **lab, size_t *len)
-{
-    size_t n = 0;
-    for (const char *p = s;; n++) {
-        if (n == MAX_LABELS)
-            return 0;
-        size_t l = strcspn(p, ".");
-        lab[n] = p;
-        len[n] = l;
-        if (p[l] == '\0')
-            return n + 1;
-        p += l + 1;
-    }
-}
-
 /* Two host patterns (lowercase; either may be exact). */
-static bool patterns_overlap(const char *a, const char *b)
+bool policy_host_patterns_overlap(const char *a, const char *b)
 {
     const char *la[MAX_LABELS], *lb[MAX_LABELS];
     size_t sa[MAX_LABELS], sb[MAX_LABELS];
-    size_t na = split(a, la, sa), nb = split(b, lb, sb);
+    size_t na = policy_host_labels(a, la, sa), nb = policy_host_labels(b, lb, sb);
     if (na == 0 || nb == 0)
         return true;
     bool ma = sa[0] == 2 && strncmp(la[0], "**", 2) == 0;
@@ -146,7 +131,7 @@ static bool hosts_overlap(const struct policy_endpoint *a, const struct policy_e
     }
     if (a->host_kind == POLICY_HOST_EXACT && b->host_kind == POLICY_HOST_EXACT)
         return strcmp(a->host, b->host) == 0;
-    return patterns_overlap(a->host, b->host);
+    return policy_host_patterns_overlap(a->host, b->host);
 }
 
 /* Path selectors; NULL (every path) overlaps everything. */
@@ -166,7 +151,7 @@ static bool paths_overlap(const char *a, const char *b)
            strcmp(b + lb - 3, "/**") == 0 && globs_overlap(a, la - 3, b, lb - 3, '/');
 }
 
-static size_t specificity(const char *path)
+size_t policy_path_specificity(const char *path)
 {
     size_t n = 0;
     for (const char *p = path; p && *p; p++)
@@ -240,7 +225,7 @@ static void conflicts(const struct policy_endpoint *a, const struct policy_endpo
     if ((a->proto == POLICY_PROTO_TCP) != (b->proto == POLICY_PROTO_TCP))
         c[n++] = "protocol: tcp (explicit vs not)";
     if (shapes_requests(a) && shapes_requests(b) && paths_overlap(a->path_sel, b->path_sel) &&
-        specificity(a->path_sel) == specificity(b->path_sel)) {
+        policy_path_specificity(a->path_sel) == policy_path_specificity(b->path_sel)) {
         if (req_proto(a) != req_proto(b))
             c[n++] = "protocol";
         if (a->enforcement != b->enforcement)
@@ -259,6 +244,16 @@ static void conflicts(const struct policy_endpoint *a, const struct policy_endpo
             a->mcp_strict_tools != b->mcp_strict_tools)
             c[n++] = "mcp.strict_tool_names";
     }
+    /* MCP rules name methods and tools, other protocols' rules do not: an
+     * inspected endpoint of another protocol whose path covers the MCP
+     * endpoint's (a broader REST path such as all paths) could allow a tool call the
+     * MCP endpoint refuses. OpenShell's policy merge refuses this too
+     * (merge.rs, ConflictingInspectionContracts). */
+    if (a->rest && b->rest && (a->proto == POLICY_PROTO_MCP) != (b->proto == POLICY_PROTO_MCP) &&
+        paths_overlap(a->path_sel, b->path_sel) &&
+        policy_path_specificity(a->path_sel) != policy_path_specificity(b->path_sel))
+        c[n++] = "protocol (mcp beside another inspected protocol on overlapping paths: that "
+                 "endpoint's rules could allow tool calls the mcp endpoint refuses)";
     out[0] = '\0';
     for (size_t i = 0, len = 0; i < n && len < cap; i++) {
         int k = snprintf(out + len, cap - len, "%s%s", i ? ", " : "", c[i]);
@@ -309,7 +304,7 @@ static bool tails_meet(const struct amb_ep *a, const struct amb_ep *b)
 
 void v_ambiguity(struct vctx *c, const struct policy *p)
 {
-    char what[256];
+    char what[512];
     size_t n = 0, k = 0;
     for (size_t e = 0; e < p->n_entries; e++)
         n += p->entries[e].n_endpoints;

@@ -23,11 +23,9 @@
 
 #include "core/banned.h"
 
-#define MAX_LABELS 128
+#define MAX_LABELS POLICY_HOST_MAX_LABELS
 
-/* Splits s (at most POLICY_MAX_HOST_LEN) into label spans. Returns the
- * label count, or 0 when there are too many. */
-static size_t split_labels(const char *s, const char **lab, size_t *len)
+size_t policy_host_labels(const char *s, const char **lab, size_t *len)
 {
     size_t n = 0;
     for (const char *p = s;; n++) {
@@ -61,7 +59,7 @@ const char *policy_host_pattern_problem(const char *h)
 
     if (strcmp(h, "*") == 0 || strcmp(h, "**") == 0)
         return "would match every host (list hosts, or use a wildcard such as '*.example.com')";
-    size_t n = split_labels(h, lab, len);
+    size_t n = policy_host_labels(h, lab, len);
     if (n == 0)
         return "has too many labels";
     for (size_t i = 0; i < n; i++) {
@@ -110,8 +108,8 @@ bool policy_host_glob_match(const char *pattern, const char *host)
 {
     const char *pl[MAX_LABELS], *hl[MAX_LABELS];
     size_t plen[MAX_LABELS], hlen[MAX_LABELS];
-    size_t np = split_labels(pattern, pl, plen);
-    size_t nh = split_labels(host, hl, hlen);
+    size_t np = policy_host_labels(pattern, pl, plen);
+    size_t nh = policy_host_labels(host, hl, hlen);
     if (np == 0 || nh == 0)
         return false;
     bool many = plen[0] == 2 && strncmp(pl[0], "**", 2) == 0;

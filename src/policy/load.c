@@ -349,16 +349,19 @@ static void f_landlock(struct vctx *c, const struct ynode *n, void *obj)
     (void)v_map(c, n, fields, NFIELDS(fields), obj, "a map {compatibility}");
 }
 
-/* A user or group: a name ([a-z_][a-z0-9_-]*, at most 32) or a numeric id;
- * never root. */
+/* A user or group: a name ([a-z_][a-z0-9_-]*, at most 32) or a numeric id
+ * 1..4294967294 (4294967295 is the kernel's "no id"); never root. An empty
+ * string is an omitted field, as in OpenShell (the runner's default). */
 static void run_as(struct vctx *c, const struct ynode *n, char **out)
 {
     const char *s;
     if (!v_str(c, n, &s, "a user or group name, or a numeric id"))
         return;
     size_t l = strlen(s);
-    bool numeric = l > 0 && strspn(s, "0123456789") == l;
-    bool name = l > 0 && l <= 32 && ((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_') &&
+    if (l == 0)
+        return;
+    bool numeric = strspn(s, "0123456789") == l;
+    bool name = l <= 32 && ((s[0] >= 'a' && s[0] <= 'z') || s[0] == '_') &&
                 strspn(s, "abcdefghijklmnopqrstuvwxyz0123456789_-") == l;
     if (!numeric && !name) {
         v_error(c, n, "'%.64s' is not a valid name (allowed: [a-z_][a-z0-9_-]*, at most 32, or a "
@@ -368,6 +371,10 @@ static void run_as(struct vctx *c, const struct ynode *n, char **out)
     if (strcmp(s, "root") == 0 || (numeric && strspn(s, "0") == l)) {
         v_error(c, n, "the sandbox must not run as root (use an unprivileged user such as "
                       "'sandbox')");
+        return;
+    }
+    if (numeric && (l - strspn(s, "0") > 10 || strtoull(s, NULL, 10) > 4294967294ull)) {
+        v_error(c, n, "%.64s is out of range (allowed: ids 1-4294967294)", s);
         return;
     }
     free(*out);
@@ -554,6 +561,8 @@ static int load_buffer(const char *name, const char *data, size_t len, struct po
         p->n_endpoints += p->entries[i].n_endpoints;
     if (c.n_errors == 0)
         v_ambiguity(&c, p);
+    if (c.n_errors == 0)
+        v_middlewares_tls_skip(&c, root, p);
     rc = c.n_errors ? -EINVAL : 0;
     v_flush(&c, diag);
     if (rc == 0) {

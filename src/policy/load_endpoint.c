@@ -634,12 +634,21 @@ static void l4_checks(struct vctx *c, struct ep_build *b)
         if (ep->host_kind == POLICY_HOST_NONE || ep->host_kind == POLICY_HOST_IP)
             v_error(c, b->host ? b->host : b->protocol, "protocol: tcp needs a DNS host name "
                     "(not an IP address, not hostless; omit protocol for those)");
+        else if (b->host && b->host->kind == YN_SCALAR && b->host->len > 0 &&
+                 b->host->str[b->host->len - 1] == '.')
+            v_error(c, b->host, "protocol: tcp: omit the trailing DNS root dot in '%.64s' (as "
+                    "OpenShell requires for policy DNS names)", b->host->str);
         if (b->enforcement)
             v_error(c, b->enforcement, "enforcement is not valid with protocol: tcp (the "
                                        "connection is not inspected)");
         return;
     }
     if (ep->proto == POLICY_PROTO_SQL) {
+        if (!b->rules && !b->access)
+            v_error(c, b->deny_rules ? b->deny_rules : b->protocol,
+                    "protocol: sql needs rules or access%s, as OpenShell requires (cordon "
+                    "applies neither: it relays SQL as a TCP passthrough)",
+                    b->deny_rules ? " (deny_rules alone deny from nothing)" : "");
         if (b->enforcement && ep->enforcement == POLICY_ENFORCE)
             v_error(c, b->enforcement, "SQL enforcement needs SQL parsing, which neither "
                                        "cordon nor OpenShell has (use enforcement: audit)");
@@ -790,6 +799,7 @@ void v_endpoint(struct vctx *c, const struct ynode *n, struct policy_endpoint *e
                "an endpoint is a map {host, port, protocol, rules, ...}"))
         return;
     endpoint_cross_checks(c, n, &b);
+    v_credential_pairs(c, n);
     if (!ep->host && ep->host_kind == POLICY_HOST_NONE)
         ep->host = v_strdup("");
     ep->n_allowed_ips = ep->n_ips;

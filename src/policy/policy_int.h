@@ -167,4 +167,18 @@ bool policy_l7_graphql_op(const struct policy_endpoint *ep, const char *query,
 const char *policy_host_pattern_problem(const char *h);
 bool policy_host_glob_match(const char *pattern, const char *host);
 
+/* Splits s at every '.' into label spans (lab[i], len[i]); empty labels
+ * are kept (a trailing dot gives an empty last label). Returns the label
+ * count, or 0 when there are more than POLICY_HOST_MAX_LABELS. The arrays
+ * hold POLICY_HOST_MAX_LABELS entries. */
+#define POLICY_HOST_MAX_LABELS 128
+size_t policy_host_labels(const char *s, const char **lab, size_t *len);
+/* Whether two lowercase host patterns (either may be an exact name) can
+ * match a common host name (ambiguity.c). */
+bool policy_host_patterns_overlap(const char *a, const char *b);
+/* How specific an endpoint `path` selector is: its characters other than
+ * '*' (NULL, every path: 0). Of two selectors matching a request, the more
+ * specific one judges it (ambiguity.c; used by l7.c). */
+size_t policy_path_specificity(const char *path);
+
 #endif

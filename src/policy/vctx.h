@@ -111,8 +111,15 @@ void v_graphql_operation(struct vctx *c, const struct policy_endpoint *ep, const
 void v_ambiguity(struct vctx *c, const struct policy *p);
 /* network_middlewares, checked and reported as not applied (load_unapplied.c). */
 void v_network_middlewares(struct vctx *c, const struct ynode *n);
+/* Refuses a fail-closed middleware (on_error omitted or fail_closed) whose
+ * selector may pick a tls: skip endpoint, as OpenShell does; run on a
+ * policy loaded without errors (load_unapplied.c). */
+void v_middlewares_tls_skip(struct vctx *c, const struct ynode *root, const struct policy *p);
 /* One credential field of an endpoint (credential_binding, ...), checked
  * and reported as not applied (load_unapplied.c). */
 void v_credential_field(struct vctx *c, const char *field, const struct ynode *n);
+/* The credential fields' combinations OpenShell refuses (signing without
+ * signing_service, signing with a body rewrite), in endpoint map ep. */
+void v_credential_pairs(struct vctx *c, const struct ynode *ep);
 
 #endif

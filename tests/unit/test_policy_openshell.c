@@ -378,7 +378,8 @@ static void test_protocols_tcp_sql_websocket(void **state)
     (void)state;
     struct policy *p = load_warn(HDR
         "      - {host: redis.example.com, port: 6379, protocol: tcp}\n"
-        "      - {host: db.example.com, port: 5432, protocol: sql, enforcement: audit}\n"
+        "      - {host: db.example.com, port: 5432, protocol: sql, enforcement: audit, "
+        "access: full}\n"
         "      - host: rt.example.com\n"
         "        port: 443\n"
         "        protocol: websocket\n"
@@ -389,7 +390,10 @@ static void test_protocols_tcp_sql_websocket(void **state)
         "      - {host: ws-ro.example.com, port: 443, protocol: websocket, access: read-only}\n"
         "      - {host: ws-rw.example.com, port: 443, protocol: websocket, access: read-write}\n",
         "t.yaml:7:54: warning: network_policies.a.endpoints[1]: protocol: sql is relayed as a TCP "
-        "passthrough", NULL);
+        "passthrough: cordon does not parse or log SQL statements; rules and access are not "
+        "applied", NULL);
+    expect_error(HDR "      - {host: db.example.com, port: 5432, protocol: sql}\n",
+                 "protocol: sql needs rules or access, as OpenShell requires");
     assert_false(policy_endpoint_is_rest(ep_of(p, "redis.example.com", 6379)));
     assert_true(allows(p, "db.example.com", 5432));
     assert_false(policy_endpoint_is_rest(ep_of(p, "db.example.com", 5432)));
@@ -428,7 +432,7 @@ static void test_unapplied_fields_warn(void **state)
         "        credential_signing: sigv4\n"
         "        signing_service: bedrock\n"
         "        credential_binding: {provider: work-aws}\n"
-        "        request_body_credential_rewrite: true\n"
+        "        websocket_credential_rewrite: true\n"
         "        allow_uninspected_credentials: true\n"
         "    binaries: [{path: /usr/bin/curl}]\n"
         "network_middlewares:\n"
@@ -445,7 +449,7 @@ static void test_unapplied_fields_warn(void **state)
         "signing_service is not applied",
         "t.yaml:11:29: warning: network_policies.aws.endpoints[0].credential_binding: "
         "credential_binding is not applied",
-        "request_body_credential_rewrite is not applied",
+        "websocket_credential_rewrite is not applied",
         "allow_uninspected_credentials has no effect",
         "t.yaml:16:3: warning: network_middlewares.guard: network_middlewares.guard "
         "(openshell/regex) is not applied: cordon runs no supervisor middleware", NULL);
@@ -454,6 +458,15 @@ static void test_unapplied_fields_warn(void **state)
                  "network_middlewares.g: middleware is required");
     expect_error(HDR "      - {host: a.example.com, port: 443, credential_signing: sigv5}\n",
                  "'sigv5' is not allowed (allowed: sigv4, sigv4:body, sigv4:no_body");
+    /* the combinations OpenShell refuses */
+    expect_error(HDR "      - {host: a.example.com, port: 443, credential_signing: sigv4}\n",
+                 "credential_signing needs signing_service");
+    expect_error(HDR "      - {host: a.example.com, port: 443, credential_signing: sigv4, "
+                 "signing_service: s3, request_body_credential_rewrite: true}\n",
+                 "request_body_credential_rewrite and credential_signing are mutually exclusive");
+    expect_error("version: 1\nnetwork_middlewares:\n  a: {middleware: x, endpoints: {include: "
+                 "[a.example.com]}}\n  b: {middleware: x, endpoints: {include: [a.example.com]}}\n",
+                 "network_middlewares.b: order 0 is also network_middlewares.a's");
 }
 
 /* The peers' real policies, as shapes: NemoClaw's blueprint with a preset
