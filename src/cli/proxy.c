@@ -1,5 +1,6 @@
 /* cli/proxy: `cordon proxy` — the egress proxy as a standalone process.
- * SIGHUP reloads the policy and reopens the audit log; SIGTERM/SIGINT stop. */
+ * SIGHUP reloads the policy (and, unless --no-revoke-on-reload, re-judges
+ * the open connections by it) and reopens the audit log; SIGTERM/SIGINT stop. */
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
@@ -10,6 +11,7 @@
 #include "core/audit.h"
 #include "core/log.h"
 #include "core/parse.h"
+#include "policy/policy.h"
 #include "proxy/proxy.h"
 
 static void usage(FILE *f)
@@ -17,6 +19,10 @@ static void usage(FILE *f)
     fprintf(f,
             "usage: cordon proxy --policy FILE --listen ADDR:PORT [options]\n"
             "  --policy FILE          OpenShell-format policy (SIGHUP reloads it)\n"
+            "  --no-revoke-on-reload  connections open at a reload keep the policy they\n"
+            "                         started with (default: the ones the new policy\n"
+            "                         refuses are closed, `revoked` events, and a kept\n"
+            "                         connection's next request is judged by the new policy)\n"
             "  --listen ADDR:PORT     address to listen on, e.g. 127.0.0.1:3128 or [::1]:3128\n"
             "  --log FILE             audit log, one JSON object per line (default stderr)\n"
             "  --resolver ADDR:PORT   DNS server to use (default: /etc/resolv.conf)\n"
@@ -47,7 +53,8 @@ static int num_opt(const char *name, const char *v, uint32_t min, uint32_t max, 
     return -1;
 }
 
-static int parse_args(int argc, char **argv, struct proxy_config *cfg, const char **log_path)
+static int parse_args(int argc, char **argv, struct proxy_config *cfg, const char **log_path,
+                      bool *revoke)
 {
     static const struct option opts[] = {
         {"policy", required_argument, 0, 'p'},      {"listen", required_argument, 0, 'l'},
@@ -57,7 +64,7 @@ static int parse_args(int argc, char **argv, struct proxy_config *cfg, const cha
         {"dns-timeout", required_argument, 0, 'd'}, {"log-level", required_argument, 0, 'v'},
         {"ca-dir", required_argument, 0, 'C'},      {"ca-cert-out", required_argument, 0, 'O'},
         {"upstream-ca", required_argument, 0, 'U'}, {"inference-routes", required_argument, 0, 'I'},
-        {"dns-cache-ttl", required_argument, 0, 'T'},
+        {"dns-cache-ttl", required_argument, 0, 'T'}, {"no-revoke-on-reload", no_argument, 0, 'R'},
         {"help", no_argument, 0, 'h'},              {0, 0, 0, 0},
     };
     int o;
@@ -98,6 +105,7 @@ static int parse_args(int argc, char **argv, struct proxy_config *cfg, const cha
         case 'O': cfg->ca_cert_out = optarg; break;
         case 'U': cfg->upstream_ca = optarg; break;
         case 'I': cfg->inference_routes = optarg; break;
+        case 'R': *revoke = false; break;
         case 'h': usage(stdout); return 1;
         default: usage(stderr); return -1;
         }
@@ -114,7 +122,7 @@ static int parse_args(int argc, char **argv, struct proxy_config *cfg, const cha
     return 0;
 }
 
-static int serve(struct proxy *p)
+static int serve(struct proxy *p, bool revoke)
 {
     sigset_t set;
     sigemptyset(&set);
@@ -127,7 +135,13 @@ static int serve(struct proxy *p)
             continue;
         if (sig == SIGHUP) {
             log_info("proxy: SIGHUP: reloading policy");
-            (void)proxy_reload(p);
+            if (proxy_reload(p) == 0 && revoke) {
+                struct policy *cur = policy_current();
+                if (cur) {
+                    proxy_revoke(p, cur);
+                    policy_unref(cur);
+                }
+            }
             if (audit_reopen() < 0)
                 log_error("proxy: cannot reopen the audit log");
             continue;
@@ -142,7 +156,8 @@ int cli_proxy(int argc, char **argv)
     struct proxy_config cfg;
     const char *log_path = NULL;
     proxy_config_init(&cfg);
-    int r = parse_args(argc, argv, &cfg, &log_path);
+    bool revoke = true;
+    int r = parse_args(argc, argv, &cfg, &log_path, &revoke);
     if (r != 0)
         return r > 0 ? 0 : 2;
     if ((r = audit_open(log_path)) < 0) {
@@ -167,7 +182,9 @@ int cli_proxy(int argc, char **argv)
     proxy_listen_addr(p, &a, &al);
     log_info("proxy: listening on %s port %u", sockaddr_ip_str((struct sockaddr *)&a, ip, sizeof(ip)),
              sockaddr_port((struct sockaddr *)&a));
-    r = serve(p);
+    if (revoke)
+        proxy_set_revoke(p);
+    r = serve(p, revoke);
     proxy_stop(p);
     audit_close();
     return r;

@@ -44,9 +44,11 @@ static void usage(FILE *f)
         "  --host-home          HOME = the sandbox user's own home (or the workdir) instead\n"
         "                       of a private, empty, writable " SANDBOX_HOME " (a tmpfs; with\n"
         "                       certutil installed it holds .pki/nssdb trusting the sandbox CA)\n"
-        "  --revoke-on-reload   on reload, close open connections and tunnels the new\n"
-        "                       policy refuses (a `revoked` audit event each); without\n"
-        "                       it they keep the policy they started with\n"
+        "  --no-revoke-on-reload  connections open at a reload keep the policy they\n"
+        "                       started with. By default a reload closes the open\n"
+        "                       connections and tunnels the new policy refuses (a\n"
+        "                       `revoked` audit event each) and judges the next request\n"
+        "                       of a kept connection by the new policy\n"
         "  --print-address      print the sandbox's IPv4 address (and the proxy's) on\n"
         "                       stderr before the command starts; the host reaches it\n"
         "  --publish [ADDR:]HOSTPORT:PORT  relay TCP connections to ADDR:HOSTPORT on the\n"
@@ -130,7 +132,7 @@ static const char *const run_options[] = {
     "--no-tty", "--quiet", "--env-keep", "--env-clear", "--print-address", "--watch-policy", "--publish",
     "--no-transparent", "--inference-routes", "--pids-max", "--memory", "--cpus", "--max-conns",
     "--cgroup-inherit", "--learn", "--learn-output", "--learn-allowed-ips",
-    "--revoke-on-reload", "--host-home",
+    "--revoke-on-reload", "--no-revoke-on-reload", "--host-home",
     "--help", NULL};
 
 #define RUN_ENV_KEEP_MAX 64
@@ -296,7 +298,7 @@ int cli_run(int argc, char **argv)
     enum log_level lvl = LOG_WARN;
     enum audit_format fmt = AUDIT_FORMAT_JSON;
     bool quiet = false, print_address = false, watch_policy = false, learn = false;
-    bool revoke = false;
+    bool revoke = true; /* --no-revoke-on-reload; --revoke-on-reload is the default */
     const char *learn_out = NULL;
     const char *learn_ips[PROXY_LEARN_IPS_MAX];
     size_t n_learn_ips = 0;
@@ -348,8 +350,8 @@ int cli_run(int argc, char **argv)
             o.host_home = true;
             continue;
         }
-        if (strcmp(a, "--revoke-on-reload") == 0) {
-            revoke = true;
+        if (strcmp(a, "--revoke-on-reload") == 0 || strcmp(a, "--no-revoke-on-reload") == 0) {
+            revoke = a[2] != 'n';
             continue;
         }
         if (strcmp(a, "--learn") == 0) {

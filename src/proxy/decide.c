@@ -46,8 +46,59 @@ static bool host_matches(struct conn *c)
     return strcmp(t.host, c->target.host) == 0 && t.port == c->target.port;
 }
 
+/* Revocation on reload: each request of an inspected tunnel is judged by
+ * the policy in force, as OpenShell's relay does. The tunnel's L4 question
+ * is asked again. A refusal answers this request and closes the tunnel; so
+ * does an endpoint that would not be inspected (a tunnel already terminated
+ * cannot change how it is carried; the client reconnects under the new
+ * policy). A tunnel that goes on takes the new endpoint and its L7 rules,
+ * and dials its upstream again, so the address fence runs with the new
+ * allowed_ips. */
+static enum conn_step retake_policy(struct conn *c)
+{
+    struct policy *cur = policy_current();
+    if (!cur || cur == c->pol || c->learned) {
+        policy_unref(cur);
+        return CONN_STEP_NEXT;
+    }
+    struct policy_query q = {
+        .host = c->target.host,
+        .port = c->target.port,
+        .exe = c->ident.exe ? c->ident.exe : "",
+        .ancestors = (const char *const *)c->ident.ancestors,
+        .n_ancestors = c->ident.n_ancestors,
+        .tainted_by = c->ident.tainted_by,
+    };
+    struct policy_decision d;
+    policy_decide(cur, &q, &d);
+    policy_unref(c->pol);
+    c->pol = cur;
+    c->ep = NULL; /* pointed into the old policy */
+    if (!d.allow) {
+        c->client_eof = true;
+        return respond_deny(c, 403, d.reason_code, d.detail, d.hint);
+    }
+    c->policy_key = d.policy_key;
+    if (!d.endpoint || !policy_endpoint_is_rest(d.endpoint) ||
+        policy_endpoint_tls(d.endpoint) == POLICY_TLS_SKIP) {
+        c->client_eof = true;
+        return respond_deny(c, 403, PROXY_REASON_REVOKED,
+                            "the reloaded policy no longer inspects this endpoint, so this "
+                            "tunnel cannot carry it",
+                            "connect again: the new connection follows the policy in force");
+    }
+    c->ep = d.endpoint;
+    upstream_close(c);
+    return CONN_STEP_NEXT;
+}
+
 static enum conn_step decide_inspected(struct conn *c)
 {
+    if (atomic_load(&c->w->proxy->revoke)) {
+        enum conn_step st = retake_policy(c);
+        if (st != CONN_STEP_NEXT)
+            return st;
+    }
     struct http_head *h = &c->msg->head;
     size_t ml = h->method_len < sizeof(c->method) - 1 ? h->method_len : sizeof(c->method) - 1;
     memcpy(c->method, h->method_str, ml);

@@ -1,6 +1,8 @@
-"""cordon run --revoke-on-reload: after a reload, open tunnels the new policy
-refuses are closed (a `revoked` event each); without the flag they keep the
-policy they started with."""
+"""cordon run revokes on reload by default (--revoke-on-reload, the default):
+after a reload, open tunnels the new policy refuses are closed (a `revoked`
+event each), and the next request of a kept connection, inspected tunnels
+included, is judged by the new policy; with --no-revoke-on-reload they keep
+the policy they started with."""
 import os
 
 import pytest
@@ -60,7 +62,7 @@ def _run(sandbox, flag):
 
 @pytest.mark.timeout(60)
 def test_revoke_on_reload_closes_the_tunnel(sandbox, testnet):
-    p = _run(sandbox, ["--revoke-on-reload"])
+    p = _run(sandbox, [])     # the default
     wait_for(lambda: [e for e in read_audit(p.audit_path) if e["event"] == "revoked"],
              what="a revoked event")
     open(os.path.join(sandbox.work, "next"), "w").close()
@@ -81,8 +83,8 @@ def test_revoke_on_reload_closes_the_tunnel(sandbox, testnet):
 
 
 @pytest.mark.timeout(60)
-def test_without_the_flag_the_tunnel_lives_on(sandbox, testnet):
-    p = _run(sandbox, [])
+def test_no_revoke_on_reload_the_tunnel_lives_on(sandbox, testnet):
+    p = _run(sandbox, ["--no-revoke-on-reload"])
     wait_for(lambda: [e for e in read_audit(p.audit_path) if e["event"] == "policy_reload"],
              what="the policy_reload event")
     open(os.path.join(sandbox.work, "next"), "w").close()
@@ -165,3 +167,95 @@ def test_revoke_on_reload_keepalive_next_request_uses_new_policy(sandbox, testne
     assert r.code == 0, r
     assert "second=403" in r.out or "second=closed" in r.out, r
     assert not [e for e in r.events("decision", host="other.test") if e.get("decision") == "allow"]
+
+
+INSPECTED_ENTRY = """\
+  inspected:
+    endpoints:
+      - host: other.test
+        port: 80
+        protocol: rest
+        access: {access}
+        allowed_ips: ["10.231.0.0/16"]
+    binaries:
+      - path: "/usr/bin/python3*"
+"""
+
+# One CONNECT tunnel to other.test:80 that the proxy inspects (plain HTTP
+# inside, protocol: rest): a POST, then (once ./next exists) a POST and a
+# GET on the same tunnel, then (once ./last exists) a GET.
+INSPECTED_CLIENT = r"""
+import os, socket, time, urllib.parse
+u = urllib.parse.urlsplit(os.environ["HTTP_PROXY"])
+s = socket.create_connection((u.hostname, u.port), timeout=20)
+f = s.makefile("rb")
+s.sendall(b"CONNECT other.test:80 HTTP/1.1\r\nHost: other.test:80\r\n\r\n")
+while f.readline() not in (b"\r\n", b""):
+    pass
+def req(method):
+    s.sendall(("%s / HTTP/1.1\r\nHost: other.test\r\nContent-Length: 0\r\n\r\n"
+               % method).encode())
+    line = f.readline()
+    if not line:
+        return "closed"
+    n = 0
+    while True:
+        h = f.readline()
+        if h.lower().startswith(b"content-length:"):
+            n = int(h.split(b":")[1])
+        if h in (b"\r\n", b""):
+            break
+    f.read(n)
+    return line.split(b" ")[1].decode()
+def wait(name):
+    while not os.path.exists(name):
+        time.sleep(0.02)
+print("post1=" + req("POST"), flush=True)
+wait("next")
+print("post2=" + req("POST"), flush=True)
+print("get2=" + req("GET"), flush=True)
+wait("last")
+try:
+    print("get3=" + req("GET"), flush=True)
+except OSError as e:
+    print("get3=closed", e, flush=True)
+"""
+
+
+def _reload(sandbox, p, policy, n):
+    sandbox.write_policy(policy)
+    p.send_signal(1)
+    wait_for(lambda: len([e for e in read_audit(p.audit_path)
+                          if e["event"] == "policy_reload"]) >= n,
+             what="policy_reload event %d" % n)
+
+
+@pytest.mark.timeout(60)
+def test_reload_judges_the_next_request_of_an_inspected_tunnel(sandbox, testnet):
+    """OpenShell's relay judges each request of a kept tunnel by the policy
+    in force; so does cordon: after a reload to read-only the same tunnel's
+    POST is refused and its GET allowed; after a reload without the host the
+    tunnel's next request is refused and the tunnel closed."""
+    base = _policy(sandbox, False)
+    sandbox.write_policy(base + INSPECTED_ENTRY.format(access="read-write"))
+    p = sandbox.start([PY, "-c", INSPECTED_CLIENT])
+    sandbox.wait_output(p, "post1=")
+    _reload(sandbox, p, base + INSPECTED_ENTRY.format(access="read-only"), 1)
+    open(os.path.join(sandbox.work, "next"), "w").close()
+    sandbox.wait_output(p, "get2=")
+    _reload(sandbox, p, base, 2)
+    open(os.path.join(sandbox.work, "last"), "w").close()
+    r = sandbox.finish(p)
+    assert r.code == 0, r
+    assert "post1=403" not in r.out and "post1=closed" not in r.out, r
+    assert "post2=403" in r.out and "get2=200" in r.out, r
+    # the host is gone: the idle tunnel was closed by the reload (revoked),
+    # or its next request refused; either way nothing reached other.test
+    assert "get3=403" in r.out or "get3=closed" in r.out, r
+    l7 = r.events("l7_request", host="other.test")
+    assert [(e["method"], e["decision"], e["policy_generation"]) for e in l7] == [
+        ("POST", "allow", 1), ("POST", "deny", 2), ("GET", "allow", 2)], l7
+    assert l7[1]["rule"] == "access: read-only", l7[1]
+    # nothing of generation 3 was allowed (the tunnel was revoked or refused)
+    assert not [e for e in r.audit() if e.get("host") == "other.test" and
+                e.get("decision") == "allow" and e.get("policy_generation") == 3]
