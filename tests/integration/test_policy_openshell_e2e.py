@@ -20,8 +20,7 @@ openshell_e2e_tests.txt) is classified under at least one of:
   DIFFERS         a decision (or part of one: a status code, a default) cordon makes
                   differently on purpose, never wider (also in doc/policy.md "Where we
                   differ"); a test partly different is REAL or EVAL as well;
-  OPEN            a disagreement this walk found and did not fix (reported; one: kept
-                  tunnels after a reload without --revoke-on-reload).
+  OPEN            a disagreement this walk found and did not fix (none left).
 
 A test may be in several lists (REAL and EVAL rows both; an infrastructure test whose
 policy decisions are also checked); one listed only under NOT_A_DECISION asserts no
@@ -467,17 +466,14 @@ COVERED = {
         "test_transparent.py::test_other_ports_of_an_allowed_name_are_denied",
 }
 
-# OPEN: a disagreement found by this walk and not fixed in it (reported to the lead)
-OPEN = {
-    "rust/tests/proxy_egress_pipeline.rs::policy_reload_updates_both_adapters_and_closes_existing_"
-    "http_tunnel":
-        "after a reload that removes an L4 endpoint, OpenShell refuses the next HTTP request on "
-        "a CONNECT tunnel opened before it; cordon run does so only with --revoke-on-reload "
-        "(test_run_revoke.py::test_revoke_on_reload_keepalive_next_request_uses_new_policy); "
-        "without the flag the tunnel lives on (test_run_revoke.py::"
-        "test_without_the_flag_the_tunnel_lives_on) — wider for connections already open; "
-        "new connections are decided by the new policy in both",
-}
+COVERED["rust/tests/proxy_egress_pipeline.rs::policy_reload_updates_both_adapters_and_closes_"
+        "existing_http_tunnel"] = \
+    "test_run_revoke.py::test_reload_judges_the_next_request_of_an_inspected_tunnel"
+
+# OPEN: a disagreement found by this walk and not fixed in it (none left: the
+# reload case is fixed, cordon run and cordon proxy re-judge open connections
+# by default)
+OPEN = {}
 
 # DIFFERS: decided differently on purpose, never wider
 DIFFERS = {
