@@ -376,15 +376,29 @@ static const char *split_target(const char *target, size_t *path_len, const char
     return p;
 }
 
+/* How specific a path selector is: its characters other than '*' (as
+ * OpenShell counts them; ambiguity.c refuses overlapping selectors of equal
+ * specificity whose pipelines differ). */
+static size_t path_specificity(const char *path)
+{
+    size_t n = 0;
+    for (const char *p = path; *p; p++)
+        n += *p != '*';
+    return n;
+}
+
 /* The endpoint whose `path` covers the request: ep itself, or a sibling in
  * the same entry with the same host and a shared port (OpenShell selects
- * between L7 endpoints on one host:port this way). An explicit `path` that
- * matches wins over an endpoint without one. NULL when none covers it. */
+ * between L7 endpoints on one host:port this way). Of the explicit `path`s
+ * that match, the most specific wins (`/graphql` over a catch-all glob;
+ * on a tie the first); an endpoint without one is the fallback. NULL when
+ * none covers it. */
 static const struct policy_endpoint *select_by_path(const struct policy_endpoint *ep,
                                                     const char *path)
 {
     const struct policy_entry *e = ep->entry;
-    const struct policy_endpoint *fallback = NULL;
+    const struct policy_endpoint *fallback = NULL, *best = NULL;
+    size_t best_spec = 0;
     for (size_t i = 0; i <= e->n_endpoints; i++) {
         const struct policy_endpoint *s = i == 0 ? ep : &e->endpoints[i - 1];
         if (i > 0 && s == ep)
@@ -400,10 +414,14 @@ static const struct policy_endpoint *select_by_path(const struct policy_endpoint
             if (!fallback)
                 fallback = s;
         } else if (strcmp(path, "*") != 0 && glob_match(s->path_sel, path, '/', false)) {
-            return s;
+            size_t spec = path_specificity(s->path_sel);
+            if (!best || spec > best_spec) {
+                best = s;
+                best_spec = spec;
+            }
         }
     }
-    return fallback;
+    return best ? best : fallback;
 }
 
 static bool entry_allows_encoded_slash(const struct policy_endpoint *ep)
