@@ -57,7 +57,8 @@ PUBLIC4 = ["8.8.8.8", "1.1.1.1", "93.184.216.34", "172.32.0.1", "100.128.0.1",
 PRIVATE4 = ["10.0.0.1", "10.255.255.255", "172.16.0.1", "172.31.255.255", "192.168.0.1",
             "192.168.255.255", "100.64.0.1", "100.100.50.3", "100.127.255.255", "192.0.0.1",
             "198.18.0.1", "198.19.255.255", "198.51.100.1", "203.0.113.1", "192.168.1.105",
-            "10.0.5.20", "192.168.1.100", "10.86.8.223", "10.0.0.5"]
+            "10.0.5.20", "192.168.1.100", "10.86.8.223", "10.0.0.5", "10.0.5.1", "10.0.6.1",
+            "10.0.5.21"]
 V6 = ["2001:4860:4860::8888", "fdc4:f303:9324::254"]
 PORTS = [80, 81, 443, 2379, 2380, 6443, 8000, 8080, 9090, 10250, 10255, 65535]
 # name → address, answered by the island's DNS server (the proxy's resolver)
@@ -127,8 +128,12 @@ SCENARIOS = {
     # IP literal hosts: the address is implied in allowed_ips
     "literal": ['{host: 10.0.5.20, port: 80}', '{host: 192.168.1.100, port: 80}',
                 '{host: 10.86.8.223, port: 8000}', '{host: 10.0.0.1, ports: [9090, 8080]}',
-                '{host: "2001:4860:4860::8888", port: 80}', '{host: 8.8.8.8, port: 6443}',
+                '{host: "2001:4860:4860::8888", port: 80}',
+                '{host: 8.8.8.8, ports: [6443, 2379, 2380, 10250, 10255]}',
+                '{host: 203.0.113.10, port: 443, tls: skip}',
                 '{host: "*.island.test", port: 80}'],
+    # allowed_ips as a CIDR and as a bare address
+    "cidr": ['{ports: [80], allowed_ips: [10.0.5.0/24]}', '{ports: [81], allowed_ips: [10.0.5.20]}'],
 }
 
 
@@ -289,6 +294,32 @@ FENCE = [
      connect("pub.island.test:80"), ALLOW),
     ("test_trusted_gateway_rejects_control_plane_port", "literal", connect("8.8.8.8:6443"),
      BLOCKED),
+    ("test_trusted_gateway_rejects_all_control_plane_ports", "literal", connect("8.8.8.8:2379"),
+     BLOCKED),
+    ("test_trusted_gateway_rejects_all_control_plane_ports", "literal", connect("8.8.8.8:2380"),
+     BLOCKED),
+    ("test_trusted_gateway_rejects_all_control_plane_ports", "literal", connect("8.8.8.8:10250"),
+     BLOCKED),
+    ("test_trusted_gateway_rejects_all_control_plane_ports", "literal", connect("8.8.8.8:10255"),
+     BLOCKED),
+    ("test_trusted_gateway_rejects_cloud_metadata_literal", "allowed_ips",
+     connect("169.254.169.254:80"), BLOCKED),
+    ("test_trusted_gateway_rejects_loopback_as_trusted_gw", "allowed_ips",
+     connect("127.0.0.1:80"), BLOCKED),
+    ("test_trusted_gateway_rejects_unspecified_as_trusted_gw", "allowed_ips",
+     connect("0.0.0.0:80"), BLOCKED),
+    # allowed_ips entries: a CIDR covers its range, a bare address itself
+    ("test_parse_cidr_notation", "cidr", connect("10.0.5.1:80"), ALLOW),
+    ("test_parse_cidr_notation", "cidr", connect("10.0.6.1:80"), BLOCKED),
+    ("test_parse_exact_ip", "cidr", connect("10.0.5.20:81"), ALLOW),
+    ("test_parse_exact_ip", "cidr", connect("10.0.5.21:81"), BLOCKED),
+    ("test_parse_multiple_entries", "allowed_ips", connect("10.0.0.1:80"), ALLOW),
+    ("test_parse_multiple_entries", "allowed_ips", connect("172.16.0.1:80"), ALLOW),
+    ("test_parse_multiple_entries", "allowed_ips", connect("192.168.1.105:80"), ALLOW),
+    ("test_parse_multiple_entries", "allowed_ips", connect("192.168.0.1:80"), BLOCKED),
+    # tls: skip: relayed raw, neither refused nor denied
+    ("connect_handler_tls_skip_route_is_not_refused", "literal", connect("203.0.113.10:443"),
+     ALLOW),
     # CONNECT targets (parse_target): what passes the parser still meets the
     # policy and the fence; cordon refuses malformed authorities outright
     ("test_parse_target_valid_baseline", "public_only", connect("pub.island.test:443"), ALLOW),
