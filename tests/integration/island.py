@@ -11,7 +11,8 @@ addresses without any traffic leaving the machine.
                         no default route: only the island's own addresses
                         are reachable, each with a /32 or /128 route to B.
   B  (ctest-<pid>-<m>)  every listed address on lo and an HTTP server on each
-                        port of every address; it answers "island <path>".
+                        port of every address; it answers "island <path>" and
+                        closes at once on a TLS ClientHello.
 
 A and B are joined by one veth pair (192.0.2.1/24 and 2001:db8:1::1/64 in A,
 .2 and ::2 in B); nothing joins them to the host, so an address the proxy
@@ -44,8 +45,8 @@ def one(c):
         data = b""
         while b"\r\n\r\n" not in data:
             d = c.recv(4096)
-            if not d:
-                return
+            if not d or (not data and d[:1] == b"\x16"):
+                return  # closed, or a TLS ClientHello: this peer speaks plain HTTP only
             data += d
         line = data.split(b"\r\n", 1)[0].decode("latin-1")
         parts = line.split(" ")
