@@ -743,8 +743,8 @@ middleware_deny_response_uses_policy_config_identity""", MIDDLEWARE)
 _add(NOT_A_DECISION, """policy_deny_response_omits_empty_reason test_json_error_response_403
 test_json_error_response_502 test_json_error_response_content_length_matches""", DENYBODY)
 _add(NOT_A_DECISION, """tunnel_protocol_classification_detects_supported_protocols
-tunnel_protocol_prefix_detection_waits_for_partial_supported_prefixes h2c_prior_knowledge_is_blocked_for_l7_tunnel
-h2c_upgrade_request_on_l7_relay_is_denied_without_upstream_write""", TUNNEL)
+tunnel_protocol_prefix_detection_waits_for_partial_supported_prefixes h2c_prior_knowledge_is_blocked_for_l7_tunnel""",
+     TUNNEL)
 _add(NOT_A_DECISION, """forward_websocket_upgrade_options_enable_native_policy_context
 forward_websocket_upgrade_options_preserve_rest_without_rewrite
 rest_websocket_upgrade_carries_guard_without_message_inspector""", WSOPT)
@@ -872,6 +872,11 @@ DIFFERENT = {
     "test_rewrite_forward_request_uses_canonical_path_on_the_wire":
         "OpenShell writes the canonical path onto the wire; cordon forwards the request as sent "
         "and the rules judge the canonical path",
+    "h2c_upgrade_request_on_l7_relay_is_denied_without_upstream_write":
+        "OpenShell answers a request offering h2c with 403; cordon removes the h2c offer and "
+        "the rules judge the request as HTTP/1.1 (so curl --http2 on http:// works); the "
+        "upgrade happens in neither (tests/integration/test_inspect_upgrade.py "
+        "test_h2c_never_offered_plaintext_tunnel_and_forward, test_curl_http2_over_http_still_works)",
     "test_rewrite_forward_request_preserves_canonical_query_on_the_wire":
         "as above: the request goes upstream as sent, query included",
 }
