@@ -169,7 +169,8 @@ class Island:
             _ip("netns", "add", n)
             self.made.append(n)
             _ip("link", "set", "lo", "up", ns=n)
-        va, vb = "isa%d" % self.na, "isb%d" % self.nb
+        pid = os.getpid()   # veth names carry the pid too (<= 15 chars), as lib.netns does
+        va, vb = "i%da%d" % (pid, self.na), "i%db%d" % (pid, self.nb)
         _ip("link", "add", va, "netns", self.a, "type", "veth", "peer", "name", vb, "netns", self.b)
         _ip("addr", "add", "192.0.2.1/24", "dev", va, ns=self.a)
         _ip("addr", "add", "2001:db8:1::1/64", "dev", va, "nodad", ns=self.a)
