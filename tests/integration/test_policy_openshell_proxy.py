@@ -695,8 +695,8 @@ FORWARD = ("how an absolute-form request is rewritten for the upstream; cordon s
 CREDS = ("credential placeholders, token grants or request signing; cordon holds no provider "
          "credentials and never rewrites a request (the credential fields load with a warning "
          "that they are not applied, doc/policy.md)")
-TLSGATE = ("OpenShell's refusal when its TLS terminator is unavailable; cordon makes its CA at "
-           "start-up (a proxy without one does not start), so an inspected endpoint always "
+TLSGATE = ("OpenShell's refusal when its TLS terminator is unavailable; cordon has its CA from "
+           "start-up (a fresh one per run, or --ca-dir), so an inspected endpoint always "
            "terminates and tls: skip always relays raw (tests/integration/test_inspect_tls.py "
            "test_tls_skip_relays_raw, test_leaf_minted_by_per_run_ca)")
 ACCEPT = ("the listener's accept-error policy (back-off, error classes); cordon's workers retry "
