@@ -89,6 +89,7 @@ NAMES = {
     "pubk8s.exact.test": "8.8.8.8", "literal.exact.test": "10.0.5.20",
     "p10a.wrong.test": "10.0.0.1", "pub.wrong.test": "8.8.8.8",
     "searxng.allowed.test": "192.168.1.105",
+    "mixed.island.test": "8.8.8.8,10.0.0.1",
 }
 
 
@@ -450,6 +451,18 @@ def test_fence_case(island, cordon_bin, tmp_path_factory, row):
         wants = want if isinstance(want, tuple) else (want,)
         assert got["status"] in (400, 403, 502) and got["deny"] in wants, (name, req, got)
         assert not got["body"].startswith("island "), (name, req, got)
+
+
+def test_mixed_answer_dials_only_the_approved_address(island, cordon_bin, tmp_path):
+    """Not an upstream test: doc/policy.md's difference for a DNS answer with
+    a public and a private address. OpenShell refuses the CONNECT; cordon
+    drops the private answer and dials only the public one."""
+    p = island.proxy(cordon_bin, policy("      - %s\n" % SCENARIOS["public_only"][0]),
+                     str(tmp_path), name="mixed")
+    got = island.client(p.port, [connect("mixed.island.test:80")])[0]
+    assert got["status"] == 200 and got["body"] == "island /probe", got
+    ev = p.wait_events(1, event="decision", host="mixed.island.test")
+    assert (ev[0].get("resolved") or "").split(":")[0] == "8.8.8.8", ev
 
 
 # -- policy decisions: cordon policy eval ---------------------------------------------
