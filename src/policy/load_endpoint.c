@@ -327,9 +327,13 @@ static void cidr_item(struct vctx *c, const struct ynode *n, struct policy_endpo
                       "be reached (allowed: routable private or public ranges)", s, range);
         return;
     case ADDR_CIDR_PARTIAL:
-        v_warn(c, n, "'%s' overlaps always-blocked space (%s and maybe others); those "
-                     "addresses stay blocked", s, range);
-        break;
+        /* OpenShell refuses such an entry too (every connection through the
+         * endpoint is denied); a load error says so where it is written */
+        v_error(c, n, "'%s' overlaps always-blocked space (%s and maybe others) (allowed: "
+                      "ranges clear of loopback, link-local, unspecified, multicast and "
+                      "reserved space; list the private ranges you mean, e.g. 10.0.0.0/8)",
+                s, range);
+        return;
     case ADDR_CIDR_CLEAR:
         break;
     }

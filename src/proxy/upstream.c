@@ -184,10 +184,45 @@ static int dial(struct conn *c, const struct sockaddr_storage *ss)
     return 0;
 }
 
+/* Ports of cluster control planes: etcd client and peer, the Kubernetes API
+ * server, the kubelet API and its read-only port. OpenShell refuses them
+ * whenever private or named addresses could be reached: for an endpoint
+ * with allowed_ips (an IP literal host implies them) or an exact host name,
+ * whatever the address. Only a wildcard host without allowed_ips, which
+ * reaches public addresses alone, may use them. */
+static const uint16_t control_plane_ports[] = {2379, 2380, 6443, 10250, 10255};
+
+static bool control_plane_port_refused(const struct conn *c)
+{
+    bool listed = false;
+    for (size_t i = 0; i < sizeof(control_plane_ports) / sizeof(control_plane_ports[0]); i++)
+        if (c->target.port == control_plane_ports[i])
+            listed = true;
+    if (!listed || c->infer)
+        return false; /* an inference route: the operator chose the backend */
+    if (c->learned) /* learning mode reaches private ranges only through --learn-allowed-ips */
+        return c->w->proxy->n_learn_ips > 0;
+    if (!c->ep)
+        return true; /* fail closed */
+    const struct policy_cidr *cidrs;
+    return policy_endpoint_allowed_ips(c->ep, &cidrs) > 0 ||
+           !strchr(policy_endpoint_host(c->ep), '*');
+}
+
 /* RESOLVE: a fresh upstream for this request; the answer comes to on_dns. */
 enum conn_step upstream_resolve_enter(struct conn *c)
 {
     upstream_close(c);
+    if (control_plane_port_refused(c)) {
+        char d[600];
+        snprintf(d, sizeof(d),
+                 "port %u of %s is a cluster control-plane port (etcd, Kubernetes API, kubelet), "
+                 "refused for endpoints with allowed_ips or an exact host",
+                 c->target.port, c->target.host);
+        return respond_deny(c, 403, PROXY_REASON_ADDRESS_BLOCKED, d,
+                            "ports 2379, 2380, 6443, 10250 and 10255 are reachable only through "
+                            "a wildcard host without allowed_ips (public addresses)");
+    }
     free(c->addrs);
     c->addrs = NULL;
     c->have_resolved = false;

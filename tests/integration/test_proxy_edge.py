@@ -205,14 +205,17 @@ network_policies:
 def test_ipv6_forms_embedding_ipv4_judged_by_it(testnet, cordon_proxy):
     """NAT64, 6to4, Teredo and IPv4-compatible literals that carry a
     loopback or link-local IPv4 address are blocked even when allowed_ips
-    covers the IPv6 range: a translator would deliver them there."""
+    covers the IPv6 range: a translator would deliver them there. (An
+    allowed_ips entry covering IPv4-compatible ::127.0.0.1, such as ::/96,
+    overlaps always-blocked space and is refused at load, as OpenShell
+    refuses it; that literal is judged without one.)"""
     p = cordon_proxy("""
 version: 1
 network_policies:
   v6:
     endpoints:
       - port: 80
-        allowed_ips: ["64:ff9b::/96", "2002::/16", "2001::/32", "::/96", "%s"]
+        allowed_ips: ["64:ff9b::/96", "2002::/16", "2001::/32", "%s"]
     binaries:
       - path: /usr/bin/python3
 """ % testnet.cidr)

@@ -636,9 +636,12 @@ static void test_warnings(void **state)
     expect_warning(EP "host: a.example.com\n        port: 1\n        protocol: rest\n"
                       "        rules: [{allow: {method: GETT, path: /}}]\n",
                    "unknown HTTP method 'GETT'; did you mean 'GET'?");
-    expect_warning(EP "allowed_ips: [0.0.0.0/0]\n        port: 80\n",
-                   "'0.0.0.0/0' overlaps always-blocked space (unspecified and maybe others)");
-    expect_warning(EP "allowed_ips: [0.0.0.0/0]\n        port: 80\n", "'0.0.0.0/0' is very broad");
+    /* OpenShell refuses an allowed_ips entry overlapping always-blocked space */
+    expect_error(EP "allowed_ips: [0.0.0.0/0]\n        port: 80\n",
+                 "'0.0.0.0/0' overlaps always-blocked space (unspecified and maybe others)");
+    expect_error(EP "allowed_ips: [64.0.0.0/2]\n        port: 80\n",
+                 "'64.0.0.0/2' overlaps always-blocked space (loopback");
+    expect_warning(EP "allowed_ips: [12.0.0.0/6]\n        port: 80\n", "'12.0.0.0/6' is very broad");
     expect_warning(EP "allowed_ips: [12.0.0.0/7]\n        port: 80\n", "'12.0.0.0/7' is very broad");
     expect_warning(EP "allowed_ips: [10.1.2.3/8]\n        port: 80\n",
                    "'10.1.2.3/8' has host bits set; it is treated as 10.0.0.0/8");
