@@ -24,6 +24,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -235,6 +236,12 @@ static __attribute__((noreturn)) void init_main(const struct init_plan *p)
     if (p->tty_master >= 0)
         close(p->tty_master);
     prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+    /* No core dumps in the sandbox, hard limit too (inherited by every
+     * process; raising it needs CAP_SYS_RESOURCE): a core is a copy of the
+     * process's memory written where the host's core_pattern says, which
+     * may be a helper running on the host. */
+    if (setrlimit(RLIMIT_CORE, &(struct rlimit){0, 0}) < 0)
+        fail(p, INIT_STEP_PRIVDROP, errno, SANDBOX_EXIT_SETUP);
 
     if (setns(p->child_netns_fd, CLONE_NEWNET) < 0)
         fail(p, INIT_STEP_NETNS, errno, SANDBOX_EXIT_SETUP);

@@ -263,3 +263,17 @@ def test_connection_budget(sandbox):
     pol = _policy(sandbox, {"max_conns": 2})
     r = sandbox.run([PY, probe], policy=pol)
     assert "HTTP/1.1 503" in r.out and len(r.events("connection_limit")) == 1, r
+
+
+@pytest.mark.timeout(60)
+def test_core_dumps_disabled(sandbox):
+    """RLIMIT_CORE is 0, soft and hard: a crash writes no core anywhere
+    (OpenShell's core_dump_hardening asserts `ulimit -c` = 0), and the
+    command cannot raise it."""
+    r = sandbox.run(["sh", "-c", "ulimit -c; ulimit -H -c; ulimit -c unlimited 2>&1 || echo raise-refused"])
+    assert r.code == 0, r
+    lines = r.out.split()
+    assert lines[:2] == ["0", "0"], r
+    assert "raise-refused" in r.out, r
+    r = sandbox.run([PY, "-c", "import resource; print(resource.getrlimit(resource.RLIMIT_CORE))"])
+    assert r.code == 0 and r.out.strip() == "(0, 0)", r
