@@ -582,8 +582,9 @@ for n in UPSTREAM:
     elif f == "python/test_security_tls.py":
         nad(MTLS, n)
 nad("process hardening (core dumps off), not a policy decision; cordon's init sets "
-    "PR_SET_DUMPABLE 0 for itself (src/sandbox/init.c); no cordon test checks RLIMIT_CORE "
-    "of sandboxed programs", "rust/tests/core_dump_hardening.rs::sandbox_processes_disable_core_dumps")
+    "RLIMIT_CORE 0, soft and hard, for every sandboxed process (src/sandbox/init.c; "
+    "test_run_limits.py::test_core_dumps_disabled)",
+    "rust/tests/core_dump_hardening.rs::sandbox_processes_disable_core_dumps")
 nad(LOGF, SP + "test_l4_log_fields", SP + "test_ssrf_log_shows_blocked_address",
     SP + "test_l7_tls_log_fields", SP + "test_forward_proxy_log_fields")
 nad("the sandbox CA in OpenShell's trust-store paths; cordon run installs its CA and sets "
