@@ -777,6 +777,43 @@ static int read_int(int fd, int *v, size_t n)
     return got == n * sizeof(int) ? 0 : -ENODATA;
 }
 
+/* Whether one of the filesystem policy's paths is `path` or above it. */
+static bool fs_lists(const struct policy_fs *fs, const char *path)
+{
+    char *const *lists[2] = {fs->read_only, fs->read_write};
+    size_t ns[2] = {fs->n_read_only, fs->n_read_write};
+    for (int l = 0; l < 2; l++)
+        for (size_t i = 0; i < ns[l]; i++) {
+            const char *e = lists[l][i];
+            size_t el = strlen(e);
+            while (el > 1 && e[el - 1] == '/')
+                el--;
+            if ((el == 1 && e[0] == '/') ||
+                (strncmp(path, e, el) == 0 && (path[el] == '\0' || path[el] == '/')))
+                return true;
+        }
+    return false;
+}
+
+/* A command that cannot be executed because the filesystem policy shows no
+ * system directories: say so (OpenShell adds baseline paths on its own;
+ * cordon grants what the file lists, doc/policy.md). */
+static void hint_missing_system_paths(const struct supervisor *s)
+{
+    static const char *const need[] = {"/usr", "/lib", "/etc"};
+    const struct policy_fs *fs = policy_filesystem(s->policy);
+    char missing[32] = "";
+    for (size_t i = 0; fs && i < sizeof(need) / sizeof(need[0]); i++)
+        if (!fs_lists(fs, need[i]))
+            snprintf(missing + strlen(missing), sizeof(missing) - strlen(missing), "%s%s",
+                     missing[0] ? " " : "", need[i]);
+    if (missing[0])
+        log_error("run: the sandbox shows only what filesystem_policy lists, and it does not "
+                  "list %s (programs and their libraries live there): add them to read_only. "
+                  "OpenShell adds /usr /lib /etc /app /var/log /proc /dev/urandom on its own; "
+                  "cordon does not (on the host they are the host's own)", missing);
+}
+
 static int exit_code(struct supervisor *s, int *signo)
 {
     *signo = 0;
@@ -786,8 +823,10 @@ static int exit_code(struct supervisor *s, int *signo)
         log_error("run: cannot %s%s%s: %s", init_step_name(step),
                   step == INIT_STEP_EXEC ? " " : "",
                   step == INIT_STEP_EXEC ? s->o->argv[0] : "", strerror(err[1]));
-        if (step == INIT_STEP_EXEC)
+        if (step == INIT_STEP_EXEC) {
+            hint_missing_system_paths(s);
             return err[1] == ENOENT ? SANDBOX_EXIT_NOTFOUND : SANDBOX_EXIT_NOEXEC;
+        }
         return SANDBOX_EXIT_SETUP;
     }
     int st;

@@ -1201,6 +1201,8 @@ def test_real_baseline_without_filesystem_paths(sandbox, fs, runs):  # noqa: F81
     r = sandbox.run([PY3, "-c", BASELINE_PROBE, sandbox.work], policy=pol)
     if not runs:
         assert r.code == 127 and "cannot execute the command /usr/bin/python3" in r.err, r
+        # and the terminal says why and what to add
+        assert "does not list /usr /lib /etc" in r.err and "add them to read_only" in r.err, r
         return
     assert r.code == 0, r
     out = json.loads(r.out.strip().splitlines()[-1])
