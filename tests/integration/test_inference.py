@@ -20,6 +20,15 @@ from inference_fixtures import (FAKE_KEY, KEY_ENV, NODE_MODULES, SDK_CLIENT, fak
 POLICY = "version: 1\n"
 
 
+def wait_events(p, n, **match):
+    """The proxy writes an inference event once the exchange is over, which
+    can be just after the client has its answer: wait for n of them."""
+    from lib import util
+    util.wait_until(lambda: len(p.events("inference", **match)) >= n, 10,
+                    what="%d inference event(s) %r" % (n, match))
+    return p.events("inference", **match)
+
+
 @pytest.fixture
 def infer_proxy(cordon_proxy, fake_llm, tmp_path, monkeypatch):
     """factory(idle_s=None, extra="", top="", base=None) → (proxy, ca path)"""
@@ -72,7 +81,7 @@ def test_curl_http_https_any_port(infer_proxy, fake_llm):
         assert s["headers"]["authorization"] == "Bearer " + FAKE_KEY
         assert s["body"]["model"] == "fake-model-1"
         assert s["path"] == "/v1/chat/completions"
-    ev = p.events("inference", outcome="completed")
+    ev = wait_events(p, len(cases), outcome="completed")
     assert len(ev) == len(cases)
     e = ev[0]
     assert e["route"] == "fake" and e["shape"] == "openai_chat_completions"
@@ -119,7 +128,7 @@ def test_sandbox_credentials_never_reach_backend(infer_proxy, fake_llm):
     assert "sandbox-secret" not in json.dumps(s)
     for h in ("x-api-key", "cookie", "x-goog-api-key", "x-custom", "openai-organization"):
         assert h not in s["headers"], h
-    (e,) = p.events("inference", outcome="completed")
+    (e,) = wait_events(p, 1, outcome="completed")
     assert e["credentials_stripped"] == 4    # authorization, x-api-key, cookie, x-goog-api-key
     assert e["credential_injected"] == "env:" + KEY_ENV
 
@@ -158,6 +167,10 @@ def test_mid_stream_kill_ends_with_error_event(infer_proxy, fake_llm, url, body,
     assert "t1 " in text and marker in text, text
     assert text.rstrip().endswith("}"), text                     # the error is the last thing
     assert "[DONE]" not in text and "message_stop" not in text and "\"done\": true" not in text
+    from lib import util
+    util.wait_until(lambda: p.events("inference", outcome="upstream_read_error") or
+                    p.events("inference", outcome="upstream_closed_mid_response"), 10,
+                    what="the cut stream's inference event")
     (e,) = p.events("inference", outcome="upstream_read_error") or \
         p.events("inference", outcome="upstream_closed_mid_response")
     assert e["status"] == 200
@@ -174,7 +187,7 @@ def test_slow_stream_within_idle_limit_is_never_cut(infer_proxy, fake_llm):
     assert (code, rc) == (200, 0) and ev[-1] == "[DONE]", text
     assert len(ev) == 10                                          # 8 pieces, usage, [DONE]
     assert time.monotonic() - t0 >= 14                            # the stream really was slow
-    (e,) = p.events("inference", outcome="completed")
+    (e,) = wait_events(p, 1, outcome="completed")
     assert e["output_tokens"] == 8
 
 
@@ -188,7 +201,7 @@ def test_idle_backend_ends_with_error_event(infer_proxy, fake_llm):
     assert code == 200, text
     assert "t0 " in text and "t1 " not in text
     assert "event: error" in text and "idle_timeout" in text, text
-    assert p.events("inference", outcome="idle_timeout")
+    assert wait_events(p, 1, outcome="idle_timeout")
 
 
 @pytest.mark.timeout(60)
@@ -261,7 +274,7 @@ def test_route_chosen_by_model(infer_proxy, fake_llm):
     assert code == 200 and json.loads(text)["model"] == "fake-tiny"
     code, text, _ = curl(p, ca, "http://inference.local/v1/chat/completions", chat("big-1"))
     assert code == 200 and json.loads(text)["model"] == "big-1"
-    assert [e["route"] for e in p.events("inference", outcome="completed")] == ["small", "fake"]
+    assert [e["route"] for e in wait_events(p, 2, outcome="completed")] == ["small", "fake"]
 
 
 @pytest.mark.timeout(60)
