@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "core/utf8.h"
 #include "policy/glob.h"
 #include "policy/policy_int.h"
 
@@ -26,7 +27,7 @@ const char POLICY_REASON_L7_DENIED[] = "l7_denied";
 
 /* Decodes a query component ('+' is a space, %XX a byte) into dst, which
  * holds at least len + 1 bytes. Returns the length, or -1 for a bad or NUL
- * escape. */
+ * escape or a result that is not UTF-8. */
 static int decode_component(const char *s, size_t len, char *dst)
 {
     size_t o = 0;
@@ -45,6 +46,8 @@ static int decode_component(const char *s, size_t len, char *dst)
         }
     }
     dst[o] = '\0';
+    if (!utf8_valid((const unsigned char *)dst, o)) /* OpenShell refuses it too */
+        return -1;
     return (int)o;
 }
 
@@ -90,7 +93,7 @@ static bool query_valid(const char *q, size_t len, char *scratch)
 static bool value_matches(const struct policy_qmatch *m, const char *value)
 {
     for (size_t g = 0; g < m->n_globs; g++)
-        if (glob_match(m->globs[g], value, '\0', false))
+        if (glob_value_match(m->globs[g], value))
             return true;
     return false;
 }

@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "policy/glob.h"
 #include "policy/policy_int.h"
 #include "policy/vctx.h"
 
@@ -137,13 +138,23 @@ static void http_path(struct vctx *c, struct rule_build *rb)
     rb->r->path = v_strdup(norm);
 }
 
+/* A value glob (query value, MCP method or tool, GraphQL name or field):
+ * OpenShell's syntax, '.' the delimiter (policy/glob.h). */
+static bool v_value_glob(struct vctx *c, const struct ynode *n, const char *s)
+{
+    const char *why;
+    if (glob_value_check(s, &why) == 0)
+        return true;
+    v_error(c, n, "'%.64s': %s", s, why);
+    return false;
+}
+
 static void qmatch_globs(struct vctx *c, const struct ynode *n, char ***globs, size_t *ng)
 {
     const char *s;
     if (n->kind == YN_SCALAR) {
-        if (!v_str(c, n, &s, "a glob string"))
+        if (!v_str(c, n, &s, "a glob string") || !v_value_glob(c, n, s))
             return;
-        v_warn_metachars(c, n, s);
         *globs = v_calloc(1, sizeof(char *));
         (*globs)[(*ng)++] = v_strdup(s);
         return;
@@ -157,8 +168,7 @@ static void qmatch_globs(struct vctx *c, const struct ynode *n, char ***globs, s
     *globs = v_calloc(n->n, sizeof(char *));
     for (size_t i = 0; i < n->n; i++) {
         size_t mark = v_push(c, "[%zu]", i);
-        if (v_str(c, n->items[i], &s, "a glob string")) {
-            v_warn_metachars(c, n->items[i], s);
+        if (v_str(c, n->items[i], &s, "a glob string") && v_value_glob(c, n->items[i], s)) {
             (*globs)[(*ng)++] = v_strdup(s);
         }
         v_pop(c, mark);
@@ -275,7 +285,8 @@ static void graphql_rule(struct vctx *c, const struct ynode *body, struct rule_b
         v_pop(c, mark);
     }
     mark = v_push(c, ".operation_name");
-    if (rb->op_name && v_str(c, rb->op_name, &s, "an operation-name glob"))
+    if (rb->op_name && v_str(c, rb->op_name, &s, "an operation-name glob") &&
+        v_value_glob(c, rb->op_name, s))
         rb->r->op_name = v_strdup(s);
     v_pop(c, mark);
     mark = v_push(c, ".fields");
@@ -288,7 +299,8 @@ static void graphql_rule(struct vctx *c, const struct ynode *body, struct rule_b
         rb->r->fields = v_calloc(rb->fields->n, sizeof(char *));
         for (size_t i = 0; i < rb->fields->n; i++) {
             size_t m2 = v_push(c, "[%zu]", i);
-            if (v_str(c, rb->fields->items[i], &s, "a root-field glob such as viewer"))
+            if (v_str(c, rb->fields->items[i], &s, "a root-field glob such as viewer") &&
+                v_value_glob(c, rb->fields->items[i], s))
                 rb->r->fields[rb->r->n_fields++] = v_strdup(s);
             v_pop(c, m2);
         }
@@ -358,7 +370,7 @@ static void mcp_tool_names(struct vctx *c, const struct ynode *n, struct rule_bu
 {
     v_matcher(c, n, &rb->r->tools, &rb->r->n_tools);
     for (size_t i = 0; i < rb->r->n_tools; i++)
-        if (strchr(rb->r->tools[i], '*') && !rb->ep->mcp_strict_tools)
+        if (strpbrk(rb->r->tools[i], "*?[\\") && !rb->ep->mcp_strict_tools)
             v_error(c, n, "wildcard tool matcher '%.64s' needs mcp.strict_tool_names: true",
                     rb->r->tools[i]);
 }
@@ -407,7 +419,9 @@ static void mcp_rule(struct vctx *c, const struct ynode *body, struct rule_build
             v_error(c, rb->method, "'*' is not an MCP method (omit method with "
                                    "mcp.allow_all_known_mcp_methods: true, or name methods)");
             s = NULL;
-        } else if (strchr(s, '*') && strncmp(s, "tools/", 6) != 0) {
+        } else if (!v_value_glob(c, rb->method, s)) {
+            s = NULL;
+        } else if (strpbrk(s, "*?[\\") && strncmp(s, "tools/", 6) != 0) {
             v_error(c, rb->method, "'%.64s': globs are allowed only in the tools/ family "
                                    "(e.g. tools/*)", s);
             s = NULL;
