@@ -134,8 +134,8 @@ static void http_path(struct vctx *c, struct rule_build *rb)
         v_error(c, n, "'%.200s' has an encoded slash or backslash, which requests to this "
                       "endpoint may not carry, so it could never match (set "
                       "allow_encoded_slash: true on the endpoint)", s);
-    v_warn_metachars(c, n, s);
-    rb->r->path = v_strdup(norm);
+    if (v_path_metachars_ok(c, n, s))
+        rb->r->path = v_strdup(norm);
 }
 
 /* A value glob (query value, MCP method or tool, GraphQL name or field):
