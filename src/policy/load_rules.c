@@ -356,13 +356,11 @@ static void jsonrpc_rule(struct vctx *c, const struct ynode *body, struct rule_b
     else if (!rpc_method_ok(s))
         v_error(c, rb->method, "'%.64s' is not a JSON-RPC method name (1-%d printable ASCII "
                                "characters)", s, MAX_RPC_METHOD);
-    else {
-        if (strchr(s, '*') && strcmp(s, "*") != 0) /* OpenShell loads it as a literal too */
-            v_warn(c, rb->method, "'%.64s' matches only the method named exactly '%.64s': "
-                                  "JSON-RPC methods are compared exactly, '*' inside a name is "
-                                  "not a glob (use '*' alone for any method)", s, s);
+    else if (strcmp(s, "*") != 0 && strpbrk(s, "*?[]{}")) /* as OpenShell's validator */
+        v_error(c, rb->method, "'%.64s': JSON-RPC method rules take no globs or wildcards "
+                               "(use '*' alone for any method, or an exact method name)", s);
+    else
         rb->r->method = v_strdup(s);
-    }
     v_pop(c, mark);
 }
 
@@ -511,6 +509,60 @@ static void f_deny(struct vctx *c, const struct ynode *n, void *obj)
     }
 }
 
+/* OpenShell refuses an MCP endpoint where a rule without a tool selector
+ * covers every tools/call while allow rules select tools: such a deny
+ * makes them dead, such an allow makes them moot. */
+static void mcp_tool_conflicts(struct vctx *c, const struct policy_endpoint *ep,
+                               const struct ynode *rules, const struct ynode *deny_rules)
+{
+    bool tool_allow = false;
+    for (size_t i = 0; i < ep->n_rules; i++)
+        tool_allow = tool_allow || (!ep->rules[i].deny && ep->rules[i].tools);
+    if (!tool_allow)
+        return;
+    for (size_t i = 0; i < ep->n_rules; i++) {
+        const struct policy_rule *r = &ep->rules[i];
+        bool every = r->method ? glob_value_match(r->method, "tools/call")
+                               : !r->deny && ep->mcp_allow_known;
+        if (r->tools || !every)
+            continue;
+        const struct ynode *list = r->in_deny_rules ? deny_rules : rules;
+        if (!list || list->kind != YN_SEQ || (size_t)r->src_index >= list->n)
+            continue;
+        size_t mark = v_push(c, "%s[%d]", r->in_deny_rules ? ".deny_rules" : ".rules",
+                             r->src_index);
+        v_error(c, list->items[r->src_index],
+                "%s every tool call, which conflicts with the rules that allow chosen tools "
+                "(add tool or params.name to this rule, or remove the tool rules)",
+                r->deny ? "denies" : "allows");
+        v_pop(c, mark);
+    }
+}
+
+/* OpenShell refuses a WebSocket endpoint that has GraphQL operation rules
+ * and also a raw WEBSOCKET_TEXT rule (messages are then GraphQL). */
+static void ws_text_conflicts(struct vctx *c, const struct policy_endpoint *ep,
+                              const struct ynode *rules, const struct ynode *deny_rules)
+{
+    bool gql = false;
+    for (size_t i = 0; i < ep->n_rules; i++)
+        gql = gql || ep->rules[i].ws_graphql;
+    for (size_t i = 0; gql && i < ep->n_rules; i++) {
+        const struct policy_rule *r = &ep->rules[i];
+        const struct ynode *list = r->in_deny_rules ? deny_rules : rules;
+        if (!r->method || strcmp(r->method, "WEBSOCKET_TEXT") != 0 || !list ||
+            list->kind != YN_SEQ || (size_t)r->src_index >= list->n)
+            continue;
+        size_t mark = v_push(c, "%s[%d]", r->in_deny_rules ? ".deny_rules" : ".rules",
+                             r->src_index);
+        v_error(c, list->items[r->src_index],
+                "a WEBSOCKET_TEXT rule next to GraphQL operation rules: messages on this "
+                "endpoint are GraphQL, so match them with operation_type/operation_name/fields "
+                "instead of WEBSOCKET_TEXT");
+        v_pop(c, mark);
+    }
+}
+
 void v_endpoint_rules(struct vctx *c, struct policy_endpoint *ep, const struct ynode *rules,
                       const struct ynode *deny_rules)
 {
@@ -557,4 +609,8 @@ void v_endpoint_rules(struct vctx *c, struct policy_endpoint *ep, const struct y
         }
         v_pop(c, mark);
     }
+    if (ep->proto == POLICY_PROTO_MCP)
+        mcp_tool_conflicts(c, ep, rules, deny_rules);
+    if (ep->proto == POLICY_PROTO_WEBSOCKET)
+        ws_text_conflicts(c, ep, rules, deny_rules);
 }
