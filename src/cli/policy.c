@@ -205,6 +205,9 @@ static int print_l7(const struct policy_endpoint *ep, const char *method, const 
     else if (r.rule[0])
         printf("l7_rule: %s\n", r.rule);
     printf("l7_detail: %s\n", r.detail);
+    if (r.allow && r.sse_only)
+        printf("l7_requires: Accept: text/event-stream and no body (the proxy denies this GET "
+               "otherwise)\n");
     if (r.allow)
         return 0;
     printf("l7_hint: %s\n", r.hint);

@@ -215,9 +215,20 @@ def test_mcp_sse_response_is_not_buffered(lproxy, l7net):
             assert json.loads(rel.read()) == {"released": True}
         rest = r.read()
     assert b'"content": "done"' in rest, rest
-    # GET (the server's own SSE stream) carries no client call: allowed
-    with opener(lproxy).open(MCP, timeout=20) as r:
+    # GET (the server's own SSE stream) carries no client call: allowed when it
+    # accepts text/event-stream and has no body (as OpenShell requires)
+    req = urllib.request.Request(MCP, headers={"Accept": "application/json, text/event-stream"})
+    with opener(lproxy).open(req, timeout=20) as r:
         assert b"notifications/x" in r.read()
+    for headers in ({}, {"Accept": "application/json"}):
+        req = urllib.request.Request(MCP, headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as e:
+            opener(lproxy).open(req, timeout=20)
+        assert e.value.code == 403 and b"event stream" in e.value.read()
+    req = urllib.request.Request(MCP, method="DELETE", headers={"Accept": "text/event-stream"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        opener(lproxy).open(req, timeout=20)
+    assert e.value.code == 403
 
 
 def test_graphql_operations(lproxy, l7net):
