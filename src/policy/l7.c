@@ -233,6 +233,7 @@ static void deny(struct policy_l7_result *out, enum policy_l7_by by)
     out->allow = false;
     out->reason_code = POLICY_REASON_L7_DENIED;
     out->by = by;
+    out->hard = by == POLICY_L7_BY_BAD_BODY || by == POLICY_L7_BY_BAD_TARGET;
 }
 
 static void bad_target(struct policy_l7_result *out, const char *what, const char *why)

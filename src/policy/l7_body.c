@@ -43,6 +43,7 @@ static void deny(struct policy_l7_result *out, enum policy_l7_by by)
     out->need_body = false;
     out->reason_code = POLICY_REASON_L7_DENIED;
     out->by = by;
+    out->hard = by == POLICY_L7_BY_BAD_BODY || by == POLICY_L7_BY_BAD_TARGET;
 }
 
 static void allow(struct policy_l7_result *out, enum policy_l7_by by)
@@ -339,6 +340,7 @@ static bool rpc_decide(const struct policy_endpoint *ep, const struct policy_rpc
         tfmt(out->detail, sizeof(out->detail), "a %s response sent by the client%s is not "
              "allowed (only requests and notifications are inspected)", kind, where);
         tfmt(out->hint, sizeof(out->hint), "client-sent JSON-RPC responses are always refused");
+        out->hard = ep->proto != POLICY_PROTO_MCP; /* OpenShell relays them for MCP in audit */
         return false;
     }
     rpc_text(c, what, sizeof(what));

@@ -136,6 +136,10 @@ struct policy_l7_result {
     bool need_body;             /* by == POLICY_L7_BY_BODY: allow stays false until
                                  * policy_l7_check_body decides */
     size_t max_body;            /* read at most this many body bytes for that */
+    bool hard;                  /* denied even under enforcement: audit, as OpenShell
+                                 * does: a request target that does not normalize
+                                 * (BAD_TARGET), a malformed body (BAD_BODY), or a
+                                 * JSON-RPC response frame sent by the client */
     bool sse_only;              /* MCP GET: allowed only as a receive stream (no body,
                                  * Accept names text/event-stream); the caller, which
                                  * has the head, must check (policy_l7_sse_request_ok) */

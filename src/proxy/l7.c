@@ -49,7 +49,7 @@ enum conn_step l7_finish(struct conn *c, const struct policy_l7_result *r)
         return CONN_STEP_NEXT;
     }
     bool learn = atomic_load(&c->w->proxy->learn);
-    if (policy_endpoint_enforcement(c->ep) == POLICY_AUDIT || learn) {
+    if ((policy_endpoint_enforcement(c->ep) == POLICY_AUDIT || learn) && !r->hard) {
         audit_l7(c, "would_deny", r); /* with "learn": true under cordon run --learn */
         return CONN_STEP_NEXT;
     }
