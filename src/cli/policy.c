@@ -205,11 +205,19 @@ static int print_l7(const struct policy_endpoint *ep, const char *method, const 
     else if (r.rule[0])
         printf("l7_rule: %s\n", r.rule);
     printf("l7_detail: %s\n", r.detail);
+    if (r.allow && r.sse_only)
+        printf("l7_requires: Accept: text/event-stream and no body (the proxy denies this GET "
+               "otherwise)\n");
     if (r.allow)
         return 0;
     printf("l7_hint: %s\n", r.hint);
     if (r.shape == POLICY_L7_SHAPE_JSONRPC)
         printf("l7_rpc_id: %s\n", r.rpc_id);
+    if (policy_endpoint_enforcement(ep) == POLICY_AUDIT && r.hard) {
+        printf("enforcement: audit, but this request is denied anyway (malformed, or a "
+               "client-sent JSON-RPC response)\n");
+        return 1;
+    }
     if (policy_endpoint_enforcement(ep) == POLICY_AUDIT) {
         printf("enforcement: audit (the proxy logs this deny and forwards the request)\n");
         return 0;

@@ -13,6 +13,7 @@
 
 #include <jansson.h>
 
+#include "core/utf8.h"
 #include "policy/glob.h"
 #include "policy/policy_int.h"
 
@@ -26,7 +27,7 @@ const char POLICY_REASON_L7_DENIED[] = "l7_denied";
 
 /* Decodes a query component ('+' is a space, %XX a byte) into dst, which
  * holds at least len + 1 bytes. Returns the length, or -1 for a bad or NUL
- * escape. */
+ * escape or a result that is not UTF-8. */
 static int decode_component(const char *s, size_t len, char *dst)
 {
     size_t o = 0;
@@ -45,6 +46,8 @@ static int decode_component(const char *s, size_t len, char *dst)
         }
     }
     dst[o] = '\0';
+    if (!utf8_valid((const unsigned char *)dst, o)) /* OpenShell refuses it too */
+        return -1;
     return (int)o;
 }
 
@@ -90,7 +93,7 @@ static bool query_valid(const char *q, size_t len, char *scratch)
 static bool value_matches(const struct policy_qmatch *m, const char *value)
 {
     for (size_t g = 0; g < m->n_globs; g++)
-        if (glob_match(m->globs[g], value, '\0', false))
+        if (glob_value_match(m->globs[g], value))
             return true;
     return false;
 }
@@ -230,6 +233,7 @@ static void deny(struct policy_l7_result *out, enum policy_l7_by by)
     out->allow = false;
     out->reason_code = POLICY_REASON_L7_DENIED;
     out->by = by;
+    out->hard = by == POLICY_L7_BY_BAD_BODY || by == POLICY_L7_BY_BAD_TARGET;
 }
 
 static void bad_target(struct policy_l7_result *out, const char *what, const char *why)
@@ -517,12 +521,16 @@ static void body_protocol(const struct policy_endpoint *ep, const struct l7_req 
         graphql_get(ep, rq, out);
         return;
     }
-    if (ep->proto == POLICY_PROTO_MCP && (get || strcasecmp(rq->method, "DELETE") == 0)) {
-        /* GET opens the server's SSE stream, DELETE ends the session: neither carries a
-         * client call (MCP Streamable HTTP) */
+    if (ep->proto == POLICY_PROTO_MCP && get) {
+        /* GET opens the server's SSE stream (MCP Streamable HTTP): no client call. As in
+         * OpenShell, only a bodyless GET that accepts text/event-stream; the caller checks
+         * the head. DELETE (ending a session) is refused, as OpenShell refuses it. */
         out->allow = true;
+        out->sse_only = true;
         out->by = POLICY_L7_BY_ALLOW_RULE;
-        tfmt(out->detail, sizeof(out->detail), "MCP %s carries no client call", rq->method);
+        tfmt(out->detail, sizeof(out->detail), "MCP GET opens the server's event stream (no "
+                                               "client call; needs Accept: text/event-stream "
+                                               "and no body)");
         return;
     }
     out->shape = POLICY_L7_SHAPE_HTTP;
@@ -531,7 +539,7 @@ static void body_protocol(const struct policy_endpoint *ep, const struct l7_req 
          ep->proto == POLICY_PROTO_GRAPHQL ? "GraphQL" : ep->proto == POLICY_PROTO_MCP ? "MCP"
                                                                                        : "JSON-RPC",
          ep->proto == POLICY_PROTO_GRAPHQL ? " or GET" : ep->proto == POLICY_PROTO_MCP
-                                                                 ? ", GET or DELETE" : " only");
+                                                                 ? " or GET" : " only");
     tfmt(out->hint, sizeof(out->hint), "send the request as POST");
 }
 
@@ -669,4 +677,25 @@ int policy_l7_check(const struct policy_endpoint *ep, const char *method, const 
     if (out->allow && ep->proto == POLICY_PROTO_WEBSOCKET && strcasecmp(method, "GET") == 0)
         websocket_messages(ep, &rq, out);
     return 0;
+}
+
+bool policy_l7_sse_request_ok(const char *accept, size_t accept_len, bool has_body)
+{
+    if (has_body || !accept)
+        return false;
+    const char *p = accept, *end = accept + accept_len;
+    while (p < end) {
+        const char *comma = memchr(p, ',', (size_t)(end - p));
+        const char *item_end = comma ? comma : end;
+        const char *semi = memchr(p, ';', (size_t)(item_end - p));
+        const char *type_end = semi ? semi : item_end;
+        while (p < type_end && (*p == ' ' || *p == '\t'))
+            p++;
+        while (type_end > p && (type_end[-1] == ' ' || type_end[-1] == '\t'))
+            type_end--;
+        if ((size_t)(type_end - p) == 17 && strncasecmp(p, "text/event-stream", 17) == 0)
+            return true;
+        p = comma ? comma + 1 : end;
+    }
+    return false;
 }

@@ -43,6 +43,7 @@ static void deny(struct policy_l7_result *out, enum policy_l7_by by)
     out->need_body = false;
     out->reason_code = POLICY_REASON_L7_DENIED;
     out->by = by;
+    out->hard = by == POLICY_L7_BY_BAD_BODY || by == POLICY_L7_BY_BAD_TARGET;
 }
 
 static void allow(struct policy_l7_result *out, enum policy_l7_by by)
@@ -61,7 +62,7 @@ static const char *rule_list(const struct policy_rule *r)
 static bool any_glob(char *const *globs, size_t n, const char *s)
 {
     for (size_t i = 0; i < n; i++)
-        if (glob_match(globs[i], s, '\0', false))
+        if (glob_value_match(globs[i], s))
             return true;
     return false;
 }
@@ -72,7 +73,7 @@ static bool gql_type_name_match(const struct policy_rule *r, const struct policy
 {
     if (!r->op_type || (strcmp(r->op_type, "*") != 0 && strcmp(r->op_type, op->type) != 0))
         return false;
-    return !r->op_name || glob_match(r->op_name, op->name, '\0', false);
+    return !r->op_name || glob_value_match(r->op_name, op->name);
 }
 
 static bool gql_allow_match(const struct policy_rule *r, const struct policy_gql_op *op)
@@ -310,7 +311,7 @@ static bool rpc_rule_match(const struct policy_endpoint *ep, const struct policy
         return r->method && (strcmp(r->method, "*") == 0 || strcmp(r->method, c->method) == 0);
     }
     if (!r->method ? !mcp_is_known(c->method)
-                   : !glob_match(r->method, c->method, '\0', false))
+                   : !glob_value_match(r->method, c->method))
         return false;
     if (!r->tools)
         return true;
@@ -339,6 +340,7 @@ static bool rpc_decide(const struct policy_endpoint *ep, const struct policy_rpc
         tfmt(out->detail, sizeof(out->detail), "a %s response sent by the client%s is not "
              "allowed (only requests and notifications are inspected)", kind, where);
         tfmt(out->hint, sizeof(out->hint), "client-sent JSON-RPC responses are always refused");
+        out->hard = ep->proto != POLICY_PROTO_MCP; /* OpenShell relays them for MCP in audit */
         return false;
     }
     rpc_text(c, what, sizeof(what));

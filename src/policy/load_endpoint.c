@@ -36,6 +36,18 @@ void v_warn_metachars(struct vctx *c, const struct ynode *n, const char *s)
         v_warn(c, n, "'%c' is a literal character here (OpenShell treats it as glob syntax)", *m);
 }
 
+bool v_path_metachars_ok(struct vctx *c, const struct ynode *n, const char *s)
+{
+    const char *m = strpbrk(s, "[{}\\");
+    if (!m)
+        return true;
+    v_error(c, n, "'%c' in a path glob is not supported: OpenShell reads it as glob syntax (a "
+                  "class, alternatives or an escape) and cordon would read it literally, which "
+                  "could match a path OpenShell does not; write the paths out as separate rules",
+            *m);
+    return false;
+}
+
 /* ---- host ---- */
 
 /* NULL when h is a valid DNS name (letters, digits, '-', '_'; labels of
@@ -459,8 +471,8 @@ static void f_ep_path(struct vctx *c, const struct ynode *n, void *obj)
                       "or '/repos/**', or '**')", s, why);
         return;
     }
-    v_warn_metachars(c, n, s);
-    b->ep->path_sel = v_strdup(norm);
+    if (v_path_metachars_ok(c, n, s))
+        b->ep->path_sel = v_strdup(norm);
 }
 
 static void f_enc_slash(struct vctx *c, const struct ynode *n, void *obj)

@@ -13,6 +13,7 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "policy/glob.h"
 #include "policy/policy_int.h"
 #include "policy/vctx.h"
 
@@ -133,17 +134,27 @@ static void http_path(struct vctx *c, struct rule_build *rb)
         v_error(c, n, "'%.200s' has an encoded slash or backslash, which requests to this "
                       "endpoint may not carry, so it could never match (set "
                       "allow_encoded_slash: true on the endpoint)", s);
-    v_warn_metachars(c, n, s);
-    rb->r->path = v_strdup(norm);
+    if (v_path_metachars_ok(c, n, s))
+        rb->r->path = v_strdup(norm);
+}
+
+/* A value glob (query value, MCP method or tool, GraphQL name or field):
+ * OpenShell's syntax, '.' the delimiter (policy/glob.h). */
+static bool v_value_glob(struct vctx *c, const struct ynode *n, const char *s)
+{
+    const char *why;
+    if (glob_value_check(s, &why) == 0)
+        return true;
+    v_error(c, n, "'%.64s': %s", s, why);
+    return false;
 }
 
 static void qmatch_globs(struct vctx *c, const struct ynode *n, char ***globs, size_t *ng)
 {
     const char *s;
     if (n->kind == YN_SCALAR) {
-        if (!v_str(c, n, &s, "a glob string"))
+        if (!v_str(c, n, &s, "a glob string") || !v_value_glob(c, n, s))
             return;
-        v_warn_metachars(c, n, s);
         *globs = v_calloc(1, sizeof(char *));
         (*globs)[(*ng)++] = v_strdup(s);
         return;
@@ -157,8 +168,7 @@ static void qmatch_globs(struct vctx *c, const struct ynode *n, char ***globs, s
     *globs = v_calloc(n->n, sizeof(char *));
     for (size_t i = 0; i < n->n; i++) {
         size_t mark = v_push(c, "[%zu]", i);
-        if (v_str(c, n->items[i], &s, "a glob string")) {
-            v_warn_metachars(c, n->items[i], s);
+        if (v_str(c, n->items[i], &s, "a glob string") && v_value_glob(c, n->items[i], s)) {
             (*globs)[(*ng)++] = v_strdup(s);
         }
         v_pop(c, mark);
@@ -275,7 +285,8 @@ static void graphql_rule(struct vctx *c, const struct ynode *body, struct rule_b
         v_pop(c, mark);
     }
     mark = v_push(c, ".operation_name");
-    if (rb->op_name && v_str(c, rb->op_name, &s, "an operation-name glob"))
+    if (rb->op_name && v_str(c, rb->op_name, &s, "an operation-name glob") &&
+        v_value_glob(c, rb->op_name, s))
         rb->r->op_name = v_strdup(s);
     v_pop(c, mark);
     mark = v_push(c, ".fields");
@@ -288,7 +299,8 @@ static void graphql_rule(struct vctx *c, const struct ynode *body, struct rule_b
         rb->r->fields = v_calloc(rb->fields->n, sizeof(char *));
         for (size_t i = 0; i < rb->fields->n; i++) {
             size_t m2 = v_push(c, "[%zu]", i);
-            if (v_str(c, rb->fields->items[i], &s, "a root-field glob such as viewer"))
+            if (v_str(c, rb->fields->items[i], &s, "a root-field glob such as viewer") &&
+                v_value_glob(c, rb->fields->items[i], s))
                 rb->r->fields[rb->r->n_fields++] = v_strdup(s);
             v_pop(c, m2);
         }
@@ -344,13 +356,11 @@ static void jsonrpc_rule(struct vctx *c, const struct ynode *body, struct rule_b
     else if (!rpc_method_ok(s))
         v_error(c, rb->method, "'%.64s' is not a JSON-RPC method name (1-%d printable ASCII "
                                "characters)", s, MAX_RPC_METHOD);
-    else {
-        if (strchr(s, '*') && strcmp(s, "*") != 0) /* OpenShell loads it as a literal too */
-            v_warn(c, rb->method, "'%.64s' matches only the method named exactly '%.64s': "
-                                  "JSON-RPC methods are compared exactly, '*' inside a name is "
-                                  "not a glob (use '*' alone for any method)", s, s);
+    else if (strcmp(s, "*") != 0 && strpbrk(s, "*?[]{}")) /* as OpenShell's validator */
+        v_error(c, rb->method, "'%.64s': JSON-RPC method rules take no globs or wildcards "
+                               "(use '*' alone for any method, or an exact method name)", s);
+    else
         rb->r->method = v_strdup(s);
-    }
     v_pop(c, mark);
 }
 
@@ -358,7 +368,7 @@ static void mcp_tool_names(struct vctx *c, const struct ynode *n, struct rule_bu
 {
     v_matcher(c, n, &rb->r->tools, &rb->r->n_tools);
     for (size_t i = 0; i < rb->r->n_tools; i++)
-        if (strchr(rb->r->tools[i], '*') && !rb->ep->mcp_strict_tools)
+        if (strpbrk(rb->r->tools[i], "*?[\\") && !rb->ep->mcp_strict_tools)
             v_error(c, n, "wildcard tool matcher '%.64s' needs mcp.strict_tool_names: true",
                     rb->r->tools[i]);
 }
@@ -407,7 +417,9 @@ static void mcp_rule(struct vctx *c, const struct ynode *body, struct rule_build
             v_error(c, rb->method, "'*' is not an MCP method (omit method with "
                                    "mcp.allow_all_known_mcp_methods: true, or name methods)");
             s = NULL;
-        } else if (strchr(s, '*') && strncmp(s, "tools/", 6) != 0) {
+        } else if (!v_value_glob(c, rb->method, s)) {
+            s = NULL;
+        } else if (strpbrk(s, "*?[\\") && strncmp(s, "tools/", 6) != 0) {
             v_error(c, rb->method, "'%.64s': globs are allowed only in the tools/ family "
                                    "(e.g. tools/*)", s);
             s = NULL;
@@ -497,6 +509,60 @@ static void f_deny(struct vctx *c, const struct ynode *n, void *obj)
     }
 }
 
+/* OpenShell refuses an MCP endpoint where a rule without a tool selector
+ * covers every tools/call while allow rules select tools: such a deny
+ * makes them dead, such an allow makes them moot. */
+static void mcp_tool_conflicts(struct vctx *c, const struct policy_endpoint *ep,
+                               const struct ynode *rules, const struct ynode *deny_rules)
+{
+    bool tool_allow = false;
+    for (size_t i = 0; i < ep->n_rules; i++)
+        tool_allow = tool_allow || (!ep->rules[i].deny && ep->rules[i].tools);
+    if (!tool_allow)
+        return;
+    for (size_t i = 0; i < ep->n_rules; i++) {
+        const struct policy_rule *r = &ep->rules[i];
+        bool every = r->method ? glob_value_match(r->method, "tools/call")
+                               : !r->deny && ep->mcp_allow_known;
+        if (r->tools || !every)
+            continue;
+        const struct ynode *list = r->in_deny_rules ? deny_rules : rules;
+        if (!list || list->kind != YN_SEQ || (size_t)r->src_index >= list->n)
+            continue;
+        size_t mark = v_push(c, "%s[%d]", r->in_deny_rules ? ".deny_rules" : ".rules",
+                             r->src_index);
+        v_error(c, list->items[r->src_index],
+                "%s every tool call, which conflicts with the rules that allow chosen tools "
+                "(add tool or params.name to this rule, or remove the tool rules)",
+                r->deny ? "denies" : "allows");
+        v_pop(c, mark);
+    }
+}
+
+/* OpenShell refuses a WebSocket endpoint that has GraphQL operation rules
+ * and also a raw WEBSOCKET_TEXT rule (messages are then GraphQL). */
+static void ws_text_conflicts(struct vctx *c, const struct policy_endpoint *ep,
+                              const struct ynode *rules, const struct ynode *deny_rules)
+{
+    bool gql = false;
+    for (size_t i = 0; i < ep->n_rules; i++)
+        gql = gql || ep->rules[i].ws_graphql;
+    for (size_t i = 0; gql && i < ep->n_rules; i++) {
+        const struct policy_rule *r = &ep->rules[i];
+        const struct ynode *list = r->in_deny_rules ? deny_rules : rules;
+        if (!r->method || strcmp(r->method, "WEBSOCKET_TEXT") != 0 || !list ||
+            list->kind != YN_SEQ || (size_t)r->src_index >= list->n)
+            continue;
+        size_t mark = v_push(c, "%s[%d]", r->in_deny_rules ? ".deny_rules" : ".rules",
+                             r->src_index);
+        v_error(c, list->items[r->src_index],
+                "a WEBSOCKET_TEXT rule next to GraphQL operation rules: messages on this "
+                "endpoint are GraphQL, so match them with operation_type/operation_name/fields "
+                "instead of WEBSOCKET_TEXT");
+        v_pop(c, mark);
+    }
+}
+
 void v_endpoint_rules(struct vctx *c, struct policy_endpoint *ep, const struct ynode *rules,
                       const struct ynode *deny_rules)
 {
@@ -543,4 +609,8 @@ void v_endpoint_rules(struct vctx *c, struct policy_endpoint *ep, const struct y
         }
         v_pop(c, mark);
     }
+    if (ep->proto == POLICY_PROTO_MCP)
+        mcp_tool_conflicts(c, ep, rules, deny_rules);
+    if (ep->proto == POLICY_PROTO_WEBSOCKET)
+        ws_text_conflicts(c, ep, rules, deny_rules);
 }

@@ -136,6 +136,13 @@ struct policy_l7_result {
     bool need_body;             /* by == POLICY_L7_BY_BODY: allow stays false until
                                  * policy_l7_check_body decides */
     size_t max_body;            /* read at most this many body bytes for that */
+    bool hard;                  /* denied even under enforcement: audit, as OpenShell
+                                 * does: a request target that does not normalize
+                                 * (BAD_TARGET), a malformed body (BAD_BODY), or a
+                                 * JSON-RPC response frame sent by the client */
+    bool sse_only;              /* MCP GET: allowed only as a receive stream (no body,
+                                 * Accept names text/event-stream); the caller, which
+                                 * has the head, must check (policy_l7_sse_request_ok) */
     enum policy_l7_shape shape; /* for the denial */
     char rpc_id[POLICY_L7_RPC_ID_MAX + 1]; /* JSON-RPC: id of the denied call, as JSON */
 };
@@ -164,6 +171,13 @@ int policy_l7_check(const struct policy_endpoint *ep, const char *method, const 
  * was not waiting for a body. Thread-safe; allocates only while parsing. */
 int policy_l7_check_body(const char *body, size_t len, bool complete,
                          struct policy_l7_result *out);
+/* For a result with sse_only: true when the request is a bodyless MCP
+ * receive stream, as OpenShell requires: accept is the first Accept header
+ * value (NULL when absent) and it names text/event-stream (parameters
+ * ignored, case-insensitive); has_body is true when the request carries a
+ * body (Transfer-Encoding, or a Content-Length other than 0). */
+bool policy_l7_sse_request_ok(const char *accept, size_t accept_len, bool has_body);
+
 /* The error shape a client of this endpoint expects for a denial. */
 enum policy_l7_shape policy_endpoint_l7_shape(const struct policy_endpoint *ep);
 

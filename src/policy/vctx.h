@@ -98,6 +98,9 @@ void v_limits(struct vctx *c, const struct ynode *n, struct policy_limits *out);
 /* Warns when s holds '?', '[' or '{': literal here, glob syntax in
  * OpenShell. */
 void v_warn_metachars(struct vctx *c, const struct ynode *n, const char *s);
+/* An error (false) when a path glob holds '[', '{', '}' or a backslash:
+ * syntax to OpenShell, literal to cordon's path globs. */
+bool v_path_metachars_ok(struct vctx *c, const struct ynode *n, const char *s);
 /* Rules and deny_rules of an endpoint whose other fields were read
  * (load_rules.c); either node may be NULL. */
 void v_endpoint_rules(struct vctx *c, struct policy_endpoint *ep, const struct ynode *rules,

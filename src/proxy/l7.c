@@ -49,7 +49,7 @@ enum conn_step l7_finish(struct conn *c, const struct policy_l7_result *r)
         return CONN_STEP_NEXT;
     }
     bool learn = atomic_load(&c->w->proxy->learn);
-    if (policy_endpoint_enforcement(c->ep) == POLICY_AUDIT || learn) {
+    if ((policy_endpoint_enforcement(c->ep) == POLICY_AUDIT || learn) && !r->hard) {
         audit_l7(c, "would_deny", r); /* with "learn": true under cordon run --learn */
         return CONN_STEP_NEXT;
     }
@@ -84,6 +84,24 @@ enum conn_step l7_check_request(struct conn *c)
     }
     if (policy_l7_check(c->ep, c->method, target, &r) < 0 && r.allow)
         r.allow = false; /* fail closed on API misuse */
+    if (r.allow && r.sse_only) { /* MCP GET: only a bodyless event-stream receiver */
+        const struct http_hdr *acc = http_head_find(&c->msg->head, "Accept");
+        const struct http_hdr *cl = http_head_find(&c->msg->head, "Content-Length");
+        bool body = http_head_find(&c->msg->head, "Transfer-Encoding") != NULL ||
+                    (cl && !(cl->value_len == 1 && cl->value[0] == '0'));
+        if (!policy_l7_sse_request_ok(acc ? acc->value : NULL, acc ? acc->value_len : 0,
+                                      body)) {
+            r.allow = false;
+            r.reason_code = POLICY_REASON_L7_DENIED;
+            r.by = POLICY_L7_BY_NO_RULE;
+            snprintf(r.detail, sizeof(r.detail),
+                     "GET on an MCP endpoint is only the server's event stream: it needs "
+                     "Accept: text/event-stream and no body");
+            snprintf(r.hint, sizeof(r.hint),
+                     "send calls as POST; open the stream with a bodyless GET that accepts "
+                     "text/event-stream");
+        }
+    }
     bool ws = upgrade_offers_websocket(&c->msg->head);
     if (r.allow && ws && policy_endpoint_access(c->ep) == POLICY_ACCESS_READ_ONLY) {
         /* after a 101 anything can flow upstream: a read-only endpoint never

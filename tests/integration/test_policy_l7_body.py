@@ -26,7 +26,8 @@ pytest_plugins = ["inspect_fixtures"]
 HERE = os.path.dirname(os.path.abspath(__file__))
 SERVERS = os.path.join(HERE, "lib", "l7_servers.py")
 RPC_PORT, GQL_PORT = 9701, 9702
-NAMES = ("mcp.insp.test", "rpc.insp.test", "gql.insp.test", "release.insp.test")
+NAMES = ("mcp.insp.test", "rpc.insp.test", "gql.insp.test", "release.insp.test",
+         "rpc-audit.insp.test")
 
 
 class L7Net:
@@ -66,6 +67,13 @@ network_policies:
         rules:
           - allow: {{method: initialize}}
           - allow: {{method: reports.search}}
+      - host: rpc-audit.insp.test
+        port: {RPC_PORT}
+        protocol: json-rpc
+        enforcement: audit
+        allowed_ips: {ips}
+        rules:
+          - allow: {{method: initialize}}
       - host: gql.insp.test
         port: {GQL_PORT}
         path: /graphql
@@ -172,6 +180,23 @@ def test_jsonrpc_batch_with_one_denied_element(lproxy, l7net):
     assert st == 403 and "duplicate key" in body["error"]["data"]["detail"], body
 
 
+def test_audit_still_refuses_malformed_bodies_and_response_frames(lproxy, l7net):
+    """enforcement: audit forwards a call no rule allows (logged would_deny),
+    but, as OpenShell does, a body that cannot be judged and a JSON-RPC
+    response frame from the client are refused anyway (403)."""
+    url = "http://rpc-audit.insp.test:%d/rpc" % RPC_PORT
+    st, _, body = post(lproxy, url, call(1, "reports.delete"))
+    assert st == 200 and body["result"]["method"] == "reports.delete", body
+    assert l7net.received("reports.delete")
+    st, _, body = post(lproxy, url, None, raw=b"{")
+    assert st == 403 and body["error"]["data"]["reason_code"] == "l7_denied", body
+    st, _, body = post(lproxy, url, {"jsonrpc": "2.0", "id": 9, "result": {"ok": True}})
+    assert st == 403 and "response" in body["error"]["data"]["detail"], body
+    st, _, body = post(lproxy, url, {"id": 3, "method": "initialize"})
+    assert st == 403, body
+    assert not [r for r in l7net.received("rpc") if '"ok"' in r["body"]]
+
+
 def test_mcp_tools(lproxy, l7net):
     st, _, body = post(lproxy, MCP, call(1, "initialize"))
     assert st == 200, body
@@ -215,9 +240,20 @@ def test_mcp_sse_response_is_not_buffered(lproxy, l7net):
             assert json.loads(rel.read()) == {"released": True}
         rest = r.read()
     assert b'"content": "done"' in rest, rest
-    # GET (the server's own SSE stream) carries no client call: allowed
-    with opener(lproxy).open(MCP, timeout=20) as r:
+    # GET (the server's own SSE stream) carries no client call: allowed when it
+    # accepts text/event-stream and has no body (as OpenShell requires)
+    req = urllib.request.Request(MCP, headers={"Accept": "application/json, text/event-stream"})
+    with opener(lproxy).open(req, timeout=20) as r:
         assert b"notifications/x" in r.read()
+    for headers in ({}, {"Accept": "application/json"}):
+        req = urllib.request.Request(MCP, headers=headers)
+        with pytest.raises(urllib.error.HTTPError) as e:
+            opener(lproxy).open(req, timeout=20)
+        assert e.value.code == 403 and b"event stream" in e.value.read()
+    req = urllib.request.Request(MCP, method="DELETE", headers={"Accept": "text/event-stream"})
+    with pytest.raises(urllib.error.HTTPError) as e:
+        opener(lproxy).open(req, timeout=20)
+    assert e.value.code == 403
 
 
 def test_graphql_operations(lproxy, l7net):

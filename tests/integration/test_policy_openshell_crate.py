@@ -911,8 +911,9 @@ DIFFERS = {
         "cordon refuses '?' in an endpoint path at load (OpenShell reads it as a glob), so "
         "this policy is refused in both, for different reasons (test_path_glob_metachars)",
     AMB + "overlapping_character_class_paths_are_detected":
-        "'[' in a path is literal in cordon (warning), so '/v[12]' and '/v[23]' do not "
-        "overlap; the policy loads (test_path_glob_metachars)",
+        "cordon refuses '[' in a path glob at load (OpenShell reads it as a class, cordon "
+        "would read it literally), so this policy is refused in both, for different reasons "
+        "(test_path_glob_metachars)",
     AMB + "credential_binding_conflicts_are_rejected_on_same_endpoint":
         "cordon never applies credential_binding (warning), so two providers on one "
         "endpoint change nothing it does; the policy loads (test_credential_only_conflict_loads)",
@@ -985,7 +986,7 @@ def test_path_glob_metachars(cordon_bin, tmp_path):
     r = _check(cordon_bin, tmp_path, two(
         "{host: api.example.com, port: 443, path: \"/v[12]\", protocol: rest, access: full}",
         "{host: api.example.com, port: 443, path: \"/v[23]\", protocol: graphql, access: full}"))
-    assert r.returncode == 0 and "warning" in r.stderr, r.stderr
+    assert r.returncode == 1 and "'[' in a path glob is not supported" in r.stderr, r.stderr
 
 
 def test_credential_only_conflict_loads(cordon_bin, tmp_path):

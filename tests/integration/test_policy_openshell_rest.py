@@ -61,7 +61,7 @@ network_policies:
       - host: origin.test
         port: 443
         protocol: rest
-        rules: [{allow: {method: GET, path: /, query: {next: "http*"}}}]
+        rules: [{allow: {method: GET, path: /, query: {next: "http://example.**"}}}]
     binaries: [{path: /usr/bin/curl}]
 """
 

@@ -1,5 +1,6 @@
 /* Unit tests for policy/glob: separators, '*' vs '**', segment forms, case
  * folding, no-separator mode, limits and pathological patterns. */
+#include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -48,12 +49,12 @@ static void test_double_star(void **state)
     (void)state;
     M("/usr/**", "/usr/bin/x");
     M("/usr/**", "/usr/a/b/c/d");
-    M("/usr/**", "/usr");
+    N("/usr/**", "/usr"); /* globset needs the trailing separator (OpenShell) */
     N("/usr/**", "/usr2/x");
     M("/**", "/anything/at/all");
     M("/**", "/");
     M("**", "not even a path");
-    M("/v1/**", "/v1");
+    N("/v1/**", "/v1");
     M("/v1/**", "/v1/");
     M("/v1/**", "/v1/a/b");
     N("/v1/**", "/v10");
@@ -65,10 +66,15 @@ static void test_double_star(void **state)
     M("/**/info/refs*", "/info/refs");
     M("/**/info/refs*", "/org/repo.git/info/refs");
     N("/**/info/refs*", "/org/repo.git/xinfo/refs");
-    /* '**' inside a segment crosses separators */
-    M("/a**z", "/a/b/c/z");
-    /* three stars behave as two */
-    M("/a/***", "/a/b/c");
+    /* '**' not a whole segment is '*' (globset), as are three stars */
+    N("/a**z", "/a/b/c/z");
+    M("/a**z", "/abcz");
+    N("/v1**", "/v1/x");
+    N("/**x", "/a/x");
+    M("/**x", "/ax");
+    N("/a/***", "/a/b/c");
+    M("/a/***", "/a/bc");
+    M("/**/**", "/a/b");
 }
 
 static void test_case_fold(void **state)
@@ -135,6 +141,109 @@ static void test_has_wildcard(void **state)
     assert_false(glob_has_wildcard("/a?[b]"));
 }
 
+#define VM(p, s) assert_true(glob_value_match((p), (s)))
+#define VN(p, s) assert_false(glob_value_match((p), (s)))
+
+/* OpenShell's value globs (OPA glob.match, '.' the delimiter). */
+static void test_value_star_stops_at_dot(void **state)
+{
+    (void)state;
+    VM("v1*", "v1");
+    VM("v1*", "v1-2");
+    VN("v1*", "v1.2");
+    VN("*", "a.b");
+    VM("*", "");
+    VM("*", "a/b c"); /* '/' is no delimiter here */
+    VM("v1.*", "v1.2");
+    VN("v1.*", "v1.2.3");
+    VM("v1.*.*", "v1.2.3");
+    VM("*.json", "a.json");
+    VN("*.json", "a.b.json");
+    VM("a*b", "ab");
+    VN("a*b", "a.b");
+}
+
+static void test_value_double_star(void **state)
+{
+    (void)state;
+    VM("**", "a.b.c");
+    VM("**", "");
+    VM("v1.**", "v1.2.3");
+    VM("v1.**", "v1.");
+    VN("v1.**", "v1"); /* no segment forms: the '.' must be there */
+    VM("**.json", "a.b.json");
+    VM("**.json", ".json");
+    VN("**.json", "json");
+    VN("a***", "a.b"); /* three stars: '*' */
+    VN("a**b", "a.x.b"); /* '**' not a whole segment: '*' */
+    VM("a**b", "axb");
+    VN("**b", "a.b");
+    VM("a.**.b", "a.x.y.b");
+    VN("a.**.b", "a.b"); /* regorus matches this one: stricter */
+}
+
+static void test_value_single_and_classes(void **state)
+{
+    (void)state;
+    VM("v?", "v1");
+    VN("v?", "v.");
+    VN("v?", "v");
+    VN("v?", "v12");
+    VM("caf?", "caf\xc3\xa9");   /* one character, two bytes */
+    VN("caf??", "caf\xc3\xa9");  /* never half a character */
+    VM("x?", "x\xff");           /* a byte that starts no character counts as one */
+    VM("[abc]1", "b1");
+    VN("[abc]1", "d1");
+    VN("[abc]", "[abc]");
+    VM("[a-c]", "c");
+    VN("[a-c]", "d");
+    VM("[!a-c]", "d");
+    VN("[!a-c]", ".");            /* never the delimiter */
+    VM("[^a-c]", "d");            /* '^' negates as '!' does */
+    VN("[^a]", "a");
+    VM("[^a]", "^");
+    VM("[!a]", "/");
+    VN("[!a-c]", "b");
+    VM("[!a]", "\xc3\xa9");
+    VM("x]", "x]");               /* "]" and "," outside a class: literal */
+    VM("a]b,c", "a]b,c");
+    VM("\\*", "*");
+    VN("\\*", "x");
+    VM("a\\?", "a?");
+    VN("a\\?", "ab");
+    VM("\\[x]", "[x]");
+}
+
+static void test_value_check(void **state)
+{
+    (void)state;
+    const char *why = NULL;
+    assert_int_equal(glob_value_check("v1.*", &why), 0);
+    assert_int_equal(glob_value_check("[a-z]?[!x]\\{", &why), 0);
+    const char *bad[] = {"{a,b}", "x[", "[]", "[!]", "[a-]", "[z-a]", "[a\\]]", "[\xc3\xa9]",
+                         "x\\", "[a-z0-9]", "[-a]", "[.]", "[a.]", "[+-0]", "a}"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        why = NULL;
+        assert_int_equal(glob_value_check(bad[i], &why), -EINVAL);
+        assert_non_null(why);
+        VN(bad[i], bad[i]); /* a refused pattern never matches */
+    }
+}
+
+static void test_value_limits(void **state)
+{
+    (void)state;
+    static char subject[GLOB_MAX_SUBJECT + 2];
+    memset(subject, 'a', GLOB_MAX_SUBJECT);
+    subject[GLOB_MAX_SUBJECT] = '\0';
+    VM("**", subject);
+    VM("*", subject);
+    assert_false(glob_value_match("?*?*?*?*?*?*b", subject));
+    subject[GLOB_MAX_SUBJECT] = 'a';
+    subject[GLOB_MAX_SUBJECT + 1] = '\0';
+    VN("**", subject);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +251,9 @@ int main(void)
         cmocka_unit_test(test_double_star),     cmocka_unit_test(test_case_fold),
         cmocka_unit_test(test_no_separator),    cmocka_unit_test(test_limits),
         cmocka_unit_test(test_pathological),    cmocka_unit_test(test_has_wildcard),
+        cmocka_unit_test(test_value_star_stops_at_dot), cmocka_unit_test(test_value_double_star),
+        cmocka_unit_test(test_value_single_and_classes), cmocka_unit_test(test_value_check),
+        cmocka_unit_test(test_value_limits),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

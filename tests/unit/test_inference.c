@@ -44,6 +44,12 @@ static void test_shapes(void **st)
     assert_int_equal(a, INFERENCE_API_OLLAMA);
     assert_int_equal(match("POST", "/v1/nothing", true, &a), INFERENCE_SHAPE_NONE);
     assert_int_equal(a, INFERENCE_API_ANTHROPIC);
+    /* AWS Bedrock InvokeModel is not an API cordon routes (OpenShell's inference.rs
+     * detects it): no shape, so inference.local answers an error and nothing leaves */
+    assert_int_equal(match("POST", "/model/anthropic.claude-opus-4-7/invoke", false, &a),
+                     INFERENCE_SHAPE_NONE);
+    assert_int_equal(match("POST", "/v1/chat/completions?stream=true", false, &a),
+                     INFERENCE_OPENAI_CHAT);
     assert_string_equal(inference_shape_name(INFERENCE_OLLAMA_TAGS), "ollama_tags");
     uint32_t mask = 0;
     assert_int_equal(inference_shape_parse("anthropic", &mask), 0);

@@ -339,10 +339,19 @@ static void test_mcp_decisions(void **state)
     assert_false(post(h, "/mcp", "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"tools/call\"}"));
     assert_false(post(h, "/mcp", "{\"jsonrpc\":\"2.0\",\"id\":3,\"method\":\"resources/read\"}"));
     assert_false(post(h, "/mcp", "[" CALL("search_web") "," CALL("list_secrets") "]"));
-    /* GET (the server's SSE stream) and DELETE (end of session) carry no call */
+    /* GET (the server's SSE stream) carries no call: allowed only as a bodyless
+     * event-stream receiver (the proxy checks the head); DELETE is refused, as in
+     * OpenShell */
     assert_true(get(h, "/mcp"));
+    assert_true(g_r.sse_only);
+    assert_true(policy_l7_sse_request_ok("text/event-stream", 17, false));
+    assert_true(policy_l7_sse_request_ok("application/json, Text/Event-Stream;q=0.9", 42, false));
+    assert_false(policy_l7_sse_request_ok("text/event-stream", 17, true));
+    assert_false(policy_l7_sse_request_ok("application/json", 16, false));
+    assert_false(policy_l7_sse_request_ok("text/event-streamx", 18, false));
+    assert_false(policy_l7_sse_request_ok(NULL, 0, false));
     assert_int_equal(policy_l7_check(ep_of(h), "DELETE", "/mcp", &g_r), 0);
-    assert_true(g_r.allow);
+    assert_false(g_r.allow);
     /* the method profile: known methods, every tool but the denied one */
     const char *a = "mcp-any.example.com";
     assert_true(post(a, "/", "{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"resources/read\"}"));
