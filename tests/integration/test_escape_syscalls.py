@@ -247,7 +247,10 @@ def test_private_tmpfs_have_a_size(sandbox):
     path = os.path.join(sandbox.work, "tmpfs.py")
     with open(path, "w") as f:
         f.write(TMPFS_PROBE)
-    r = sandbox.run([PY, path])
+    pol = sandbox.write_policy(BASE_POLICY.format(ro=sandbox.ro,
+                                                  rw=sandbox.work + ", /tmp, /dev/shm"),
+                               name="tmp.yaml")
+    r = sandbox.run([PY, path], policy=pol)
     assert r.code == 0, r
     lines = {l.split()[0]: l for l in r.out.splitlines() if "size_fraction" in l}
     home = [k for k in lines if k not in ("/tmp", "/dev/shm")]
