@@ -211,6 +211,18 @@ enum http_step http_parse_head(struct http_parser *hp, const char *buf, size_t l
     if (hp->type == HTTP_REQUEST_PARSER && head->http_minor == 0 && (hp->p.flags & F_CHUNKED))
         return head_error(hp, "Transfer-Encoding in an HTTP/1.0 request (send HTTP/1.1, or "
                               "the body with Content-Length)");
+    /* RFC 9112 §3.2: more than one Host line is a 400. A proxy that
+     * judged one Host and forwarded both would let a virtual-hosting
+     * upstream route by the other (a site the rules never saw). */
+    if (hp->type == HTTP_REQUEST_PARSER) {
+        size_t hosts = 0;
+        for (size_t i = 0; i < head->n_headers; i++)
+            if (head->headers[i].name_len == 4 &&
+                strncasecmp(head->headers[i].name, "host", 4) == 0)
+                hosts++;
+        if (hosts > 1)
+            return head_error(hp, "more than one Host header");
+    }
     head->len = hlen;
     derive_flags(head);
     if (e == HPE_PAUSED_UPGRADE)

@@ -67,6 +67,12 @@ static void test_smuggling_refused(void **st)
                              "\r\n\r\n", &hp, &h), HTTP_ERROR);
     assert_int_equal(head_of("POST http://a/ HTTP/1.0\r\nHost: a\r\nContent-Length: 1\r\n\r\n",
                              &hp, &h), HTTP_HEAD_DONE);
+    /* more than one Host line (RFC 9112 §3.2), in any case */
+    assert_int_equal(head_of("GET / HTTP/1.1\r\nHost: a\r\nhOST: b\r\n\r\n", &hp, &h),
+                     HTTP_ERROR);
+    assert_string_equal(http_parser_error(&hp), "more than one Host header");
+    assert_int_equal(head_of("GET / HTTP/1.1\r\nHost: a\r\nX-Host: b\r\n\r\n", &hp, &h),
+                     HTTP_HEAD_DONE);
 }
 
 static void test_chunked_body_and_pipelining(void **st)
