@@ -165,3 +165,28 @@ def test_cgroup_files_cannot_be_written(sandbox):
     # the cgroup namespace: the sandbox's own cgroup is its root
     for entry in res["self_cgroup"].split(";"):
         assert entry.split(":", 2)[2] == "/", res["self_cgroup"]
+
+
+@pytest.mark.timeout(60)
+def test_mountinfo_shows_only_what_the_policy_lists(sandbox):
+    """/proc/self/mountinfo names every mount of the sandbox's root: each is
+    a path the policy lists (at its own path: no host path appears under
+    another name) or one of cordon's private mounts; nothing unlisted."""
+    r = sandbox.run(["cat", "/proc/self/mountinfo"])
+    assert r.code == 0, r
+    listed = {"/usr", "/lib", "/lib64", "/bin", "/sbin", "/etc", "/proc", "/dev",
+              sandbox.ro, "/dev/null", sandbox.work}
+    listed = {os.path.realpath(p) for p in listed if os.path.exists(p)}
+    private = {"/", "/tmp", "/dev/shm", "/dev/pts", "/run/cordon", "/run/cordon-home",
+               "/etc/resolv.conf"}
+    devs = {"/dev/" + n for n in ("null", "zero", "full", "random", "urandom", "tty")}
+    seen = []
+    for line in r.out.splitlines():
+        f = line.split()
+        root, mnt = f[3], f[4]
+        seen.append(mnt)
+        assert mnt in listed | private | devs, line
+        if mnt in listed and mnt not in devs and mnt != "/proc":
+            assert root == mnt or root == "/", line       # bound at its own path
+    assert os.path.realpath(sandbox.secret) not in seen
+    assert not any(m.startswith(os.path.realpath(sandbox.secret)) for m in seen)

@@ -264,3 +264,75 @@ def test_private_tmpfs_have_a_size(sandbox):
         total += frac
         assert "%s fallocate ENOSPC" % p in r.out, r.out
     assert total <= 0.51, r.out                        # all three together: half the memory
+
+
+ABI_C = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* Runs one attempt in a child; prints how it ended. */
+static void attempt(const char *name, int which)
+{
+    fflush(stdout);
+    pid_t pid = fork();
+    if (pid == 0) {
+        long rc;
+        if (which == 0) {
+            /* x32: unshare(CLONE_NEWUSER) with the x32 bit */
+            rc = syscall(0x40000000L | SYS_unshare, CLONE_NEWUSER);
+        } else {
+            /* i386 int 0x80: unshare is 310 there */
+            long nr = 310, flags = CLONE_NEWUSER;
+            __asm__ volatile("int $0x80" : "=a"(rc) : "a"(nr), "b"(flags) : "memory");
+            if (rc < 0) {
+                errno = (int)-rc;
+                rc = -1;
+            }
+        }
+        printf("%s: %s\n", name, rc == 0 ? "ran" : strerrorname_np(errno));
+        fflush(stdout);
+        _exit(0);
+    }
+    int st;
+    waitpid(pid, &st, 0);
+    if (WIFSIGNALED(st))
+        printf("%s: killed by %s\n", name, sigabbrev_np(WTERMSIG(st)));
+}
+
+int main(void)
+{
+    attempt("x32_unshare", 0);
+    attempt("int80_unshare", 1);
+    return 0;
+}
+
+"""
+
+
+@pytest.mark.timeout(60)
+def test_foreign_syscall_abis_never_run(sandbox):
+    """The filter is written for x86_64 numbers: a call through the x32 ABI
+    (number | 0x40000000) or the i386 one (int 0x80) must not slip past it
+    under another number. Each attempt (unshare(CLONE_NEWUSER)) runs in a
+    child that is killed: SIGSYS from the filter's bad-architecture action,
+    or SIGSEGV where the kernel has no i386 emulation at all."""
+    cc = shutil.which("cc")
+    if not cc:
+        pytest.fail("no C compiler (cc): run scripts/setup")
+    src = os.path.join(sandbox.work, "abi.c")
+    with open(src, "w") as f:
+        f.write(ABI_C)
+    exe = os.path.join(sandbox.work, "abi")
+    subprocess.run([cc, "-w", "-o", exe, src], check=True, timeout=60)
+    r = sandbox.run([exe])
+    assert r.code == 0, r
+    res = dict(l.split(": ", 1) for l in r.out.splitlines() if ": " in l)
+    assert res["x32_unshare"] == "killed by SYS", res
+    assert res["int80_unshare"] in ("killed by SYS", "killed by SEGV"), res
