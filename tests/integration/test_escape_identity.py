@@ -134,3 +134,42 @@ def test_writing_another_process_memory_through_proc_refused(sandbox):
     # /proc is granted read-only (Landlock): no write access to /proc/PID/mem.
     # Reading it is possible (same user, see SECURITY.md).
     assert "mem_write EACCES" in r.out, r
+
+
+SHARED = r"""
+import json, os, socket, subprocess, sys
+s = socket.create_connection(("127.0.0.1", 3128), timeout=10)
+# an allowed binary inherits the connected socket and just waits (curl -K -
+# reads its config from stdin, which stays open)
+cur = subprocess.Popen(["/usr/bin/curl", "-K", "-"], stdin=subprocess.PIPE,
+                       pass_fds=(s.fileno(),))
+s.sendall(b"GET http://allowed.test/ HTTP/1.1\r\nHost: allowed.test\r\nConnection: close\r\n\r\n")
+data = b""
+while True:
+    d = s.recv(65536)
+    if not d:
+        break
+    data += d
+print("status=" + data.split(b" ", 2)[1].decode())
+body = data.split(b"\r\n\r\n", 1)[1]
+print("reason=" + json.loads(body).get("reason_code", "") if body.startswith(b"{") else "reason=")
+cur.stdin.close(); cur.wait()
+"""
+
+
+@pytest.mark.timeout(60)
+def test_a_socket_shared_with_an_allowed_binary_does_not_borrow_its_identity(sandbox):
+    """python (not allowed) connects to the proxy and lets curl (allowed)
+    inherit the socket before sending its request: two processes hold the
+    connection, and it is not curl's."""
+    pol = _curl_only(sandbox)
+    path = os.path.join(sandbox.work, "shared.py")
+    with open(path, "w") as f:
+        f.write(SHARED)
+    r = sandbox.run([PY, path], policy=pol)
+    assert r.code == 0, r
+    assert "status=403" in r.out, r
+    ev = r.events("decision", decision="deny", host="allowed.test")
+    assert ev, r.audit()
+    assert ev[0]["reason_code"] == "identity_ambiguous", ev[0]
+    assert "/usr/bin/curl" in ev[0]["detail"] and "python3" in ev[0]["detail"], ev[0]
