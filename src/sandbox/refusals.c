@@ -198,6 +198,22 @@ static const char *syscall_name(int nr, char *buf, size_t cap)
     return buf;
 }
 
+/* Whether a rule's name ("ptrace", "socket(AF_PACKET...)",
+ * "move_pages|migrate_pages(pid != 0)") covers the system call sc. */
+static bool rule_names(const char *rule, const char *sc)
+{
+    size_t scl = strlen(sc);
+    for (const char *p = rule; *p && *p != '(';) {
+        size_t l = strcspn(p, "|(");
+        if (l == scl && strncmp(p, sc, scl) == 0)
+            return true;
+        p += l;
+        if (*p == '|')
+            p++;
+    }
+    return false;
+}
+
 static void count_syscall(struct refusals *r, const struct seccomp_notif *q)
 {
     r->syscalls++;
@@ -222,10 +238,8 @@ static void count_syscall(struct refusals *r, const struct seccomp_notif *q)
     size_t nr;
     const struct sysfilter_rule *rules = sysfilter_rules(&nr);
     const char *why = "its arguments are refused (see doc/sandbox.md, seccomp)";
-    size_t scl = strlen(sc);
-    for (size_t k = 0; k < nr; k++) /* "ptrace", or "socket(AF_PACKET...)" */
-        if (strncmp(rules[k].syscall, sc, scl) == 0 &&
-            (rules[k].syscall[scl] == '\0' || rules[k].syscall[scl] == '(')) {
+    for (size_t k = 0; k < nr; k++)
+        if (rule_names(rules[k].syscall, sc)) {
             why = rules[k].why;
             break;
         }

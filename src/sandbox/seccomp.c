@@ -111,6 +111,10 @@ static const struct sysfilter_rule arg_rules[] = {
      "command's own would receive the calls cordon refuses and could let them run (only "
      "where refusals are counted, see refusals.c)"},
     {"ioctl(TIOCSTI|TIOCLINUX)", "injecting keystrokes into a terminal"},
+    {"move_pages|migrate_pages|get_robust_list(pid != 0)", "another process's memory: "
+     "which of its addresses are mapped (move_pages), moving its pages (migrate_pages), "
+     "its robust-futex list address (get_robust_list): layout leaks that help an exploit "
+     "against an allowed binary"},
 };
 
 static struct sysfilter_rule all_rules[sizeof(plain_rules) / sizeof(plain_rules[0]) +
@@ -179,6 +183,24 @@ static int add_clone_rules(scmp_filter_ctx ctx, uint32_t act)
     for (size_t i = 0; i < 2; i++) {
         rc = seccomp_rule_add(ctx, act, SCMP_SYS(ioctl), 1,
                               SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu, bad_ioctls[i]));
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* Calls that name another process by pid (0: the caller): refused for
+ * any other pid. */
+static int add_other_pid_rules(scmp_filter_ctx ctx, uint32_t act)
+{
+    static const char *const calls[] = {"move_pages", "migrate_pages", "get_robust_list"};
+    for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+        int nr = seccomp_syscall_resolve_name(calls[i]);
+        if (nr == __NR_SCMP_ERROR)
+            continue;
+        /* Any other value of the whole register, so a pid hidden behind
+         * high bits the kernel ignores is refused too. */
+        int rc = seccomp_rule_add(ctx, act, nr, 1, SCMP_A0(SCMP_CMP_NE, 0));
         if (rc < 0)
             return rc;
     }
@@ -266,6 +288,7 @@ int sysfilter_build(struct sysfilter *out, bool notify)
         }
     }
     if ((rc = add_socket_rules(ctx, act)) < 0 || (rc = add_clone_rules(ctx, act)) < 0 ||
+        (rc = add_other_pid_rules(ctx, act)) < 0 ||
         (notify && ((rc = add_signal_rules(ctx)) < 0 || (rc = add_listener_rule(ctx, act)) < 0))) {
         log_error("seccomp: cannot add the argument rules: %s", strerror(-rc));
         goto out;

@@ -336,3 +336,76 @@ def test_foreign_syscall_abis_never_run(sandbox):
     res = dict(l.split(": ", 1) for l in r.out.splitlines() if ": " in l)
     assert res["x32_unshare"] == "killed by SYS", res
     assert res["int80_unshare"] in ("killed by SYS", "killed by SEGV"), res
+
+
+OTHER_PID_C = r"""
+#define _GNU_SOURCE
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static void res(const char *name, long rc)
+{
+    printf("%s: %s\n", name, rc >= 0 ? "ok" : strerrorname_np(errno));
+}
+int main(void)
+{
+    int p[2];
+    if (pipe(p) < 0)
+        return 1;
+    pid_t pid = fork();
+    if (pid == 0) {
+        char c = 'x';
+        write(p[1], &c, 1);
+        pause();
+        _exit(0);
+    }
+    char c;
+    read(p[0], &c, 1);
+    void *pages[1] = {(void *)main};
+    int status[1];
+    unsigned long mask = 1;
+    void *head;
+    size_t len;
+    res("move_pages_sibling", syscall(SYS_move_pages, pid, 1, pages, NULL, status, 0));
+    res("migrate_pages_sibling", syscall(SYS_migrate_pages, pid, 64, &mask, &mask));
+    res("get_robust_list_sibling", syscall(SYS_get_robust_list, pid, &head, &len));
+    res("move_pages_high_bits", syscall(SYS_move_pages, 0x100000000L | pid, 1, pages, NULL,
+                                        status, 0));
+    res("move_pages_self", syscall(SYS_move_pages, 0, 1, pages, NULL, status, 0));
+    res("get_robust_list_self", syscall(SYS_get_robust_list, 0, &head, &len));
+    kill(pid, SIGKILL);
+    waitpid(pid, NULL, 0);
+    return 0;
+}
+"""
+
+
+@pytest.mark.timeout(60)
+def test_other_processes_memory_layout_is_not_readable(sandbox):
+    """move_pages (which addresses of a sibling are mapped), migrate_pages
+    and get_robust_list (an address inside a sibling's libc) on another
+    process of the sandbox: refused and counted; on the caller itself
+    (pid 0) they work."""
+    cc = shutil.which("cc")
+    if not cc:
+        pytest.fail("no C compiler (cc): run scripts/setup")
+    src = os.path.join(sandbox.work, "otherpid.c")
+    with open(src, "w") as f:
+        f.write(OTHER_PID_C)
+    exe = os.path.join(sandbox.work, "otherpid")
+    subprocess.run([cc, "-w", "-o", exe, src], check=True, timeout=60)
+    r = sandbox.run([exe])
+    assert r.code == 0, r
+    res = dict(l.split(": ", 1) for l in r.out.splitlines() if ": " in l)
+    for k in ("move_pages_sibling", "migrate_pages_sibling", "get_robust_list_sibling",
+              "move_pages_high_bits"):
+        assert res[k] == "EPERM", (k, res)
+    assert res["move_pages_self"] == "ok" and res["get_robust_list_self"] == "ok", res
+    by = r.events("sandbox_exit")[0]["refusals"]["seccomp_by_syscall"]
+    assert by == {"move_pages": 2, "migrate_pages": 1, "get_robust_list": 1}, by
+    ev = r.events("syscall_refused", syscall="get_robust_list")
+    assert ev and "robust-futex" in ev[0]["reason"], ev
