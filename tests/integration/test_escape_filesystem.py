@@ -190,3 +190,23 @@ def test_mountinfo_shows_only_what_the_policy_lists(sandbox):
             assert root == mnt or root == "/", line       # bound at its own path
     assert os.path.realpath(sandbox.secret) not in seen
     assert not any(m.startswith(os.path.realpath(sandbox.secret)) for m in seen)
+
+
+@pytest.mark.timeout(60)
+def test_host_submount_under_a_read_only_path_is_read_only(sandbox):
+    """A writable mount of the host (a tmpfs here) under a path the policy
+    lists read-only is read-only inside too: the bind is recursive, and so
+    is its read-only flag."""
+    sub = os.path.join(sandbox.ro, "sub")
+    os.mkdir(sub)
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "mode=0777,size=1m", "cordon-test", sub],
+                   check=True)
+    try:
+        r = sandbox.run(["sh", "-c", "touch %s/x; echo rc=$?; grep ' %s ' /proc/self/mountinfo"
+                         % (sub, sub)])
+        assert "rc=1" in r.out and "Read-only file system" in r.err, r
+        line = [l for l in r.out.splitlines() if (" %s " % sub) in l]
+        assert line and line[0].split()[5].startswith("ro"), r.out
+        assert not os.path.exists(os.path.join(sub, "x"))
+    finally:
+        subprocess.run(["umount", sub], check=False)
