@@ -18,6 +18,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/time.h>
@@ -33,6 +35,7 @@
 #include "core/banned.h"
 
 #define RELOAD_REPLY_MAX 8192
+#define RUN_CTL_TIMEOUT_S 30 /* longest wait for a control socket's answer */
 
 static int ctl_path(const char *name, char *out, size_t cap)
 {
@@ -156,6 +159,27 @@ static void on_accept(struct loop *l, struct loop_io *io, uint32_t events)
     }
 }
 
+int run_ctl_lock(void)
+{
+    int fd = open(RUN_CTL_DIR "/.lock", O_RDWR | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    while (flock(fd, LOCK_EX) < 0) {
+        if (errno != EINTR) {
+            int e = errno;
+            close(fd);
+            return -e;
+        }
+    }
+    return fd;
+}
+
+void run_ctl_unlock(int fd)
+{
+    if (fd >= 0)
+        close(fd); /* releases the lock */
+}
+
 int run_reload_start(struct run_reload *r, struct loop *l)
 {
     r->lfd = -1;
@@ -174,8 +198,13 @@ int run_reload_start(struct run_reload *r, struct loop *l)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
+    /* Held from the check to listen(): `cordon status` removes sockets
+     * nobody listens on under the same lock, so it never takes ours for a
+     * dead one between bind() and listen(). */
+    int lk = run_ctl_lock();
     /* A socket left by a supervisor that was killed: nobody answers it. */
     if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0) {
+        run_ctl_unlock(lk);
         close(fd);
         log_error("run: a sandbox named %s is already running (%s answers); choose another "
                   "--name", r->name, r->ctl);
@@ -187,6 +216,7 @@ int run_reload_start(struct run_reload *r, struct loop *l)
     umask(old);
     if (rc == 0 && listen(fd, 8) < 0)
         rc = -errno;
+    run_ctl_unlock(lk);
     if (rc < 0) {
         close(fd);
         log_error("run: control socket %s: %s", r->ctl, strerror(-rc));
@@ -297,12 +327,18 @@ int run_ctl_request(const char *name, const char *req, char *reply, size_t cap)
     int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
     if (fd < 0)
         return -errno;
+    /* A supervisor that accepts but never answers (stopped, wedged) must
+     * not hang `cordon status` or a reload request forever. */
+    struct timeval tv = {.tv_sec = RUN_CTL_TIMEOUT_S};
+    (void)setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+    (void)setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
     int rc = 0;
     if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
         rc = -errno;
         goto out;
     }
-    if (write(fd, req, strlen(req)) != (ssize_t)strlen(req)) {
+    /* MSG_NOSIGNAL: a supervisor that dies meanwhile is an error, not SIGPIPE */
+    if (send(fd, req, strlen(req), MSG_NOSIGNAL) != (ssize_t)strlen(req)) {
         rc = -errno;
         goto out;
     }

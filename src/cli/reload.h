@@ -51,6 +51,13 @@ void run_reload_stop(struct run_reload *r);
 int run_ctl_request(const char *name, const char *req, char *reply, size_t cap)
     __attribute__((warn_unused_result));
 
+/* The lock of RUN_CTL_DIR (its .lock file, flock): held by a starting
+ * sandbox from its stale-socket check to listen(), and by `cordon status`
+ * while it removes sockets nobody listens on. Returns the fd (or -errno:
+ * then nothing is locked); run_ctl_unlock(fd) releases it. */
+int run_ctl_lock(void);
+void run_ctl_unlock(int fd);
+
 /* status.c: the "status" request's answer: one JSON object and "\n". */
 void run_status_reply(const struct run_reload *r, char *reply, size_t cap);
 

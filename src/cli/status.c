@@ -7,14 +7,17 @@
  * summary (allowed, denied, would be denied, bypass attempts), the
  * sandbox's address, the audit log, uptime, and `enforcing` — true once the
  * enforcement self-test passed, which is before the control socket exists
- * (a sandbox whose self-test failed never ran). A socket nobody answers
- * (a supervisor that was killed) is skipped. */
+ * (a sandbox whose self-test failed never ran). A socket nobody listens on
+ * (a supervisor that was killed) is skipped and removed (prune_stale). */
 #include <dirent.h>
 #include <errno.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #include "cli/cli.h"
@@ -61,7 +64,8 @@ static void usage(FILE *f)
                "connections, allowed / denied / bypass attempts, uptime, policy file.\n"
                "Asks each one through its control socket " RUN_CTL_DIR "/NAME.ctl (root\n"
                "only). --json: one JSON array. NAME...: only these; exit 2 when one of them\n"
-               "is not running.\n");
+               "is not running. Sockets nobody listens on (left by supervisors that were\n"
+               "killed) are removed.\n");
 }
 
 static int cmp(const void *a, const void *b)
@@ -117,18 +121,53 @@ static int list_names(char ***out, size_t *n)
     return 0;
 }
 
-static json_t *ask(const char *name)
+/* The sandbox's answer; NULL with *err = -errno when it gave none
+ * (-ECONNREFUSED: nobody listens on the socket). */
+static json_t *ask(const char *name, int *err)
 {
     char reply[4096];
-    if (run_ctl_request(name, "status\n", reply, sizeof(reply)) < 0)
+    *err = run_ctl_request(name, "status\n", reply, sizeof(reply));
+    if (*err < 0)
         return NULL;
     json_error_t je;
     json_t *o = json_loads(reply, 0, &je);
     if (!json_is_object(o)) {
         json_decref(o);
+        *err = -EPROTO;
         return NULL;
     }
     return o;
+}
+
+/* Removes RUN_CTL_DIR/NAME.ctl when nobody listens on it: a supervisor that
+ * was killed (SIGKILL, OOM) never removed its socket, and they pile up (one
+ * per killed sandbox). Safe against a live sandbox: under run_ctl_lock(),
+ * which a starting sandbox holds from its own check to listen(), the socket
+ * is connected to again and removed only if the kernel refuses the
+ * connection (ECONNREFUSED: no listener; a live one with a full backlog
+ * says EAGAIN and is kept) and it is still a socket. Returns 1 if removed. */
+static int prune_stale(const char *name)
+{
+    char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+    int n = snprintf(path, sizeof(path), "%s/%s.ctl", RUN_CTL_DIR, name);
+    if (n < 0 || (size_t)n >= sizeof(path) || strchr(name, '/'))
+        return 0;
+    int lk = run_ctl_lock();
+    if (lk < 0)
+        return 0;
+    int removed = 0;
+    struct sockaddr_un sun = {.sun_family = AF_UNIX};
+    memcpy(sun.sun_path, path, (size_t)n + 1);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    struct stat st;
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 &&
+        errno == ECONNREFUSED && lstat(path, &st) == 0 && S_ISSOCK(st.st_mode) &&
+        unlink(path) == 0)
+        removed = 1;
+    if (fd >= 0)
+        close(fd);
+    run_ctl_unlock(lk);
+    return removed;
 }
 
 static void print_text(json_t *all)
@@ -185,7 +224,10 @@ int cli_status(int argc, char **argv)
     int code = 0;
     if (n_want) {
         for (size_t k = 0; k < n_want; k++) {
-            json_t *o = strchr(want[k], '/') ? NULL : ask(want[k]);
+            int err = -ENOENT;
+            json_t *o = strchr(want[k], '/') ? NULL : ask(want[k], &err);
+            if (!o && err == -ECONNREFUSED)
+                prune_stale(want[k]);
             if (!o) {
                 fprintf(stderr, "cordon status: no sandbox named %s is running\n", want[k]);
                 code = 2;
@@ -195,9 +237,12 @@ int cli_status(int argc, char **argv)
         }
     } else {
         for (size_t k = 0; k < n; k++) {
-            json_t *o = ask(names[k]);
+            int err;
+            json_t *o = ask(names[k], &err);
             if (o)
                 json_array_append_new(all, o);
+            else if (err == -ECONNREFUSED)
+                prune_stale(names[k]);
         }
     }
     for (size_t k = 0; k < n; k++)

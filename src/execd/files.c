@@ -498,14 +498,17 @@ struct walk {
     int failed;          /* answered already */
 };
 
-/* Lists dir (its path in path, length len, room PATH_MAX) at depth. */
-static int walk_dir(struct walk *w, char *path, size_t len, unsigned depth)
+/* Lists the directory open as fd (its path in path, length len, room
+ * PATH_MAX) at depth; takes fd. Subdirectories are opened relative to their
+ * parent with O_NOFOLLOW, never by path: a directory swapped for a symlink
+ * between readdir and the descent is refused (ELOOP), not followed. */
+static int walk_dir(struct walk *w, int fd, char *path, size_t len, unsigned depth)
 {
-    DIR *d = opendir(path);
+    DIR *d = fdopendir(fd);
     if (!d) {
-        if (depth > 0 && (errno == EACCES || errno == ENOENT))
-            return 0; /* an unreadable or vanished subdirectory is skipped */
-        files_errno(w->c, errno, "cannot read directory", path);
+        int e = errno;
+        close(fd);
+        files_errno(w->c, e, "cannot read directory", path);
         w->failed = 1;
         return -1;
     }
@@ -538,8 +541,14 @@ static int walk_dir(struct walk *w, char *path, size_t len, unsigned depth)
             }
             json_array_append_new(w->out, files_info_json(path, &st));
         }
-        if (is_dir && depth + 1 < w->max_depth)
-            r = walk_dir(w, path, base + nl, depth + 1);
+        if (is_dir && depth + 1 < w->max_depth) {
+            int sub = openat(dirfd(d), de->d_name,
+                             O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+            /* unreadable, vanished, or no longer a directory (a symlink put
+             * in its place): skipped */
+            if (sub >= 0)
+                r = walk_dir(w, sub, path, base + nl, depth + 1);
+        }
         path[len] = '\0';
     }
     closedir(d);
@@ -579,25 +588,44 @@ static void files_walk(struct http_conn *c, const struct http_req *req, int sear
         if (n >= 0)
             w.max_depth = d;
     }
-    if (lstat(path, &st) < 0) {
+    /* Opened once (O_PATH: no device or FIFO is opened for real), without
+     * following a final symlink; everything below is read through this fd
+     * (no path is looked up twice). */
+    int fd = open(path, O_PATH | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0 || fstat(fd, &st) < 0) {
         files_errno(c, errno, search ? "cannot search" : "cannot list", path);
+        if (fd >= 0)
+            close(fd);
         return;
     }
     if (S_ISLNK(st.st_mode)) {
+        close(fd);
         api_error(c, 400, "INVALID_PATH", "%s is a symbolic link; walks never follow links",
                   path);
         return;
     }
     if (!S_ISDIR(st.st_mode)) {
+        close(fd);
         api_error(c, 400, "NOT_A_DIRECTORY", "%s is not a directory", path);
         return;
     }
+    int dfd = openat(fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    int e = errno;
+    close(fd);
+    if (dfd < 0) {
+        files_errno(c, e, search ? "cannot search" : "cannot list", path);
+        return;
+    }
+    fd = dfd;
     w.out = json_array();
     if (!w.out) {
+        close(fd);
         api_error(c, 500, "RUNTIME_ERROR", "out of memory");
         return;
     }
-    if (w.max_depth > 0 && walk_dir(&w, path, strlen(path), 0) < 0) {
+    if (w.max_depth == 0)
+        close(fd);
+    else if (walk_dir(&w, fd, path, strlen(path), 0) < 0) {
         json_decref(w.out);
         return;
     }
@@ -690,30 +718,59 @@ static void dirs_delete(struct http_conn *c, const struct http_req *req)
 
 /* Streams src into a temporary file beside it with every old replaced by
  * new, then renames it over src (mode and owner kept). Returns the count
- * or -errno. */
+ * or -errno (-EINVAL: not a regular file, -ELOOP: a symbolic link).
+ *
+ * Everything happens relative to one fd of the parent directory, and the
+ * file itself is opened with O_NOFOLLOW: a symlink planted at path (or
+ * swapped in between the checks) is never followed, so the content of a
+ * file elsewhere (/etc/shadow through a link in the workdir) is never read
+ * and copied into the workdir. */
 static long replace_one(const char *path, const char *old, size_t olen, const char *new,
                         size_t nlen)
 {
-    char tmp[PATH_MAX];
+    char tmp[NAME_MAX + 1], dir[PATH_MAX];
     struct stat st;
     long count = 0;
-    int r = 0, out = -1;
+    int r = 0, out = -1, in = -1;
     char *buf = NULL;
-    int in = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (in < 0)
+    const char *slash = strrchr(path, '/');
+    const char *base = slash ? slash + 1 : path;
+    size_t dl = slash ? (size_t)(slash - path) : 0;
+    if (!*base || dl >= sizeof(dir))
+        return -EINVAL;
+    if (!slash)
+        snprintf(dir, sizeof(dir), ".");
+    else if (dl == 0)
+        snprintf(dir, sizeof(dir), "/"); /* "/x": the directory is "/" */
+    else
+        snprintf(dir, sizeof(dir), "%.*s", (int)dl, path);
+    int dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (dfd < 0)
         return -errno;
+    in = openat(dfd, base, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+    if (in < 0) {
+        r = -errno;
+        goto done;
+    }
     if (fstat(in, &st) < 0 || !S_ISREG(st.st_mode)) {
         r = -EINVAL; /* a directory, FIFO, device: not a regular file */
         goto done;
     }
-    if (snprintf(tmp, sizeof(tmp), "%s.cordon-replace-XXXXXX", path) >= (int)sizeof(tmp)) {
-        r = -ENAMETOOLONG;
-        goto done;
-    }
-    out = mkostemp(tmp, O_CLOEXEC);
-    if (out < 0) {
-        r = -errno;
-        goto done;
+    for (int tries = 0; out < 0; tries++) {
+        char rnd[8];
+        if (getentropy(rnd, sizeof(rnd)) < 0 ||
+            snprintf(tmp, sizeof(tmp), ".%.*s.cordon-replace-%02x%02x%02x%02x%02x%02x",
+                     (int)(NAME_MAX - 40), base, (unsigned char)rnd[0], (unsigned char)rnd[1],
+                     (unsigned char)rnd[2], (unsigned char)rnd[3], (unsigned char)rnd[4],
+                     (unsigned char)rnd[5]) >= (int)sizeof(tmp)) {
+            r = -ENAMETOOLONG;
+            goto done;
+        }
+        out = openat(dfd, tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
+        if (out < 0 && (errno != EEXIST || tries >= 16)) {
+            r = -errno;
+            goto done;
+        }
     }
     buf = malloc(REPLACE_CHUNK + olen);
     if (!buf) {
@@ -758,18 +815,20 @@ static long replace_one(const char *path, const char *old, size_t olen, const ch
     }
     if (fchmod(out, st.st_mode & 07777) < 0 ||
         (fchown(out, st.st_uid, st.st_gid) < 0 && errno != EPERM) || fsync(out) < 0 ||
-        rename(tmp, path) < 0) {
+        renameat(dfd, tmp, dfd, base) < 0) {
         r = -errno;
         goto fail;
     }
     goto done;
 fail:
-    unlink(tmp);
+    unlinkat(dfd, tmp, 0);
 done:
     free(buf);
     if (out >= 0)
         close(out);
-    close(in);
+    if (in >= 0)
+        close(in);
+    close(dfd);
     return r < 0 ? r : count;
 }
 
@@ -806,6 +865,11 @@ static void files_replace(struct http_conn *c, const struct http_req *req)
                                json_is_string(n) ? json_string_length(n) : 0);
         if (cnt == -EINVAL) {
             api_error(c, 400, "NOT_A_FILE", "cannot replace in %s: not a regular file", path);
+            goto out;
+        }
+        if (cnt == -ELOOP) {
+            api_error(c, 400, "INVALID_PATH",
+                      "cannot replace in %s: a symbolic link (never followed)", path);
             goto out;
         }
         if (cnt < 0) {

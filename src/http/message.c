@@ -36,6 +36,11 @@ static int on_header_field(llhttp_t *p, const char *at, size_t len)
      * byte is judged when the name is complete */
     if (len)
         hp->name_last = at[len - 1];
+    if (hp->type == HTTP_RESPONSE_PARSER) {
+        for (size_t i = 0; i < len && hp->rname_len <= sizeof(hp->rname); i++, hp->rname_len++)
+            if (hp->rname_len < sizeof(hp->rname))
+                hp->rname[hp->rname_len] = at[i];
+    }
     if (!h)
         return 0;
     if (h->n_headers >= HTTP_MAX_HEADERS) {
@@ -58,13 +63,57 @@ static int on_header_field_complete(llhttp_t *p)
         hp->error = "whitespace between header field name and colon";
         return HPE_USER;
     }
+    if (hp->type == HTTP_RESPONSE_PARSER) {
+        hp->in_upgrade = hp->rname_len == 7 && strncasecmp(hp->rname, "upgrade", 7) == 0;
+        hp->rname_len = 0;
+        if (hp->in_upgrade && hp->upgrade_len && !hp->upgrade_long) {
+            /* a second Upgrade line: a list, as if one line */
+            if ((size_t)hp->upgrade_len + 2 > sizeof(hp->upgrade))
+                hp->upgrade_long = true;
+            else {
+                memcpy(hp->upgrade + hp->upgrade_len, ", ", 2);
+                hp->upgrade_len += 2;
+            }
+        }
+    }
     return 0;
+}
+
+static int on_header_value_complete(llhttp_t *p)
+{
+    hp_of(p)->in_upgrade = false;
+    return 0;
+}
+
+static int on_message_begin(llhttp_t *p)
+{
+    struct http_parser *hp = hp_of(p);
+    hp->rname_len = 0;
+    hp->in_upgrade = hp->upgrade_long = false;
+    hp->upgrade_len = 0;
+    return 0;
+}
+
+const char *http_parser_upgrade(const struct http_parser *hp, size_t *len)
+{
+    *len = hp->upgrade_len;
+    return hp->upgrade_long ? NULL : hp->upgrade;
 }
 
 static int on_header_value(llhttp_t *p, const char *at, size_t len)
 {
     struct http_parser *hp = hp_of(p);
     struct http_head *h = hp->head;
+    if (hp->in_upgrade && !hp->upgrade_long) {
+        /* llhttp hands the value without leading whitespace; pieces of one
+         * value arrive in order */
+        if ((size_t)hp->upgrade_len + len > sizeof(hp->upgrade))
+            hp->upgrade_long = true;
+        else {
+            memcpy(hp->upgrade + hp->upgrade_len, at, len);
+            hp->upgrade_len = (uint8_t)(hp->upgrade_len + len);
+        }
+    }
     if (!h || hp->header_overflow || h->n_headers == 0)
         return 0;
     struct http_hdr *x = &h->headers[h->n_headers - 1];
@@ -133,6 +182,8 @@ void http_parser_init(struct http_parser *hp, enum http_type type)
     hp->s.on_header_field = on_header_field;
     hp->s.on_header_field_complete = on_header_field_complete;
     hp->s.on_header_value = on_header_value;
+    hp->s.on_header_value_complete = on_header_value_complete;
+    hp->s.on_message_begin = on_message_begin;
     hp->s.on_headers_complete = on_headers_complete;
     hp->s.on_message_complete = on_message_complete;
     hp->s.on_body = on_body;
@@ -211,6 +262,18 @@ enum http_step http_parse_head(struct http_parser *hp, const char *buf, size_t l
     if (hp->type == HTTP_REQUEST_PARSER && head->http_minor == 0 && (hp->p.flags & F_CHUNKED))
         return head_error(hp, "Transfer-Encoding in an HTTP/1.0 request (send HTTP/1.1, or "
                               "the body with Content-Length)");
+    /* RFC 9112 §3.2: more than one Host line is a 400. A proxy that
+     * judged one Host and forwarded both would let a virtual-hosting
+     * upstream route by the other (a site the rules never saw). */
+    if (hp->type == HTTP_REQUEST_PARSER) {
+        size_t hosts = 0;
+        for (size_t i = 0; i < head->n_headers; i++)
+            if (head->headers[i].name_len == 4 &&
+                strncasecmp(head->headers[i].name, "host", 4) == 0)
+                hosts++;
+        if (hosts > 1)
+            return head_error(hp, "more than one Host header");
+    }
     head->len = hlen;
     derive_flags(head);
     if (e == HPE_PAUSED_UPGRADE)

@@ -65,6 +65,15 @@ struct http_parser {
     struct http_head *head; /* capture target while parsing a head, else NULL */
     bool header_overflow;
     char name_last;         /* last byte of the header field name being parsed */
+    /* Responses: the Upgrade header's value(s) of the current message,
+     * collected while streaming (heads are not captured), for a relay that
+     * must check a 101 switches to what was offered (http_parser_upgrade). */
+    char rname[8];          /* the header name being parsed, if it fits */
+    uint8_t rname_len;      /* > sizeof(rname): longer (not "upgrade") */
+    bool in_upgrade;        /* the current value is an Upgrade header's */
+    bool upgrade_long;      /* more Upgrade bytes than fit */
+    uint8_t upgrade_len;
+    char upgrade[96];
     bool msg_done;
     bool skip_body;       /* response to HEAD */
     int status;           /* response status of the last parsed head */
@@ -111,6 +120,9 @@ static inline bool http_parser_chunk_sized(const struct http_parser *hp)
 {
     return hp->guard_chunks && http_chunk_guard_sized(&hp->cg);
 }
+/* Responses: the current message's Upgrade header value(s), joined with
+ * ", " (*len 0: none); NULL when longer than the parser keeps. */
+const char *http_parser_upgrade(const struct http_parser *hp, size_t *len);
 /* Response status of the last parsed head (0 before). */
 static inline int http_parser_status(const struct http_parser *hp) { return hp->status; }
 const char *http_parser_error(const struct http_parser *hp);

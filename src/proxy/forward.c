@@ -230,6 +230,33 @@ static enum conn_step pump_request(struct conn *c)
     return CONN_STEP_WAIT;
 }
 
+/* The 101's Upgrade names websocket and nothing else (a missing Upgrade,
+ * one the parser could not keep, or another token is not). */
+static bool switches_to_websocket(const struct http_parser *resp)
+{
+    size_t len, i = 0;
+    const char *v = http_parser_upgrade(resp, &len);
+    bool seen = false;
+    if (!v)
+        return false;
+    while (i < len) {
+        while (i < len && (v[i] == ' ' || v[i] == '\t' || v[i] == ','))
+            i++;
+        size_t s = i;
+        while (i < len && v[i] != ',')
+            i++;
+        size_t e = i;
+        while (e > s && (v[e - 1] == ' ' || v[e - 1] == '\t'))
+            e--;
+        if (e == s)
+            continue;
+        if (e - s != 9 || strncasecmp(v + s, "websocket", 9) != 0)
+            return false;
+        seen = true;
+    }
+    return seen;
+}
+
 /* Parses freshly read response bytes at the tail of cout. */
 static enum conn_step parse_response_bytes(struct conn *c, size_t n)
 {
@@ -250,6 +277,18 @@ static enum conn_step parse_response_bytes(struct conn *c, size_t n)
                  "Connection: upgrade; cut off", (unsigned long long)c->id, c->target.host);
         auditev_decision(c, false, PROXY_REASON_UNSOLICITED_101,
                          "the upstream switched protocols without being asked");
+        return conn_fail(c, PROXY_REASON_UNSOLICITED_101);
+    }
+    if (st == HTTP_MSG_DONE && c->msg->resp.status == 101 && !c->infer &&
+        !switches_to_websocket(&c->msg->resp)) {
+        /* Only websocket was offered upstream (forward_request): a switch
+         * to anything else is a raw relay no rule inspects. */
+        c->cout.len -= n;
+        log_warn("proxy: conn %llu: %s answered 101 switching to a protocol the request did "
+                 "not offer; cut off", (unsigned long long)c->id, c->target.host);
+        auditev_decision(c, false, PROXY_REASON_UNSOLICITED_101,
+                         "the upstream switched to a protocol the request did not offer "
+                         "(only websocket is)");
         return conn_fail(c, PROXY_REASON_UNSOLICITED_101);
     }
     if (st == HTTP_MSG_DONE && c->msg->resp.status == 101 &&

@@ -16,13 +16,14 @@
  *   listed symlinks   /bin -> usr/bin & co. recreated as symlinks, so exe
  *                     paths stay canonical (/usr/bin/curl), as on the host
  *   /proc             the sandbox's own procfs (its PID namespace)
- *   /tmp, /dev/shm    private tmpfs (mode 1777), always present
+ *   /tmp, /dev/shm    private tmpfs (mode 1777), always present, sized
+ *                     (MOUNTNS_TMP_SIZE, MOUNTNS_SHM_SIZE)
  *   /dev              a tmpfs with null, zero, full, random, urandom, tty
  *                     bound from the host, fd/stdin/stdout/stderr/ptmx
  *                     symlinks and a new devpts instance (the host's
  *                     devpts and ptmx when the command gets a pty)
  *   /run/cordon       cordon's private tmpfs (the trust bundle)
- *   /run/cordon-home  the private HOME, a tmpfs (home.c)
+ *   /run/cordon-home  the private HOME, a tmpfs (home.c, MOUNTNS_HOME_SIZE)
  *
  * The plan is computed by the supervisor (lstat, realpath, sorting: a
  * parent is always mounted before what lies under it); the child only
@@ -55,6 +56,17 @@ struct mnt_attr {
     uint64_t propagation;
     uint64_t userns_fd;
 };
+
+/* The sizes of the private tmpfs the command can write. A tmpfs without
+ * size= may grow to half the host's memory, each of them: three of those
+ * (/tmp, /dev/shm, HOME) let a sandbox without a memory limit push the host
+ * into its OOM killer by writing files. Together these stay at half the
+ * host's memory (its pages are also charged to the sandbox's memory cgroup,
+ * so a `limits: memory` bounds all three together); inodes are bounded too
+ * (each costs kernel memory). */
+#define MOUNTNS_TMP_SIZE "size=20%,nr_inodes=1m"
+#define MOUNTNS_HOME_SIZE "size=20%,nr_inodes=1m"
+#define MOUNTNS_SHM_SIZE "size=10%,nr_inodes=64k"
 
 /* The device nodes of the minimal /dev (bound from the host's). */
 static const char *const dev_nodes[] = {"null", "zero", "full", "random", "urandom", "tty"};
@@ -212,11 +224,13 @@ int mountplan_build(const struct policy_fs *fs, const char *workdir, struct moun
     out->enabled = true;
     int rc;
     if ((rc = plan_add(out, MNT_PROC, "/proc", NULL, false, true)) < 0 ||
-        (rc = plan_add(out, MNT_TMPFS, "/tmp", "mode=1777", false, true)) < 0 ||
+        (rc = plan_add(out, MNT_TMPFS, "/tmp", "mode=1777," MOUNTNS_TMP_SIZE, false, true)) < 0 ||
         (rc = plan_add(out, MNT_DEV, "/dev", "mode=0755", false, true)) < 0 ||
-        (rc = plan_add(out, MNT_TMPFS, "/dev/shm", "mode=1777", false, true)) < 0 ||
+        (rc = plan_add(out, MNT_TMPFS, "/dev/shm", "mode=1777," MOUNTNS_SHM_SIZE, false,
+                       true)) < 0 ||
         (rc = plan_add(out, MNT_TMPFS, SANDBOX_RUN_DIR, "mode=0755,size=4m", false, true)) < 0 ||
-        (rc = plan_add(out, MNT_TMPFS, SANDBOX_HOME, "mode=0700", false, true)) < 0)
+        (rc = plan_add(out, MNT_TMPFS, SANDBOX_HOME, "mode=0700," MOUNTNS_HOME_SIZE, false,
+                       true)) < 0)
         goto out;
     for (size_t i = 0; i < n_ro + n_rw; i++) {
         bool rw = i >= n_ro;

@@ -7,7 +7,9 @@
  * socketpair (SCM_RIGHTS) before it execs. For each notification:
  *   - a refused system call: counted, a `syscall_refused` event (pid, exe,
  *     syscall), answered EPERM (the filter decided; this only reports);
- *   - kill()/rt_sigqueueinfo() to pid N > 0: N is looked up in the
+ *   - kill()/rt_sigqueueinfo()/tkill()/rt_tgsigqueueinfo() to pid N > 0,
+ *     tgkill() to thread group 1 (seccomp.c says which reach us): N is
+ *     looked up in the
  *     sandbox's own /proc (through its init's root). Absent: the target is
  *     outside the sandbox (a host process cannot be named from inside) or
  *     gone: answered ESRCH, as the kernel would, and counted. N = 1, the
@@ -15,7 +17,11 @@
  *     answered EPERM (Landlock's signal scope says the same where the
  *     kernel has it) and counted. Otherwise the kernel runs the call
  *     (SECCOMP_USER_NOTIF_FLAG_CONTINUE: the kernel's own checks apply; we
- *     decide nothing by letting it through).
+ *     decide nothing by letting it through);
+ *   - pidfd_send_signal(): the pidfd's process is read from the caller's
+ *     /proc/PID/fdinfo: the sandbox's init, or a process outside the
+ *     sandbox's PID namespace (a pidfd passed in), is answered EPERM and
+ *     counted; anything else goes to the kernel.
  * Events are rate-limited (a burst of REFUSALS_BURST, then
  * REFUSALS_PER_SEC per second); the counts are always complete.
  *
@@ -192,6 +198,22 @@ static const char *syscall_name(int nr, char *buf, size_t cap)
     return buf;
 }
 
+/* Whether a rule's name ("ptrace", "socket(AF_PACKET...)",
+ * "move_pages|migrate_pages(pid != 0)") covers the system call sc. */
+static bool rule_names(const char *rule, const char *sc)
+{
+    size_t scl = strlen(sc);
+    for (const char *p = rule; *p && *p != '(';) {
+        size_t l = strcspn(p, "|(");
+        if (l == scl && strncmp(p, sc, scl) == 0)
+            return true;
+        p += l;
+        if (*p == '|')
+            p++;
+    }
+    return false;
+}
+
 static void count_syscall(struct refusals *r, const struct seccomp_notif *q)
 {
     r->syscalls++;
@@ -216,10 +238,8 @@ static void count_syscall(struct refusals *r, const struct seccomp_notif *q)
     size_t nr;
     const struct sysfilter_rule *rules = sysfilter_rules(&nr);
     const char *why = "its arguments are refused (see doc/sandbox.md, seccomp)";
-    size_t scl = strlen(sc);
-    for (size_t k = 0; k < nr; k++) /* "ptrace", or "socket(AF_PACKET...)" */
-        if (strncmp(rules[k].syscall, sc, scl) == 0 &&
-            (rules[k].syscall[scl] == '\0' || rules[k].syscall[scl] == '(')) {
+    for (size_t k = 0; k < nr; k++)
+        if (rule_names(rules[k].syscall, sc)) {
             why = rules[k].why;
             break;
         }
@@ -227,10 +247,102 @@ static void count_syscall(struct refusals *r, const struct seccomp_notif *q)
     audit_emit("syscall_refused", o);
 }
 
-/* 0: let the kernel run it; else the errno to answer. */
-static int judge_signal(struct refusals *r, const struct seccomp_notif *q, const char **why)
+/* Where a signal call names its target and its signal. */
+struct sigcall {
+    int target;      /* pid / thread group / thread as the command named it */
+    int sig;
+    bool by_pidfd;   /* pidfd_send_signal: target read from the pidfd */
+};
+
+static bool is_signal_call(int nr)
 {
-    int target = (int)(unsigned int)q->data.args[0];
+    return nr == SYS_kill || nr == SYS_rt_sigqueueinfo || nr == SYS_tkill ||
+           nr == SYS_tgkill || nr == SYS_rt_tgsigqueueinfo || nr == SYS_pidfd_send_signal;
+}
+
+static void sigcall_of(const struct seccomp_notif *q, struct sigcall *c)
+{
+    c->target = (int)(unsigned int)q->data.args[0];
+    c->by_pidfd = q->data.nr == SYS_pidfd_send_signal;
+    bool tg = q->data.nr == SYS_tgkill || q->data.nr == SYS_rt_tgsigqueueinfo;
+    c->sig = (int)(unsigned int)q->data.args[tg ? 2 : 1];
+}
+
+/* A value of a "Key:\t..." line of a /proc file (first number after it);
+ * -ENOENT when the line is absent. nth: which number of the line. */
+static int proc_field(const char *path, const char *key, int nth, long *out)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    char buf[2048];
+    ssize_t n = read(fd, buf, sizeof(buf) - 1);
+    close(fd);
+    if (n <= 0)
+        return -EIO;
+    buf[n] = '\0';
+    size_t kl = strlen(key);
+    for (char *line = buf; line && *line; line = strchr(line, '\n') ? strchr(line, '\n') + 1
+                                                                     : NULL) {
+        if (strncmp(line, key, kl) != 0)
+            continue;
+        char *p = line + kl, *end;
+        for (int i = 0;; i++) {
+            long v = strtol(p, &end, 10);
+            if (end == p)
+                return -ENOENT;
+            if (i == nth) {
+                *out = v;
+                return 0;
+            }
+            p = end;
+        }
+    }
+    return -ENOENT;
+}
+
+/* pidfd_send_signal: the process behind the caller's pidfd (args[0]), from
+ * /proc/PID/fdinfo/FD in the host's numbering. 0: let the kernel decide
+ * (not a pidfd, or its process is gone: EBADF / ESRCH from the kernel). The
+ * fd could be swapped for another between this read and the kernel's run
+ * (another thread's dup2): the kernel's own permission checks still apply,
+ * only the count could miss it. */
+static int judge_pidfd(struct refusals *r, const struct seccomp_notif *q, struct sigcall *c,
+                       const char **why)
+{
+    char p[96];
+    long host = 0, inner = 0;
+    snprintf(p, sizeof(p), "/proc/%d/fdinfo/%d", (int)q->pid, c->target);
+    if (proc_field(p, "Pid:", 0, &host) < 0 || host <= 0)
+        return 0;
+    if (proc_field(p, "NSpid:", 1, &inner) < 0)
+        inner = 0;               /* not in a nested PID namespace: not the sandbox's */
+    if (ioctl(r->listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &q->id) < 0)
+        return 0;                /* the caller is gone; its fd table with it */
+    c->target = inner > 0 ? (int)inner : (int)host;
+    if (host == r->init_pid) {
+        *why = "the sandbox's init is outside the command's reach (Landlock signal scope)";
+        return EPERM;
+    }
+    char a[64], b[64], la[64], lb[64];
+    snprintf(a, sizeof(a), "/proc/%ld/ns/pid", host);
+    snprintf(b, sizeof(b), "/proc/%d/ns/pid", (int)r->init_pid);
+    ssize_t na = readlink(a, la, sizeof(la) - 1), nb = readlink(b, lb, sizeof(lb) - 1);
+    if (na > 0 && nb > 0 && na == nb && memcmp(la, lb, (size_t)na) == 0)
+        return 0;
+    if (na < 0 && errno == ENOENT)
+        return 0;                /* exited meanwhile: the kernel says ESRCH */
+    *why = "a pidfd of a process outside the sandbox (passed in from outside)";
+    return EPERM;
+}
+
+/* 0: let the kernel run it; else the errno to answer. */
+static int judge_signal(struct refusals *r, const struct seccomp_notif *q, struct sigcall *c,
+                        const char **why)
+{
+    if (c->by_pidfd)
+        return judge_pidfd(r, q, c, why);
+    int target = c->target;
     if (target <= 0)
         return 0; /* process groups, "everyone": within the PID namespace */
     if (target == 1) {
@@ -246,8 +358,8 @@ static int judge_signal(struct refusals *r, const struct seccomp_notif *q, const
     return ESRCH;
 }
 
-static void count_signal(struct refusals *r, const struct seccomp_notif *q, int err,
-                         const char *why)
+static void count_signal(struct refusals *r, const struct seccomp_notif *q,
+                         const struct sigcall *c, int err, const char *why)
 {
     r->signals++;
     if (!take_token(r))
@@ -256,16 +368,11 @@ static void count_signal(struct refusals *r, const struct seccomp_notif *q, int 
     event_base(r, o, q);
     char sc[64];
     json_object_set_new(o, "syscall", json_string(syscall_name(q->data.nr, sc, sizeof(sc))));
-    json_object_set_new(o, "target_pid", json_integer((int)(unsigned int)q->data.args[0]));
-    json_object_set_new(o, "signal", json_integer((int)(unsigned int)q->data.args[1]));
+    json_object_set_new(o, "target_pid", json_integer(c->target));
+    json_object_set_new(o, "signal", json_integer(c->sig));
     json_object_set_new(o, "errno", json_string(err == ESRCH ? "ESRCH" : "EPERM"));
     json_object_set_new(o, "reason", json_string(why));
     audit_emit("signal_refused", o);
-}
-
-static bool is_signal_call(int nr)
-{
-    return nr == SYS_kill || nr == SYS_rt_sigqueueinfo;
 }
 
 static void on_listener(struct loop *l, struct loop_io *io, uint32_t events)
@@ -280,10 +387,12 @@ static void on_listener(struct loop *l, struct loop_io *io, uint32_t events)
             a->id = q->id;
             if (is_signal_call(q->data.nr)) {
                 const char *why = "";
-                int err = judge_signal(r, q, &why);
+                struct sigcall c;
+                sigcall_of(q, &c);
+                int err = judge_signal(r, q, &c, &why);
                 if (err) {
                     a->error = -err;
-                    count_signal(r, q, err, why);
+                    count_signal(r, q, &c, err, why);
                 } else {
                     a->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
                 }

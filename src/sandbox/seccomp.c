@@ -15,8 +15,10 @@
  * which the supervisor holds (refusals.c); it counts, logs and answers
  * EPERM. The decision is in the filter: the listener can only answer an
  * error for these calls. If the supervisor is gone the kernel answers
- * ENOSYS (still refused). kill() and rt_sigqueueinfo() with a positive pid
- * go to the listener as well, which lets the kernel run them (CONTINUE)
+ * ENOSYS (still refused). Signals that can cross a process boundary
+ * (kill(), rt_sigqueueinfo(), tkill(), rt_tgsigqueueinfo() with a positive
+ * pid, tgkill() aimed at init, pidfd_send_signal(); add_signal_rules) go
+ * to the listener as well, which lets the kernel run them (CONTINUE)
  * unless the target does not exist in the sandbox (ESRCH, as the kernel
  * would say) or is its init (EPERM, as Landlock's signal scope says):
  * those are the signal refusals it counts. clone3's ENOSYS stays silent:
@@ -109,6 +111,10 @@ static const struct sysfilter_rule arg_rules[] = {
      "command's own would receive the calls cordon refuses and could let them run (only "
      "where refusals are counted, see refusals.c)"},
     {"ioctl(TIOCSTI|TIOCLINUX)", "injecting keystrokes into a terminal"},
+    {"move_pages|migrate_pages|get_robust_list(pid != 0)", "another process's memory: "
+     "which of its addresses are mapped (move_pages), moving its pages (migrate_pages), "
+     "its robust-futex list address (get_robust_list): layout leaks that help an exploit "
+     "against an allowed binary"},
 };
 
 static struct sysfilter_rule all_rules[sizeof(plain_rules) / sizeof(plain_rules[0]) +
@@ -183,16 +189,57 @@ static int add_clone_rules(scmp_filter_ctx ctx, uint32_t act)
     return 0;
 }
 
-/* Signals to a positive pid go to the listener (see the top). */
-static int add_signal_rules(scmp_filter_ctx ctx)
+/* Calls that name another process by pid (0: the caller): refused for
+ * any other pid. */
+static int add_other_pid_rules(scmp_filter_ctx ctx, uint32_t act)
 {
-    static const char *const calls[] = {"kill", "rt_sigqueueinfo"};
-    for (size_t i = 0; i < 2; i++) {
-        int rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, seccomp_syscall_resolve_name(calls[i]), 1,
-                                  SCMP_A0(SCMP_CMP_MASKED_EQ, 0x80000000u, 0));
+    static const char *const calls[] = {"move_pages", "migrate_pages", "get_robust_list"};
+    for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+        int nr = seccomp_syscall_resolve_name(calls[i]);
+        if (nr == __NR_SCMP_ERROR)
+            continue;
+        /* Any other value of the whole register, so a pid hidden behind
+         * high bits the kernel ignores is refused too. */
+        int rc = seccomp_rule_add(ctx, act, nr, 1, SCMP_A0(SCMP_CMP_NE, 0));
         if (rc < 0)
             return rc;
     }
+    return 0;
+}
+
+/* Signals that may cross a process boundary go to the listener (see the
+ * top): kill(), rt_sigqueueinfo() and tkill() to a positive pid or thread
+ * id, rt_tgsigqueueinfo() to a positive thread group, every
+ * pidfd_send_signal(), and tgkill() only when its thread group is 1 (the
+ * sandbox's init): threads signal their own process with tgkill all the time
+ * (raise(), pthread_kill(), Go's preemption), and a round trip to the
+ * supervisor for each would cost every program; a tgkill to any other
+ * thread group is left to the kernel (ESRCH outside the sandbox, which the
+ * PID namespace makes unnamable, and the kernel's permission checks
+ * inside). */
+static int add_signal_rules(scmp_filter_ctx ctx)
+{
+    static const char *const calls[] = {"kill", "rt_sigqueueinfo", "tkill",
+                                        "rt_tgsigqueueinfo"};
+    int rc;
+    for (size_t i = 0; i < sizeof(calls) / sizeof(calls[0]); i++) {
+        int nr = seccomp_syscall_resolve_name(calls[i]);
+        if (nr == __NR_SCMP_ERROR)
+            continue;
+        /* A positive 32-bit pid: not 0, sign bit clear. */
+        rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, nr, 1,
+                              SCMP_A0(SCMP_CMP_MASKED_EQ, 0x80000000u, 0));
+        if (rc < 0)
+            return rc;
+    }
+    int tg = seccomp_syscall_resolve_name("tgkill");
+    if (tg != __NR_SCMP_ERROR &&
+        (rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, tg, 1,
+                               SCMP_A0(SCMP_CMP_MASKED_EQ, 0xffffffffu, 1))) < 0)
+        return rc;
+    int ps = seccomp_syscall_resolve_name("pidfd_send_signal");
+    if (ps != __NR_SCMP_ERROR && (rc = seccomp_rule_add(ctx, SCMP_ACT_NOTIFY, ps, 0)) < 0)
+        return rc;
     return 0;
 }
 
@@ -241,6 +288,7 @@ int sysfilter_build(struct sysfilter *out, bool notify)
         }
     }
     if ((rc = add_socket_rules(ctx, act)) < 0 || (rc = add_clone_rules(ctx, act)) < 0 ||
+        (rc = add_other_pid_rules(ctx, act)) < 0 ||
         (notify && ((rc = add_signal_rules(ctx)) < 0 || (rc = add_listener_rule(ctx, act)) < 0))) {
         log_error("seccomp: cannot add the argument rules: %s", strerror(-rc));
         goto out;

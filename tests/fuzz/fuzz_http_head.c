@@ -39,7 +39,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     http_parser_init(&hp, HTTP_RESPONSE_PARSER);
     size_t used;
-    if (http_parse_body(&hp, (const char *)data, size, &used) != HTTP_ERROR)
+    enum http_step whole = http_parse_body(&hp, (const char *)data, size, &used);
+    size_t ul;
+    const char *u = http_parser_upgrade(&hp, &ul);
+    if (u && ul > sizeof(hp.upgrade))
+        __builtin_trap(); /* the kept Upgrade value never exceeds its buffer */
+    /* the same response byte by byte: the same Upgrade value */
+    struct http_parser hb;
+    http_parser_init(&hb, HTTP_RESPONSE_PARSER);
+    enum http_step st = HTTP_NEED_MORE;
+    for (size_t i = 0; i < size && st == HTTP_NEED_MORE; i++)
+        st = http_parse_body(&hb, (const char *)data + i, 1, &used);
+    size_t ul2;
+    const char *u2 = http_parser_upgrade(&hb, &ul2);
+    if (whole == HTTP_MSG_DONE && st == HTTP_MSG_DONE && u && u2 &&
+        (ul != ul2 || memcmp(u, u2, ul) != 0))
+        __builtin_trap();
+    if (whole != HTTP_ERROR)
         (void)http_parse_eof(&hp);
     return 0;
 }

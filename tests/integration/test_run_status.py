@@ -89,4 +89,5 @@ def test_status_finds_a_sandbox_among_many_dead_sockets(sandbox, cordon_bin):
         assert sandbox.finish(p).code == 0
     finally:
         for path in dead:
-            os.unlink(path)
+            if os.path.exists(path):     # cordon status removes dead sockets itself
+                os.unlink(path)

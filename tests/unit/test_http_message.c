@@ -2,6 +2,7 @@
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
 
@@ -67,6 +68,12 @@ static void test_smuggling_refused(void **st)
                              "\r\n\r\n", &hp, &h), HTTP_ERROR);
     assert_int_equal(head_of("POST http://a/ HTTP/1.0\r\nHost: a\r\nContent-Length: 1\r\n\r\n",
                              &hp, &h), HTTP_HEAD_DONE);
+    /* more than one Host line (RFC 9112 §3.2), in any case */
+    assert_int_equal(head_of("GET / HTTP/1.1\r\nHost: a\r\nhOST: b\r\n\r\n", &hp, &h),
+                     HTTP_ERROR);
+    assert_string_equal(http_parser_error(&hp), "more than one Host header");
+    assert_int_equal(head_of("GET / HTTP/1.1\r\nHost: a\r\nX-Host: b\r\n\r\n", &hp, &h),
+                     HTTP_HEAD_DONE);
 }
 
 static void test_chunked_body_and_pipelining(void **st)
@@ -170,6 +177,53 @@ static void test_response_framing(void **st)
     assert_int_equal(http_parse_body(&hp, r, strlen(r), &used), HTTP_MSG_DONE);
     assert_int_equal(hp.status, 101);
     assert_int_equal(used, strlen(r) - 4);
+    size_t ul;
+    const char *u = http_parser_upgrade(&hp, &ul);
+    assert_non_null(u);
+    assert_int_equal(ul, 9);
+    assert_memory_equal(u, "websocket", 9);
+}
+
+/* The response's Upgrade value, kept while streaming: byte by byte, over
+ * two lines, per message, and NULL when too long. */
+static void test_response_upgrade(void **st)
+{
+    struct http_parser hp;
+    size_t used, ul;
+    const char *r = "HTTP/1.1 101 Switching Protocols\r\nupGRADE: websocket\r\n"
+                    "X-Upgrade: h2c\r\nUpgrade: x-other\r\n\r\n";
+    http_parser_init(&hp, HTTP_RESPONSE_PARSER);
+    enum http_step s = HTTP_NEED_MORE;
+    for (size_t i = 0; i < strlen(r) && s == HTTP_NEED_MORE; i++)
+        s = http_parse_body(&hp, r + i, 1, &used);
+    assert_int_equal(s, HTTP_MSG_DONE);
+    const char *u = http_parser_upgrade(&hp, &ul);
+    assert_non_null(u);
+    assert_int_equal(ul, strlen("websocket, x-other"));
+    assert_memory_equal(u, "websocket, x-other", ul);
+    /* none */
+    http_parser_init(&hp, HTTP_RESPONSE_PARSER);
+    r = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n";
+    assert_int_equal(http_parse_body(&hp, r, strlen(r), &used), HTTP_MSG_DONE);
+    assert_non_null(http_parser_upgrade(&hp, &ul));
+    assert_int_equal(ul, 0);
+    /* too long to keep */
+    char big[400];
+    snprintf(big, sizeof(big), "HTTP/1.1 101 S\r\nUpgrade: %0200d\r\n\r\n", 0);
+    http_parser_init(&hp, HTTP_RESPONSE_PARSER);
+    assert_int_equal(http_parse_body(&hp, big, strlen(big), &used), HTTP_MSG_DONE);
+    assert_null(http_parser_upgrade(&hp, &ul));
+    /* a new message starts empty */
+    http_parser_init(&hp, HTTP_RESPONSE_PARSER);
+    r = "HTTP/1.1 200 OK\r\nUpgrade: h2c\r\nContent-Length: 0\r\n\r\n"
+        "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n";
+    assert_int_equal(http_parse_body(&hp, r, strlen(r), &used), HTTP_MSG_DONE);
+    http_parser_upgrade(&hp, &ul);
+    assert_int_equal(ul, 3);
+    http_parser_next(&hp);
+    assert_int_equal(http_parse_body(&hp, r + used, strlen(r) - used, &used), HTTP_MSG_DONE);
+    http_parser_upgrade(&hp, &ul);
+    assert_int_equal(ul, 0);
 }
 
 static void test_token_list(void **st)
@@ -185,7 +239,8 @@ int main(void)
         cmocka_unit_test(test_simple_get),        cmocka_unit_test(test_incomplete_and_too_large),
         cmocka_unit_test(test_smuggling_refused), cmocka_unit_test(test_chunked_body_and_pipelining),
         cmocka_unit_test(test_bad_chunk),         cmocka_unit_test(test_chunk_guard),         cmocka_unit_test(test_connect_and_upgrade),
-        cmocka_unit_test(test_response_framing),  cmocka_unit_test(test_token_list),
+        cmocka_unit_test(test_response_framing),
+        cmocka_unit_test(test_response_upgrade),  cmocka_unit_test(test_token_list),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
