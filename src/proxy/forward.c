@@ -376,6 +376,8 @@ static enum conn_step exchange_done(struct conn *c)
 {
     if (c->infer)
         infer_exchange_done(c);
+    if (c->revoke_at_end) /* a reload refused this connection: no upgrade, no next request */
+        return conn_fail(c, PROXY_REASON_REVOKED);
     if (c->msg->resp.status == 101)
         return prepare_upgrade(c);
     bool keep = c->req_keep_alive && llhttp_should_keep_alive(&c->msg->resp.p) && !c->upstream_eof;

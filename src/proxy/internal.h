@@ -176,6 +176,7 @@ struct conn {
     uint16_t upstream_port;
     const struct policy_endpoint *ep;
     bool learned; /* learning mode let this request through (decide.c) */
+    bool revoke_at_end; /* a reload refused it mid-request: close after this exchange (revoke.c) */
     const char *policy_key;
     /* REQ_BODY (reqbody.c): the endpoint whose body rules decide, its
      * limit, the decoded body read so far (framing removed), and how many

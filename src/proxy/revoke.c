@@ -1,17 +1,18 @@
-/* proxy/revoke: closing what a reloaded policy no longer allows
- * (cordon run --revoke-on-reload).
+/* proxy/revoke: closing what a reloaded policy no longer allows (the
+ * default of cordon run and cordon proxy; --no-revoke-on-reload turns it off).
  *
- * A connection keeps the policy it started with across reloads; with
- * revocation asked for, proxy_revoke() hands the new policy to every worker
- * (under its ident_mu, like finished identity lookups) and wakes its loop.
- * On the worker's own thread, revoke_run() walks that worker's connections
- * and asks the new policy the same L4 question DECIDE asked (host, port,
- * binary and ancestors); a connection it refuses gets a `revoked` audit
- * event with the new decision's reason and detail, and is closed (close
- * reason "revoked"). Connections still allowed keep their own policy (their
- * L7 rules stay the ones they started with); connections that never got a
- * decision (still reading the head, identifying), inference routes,
- * cordon.local answers and learning-mode connections are left alone. */
+ * proxy_revoke() hands the new policy to every worker (under its ident_mu,
+ * like finished identity lookups) and wakes its loop. On the worker's own
+ * thread, revoke_run() walks that worker's connections and asks the new
+ * policy the same L4 question DECIDE asked (host, port, binary and
+ * ancestors); a connection it refuses gets a `revoked` audit event with the
+ * new decision's reason and detail, and is closed (close reason "revoked"):
+ * at once when it is a tunnel or idle, after the response when an HTTP
+ * request the old policy allowed is in flight (no upgrade then, and no next
+ * request). A connection still allowed stays; its next request is judged by
+ * the policy in force (decide.c). Connections that never got a decision
+ * (still reading the head, identifying), inference routes, cordon.local
+ * answers and learning-mode connections are left alone. */
 #include <jansson.h>
 
 #include "core/audit.h"
@@ -33,29 +34,38 @@ void proxy_revoke(struct proxy *p, struct policy *pol)
     }
 }
 
-/* Holds a decision the policy made: past DECIDE, not yet closing. */
-static bool decided(const struct conn *c)
+/* What a refusal by the reloaded policy does to a connection in this state:
+ * nothing yet (no decision, or a request head still arriving, which DECIDE
+ * will judge by the policy in force), close it now (tunnels, idle kept
+ * connections, tunnels being set up), or let the HTTP request in flight,
+ * which the old policy allowed, finish, then close (its response is its
+ * answer; the client sees a complete message and then the close). */
+enum revoke_action { REVOKE_SKIP, REVOKE_NOW, REVOKE_AT_END };
+
+static enum revoke_action action_for(const struct conn *c)
 {
     switch (c->state) {
-    case CONN_RESOLVE:
-    case CONN_CONNECT:
-    case CONN_PEEK:
-    case CONN_TLS_ACCEPT:
-    case CONN_TLS_CONNECT:
-    case CONN_EXCHANGE:
     case CONN_TUNNEL:
     case CONN_KEEPALIVE:
+    case CONN_PEEK:
+    case CONN_TLS_ACCEPT:
+        return REVOKE_NOW;
+    case CONN_RESOLVE:
+    case CONN_CONNECT:
+    case CONN_TLS_CONNECT:
     case CONN_REQ_BODY:
+    case CONN_EXCHANGE:
+        /* a request on its way (forward, or inside an inspected tunnel) */
+        return c->kind == KIND_FORWARD || c->head_parsed ? REVOKE_AT_END : REVOKE_NOW;
     case CONN_REQ_HEAD:
-        return true;
     case CONN_IDENTIFY:
     case CONN_DECIDE:
     case CONN_RESPONDING:
     case CONN_INFER:
     case CONN_CLOSED:
-        return false;
+        return REVOKE_SKIP;
     }
-    return false;
+    return REVOKE_SKIP;
 }
 
 static void audit_revoked(struct conn *c, unsigned gen, const struct policy_decision *d)
@@ -81,8 +91,9 @@ void revoke_run(struct worker *w)
     struct conn *next;
     for (struct conn *c = w->conns; c; c = next) {
         next = c->next;
+        enum revoke_action act = action_for(c);
         if (!c->pol || c->pol == pol || !c->target.host[0] || c->infer || c->learned ||
-            c->ident.reason_code || !decided(c))
+            c->ident.reason_code || c->revoke_at_end || act == REVOKE_SKIP)
             continue;
         struct policy_query q = {
             .host = c->target.host,
@@ -97,7 +108,10 @@ void revoke_run(struct worker *w)
         if (d.allow)
             continue;
         audit_revoked(c, gen, &d);
-        conn_close(c, PROXY_REASON_REVOKED);
+        if (act == REVOKE_AT_END)
+            c->revoke_at_end = true;
+        else
+            conn_close(c, PROXY_REASON_REVOKED);
     }
     policy_unref(pol);
 }

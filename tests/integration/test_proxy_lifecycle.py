@@ -36,7 +36,8 @@ def status_of(port, host, hport):
 
 @pytest.mark.timeout(40)
 def test_sighup_reload(testnet, cordon_proxy):
-    p = cordon_proxy(policy(testnet, [("allowed.test", 80)]))
+    # --no-revoke-on-reload: the live tunnel keeps the policy it started with
+    p = cordon_proxy(policy(testnet, [("allowed.test", 80)]), "--no-revoke-on-reload")
     live, r = connect_tunnel(p.port, "allowed.test", 80)
     assert r.status == 200
     assert live.request("GET", "/", "allowed.test").status == 200
@@ -150,6 +151,27 @@ def test_audit_one_object_per_line_under_concurrency(testnet, cordon_proxy):
     assert statuses.count(200) == 200 and statuses.count(403) == 200
     ev = p.wait_events(400, event="decision")     # p.audit() fails on any non-JSON line
     assert sum(e["decision"] == "allow" for e in ev) == 200
+
+
+@pytest.mark.timeout(60)
+def test_sighup_reload_revokes_by_default(testnet, cordon_proxy):
+    """Without --no-revoke-on-reload a reload re-judges open connections: a
+    tunnel to a host the new policy removed is closed with a `revoked`
+    event; one the new policy still allows stays and keeps working."""
+    p = cordon_proxy(policy(testnet, [("allowed.test", 80), ("other.test", 8080)]))
+    gone, r = connect_tunnel(p.port, "allowed.test", 80)
+    assert r.status == 200 and gone.request("GET", "/", "allowed.test").status == 200
+    kept, r = connect_tunnel(p.port, "other.test", 8080)
+    assert r.status == 200 and kept.request("GET", "/", "other.test").status == 200
+    p.reload(policy(testnet, [("other.test", 8080)]))
+    wait_until(lambda: p.events("revoked"), 5, what="a revoked event")
+    (ev,) = p.events("revoked")
+    assert ev["host"] == "allowed.test" and ev["reason_code"] == "no_endpoint", ev
+    with pytest.raises((EOFError, ConnectionError, OSError)):
+        gone.request("GET", "/", "allowed.test")
+    assert kept.request("GET", "/echo", "other.test").status == 200
+    gone.close()
+    kept.close()
 
 
 @pytest.mark.timeout(60)
