@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -290,6 +291,9 @@ static bool name_ok(const char *n)
 
 int cli_run(int argc, char **argv)
 {
+    /* The process ends right after the sandbox: no OpenSSL teardown at
+     * exit (it only frees memory, after the command has finished). */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     struct sandbox_opts o;
     sandbox_opts_init(&o);
     const char *audit_path = NULL;

@@ -3,7 +3,8 @@
  * Order (each step fails closed; the command runs only after all of them):
  *   policy → user → workdir check → root plan → Landlock ruleset →
  *   seccomp program → network namespace + veth → cgroup → child
- *   environment → pty → init (new namespaces, builds the root, waits), and
+ *   environment → pty → init (new namespaces, builds the root, waits) →
+ *   the proxy's CA (certutil starts on it), and
  *   meanwhile on a thread: bypass monitor (NFLOG) → fence (nftables) →
  *   routes → then Landlock rules (in the new root) → proxy on the
  *   supervisor side → join → "go" → command.
@@ -1077,13 +1078,15 @@ int sandbox_run(const struct sandbox_opts *o)
         goto out;
     }
     s->have_run_dir = true;
-    if ((rc = make_ca(s)) < 0)
-        goto out;
-    log_debug("run: proxy CA ready");
     if ((rc = setup_cgroup(s)) < 0)
         goto out;
     if ((rc = setup_env(s)) < 0 || (rc = setup_tty(s)) < 0 || (rc = spawn_init(s)) < 0)
         goto out;
+    /* The CA after init is cloned: init builds the root meanwhile, and
+     * init's copy of our memory never holds the CA's key. */
+    if ((rc = make_ca(s)) < 0)
+        goto out;
+    log_debug("run: proxy CA ready");
     /* Three things at once, all before the command may run: init builds
      * the sandbox's root, a thread installs the fence, we start the proxy;
      * then the Landlock rules go into the new root, and a thread writes the
