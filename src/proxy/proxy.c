@@ -213,6 +213,9 @@ static void free_workers(struct proxy *p)
 
 static void proxy_free(struct proxy *p)
 {
+    if (p->tls_thread_on) /* it may still be making the contexts freed below */
+        pthread_join(p->tls_thread, NULL);
+    p->tls_thread_on = false;
     identify_pool_stop(p); /* before the workers: its threads may still wake them */
     free_workers(p);
     localaddr_stop(p->local);
@@ -229,6 +232,8 @@ static void proxy_free(struct proxy *p)
     free(p->resolver);
     free(p->sandbox_name);
     pthread_mutex_destroy(&p->gen_lock);
+    pthread_mutex_destroy(&p->tls_mu);
+    pthread_cond_destroy(&p->tls_cv);
     free(p);
 }
 
@@ -272,6 +277,56 @@ static int make_tls(struct proxy *p)
         return r;
     }
     return 0;
+}
+
+/* The TLS set-up is over (rc 0, or why it failed): wakes the waiters. */
+static void tls_finish(struct proxy *p, int rc)
+{
+    pthread_mutex_lock(&p->tls_mu);
+    p->tls_rc = rc;
+    p->tls_done = true;
+    pthread_cond_broadcast(&p->tls_cv);
+    pthread_mutex_unlock(&p->tls_mu);
+}
+
+int proxy_tls_wait(struct proxy *p)
+{
+    pthread_mutex_lock(&p->tls_mu);
+    while (!p->tls_done)
+        pthread_cond_wait(&p->tls_cv, &p->tls_mu);
+    int rc = p->tls_rc;
+    pthread_mutex_unlock(&p->tls_mu);
+    return rc;
+}
+
+static void *tls_thread_main(void *arg)
+{
+    struct proxy *p = arg;
+    int rc = make_tls(p);
+    if (rc < 0)
+        log_error("proxy: the TLS set-up failed (above): no connection is inspected");
+    else
+        log_debug("proxy: TLS contexts ready");
+    tls_finish(p, rc);
+    if (p->cfg.tls_ready_cb)
+        p->cfg.tls_ready_cb(rc, p->cfg.tls_ready_data);
+    return NULL;
+}
+
+/* late_tls: make_tls on a thread of its own (inline when none can be
+ * created); otherwise here. */
+static int start_tls(struct proxy *p)
+{
+    if (p->cfg.late_tls &&
+        pthread_create(&p->tls_thread, NULL, tls_thread_main, p) == 0) {
+        p->tls_thread_on = true;
+        return 0;
+    }
+    int rc = make_tls(p);
+    tls_finish(p, rc);
+    if (rc == 0 && p->cfg.tls_ready_cb)
+        p->cfg.tls_ready_cb(0, p->cfg.tls_ready_data);
+    return rc;
 }
 
 static int make_workers(struct proxy *p)
@@ -335,6 +390,8 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
     p->tls_ca = cfg->ca;
     p->cfg.ca = NULL;
     pthread_mutex_init(&p->routes_lock, NULL);
+    pthread_mutex_init(&p->tls_mu, NULL);
+    pthread_cond_init(&p->tls_cv, NULL);
     raise_nofile();
     p->extra_fd = cfg->extra_listen_fd >= 0 ? fcntl(cfg->extra_listen_fd, F_DUPFD_CLOEXEC, 3) : -1;
     p->transparent_fd =
@@ -358,6 +415,9 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
     p->cfg.inference_routes = p->routes_path;
     if (p->routes_path && (r = load_routes(p, true)) < 0)
         goto out;
+    /* late_tls: from here on, alongside the rest of the start-up and after. */
+    if ((r = start_tls(p)) < 0)
+        goto out;
     if ((r = make_identity(p)) < 0)
         goto out;
     if ((r = identify_pool_start(p, IDENT_THREADS_MAX)) < 0) {
@@ -370,8 +430,6 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
                   strerror(-r));
         goto out;
     }
-    if ((r = make_tls(p)) < 0)
-        goto out;
     if ((r = make_workers(p)) < 0) {
         log_error("proxy: cannot listen: %s", strerror(-r));
         goto out;
