@@ -264,10 +264,11 @@ struct proxy {
     struct tls_ca *tls_ca;
     SSL_CTX *tls_server_ctx;       /* read only after proxy_tls_wait() == 0 */
     struct tls_client *tls_client; /* the same */
-    /* proxy.c: the TLS set-up's state (late_tls: made on tls_thread) */
+    /* proxy.c: the TLS set-up's state (late_tls: made on tls_thread, or by
+     * the first connection that needs it) */
     pthread_mutex_t tls_mu;
     pthread_cond_t tls_cv;
-    bool tls_done;
+    enum { PROXY_TLS_IDLE, PROXY_TLS_RUNNING, PROXY_TLS_DONE } tls_state;
     int tls_rc;
     pthread_t tls_thread;
     bool tls_thread_on;

@@ -279,20 +279,33 @@ static int make_tls(struct proxy *p)
     return 0;
 }
 
-/* The TLS set-up is over (rc 0, or why it failed): wakes the waiters. */
-static void tls_finish(struct proxy *p, int rc)
+/* The TLS set-up is over (rc 0, or why it failed): wakes the waiters,
+ * then tells the caller (tls_ready_cb). */
+static int tls_finish(struct proxy *p, int rc)
 {
+    if (rc < 0 && p->cfg.late_tls)
+        log_error("proxy: the TLS set-up failed (above): no connection is inspected");
+    else if (rc == 0)
+        log_debug("proxy: TLS contexts ready");
     pthread_mutex_lock(&p->tls_mu);
     p->tls_rc = rc;
-    p->tls_done = true;
+    p->tls_state = PROXY_TLS_DONE;
     pthread_cond_broadcast(&p->tls_cv);
     pthread_mutex_unlock(&p->tls_mu);
+    if (p->cfg.tls_ready_cb)
+        p->cfg.tls_ready_cb(rc, p->cfg.tls_ready_data);
+    return rc;
 }
 
 int proxy_tls_wait(struct proxy *p)
 {
     pthread_mutex_lock(&p->tls_mu);
-    while (!p->tls_done)
+    if (p->tls_state == PROXY_TLS_IDLE) { /* lazy: this connection makes them */
+        p->tls_state = PROXY_TLS_RUNNING;
+        pthread_mutex_unlock(&p->tls_mu);
+        return tls_finish(p, make_tls(p));
+    }
+    while (p->tls_state != PROXY_TLS_DONE)
         pthread_cond_wait(&p->tls_cv, &p->tls_mu);
     int rc = p->tls_rc;
     pthread_mutex_unlock(&p->tls_mu);
@@ -302,31 +315,30 @@ int proxy_tls_wait(struct proxy *p)
 static void *tls_thread_main(void *arg)
 {
     struct proxy *p = arg;
-    int rc = make_tls(p);
-    if (rc < 0)
-        log_error("proxy: the TLS set-up failed (above): no connection is inspected");
-    else
-        log_debug("proxy: TLS contexts ready");
-    tls_finish(p, rc);
-    if (p->cfg.tls_ready_cb)
-        p->cfg.tls_ready_cb(rc, p->cfg.tls_ready_data);
+    (void)tls_finish(p, make_tls(p));
     return NULL;
 }
 
-/* late_tls: make_tls on a thread of its own (inline when none can be
- * created); otherwise here. */
+/* Without late_tls, the TLS contexts are made here. With it: when there is
+ * something to read and check (--upstream-ca, a CA to load or write out),
+ * on a thread of their own now; else (cordon run's usual case: a CA given,
+ * the system trust store looked up lazily, nothing that can fail but
+ * memory) by the first connection that needs them, so that a command that
+ * inspects nothing never pays for them. */
 static int start_tls(struct proxy *p)
 {
-    if (p->cfg.late_tls &&
-        pthread_create(&p->tls_thread, NULL, tls_thread_main, p) == 0) {
+    if (!p->cfg.late_tls) {
+        p->tls_state = PROXY_TLS_RUNNING;
+        return tls_finish(p, make_tls(p));
+    }
+    if (p->tls_ca && !p->cfg.upstream_ca && !p->cfg.ca_cert_out)
+        return 0; /* PROXY_TLS_IDLE: proxy_tls_wait makes them */
+    p->tls_state = PROXY_TLS_RUNNING;
+    if (pthread_create(&p->tls_thread, NULL, tls_thread_main, p) == 0) {
         p->tls_thread_on = true;
         return 0;
     }
-    int rc = make_tls(p);
-    tls_finish(p, rc);
-    if (rc == 0 && p->cfg.tls_ready_cb)
-        p->cfg.tls_ready_cb(0, p->cfg.tls_ready_data);
-    return rc;
+    return tls_finish(p, make_tls(p));
 }
 
 static int make_workers(struct proxy *p)
