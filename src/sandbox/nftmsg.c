@@ -361,32 +361,43 @@ int nftmsg_end(struct nftmsg *m)
     return 0;
 }
 
+int nftmsg_acks(const void *buf, size_t len, uint32_t last, uint32_t *bad_seq)
+{
+    if (len > INT32_MAX)
+        return -EMSGSIZE;
+    int left = (int)len;
+    for (const struct nlmsghdr *h = buf; mnl_nlmsg_ok(h, left);
+         h = mnl_nlmsg_next(h, &left)) {
+        if (h->nlmsg_type != NLMSG_ERROR)
+            continue;
+        if (h->nlmsg_len < mnl_nlmsg_size(sizeof(struct nlmsgerr)))
+            return -EBADMSG;
+        const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
+        if (e->error) {
+            *bad_seq = h->nlmsg_seq;
+            /* a kernel error is a negative errno; anything else is not ours */
+            return e->error < 0 && e->error > -4096 ? e->error : -EBADMSG;
+        }
+        if (h->nlmsg_seq == last)
+            return 1;
+    }
+    return 0;
+}
+
 /* Reads acks until the one for message `last` (0) or the first error
  * (-errno, *bad_seq = the refused message's sequence number). */
 static int read_acks(int fd, uint32_t last, uint32_t *bad_seq)
 {
-    char buf[8192];
+    char buf[8192] __attribute__((aligned(4)));
     for (;;) {
         ssize_t n = recv(fd, buf, sizeof(buf), 0);
         if (n < 0 && errno == EINTR)
             continue;
         if (n < 0)
             return errno == EAGAIN || errno == EWOULDBLOCK ? -ETIMEDOUT : -errno;
-        int left = (int)n;
-        for (struct nlmsghdr *h = (struct nlmsghdr *)buf; mnl_nlmsg_ok(h, left);
-             h = mnl_nlmsg_next(h, &left)) {
-            if (h->nlmsg_type != NLMSG_ERROR)
-                continue;
-            const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
-            if (h->nlmsg_len < mnl_nlmsg_size(sizeof(*e)))
-                return -EBADMSG;
-            if (e->error) {
-                *bad_seq = h->nlmsg_seq;
-                return e->error;
-            }
-            if (h->nlmsg_seq == last)
-                return 0;
-        }
+        int rc = nftmsg_acks(buf, (size_t)n, last, bad_seq);
+        if (rc != 0)
+            return rc < 0 ? rc : 0;
     }
 }
 

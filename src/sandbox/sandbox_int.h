@@ -205,6 +205,12 @@ void nftmsg_lookup(struct nftmsg *m, uint32_t sreg, const char *set, uint32_t se
 void nftmsg_dynset_update(struct nftmsg *m, uint32_t sreg_key, const char *set, uint32_t set_id);
 /* Appends BATCH_END. 0, or the batch's err. */
 int nftmsg_end(struct nftmsg *m) __attribute__((warn_unused_result));
+/* The answers to a batch in buf[0..len) (netlink messages from the kernel):
+ * 1 when the ack of message `last` is there, 0 when not yet, -errno for
+ * the first error (*bad_seq = the refused message's sequence number) or
+ * -EBADMSG for a malformed answer. Pure. */
+int nftmsg_acks(const void *buf, size_t len, uint32_t last, uint32_t *bad_seq)
+    __attribute__((warn_unused_result));
 /* Sends the batch to nf_tables in the network namespace netns_fd and waits
  * for its acks. 0 when the kernel applied it; else -errno, *bad_seq = the
  * sequence number of the message it refused (0 if none). */
