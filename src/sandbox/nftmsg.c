@@ -363,23 +363,33 @@ int nftmsg_end(struct nftmsg *m)
 
 int nftmsg_acks(const void *buf, size_t len, uint32_t last, uint32_t *bad_seq)
 {
-    if (len > INT32_MAX)
-        return -EMSGSIZE;
-    int left = (int)len;
-    for (const struct nlmsghdr *h = buf; mnl_nlmsg_ok(h, left);
-         h = mnl_nlmsg_next(h, &left)) {
-        if (h->nlmsg_type != NLMSG_ERROR)
-            continue;
-        if (h->nlmsg_len < mnl_nlmsg_size(sizeof(struct nlmsgerr)))
+    /* By hand, not mnl_nlmsg_ok/next: they take a length >= 2^31 in a
+     * header for a negative one and step outside the buffer (fuzzing). */
+    const uint8_t *p = buf;
+    size_t left = len;
+    while (left >= sizeof(struct nlmsghdr)) {
+        struct nlmsghdr h;
+        memcpy(&h, p, sizeof(h));
+        if (h.nlmsg_len < sizeof(h) || h.nlmsg_len > left)
             return -EBADMSG;
-        const struct nlmsgerr *e = mnl_nlmsg_get_payload(h);
-        if (e->error) {
-            *bad_seq = h->nlmsg_seq;
-            /* a kernel error is a negative errno; anything else is not ours */
-            return e->error < 0 && e->error > -4096 ? e->error : -EBADMSG;
+        if (h.nlmsg_type == NLMSG_ERROR) {
+            struct nlmsgerr e;
+            if (h.nlmsg_len < NLMSG_LENGTH(sizeof(e)))
+                return -EBADMSG;
+            memcpy(&e, p + NLMSG_HDRLEN, sizeof(e));
+            if (e.error) {
+                *bad_seq = h.nlmsg_seq;
+                /* a kernel error is a negative errno; anything else is not ours */
+                return e.error < 0 && e.error > -4096 ? e.error : -EBADMSG;
+            }
+            if (h.nlmsg_seq == last)
+                return 1;
         }
-        if (h->nlmsg_seq == last)
-            return 1;
+        size_t step = NLMSG_ALIGN(h.nlmsg_len);
+        if (step >= left)
+            break;
+        p += step;
+        left -= step;
     }
     return 0;
 }
