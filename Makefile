@@ -11,7 +11,7 @@ WARN     := -Wall -Wextra -Werror -Wformat=2 -Wshadow -Wmissing-prototypes \
 CPPFLAGS := -D_GNU_SOURCE -Isrc -I/usr/share/include/llhttp -MMD -MP
 CFLAGS   ?= -O2 -g
 override CFLAGS += -std=c11 -pthread $(WARN) $(EXTRA_CFLAGS)
-LDLIBS   := -lssl -lcrypto -lyaml -ljansson -lcares -lwslay -lnftables \
+LDLIBS   := -lssl -lcrypto -lyaml -ljansson -lcares -lwslay -lmnl \
             -lnetfilter_log -lseccomp -lsqlite3 -lutil -lpthread
 override LDFLAGS += -pthread $(EXTRA_LDFLAGS)
 

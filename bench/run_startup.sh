@@ -7,6 +7,10 @@
 # (bubblewrap, hyperfine). Settings: ROUNDS (5), RUNS (40), CORDON (build/cordon),
 # BEFORE (optional: a second cordon binary, e.g. an older build, measured in
 # the same rounds so that a change is compared under the same load).
+# PAIRED=N (optional): afterwards, N iterations that each run every command
+# once, in rotating order (fork+exec+wait timed by Python), so that each
+# iteration's commands see the same moment of a fluctuating load; prints
+# the medians and the median of the per-iteration ratios.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CORDON=${CORDON:-$PWD/build/cordon}
@@ -43,3 +47,29 @@ print("median ratio over %d rounds: %.2fx" % (rounds, statistics.median(ratios))
 if before:
     print("BEFORE median ratio: %.2fx" % statistics.median(before))
 PY
+if [ -n "${PAIRED:-}" ]; then
+  /usr/bin/python3 - "$PAIRED" "${CMDS[@]}" <<'PY'
+import shlex, statistics, subprocess, sys, time
+n, cmds = int(sys.argv[1]), [shlex.split(c) for c in sys.argv[2:]]
+names = ["cordon run", "bwrap", "BEFORE"][:len(cmds)]
+t = [[] for _ in cmds]
+for i in range(n):
+    order = list(range(len(cmds)))
+    order = order[i % len(order):] + order[:i % len(order)]
+    for k in order:
+        t0 = time.monotonic()
+        subprocess.run(cmds[k], stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                       stderr=subprocess.DEVNULL, check=True)
+        t[k].append((time.monotonic() - t0) * 1000)
+print("paired, %d iterations:" % n)
+for k, name in enumerate(names):
+    print("  %s: median %.1f ms" % (name, statistics.median(t[k])))
+print("  median of per-iteration cordon/bwrap: %.2fx" %
+      statistics.median(a / b for a, b in zip(t[0], t[1])))
+if len(cmds) > 2:
+    print("  median of per-iteration BEFORE/bwrap: %.2fx" %
+          statistics.median(a / b for a, b in zip(t[2], t[1])))
+    print("  median of per-iteration cordon/BEFORE: %.2f" %
+          statistics.median(a / b for a, b in zip(t[0], t[2])))
+PY
+fi

@@ -5,6 +5,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -63,7 +64,9 @@ static void usage(FILE *f)
         "  --resolver ADDR:PORT DNS server the proxy uses (default: system resolver)\n"
         "  --ca-dir DIR         the proxy's CA (ca.pem, ca.key; default: a fresh one per\n"
         "                       sandbox). The command trusts it through SSL_CERT_FILE & co.\n"
-        "  --upstream-ca FILE   extra CA certificates the proxy trusts upstream\n"
+        "  --upstream-ca FILE   extra CA certificates the proxy trusts upstream (read\n"
+        "                       while the sandbox starts; inspected connections wait for\n"
+        "                       it; a file that cannot be loaded stops the sandbox: 125)\n"
         "  --inference-routes FILE  route inference.local (http and https, any port) to\n"
         "                       model backends (YAML; doc/inference.md)\n"
         "  --proxy-port N       proxy port on the supervisor side (default 3128)\n"
@@ -292,6 +295,9 @@ static bool name_ok(const char *n)
 
 int cli_run(int argc, char **argv)
 {
+    /* The process ends right after the sandbox: no OpenSSL teardown at
+     * exit (it only frees memory, after the command has finished). */
+    OPENSSL_init_crypto(OPENSSL_INIT_NO_ATEXIT, NULL);
     struct sandbox_opts o;
     sandbox_opts_init(&o);
     const char *audit_path = NULL;

@@ -87,6 +87,9 @@ struct identity_cache {
 
     atomic_ullong st_resolves, st_hits, st_misses, st_fast, st_full, st_hashes;
 
+    /* This process's own executable (self_fp_ok: read at creation). */
+    struct identity_fp self_fp;
+    bool self_fp_ok;
     /* This process and its ancestors at creation: never part of a chain. */
     size_t n_self_chain;
     pid_t self_chain[64];
@@ -154,6 +157,7 @@ struct identity_cache *identity_cache_new(const struct identity_cache_opts *opts
         c->self_chain_start[c->n_self_chain++] = st;
         p = pp;
     }
+    c->self_fp_ok = identity_proc_exe_fp(c->proc_fd, getpid(), &c->self_fp) == 0;
     rc = identity_sockdiag_new(opts->netns_fd, IDC_NSOCKS, &c->diag);
     if (rc < 0)
         goto out;
@@ -395,6 +399,18 @@ static bool idc_is_self_or_ancestor(const struct identity_cache *c, pid_t pid,
     return false;
 }
 
+/* A child of this process still running this process's own executable:
+ * a clone of ours (cordon run's enforcement self-test probe, a
+ * CLONE_VM child of the supervisor). Its binary is the one this process
+ * runs (part of its own chain, never hashed there either), so it is not
+ * hashed; it has no ancestors below this process. A sandboxed process is
+ * never a child of the supervisor (they descend from the sandbox's init). */
+static bool idc_is_own_clone(const struct identity_cache *c, const struct identity_owner *own,
+                             const struct identity_fp *fp)
+{
+    return c->self_fp_ok && own->ppid == getpid() && identity_fp_equal(fp, &c->self_fp);
+}
+
 /* Walks the parents of the owner (see the top of the file). A changed
  * ancestor binary sets the verdict; unreadable ancestors are skipped. */
 static void idc_ancestors(struct identity_cache *c, struct idc_build *b, pid_t ppid)
@@ -559,11 +575,16 @@ int identity_resolve(struct identity_cache *c, const struct sockaddr *peer,
     if ((rc = identity_proc_env_taint(c->proc_fd, own.pid, b->tainted_by,
                                       sizeof(b->tainted_by))) < 0)
         snprintf(b->tainted_by, sizeof(b->tainted_by), "(unreadable environment)");
-    rc = idc_tofu(c, b, own.pid, b->exe, &fp, false, b->sha256);
-    if (rc == 0)
-        idc_ancestors(c, b, own.ppid);
-    else if (rc != -EPERM && rc != -ENOSPC)
-        b->sha256[0] = '\0';
+    if (idc_is_own_clone(c, &own, &fp)) {
+        /* Our own binary, like our own chain: not hashed, no ancestors. */
+        rc = 0;
+    } else {
+        rc = idc_tofu(c, b, own.pid, b->exe, &fp, false, b->sha256);
+        if (rc == 0)
+            idc_ancestors(c, b, own.ppid);
+        else if (rc != -EPERM && rc != -ENOSPC)
+            b->sha256[0] = '\0';
+    }
     rc = b->err;
     idc_copy_build(b, own.pid, out);
 

@@ -67,7 +67,7 @@ enum conn_step inspect_tls_connect_enter(struct conn *c)
 {
     SSL *ssl;
     struct proxy *p = c->w->proxy;
-    if (!p->tls_client ||
+    if (proxy_tls_wait(p) < 0 || !p->tls_client ||
         tls_client_ssl_new(p->tls_client, c->ufd, c->target.host, c->target.port, &ssl) < 0 ||
         new_tls(&c->utls, ssl) < 0)
         return respond_error(c, 502, PROXY_REASON_UPSTREAM_TLS_HANDSHAKE,
@@ -138,7 +138,8 @@ static enum conn_step start_client_tls(struct conn *c, const char *sni)
                  c->target.host);
         return refuse(c, PROXY_REASON_SNI_MISMATCH, d);
     }
-    if (tls_server_ssl_new(p->tls_server_ctx, c->cfd, c->target.host, TLS_SERVER_SNI_MUST_MATCH, &ssl) < 0 ||
+    if (proxy_tls_wait(p) < 0 ||
+        tls_server_ssl_new(p->tls_server_ctx, c->cfd, c->target.host, TLS_SERVER_SNI_MUST_MATCH, &ssl) < 0 ||
         new_tls(&c->ctls, ssl) < 0)
         return refuse(c, PROXY_REASON_TLS_SETUP_FAILED,
                       "could not create the client-side TLS session");

@@ -263,8 +263,16 @@ struct proxy {
     struct sockaddr_storage bound;
     socklen_t bound_len;
     struct tls_ca *tls_ca;
-    SSL_CTX *tls_server_ctx;
-    struct tls_client *tls_client;
+    SSL_CTX *tls_server_ctx;       /* read only after proxy_tls_wait() == 0 */
+    struct tls_client *tls_client; /* the same */
+    /* proxy.c: the TLS set-up's state (late_tls: made on tls_thread, or by
+     * the first connection that needs it) */
+    pthread_mutex_t tls_mu;
+    pthread_cond_t tls_cv;
+    enum { PROXY_TLS_IDLE, PROXY_TLS_RUNNING, PROXY_TLS_DONE } tls_state;
+    int tls_rc;
+    pthread_t tls_thread;
+    bool tls_thread_on;
     struct localaddr *local; /* this host's addresses: never dialled */
     int extra_fd, transparent_fd; /* dups of proxy_config's fds, or -1 */
     /* generation.c: policy -> generation, for decision events */
@@ -286,6 +294,9 @@ unsigned proxy_generation_of(struct proxy *p, const struct policy *pol);
 
 /* proxy.c: a new reference to the current inference routes, or NULL. */
 struct inference_routes *proxy_routes_get(struct proxy *p);
+/* Waits until the TLS contexts are made (at once unless late_tls and still
+ * being made); 0, or the -errno they failed with. Any thread. */
+int proxy_tls_wait(struct proxy *p) __attribute__((warn_unused_result));
 
 
 /* state.c: the owner of c->state */

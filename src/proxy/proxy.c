@@ -213,6 +213,9 @@ static void free_workers(struct proxy *p)
 
 static void proxy_free(struct proxy *p)
 {
+    if (p->tls_thread_on) /* it may still be making the contexts freed below */
+        pthread_join(p->tls_thread, NULL);
+    p->tls_thread_on = false;
     identify_pool_stop(p); /* before the workers: its threads may still wake them */
     free_workers(p);
     localaddr_stop(p->local);
@@ -229,6 +232,8 @@ static void proxy_free(struct proxy *p)
     free(p->resolver);
     free(p->sandbox_name);
     pthread_mutex_destroy(&p->gen_lock);
+    pthread_mutex_destroy(&p->tls_mu);
+    pthread_cond_destroy(&p->tls_cv);
     free(p);
 }
 
@@ -272,6 +277,68 @@ static int make_tls(struct proxy *p)
         return r;
     }
     return 0;
+}
+
+/* The TLS set-up is over (rc 0, or why it failed): wakes the waiters,
+ * then tells the caller (tls_ready_cb). */
+static int tls_finish(struct proxy *p, int rc)
+{
+    if (rc < 0 && p->cfg.late_tls)
+        log_error("proxy: the TLS set-up failed (above): no connection is inspected");
+    else if (rc == 0)
+        log_debug("proxy: TLS contexts ready");
+    pthread_mutex_lock(&p->tls_mu);
+    p->tls_rc = rc;
+    p->tls_state = PROXY_TLS_DONE;
+    pthread_cond_broadcast(&p->tls_cv);
+    pthread_mutex_unlock(&p->tls_mu);
+    if (p->cfg.tls_ready_cb)
+        p->cfg.tls_ready_cb(rc, p->cfg.tls_ready_data);
+    return rc;
+}
+
+int proxy_tls_wait(struct proxy *p)
+{
+    pthread_mutex_lock(&p->tls_mu);
+    if (p->tls_state == PROXY_TLS_IDLE) { /* lazy: this connection makes them */
+        p->tls_state = PROXY_TLS_RUNNING;
+        pthread_mutex_unlock(&p->tls_mu);
+        return tls_finish(p, make_tls(p));
+    }
+    while (p->tls_state != PROXY_TLS_DONE)
+        pthread_cond_wait(&p->tls_cv, &p->tls_mu);
+    int rc = p->tls_rc;
+    pthread_mutex_unlock(&p->tls_mu);
+    return rc;
+}
+
+static void *tls_thread_main(void *arg)
+{
+    struct proxy *p = arg;
+    (void)tls_finish(p, make_tls(p));
+    return NULL;
+}
+
+/* Without late_tls, the TLS contexts are made here. With it: when there is
+ * something to read and check (--upstream-ca, a CA to load or write out),
+ * on a thread of their own now; else (cordon run's usual case: a CA given,
+ * the system trust store looked up lazily, nothing that can fail but
+ * memory) by the first connection that needs them, so that a command that
+ * inspects nothing never pays for them. */
+static int start_tls(struct proxy *p)
+{
+    if (!p->cfg.late_tls) {
+        p->tls_state = PROXY_TLS_RUNNING;
+        return tls_finish(p, make_tls(p));
+    }
+    if (p->tls_ca && !p->cfg.upstream_ca && !p->cfg.ca_cert_out)
+        return 0; /* PROXY_TLS_IDLE: proxy_tls_wait makes them */
+    p->tls_state = PROXY_TLS_RUNNING;
+    if (pthread_create(&p->tls_thread, NULL, tls_thread_main, p) == 0) {
+        p->tls_thread_on = true;
+        return 0;
+    }
+    return tls_finish(p, make_tls(p));
 }
 
 static int make_workers(struct proxy *p)
@@ -335,6 +402,8 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
     p->tls_ca = cfg->ca;
     p->cfg.ca = NULL;
     pthread_mutex_init(&p->routes_lock, NULL);
+    pthread_mutex_init(&p->tls_mu, NULL);
+    pthread_cond_init(&p->tls_cv, NULL);
     raise_nofile();
     p->extra_fd = cfg->extra_listen_fd >= 0 ? fcntl(cfg->extra_listen_fd, F_DUPFD_CLOEXEC, 3) : -1;
     p->transparent_fd =
@@ -358,6 +427,9 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
     p->cfg.inference_routes = p->routes_path;
     if (p->routes_path && (r = load_routes(p, true)) < 0)
         goto out;
+    /* late_tls: from here on, alongside the rest of the start-up and after. */
+    if ((r = start_tls(p)) < 0)
+        goto out;
     if ((r = make_identity(p)) < 0)
         goto out;
     if ((r = identify_pool_start(p, IDENT_THREADS_MAX)) < 0) {
@@ -370,8 +442,6 @@ int proxy_start(const struct proxy_config *cfg, struct proxy **out)
                   strerror(-r));
         goto out;
     }
-    if ((r = make_tls(p)) < 0)
-        goto out;
     if ((r = make_workers(p)) < 0) {
         log_error("proxy: cannot listen: %s", strerror(-r));
         goto out;

@@ -58,6 +58,17 @@ struct proxy_config {
     struct tls_ca *ca;
     const char *ca_cert_out;          /* write the CA certificate here (for clients), or NULL */
     const char *upstream_ca;          /* extra trust anchors for upstream TLS, or NULL */
+    /* Late TLS set-up (cordon run): the TLS contexts and the upstream trust
+     * anchors are made after proxy_start returns, while the caller goes on:
+     * on a thread of the proxy's own when upstream_ca or ca_cert_out is set
+     * (or no ca given), else by the first connection that needs them. A
+     * connection that needs TLS before they are ready waits for them (never
+     * served without them), and fails if they could not be made.
+     * tls_ready_cb (on the thread that made them) reports the result once,
+     * 0 or -errno. false: proxy_start makes them itself. */
+    bool late_tls;
+    void (*tls_ready_cb)(int rc, void *data);
+    void *tls_ready_data;
     /* Listening sockets the caller opened elsewhere (the sandbox opens them
      * inside the sandbox's network namespace), served by every worker. The
      * proxy dups them; -1 = none (proxy_config_init). */

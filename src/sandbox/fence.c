@@ -37,7 +37,14 @@
 #include <stdarg.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <nftables/libnftables.h>
+#include <linux/netfilter.h>
+#include <linux/netfilter/nf_conntrack_common.h>
+#include <linux/netfilter/nf_nat.h>
+#include <linux/netfilter/nf_tables.h>
+#include <linux/rtnetlink.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -152,57 +159,261 @@ int fence_ruleset(const struct fence_opts *o, char *buf, size_t cap)
     return (int)b.len;
 }
 
+/* ---- the same ruleset as netlink messages (nftmsg.c) ----
+ *
+ * Each rule below is the bytecode nft 1.0 compiles the matching line of
+ * fence_ruleset into (`nft --debug=netlink`), in the same order, and the
+ * batch holds the messages nft sends for that text (`nft --debug=mnl`);
+ * tests/unit/test_sandbox_fence.c loads both into namespaces and compares
+ * what the kernel holds. */
+
+#define FENCE_FAMILY NFPROTO_INET
+#define R1 NFT_REG_1
+#define R2 NFT_REG_2
+#define R32_01 NFT_REG32_01
+#define R32_02 NFT_REG32_02
+#define R32_05 NFT_REG32_05
+
+/* nft's set userdata (key byte order, key type): what `nft list` shows. */
+static const uint8_t udata_concat[] = {0x00, 0x04, 0x00, 0x00, 0x00, 0x00, 0x03, 0x08,
+                                       0x00, 0x04, 0x0d, 0x00, 0x00, 0x00, 0x01, 0x00};
+static const uint8_t udata_icmpv6[] = {0x00, 0x04, 0x02, 0x00, 0x00, 0x00, 0x03, 0x14, 0x00, 0x04,
+                                       0x07, 0x00, 0x00, 0x00, 0x01, 0x0c, 0x00, 0x04, 0x0e, 0x00,
+                                       0x00, 0x00, 0x01, 0x04, 0x01, 0x00, 0x00, 0x00};
+/* nft datatypes (src/datatype.h): concatenations are (a << 6 | b) << 6 | c. */
+#define DT_IPADDR 7
+#define DT_IP6ADDR 8
+#define DT_INET_SERVICE 13
+#define DT_ICMP6_TYPE 29
+#define DT_CONCAT3(a, b, c) (((((uint32_t)(a)) << 6 | (b)) << 6) | (c))
+enum { SET_SEEN4 = 1, SET_SEEN6 = 2, SET_ICMPV6 = 3 };
+
+static void r_meta_cmp8(struct nftmsg *m, uint32_t key, uint8_t v)
+{
+    nftmsg_meta(m, key, R1);
+    nftmsg_cmp(m, R1, NFT_CMP_EQ, &v, 1);
+}
+
+static void r_oif_lo(struct nftmsg *m)
+{
+    char lo[IFNAMSIZ] = "lo";
+    nftmsg_meta(m, NFT_META_OIFNAME, R1);
+    nftmsg_cmp(m, R1, NFT_CMP_EQ, lo, sizeof(lo));
+}
+
+static void r_log(struct nftmsg *m, const struct fence_opts *o, const char *prefix)
+{
+    if (o->monitored)
+        nftmsg_log(m, prefix, o->nflog_group);
+}
+
+/* ct KEY & mask != 0 */
+static void r_ct_any(struct nftmsg *m, uint32_t key, uint32_t mask)
+{
+    uint32_t zero = 0;
+    nftmsg_ct(m, key, R1);
+    nftmsg_bitwise(m, R1, &mask, &zero, sizeof(mask));
+    nftmsg_cmp(m, R1, NFT_CMP_NEQ, &zero, sizeof(zero));
+}
+
+/* ip daddr . tcp sport . tcp dport (ip6: v6) into R1... */
+static void r_flow(struct nftmsg *m, bool v6)
+{
+    r_meta_cmp8(m, NFT_META_NFPROTO, v6 ? NFPROTO_IPV6 : NFPROTO_IPV4);
+    r_meta_cmp8(m, NFT_META_L4PROTO, IPPROTO_TCP);
+    if (v6) {
+        nftmsg_payload(m, NFT_PAYLOAD_NETWORK_HEADER, 24, 16, R1);
+        nftmsg_payload(m, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, R2);
+        nftmsg_payload(m, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, R32_05);
+    } else {
+        nftmsg_payload(m, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, R1);
+        nftmsg_payload(m, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 2, R32_01);
+        nftmsg_payload(m, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, R32_02);
+    }
+}
+
+#define RULE(m, chain) nftmsg_rule_begin((m), FENCE_FAMILY, FENCE_TABLE, (chain))
+#define END(m) nftmsg_rule_end(m)
+
+int fence_batch(const struct fence_opts *o, struct nftmsg *m)
+{
+    if (o->capture_port && (o->capture_prefix < 1 || o->capture_prefix > 32))
+        return -EINVAL;
+    nftmsg_table(m, FENCE_FAMILY, FENCE_TABLE);
+    if (o->capture_port)
+        nftmsg_chain(m, FENCE_FAMILY, FENCE_TABLE, "capture", "nat", NF_INET_LOCAL_OUT, -100);
+    nftmsg_chain(m, FENCE_FAMILY, FENCE_TABLE, "output", "filter", NF_INET_LOCAL_OUT, 0);
+    if (o->monitored) {
+        nftmsg_chain(m, FENCE_FAMILY, FENCE_TABLE, "tcp_bypass", NULL, 0, 0);
+        struct nftmsg_set seen = {.table = FENCE_TABLE, .flags = NFT_SET_TIMEOUT | NFT_SET_EVAL,
+                                  .size = 8192, .timeout_ms = 10000, .udata = udata_concat,
+                                  .udata_len = sizeof(udata_concat)};
+        seen.name = "seen4";
+        seen.id = SET_SEEN4;
+        seen.key_type = DT_CONCAT3(DT_IPADDR, DT_INET_SERVICE, DT_INET_SERVICE);
+        seen.key_len = 12;
+        nftmsg_set(m, FENCE_FAMILY, &seen);
+        seen.name = "seen6";
+        seen.id = SET_SEEN6;
+        seen.key_type = DT_CONCAT3(DT_IP6ADDR, DT_INET_SERVICE, DT_INET_SERVICE);
+        seen.key_len = 24;
+        nftmsg_set(m, FENCE_FAMILY, &seen);
+    }
+    if (o->capture_port) {
+        /* ip daddr NET/PREFIX meta l4proto tcp redirect to :PORT */
+        RULE(m, "capture");
+        r_meta_cmp8(m, NFT_META_NFPROTO, NFPROTO_IPV4);
+        uint32_t mask = htonl(o->capture_prefix == 32 ? ~0u : ~(~0u >> o->capture_prefix));
+        uint32_t net = o->capture_net.s_addr & mask, zero = 0;
+        if (o->capture_prefix % 8 == 0) {
+            uint32_t bytes = o->capture_prefix / 8u;
+            nftmsg_payload(m, NFT_PAYLOAD_NETWORK_HEADER, 16, bytes, R1);
+            nftmsg_cmp(m, R1, NFT_CMP_EQ, &net, bytes);
+        } else {
+            nftmsg_payload(m, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, R1);
+            nftmsg_bitwise(m, R1, &mask, &zero, 4);
+            nftmsg_cmp(m, R1, NFT_CMP_EQ, &net, 4);
+        }
+        r_meta_cmp8(m, NFT_META_L4PROTO, IPPROTO_TCP);
+        uint16_t port = htons(o->capture_port);
+        nftmsg_immediate(m, R1, &port, sizeof(port));
+        nftmsg_redir(m, R1, NF_NAT_RANGE_PROTO_SPECIFIED);
+        END(m);
+    }
+    /* oifname "lo" fib daddr type local accept */
+    RULE(m, "output");
+    r_oif_lo(m);
+    uint32_t local = RTN_LOCAL;
+    nftmsg_fib(m, NFTA_FIB_F_DADDR, NFT_FIB_RESULT_ADDRTYPE, R1);
+    nftmsg_cmp(m, R1, NFT_CMP_EQ, &local, sizeof(local));
+    nftmsg_verdict(m, NF_ACCEPT, NULL);
+    END(m);
+    /* oifname "lo" meta l4proto tcp [log] reject with tcp reset */
+    RULE(m, "output");
+    r_oif_lo(m);
+    r_meta_cmp8(m, NFT_META_L4PROTO, IPPROTO_TCP);
+    r_log(m, o, FENCE_PREFIX_REFUSED);
+    nftmsg_reject(m, NFT_REJECT_TCP_RST, 0);
+    END(m);
+    /* oifname "lo" [log] reject with icmpx type admin-prohibited */
+    RULE(m, "output");
+    r_oif_lo(m);
+    r_log(m, o, FENCE_PREFIX_REFUSED);
+    nftmsg_reject(m, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_ADMIN_PROHIBITED);
+    END(m);
+    /* ct state established,related accept */
+    RULE(m, "output");
+    r_ct_any(m, NFT_CT_STATE, NF_CT_STATE_BIT(IP_CT_ESTABLISHED) | NF_CT_STATE_BIT(IP_CT_RELATED));
+    nftmsg_verdict(m, NF_ACCEPT, NULL);
+    END(m);
+    /* ip daddr PROXY tcp dport PORT accept */
+    RULE(m, "output");
+    r_meta_cmp8(m, NFT_META_NFPROTO, NFPROTO_IPV4);
+    nftmsg_payload(m, NFT_PAYLOAD_NETWORK_HEADER, 16, 4, R1);
+    nftmsg_cmp(m, R1, NFT_CMP_EQ, &o->proxy4.s_addr, 4);
+    r_meta_cmp8(m, NFT_META_L4PROTO, IPPROTO_TCP);
+    uint16_t pport = htons(o->proxy_port);
+    nftmsg_payload(m, NFT_PAYLOAD_TRANSPORT_HEADER, 2, 2, R1);
+    nftmsg_cmp(m, R1, NFT_CMP_EQ, &pport, 2);
+    nftmsg_verdict(m, NF_ACCEPT, NULL);
+    END(m);
+    if (o->capture_port) { /* ct status dnat accept */
+        RULE(m, "output");
+        r_ct_any(m, NFT_CT_STATUS, IPS_DST_NAT);
+        nftmsg_verdict(m, NF_ACCEPT, NULL);
+        END(m);
+    }
+    /* icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert,
+     * nd-router-solicit, mld-listener-report, mld2-listener-report } accept */
+    static const uint8_t nd[] = {135, 136, 133, 131, 143};
+    struct nftmsg_set anon = {.table = FENCE_TABLE, .name = "__set%d", .id = SET_ICMPV6,
+                              .flags = NFT_SET_ANONYMOUS | NFT_SET_CONSTANT,
+                              .key_type = DT_ICMP6_TYPE, .key_len = 1, .size = sizeof(nd),
+                              .udata = udata_icmpv6, .udata_len = sizeof(udata_icmpv6)};
+    nftmsg_set(m, FENCE_FAMILY, &anon);
+    nftmsg_elems(m, FENCE_FAMILY, FENCE_TABLE, "__set%d", SET_ICMPV6, nd, sizeof(nd));
+    RULE(m, "output");
+    r_meta_cmp8(m, NFT_META_NFPROTO, NFPROTO_IPV6);
+    r_meta_cmp8(m, NFT_META_L4PROTO, IPPROTO_ICMPV6);
+    nftmsg_payload(m, NFT_PAYLOAD_TRANSPORT_HEADER, 0, 1, R1);
+    nftmsg_lookup(m, R1, "__set%d", SET_ICMPV6);
+    nftmsg_verdict(m, NF_ACCEPT, NULL);
+    END(m);
+    if (o->monitored) {
+        /* meta l4proto tcp jump tcp_bypass */
+        RULE(m, "output");
+        r_meta_cmp8(m, NFT_META_L4PROTO, IPPROTO_TCP);
+        nftmsg_verdict(m, NFT_JUMP, "tcp_bypass");
+        END(m);
+    } else {
+        /* meta l4proto tcp reject with tcp reset */
+        RULE(m, "output");
+        r_meta_cmp8(m, NFT_META_L4PROTO, IPPROTO_TCP);
+        nftmsg_reject(m, NFT_REJECT_TCP_RST, 0);
+        END(m);
+    }
+    /* meta l4proto udp [log] reject with icmpx type port-unreachable */
+    RULE(m, "output");
+    r_meta_cmp8(m, NFT_META_L4PROTO, IPPROTO_UDP);
+    r_log(m, o, FENCE_PREFIX_REFUSED);
+    nftmsg_reject(m, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_PORT_UNREACH);
+    END(m);
+    /* [log] reject with icmpx type admin-prohibited */
+    RULE(m, "output");
+    r_log(m, o, FENCE_PREFIX_REFUSED);
+    nftmsg_reject(m, NFT_REJECT_ICMPX_UNREACH, NFT_REJECT_ICMPX_ADMIN_PROHIBITED);
+    END(m);
+    if (o->monitored) {
+        for (int v6 = 0; v6 <= 1; v6++) { /* ip[6] daddr . tcp sport . tcp dport @seenN reject */
+            RULE(m, "tcp_bypass");
+            r_flow(m, v6);
+            nftmsg_lookup(m, R1, v6 ? "seen6" : "seen4", v6 ? SET_SEEN6 : SET_SEEN4);
+            nftmsg_reject(m, NFT_REJECT_TCP_RST, 0);
+            END(m);
+        }
+        for (int v6 = 0; v6 <= 1; v6++) { /* update @seenN { ... } log prefix held drop */
+            RULE(m, "tcp_bypass");
+            r_flow(m, v6);
+            nftmsg_dynset_update(m, R1, v6 ? "seen6" : "seen4", v6 ? SET_SEEN6 : SET_SEEN4);
+            nftmsg_log(m, FENCE_PREFIX_HELD, o->nflog_group);
+            nftmsg_verdict(m, NF_DROP, NULL);
+            END(m);
+        }
+        /* log prefix refused reject with tcp reset */
+        RULE(m, "tcp_bypass");
+        r_meta_cmp8(m, NFT_META_L4PROTO, IPPROTO_TCP);
+        nftmsg_log(m, FENCE_PREFIX_REFUSED, o->nflog_group);
+        nftmsg_reject(m, NFT_REJECT_TCP_RST, 0);
+        END(m);
+    }
+    return nftmsg_end(m);
+}
+
 int fence_install(int child_netns_fd, const struct fence_opts *o, char *err, size_t errcap)
 {
-    char rules[4096];
-    int rc = fence_ruleset(o, rules, sizeof(rules));
+    static char buf[32768]; /* the fence's batch is ~6 KiB */
+    static pthread_mutex_t buf_mu = PTHREAD_MUTEX_INITIALIZER;
+    struct nftmsg m;
+    uint32_t bad = 0;
+    pthread_mutex_lock(&buf_mu);
+    nftmsg_begin(&m, buf, sizeof(buf));
+    int rc = fence_batch(o, &m);
     if (rc < 0) {
-        snprintf(err, errcap, "fence ruleset does not fit");
+        pthread_mutex_unlock(&buf_mu);
+        snprintf(err, errcap, "cannot build the fence: %s", strerror(-rc));
         return rc;
     }
-    int host_fd = -1;
-    struct nft_ctx *nft = NULL;
-    host_fd = open("/proc/thread-self/ns/net", O_RDONLY | O_CLOEXEC);
-    if (host_fd < 0) {
-        rc = -errno;
-        snprintf(err, errcap, "cannot open /proc/thread-self/ns/net: %s", strerror(-rc));
-        goto out;
+    rc = nftmsg_send(&m, child_netns_fd, &bad);
+    pthread_mutex_unlock(&buf_mu);
+    if (rc < 0) {
+        /* EOPNOTSUPP/ENOENT: nf_tables or one of its expressions is not
+         * available (module missing); the caller falls back. */
+        if (bad)
+            snprintf(err, errcap, "nftables refused the fence (message %u of the batch): %s",
+                     (unsigned)bad - 1, strerror(-rc));
+        else
+            snprintf(err, errcap, "cannot load the fence into nftables: %s", strerror(-rc));
+        return rc == -ENOSPC ? rc : -EOPNOTSUPP;
     }
-    /* libnftables talks netlink in the namespace of the calling thread. */
-    if ((rc = netns_enter(child_netns_fd)) < 0) {
-        snprintf(err, errcap, "cannot enter the sandbox namespace: %s", strerror(-rc));
-        goto out;
-    }
-    nft = nft_ctx_new(NFT_CTX_DEFAULT);
-    if (!nft) {
-        rc = -ENOMEM;
-        snprintf(err, errcap, "nft_ctx_new failed");
-        goto back;
-    }
-    nft_ctx_buffer_output(nft);
-    nft_ctx_buffer_error(nft);
-    if (nft_run_cmd_from_buffer(nft, rules) != 0) {
-        const char *e = nft_ctx_get_error_buffer(nft);
-        rc = -EOPNOTSUPP;
-        snprintf(err, errcap, "nftables refused the fence: %s", e && *e ? e : "(no message)");
-        /* Trim the trailing newline nft leaves. */
-        size_t l = strlen(err);
-        while (l && (err[l - 1] == '\n' || err[l - 1] == ' '))
-            err[--l] = '\0';
-        goto back;
-    }
-    rc = 0;
-back:
-    if (nft)
-        nft_ctx_free(nft);
-    nft = NULL;
-    if (netns_enter(host_fd) < 0) {
-        log_error("fence: cannot return to the original network namespace: %s",
-                  strerror(errno));
-        abort();
-    }
-out:
-    if (host_fd >= 0)
-        close(host_fd);
-    return rc;
+    return 0;
 }

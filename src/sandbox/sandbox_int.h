@@ -160,12 +160,73 @@ struct fence_opts {
 #define FENCE_PREFIX_HELD "held"
 #define FENCE_PREFIX_REFUSED "refused"
 
+/* ---- nftmsg.c: an nf_tables transaction as netlink messages ---- */
+
+struct nftmsg {
+    char *buf;
+    size_t cap, len;
+    uint32_t seq;               /* the next message's sequence number */
+    struct nlmsghdr *cur;       /* the message being built */
+    struct nlattr *exprs;       /* its NFTA_RULE_EXPRESSIONS nest */
+    int err;                    /* -ENOSPC once buf is full */
+};
+struct nftmsg_set {
+    const char *table, *name;
+    uint32_t id, flags, key_type, key_len, size;
+    uint64_t timeout_ms;
+    const void *udata; /* nft's NFTA_SET_USERDATA, for `nft list` */
+    size_t udata_len;
+};
+/* Starts a batch in buf (BATCH_BEGIN). Each call below appends one message
+ * (or one expression of the rule begun); running out of room sets err. */
+void nftmsg_begin(struct nftmsg *m, void *buf, size_t cap);
+void nftmsg_table(struct nftmsg *m, uint8_t family, const char *name);
+/* type NULL: a regular chain; else a base chain on hooknum, policy accept. */
+void nftmsg_chain(struct nftmsg *m, uint8_t family, const char *table, const char *name,
+                  const char *type, uint32_t hooknum, int32_t prio);
+void nftmsg_set(struct nftmsg *m, uint8_t family, const struct nftmsg_set *s);
+/* Elements of one-byte keys. */
+void nftmsg_elems(struct nftmsg *m, uint8_t family, const char *table, const char *set,
+                  uint32_t set_id, const uint8_t *keys, size_t n);
+void nftmsg_rule_begin(struct nftmsg *m, uint8_t family, const char *table, const char *chain);
+void nftmsg_rule_end(struct nftmsg *m);
+void nftmsg_meta(struct nftmsg *m, uint32_t key, uint32_t dreg);
+void nftmsg_cmp(struct nftmsg *m, uint32_t sreg, uint32_t op, const void *v, size_t len);
+void nftmsg_payload(struct nftmsg *m, uint32_t base, uint32_t offset, uint32_t len, uint32_t dreg);
+void nftmsg_bitwise(struct nftmsg *m, uint32_t reg, const void *mask, const void *xor, size_t len);
+void nftmsg_verdict(struct nftmsg *m, int32_t code, const char *chain);
+void nftmsg_immediate(struct nftmsg *m, uint32_t dreg, const void *v, size_t len);
+void nftmsg_redir(struct nftmsg *m, uint32_t proto_reg, uint32_t flags);
+void nftmsg_fib(struct nftmsg *m, uint32_t flags, uint32_t result, uint32_t dreg);
+void nftmsg_ct(struct nftmsg *m, uint32_t key, uint32_t dreg);
+void nftmsg_log(struct nftmsg *m, const char *prefix, uint16_t group);
+void nftmsg_reject(struct nftmsg *m, uint32_t type, uint8_t code);
+void nftmsg_lookup(struct nftmsg *m, uint32_t sreg, const char *set, uint32_t set_id);
+void nftmsg_dynset_update(struct nftmsg *m, uint32_t sreg_key, const char *set, uint32_t set_id);
+/* Appends BATCH_END. 0, or the batch's err. */
+int nftmsg_end(struct nftmsg *m) __attribute__((warn_unused_result));
+/* The answers to a batch in buf[0..len) (netlink messages from the kernel):
+ * 1 when the ack of message `last` is there, 0 when not yet, -errno for
+ * the first error (*bad_seq = the refused message's sequence number) or
+ * -EBADMSG for a malformed answer. Pure. */
+int nftmsg_acks(const void *buf, size_t len, uint32_t last, uint32_t *bad_seq)
+    __attribute__((warn_unused_result));
+/* Sends the batch to nf_tables in the network namespace netns_fd and waits
+ * for its acks. 0 when the kernel applied it; else -errno, *bad_seq = the
+ * sequence number of the message it refused (0 if none). */
+int nftmsg_send(struct nftmsg *m, int netns_fd, uint32_t *bad_seq)
+    __attribute__((warn_unused_result));
+
+/* Builds the fence's batch (the rules fence_ruleset renders) in m. */
+int fence_batch(const struct fence_opts *o, struct nftmsg *m) __attribute__((warn_unused_result));
+
 /* Renders the ruleset (one nft batch) into buf. Returns the length, or
  * -ENOSPC when cap is too small. Pure. */
 int fence_ruleset(const struct fence_opts *o, char *buf, size_t cap)
     __attribute__((warn_unused_result));
 /* Loads the ruleset inside the namespace child_netns_fd in one transaction
- * (libnftables). Returns 0 or -errno; err receives nft's message. */
+ * (fence_batch, one netlink transaction). Returns 0 or -errno; err says
+ * which part the kernel refused. */
 int fence_install(int child_netns_fd, const struct fence_opts *o, char *err, size_t errcap)
     __attribute__((warn_unused_result));
 const char *fence_mode_name(enum fence_mode m);

@@ -3,7 +3,8 @@
  * Order (each step fails closed; the command runs only after all of them):
  *   policy → user → workdir check → root plan → Landlock ruleset →
  *   seccomp program → network namespace + veth → cgroup → child
- *   environment → pty → init (new namespaces, builds the root, waits), and
+ *   environment → pty → init (new namespaces, builds the root, waits) →
+ *   the proxy's CA (certutil starts on it), and
  *   meanwhile on a thread: bypass monitor (NFLOG) → fence (nftables) →
  *   routes → then Landlock rules (in the new root) → proxy on the
  *   supervisor side → join → "go" → command.
@@ -90,6 +91,11 @@ struct supervisor {
     pthread_t trust_tid;     /* install_trust, while the start hooks run */
     bool trust_on;
     int trust_rc;
+    int tls_r, tls_w;        /* the proxy's late TLS set-up reports here */
+    struct loop_io tls_io;
+    bool tls_reported;       /* its result was read */
+    bool tls_failed;         /* and it failed: the sandbox is stopped */
+    bool loop_running;       /* the command was let run */
     struct tty_relay *tty;
     int tty_slave;
     int sync_r, sync_w, status_r, status_w, err_r, err_w, ready_r, ready_w;
@@ -552,6 +558,44 @@ static int make_ca(struct supervisor *s)
     return 0;
 }
 
+/* On the proxy's TLS thread: its result, into the pipe the loop watches. */
+static void on_tls_ready(int rc, void *data)
+{
+    struct supervisor *s = data;
+    ssize_t w;
+    do
+        w = write(s->tls_w, &rc, sizeof(rc));
+    while (w < 0 && errno == EINTR);
+}
+
+/* The proxy's late TLS set-up has reported (tls_r readable, or polled
+ * before the start): a failure stops the sandbox, since nothing it sends
+ * to an inspected endpoint could be served. 1 when it failed. */
+static bool tls_check(struct supervisor *s)
+{
+    int rc;
+    if (s->tls_reported || s->tls_r < 0 || read(s->tls_r, &rc, sizeof(rc)) != (ssize_t)sizeof(rc))
+        return s->tls_failed;
+    s->tls_reported = true;
+    if (rc < 0) {
+        s->tls_failed = true;
+        log_error("run: the egress proxy could not finish starting (its TLS set-up failed: %s, "
+                  "see above); %s", strerror(-rc),
+                  s->loop_running ? "the sandbox is stopped" : "the command was not started");
+        if (s->init_pid > 0 && !s->init_done)
+            kill(s->init_pid, SIGKILL);
+    }
+    return s->tls_failed;
+}
+
+static void on_tls_io(struct loop *l, struct loop_io *io, uint32_t events)
+{
+    struct supervisor *s = io->data;
+    (void)tls_check(s);
+    if (s->tls_reported)
+        loop_io_del(l, io);
+}
+
 static int start_proxy(struct supervisor *s)
 {
     struct proxy_config cfg;
@@ -582,7 +626,15 @@ static int start_proxy(struct supervisor *s)
         cfg.max_conns = mc;
     cfg.ca = s->ca; /* make_ca: the proxy takes it over */
     s->ca = NULL;
-    int rc = proxy_start(&cfg, &s->proxy);
+    /* TLS contexts and upstream trust are made while the sandbox starts
+     * (the self-test needs none); inspected connections wait for them. */
+    int rc = pipe_cloexec(&s->tls_r, &s->tls_w);
+    if (rc == 0 && fcntl(s->tls_r, F_SETFL, O_NONBLOCK) == 0) {
+        cfg.late_tls = true;
+        cfg.tls_ready_cb = on_tls_ready;
+        cfg.tls_ready_data = s;
+    }
+    rc = proxy_start(&cfg, &s->proxy);
     if (rc < 0) {
         log_error("run: cannot start the egress proxy on %s: %s; the command was not started",
                   s->proxy_url, strerror(-rc));
@@ -968,8 +1020,10 @@ static void teardown(struct supervisor *s)
     policydns_close(s->dns);
     s->dns = NULL;
     if (s->proxy)
-        proxy_stop(s->proxy);
+        proxy_stop(s->proxy); /* joins its TLS thread: tls_w is written no more */
     s->proxy = NULL;
+    close_fd(&s->tls_r);
+    close_fd(&s->tls_w);
     addrmap_free(s->map); /* after the proxy: its workers look names up */
     s->map = NULL;
     close_fd(&s->lo_proxy_fd);
@@ -1016,6 +1070,7 @@ int sandbox_run(const struct sandbox_opts *o)
     s->ready_r = s->ready_w = -1;
     s->pidfd = s->sigfd = -1;
     s->lo_proxy_fd = s->capture_fd = s->refusals_sock = -1;
+    s->tls_r = s->tls_w = -1;
     s->t0_ms = loop_clock_ms();
     int code = SANDBOX_EXIT_SETUP, signo = 0, rc;
     bool started = false;
@@ -1047,6 +1102,14 @@ int sandbox_run(const struct sandbox_opts *o)
     if ((rc = setup_policy(s)) < 0)
         goto out;
     log_debug("run: policy loaded");
+    /* Read by the proxy's late TLS set-up (start_proxy): a missing file is
+     * said now, before anything is built. */
+    if (o->upstream_ca && access(o->upstream_ca, R_OK) < 0) {
+        rc = -errno;
+        log_error("run: --upstream-ca %s: %s; the command was not started", o->upstream_ca,
+                  strerror(-rc));
+        goto out;
+    }
     if ((rc = privdrop_resolve(policy_run_as_user(s->policy), policy_run_as_group(s->policy),
                                &s->priv, err, sizeof(err))) < 0) {
         log_error("run: %s", err);
@@ -1116,13 +1179,15 @@ int sandbox_run(const struct sandbox_opts *o)
         goto out;
     }
     s->have_run_dir = true;
-    if ((rc = make_ca(s)) < 0)
-        goto out;
-    log_debug("run: proxy CA ready");
     if ((rc = setup_cgroup(s)) < 0)
         goto out;
     if ((rc = setup_env(s)) < 0 || (rc = setup_tty(s)) < 0 || (rc = spawn_init(s)) < 0)
         goto out;
+    /* The CA after init is cloned: init builds the root meanwhile, and
+     * init's copy of our memory never holds the CA's key. */
+    if ((rc = make_ca(s)) < 0)
+        goto out;
+    log_debug("run: proxy CA ready");
     /* Three things at once, all before the command may run: init builds
      * the sandbox's root, a thread installs the fence, we start the proxy;
      * then the Landlock rules go into the new root, and a thread writes the
@@ -1165,12 +1230,15 @@ int sandbox_run(const struct sandbox_opts *o)
     s->sig_io.data = s;
     s->pid_io.cb = on_init_exit;
     s->pid_io.data = s;
+    s->tls_io.cb = on_tls_io;
+    s->tls_io.data = s;
     if ((rc = loop_io_add(s->loop, &s->sig_io, s->sigfd, EPOLLIN)) < 0 ||
         (rc = loop_io_add(s->loop, &s->pid_io, s->pidfd, EPOLLIN)) < 0 ||
         (s->bypass && (rc = bypass_attach(s->bypass, s->loop, s->init_pid)) < 0) ||
         (rc = refusals_attach(s->refusals, s->loop, s->init_pid)) < 0 ||
         (s->dns && (rc = policydns_attach(s->dns, s->loop, s->init_pid)) < 0) ||
-        (s->tty && (rc = tty_attach(s->tty, s->loop)) < 0)) {
+        (s->tty && (rc = tty_attach(s->tty, s->loop)) < 0) ||
+        (s->tls_r >= 0 && (rc = loop_io_add(s->loop, &s->tls_io, s->tls_r, EPOLLIN)) < 0)) {
         log_error("run: cannot start the supervisor loop: %s", strerror(-rc));
         goto out;
     }
@@ -1186,19 +1254,29 @@ int sandbox_run(const struct sandbox_opts *o)
     if ((rc = join_trust(s)) < 0)
         goto out;
     log_debug("run: trust files installed");
+    if (tls_check(s)) { /* failed already: the command never starts */
+        rc = -EPROTO;
+        goto out;
+    }
     audit_start(s);
     started = true;
-    /* Everything is in place: let the command run. */
+    /* Everything is in place but, perhaps, the proxy's TLS contexts (see
+     * start_proxy): let the command run. */
     char go = 'g';
     if (write(s->sync_w, &go, 1) != 1) {
         rc = -errno;
         log_error("run: the sandbox's init is gone before the start");
     }
     close_fd(&s->sync_w);
+    s->loop_running = true;
     if ((rc = loop_run(s->loop)) < 0)
         log_error("run: event loop: %s", strerror(-rc));
     if (s->init_done)
         code = exit_code(s, &signo);
+    if (s->tls_failed) {
+        code = SANDBOX_EXIT_SETUP;
+        signo = 0;
+    }
     log_debug("run: command finished (exit %d)", code);
     audit_limits(s);
 out:

@@ -615,6 +615,55 @@ static void test_tofu_ancestor_changed(void **state)
 }
 
 /* One socket, two processes (inherited over fork). */
+/* A child of this process running this process's own binary (cordon run's
+ * self-test probe is one) is identified without hashing the binary; the
+ * same binary one generation further down (a child of another process) is
+ * hashed as usual. */
+static void test_own_clone_not_hashed(void **state)
+{
+    struct identity_cache *c = new_cache();
+    struct identity *id = new_ident();
+    struct identity_stats st;
+    char dir[64], anc[128], port[16];
+    struct child ch;
+    int rc, lfd = listen_on(AF_INET, "127.0.0.1", false);
+
+    snprintf(port, sizeof(port), "%d", listen_port(lfd));
+    char *argv[] = {self_exe, "--connect", "127.0.0.1", port, NULL};
+    rc = run_and_resolve(c, lfd, argv, id, &ch);
+    if (rc != 0)
+        print_error("resolve: %s\n", id->detail);
+    assert_int_equal(rc, 0);
+    assert_null(id->reason_code);
+    assert_int_equal(id->pid, ch.pid);
+    assert_string_equal(id->exe, self_exe);
+    assert_string_equal(id->sha256, "");
+    assert_int_equal(id->n_ancestors, 0);
+    identity_cache_stats(c, &st);
+    assert_int_equal(st.hashes, 0);
+    child_kill(&ch);
+
+    make_tmpdir(dir, sizeof(dir));
+    snprintf(anc, sizeof(anc), "%s/launcher", dir);
+    copy_file(self_exe, anc);
+    char *argv2[] = {anc, "--spawn", self_exe, "--connect", "127.0.0.1", port, NULL};
+    rc = run_and_resolve(c, lfd, argv2, id, &ch);
+    if (rc != 0)
+        print_error("resolve: %s\n", id->detail);
+    assert_int_equal(rc, 0);
+    assert_string_equal(id->exe, self_exe);
+    assert_int_equal(strlen(id->sha256), 64);
+    assert_int_equal(id->n_ancestors, 1);
+    assert_string_equal(id->ancestors[0], anc);
+    child_kill(&ch);
+
+    unlink(anc);
+    rmdir(dir);
+    close(lfd);
+    free(id);
+    identity_cache_free(c);
+}
+
 static void test_ambiguous(void **state)
 {
     struct identity_cache *c = new_cache();
@@ -1843,6 +1892,7 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_child_python),
         cmocka_unit_test(test_tofu_changed),
         cmocka_unit_test(test_tofu_ancestor_changed),
+        cmocka_unit_test(test_own_clone_not_hashed),
         cmocka_unit_test(test_ambiguous),
         cmocka_unit_test(test_ambiguous_strict),
         cmocka_unit_test(test_deleted_exe),
