@@ -176,6 +176,13 @@ static void f_host(struct vctx *c, const struct ynode *n, void *obj)
         v_error(c, n, "'%s' always resolves to loopback, which is always blocked", s);
         return;
     }
+    if (strcmp(h, "metadata.google.internal") == 0) {
+        /* a cloud metadata service's name: it resolves to 169.254.169.254,
+         * which is always blocked, so the endpoint could never be reached */
+        v_error(c, n, "'%.200s' is a cloud metadata hostname, which is always blocked "
+                "(its address 169.254.169.254 is link-local)", s);
+        return;
+    }
     b->ep->host_kind = POLICY_HOST_EXACT;
     b->ep->host = v_strdup(h);
 }

@@ -372,6 +372,8 @@ static const struct bad_case bad_cases[] = {
     {EP "host: 169.254.169.254\n        port: 80\n", "169.254.169.254 is a link-local address"},
     {EP "host: \"[::1]\"\n        port: 80\n", "::1 is a loopback address"},
     {EP "host: localhost\n        port: 80\n", "'localhost' always resolves to loopback"},
+    {EP "host: METADATA.Google.Internal.\n        port: 80\n",
+     "'METADATA.Google.Internal.' is a cloud metadata hostname, which is always blocked"},
     {EP "host: a..example.com\n        port: 80\n", "'a..example.com' has an empty label"},
     {EP "host: \"a b.com\"\n        port: 80\n",
      "'a b.com' contains a character other than letters"},
