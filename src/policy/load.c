@@ -224,6 +224,13 @@ static void f_network_policies(struct vctx *c, const struct ynode *n, void *obj)
                           "'.')", k->str);
             continue;
         }
+        if (strncmp(k->str, "_provider_", 10) == 0) {
+            /* OpenShell composes the layers of attached providers under
+             * this prefix and refuses it in a policy a user writes */
+            v_error(c, k, "policy name '%.64s' uses the reserved prefix '_provider_' (OpenShell "
+                          "keeps it for provider layers; rename the entry)", k->str);
+            continue;
+        }
         idx[cnt++] = i;
     }
     qsort_r(idx, cnt, sizeof(*idx), pair_cmp, (void *)n);

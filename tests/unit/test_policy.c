@@ -325,6 +325,9 @@ static const struct bad_case bad_cases[] = {
      "'/usr/bin/gh'"},
     {"version: 1\nnetwork_policies:\n  \"a b\": {}\n",
      "t.yaml:3:3: error: network_policies: policy name 'a b' is not allowed"},
+    {"version: 1\nnetwork_policies:\n  _provider_x: {}\n",
+     "t.yaml:3:3: error: network_policies: policy name '_provider_x' uses the reserved prefix "
+     "'_provider_'"},
     {"version: 1\nnetwork_policies:\n  a: {}\n  a: {}\n",
      "t.yaml:4:3: error: network_policies: duplicate key 'a' (first defined at line 3, "
      "column 3)"},
