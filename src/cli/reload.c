@@ -53,9 +53,26 @@ static int do_reload(struct run_reload *r, const char *why, char *reply, size_t 
     struct policy_diag d = {0};
     int rc = policy_load_file(r->policy_path, &p, &d);
     size_t n = 0;
+    char differ[512] = "";
     reply[0] = '\0';
     for (size_t i = 0; i < d.n && n < cap; i++)
         n += (size_t)snprintf(reply + n, cap - n, "%s\n", d.lines[i]);
+    if (rc == 0) { /* the static sections were applied at start: they cannot change */
+        struct policy *cur = policy_current();
+        if (cur && !policy_static_same(cur, p, differ, sizeof(differ))) {
+            policy_unref(p);
+            p = NULL;
+            rc = -EPERM;
+            if (n < cap)
+                n += (size_t)snprintf(reply + n, cap - n,
+                                      "%s: error: %s: filesystem_policy, landlock, process and "
+                                      "limits are applied when the sandbox starts and cannot "
+                                      "change on reload (restart the sandbox to change them)\n",
+                                      r->policy_path, differ);
+        }
+        if (cur)
+            policy_unref(cur);
+    }
     json_t *o = json_object();
     json_object_set_new(o, "sandbox", json_string(r->name));
     json_object_set_new(o, "trigger", json_string(why));
@@ -65,10 +82,14 @@ static int do_reload(struct run_reload *r, const char *why, char *reply, size_t 
             n += (size_t)snprintf(reply + n, cap - n,
                                   "error: %s: %s; generation %u stays in force\n",
                                   r->policy_path,
-                                  rc == -EINVAL ? "the policy has errors (above)" : strerror(-rc),
+                                  rc == -EINVAL ? "the policy has errors (above)"
+                                  : rc == -EPERM ? "its static sections differ (above)"
+                                                 : strerror(-rc),
                                   r->generation);
         json_object_set_new(o, "result", json_string("failed"));
-        json_object_set_new(o, "errors", json_integer((json_int_t)d.n_errors));
+        json_object_set_new(o, "errors", json_integer((json_int_t)(d.n_errors + (differ[0] != 0))));
+        if (differ[0])
+            json_object_set_new(o, "detail", json_string(differ));
     } else {
         r->generation++;
         if (r->proxy)

@@ -259,6 +259,12 @@ int policy_parse_size(const char *s, uint64_t *out) __attribute__((warn_unused_r
  * -EINVAL or -ERANGE. */
 int policy_parse_cpus(const char *s, uint32_t *millis) __attribute__((warn_unused_result));
 
+/* True when old and neu have the same static sections (filesystem_policy
+ * paths as sets, include_workdir, landlock, process, limits), which a
+ * sandbox applies once at start; otherwise false and why names the first
+ * difference (policy/static_diff.c). */
+bool policy_static_same(const struct policy *old, const struct policy *neu, char *why, size_t cap);
+
 /* The source file path the policy was loaded from. */
 const char *policy_source(const struct policy *p);
 /* Number of network_policies entries, and of endpoints across them. */

@@ -1039,6 +1039,58 @@ static void test_reload_threads(void **state)
     policy_install(NULL);
 }
 
+/* policy_static_same: the sections a sandbox applies at start, compared as
+ * a reload does (paths as sets; a network change is not a static one) */
+static void test_static_same(void **state)
+{
+    (void)state;
+    static const char *const texts[] = {
+        /* 0: the base */
+        "version: 1\nfilesystem_policy:\n  read_only: [/usr, /lib]\n  read_write: [/tmp]\n",
+        /* 1: same paths in another order, plus a network entry */
+        "version: 1\nfilesystem_policy:\n  read_only: [/lib, /usr/]\n  read_write: [/tmp]\n"
+        "network_policies:\n  a:\n    endpoints: [{host: a.example.com, port: 443}]\n"
+        "    binaries: [{path: /usr/bin/curl}]\n",
+        /* 2: /lib removed */
+        "version: 1\nfilesystem_policy:\n  read_only: [/usr]\n  read_write: [/tmp]\n",
+        /* 3: /etc added */
+        "version: 1\nfilesystem_policy:\n  read_only: [/usr, /lib, /etc]\n  read_write: [/tmp]\n",
+        /* 4: include_workdir changed */
+        "version: 1\nfilesystem_policy:\n  include_workdir: false\n  read_only: [/usr, /lib]\n"
+        "  read_write: [/tmp]\n",
+        /* 5: the section deleted: the default paths, which add /bin */
+        "version: 1\n",
+        /* 6: a limit */
+        "version: 1\nfilesystem_policy:\n  read_only: [/usr, /lib]\n  read_write: [/tmp]\n"
+        "limits: {pids: 64}\n",
+        /* 7: landlock */
+        "version: 1\nfilesystem_policy:\n  read_only: [/usr, /lib]\n  read_write: [/tmp]\n"
+        "landlock: {compatibility: hard_requirement}\n",
+        /* 8: process */
+        "version: 1\nfilesystem_policy:\n  read_only: [/usr, /lib]\n  read_write: [/tmp]\n"
+        "process: {run_as_user: nobody}\n",
+    };
+    static const char *const want[] = {NULL, NULL, "read_only: '/lib' was removed",
+                                        "read_only: '/etc' was added", "include_workdir changed",
+                                        "filesystem_policy.read_only: '/bin' was added",
+                                        "limits changed",
+                                        "landlock.compatibility changed", "run_as_user"};
+    struct policy *base = load_ok(texts[0]);
+    for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++) {
+        struct policy *p = load_ok(texts[i]);
+        char why[512] = "";
+        bool same = policy_static_same(base, p, why, sizeof(why));
+        if (!want[i]) {
+            assert_true(same);
+        } else {
+            assert_false(same);
+            assert_non_null(strstr(why, want[i]));
+        }
+        policy_unref(p);
+    }
+    policy_unref(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -1064,6 +1116,7 @@ int main(void)
         cmocka_unit_test(test_endpoint_matches_and_cidr),
         cmocka_unit_test(test_refcount_install),
         cmocka_unit_test(test_reload_threads),
+        cmocka_unit_test(test_static_same),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
