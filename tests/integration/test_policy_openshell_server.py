@@ -22,10 +22,15 @@ Each test is one of
 
 test_every_upstream_test_is_accounted_for keeps the lists and the name file
 in step: len(named) + len(NOT_A_DECISION) + len(DIFFERS) == 302."""
+import os
 import re
 import subprocess
+import time
 
 import pytest
+
+from sandbox_fixtures import sandbox, BASE_POLICY  # noqa: F401  (fixture)
+from lib import util
 
 HEAD = "version: 1\nnetwork_policies:\n"
 CURL = "    binaries: [{path: /usr/bin/curl}]\n"
@@ -241,14 +246,15 @@ for n in open(__file__.replace("test_policy_openshell_server.py",
     elif t.startswith(("reject_control_chars_", "validate_exec_")):
         NOT_A_DECISION[n] = EXEC
 
-STATIC = ("the gateway refuses an update that changes the static sections it cannot apply to "
-          "a running sandbox (filesystem paths removed, the section deleted, include_workdir "
-          "changed)")
-for t, why in (("validate_static_fields_allows_unchanged", STATIC),
-               ("validate_static_fields_rejects_filesystem_removal", STATIC),
-               ("validate_static_fields_rejects_filesystem_deletion", STATIC),
-               ("validate_static_fields_rejects_include_workdir_change", STATIC)):
-    pass
+# validate_static_fields_*: what an update of a running sandbox's policy may
+# change. Taken for real: a `cordon run` sandbox is reloaded
+# (test_reload_keeps_static_sections); these name the reloads it makes.
+RELOADS = {V + "validate_static_fields_allows_unchanged": "the same file again: installed",
+           V + "validate_static_fields_rejects_filesystem_removal": "a read_only path removed: refused",
+           V + "validate_static_fields_rejects_filesystem_deletion":
+               "the filesystem_policy section deleted: refused",
+           V + "validate_static_fields_rejects_include_workdir_change":
+               "include_workdir changed: refused"}
 
 PSERV = {
     PROVIDERS: """provider_credentialed_stamping_matches_host_patterns_and_ports
@@ -433,21 +439,28 @@ CREDS = ("OpenShell refuses a credential field whose provider is not attached to
          "credential field: the policy loads with a warning naming the field, nothing is "
          "injected or signed, and what the endpoint allows is the same with or without it "
          "(test_credential_fields_load_with_warning; doc/policy.md 'Where we differ')")
-DIFFERS = {P + t: CREDS for t in (
+STATIC = ("OpenShell accepts an update that only adds filesystem paths (or adds the section "
+          "where there was none); cordon refuses any change to filesystem_policy, landlock, "
+          "process or limits on reload, since they are applied once when the sandbox starts "
+          "and an added path would be listed but not granted (stricter; "
+          "test_reload_keeps_static_sections)")
+DIFFERS = {V + "validate_static_fields_allows_additive_filesystem": STATIC,
+           V + "validate_static_fields_allows_filesystem_enrichment_from_none": STATIC}
+DIFFERS.update({P + t: CREDS for t in (
     "credentialed_l4_and_tls_skip_require_explicit_opt_in",
     "update_config_rejects_credential_binding_to_unattached_provider",
     "update_config_rejects_policy_binding_for_endpointful_profile",
     "update_config_gates_uninspected_endpointless_credential_binding",
     "update_config_rejects_sigv4_without_credential_source_before_persisting_revision",
     "update_config_rejects_sigv4_for_unbound_endpointless_aws_profile",
-    "update_config_rejects_sigv4_outside_endpointful_aws_profile_boundary")}
+    "update_config_rejects_sigv4_outside_endpointful_aws_profile_boundary")})
 
 UPSTREAM = open(__file__.replace("test_policy_openshell_server.py",
                                  "openshell_server_tests.txt")).read().split()
 
 
 def test_every_upstream_test_is_accounted_for():
-    named = {c[0] for c in C}
+    named = {c[0] for c in C} | set(RELOADS)
     per_file = {}
     for n in UPSTREAM:
         per_file[n.split("::")[0]] = per_file.get(n.split("::")[0], 0) + 1
@@ -498,3 +511,57 @@ def test_credential_fields_load_with_warning(cordon_bin, tmp_path):
         assert r.returncode == 0, r.stderr
         assert re.search(r"policy\.yaml:\d+:\d+: warning: .*%s is not applied" % field,
                          r.stderr), r.stderr
+
+
+def _wait_for(cond, what, timeout=10):
+    end = time.monotonic() + timeout
+    while not cond():
+        if time.monotonic() > end:
+            pytest.fail("timed out waiting for " + what)
+        time.sleep(0.05)
+
+
+@pytest.mark.timeout(60)
+def test_reload_keeps_static_sections(sandbox, cordon_bin):
+    """The RELOADS rows (validation.rs validate_static_fields_*) and cordon's
+    side of the STATIC difference, on a running `cordon run` sandbox:
+    a reload that changes a static section is refused, with the change
+    named, and the running generation stays; the same file reloads."""
+    name = sandbox.name()
+    base = BASE_POLICY.format(ro=sandbox.ro, rw=sandbox.work)
+    p = sandbox.start(["sleep", "30"], args=["--name", name])
+    ctl = "/run/cordon/ctl/%s.ctl" % name
+    _wait_for(lambda: os.path.exists(ctl), ctl)
+
+    def reload(text):
+        sandbox.write_policy(text)
+        return util.run([cordon_bin, "policy", "reload", "--sandbox", name], check=False)
+
+    refused = (
+        (base.replace("/lib64, ", ""), "filesystem_policy.read_only: '/lib64' was removed"),
+        (base.replace("/lib64, ", "/lib64, /opt, "), "filesystem_policy.read_only: '/opt' was added"),
+        # the section deleted: the default paths, which have no /dev
+        (base.split("filesystem_policy:")[0] + "landlock:" + base.split("landlock:")[1],
+         "filesystem_policy.read_only: '/dev' was removed"),
+        (base.replace("include_workdir: true", "include_workdir: false"),
+         "filesystem_policy.include_workdir changed to false"),
+        (base.replace("best_effort", "hard_requirement"), "landlock.compatibility changed"),
+        (base + "limits: {pids: 77}\n", "limits changed"),
+    )
+    for text, why in refused:
+        c = reload(text)
+        assert c.returncode == 1, (why, c.stdout, c.stderr)
+        assert re.search(r"policy\.yaml: error: %s: filesystem_policy, landlock, process and "
+                         r"limits are applied when the sandbox starts" % re.escape(why),
+                         c.stderr), (why, c.stderr)
+        assert "generation 1 stays in force" in c.stderr, c.stderr
+    # the same static sections with a network change: installed
+    c = reload(base.replace("ports: [80, 8080]", "ports: [80]"))
+    assert c.returncode == 0 and "ok generation 2" in c.stdout, (c.stdout, c.stderr)
+    c = reload(base)
+    assert c.returncode == 0 and "ok generation 3" in c.stdout, (c.stdout, c.stderr)
+    p.send_signal(15)
+    r = sandbox.finish(p)
+    rl = r.events("policy_reload")
+    assert [e["result"] for e in rl] == ["failed"] * len(refused) + ["installed"] * 2, rl
+    assert rl[0]["detail"] == "filesystem_policy.read_only: '/lib64' was removed", rl[0]
