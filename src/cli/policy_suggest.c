@@ -7,7 +7,10 @@
  * (l7_request deny), `protocol: rest` with one allow rule per method and
  * path, a path segment that looks like an identifier (digits, hex, UUID)
  * generalised to `*`. Refusals a policy entry cannot lift (address_blocked,
- * identity) are listed as comments. The output passes `cordon policy check`. */
+ * identity, and destinations that are always blocked whatever the policy
+ * says: loopback, link-local, unspecified and other always-blocked IP
+ * literals, localhost, the cloud metadata name) are listed as comments. The output passes `cordon policy check`. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -17,6 +20,7 @@
 
 #include "cli/cli.h"
 #include "cli/run_int.h"
+#include "core/addrclass.h"
 #include "core/banned.h"
 
 #define SUGGEST_MAX_HOSTS 256
@@ -137,6 +141,35 @@ static bool safe(const char *v)
     return true;
 }
 
+/* Why no policy entry can ever reach host (the address fence refuses it
+ * whatever the policy says), or NULL. */
+static const char *always_blocked(const char *host)
+{
+    char h[260];
+    uint8_t ip[16];
+    const char *range = NULL;
+    size_t l = strlen(host);
+    if (l >= sizeof(h))
+        return NULL;
+    for (size_t i = 0; i <= l; i++)
+        h[i] = (char)tolower((unsigned char)host[i]);
+    if (l > 2 && h[0] == '[' && h[l - 1] == ']') {
+        memmove(h, h + 1, l - 2);
+        h[l -= 2] = '\0';
+    }
+    if (l > 1 && h[l - 1] == '.')
+        h[--l] = '\0';
+    if (inet_pton(AF_INET, h, ip) == 1)
+        return addr_classify_raw(AF_INET, ip, &range) == ADDR_ALWAYS_BLOCKED ? range : NULL;
+    if (inet_pton(AF_INET6, h, ip) == 1)
+        return addr_classify_raw(AF_INET6, ip, &range) == ADDR_ALWAYS_BLOCKED ? range : NULL;
+    if (strcmp(h, "localhost") == 0 || (l > 10 && strcmp(h + l - 10, ".localhost") == 0))
+        return "loopback";
+    if (strcmp(h, "metadata.google.internal") == 0)
+        return "the cloud metadata name";
+    return NULL;
+}
+
 void psuggest_take(struct psuggest *s, json_t *ev)
 {
     const char *event = jstr(ev, "event"), *decision = jstr(ev, "decision");
@@ -166,6 +199,14 @@ void psuggest_take(struct psuggest *s, json_t *ev)
             if (b)
                 b->blocked = true;
         }
+        return;
+    }
+    const char *range = always_blocked(host);
+    if (range) {
+        char line[600];
+        snprintf(line, sizeof(line), "%s:%lld for %s: always blocked (%s), whatever the policy says",
+                 host, (long long)json_integer_value(port), binary[0] ? binary : "?", range);
+        add_str(s->skipped, &s->n_skipped, line);
         return;
     }
     struct host_entry *h = host_get(s, host);
