@@ -5,8 +5,8 @@
  * it records: one network_policies entry per host, with the ports and the
  * binaries seen; for HTTP requests refused by an endpoint's rules
  * (l7_request deny), `protocol: rest` with one allow rule per method and
- * path, a path segment that looks like an identifier (digits, hex, UUID)
- * generalised to `*`. Refusals a policy entry cannot lift (address_blocked,
+ * path, a last path segment that looks like an identifier (2+ digits, 16+
+ * hex digits, a UUID) generalised to `*`. Refusals a policy entry cannot lift (address_blocked,
  * identity, and destinations that are always blocked whatever the policy
  * says: loopback, link-local, unspecified and other always-blocked IP
  * literals, localhost, the cloud metadata name) are listed as comments. The output passes `cordon policy check`. */
@@ -83,7 +83,9 @@ static void add_port(struct host_entry *h, unsigned p)
         h->ports[h->n_ports++] = p;
 }
 
-/* An identifier-like segment: all digits, or >= 8 hex digits, or a UUID. */
+/* An identifier-like segment, as OpenShell's mechanistic mapper reads one
+ * (or narrower): 2+ digits, 16+ hex digits, or hex digits and dashes with
+ * 24+ hex digits (a UUID). */
 static bool id_like(const char *seg, size_t n)
 {
     size_t digits = 0, hex = 0, dash = 0;
@@ -95,35 +97,25 @@ static bool id_like(const char *seg, size_t n)
         if (seg[i] == '-')
             dash++;
     }
-    return n && (digits == n || (hex == n && n >= 8) || (hex + dash == n && dash == 4 && n == 36));
+    return (n >= 2 && digits == n) || (hex == n && n >= 16) ||
+           (dash && hex + dash == n && hex >= 24);
 }
 
-/* "/users/12345/repos?x" becomes "/users/STAR/repos" (STAR = "*"; query dropped). */
+/* "/users/12345?x" becomes "/users/STAR" (STAR = "*"; query dropped). Only
+ * the last segment is generalised: "/users/123/repos" stays as it is, so a
+ * rule never reaches a sibling the log did not show (/users/admin/repos). */
 static void generalise(const char *path, char *out, size_t cap)
 {
-    size_t o = 0;
-    const char *p = path;
-    const char *end = p + strcspn(p, "?#");
-    while (p < end && o + 2 < cap) {
-        if (*p == '/') {
-            out[o++] = '/';
-            p++;
-            continue;
-        }
-        size_t n = strcspn(p, "/?#");
-        if (p + n > end)
-            n = (size_t)(end - p);
-        if (id_like(p, n)) {
-            out[o++] = '*';
-        } else {
-            for (size_t i = 0; i < n && o + 2 < cap; i++)
-                out[o++] = p[i];
-        }
-        p += n;
-    }
-    if (o == 0)
-        out[o++] = '/';
-    out[o] = '\0';
+    size_t n = strcspn(path, "?#");
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, path, n);
+    out[n] = '\0';
+    char *last = strrchr(out, '/');
+    if (last && id_like(last + 1, strlen(last + 1)))
+        snprintf(last + 1, cap - (size_t)(last + 1 - out), "*");
+    if (!out[0])
+        snprintf(out, cap, "/");
 }
 
 static const char *jstr(json_t *o, const char *k)
