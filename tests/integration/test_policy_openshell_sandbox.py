@@ -441,6 +441,16 @@ def test_unreadable_policy_refused(cordon_bin, tmp_path):
     """OpenShell falls back to its restrictive default; cordon refuses."""
     r = _cordon(cordon_bin, "policy", "check", str(tmp_path / "missing.yaml"))
     assert r.returncode == 1 and "cannot read the policy: No such file or directory" in r.stderr
+    # cordon run refuses before anything runs (no restrictive default)
+    (tmp_path / "bad.yaml").write_text("this is not valid yaml: [[[")
+    (tmp_path / "root.yaml").write_text(ROOT)
+    marker = tmp_path / "ran"
+    for pol, needle in (("missing.yaml", "No such file or directory"), ("bad.yaml", "invalid YAML"),
+                        ("root.yaml", "must not run as root")):
+        r = subprocess.run([cordon_bin, "run", "--policy", str(tmp_path / pol), "--", "touch",
+                            str(marker)], capture_output=True, text=True, timeout=30)
+        assert r.returncode == 125 and needle in r.stderr, (pol, r.stderr)
+        assert not marker.exists()
 
 
 @pytest.mark.timeout(60)
