@@ -5,9 +5,12 @@
  * it records: one network_policies entry per host, with the ports and the
  * binaries seen; for HTTP requests refused by an endpoint's rules
  * (l7_request deny), `protocol: rest` with one allow rule per method and
- * path, a path segment that looks like an identifier (digits, hex, UUID)
- * generalised to `*`. Refusals a policy entry cannot lift (address_blocked,
- * identity) are listed as comments. The output passes `cordon policy check`. */
+ * path, a last path segment that looks like an identifier (2+ digits, 16+
+ * hex digits, a UUID) generalised to `*`. Refusals a policy entry cannot lift (address_blocked,
+ * identity, and destinations that are always blocked whatever the policy
+ * says: loopback, link-local, unspecified and other always-blocked IP
+ * literals, localhost, the cloud metadata name) are listed as comments. The output passes `cordon policy check`. */
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <errno.h>
 #include <jansson.h>
@@ -17,6 +20,7 @@
 
 #include "cli/cli.h"
 #include "cli/run_int.h"
+#include "core/addrclass.h"
 #include "core/banned.h"
 
 #define SUGGEST_MAX_HOSTS 256
@@ -79,7 +83,9 @@ static void add_port(struct host_entry *h, unsigned p)
         h->ports[h->n_ports++] = p;
 }
 
-/* An identifier-like segment: all digits, or >= 8 hex digits, or a UUID. */
+/* An identifier-like segment, as OpenShell's mechanistic mapper reads one
+ * (or narrower): 2+ digits, 16+ hex digits, or hex digits and dashes with
+ * 24+ hex digits (a UUID). */
 static bool id_like(const char *seg, size_t n)
 {
     size_t digits = 0, hex = 0, dash = 0;
@@ -91,35 +97,25 @@ static bool id_like(const char *seg, size_t n)
         if (seg[i] == '-')
             dash++;
     }
-    return n && (digits == n || (hex == n && n >= 8) || (hex + dash == n && dash == 4 && n == 36));
+    return (n >= 2 && digits == n) || (hex == n && n >= 16) ||
+           (dash && hex + dash == n && hex >= 24);
 }
 
-/* "/users/12345/repos?x" becomes "/users/STAR/repos" (STAR = "*"; query dropped). */
+/* "/users/12345?x" becomes "/users/STAR" (STAR = "*"; query dropped). Only
+ * the last segment is generalised: "/users/123/repos" stays as it is, so a
+ * rule never reaches a sibling the log did not show (/users/admin/repos). */
 static void generalise(const char *path, char *out, size_t cap)
 {
-    size_t o = 0;
-    const char *p = path;
-    const char *end = p + strcspn(p, "?#");
-    while (p < end && o + 2 < cap) {
-        if (*p == '/') {
-            out[o++] = '/';
-            p++;
-            continue;
-        }
-        size_t n = strcspn(p, "/?#");
-        if (p + n > end)
-            n = (size_t)(end - p);
-        if (id_like(p, n)) {
-            out[o++] = '*';
-        } else {
-            for (size_t i = 0; i < n && o + 2 < cap; i++)
-                out[o++] = p[i];
-        }
-        p += n;
-    }
-    if (o == 0)
-        out[o++] = '/';
-    out[o] = '\0';
+    size_t n = strcspn(path, "?#");
+    if (n >= cap)
+        n = cap - 1;
+    memcpy(out, path, n);
+    out[n] = '\0';
+    char *last = strrchr(out, '/');
+    if (last && id_like(last + 1, strlen(last + 1)))
+        snprintf(last + 1, cap - (size_t)(last + 1 - out), "*");
+    if (!out[0])
+        snprintf(out, cap, "/");
 }
 
 static const char *jstr(json_t *o, const char *k)
@@ -135,6 +131,35 @@ static bool safe(const char *v)
         if (*p < 0x20 || *p >= 0x7f || *p == '"' || *p == '\\')
             return false;
     return true;
+}
+
+/* Why no policy entry can ever reach host (the address fence refuses it
+ * whatever the policy says), or NULL. */
+static const char *always_blocked(const char *host)
+{
+    char h[260];
+    uint8_t ip[16];
+    const char *range = NULL;
+    size_t l = strlen(host);
+    if (l >= sizeof(h))
+        return NULL;
+    for (size_t i = 0; i <= l; i++)
+        h[i] = (char)tolower((unsigned char)host[i]);
+    if (l > 2 && h[0] == '[' && h[l - 1] == ']') {
+        memmove(h, h + 1, l - 2);
+        h[l -= 2] = '\0';
+    }
+    if (l > 1 && h[l - 1] == '.')
+        h[--l] = '\0';
+    if (inet_pton(AF_INET, h, ip) == 1)
+        return addr_classify_raw(AF_INET, ip, &range) == ADDR_ALWAYS_BLOCKED ? range : NULL;
+    if (inet_pton(AF_INET6, h, ip) == 1)
+        return addr_classify_raw(AF_INET6, ip, &range) == ADDR_ALWAYS_BLOCKED ? range : NULL;
+    if (strcmp(h, "localhost") == 0 || (l > 10 && strcmp(h + l - 10, ".localhost") == 0))
+        return "loopback";
+    if (strcmp(h, "metadata.google.internal") == 0)
+        return "the cloud metadata name";
+    return NULL;
 }
 
 void psuggest_take(struct psuggest *s, json_t *ev)
@@ -166,6 +191,14 @@ void psuggest_take(struct psuggest *s, json_t *ev)
             if (b)
                 b->blocked = true;
         }
+        return;
+    }
+    const char *range = always_blocked(host);
+    if (range) {
+        char line[600];
+        snprintf(line, sizeof(line), "%s:%lld for %s: always blocked (%s), whatever the policy says",
+                 host, (long long)json_integer_value(port), binary[0] ? binary : "?", range);
+        add_str(s->skipped, &s->n_skipped, line);
         return;
     }
     struct host_entry *h = host_get(s, host);
