@@ -1,0 +1,255 @@
+"""OpenShell's policy DNS, local policy API, proxy compatibility and relay
+tests, walked one by one (#13).
+
+Every test of NVIDIA/OpenShell crates/openshell-supervisor-network/src/
+{policy_local.rs (33), policy_dns/mod.rs (13), policy_dns/wire.rs (5),
+proxy/tests/compatibility.rs (15), proxy/relay.rs (6)} at the revision walked
+(2f7fb65; 72 tests, names as FILE::TEST in openshell_net_tests.txt) is exactly
+one of
+
+  REAL            a decision it asserts, taken for real: names asked of the
+                  policy DNS responder inside a real `cordon run` (what is
+                  answered, with what, what is refused and never leaves), the
+                  connections that follow through the sandbox's proxy to the
+                  session's upstream namespace (which resolved addresses are
+                  dialled, which are refused), and raw requests to a real
+                  `cordon proxy`;
+  LOAD / EVAL     a decision asked of `cordon policy check` / `cordon policy
+                  eval`;
+  NOT_A_DECISION  machinery that decides nothing about a policy (OpenShell's
+                  in-sandbox policy advisor API, OCSF event shapes, relay
+                  generation guards), with what cordon does about the same
+                  concern and the cordon test that covers it;
+  DIFFERS         a deliberate difference (doc/policy.md "Where we differ"),
+                  never more permissive than OpenShell; where cordon's side is
+                  a decision it is also a REAL/LOAD/EVAL row.
+
+cordon's policy DNS (src/sandbox/policydns.c) differs in one way that
+shapes several rows: it never resolves upstream. A name the policy lists
+gets a synthetic address from the sandbox's own map at once; the proxy
+resolves the real name when the sandbox connects, and drops every answer
+the address fence refuses (loopback, link-local, metadata, and private
+addresses outside `allowed_ips`), dialling only approved ones. So where
+OpenShell filters answers at DNS time and refuses the name when none is
+left, cordon refuses the connection; the addresses that can be reached are
+the same (or fewer: an exact host never reaches a private address without
+`allowed_ips`).
+
+test_every_upstream_test_is_accounted_for keeps the lists and the name file
+in step, so the count is checkable."""
+import json
+import os
+import socket
+import subprocess
+
+import pytest
+
+from sandbox_fixtures import sandbox  # noqa: F401  (fixture)
+
+PY = "/usr/bin/python3"
+CURL = "/usr/bin/curl"
+LOC, DNS, WIRE = "policy_local.rs::", "policy_dns/mod.rs::", "policy_dns/wire.rs::"
+COMPAT, RELAY = "proxy/tests/compatibility.rs::", "proxy/relay.rs::"
+
+UPSTREAM = open(os.path.join(os.path.dirname(os.path.abspath(__file__)),
+                             "openshell_net_tests.txt")).read().split()
+COUNTS = {"policy_local.rs": 33, "policy_dns/mod.rs": 13, "policy_dns/wire.rs": 5,
+          "proxy/tests/compatibility.rs": 15, "proxy/relay.rs": 6}
+
+NOPROXY = ["env", "-u", "HTTP_PROXY", "-u", "HTTPS_PROXY", "-u", "ALL_PROXY", "-u", "http_proxy",
+           "-u", "https_proxy", "-u", "all_proxy", "-u", "NODE_USE_ENV_PROXY", "-u", "NO_PROXY",
+           "-u", "no_proxy"]
+
+# ---- REAL, policy DNS: (upstream test, query "udp|tcp NAME TYPE", expect)
+# expect: "synthetic" (NOERROR, one A in 198.18/15, TTL 5), "nodata" (NOERROR,
+# no answer), "nxdomain" (no answer; the name never reaches the resolver).
+DNSQ = [
+    (DNS + "refuses_ineligible_name_before_upstream_resolution",
+     "udp other.oshnet.test A", "nxdomain"),
+    (WIRE + "ineligible_query_is_refused_without_upstream_call",
+     "udp other.oshnet.test A", "nxdomain"),
+    (WIRE + "udp_and_tcp_queries_return_synthetic_answers", "udp DB.OSHNET.TEST A", "synthetic"),
+    (WIRE + "udp_and_tcp_queries_return_synthetic_answers", "tcp db.oshnet.test A", "synthetic"),
+    (WIRE + "udp_and_tcp_queries_return_synthetic_answers", "udp db.oshnet.test AAAA", "nodata"),
+    (WIRE + "eligible_family_without_records_returns_empty_success",
+     "udp db.oshnet.test AAAA", "nodata"),
+    (WIRE + "runtime_without_ipv6_egress_suppresses_aaaa_without_resolving",
+     "tcp db.oshnet.test AAAA", "nodata"),
+    (WIRE + "unsupported_type_is_not_implemented_and_malformed_tcp_is_rejected",
+     "udp db.oshnet.test TXT", "nxdomain"),
+    (DNS + "wildcard_is_eligible_but_uses_public_only_destination_rules",
+     "udp x.wild.oshnet.test A", "synthetic"),
+    (DNS + "eligible_nxdomain_fails_without_publishing_a_mapping",
+     "udp nx.oshnet.test A", "synthetic"),
+    (DNS + "ttl_is_floored_and_capped", "udp db.oshnet.test A", "synthetic"),
+    (DNS + "reserved_gateway_alias_without_trusted_address_never_queries_resolver",
+     "udp host.docker.internal A", "synthetic"),
+]
+
+# ---- REAL, the connection after the answer: (upstream test, name, expect,
+# reason) - "200": dialled, and the address dialled is the one approved
+# answer; otherwise the reason code of the refusal (nothing was dialled).
+CONNECT = [
+    (DNS + "eligible_name_filters_answers_and_publishes_bounded_mapping",
+     "db.oshnet.test", "200", None),
+    (DNS + "allowed_ips_filters_each_answer_without_rejecting_usable_addresses",
+     "db.oshnet.test", "200", None),
+    (DNS + "mapping_publication_ocsf_exposes_correlatable_resolution_chain",
+     "db.oshnet.test", "200", None),
+    (DNS + "wildcard_is_eligible_but_uses_public_only_destination_rules",
+     "x.wild.oshnet.test", "deny", "address_blocked"),
+    (DNS + "eligible_name_filters_answers_and_publishes_bounded_mapping",
+     "priv.oshnet.test", "deny", "address_blocked"),
+    (DNS + "eligible_nxdomain_fails_without_publishing_a_mapping", "nx.oshnet.test", "deny",
+     "resolve_failed"),
+    (DNS + "reserved_gateway_alias_without_trusted_address_never_queries_resolver",
+     "host.docker.internal", "deny", "address_blocked"),
+    (DNS + "reserved_gateway_alias_pins_only_the_exact_trusted_address",
+     "host.containers.internal", "deny", "address_blocked"),
+    (DNS + "reserved_gateway_alias_rejects_mismatch_metadata_private_and_wrong_family_answers",
+     "host.openshell.internal", "deny", "address_blocked"),
+]
+
+
+def _records(ns_ip):
+    """What the session's upstream resolver (the proxy's --resolver) answers
+    for the names of this walk. nx.oshnet.test is absent: NXDOMAIN."""
+    return {
+        # loopback, metadata, a private address outside allowed_ips, and the
+        # one approved address; TTL 300 (OpenShell caps its mapping at 30 s)
+        "db.oshnet.test": (["127.0.0.1", "169.254.169.254", "10.231.254.254", ns_ip], 300),
+        "priv.oshnet.test": ([ns_ip], 0),             # private, exact host, no allowed_ips
+        "x.wild.oshnet.test": ([ns_ip], 0),           # private, wildcard host
+        # OpenShell's host-gateway aliases: the link-local gateway address,
+        # a mismatching/metadata/private mix, a wrong-family link-local
+        "host.docker.internal": (["169.254.1.2"], 0),
+        "host.containers.internal": (["169.254.169.254", "169.254.1.3", "10.2.3.4",
+                                      "169.254.1.2"], 0),
+        "host.openshell.internal": (["169.254.1.3", "fe80::2"], 0),
+    }
+
+
+def _policy(ns_ip):
+    return """version: 1
+filesystem_policy:
+  include_workdir: true
+  read_only: [/usr, /lib, /lib64, /bin, /sbin, /etc, /proc, /dev]
+  read_write: [/dev/null]
+network_policies:
+  net:
+    endpoints:
+      - {host: db.oshnet.test, port: 80, allowed_ips: ["%s/32"]}
+      - {host: priv.oshnet.test, port: 80}
+      - {host: "*.wild.oshnet.test", port: 80}
+      - {host: nx.oshnet.test, port: 80, allowed_ips: ["10.231.0.0/16"]}
+      - {host: host.docker.internal, port: 80}
+      - {host: host.containers.internal, port: 80}
+      - {host: host.openshell.internal, port: 80}
+    binaries:
+      - path: /usr/bin/curl
+      - path: "/usr/bin/python3*"
+""" % ns_ip
+
+
+# One hand-built query per argv item ("udp|tcp NAME TYPE") to the sandbox's
+# resolver, 127.0.0.1:53; one JSON line per answer.
+DIG = r'''
+import json, socket, struct, sys
+TYPES = {"A": 1, "AAAA": 28, "TXT": 16}
+def ask(proto, name, qtype, qid):
+    q = struct.pack("!HHHHHH", qid, 0x0100, 1, 0, 0, 0)
+    for l in name.split("."):
+        q += bytes([len(l)]) + l.encode()
+    q += b"\0" + struct.pack("!HH", TYPES[qtype], 1)
+    if proto == "udp":
+        s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); s.settimeout(5)
+        s.sendto(q, ("127.0.0.1", 53)); m = s.recv(4096)
+    else:
+        s = socket.create_connection(("127.0.0.1", 53), timeout=5)
+        s.sendall(struct.pack("!H", len(q)) + q)
+        n = struct.unpack("!H", s.recv(2))[0]; m = b""
+        while len(m) < n:
+            m += s.recv(n - len(m))
+    s.close()
+    rid, flags, qd, an = struct.unpack("!HHHH", m[:8])
+    off, addrs, ttls = len(q), [], []
+    for _ in range(an):
+        t, c, ttl, rdl = struct.unpack("!HHIH", m[off + 2:off + 12])
+        if t == 1:
+            addrs.append(socket.inet_ntoa(m[off + 12:off + 12 + rdl]))
+        ttls.append(ttl); off += 12 + rdl
+    return {"q": "%s %s %s" % (proto, name, qtype), "id_ok": rid == qid, "rcode": flags & 15,
+            "an": an, "addrs": addrs, "ttls": ttls}
+for i, a in enumerate(sys.argv[1:]):
+    print(json.dumps(ask(*a.split(), 2000 + i)), flush=True)
+# A TCP frame that declares 10 bytes and sends 2: no answer, the stream closes.
+s = socket.create_connection(("127.0.0.1", 53), timeout=5)
+s.sendall(b"\x00\x0a\x01\x02"); s.shutdown(socket.SHUT_WR)
+print(json.dumps({"q": "tcp short frame", "got": s.recv(100).hex()}), flush=True)
+'''
+
+
+@pytest.fixture
+def oshnet(sandbox):
+    """The sandbox, with this walk's names at the session resolver."""
+    recs = _records(sandbox.net.ip)
+    for name, (addrs, ttl) in recs.items():
+        sandbox.net.dns.set(name, addrs, ttl=ttl)
+    try:
+        yield sandbox, sandbox.write_policy(_policy(sandbox.net.ip), "net.yaml")
+    finally:
+        for name in recs:
+            sandbox.net.dns.set(name, None)
+
+
+@pytest.mark.timeout(90)
+def test_policy_dns_answers(oshnet):
+    sb, p = oshnet
+    qs = sorted({q for _, q, _ in DNSQ})
+    r = sb.run(NOPROXY + [PY, "-c", DIG] + qs, policy=p)
+    assert r.code == 0, r
+    got = {d["q"]: d for d in (json.loads(l) for l in r.out.splitlines())}
+    assert got["tcp short frame"]["got"] == "", got
+    for name, q, expect in DNSQ:
+        d = got[q]
+        assert d["id_ok"], (name, d)
+        if expect == "synthetic":
+            assert d["rcode"] == 0 and d["an"] == 1, (name, d)
+            assert d["addrs"][0].startswith("198.18.") or d["addrs"][0].startswith("198.19."), d
+            assert d["ttls"] == [5], (name, d)       # OpenShell: clamped to 1..30 s
+        elif expect == "nodata":
+            assert d["rcode"] == 0 and d["an"] == 0, (name, d)
+        else:
+            assert d["rcode"] == 3 and d["an"] == 0, (name, d)
+    # the same name over UDP (in any case) and TCP: the same synthetic address
+    assert got["udp DB.OSHNET.TEST A"]["addrs"] == got["tcp db.oshnet.test A"]["addrs"]
+    # refused names got a dns_denied event; none of them reached the resolver,
+    # and no name at all was resolved upstream at DNS time
+    denied = {(e["name"], e["qtype"]) for e in r.events("dns_denied")}
+    assert ("other.oshnet.test", "A") in denied and ("db.oshnet.test", "TXT") in denied, denied
+    for n in ("other.oshnet.test", "db.oshnet.test", "x.wild.oshnet.test", "nx.oshnet.test",
+              "host.docker.internal"):
+        assert not sb.net.dns.queried(n), n
+
+
+@pytest.mark.timeout(120)
+def test_connections_after_the_answer(oshnet):
+    sb, p = oshnet
+    names = sorted({n for _, n, _, _ in CONNECT})
+    script = "; ".join("echo %s=$(curl -s -m 10 -o /dev/null -w '%%{http_code}' http://%s/)"
+                       % (n, n) for n in names)
+    r = sb.run(NOPROXY + ["sh", "-c", script], policy=p, timeout=90)
+    assert r.code == 0, r
+    out = dict(l.split("=", 1) for l in r.out.splitlines() if "=" in l)
+    for name, host, expect, reason in CONNECT:
+        ev = [e for e in r.events("decision") if e.get("host") == host]
+        assert ev, (name, host, r.audit())
+        if expect == "200":
+            assert out[host] == "200", (name, host, out)
+            assert all(e["decision"] == "allow" for e in ev), (name, ev)
+            assert {e["resolved"] for e in ev} == {sb.net.ip}, (name, ev)
+        else:
+            assert out[host] != "200", (name, host, out)
+            assert all(e["decision"] == "deny" for e in ev), (name, ev)
+            assert all(e["resolved"] is None and e["reason_code"] == reason for e in ev), \
+                (name, ev)
