@@ -44,6 +44,8 @@ import subprocess
 
 import pytest
 
+from lib.clients import SELF_EXE
+from lib.httpclient import HttpConn
 from sandbox_fixtures import sandbox  # noqa: F401  (fixture)
 
 PY = "/usr/bin/python3"
@@ -253,3 +255,85 @@ def test_connections_after_the_answer(oshnet):
             assert all(e["decision"] == "deny" for e in ev), (name, ev)
             assert all(e["resolved"] is None and e["reason_code"] == reason for e in ev), \
                 (name, ev)
+
+
+# ---- REAL, through a real `cordon proxy` (the session upstream namespace)
+def _proxy_policy(net):
+    return """version: 1
+network_policies:
+  pc:
+    endpoints:
+      - host: allowed.test
+        port: 80
+        allowed_ips: ["%s"]
+        protocol: rest
+        rules:
+          - allow: {method: GET, path: /echo}
+          - allow: {method: POST, path: /echo}
+      - {host: loop.test, port: 80}
+      - {host: meta.test, port: 443}
+      - {host: "*.example.com", port: 443}
+    binaries:
+      - path: %s
+""" % (net.cidr, SELF_EXE)
+
+
+# (upstream test, raw request(s), [(status, reason_code or None)], method of the first)
+PIPE = [
+    (COMPAT + "forward_rewrite_does_not_treat_a_pipelined_request_as_body_overflow",
+     b"GET http://allowed.test/echo HTTP/1.1\r\nHost: allowed.test\r\nConnection: keep-alive"
+     b"\r\n\r\nPOST http://allowed.test/blocked HTTP/1.1\r\nHost: allowed.test\r\n"
+     b"Content-Length: 0\r\n\r\n"),
+    (COMPAT + "forward_rewrite_trims_pipeline_after_content_length_body",
+     b"POST http://allowed.test/echo HTTP/1.1\r\nHost: allowed.test\r\nContent-Length: 4\r\n\r\n"
+     b"bodyGET http://allowed.test/blocked HTTP/1.1\r\nHost: allowed.test\r\n\r\n"),
+    (COMPAT + "forward_rewrite_trims_pipeline_after_complete_chunked_body",
+     b"POST http://allowed.test/echo HTTP/1.1\r\nHost: allowed.test\r\n"
+     b"Transfer-Encoding: chunked\r\n\r\n4\r\nbody\r\n0\r\n\r\n"
+     b"GET http://allowed.test/blocked HTTP/1.1\r\nHost: allowed.test\r\n\r\n"),
+]
+
+# (upstream test, raw request, status, reason_code in the JSON body)
+DENY = [
+    (COMPAT + "destination_denials_preserve_adapter_specific_wire_contracts",
+     b"CONNECT loop.test:80 HTTP/1.1\r\nHost: loop.test:80\r\n\r\n", 403, "address_blocked"),
+    (COMPAT + "destination_denials_preserve_adapter_specific_wire_contracts",
+     b"POST http://loop.test/v1/items HTTP/1.1\r\nHost: loop.test\r\nContent-Length: 0\r\n\r\n",
+     403, "address_blocked"),
+    (COMPAT + "destination_denials_preserve_adapter_specific_wire_contracts",
+     b"CONNECT meta.test:443 HTTP/1.1\r\nHost: meta.test:443\r\n\r\n", 403, "address_blocked"),
+    (COMPAT + "authoritative_evaluation_error_denies_without_metadata_fallback",
+     b"CONNECT sub\x00.example.com:443 HTTP/1.1\r\nHost: sub.example.com:443\r\n\r\n", 400, None),
+    (COMPAT + "authoritative_evaluation_error_denies_without_metadata_fallback",
+     b"GET http://sub\x00.example.com:443/ HTTP/1.1\r\nHost: sub.example.com\r\n\r\n", 400, None),
+]
+
+
+@pytest.fixture
+def net_proxy(testnet, cordon_proxy):
+    return cordon_proxy(_proxy_policy(testnet))
+
+
+def test_pipelined_forward_requests_are_each_judged(net_proxy, testnet):
+    for name, raw in PIPE:
+        with HttpConn.open(net_proxy.addr) as c:
+            c.send(raw)
+            a = c.read_response(raw.split(b" ", 1)[0].decode())
+            b = c.read_response()
+        assert a.status == 200 and a.json()["path"] == "/echo", (name, a)
+        assert b.status == 403 and b.json()["reason_code"] == "l7_denied", (name, b)
+    seen = net_proxy.wait_events(3, event="l7_request", path="/blocked")
+    assert len(seen) == 3 and all(e["l7_decision"] == "deny" for e in seen), seen
+
+
+def test_destination_denials_and_unreadable_hosts(net_proxy):
+    for name, raw, status, reason in DENY:
+        with HttpConn.open(net_proxy.addr) as c:
+            c.send(raw)
+            r = c.read_response("CONNECT" if raw.startswith(b"CONNECT") else "GET")
+        assert r.status == status, (name, raw, r)
+        assert r.header("Content-Type", "").startswith("application/json"), (name, r)
+        body = r.json()
+        assert body["error"], (name, body)
+        if reason:
+            assert body["reason_code"] == reason, (name, body)
