@@ -337,3 +337,46 @@ def test_destination_denials_and_unreadable_hosts(net_proxy):
         assert body["error"], (name, body)
         if reason:
             assert body["reason_code"] == reason, (name, body)
+
+
+# ---- REAL, what the agent reads back about its denials (policy_local.rs's
+# recent-denials route; cordon's is http://cordon.local/denials)
+LOCAL_POLICY = """version: 1
+filesystem_policy:
+  include_workdir: true
+  read_only: [/usr, /lib, /lib64, /bin, /sbin, /etc, /proc, /dev]
+  read_write: [/dev/null]
+network_policies:
+  web:
+    endpoints:
+      - host: allowed.test
+        port: 80
+        allowed_ips: ["10.231.0.0/16"]
+        protocol: rest
+        rules:
+          - allow: {method: GET, path: /echo}
+    binaries:
+      - path: /usr/bin/curl
+"""
+
+
+@pytest.mark.timeout(90)
+def test_denials_shown_to_the_agent_carry_no_query_string(sandbox):
+    p = sandbox.write_policy(LOCAL_POLICY, "local.yaml")
+    script = ("curl -s -m 10 -o /dev/null 'http://denied.test/x?access_token=secret-token-1234'; "
+              "curl -s -m 10 -o /dev/null 'http://allowed.test/other?token=secret-456&a=b'; "
+              "echo '--- text'; curl -s -m 10 http://cordon.local/denials; "
+              "echo '--- json'; curl -s -m 10 -H 'Accept: application/json' "
+              "http://cordon.local/denials")
+    r = sandbox.run(["sh", "-c", script], policy=p)
+    assert r.code == 0, r
+    text, js = r.out.split("--- text\n", 1)[1].split("--- json\n", 1)
+    # cordon's events carry the path without its query (OpenShell redacts the
+    # query to "?[redacted]"): nothing of it reaches the agent, or the log
+    assert "secret" not in r.out and "access_token" not in r.out, r.out
+    assert "denied.test:80/x for" in text and "allowed.test:80/other for" in text, text
+    d = json.loads(js)["denials"]
+    paths = {e["host"]: e.get("path") for e in d}
+    assert paths == {"denied.test": "/x", "allowed.test": "/other"}, d
+    assert [e["reason_code"] for e in d] == ["no_endpoint", "l7_denied"], d
+    assert "secret" not in open(r.audit_path).read()
