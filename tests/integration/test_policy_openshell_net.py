@@ -361,14 +361,24 @@ network_policies:
 
 
 @pytest.mark.timeout(90)
-def test_denials_shown_to_the_agent_carry_no_query_string(sandbox):
+def test_what_the_agent_reads_about_its_denials_and_policy(sandbox):
     p = sandbox.write_policy(LOCAL_POLICY, "local.yaml")
     script = ("curl -s -m 10 -o /dev/null 'http://denied.test/x?access_token=secret-token-1234'; "
               "curl -s -m 10 -o /dev/null 'http://allowed.test/other?token=secret-456&a=b'; "
               "echo '--- text'; curl -s -m 10 http://cordon.local/denials; "
               "echo '--- json'; curl -s -m 10 -H 'Accept: application/json' "
-              "http://cordon.local/denials")
+              "http://cordon.local/denials; "
+              "echo routes=$(curl -s -m 10 -o /dev/null -w '%{http_code}' -X POST "
+              "-d '{}' http://cordon.local/v1/proposals)"
+              ",$(curl -s -m 10 -o /dev/null -w '%{http_code}' http://cordon.local/v1/proposals/1);"
+              "echo '--- policy'; curl -s -m 10 http://cordon.local/policy")
     r = sandbox.run(["sh", "-c", script], policy=p)
+    r.out, pol = r.out.split("--- policy\n", 1)
+    # no route by which the agent proposes or waits for policy: 405 / 404
+    assert "routes=405,404\n" in r.out, r.out
+    r.out = r.out.split("routes=")[0]
+    # the policy in force, as the file says it, with its generation
+    assert pol.startswith("# generation 1") and LOCAL_POLICY in pol, pol
     assert r.code == 0, r
     text, js = r.out.split("--- text\n", 1)[1].split("--- json\n", 1)
     # cordon's events carry the path without its query (OpenShell redacts the
