@@ -333,6 +333,10 @@ static void f_filesystem(struct vctx *c, const struct ynode *n, void *obj)
     static const struct vfield fields[] = {
         {"include_workdir", f_fs_workdir}, {"read_only", f_fs_ro}, {"read_write", f_fs_rw}};
     struct fs_build fb = {.p = obj, .node = n};
+    /* A section without include_workdir leaves the workdir out, as in
+     * OpenShell (granting it would be wider than the file reads there);
+     * without any section the built-in default includes it (default_fs). */
+    fb.p->fs.include_workdir = false;
     if (!v_map(c, n, fields, NFIELDS(fields), &fb, "a map {include_workdir, read_only, "
                                                    "read_write}"))
         return;

@@ -558,15 +558,17 @@ DIFFERS = {
         "test_policy_openshell_proxy.py)",
 }
 
-# ---- OPEN: a disagreement this walk found and did not settle (see the report)
-OPEN = {
-    RELAY + "raw_relay_closes_immediately_when_fail_closed_generation_is_published":
-        "OpenShell's default on a candidate policy that fails validation is a fail-closed "
-        "quarantine: the previous policy is deactivated, new egress denied and live relays "
-        "closed. cordon keeps the last valid generation in force and says so "
-        "(test_run_ux.py::test_reload_command_and_broken_policy) - OpenShell's "
-        "retain_last_valid mode, not its default; for the lead to decide",
-}
+DIFFERS[RELAY + "raw_relay_closes_immediately_when_fail_closed_generation_is_published"] = (
+    "a candidate policy that fails validation inside the sandbox: OpenShell's supervisor "
+    "quarantines (previous policy deactivated, new egress denied, live relays closed); "
+    "cordon validates before it installs anything, as OpenShell's gateway does for an update "
+    "(its e2e ambiguous_policy_update_is_rejected_without_replacing_active_policy asserts the "
+    "active policy stays): the previous generation stays in force, the terminal, the "
+    "`policy_reload` event (result failed) and `cordon policy reload` (exit 1) say why "
+    "(test_run_ux.py::test_reload_command_and_broken_policy)")
+
+# ---- OPEN: a disagreement this walk found and did not settle (none left)
+OPEN = {}
 
 
 def test_every_upstream_test_is_accounted_for():

@@ -21,8 +21,7 @@ Each test is one of
                   (gateway polling, settings, telemetry, sidecar topology,
                   confidence scores), with where cordon covers the concern;
   DIFFERS         a decision cordon makes differently on purpose, never
-                  more permissively except the existing include_workdir
-                  default (doc/policy.md "Where we differ").
+                  more permissively (doc/policy.md "Where we differ").
 
 test_every_upstream_test_is_accounted_for keeps the lists and the name file
 in step: every name classified exactly once, 101 in all."""
@@ -202,7 +201,8 @@ for seg, is_id in (("42", True), ("550e8400-e29b-41d4-a716-446655440000", True),
 
 # ---- RUN: a real `cordon run`
 RUN = [LIB + "proto_enrichment_preserves_explicit_read_only_for_baseline_read_write_paths",
-       LIB + "local_enrichment_preserves_explicit_read_only_for_baseline_read_write_paths"]
+       LIB + "local_enrichment_preserves_explicit_read_only_for_baseline_read_write_paths",
+       PL + "test_include_workdir_default"]     # test_section_without_include_workdir
 
 # ---- NOT_A_DECISION
 GATEWAY = ("the gateway's policy poll loop (revisions, hashes, acknowledgements, status reports); "
@@ -331,11 +331,6 @@ DIFFERS = {
     LIB + "gpu_baseline_read_write_contains_dxg": BASELINE,
     LIB + "gpu_baseline_read_only_contains_usr_lib_wsl": BASELINE,
     LIB + "discover_policy_from_nonexistent_path_returns_restrictive_default": FALLBACK,
-    PL + "test_include_workdir_default":
-        "a filesystem_policy without include_workdir: OpenShell (and its prover) leaves the "
-        "workdir out, cordon grants it read-write unless the file says include_workdir: false "
-        "(the existing doc/policy.md 'Where we differ' row; more permissive, kept by the lead's "
-        "choice, not changed by this walk)",
 }
 # the two fall-backs whose C rows assert cordon's side
 for n in ("discover_policy_from_invalid_yaml_returns_restrictive_default",
@@ -470,3 +465,19 @@ def test_no_baseline_paths_added(sandbox):
     assert "cannot create /tmp/f" in r.err and "tmp-written" not in r.out, r
     assert "tmp-listed" in r.out, r
     assert "varlog-exists" not in r.out and "app-exists" not in r.out, r
+
+
+@pytest.mark.timeout(60)
+def test_section_without_include_workdir(sandbox):
+    """RUN row (the prover's test_include_workdir_default): a filesystem_policy
+    section without include_workdir leaves the workdir out, as OpenShell reads
+    it; the same section with include_workdir: true grants it read-write."""
+    sec = ("version: 1\nfilesystem_policy:\n%s"
+           "  read_only: [/usr, /lib, /lib64, /bin, /etc]\n  read_write: [/dev/null]\n"
+           "landlock:\n  compatibility: best_effort\n")
+    script = ["sh", "-c", "echo x > f && echo work-written; true"]
+    r = sandbox.run(script, policy=sandbox.write_policy(sec % "", "nowd.yaml"))
+    assert r.code == 0 and "work-written" not in r.out, r
+    r = sandbox.run(script, policy=sandbox.write_policy(sec % "  include_workdir: true\n",
+                                                        "wd.yaml"))
+    assert r.code == 0 and "work-written" in r.out, r

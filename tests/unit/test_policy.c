@@ -1056,7 +1056,7 @@ static void test_static_same(void **state)
         /* 3: /etc added */
         "version: 1\nfilesystem_policy:\n  read_only: [/usr, /lib, /etc]\n  read_write: [/tmp]\n",
         /* 4: include_workdir changed */
-        "version: 1\nfilesystem_policy:\n  include_workdir: false\n  read_only: [/usr, /lib]\n"
+        "version: 1\nfilesystem_policy:\n  include_workdir: true\n  read_only: [/usr, /lib]\n"
         "  read_write: [/tmp]\n",
         /* 5: the section deleted: the default paths, which add /bin */
         "version: 1\n",
