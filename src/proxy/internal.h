@@ -139,6 +139,8 @@ struct conn {
     enum conn_state state;     /* written only by conn_go() (state.c) */
     bool running;              /* inside conn_run (recursion guard) */
     bool respond_keep;         /* RESPONDING: our answer leaves the connection open */
+    bool lingering;            /* RESPONDING: answer sent, write side shut, input discarded */
+    uint32_t linger_bytes;     /* how much of it (respond.c bounds it) */
     enum conn_xend xend;       /* EXCHANGE: how it ended */
     enum conn_kind kind;
     struct loop_io cio, uio;

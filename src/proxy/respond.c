@@ -3,6 +3,8 @@
  * body shape for CONNECT and forward requests:
  *   {error, reason_code, host, port, binary, policy, detail, hint}
  * and the header X-Cordon-Deny: <reason_code>. */
+#include <errno.h>
+#include <sys/socket.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -161,12 +163,52 @@ enum conn_step respond_error(struct conn *c, int status, const char *reason_code
 
 /* ---- RESPONDING: our answer goes out, then KEEPALIVE or CLOSED ---- */
 
+/* A refusal that closes the connection while the client may still be
+ * sending (a body over the limit, a request refused before its body was
+ * read): closing with unread input makes the kernel send a reset, and the
+ * client's next write or read fails before it sees our answer. So, as
+ * HTTP servers do (RFC 9112 §9.6), the write side is shut after the answer
+ * and what the client still sends is read and dropped until it closes, at
+ * most RESPOND_LINGER_MAX bytes and the RESPONDING timer. Plain client
+ * sockets only: a TLS client side ends with close_notify as before. */
+#define RESPOND_LINGER_MAX (256u * 1024u)
+
+static enum conn_step linger(struct conn *c)
+{
+    if (!c->lingering) {
+        c->lingering = true;
+        if (shutdown(c->cfd, SHUT_WR) < 0)
+            return CONN_STEP_NEXT;
+    }
+    char sink[4096];
+    for (;;) {
+        ssize_t n = recv(c->cfd, sink, sizeof(sink), 0);
+        if (n > 0) {
+            c->linger_bytes += (uint32_t)n;
+            if (c->linger_bytes > RESPOND_LINGER_MAX)
+                return CONN_STEP_NEXT;
+            continue;
+        }
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            return CONN_STEP_WAIT;
+        return CONN_STEP_NEXT; /* EOF or an error: done */
+    }
+}
+
 enum conn_step respond_enter(struct conn *c)
 {
+    if (c->lingering)
+        return linger(c);
     int r = conn_flush_client(c);
     if (r < 0)
         return CONN_STEP_CLOSE;
-    return r ? CONN_STEP_NEXT : CONN_STEP_WAIT;
+    if (!r)
+        return CONN_STEP_WAIT;
+    if (!c->respond_keep && !c->ctls && !c->client_eof && !c->reset_client)
+        return linger(c);
+    return CONN_STEP_NEXT;
 }
 
 enum conn_step respond_event(struct conn *c, enum conn_side s, uint32_t ev)
