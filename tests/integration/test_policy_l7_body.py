@@ -9,6 +9,7 @@ import http.client
 import json
 import os
 import select
+import socket
 import subprocess
 import threading
 import urllib.error
@@ -429,3 +430,37 @@ def test_body_in_pieces_and_larger_than_the_input_buffer(lproxy, l7net):
         assert r.status == 403 and r.json()["id"] == 22, r
     finally:
         c.close()
+
+
+def test_refused_body_over_the_limit_is_still_answered(lproxy, l7net):
+    """A body over the endpoint's limit (2048 bytes for mcp.insp.test) is
+    refused as soon as the proxy knows; the client, still sending the rest
+    (200 KiB here), must read the 403 and not a reset: the proxy shuts its
+    write side after the answer and reads and drops what the client still
+    sends until the client closes (lingering close)."""
+    body = b"x" * (200 * 1024)
+    for framing in ("length", "chunked"):
+        s = socket.create_connection(("127.0.0.1", lproxy.port), timeout=20)
+        try:
+            head = ("POST %s HTTP/1.1\r\nHost: mcp.insp.test:%d\r\n"
+                    "Content-Type: application/json\r\n" % (MCP, RPC_PORT))
+            if framing == "length":
+                s.sendall((head + "Content-Length: %d\r\n\r\n" % len(body)).encode())
+                s.sendall(body)
+            else:
+                s.sendall((head + "Transfer-Encoding: chunked\r\n\r\n").encode())
+                for i in range(0, len(body), 1000):
+                    s.sendall(b"3E8\r\n" + body[i:i + 1000] + b"\r\n")
+                s.sendall(b"0\r\n\r\n")
+            got = b""
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+        finally:
+            s.close()
+        status = got.split(b"\r\n", 1)[0]
+        assert status.startswith(b"HTTP/1.1 403"), (framing, got[:300])
+        assert b"larger than 2048 bytes" in got, (framing, got[:600])
+    assert not l7net.received("xxxxxxxxxxxxxxxx")
