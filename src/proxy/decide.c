@@ -13,6 +13,18 @@
 #include "proxy/internal.h"
 #include "core/banned.h"
 
+struct policy_query decide_query(const struct conn *c)
+{
+    return (struct policy_query){
+        .host = c->target.host,
+        .port = c->target.port,
+        .exe = c->ident.exe ? c->ident.exe : "",
+        .ancestors = (const char *const *)c->ident.ancestors,
+        .n_ancestors = c->ident.n_ancestors,
+        .tainted_by = c->ident.tainted_by,
+    };
+}
+
 static bool same_upstream(const struct conn *c)
 {
     return c->ufd >= 0 && !c->upstream_eof && c->upstream_port == c->target.port &&
@@ -61,14 +73,7 @@ static enum conn_step retake_policy(struct conn *c)
         policy_unref(cur);
         return CONN_STEP_NEXT;
     }
-    struct policy_query q = {
-        .host = c->target.host,
-        .port = c->target.port,
-        .exe = c->ident.exe ? c->ident.exe : "",
-        .ancestors = (const char *const *)c->ident.ancestors,
-        .n_ancestors = c->ident.n_ancestors,
-        .tainted_by = c->ident.tainted_by,
-    };
+    struct policy_query q = decide_query(c);
     struct policy_decision d;
     policy_decide(cur, &q, &d);
     policy_unref(c->pol);
@@ -149,14 +154,7 @@ enum conn_step decide_enter(struct conn *c)
         return respond_error(c, 503, PROXY_REASON_NO_POLICY, "no policy is loaded");
     if (c->ident.reason_code)
         return deny_identity(c);
-    struct policy_query q = {
-        .host = c->target.host,
-        .port = c->target.port,
-        .exe = c->ident.exe ? c->ident.exe : "",
-        .ancestors = (const char *const *)c->ident.ancestors,
-        .n_ancestors = c->ident.n_ancestors,
-        .tainted_by = c->ident.tainted_by,
-    };
+    struct policy_query q = decide_query(c);
     struct policy_decision d;
     policy_decide(c->pol, &q, &d);
     c->policy_key = d.policy_key;

@@ -377,6 +377,9 @@ void identify_cancel(struct conn *c);
 void identify_result_free(struct conn_identity *id);
 
 /* decide.c */
+/* The L4 question a connection asks the policy (host, port, binary,
+ * ancestors, taint): DECIDE, its re-take after a reload, and revoke.c. */
+struct policy_query decide_query(const struct conn *c);
 enum conn_step decide_enter(struct conn *c);
 /* Whether the request can go on over the upstream connection already open. */
 bool decide_reuses_upstream(const struct conn *c);

@@ -95,14 +95,7 @@ void revoke_run(struct worker *w)
         if (!c->pol || c->pol == pol || !c->target.host[0] || c->infer || c->learned ||
             c->ident.reason_code || c->revoke_at_end || act == REVOKE_SKIP)
             continue;
-        struct policy_query q = {
-            .host = c->target.host,
-            .port = c->target.port,
-            .exe = c->ident.exe ? c->ident.exe : "",
-            .ancestors = (const char *const *)c->ident.ancestors,
-            .n_ancestors = c->ident.n_ancestors,
-            .tainted_by = c->ident.tainted_by,
-        };
+        struct policy_query q = decide_query(c);
         struct policy_decision d;
         policy_decide(pol, &q, &d);
         if (d.allow)
