@@ -11,21 +11,9 @@ import time
 import pytest
 
 from sandbox_fixtures import sandbox  # noqa: F401  (fixture)
+from test_run_tls import policy  # the same inspected-upstream policy as the TLS tests
 
 pytest_plugins = ["inspect_fixtures"]
-
-FS = """version: 1
-filesystem_policy:
-  include_workdir: true
-  read_only: [/usr, /lib, /lib64, /bin, /sbin, /etc, /proc, /dev]
-  read_write: [/dev/null]
-landlock:
-  compatibility: best_effort
-"""
-
-
-def policy(sb, inet):
-    return sb.write_policy(FS + inet.policy().replace("version: 1\n", "", 1), "tls.yaml")
 
 
 def fifo(sb):
